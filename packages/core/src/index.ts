@@ -1,0 +1,31 @@
+/**
+ * @agentos/core — ids, money, token usage, SQL support, ports and token
+ * counting shared by every AgentOS package.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as AdmissionPolicy from "./AdmissionPolicy.js"
+/** @since 0.1.0 */
+export * as Complexity from "./Complexity.js"
+/** @since 0.1.0 */
+export * as DeadLetters from "./DeadLetters.js"
+/** @since 0.1.0 */
+export * as Failure from "./Failure.js"
+/** @since 0.1.0 */
+export * as IdGenerator from "./IdGenerator.js"
+/** @since 0.1.0 */
+export * as Ids from "./Ids.js"
+/** @since 0.1.0 */
+export * as Json from "./Json.js"
+/** @since 0.1.0 */
+export * as Money from "./Money.js"
+/** @since 0.1.0 */
+export * as Pricing from "./Pricing.js"
+/** @since 0.1.0 */
+export * as Sql from "./Sql.js"
+/** @since 0.1.0 */
+export * as TokenCounter from "./TokenCounter.js"
+/** @since 0.1.0 */
+export * as TokenUsage from "./TokenUsage.js"

@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import * as AdmissionPolicy from "../src/AdmissionPolicy.js"
+import * as Complexity from "../src/Complexity.js"
+import * as DeadLetters from "../src/DeadLetters.js"
+import * as Failure from "../src/Failure.js"
+import * as IdGenerator from "../src/IdGenerator.js"
+import * as Ids from "../src/Ids.js"
+import * as Json from "../src/Json.js"
+import * as TokenUsage from "../src/TokenUsage.js"
+
+describe("Ids", () => {
+  it("brands validate", () => {
+    assert.strictEqual(Ids.AgentId.make("alice"), "alice")
+    assert.throws(() => Ids.TaskId.make(""))
+    assert.throws(() => Ids.TaskId.make(" padded "))
+    assert.throws(() => Schema.decodeUnknownSync(Ids.WorkflowId)("x".repeat(257)))
+  })
+})
+
+describe("IdGenerator", () => {
+  it.effect("the sequential layer is deterministic for tests", () =>
+    Effect.gen(function*() {
+      const a = yield* IdGenerator.make(Ids.TaskId)
+      const b = yield* IdGenerator.make(Ids.TaskId)
+      assert.deepStrictEqual([a, b], ["task-000001", "task-000002"])
+    }).pipe(Effect.provide(IdGenerator.layerSequential("task"))))
+
+  it.effect("the default layer makes unique ids that sort by Clock time", () =>
+    Effect.gen(function*() {
+      const ids: Array<string> = []
+      for (let i = 0; i < 50; i++) {
+        ids.push(yield* IdGenerator.make(Ids.LetterId))
+        yield* TestClock.adjust("1 millis")
+      }
+      assert.strictEqual(new Set(ids).size, 50)
+      assert.deepStrictEqual([...ids].sort(), ids)
+      assert.match(ids[0]!, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+      const burst = yield* Effect.all(Array.from({ length: 1000 }, () => IdGenerator.make(Ids.TaskId)))
+      assert.strictEqual(new Set(burst).size, 1000)
+    }).pipe(Effect.provide(IdGenerator.layer)))
+})
+
+describe("Complexity", () => {
+  it("orders levels and matches capabilities", () => {
+    assert.deepStrictEqual(Complexity.levels, ["trivial", "simple", "moderate", "complex", "expert"])
+    assert.isTrue(Complexity.canHandle("complex", "moderate"))
+    assert.isFalse(Complexity.canHandle("simple", "expert"))
+    assert.strictEqual(Complexity.Order("expert", "trivial"), 1)
+  })
+})
+
+describe("Json", () => {
+  it("accepts JSON and rejects what JSON cannot hold", () => {
+    const decode = Schema.decodeUnknownEither(Json.JsonValue)
+    assert.isTrue(decode({ a: [1, "x", null, { b: true }] })._tag === "Right")
+    assert.isTrue(decode({ a: Number.NaN })._tag === "Left")
+    assert.isTrue(decode({ a: undefined })._tag === "Left")
+    assert.isTrue(decode(new Date())._tag === "Left")
+    assert.throws(
+      () => Schema.decodeUnknownSync(Json.JsonValue)({ a: [1, { b: Infinity }] }),
+      /\$\.a\[1\]\.b: Infinity/
+    )
+    assert.throws(() => Schema.decodeUnknownSync(Json.JsonObject)([1]), /expected a JSON object/)
+  })
+
+  it("measures UTF-8 bytes", () => {
+    assert.strictEqual(Json.utf8Length("héllo 👋"), Buffer.byteLength("héllo 👋", "utf8"))
+    assert.strictEqual(Json.byteLength({ k: "é" }), Buffer.byteLength(JSON.stringify({ k: "é" })))
+  })
+})
+
+class Boom extends Data.TaggedError("Boom")<{ readonly message: string }> {}
+
+describe("Failure", () => {
+  it("describes failures, defects and interruptions", () => {
+    assert.deepInclude(Failure.fromCause(Cause.fail(new Boom({ message: "bad" }))), { tag: "Boom", message: "bad" })
+    assert.deepInclude(Failure.fromCause(Cause.die(new TypeError("oops"))), { tag: "TypeError", message: "oops" })
+    assert.deepStrictEqual(Failure.fromCause(Cause.fail("plain")), { tag: "Unknown", message: "plain" })
+    assert.isTrue(Failure.fromCause(Cause.interrupt("fiber" as never)).interrupted)
+    assert.isString(Failure.fromCause(Cause.die(new Error("x"))).stack)
+  })
+})
+
+describe("DeadLetters port", () => {
+  const base = {
+    source: "supervisor",
+    taskType: "search",
+    attempt: 3,
+    attempts: 3,
+    payload: { q: "x" },
+    error: { tag: "Boom", message: "bad" },
+    firstAttemptAt: 1,
+    lastAttemptAt: 2
+  }
+
+  it("requires a task id or a workflow reference", () => {
+    assert.throws(() => Schema.decodeUnknownSync(DeadLetters.DeadLetterInput)(base), /taskId or a workflow/)
+    assert.throws(
+      () => Schema.decodeUnknownSync(DeadLetters.DeadLetterInput)({ ...base, taskId: "t1", lastAttemptAt: 0 }),
+      /before firstAttemptAt/
+    )
+  })
+
+  it("keys idempotency by task or workflow id and attempt", () => {
+    const task = Schema.decodeUnknownSync(DeadLetters.DeadLetterInput)({ ...base, taskId: "t1" })
+    const workflow = Schema.decodeUnknownSync(DeadLetters.DeadLetterInput)({
+      ...base,
+      workflow: { id: "w1", name: "research" }
+    })
+    assert.strictEqual(DeadLetters.dedupeKey(task), "task:t1:3")
+    assert.strictEqual(DeadLetters.dedupeKey(workflow), "workflow:w1:3")
+  })
+})
+
+describe("AdmissionPolicy.all", () => {
+  const request = { taskId: Ids.TaskId.make("t1"), taskType: "search", estimatedTokens: 100 }
+
+  it.effect("releases earlier grants when a later policy rejects", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const holding = (name: string): AdmissionPolicy.AdmissionPolicyService => ({
+        admit: () =>
+          Effect.sync(() => {
+            events.push(`${name}:admit`)
+            return {
+              commit: (usage) => Effect.sync(() => void events.push(`${name}:commit:${TokenUsage.total(usage)}`)),
+              release: Effect.sync(() => void events.push(`${name}:release`))
+            }
+          })
+      })
+      const rejecting: AdmissionPolicy.AdmissionPolicyService = {
+        admit: () =>
+          new AdmissionPolicy.AdmissionRejected({
+            policy: "budget",
+            reason: "exhausted",
+            scope: "team",
+            retryAfterMillis: 500
+          })
+      }
+      const error = yield* Effect.flip(AdmissionPolicy.all([holding("a"), rejecting, holding("c")]).admit(request))
+      assert.strictEqual(error.retryAfterMillis, 500)
+      assert.strictEqual(error.message, "budget rejected the task (team): exhausted")
+      assert.deepStrictEqual(events, ["a:admit", "a:release"])
+
+      events.length = 0
+      const grant = yield* AdmissionPolicy.all([holding("a"), holding("b")]).admit(request)
+      yield* grant.commit(TokenUsage.make({ inputTokens: 3, outputTokens: 4 }))
+      assert.deepStrictEqual(events, ["a:admit", "b:admit", "a:commit:7", "b:commit:7"])
+    }))
+
+  it.effect("settles every part even when one fails, and reports the failure", () =>
+    Effect.gen(function*() {
+      let released = 0
+      const failing: AdmissionPolicy.AdmissionPolicyService = {
+        admit: () =>
+          Effect.succeed({
+            commit: () => Effect.void,
+            release: new AdmissionPolicy.AdmissionSettleError({ policy: "budget", message: "store down" })
+          })
+      }
+      const counting: AdmissionPolicy.AdmissionPolicyService = {
+        admit: () => Effect.succeed({ commit: () => Effect.void, release: Effect.sync(() => void released++) })
+      }
+      const grant = yield* AdmissionPolicy.all([failing, counting]).admit(request)
+      const error = yield* Effect.flip(grant.release)
+      assert.strictEqual(error.message, "store down")
+      assert.strictEqual(released, 1)
+    }))
+})

@@ -1,0 +1,229 @@
+/**
+ * The benchmark result format (see bench/README.md) and the helpers every
+ * package's benchmarks use to measure side by side and write
+ * `bench/results/<package>.json` at the repository root.
+ */
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** A configuration value of a figure (backend, pragmas, pool size, tracing…). */
+export const ConfigValue = Schema.Union(Schema.String, Schema.Number, Schema.Boolean)
+
+/** The target a figure is held to, from its issue. */
+export const Target = Schema.Struct({
+  /** Where the target comes from, e.g. "issue #4". */
+  source: Schema.String,
+  /** Human-readable statement of the target. */
+  description: Schema.String,
+  /** The largest acceptable ratio (ours relative to the baseline). */
+  maxRatio: Schema.optional(Schema.Number),
+  /** The smallest acceptable value. */
+  min: Schema.optional(Schema.Number),
+  /** The largest acceptable value. */
+  max: Schema.optional(Schema.Number),
+  /** Whether the measured figure met the target. */
+  met: Schema.Boolean
+})
+
+/** One measured figure. */
+export const Figure = Schema.Struct({
+  name: Schema.String,
+  value: Schema.Number,
+  unit: Schema.String,
+  better: Schema.Literal("higher", "lower"),
+  config: Schema.Record({ key: Schema.String, value: ConfigValue }),
+  /** The peer measured in the same run, with the same settings. */
+  baseline: Schema.optional(Schema.Struct({ name: Schema.String, value: Schema.Number })),
+  /**
+   * Our cost relative to the baseline: value / baseline for lower-is-better,
+   * baseline / value for higher-is-better. Above 1 means slower than the peer.
+   */
+  ratio: Schema.optional(Schema.Number),
+  target: Schema.optional(Target),
+  note: Schema.optional(Schema.String)
+})
+
+/** A figure. */
+export type Figure = typeof Figure.Type
+
+/** The machine a run was measured on. */
+export const Machine = Schema.Struct({
+  cpus: Schema.Number,
+  cpuModel: Schema.String,
+  memoryGiB: Schema.Number,
+  node: Schema.String,
+  platform: Schema.String
+})
+
+/** The content of one `bench/results/<package>.json`. */
+export const Results = Schema.Struct({
+  package: Schema.String,
+  date: Schema.String,
+  machine: Machine,
+  command: Schema.String,
+  figures: Schema.Array(Figure)
+})
+
+/** A results file. */
+export type Results = typeof Results.Type
+
+/** The machine this process runs on. */
+export const machine = (): typeof Machine.Type => ({
+  cpus: Os.cpus().length,
+  cpuModel: Os.cpus()[0]?.model.trim() ?? "unknown",
+  memoryGiB: Math.round(Os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${process.platform}-${process.arch}`
+})
+
+/** The repository root (the folder holding pnpm-workspace.yaml). */
+export const repositoryRoot = (): string => {
+  let dir = Path.dirname(fileURLToPath(import.meta.url))
+  while (!Fs.existsSync(Path.join(dir, "pnpm-workspace.yaml"))) {
+    const parent = Path.dirname(dir)
+    if (parent === dir) throw new Error("pnpm-workspace.yaml not found above the test kit")
+    dir = parent
+  }
+  return dir
+}
+
+/** Validates and writes `bench/results/<package>.json`; returns its path. */
+export const writeResults = (pkg: string, command: string, figures: ReadonlyArray<Figure>): string => {
+  const results: Results = Schema.decodeUnknownSync(Results)({
+    package: pkg,
+    date: new Date().toISOString(),
+    machine: machine(),
+    command,
+    figures
+  })
+  const dir = Path.join(repositoryRoot(), "bench", "results")
+  Fs.mkdirSync(dir, { recursive: true })
+  const file = Path.join(dir, `${pkg}.json`)
+  Fs.writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
+  return file
+}
+
+/** Median of numbers. */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** A percentile (0–100) of numbers, nearest rank. */
+export const percentile = (values: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+/** One side of a side-by-side comparison: runs `ops` operations per call. */
+export interface Contender {
+  readonly name: string
+  /** Runs `ops` operations. */
+  readonly run: (ops: number) => Promise<void>
+}
+
+/** The outcome of `compare`: microseconds per operation, median of rounds. */
+export interface Comparison {
+  readonly ours: number
+  readonly baseline: number
+  /** ours / baseline (time per operation). */
+  readonly ratio: number
+  readonly rounds: number
+  readonly opsPerRound: number
+}
+
+/**
+ * Measures two contenders side by side: a warm-up of each, then `rounds`
+ * alternating rounds (A B, B A, …) of `ops` operations, and the median time
+ * per operation of each. Alternation spreads the noise of a shared machine
+ * over both sides.
+ */
+export const compare = async (
+  ours: Contender,
+  baseline: Contender,
+  options: { readonly ops: number; readonly rounds?: number; readonly warmupOps?: number }
+): Promise<Comparison> => {
+  const rounds = options.rounds ?? 7
+  const warmup = options.warmupOps ?? Math.max(1, Math.floor(options.ops / 5))
+  await ours.run(warmup)
+  await baseline.run(warmup)
+  const a: Array<number> = []
+  const b: Array<number> = []
+  const time = async (contender: Contender) => {
+    const start = performance.now()
+    await contender.run(options.ops)
+    return ((performance.now() - start) * 1000) / options.ops
+  }
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      a.push(await time(ours))
+      b.push(await time(baseline))
+    } else {
+      b.push(await time(baseline))
+      a.push(await time(ours))
+    }
+  }
+  const oursMedian = median(a)
+  const baselineMedian = median(b)
+  return {
+    ours: oursMedian,
+    baseline: baselineMedian,
+    ratio: oursMedian / baselineMedian,
+    rounds,
+    opsPerRound: options.ops
+  }
+}
+
+/** Measures one contender alone: median microseconds per operation. */
+export const measure = async (
+  contender: Contender,
+  options: { readonly ops: number; readonly rounds?: number; readonly warmupOps?: number }
+): Promise<number> => {
+  const rounds = options.rounds ?? 7
+  await contender.run(options.warmupOps ?? Math.max(1, Math.floor(options.ops / 5)))
+  const times: Array<number> = []
+  for (let round = 0; round < rounds; round++) {
+    const start = performance.now()
+    await contender.run(options.ops)
+    times.push(((performance.now() - start) * 1000) / options.ops)
+  }
+  return median(times)
+}
+
+/**
+ * A figure of time per operation compared with a baseline, with its target
+ * (a maximum ratio) judged.
+ */
+export const comparedFigure = (fields: {
+  readonly name: string
+  readonly comparison: Comparison
+  readonly baselineName: string
+  readonly config: Figure["config"]
+  readonly target?: { readonly source: string; readonly maxRatio: number }
+  readonly note?: string
+}): Figure => ({
+  name: fields.name,
+  value: round(fields.comparison.ours),
+  unit: "µs/op",
+  better: "lower",
+  config: { ...fields.config, rounds: fields.comparison.rounds, opsPerRound: fields.comparison.opsPerRound },
+  baseline: { name: fields.baselineName, value: round(fields.comparison.baseline) },
+  ratio: round(fields.comparison.ratio),
+  ...(fields.target === undefined ? {} : {
+    target: {
+      source: fields.target.source,
+      description: `at most ${fields.target.maxRatio}× ${fields.baselineName}`,
+      maxRatio: fields.target.maxRatio,
+      met: fields.comparison.ratio <= fields.target.maxRatio
+    }
+  }),
+  ...(fields.note === undefined ? {} : { note: fields.note })
+})
+
+/** Rounds to 4 significant digits for reports. */
+export const round = (value: number): number => Number(value.toPrecision(4))
