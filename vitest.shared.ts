@@ -2,7 +2,7 @@ import { defineProject } from "vitest/config"
 
 // Workspace packages resolve to their TypeScript sources through the
 // "@agentos/source" export condition, so tests never need a build first.
-const conditions = ["@agentos/source", "module", "node", "development|production"]
+const conditions = ["@agentos/vitest", "@agentos/source", "module", "node", "development|production"]
 
 export default defineProject({
   resolve: { conditions },

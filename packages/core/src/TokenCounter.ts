@@ -66,7 +66,7 @@ export const makeExact = (encoding: "o200k_base" | "cl100k_base" = "o200k_base")
 /**
  * An approximate counter: one token per four bytes of UTF-8, rounded up.
  * It costs a single pass over the text; on English prose it over-counts by
- * roughly 5–20% against o200k (see the package benchmark), which is the safe
+ * about a quarter against o200k (see the package benchmark), which is the safe
  * side for budgets. Use it where an exact count is too slow.
  *
  * @since 0.1.0
