@@ -37,7 +37,9 @@ for (const file of files) {
   for (const figure of results.figures) {
     lines.push(
       `| ${cell(figure.name)} | ${figure.value} ${cell(figure.unit)} | ${
-        figure.baseline === undefined ? "" : `${cell(figure.baseline.name)}: ${figure.baseline.value} ${cell(figure.unit)}`
+        figure.baseline === undefined
+          ? ""
+          : `${cell(figure.baseline.name)}: ${figure.baseline.value} ${cell(figure.unit)}`
       } | ${figure.ratio ?? ""} | ${cell(figure.target?.description)} | ${
         figure.target === undefined ? "" : figure.target.met ? "yes" : "**no**"
       } | ${cell(config(figure))}${figure.note === undefined ? "" : ` — ${cell(figure.note)}`} |`
