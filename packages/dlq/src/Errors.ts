@@ -1,0 +1,145 @@
+/**
+ * The typed errors of the dead letter queue. They are `Schema.TaggedError`s,
+ * so they serialise across HTTP and files.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * The input of `add`, a `list` filter or a replay's patched payload is not
+ * valid. Nothing was changed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+  message: Schema.String
+}) {}
+
+/**
+ * A payload is larger than the queue's `maxPayloadBytes` (measured as UTF-8
+ * JSON after redaction). Nothing is truncated: the letter is not stored.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  bytes: Schema.Int,
+  maxBytes: Schema.Int
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the payload is ${this.bytes} bytes, above the limit of ${this.maxBytes} bytes`
+  }
+}
+
+/**
+ * The queue holds `maxLetters` letters: a new letter is refused (existing
+ * letters are never evicted). Purge or resolve letters to make room.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QueueFull extends Schema.TaggedError<QueueFull>()("QueueFull", {
+  maxLetters: Schema.Int
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the dead letter queue is full (${this.maxLetters} letters)`
+  }
+}
+
+/**
+ * No letter has this id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LetterNotFound extends Schema.TaggedError<LetterNotFound>()("LetterNotFound", {
+  id: Schema.String
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `no dead letter with id "${this.id}"`
+  }
+}
+
+/**
+ * Another replay holds the letter's claim. `claimedUntil` (epoch
+ * milliseconds, by the store's clock) is when the claim expires if its holder
+ * never finishes.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReplayInProgress extends Schema.TaggedError<ReplayInProgress>()("ReplayInProgress", {
+  id: Schema.String,
+  claimedUntil: Schema.Int
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `dead letter "${this.id}" is being replayed (claim held until ${this.claimedUntil})`
+  }
+}
+
+/**
+ * The letter is already resolved: it is not replayed or resolved again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AlreadyResolved extends Schema.TaggedError<AlreadyResolved>()("AlreadyResolved", {
+  id: Schema.String,
+  resolvedAt: Schema.Int
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `dead letter "${this.id}" was resolved at ${this.resolvedAt}`
+  }
+}
+
+/**
+ * The replay's claim expired and another replayer took the letter before this
+ * one finished, so this replay's outcome was not recorded (a fencing token
+ * keeps a slow replayer from overwriting a newer one).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClaimLost extends Schema.TaggedError<ClaimLost>()("ClaimLost", {
+  id: Schema.String
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the replay claim on dead letter "${this.id}" expired and was taken over; this outcome was not recorded`
+  }
+}
+
+/**
+ * The file layer's directory is locked by another holder (a live process, or
+ * another layer in this process).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DirectoryLocked extends Schema.TaggedError<DirectoryLocked>()("DirectoryLocked", {
+  directory: Schema.String,
+  pid: Schema.Int
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `the dead letter directory "${this.directory}" is locked by process ${this.pid}; the file layer serves one process (use layerSql to share)`
+  }
+}
+
+/**
+ * The store failed (SQL error, file-system error, undecodable row).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  message: Schema.String
+}) {}

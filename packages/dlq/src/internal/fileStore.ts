@@ -1,0 +1,164 @@
+// The file-system backend: one JSON file per letter, written atomically
+// (temporary file → fsync → rename → fsync of the directory), an in-process
+// index in front, and a lock file so that one process owns the directory.
+import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { DirectoryLocked, StoreError } from "../Errors.js"
+import { type Finding, Letter } from "../Letter.js"
+import { makeIndex, type Store } from "./store.js"
+
+const LOCK_FILE = "dlq.lock"
+const TMP_PREFIX = ".tmp-"
+
+const decodeLetter = Schema.decodeUnknownEither(Letter)
+const encodeLetter = Schema.encodeSync(Letter)
+
+export const fileName = (id: string): string => encodeURIComponent(id).replace(/^\./, "%2E") + ".json"
+
+const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g, "/")
+
+const storeError = (operation: string) => (error: PlatformError) =>
+  new StoreError({ operation, message: error.message })
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+const acquireLock = (
+  fs: FileSystem.FileSystem,
+  directory: string
+): Effect.Effect<void, DirectoryLocked | StoreError, Scope.Scope> => {
+  const path = join(directory, LOCK_FILE)
+  const create = fs.writeFileString(path, String(process.pid), { flag: "wx" })
+  const holder = Effect.map(
+    Effect.orElseSucceed(fs.readFileString(path), () => ""),
+    (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined)
+  )
+  const take: Effect.Effect<void, DirectoryLocked | StoreError> = create.pipe(
+    Effect.catchIf(
+      (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
+      () =>
+        Effect.flatMap(holder, (pid) => {
+          if (pid !== undefined && isAlive(pid)) return Effect.fail(new DirectoryLocked({ directory, pid }))
+          return Effect.logWarning(
+            `dead letter directory ${directory}: taking over the stale lock of ${
+              pid === undefined ? "an unreadable lock file" : `process ${pid}, which is no longer alive`
+            }`
+          ).pipe(
+            Effect.zipRight(fs.remove(path)),
+            Effect.zipRight(create),
+            Effect.catchIf(
+              (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
+              () =>
+                Effect.flatMap(holder, (winner) => Effect.fail(new DirectoryLocked({ directory, pid: winner ?? 0 })))
+            )
+          )
+        })
+    ),
+    Effect.mapError((error) => error._tag === "DirectoryLocked" ? error : storeError("lock")(error))
+  )
+  return Effect.acquireRelease(
+    take,
+    () => Effect.flatMap(holder, (pid) => pid === process.pid ? fs.remove(path) : Effect.void).pipe(Effect.ignore)
+  )
+}
+
+export const makeFileStore = (
+  directory: string
+): Effect.Effect<Store, DirectoryLocked | StoreError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const lettersDir = join(directory, "letters")
+    const corruptDir = join(directory, "corrupt")
+    yield* Effect.mapError(
+      Effect.zipRight(
+        fs.makeDirectory(lettersDir, { recursive: true }),
+        fs.makeDirectory(corruptDir, { recursive: true })
+      ),
+      storeError("open")
+    )
+    yield* acquireLock(fs, directory)
+
+    const syncDirectory = (dir: string) =>
+      Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
+
+    const writeAtomic = (name: string, text: string) =>
+      Effect.gen(function*() {
+        const tmp = join(lettersDir, TMP_PREFIX + name)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const file = yield* fs.open(tmp, { flag: "w" })
+          yield* file.writeAll(new TextEncoder().encode(text))
+          yield* file.sync
+        }))
+        yield* fs.rename(tmp, join(lettersDir, name))
+        yield* syncDirectory(lettersDir)
+      })
+
+    const moveAside = (name: string, kind: Finding["kind"], reason: string) =>
+      Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        const movedTo = join(corruptDir, `${name}.${at}`)
+        yield* fs.rename(join(lettersDir, name), movedTo)
+        yield* syncDirectory(lettersDir)
+        yield* syncDirectory(corruptDir)
+        const finding: Finding = { kind, file: join(lettersDir, name), movedTo, reason, at }
+        yield* Effect.logError(`dead letter store: ${kind} ${finding.file} moved to ${movedTo}: ${reason}`)
+        return finding
+      })
+
+    const letters: Array<Letter> = []
+    const findings: Array<Finding> = []
+    const names = yield* Effect.mapError(fs.readDirectory(lettersDir), storeError("load"))
+    for (const name of names.sort()) {
+      if (name.startsWith(TMP_PREFIX)) {
+        findings.push(
+          yield* moveAside(name, "incomplete-write", "a temporary file left by a write that did not finish").pipe(
+            Effect.mapError(storeError("load"))
+          )
+        )
+        continue
+      }
+      if (!name.endsWith(".json")) continue
+      const text = yield* Effect.mapError(fs.readFileString(join(lettersDir, name)), storeError("load"))
+      let reason: string | undefined
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch (error) {
+        reason = `not JSON: ${(error as Error).message}`
+      }
+      if (reason === undefined) {
+        const decoded = decodeLetter(parsed)
+        if (decoded._tag === "Left") reason = `not a letter: ${decoded.left.message}`
+        else if (fileName(decoded.right.id) !== name) {
+          reason = `the file name does not match letter id "${decoded.right.id}"`
+        } else letters.push(decoded.right)
+      }
+      if (reason !== undefined) {
+        findings.push(yield* Effect.mapError(moveAside(name, "corrupt-file", reason), storeError("load")))
+      }
+    }
+
+    return yield* makeIndex(
+      {
+        write: (letter) =>
+          Effect.mapError(writeAtomic(fileName(letter.id), JSON.stringify(encodeLetter(letter))), storeError("write")),
+        remove: (doomed) =>
+          Effect.forEach(doomed, (letter) => fs.remove(join(lettersDir, fileName(letter.id))), { discard: true }).pipe(
+            Effect.zipRight(syncDirectory(lettersDir)),
+            Effect.mapError(storeError("remove"))
+          )
+      },
+      letters,
+      findings
+    )
+  })

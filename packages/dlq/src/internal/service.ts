@@ -1,0 +1,377 @@
+// The rules of the queue, shared by every backend: validation, redaction,
+// limits, alerts and the replay protocol (claim → handler → complete).
+import * as Failure from "@agentos/core/Failure"
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import * as Ids from "@agentos/core/Ids"
+import * as Json from "@agentos/core/Json"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as AlertSink from "../AlertSink.js"
+import type {
+  DeadLetterQueueService,
+  Options,
+  PurgeOptions,
+  ReplayManyOptions,
+  ReplayOptions
+} from "../DeadLetterQueue.js"
+import {
+  AlreadyResolved,
+  ClaimLost,
+  InvalidInput,
+  LetterNotFound,
+  PayloadTooLarge,
+  QueueFull,
+  ReplayInProgress,
+  type StoreError
+} from "../Errors.js"
+import { AddInput, dedupeKeyOf, type Letter, ListFilter, type ReplayResult } from "../Letter.js"
+import type { Redact } from "../Redaction.js"
+import type { Store } from "./store.js"
+
+export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144
+export const DEFAULT_CLAIM_TIMEOUT: Duration.DurationInput = "5 minutes"
+const DEFAULT_PAGE = 50
+
+const lettersAdded = Metric.counter("agentos_dlq_letters_added", { description: "new dead letters stored" })
+const duplicatesAdded = Metric.counter("agentos_dlq_letters_duplicate", {
+  description: "adds that found the same failure already stored"
+})
+const replays = Metric.counter("agentos_dlq_replays", { description: "replays finished, by outcome" })
+const alertsDropped = Metric.counter("agentos_dlq_alerts_dropped", {
+  description: "alerts not delivered because the alert buffer was full"
+})
+
+const decodeAdd = Schema.decodeUnknown(AddInput)
+const decodeFilter = Schema.decodeUnknown(ListFilter)
+
+const invalid = (error: ParseResult.ParseError) =>
+  new InvalidInput({ message: ParseResult.TreeFormatter.formatErrorSync(error) })
+
+const applyRedaction = (
+  redact: Redact | undefined,
+  value: Json.JsonValue,
+  field: "payload" | "context"
+): Effect.Effect<Json.JsonValue, InvalidInput> => {
+  if (redact === undefined) return Effect.succeed(value)
+  return Effect.try({
+    try: () => redact(value, field),
+    catch: (error) => new InvalidInput({ message: `the redaction hook threw on the ${field}: ${String(error)}` })
+  }).pipe(Effect.flatMap((out) => {
+    const problem = Json.findInvalid(out)
+    if (problem !== undefined) {
+      return Effect.fail(
+        new InvalidInput({ message: `the redaction hook returned a ${field} that is not JSON: ${problem}` })
+      )
+    }
+    if (field === "context" && (out === null || typeof out !== "object" || Array.isArray(out))) {
+      return Effect.fail(new InvalidInput({ message: "the redaction hook returned a context that is not an object" }))
+    }
+    return Effect.succeed(out)
+  }))
+}
+
+const checkSize = (payload: Json.JsonValue, maxBytes: number): Effect.Effect<void, PayloadTooLarge> => {
+  const bytes = Json.byteLength(payload)
+  return bytes > maxBytes ? Effect.fail(new PayloadTooLarge({ bytes, maxBytes })) : Effect.void
+}
+
+export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLetterQueueService, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
+    const maxLetters = options.maxLetters
+    const claimMillis = Duration.toMillis(Duration.decode(options.claimTimeout ?? DEFAULT_CLAIM_TIMEOUT))
+    const redact = options.redact
+    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    const sink = Option.getOrElse(yield* Effect.serviceOption(AlertSink.AlertSink), () => AlertSink.log)
+
+    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(options.alertBuffer ?? 1024), PubSub.shutdown)
+    const pending = yield* Effect.acquireRelease(
+      Queue.dropping<Letter>(options.alertBuffer ?? 1024),
+      Queue.shutdown
+    )
+    yield* Queue.take(pending).pipe(
+      Effect.flatMap((letter) =>
+        sink.alert(letter).pipe(
+          Effect.catchAllCause((cause) => Effect.logError("dead letter alert failed", cause))
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    const announce = (letter: Letter) =>
+      Effect.zipRight(
+        PubSub.publish(pubsub, letter),
+        Effect.flatMap(Queue.offer(pending, letter), (accepted) =>
+          accepted ? Effect.void : Effect.zipRight(
+            Metric.increment(alertsDropped),
+            Effect.logWarning(`dead letter alert buffer full: alert for ${letter.id} dropped (the letter is stored)`)
+          ))
+      )
+
+    const getLetter = (id: string): Effect.Effect<Letter, LetterNotFound | StoreError> =>
+      Effect.flatMap(
+        store.get(id),
+        (letter) => letter === undefined ? Effect.fail(new LetterNotFound({ id })) : Effect.succeed(letter)
+      )
+
+    const add = Effect.fn("DeadLetterQueue.add")(function*(raw: AddInput) {
+      const input = yield* Effect.mapError(decodeAdd(raw), invalid)
+      const payload = yield* applyRedaction(redact, input.payload, "payload")
+      const context = (yield* applyRedaction(redact, input.context ?? {}, "context")) as Json.JsonObject
+      yield* checkSize(payload, maxPayloadBytes)
+      const id = Ids.LetterId.make(yield* ids.next)
+      const now = yield* Clock.currentTimeMillis
+      const dedupeKey = dedupeKeyOf(input)
+      const letter: Letter = {
+        id,
+        ...(dedupeKey === undefined ? {} : { dedupeKey }),
+        source: input.source ?? "direct",
+        taskType: input.taskType,
+        ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
+        ...(input.workflow === undefined ? {} : { workflow: input.workflow }),
+        ...(input.agent === undefined ? {} : { agent: input.agent }),
+        attempts: input.attempts,
+        payload,
+        error: input.error,
+        context,
+        firstAttemptAt: input.firstAttemptAt,
+        lastAttemptAt: input.lastAttemptAt,
+        createdAt: now,
+        replays: 0
+      }
+      const outcome = yield* store.insert(letter, maxLetters)
+      switch (outcome._tag) {
+        case "Full":
+          return yield* new QueueFull({ maxLetters: maxLetters! })
+        case "Duplicate":
+          yield* Metric.increment(duplicatesAdded)
+          return { letter: outcome.letter, duplicate: true }
+        case "Inserted":
+          yield* Metric.increment(lettersAdded)
+          yield* announce(outcome.letter)
+          return { letter: outcome.letter, duplicate: false }
+      }
+    })
+
+    const list = Effect.fn("DeadLetterQueue.list")(function*(raw: ListFilter = {}) {
+      const filter = yield* Effect.mapError(decodeFilter(raw), invalid)
+      const limit = filter.limit ?? DEFAULT_PAGE
+      const rows = yield* store.list({
+        taskType: filter.taskType,
+        errorType: filter.errorType,
+        agent: filter.agent,
+        resolved: filter.resolved,
+        since: filter.since,
+        limit: limit + 1,
+        after: filter.cursor,
+        order: filter.order ?? "newest"
+      })
+      const letters = rows.slice(0, limit)
+      return rows.length > limit ? { letters, nextCursor: letters[letters.length - 1]!.id as string } : { letters }
+    })
+
+    const replay = <A, E, R>(
+      id: string,
+      handler: (payload: Json.JsonValue, letter: Letter) => Effect.Effect<A, E, R>,
+      replayOptions: ReplayOptions = {}
+    ): Effect.Effect<
+      ReplayResult<A, E>,
+      LetterNotFound | ReplayInProgress | AlreadyResolved | ClaimLost | InvalidInput | PayloadTooLarge | StoreError,
+      R
+    > =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const claim = yield* store.claim(id, claimMillis)
+          switch (claim._tag) {
+            case "NotFound":
+              return yield* new LetterNotFound({ id })
+            case "InProgress":
+              return yield* new ReplayInProgress({ id, claimedUntil: claim.claimedUntil })
+            case "Resolved":
+              return yield* new AlreadyResolved({ id, resolvedAt: claim.resolvedAt })
+          }
+          const { letter, token } = claim
+          const prepared = yield* Effect.exit(restore(preparePayload(letter.payload, replayOptions)))
+          if (Exit.isFailure(prepared)) {
+            yield* store.release(id, token)
+            return yield* Effect.failCause(prepared.cause)
+          }
+          const payload = prepared.value
+          const exit = yield* Effect.exit(restore(Effect.suspend(() => handler(payload, { ...letter, payload }))))
+          if (Exit.isInterrupted(exit)) {
+            yield* store.release(id, token)
+            return yield* Effect.interrupt
+          }
+          const now = yield* Clock.currentTimeMillis
+          if (Exit.isSuccess(exit)) {
+            const result = exit.value
+            const storable = result === undefined || Json.findInvalid(result) !== undefined ? undefined : result
+            const note = result !== undefined && storable === undefined
+              ? "replayed successfully (the handler's result is not JSON and was not stored)"
+              : "replayed successfully"
+            const updated: Letter = {
+              ...letter,
+              payload,
+              replays: letter.replays + 1,
+              resolution: {
+                kind: "replayed",
+                at: now,
+                note,
+                ...(storable === undefined ? {} : { result: storable as Json.JsonValue })
+              }
+            }
+            if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
+            yield* Metric.increment(Metric.tagged(replays, "outcome", "succeeded"))
+            return { _tag: "Succeeded", letter: updated, result } as ReplayResult<A, E>
+          }
+          const failure = Failure.fromCause(exit.cause)
+          const updated: Letter = {
+            ...letter,
+            payload,
+            replays: letter.replays + 1,
+            attempts: letter.attempts + 1,
+            lastAttemptAt: now,
+            error: failure
+          }
+          if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
+          yield* Metric.increment(Metric.tagged(replays, "outcome", "failed"))
+          const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          return { _tag: "Failed", letter: updated, failure, error } as ReplayResult<A, E>
+        })
+      ).pipe(Effect.withSpan("DeadLetterQueue.replay", { attributes: { letterId: id } }))
+
+    const preparePayload = (
+      payload: Json.JsonValue,
+      replayOptions: ReplayOptions
+    ): Effect.Effect<Json.JsonValue, InvalidInput | PayloadTooLarge> => {
+      const modify = replayOptions.modify
+      if (modify === undefined) return Effect.succeed(payload)
+      return Effect.try({
+        try: () => modify(structuredClone(payload) as Json.JsonValue),
+        catch: (error) => new InvalidInput({ message: `the payload patch threw: ${String(error)}` })
+      }).pipe(
+        Effect.flatMap((patched) => {
+          const problem = Json.findInvalid(patched)
+          return problem === undefined
+            ? applyRedaction(redact, patched, "payload")
+            : Effect.fail(new InvalidInput({ message: `the patched payload is not JSON: ${problem}` }))
+        }),
+        Effect.tap((patched) => checkSize(patched, maxPayloadBytes))
+      )
+    }
+
+    const replayMany = <A, E, R>(
+      filter: Omit<ListFilter, "resolved" | "cursor" | "limit" | "order">,
+      handler: (payload: Json.JsonValue, letter: Letter) => Effect.Effect<A, E, R>,
+      manyOptions: ReplayManyOptions
+    ) =>
+      Effect.gen(function*() {
+        const rate = manyOptions.ratePerSecond
+        if (!(Number.isFinite(rate) && rate > 0)) {
+          return yield* new InvalidInput({ message: `ratePerSecond must be a positive number, got ${rate}` })
+        }
+        const max = manyOptions.maxLetters ?? Number.POSITIVE_INFINITY
+        const interval = 1000 / rate
+        const succeeded: Array<Ids.LetterId> = []
+        const failed: Array<Ids.LetterId> = []
+        const skipped: Array<Ids.LetterId> = []
+        let cursor: string | undefined
+        let nextStart: number | undefined
+        let started = 0
+        while (started < max) {
+          const page = yield* list({
+            ...filter,
+            resolved: false,
+            order: "oldest",
+            limit: 100,
+            ...(cursor === undefined ? {} : { cursor })
+          })
+          for (const letter of page.letters) {
+            if (started >= max) break
+            const now = yield* Clock.currentTimeMillis
+            if (nextStart !== undefined && now < nextStart) yield* Effect.sleep(Duration.millis(nextStart - now))
+            nextStart = (nextStart === undefined ? now : Math.max(nextStart, now)) + interval
+            started++
+            const outcome = yield* replay(letter.id, handler, manyOptions).pipe(
+              Effect.map((result) => result._tag),
+              Effect.catchTags({
+                ReplayInProgress: () => Effect.succeed("Skipped" as const),
+                AlreadyResolved: () => Effect.succeed("Skipped" as const),
+                LetterNotFound: () => Effect.succeed("Skipped" as const),
+                ClaimLost: () => Effect.succeed("Skipped" as const)
+              })
+            )
+            ;(outcome === "Succeeded" ? succeeded : outcome === "Failed" ? failed : skipped).push(letter.id)
+          }
+          if (page.nextCursor === undefined) break
+          cursor = page.nextCursor
+        }
+        return { succeeded, failed, skipped }
+      }).pipe(Effect.withSpan("DeadLetterQueue.replayMany"))
+
+    const resolve = Effect.fn("DeadLetterQueue.resolve")(function*(id: string, note: string) {
+      const now = yield* Clock.currentTimeMillis
+      const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
+      switch (outcome._tag) {
+        case "NotFound":
+          return yield* new LetterNotFound({ id })
+        case "InProgress":
+          return yield* new ReplayInProgress({ id, claimedUntil: outcome.claimedUntil })
+        case "Resolved":
+          return yield* new AlreadyResolved({ id, resolvedAt: outcome.resolvedAt })
+        case "Done":
+          return outcome.letter
+      }
+    })
+
+    const purge = Effect.fn("DeadLetterQueue.purge")(function*(purgeOptions: PurgeOptions) {
+      const now = yield* Clock.currentTimeMillis
+      const resolvedBefore = now - Duration.toMillis(Duration.decode(purgeOptions.resolvedOlderThan))
+      const unresolvedBefore = purgeOptions.unresolvedOlderThan === undefined
+        ? undefined
+        : now - Duration.toMillis(Duration.decode(purgeOptions.unresolvedOlderThan))
+      return yield* store.purge(resolvedBefore, unresolvedBefore)
+    })
+
+    const summary = Effect.fn("DeadLetterQueue.summary")(function*() {
+      const counts = yield* store.counts
+      const findings = yield* store.findings
+      const now = yield* Clock.currentTimeMillis
+      return {
+        total: counts.total,
+        resolved: counts.resolved,
+        unresolved: counts.total - counts.resolved,
+        byTaskType: counts.byTaskType,
+        byErrorType: counts.byErrorType,
+        oldestUnresolvedAgeMillis: counts.oldestUnresolvedCreatedAt === undefined
+          ? undefined
+          : Math.max(0, now - counts.oldestUnresolvedCreatedAt),
+        findings
+      }
+    })
+
+    const service: DeadLetterQueueService = {
+      add,
+      get: (id) => Effect.withSpan(getLetter(id), "DeadLetterQueue.get"),
+      list,
+      replay,
+      replayMany,
+      resolve,
+      purge,
+      summary,
+      alerts: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub)
+    }
+    return service
+  })

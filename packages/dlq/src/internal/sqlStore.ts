@@ -1,0 +1,244 @@
+// The SQL backend: one table, the same statements on SQLite and Postgres.
+// Claims are judged by the database's clock inside one conditional UPDATE.
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { StoreError } from "../Errors.js"
+import { Letter, Resolution } from "../Letter.js"
+import type { ClaimOutcome, Counts, InsertOutcome, Query, ResolveOutcome, Store } from "./store.js"
+
+export const TABLE = "agentos_dlq_letters"
+
+export const migrations: Sql.Migrations = {
+  "0001_create_letters": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const idType = sql.onDialectOrElse({ pg: () => sql.literal(`text COLLATE "C"`), orElse: () => sql.literal("text") })
+    yield* sql`CREATE TABLE agentos_dlq_letters (
+      id ${idType} PRIMARY KEY,
+      dedupe_key text UNIQUE,
+      task_type text NOT NULL,
+      error_type text NOT NULL,
+      agent text,
+      created_at bigint NOT NULL,
+      resolved_at bigint,
+      claim_token bigint NOT NULL DEFAULT 0,
+      claimed_until bigint,
+      data ${Sql.jsonType(sql)} NOT NULL,
+      resolution ${Sql.jsonType(sql)}
+    )`
+    yield* sql`CREATE INDEX agentos_dlq_letters_task_type ON agentos_dlq_letters (task_type, id)`
+    yield* sql`CREATE INDEX agentos_dlq_letters_error_type ON agentos_dlq_letters (error_type, id)`
+    yield* sql`CREATE INDEX agentos_dlq_letters_created_at ON agentos_dlq_letters (created_at)`
+  })
+}
+
+const LetterData = Letter.pipe(Schema.omit("resolution"))
+const Stored = Schema.Struct({ data: LetterData, resolution: Schema.optional(Resolution) })
+const decodeStored = Schema.decodeUnknown(Stored)
+const encodeData = Schema.encodeSync(LetterData)
+
+interface Row {
+  readonly data: unknown
+  readonly resolution: unknown
+}
+
+export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Sql.migrate({ packageName: "dlq", migrations }).pipe(
+    Effect.mapError((error) =>
+      error._tag === "SqlError" ? error : new StoreError({ operation: "migrate", message: error.message })
+    )
+  )
+  const now = Sql.nowMillis(sql)
+  const table = sql(TABLE)
+
+  const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(
+      Sql.mapError((error) => new StoreError({ operation, message: Sql.describe(error) })),
+      Effect.withSpan(`SqlDeadLetterQueue.${operation}`)
+    )
+
+  const toLetter = (row: Row): Effect.Effect<Letter, StoreError> =>
+    decodeStored({
+      data: Sql.parseJson(row.data),
+      ...(row.resolution === null || row.resolution === undefined ? {} : { resolution: Sql.parseJson(row.resolution) })
+    }).pipe(
+      Effect.map(({ data, resolution }): Letter => resolution === undefined ? data : { ...data, resolution }),
+      Effect.mapError((error) =>
+        new StoreError({ operation: "decode", message: `a stored letter does not decode: ${error.message}` })
+      )
+    )
+
+  const columns = (letter: Letter) => {
+    const { resolution, ...data } = letter
+    return {
+      data: Sql.json(sql, encodeData(data)),
+      resolution: resolution === undefined ? sql`NULL` : Sql.json(sql, resolution),
+      resolvedAt: resolution === undefined ? null : resolution.at
+    }
+  }
+
+  const byKey = (key: string) =>
+    sql<Row>`SELECT data, resolution FROM ${table} WHERE dedupe_key = ${key}`.pipe(
+      Effect.flatMap((rows) => rows.length === 0 ? Effect.succeed(undefined) : toLetter(rows[0]!))
+    )
+
+  const insert = (letter: Letter, maxLetters: number | undefined): Effect.Effect<InsertOutcome, StoreError> => {
+    const c = columns(letter)
+    const values = [
+      letter.id,
+      letter.dedupeKey ?? null,
+      letter.taskType,
+      letter.error.tag,
+      letter.agent ?? null,
+      letter.createdAt
+    ] as const
+    const statement = maxLetters === undefined
+      ? sql<{ id: string }>`INSERT INTO ${table}
+          (id, dedupe_key, task_type, error_type, agent, created_at, resolved_at, data, resolution)
+          VALUES (${values[0]}, ${values[1]}, ${values[2]}, ${values[3]}, ${values[4]}, ${
+        values[5]
+      }, ${c.resolvedAt}, ${c.data}, ${c.resolution})
+          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
+      : sql<{ id: string }>`INSERT INTO ${table}
+          (id, dedupe_key, task_type, error_type, agent, created_at, resolved_at, data, resolution)
+          SELECT CAST(${values[0]} AS text), CAST(${values[1]} AS text), CAST(${values[2]} AS text),
+            CAST(${values[3]} AS text), CAST(${values[4]} AS text), CAST(${values[5]} AS bigint),
+            CAST(${c.resolvedAt} AS bigint), ${c.data}, ${c.resolution}
+          WHERE (SELECT COUNT(*) FROM ${table}) < ${maxLetters}
+          ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
+    return statement.pipe(
+      Effect.flatMap((rows): Effect.Effect<InsertOutcome, SqlError | StoreError> => {
+        if (rows.length > 0) return Effect.succeed({ _tag: "Inserted", letter })
+        if (letter.dedupeKey === undefined) return Effect.succeed({ _tag: "Full" })
+        return Effect.map(
+          byKey(letter.dedupeKey),
+          (existing): InsertOutcome =>
+            existing === undefined ? { _tag: "Full" } : { _tag: "Duplicate", letter: existing }
+        )
+      }),
+      fail("insert")
+    )
+  }
+
+  const get = (id: string) =>
+    sql<Row>`SELECT data, resolution FROM ${table} WHERE id = ${id}`.pipe(
+      Effect.flatMap((rows) => rows.length === 0 ? Effect.succeed(undefined) : toLetter(rows[0]!)),
+      fail("get")
+    )
+
+  const list = (query: Query) => {
+    const where: Array<Statement.Fragment> = [sql`1 = 1`]
+    if (query.taskType !== undefined) where.push(sql`task_type = ${query.taskType}`)
+    if (query.errorType !== undefined) where.push(sql`error_type = ${query.errorType}`)
+    if (query.agent !== undefined) where.push(sql`agent = ${query.agent}`)
+    if (query.resolved === true) where.push(sql`resolved_at IS NOT NULL`)
+    if (query.resolved === false) where.push(sql`resolved_at IS NULL`)
+    if (query.since !== undefined) where.push(sql`created_at >= ${query.since}`)
+    if (query.after !== undefined) {
+      where.push(query.order === "oldest" ? sql`id > ${query.after}` : sql`id < ${query.after}`)
+    }
+    const order = query.order === "oldest" ? sql.literal("ASC") : sql.literal("DESC")
+    return sql<Row>`SELECT data, resolution FROM ${table} WHERE ${
+      sql.and(where)
+    } ORDER BY id ${order} LIMIT ${query.limit}`
+      .pipe(
+        Effect.flatMap((rows) => Effect.forEach(rows, toLetter)),
+        fail("list")
+      )
+  }
+
+  const state = (id: string) =>
+    sql<
+      { resolved_at: unknown; claimed_until: unknown }
+    >`SELECT resolved_at, claimed_until FROM ${table} WHERE id = ${id}`.pipe(
+      Effect.map((rows): ClaimOutcome => {
+        const row = rows[0]
+        if (row === undefined) return { _tag: "NotFound" }
+        if (row.resolved_at !== null) return { _tag: "Resolved", resolvedAt: Sql.toNumber(row.resolved_at) }
+        return { _tag: "InProgress", claimedUntil: row.claimed_until === null ? 0 : Sql.toNumber(row.claimed_until) }
+      })
+    )
+
+  const claim = (id: string, timeoutMillis: number) =>
+    sql<Row & { claim_token: unknown }>`UPDATE ${table}
+      SET claim_token = claim_token + 1, claimed_until = ${now} + ${timeoutMillis}
+      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
+      RETURNING claim_token, data, resolution`.pipe(
+      Effect.flatMap((rows): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
+        rows.length === 0
+          ? state(id)
+          : Effect.map(toLetter(rows[0]!), (letter) => ({
+            _tag: "Claimed",
+            letter,
+            token: Sql.toNumber(rows[0]!.claim_token)
+          }))
+      ),
+      fail("claim")
+    )
+
+  const release = (id: string, token: number) =>
+    sql`UPDATE ${table} SET claimed_until = NULL WHERE id = ${id} AND claim_token = ${token}`.pipe(
+      Effect.asVoid,
+      fail("release")
+    )
+
+  const complete = (id: string, token: number, letter: Letter) => {
+    const c = columns(letter)
+    return sql<{ id: string }>`UPDATE ${table}
+      SET data = ${c.data}, resolution = ${c.resolution}, resolved_at = ${c.resolvedAt},
+        error_type = ${letter.error.tag}, claimed_until = NULL
+      WHERE id = ${id} AND claim_token = ${token} AND claimed_until IS NOT NULL
+      RETURNING id`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      fail("complete")
+    )
+  }
+
+  const resolve = (id: string, resolution: Resolution) =>
+    sql<Row>`UPDATE ${table} SET resolution = ${Sql.json(sql, resolution)}, resolved_at = ${resolution.at}
+      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
+      RETURNING data, resolution`.pipe(
+      Effect.flatMap((rows): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
+        rows.length === 0
+          ? Effect.map(state(id), (outcome): ResolveOutcome =>
+            outcome._tag === "Claimed" ? { _tag: "NotFound" } : outcome)
+          : Effect.map(toLetter(rows[0]!), (letter) => ({ _tag: "Done", letter }))
+      ),
+      fail("resolve")
+    )
+
+  const purge = (resolvedBefore: number, unresolvedBefore: number | undefined) =>
+    sql<{ id: string }>`DELETE FROM ${table}
+      WHERE (claimed_until IS NULL OR claimed_until < ${now})
+        AND ((resolved_at IS NOT NULL AND resolved_at < ${resolvedBefore})
+          OR (resolved_at IS NULL AND created_at < ${unresolvedBefore ?? Number.MIN_SAFE_INTEGER}))
+      RETURNING id`.pipe(
+      Effect.map((rows) => rows.length),
+      fail("purge")
+    )
+
+  const counts = Effect.gen(function*() {
+    const totals = yield* sql<{ total: unknown; resolved: unknown; oldest: unknown }>`SELECT COUNT(*) AS total,
+      COUNT(resolved_at) AS resolved, MIN(CASE WHEN resolved_at IS NULL THEN created_at END) AS oldest FROM ${table}`
+    const byTask = yield* sql<{ k: string; n: unknown }>`SELECT task_type AS k, COUNT(*) AS n FROM ${table}
+      WHERE resolved_at IS NULL GROUP BY task_type`
+    const byError = yield* sql<{ k: string; n: unknown }>`SELECT error_type AS k, COUNT(*) AS n FROM ${table}
+      WHERE resolved_at IS NULL GROUP BY error_type`
+    const record = (rows: ReadonlyArray<{ k: string; n: unknown }>) =>
+      Object.fromEntries(rows.map((row) => [row.k, Sql.toNumber(row.n)]))
+    const t = totals[0]!
+    return {
+      total: Sql.toNumber(t.total),
+      resolved: Sql.toNumber(t.resolved),
+      byTaskType: record(byTask),
+      byErrorType: record(byError),
+      oldestUnresolvedCreatedAt: t.oldest === null ? undefined : Sql.toNumber(t.oldest)
+    } satisfies Counts
+  }).pipe(fail("summary"))
+
+  return { insert, get, list, claim, release, complete, resolve, purge, counts, findings: Effect.succeed([]) }
+})

@@ -1,0 +1,241 @@
+// The persistence contract every backend implements. The service
+// (internal/service.ts) holds the rules — validation, redaction, limits,
+// alerts, the replay protocol — so that backends differ in storage only.
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type { StoreError } from "../Errors.js"
+import type { Finding, Letter, Resolution } from "../Letter.js"
+
+export type InsertOutcome =
+  | { readonly _tag: "Inserted"; readonly letter: Letter }
+  | { readonly _tag: "Duplicate"; readonly letter: Letter }
+  | { readonly _tag: "Full" }
+
+export type ClaimOutcome =
+  | { readonly _tag: "Claimed"; readonly letter: Letter; readonly token: number }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "InProgress"; readonly claimedUntil: number }
+  | { readonly _tag: "Resolved"; readonly resolvedAt: number }
+
+export type ResolveOutcome =
+  | { readonly _tag: "Done"; readonly letter: Letter }
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "InProgress"; readonly claimedUntil: number }
+  | { readonly _tag: "Resolved"; readonly resolvedAt: number }
+
+export interface Query {
+  readonly taskType: string | undefined
+  readonly errorType: string | undefined
+  readonly agent: string | undefined
+  readonly resolved: boolean | undefined
+  readonly since: number | undefined
+  /** Rows to return (the service asks for one more than the page). */
+  readonly limit: number
+  readonly after: string | undefined
+  readonly order: "newest" | "oldest"
+}
+
+export interface Counts {
+  readonly total: number
+  readonly resolved: number
+  readonly byTaskType: Record<string, number>
+  readonly byErrorType: Record<string, number>
+  readonly oldestUnresolvedCreatedAt: number | undefined
+}
+
+export interface Store {
+  readonly insert: (letter: Letter, maxLetters: number | undefined) => Effect.Effect<InsertOutcome, StoreError>
+  readonly get: (id: string) => Effect.Effect<Letter | undefined, StoreError>
+  readonly list: (query: Query) => Effect.Effect<ReadonlyArray<Letter>, StoreError>
+  /** Claims an unresolved letter whose claim is free or expired. */
+  readonly claim: (id: string, timeoutMillis: number) => Effect.Effect<ClaimOutcome, StoreError>
+  /** Frees a claim (the replay was interrupted); a stale token does nothing. */
+  readonly release: (id: string, token: number) => Effect.Effect<void, StoreError>
+  /** Writes a replay's outcome and frees the claim; false when the token is stale. */
+  readonly complete: (id: string, token: number, letter: Letter) => Effect.Effect<boolean, StoreError>
+  readonly resolve: (id: string, resolution: Resolution) => Effect.Effect<ResolveOutcome, StoreError>
+  /** Removes resolved letters resolved before `resolvedBefore`, and unresolved ones created before `unresolvedBefore`, unless claimed. */
+  readonly purge: (resolvedBefore: number, unresolvedBefore: number | undefined) => Effect.Effect<number, StoreError>
+  readonly counts: Effect.Effect<Counts, StoreError>
+  readonly findings: Effect.Effect<ReadonlyArray<Finding>>
+}
+
+interface Entry {
+  letter: Letter
+  token: number
+  claimedUntil: number | undefined
+}
+
+/** Hooks a durable backend runs before the index changes. */
+export interface Persistence {
+  readonly write: (letter: Letter) => Effect.Effect<void, StoreError>
+  readonly remove: (letters: ReadonlyArray<Letter>) => Effect.Effect<void, StoreError>
+}
+
+const noPersistence: Persistence = { write: () => Effect.void, remove: () => Effect.void }
+
+const lowerBound = (ids: ReadonlyArray<string>, id: string): number => {
+  let lo = 0
+  let hi = ids.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (ids[mid]! < id) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+const matches = (letter: Letter, query: Query): boolean =>
+  (query.taskType === undefined || letter.taskType === query.taskType) &&
+  (query.errorType === undefined || letter.error.tag === query.errorType) &&
+  (query.agent === undefined || letter.agent === query.agent) &&
+  (query.resolved === undefined || (letter.resolution !== undefined) === query.resolved) &&
+  (query.since === undefined || letter.createdAt >= query.since)
+
+/**
+ * An in-process index of letters, ordered by id. The memory layer uses it
+ * alone; the file layer puts its files behind it (`persistence` runs before
+ * the index changes, so the index never shows what is not on disk). Every
+ * mutation runs under one permit, so check-then-write is atomic.
+ */
+export const makeIndex = (
+  persistence: Persistence = noPersistence,
+  initial: ReadonlyArray<Letter> = [],
+  findings: ReadonlyArray<Finding> = []
+): Effect.Effect<Store> =>
+  Effect.map(Effect.makeSemaphore(1), (semaphore) => {
+    const entries = new Map<string, Entry>()
+    const byKey = new Map<string, string>()
+    let ids: Array<string> = []
+    const put = (letter: Letter) => {
+      const existing = entries.get(letter.id)
+      if (existing === undefined) {
+        entries.set(letter.id, { letter, token: 0, claimedUntil: undefined })
+        ids.splice(lowerBound(ids, letter.id), 0, letter.id)
+        if (letter.dedupeKey !== undefined) byKey.set(letter.dedupeKey, letter.id)
+      } else {
+        existing.letter = letter
+      }
+    }
+    for (const letter of initial) put(letter)
+    const locked = semaphore.withPermits(1)
+    const isClaimed = (entry: Entry, now: number) => entry.claimedUntil !== undefined && entry.claimedUntil >= now
+
+    const store: Store = {
+      insert: (letter, maxLetters) =>
+        locked(Effect.suspend(() => {
+          if (letter.dedupeKey !== undefined) {
+            const existing = byKey.get(letter.dedupeKey)
+            if (existing !== undefined) {
+              return Effect.succeed<InsertOutcome>({ _tag: "Duplicate", letter: entries.get(existing)!.letter })
+            }
+          }
+          if (maxLetters !== undefined && entries.size >= maxLetters) {
+            return Effect.succeed<InsertOutcome>({ _tag: "Full" })
+          }
+          return Effect.as(persistence.write(letter), { _tag: "Inserted", letter } as InsertOutcome).pipe(
+            Effect.tap(() => put(letter))
+          )
+        })),
+      get: (id) => Effect.sync(() => entries.get(id)?.letter),
+      list: (query) =>
+        Effect.sync(() => {
+          const out: Array<Letter> = []
+          if (query.order === "oldest") {
+            let i = query.after === undefined ? 0 : lowerBound(ids, query.after)
+            if (query.after !== undefined && ids[i] === query.after) i++
+            for (; i < ids.length && out.length < query.limit; i++) {
+              const letter = entries.get(ids[i]!)!.letter
+              if (matches(letter, query)) out.push(letter)
+            }
+          } else {
+            let i = query.after === undefined ? ids.length - 1 : lowerBound(ids, query.after) - 1
+            for (; i >= 0 && out.length < query.limit; i--) {
+              const letter = entries.get(ids[i]!)!.letter
+              if (matches(letter, query)) out.push(letter)
+            }
+          }
+          return out
+        }),
+      claim: (id, timeoutMillis) =>
+        locked(Effect.map(Clock.currentTimeMillis, (now): ClaimOutcome => {
+          const entry = entries.get(id)
+          if (entry === undefined) return { _tag: "NotFound" }
+          if (entry.letter.resolution !== undefined) return { _tag: "Resolved", resolvedAt: entry.letter.resolution.at }
+          if (isClaimed(entry, now)) return { _tag: "InProgress", claimedUntil: entry.claimedUntil! }
+          entry.token++
+          entry.claimedUntil = now + timeoutMillis
+          return { _tag: "Claimed", letter: entry.letter, token: entry.token }
+        })),
+      release: (id, token) =>
+        locked(Effect.sync(() => {
+          const entry = entries.get(id)
+          if (entry !== undefined && entry.token === token) entry.claimedUntil = undefined
+        })),
+      complete: (id, token, letter) =>
+        locked(Effect.suspend(() => {
+          const entry = entries.get(id)
+          if (entry === undefined || entry.token !== token || entry.claimedUntil === undefined) {
+            return Effect.succeed(false)
+          }
+          return Effect.as(persistence.write(letter), true).pipe(Effect.tap(() => {
+            entry.letter = letter
+            entry.claimedUntil = undefined
+          }))
+        })),
+      resolve: (id, resolution) =>
+        locked(Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<ResolveOutcome, StoreError> => {
+          const entry = entries.get(id)
+          if (entry === undefined) return Effect.succeed({ _tag: "NotFound" })
+          if (entry.letter.resolution !== undefined) {
+            return Effect.succeed({ _tag: "Resolved", resolvedAt: entry.letter.resolution.at })
+          }
+          if (isClaimed(entry, now)) return Effect.succeed({ _tag: "InProgress", claimedUntil: entry.claimedUntil! })
+          const letter: Letter = { ...entry.letter, resolution }
+          return Effect.as(persistence.write(letter), { _tag: "Done", letter } as ResolveOutcome).pipe(
+            Effect.tap(() => {
+              entry.letter = letter
+            })
+          )
+        })),
+      purge: (resolvedBefore, unresolvedBefore) =>
+        locked(Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const doomed: Array<Letter> = []
+          for (const entry of entries.values()) {
+            const letter = entry.letter
+            if (isClaimed(entry, now)) continue
+            if (
+              letter.resolution !== undefined
+                ? letter.resolution.at < resolvedBefore
+                : unresolvedBefore !== undefined && letter.createdAt < unresolvedBefore
+            ) doomed.push(letter)
+          }
+          if (doomed.length === 0) return Effect.succeed(0)
+          return Effect.as(persistence.remove(doomed), doomed.length).pipe(Effect.tap(() => {
+            for (const letter of doomed) {
+              entries.delete(letter.id)
+              if (letter.dedupeKey !== undefined) byKey.delete(letter.dedupeKey)
+            }
+            ids = ids.filter((id) => entries.has(id))
+          }))
+        })),
+      counts: Effect.sync(() => {
+        let resolved = 0
+        const byTaskType: Record<string, number> = {}
+        const byErrorType: Record<string, number> = {}
+        let oldest: number | undefined
+        for (const { letter } of entries.values()) {
+          if (letter.resolution !== undefined) {
+            resolved++
+            continue
+          }
+          byTaskType[letter.taskType] = (byTaskType[letter.taskType] ?? 0) + 1
+          byErrorType[letter.error.tag] = (byErrorType[letter.error.tag] ?? 0) + 1
+          if (oldest === undefined || letter.createdAt < oldest) oldest = letter.createdAt
+        }
+        return { total: entries.size, resolved, byTaskType, byErrorType, oldestUnresolvedCreatedAt: oldest }
+      }),
+      findings: Effect.succeed(findings)
+    }
+    return store
+  })

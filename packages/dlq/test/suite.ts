@@ -1,0 +1,538 @@
+// The conformance suite of the dead letter queue: every backend passes it
+// unchanged (memory, file system, SQLite, Postgres).
+import * as DeadLetters from "@agentos/core/DeadLetters"
+import * as Ids from "@agentos/core/Ids"
+import { Conformance } from "@agentos/testkit"
+import { assert } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as TestClock from "effect/TestClock"
+import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
+import type * as Letter from "../src/Letter.js"
+import * as Redaction from "../src/Redaction.js"
+import { Harness, queue } from "./harness.js"
+
+export const input = (
+  overrides: { readonly [K in keyof Letter.AddInput]?: Letter.AddInput[K] | undefined } = {}
+): Letter.AddInput => {
+  const out: Record<string, unknown> = { ...base, ...overrides }
+  for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key]
+  return out as unknown as Letter.AddInput
+}
+
+const base: Letter.AddInput = {
+  taskType: "search",
+  taskId: "task-1",
+  attempts: 3,
+  payload: { query: "effect dead letters", page: 1 },
+  error: { tag: "Timeout", message: "the search took too long" },
+  agent: "agent-a",
+  firstAttemptAt: 1_000,
+  lastAttemptAt: 2_000,
+  context: { lastAttempt: 3 }
+}
+
+const failure = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.either(effect), (either) => {
+    assert.isTrue(Either.isLeft(either), "expected a failure")
+    return (either as Either.Left<E, A>).left
+  })
+
+// Lets real I/O (SQL, files) progress while the test clock stands still.
+const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+export const suite: Conformance.Suite<Harness> = [
+  Conformance.test(
+    "add stores a letter that get returns, with the time it entered the queue",
+    Effect.gen(function*() {
+      yield* TestClock.adjust("10 seconds")
+      const dlq = yield* queue()
+      const added = yield* dlq.add(input())
+      assert.isFalse(added.duplicate)
+      const letter = yield* dlq.get(added.letter.id)
+      assert.deepStrictEqual(letter, added.letter)
+      assert.strictEqual(letter.taskType, "search")
+      assert.strictEqual(letter.taskId, "task-1")
+      assert.strictEqual(letter.agent, "agent-a")
+      assert.strictEqual(letter.attempts, 3)
+      assert.strictEqual(letter.dedupeKey, "task:task-1:3")
+      assert.deepStrictEqual(letter.payload, { query: "effect dead letters", page: 1 })
+      assert.deepStrictEqual(letter.error, { tag: "Timeout", message: "the search took too long" })
+      assert.deepStrictEqual(letter.context, { lastAttempt: 3 })
+      assert.strictEqual(letter.createdAt, 10_000)
+      assert.strictEqual(letter.resolution, undefined)
+      const missing = yield* failure(dlq.get("nope"))
+      assert.strictEqual(missing._tag, "LetterNotFound")
+    })
+  ),
+  Conformance.test(
+    "invalid input is a typed InvalidInput and stores nothing",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const early = yield* failure(dlq.add(input({ lastAttemptAt: 500 })))
+      assert.strictEqual(early._tag, "InvalidInput")
+      const empty = yield* failure(dlq.add(input({ taskType: "" })))
+      assert.strictEqual(empty._tag, "InvalidInput")
+      const notJson = yield* failure(dlq.add(input({ payload: { n: Number.NaN } })))
+      assert.strictEqual(notJson._tag, "InvalidInput")
+      assert.include(notJson.message, "NaN")
+      const badFilter = yield* failure(dlq.list({ limit: 0 }))
+      assert.strictEqual(badFilter._tag, "InvalidInput")
+      assert.strictEqual((yield* dlq.summary()).total, 0)
+    })
+  ),
+  Conformance.test(
+    "a payload above maxPayloadBytes is refused with PayloadTooLarge, nothing truncated or stored",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxPayloadBytes: 100 })
+      const error = yield* failure(dlq.add(input({ payload: { text: "x".repeat(200) } })))
+      assert.strictEqual(error._tag, "PayloadTooLarge")
+      if (error._tag === "PayloadTooLarge") {
+        assert.strictEqual(error.maxBytes, 100)
+        assert.strictEqual(error.bytes, JSON.stringify({ text: "x".repeat(200) }).length)
+      }
+      assert.strictEqual((yield* dlq.summary()).total, 0)
+      const ok = yield* dlq.add(input({ payload: { text: "x".repeat(50) } }))
+      assert.strictEqual((ok.letter.payload as { text: string }).text.length, 50)
+    })
+  ),
+  Conformance.test(
+    "the same failure (task or workflow id and attempt) keeps one letter",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const first = yield* dlq.add(input())
+      const again = yield* dlq.add(input({ payload: { other: true } }))
+      assert.isTrue(again.duplicate)
+      assert.strictEqual(again.letter.id, first.letter.id)
+      assert.deepStrictEqual(again.letter.payload, first.letter.payload)
+      const nextAttempt = yield* dlq.add(input({ attempt: 4, attempts: 4 }))
+      assert.isFalse(nextAttempt.duplicate)
+      const workflow = { id: "wf-1", name: "research", step: "search" }
+      const w1 = yield* dlq.add(input({ taskId: undefined, workflow, attempt: 2 }))
+      const w2 = yield* dlq.add(input({ taskId: undefined, workflow, attempt: 2 }))
+      assert.isTrue(w2.duplicate)
+      assert.strictEqual(w2.letter.id, w1.letter.id)
+      assert.strictEqual(w1.letter.dedupeKey, "workflow:wf-1:2")
+      // Without a task or workflow id there is no key: every add is a letter.
+      const a = yield* dlq.add(input({ taskId: undefined }))
+      const b = yield* dlq.add(input({ taskId: undefined }))
+      assert.notStrictEqual(a.letter.id, b.letter.id)
+      assert.strictEqual((yield* dlq.summary()).total, 5)
+    })
+  ),
+  Conformance.test(
+    "maxLetters: a full queue refuses new letters with QueueFull, still recognises duplicates, never evicts",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxLetters: 2 })
+      const first = yield* dlq.add(input({ taskId: "t1" }))
+      yield* dlq.add(input({ taskId: "t2" }))
+      const full = yield* failure(dlq.add(input({ taskId: "t3" })))
+      assert.strictEqual(full._tag, "QueueFull")
+      assert.isTrue((yield* dlq.add(input({ taskId: "t1" }))).duplicate)
+      assert.strictEqual((yield* dlq.summary()).total, 2)
+      yield* dlq.resolve(first.letter.id, "fixed by hand")
+      yield* TestClock.adjust("2 hours")
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "1 hour" }), 1)
+      yield* dlq.add(input({ taskId: "t3" }))
+      assert.strictEqual((yield* dlq.summary()).total, 2)
+    })
+  ),
+  Conformance.test(
+    "list filters by task type, error type, agent, resolved and since",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      yield* dlq.add(input({ taskId: "a", taskType: "search" }))
+      yield* TestClock.adjust("1 minute")
+      const b = yield* dlq.add(
+        input({ taskId: "b", taskType: "synthesize", error: { tag: "RateLimited", message: "429" } })
+      )
+      yield* dlq.add(input({ taskId: "c", taskType: "search", agent: "agent-b" }))
+      yield* dlq.resolve(b.letter.id, "ok")
+      const ids = (page: Letter.Page) => page.letters.map((l): string | undefined => l.taskId)
+      assert.deepStrictEqual(ids(yield* dlq.list({ taskType: "search" })), ["c", "a"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ errorType: "RateLimited" })), ["b"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ agent: "agent-b" })), ["c"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ resolved: true })), ["b"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ resolved: false })), ["c", "a"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ since: 60_000 })), ["c", "b"])
+      assert.deepStrictEqual(ids(yield* dlq.list({ taskType: "search", order: "oldest" })), ["a", "c"])
+    })
+  ),
+  Conformance.test(
+    "cursor pagination is stable: every letter once, in order, even with adds between pages",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      for (let i = 1; i <= 7; i++) yield* dlq.add(input({ taskId: `t${i}` }))
+      const collect = (order: "newest" | "oldest") =>
+        Effect.gen(function*() {
+          const seen: Array<string> = []
+          let cursor: string | undefined
+          let pages = 0
+          do {
+            const page: Letter.Page = yield* dlq.list({ limit: 3, order, ...(cursor === undefined ? {} : { cursor }) })
+            for (const l of page.letters) seen.push(l.taskId!)
+            cursor = page.nextCursor
+            pages++
+            if (pages === 1) yield* dlq.add(input({ taskId: `late-${order}` }))
+          } while (cursor !== undefined)
+          return { seen, pages }
+        })
+      const newest = yield* collect("newest")
+      assert.deepStrictEqual(newest.seen, ["t7", "t6", "t5", "t4", "t3", "t2", "t1"])
+      assert.strictEqual(newest.pages, 3)
+      const oldest = yield* collect("oldest")
+      assert.deepStrictEqual(oldest.seen, ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "late-newest", "late-oldest"])
+      const exact = yield* dlq.list({ limit: 9 })
+      assert.strictEqual(exact.letters.length, 9)
+      assert.strictEqual(exact.nextCursor, undefined)
+    })
+  ),
+  Conformance.test(
+    "a successful replay resolves the letter with the time and the result; a second replay is AlreadyResolved",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      yield* TestClock.adjust("5 seconds")
+      const seen: Array<unknown> = []
+      const outcome = yield* dlq.replay(letter.id, (payload) => {
+        seen.push(payload)
+        return Effect.succeed({ documents: 3 })
+      })
+      assert.strictEqual(outcome._tag, "Succeeded")
+      assert.deepStrictEqual(seen, [{ query: "effect dead letters", page: 1 }])
+      const stored = yield* dlq.get(letter.id)
+      assert.deepStrictEqual(stored.resolution, {
+        kind: "replayed",
+        at: 5_000,
+        note: "replayed successfully",
+        result: { documents: 3 }
+      })
+      assert.strictEqual(stored.attempts, 3)
+      assert.strictEqual(stored.replays, 1)
+      const again = yield* failure(dlq.replay(letter.id, () => Effect.void))
+      assert.strictEqual(again._tag, "AlreadyResolved")
+      const missing = yield* failure(dlq.replay("nope", () => Effect.void))
+      assert.strictEqual(missing._tag, "LetterNotFound")
+    })
+  ),
+  Conformance.test(
+    "a failed replay adds an attempt and records the new error; the letter stays unresolved",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      yield* TestClock.adjust("7 seconds")
+      const outcome = yield* dlq.replay(letter.id, () => Effect.fail(new Error("still broken")))
+      assert.strictEqual(outcome._tag, "Failed")
+      if (outcome._tag === "Failed") {
+        assert.strictEqual(outcome.failure.message, "still broken")
+        assert.instanceOf(outcome.error, Error)
+      }
+      const stored = yield* dlq.get(letter.id)
+      assert.strictEqual(stored.attempts, 4)
+      assert.strictEqual(stored.lastAttemptAt, 7_000)
+      assert.strictEqual(stored.error.tag, "Error")
+      assert.strictEqual(stored.error.message, "still broken")
+      assert.strictEqual(stored.resolution, undefined)
+      // A defect is a failed replay too, and the claim is free again.
+      const died = yield* dlq.replay(letter.id, () => Effect.die("boom"))
+      assert.strictEqual(died._tag, "Failed")
+      assert.strictEqual((yield* dlq.get(letter.id)).attempts, 5)
+      assert.deepStrictEqual((yield* dlq.summary()).byErrorType, { Unknown: 1 })
+    })
+  ),
+  Conformance.test(
+    "replay with modify runs the patched payload and stores it; a bad patch changes nothing",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxPayloadBytes: 200 })
+      const { letter } = yield* dlq.add(input())
+      const tooBig = yield* failure(
+        dlq.replay(letter.id, () => Effect.void, { modify: () => ({ big: "y".repeat(500) }) })
+      )
+      assert.strictEqual(tooBig._tag, "PayloadTooLarge")
+      const notJson = yield* failure(
+        dlq.replay(letter.id, () => Effect.void, { modify: () => ({ when: new Date(0) }) as never })
+      )
+      assert.strictEqual(notJson._tag, "InvalidInput")
+      assert.deepStrictEqual(yield* dlq.get(letter.id), letter)
+      const outcome = yield* dlq.replay(
+        letter.id,
+        (payload) => Effect.succeed(payload),
+        {
+          modify: (payload) => {
+            const p = payload as { query: string }
+            ;(p as { query: string }).query = "fixed query"
+            return p
+          }
+        }
+      )
+      assert.strictEqual(outcome._tag, "Succeeded")
+      if (outcome._tag === "Succeeded") assert.deepStrictEqual(outcome.result, { query: "fixed query", page: 1 })
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).payload, { query: "fixed query", page: 1 })
+    })
+  ),
+  Conformance.test(
+    "concurrent replays of one letter never overlap: one runs, the others get ReplayInProgress",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      const running = yield* Ref.make(0)
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const handler = () =>
+        Effect.gen(function*() {
+          yield* Ref.update(running, (n) => n + 1)
+          yield* Deferred.succeed(started, undefined)
+          yield* Deferred.await(gate)
+          return "done"
+        })
+      const first = yield* Effect.fork(dlq.replay(letter.id, handler))
+      yield* Deferred.await(started)
+      const others = yield* Effect.all(
+        Array.from({ length: 6 }, () => Effect.either(dlq.replay(letter.id, handler))),
+        { concurrency: "unbounded" }
+      )
+      for (const other of others) {
+        assert.isTrue(Either.isLeft(other))
+        if (Either.isLeft(other)) assert.strictEqual(other.left._tag, "ReplayInProgress")
+      }
+      const resolveWhileRunning = yield* failure(dlq.resolve(letter.id, "by hand"))
+      assert.strictEqual(resolveWhileRunning._tag, "ReplayInProgress")
+      yield* Deferred.succeed(gate, undefined)
+      const outcome = yield* Fiber.join(first)
+      assert.strictEqual(outcome._tag, "Succeeded")
+      assert.strictEqual(yield* Ref.get(running), 1)
+    })
+  ),
+  Conformance.test(
+    "an interrupted replay frees its claim",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(fiber)
+      const outcome = yield* dlq.replay(letter.id, () => Effect.succeed(1))
+      assert.strictEqual(outcome._tag, "Succeeded")
+      assert.strictEqual((yield* dlq.get(letter.id)).attempts, 3)
+    })
+  ),
+  Conformance.test(
+    "a claim expires: a crashed replayer does not block the letter, and its late outcome is ClaimLost",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ claimTimeout: "300 millis" })
+      const { letter } = yield* dlq.add(input())
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const stuck = yield* Effect.fork(
+        dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)))
+      )
+      yield* Deferred.await(started)
+      const blocked = yield* failure(dlq.replay(letter.id, () => Effect.void))
+      assert.strictEqual(blocked._tag, "ReplayInProgress")
+      yield* Effect.sleep("450 millis")
+      const outcome = yield* dlq.replay(letter.id, () => Effect.succeed("second"))
+      assert.strictEqual(outcome._tag, "Succeeded")
+      yield* Deferred.succeed(gate, undefined)
+      const late = yield* Effect.either(Fiber.join(stuck))
+      assert.isTrue(Either.isLeft(late))
+      if (Either.isLeft(late)) assert.strictEqual(late.left._tag, "ClaimLost")
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).resolution?.result, "second")
+    }),
+    { live: true, timeout: 10_000 }
+  ),
+  Conformance.test(
+    "resolve marks a letter resolved by hand, once",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      yield* TestClock.adjust("3 seconds")
+      const resolved = yield* dlq.resolve(letter.id, "not worth replaying")
+      assert.deepStrictEqual(resolved.resolution, { kind: "manual", at: 3_000, note: "not worth replaying" })
+      assert.deepStrictEqual(yield* dlq.get(letter.id), resolved)
+      const again = yield* failure(dlq.resolve(letter.id, "again"))
+      assert.strictEqual(again._tag, "AlreadyResolved")
+      const missing = yield* failure(dlq.resolve("nope", "x"))
+      assert.strictEqual(missing._tag, "LetterNotFound")
+    })
+  ),
+  Conformance.test(
+    "purge removes resolved letters older than resolvedOlderThan, and unresolved ones only when asked",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const old = yield* dlq.add(input({ taskId: "old" }))
+      yield* dlq.resolve(old.letter.id, "done")
+      const open = yield* dlq.add(input({ taskId: "open" }))
+      yield* TestClock.adjust("2 hours")
+      const recent = yield* dlq.add(input({ taskId: "recent" }))
+      yield* dlq.resolve(recent.letter.id, "done")
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "1 hour" }), 1)
+      assert.strictEqual((yield* failure(dlq.get(old.letter.id)))._tag, "LetterNotFound")
+      assert.strictEqual((yield* dlq.get(open.letter.id)).id, open.letter.id)
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "1 hour", unresolvedOlderThan: "90 minutes" }), 1)
+      assert.strictEqual((yield* failure(dlq.get(open.letter.id)))._tag, "LetterNotFound")
+      assert.strictEqual((yield* dlq.summary()).total, 1)
+      // A purged failure may be dead-lettered again.
+      assert.isFalse((yield* dlq.add(input({ taskId: "old" }))).duplicate)
+    })
+  ),
+  Conformance.test(
+    "summary counts totals, unresolved by task type and error type, and the oldest unresolved age",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const empty = yield* dlq.summary()
+      assert.deepStrictEqual(empty, {
+        total: 0,
+        resolved: 0,
+        unresolved: 0,
+        byTaskType: {},
+        byErrorType: {},
+        oldestUnresolvedAgeMillis: undefined,
+        findings: []
+      })
+      yield* TestClock.adjust("1 second")
+      const first = yield* dlq.add(input({ taskId: "a" }))
+      yield* TestClock.adjust("1 second")
+      yield* dlq.add(input({ taskId: "b", taskType: "synthesize" }))
+      yield* dlq.add(input({ taskId: "c", error: { tag: "RateLimited", message: "429" } }))
+      yield* dlq.add(input({ taskId: "d", taskType: "format" }))
+      yield* TestClock.adjust("10 seconds")
+      const before = yield* dlq.summary()
+      assert.strictEqual(before.oldestUnresolvedAgeMillis, 11_000)
+      yield* dlq.resolve(first.letter.id, "ok")
+      const summary = yield* dlq.summary()
+      assert.deepStrictEqual(summary, {
+        total: 4,
+        resolved: 1,
+        unresolved: 3,
+        byTaskType: { search: 1, synthesize: 1, format: 1 },
+        byErrorType: { Timeout: 2, RateLimited: 1 },
+        oldestUnresolvedAgeMillis: 10_000,
+        findings: []
+      })
+    })
+  ),
+  Conformance.test(
+    "replayMany replays the matching unresolved letters, oldest first, at most ratePerSecond per second",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      for (let i = 1; i <= 5; i++) yield* dlq.add(input({ taskId: `s${i}` }))
+      yield* dlq.add(input({ taskId: "other", taskType: "format" }))
+      const done = yield* dlq.add(input({ taskId: "done" }))
+      yield* dlq.resolve(done.letter.id, "ok")
+      const starts: Array<readonly [string, number]> = []
+      const fiber = yield* Effect.fork(
+        dlq.replayMany(
+          { taskType: "search" },
+          (_payload, letter) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              starts.push([letter.taskId!, now])
+              return letter.taskId === "s3" ? Effect.fail("nope") : Effect.void
+            }),
+          { ratePerSecond: 2 }
+        )
+      )
+      // The clock moves only while replayMany sleeps, straight to its wake-up
+      // time, so each start is stamped with the time the limiter allowed it.
+      // Without the limit all five would start at 0.
+      while ((yield* Fiber.poll(fiber))._tag === "None") {
+        // (Other fibers, e.g. a pool's connect timeout, may sleep longer: skip those.)
+        const now = yield* Clock.currentTimeMillis
+        const wake = Chunk.findFirst(yield* TestClock.sleeps(), (at) => at <= now + 500)
+        if (wake._tag === "Some") yield* TestClock.setTime(wake.value)
+        else yield* tick
+      }
+      const report = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(starts, [["s1", 0], ["s2", 500], ["s3", 1000], ["s4", 1500], ["s5", 2000]])
+      assert.strictEqual(report.succeeded.length, 4)
+      assert.strictEqual(report.failed.length, 1)
+      assert.deepStrictEqual(report.skipped, [])
+      assert.deepStrictEqual((yield* dlq.summary()).byTaskType, { search: 1, format: 1 })
+      const bad = yield* failure(dlq.replayMany({}, () => Effect.void, { ratePerSecond: 0 }))
+      assert.strictEqual(bad._tag, "InvalidInput")
+    }),
+    { timeout: 20_000 }
+  ),
+  Conformance.test(
+    "redaction applies to payload and context before anything is stored or alerted",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ redact: Redaction.make() })
+      const alerts = yield* dlq.subscribe
+      const { letter } = yield* dlq.add(input({
+        payload: { prompt: "use key sk-abcdefghijklmnopqrstuvwx please", headers: { Authorization: "Bearer abc.def" } },
+        context: { api_key: "secret-value", user: "ann" }
+      }))
+      const expectedPayload = { prompt: "use key [REDACTED] please", headers: { Authorization: "[REDACTED]" } }
+      assert.deepStrictEqual(letter.payload, expectedPayload)
+      assert.deepStrictEqual(letter.context, { api_key: "[REDACTED]", user: "ann" })
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).payload, expectedPayload)
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).context, { api_key: "[REDACTED]", user: "ann" })
+      const alerted = yield* Queue.take(alerts)
+      assert.deepStrictEqual(alerted.payload, expectedPayload)
+      // A patch is redacted too before it is stored.
+      yield* dlq.replay(letter.id, () => Effect.void, { modify: () => ({ token: "t0ps3cret" }) })
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).payload, { token: "[REDACTED]" })
+    })
+  ),
+  Conformance.test(
+    "alerts carry each new letter once, never a duplicate",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const alerts = yield* dlq.subscribe
+      const a = yield* dlq.add(input({ taskId: "a" }))
+      yield* dlq.add(input({ taskId: "a" }))
+      const b = yield* dlq.add(input({ taskId: "b" }))
+      const got = yield* Queue.takeAll(alerts)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(got).map((l) => l.id), [a.letter.id, b.letter.id])
+    })
+  ),
+  Conformance.test(
+    "the DeadLetters port: send is idempotent and maps errors to DeadLetterRejected reasons",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxLetters: 2, maxPayloadBytes: 100 })
+      const port = yield* Effect.provide(
+        DeadLetters.DeadLetters,
+        Layer.provide(DeadLetterQueue.layerPort, Layer.succeed(DeadLetterQueue.DeadLetterQueue, dlq))
+      )
+      const letter: DeadLetters.DeadLetterInput = {
+        source: "supervisor",
+        taskType: "search",
+        taskId: Ids.TaskId.make("task-9"),
+        attempt: 3,
+        attempts: 3,
+        payload: { q: 1 },
+        error: { tag: "Timeout", message: "slow" },
+        firstAttemptAt: 1,
+        lastAttemptAt: 2
+      }
+      const first = yield* port.send(letter)
+      assert.isFalse(first.duplicate)
+      const again = yield* port.send(letter)
+      assert.deepStrictEqual(again, { letterId: first.letterId, duplicate: true })
+      const stored = yield* dlq.get(first.letterId)
+      assert.strictEqual(stored.source, "supervisor")
+      assert.strictEqual(stored.dedupeKey, DeadLetters.dedupeKey(letter))
+      const reason = (effect: Effect.Effect<unknown, DeadLetters.DeadLetterRejected>) =>
+        Effect.map(failure(effect), (error) => error.reason)
+      const { taskId: _, ...withoutTask } = letter
+      assert.strictEqual(yield* reason(port.send(withoutTask as DeadLetters.DeadLetterInput)), "invalid")
+      assert.strictEqual(
+        yield* reason(port.send({ ...letter, attempt: 4, payload: { text: "z".repeat(200) } })),
+        "payload-too-large"
+      )
+      yield* port.send({ ...letter, attempt: 5 })
+      assert.strictEqual(yield* reason(port.send({ ...letter, attempt: 6 })), "queue-full")
+    })
+  )
+]
+
+export { Harness }
