@@ -1,0 +1,140 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as AlertSink from "../src/AlertSink.js"
+import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
+import type { Letter } from "../src/Letter.js"
+import * as Redaction from "../src/Redaction.js"
+import { input } from "./suite.js"
+
+const queueWith = (sink: Layer.Layer<AlertSink.AlertSink>, options?: DeadLetterQueue.Options) =>
+  Layer.build(Layer.provide(DeadLetterQueue.layerMemory(options), sink)).pipe(
+    Effect.map((context) => Context.get(context, DeadLetterQueue.DeadLetterQueue))
+  )
+
+interface Received {
+  readonly headers: Http.IncomingHttpHeaders
+  readonly body: unknown
+}
+
+/** A local HTTP server on an ephemeral port, closed with the scope. */
+const server = (status: (n: number) => number) =>
+  Effect.acquireRelease(
+    Effect.async<{ url: string; received: Array<Received>; srv: Http.Server }>((resume) => {
+      const received: Array<Received> = []
+      const srv = Http.createServer((req, res) => {
+        let body = ""
+        req.on("data", (chunk) => (body += chunk))
+        req.on("end", () => {
+          received.push({ headers: req.headers, body: JSON.parse(body) })
+          res.statusCode = status(received.length)
+          res.end()
+        })
+      })
+      srv.listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as AddressInfo).port
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}/alerts`, received, srv }))
+      })
+    }),
+    ({ srv }) =>
+      Effect.async<void>((resume) => {
+        srv.close(() => resume(Effect.void))
+      })
+  )
+
+describe("AlertSink", () => {
+  it.scoped("a user's sink gets every new letter (redacted), never a duplicate", () =>
+    Effect.gen(function*() {
+      const seen: Array<Letter> = []
+      const two = yield* Deferred.make<void>()
+      const sink = Layer.succeed(AlertSink.AlertSink, {
+        alert: (letter) =>
+          Effect.sync(() => {
+            seen.push(letter)
+            if (seen.length === 2) Deferred.unsafeDone(two, Effect.void)
+          })
+      })
+      const dlq = yield* queueWith(sink, { redact: Redaction.make() })
+      yield* dlq.add(input({ taskId: "a", context: { password: "hunter2" } }))
+      yield* dlq.add(input({ taskId: "a" }))
+      yield* dlq.add(input({ taskId: "b" }))
+      yield* Deferred.await(two)
+      assert.deepStrictEqual(seen.map((l) => l.taskId as string), ["a", "b"])
+      assert.deepStrictEqual(seen[0]!.context, { password: "[REDACTED]" })
+    }))
+
+  it.scoped("a failing sink never fails add; the failure is logged", () =>
+    Effect.gen(function*() {
+      const logged = yield* Deferred.make<string>()
+      const logger = Logger.make(({ cause, message }) => {
+        const text = `${String(message)} ${JSON.stringify(cause)}`
+        if (text.includes("alert failed")) Deferred.unsafeDone(logged, Effect.succeed(text))
+      })
+      const sink = Layer.succeed(AlertSink.AlertSink, {
+        alert: (letter) => Effect.fail(new AlertSink.AlertFailed({ letterId: letter.id, message: "sink down" }))
+      })
+      const dlq = yield* queueWith(sink).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const added = yield* dlq.add(input())
+      assert.isFalse(added.duplicate)
+      assert.include(yield* Deferred.await(logged), "alert failed")
+      assert.strictEqual((yield* dlq.summary()).total, 1)
+    }))
+
+  it.scoped("the default sink logs a warning line per new letter", () =>
+    Effect.gen(function*() {
+      const logged = yield* Deferred.make<string>()
+      const logger = Logger.make(({ message }) => {
+        const text = String(Array.isArray(message) ? message.join(" ") : message)
+        if (text.startsWith("dead letter ")) Deferred.unsafeDone(logged, Effect.succeed(text))
+      })
+      const dlq = yield* Layer.build(DeadLetterQueue.layerMemory()).pipe(
+        Effect.map((context) => Context.get(context, DeadLetterQueue.DeadLetterQueue)),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const { letter } = yield* dlq.add(input())
+      assert.strictEqual(
+        yield* Deferred.await(logged),
+        `dead letter ${letter.id}: search failed after 3 attempts: Timeout: the search took too long`
+      )
+    }))
+
+  it.scopedLive("the webhook sink POSTs each new letter as JSON to a local server", () =>
+    Effect.gen(function*() {
+      const srv = yield* server(() => 204)
+      const sink = AlertSink.layerWebhook({ url: srv.url, headers: { "x-team": "agents" } }).pipe(
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const dlq = yield* queueWith(sink)
+      const { letter } = yield* dlq.add(input())
+      while (srv.received.length === 0) yield* Effect.sleep("10 millis")
+      assert.strictEqual(srv.received.length, 1)
+      const got = srv.received[0]!
+      assert.strictEqual(got.headers["x-team"], "agents")
+      assert.include(String(got.headers["content-type"]), "application/json")
+      const body = got.body as { type: string; letter: { id: string; payload: unknown } }
+      assert.strictEqual(body.type, "dead_letter")
+      assert.strictEqual(body.letter.id, letter.id)
+      assert.deepStrictEqual(body.letter.payload, input().payload)
+    }))
+
+  it.scopedLive("a webhook answering 500 is retried, then an AlertFailed", () =>
+    Effect.gen(function*() {
+      const srv = yield* server(() => 500)
+      const sink = yield* Layer.build(
+        AlertSink.layerWebhook({ url: srv.url, retries: 2 }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      ).pipe(Effect.map((context) => Context.get(context, AlertSink.AlertSink)))
+      const { letter } = yield* Effect.scoped(
+        Effect.flatMap(queueWith(Layer.succeed(AlertSink.AlertSink, AlertSink.log)), (dlq) => dlq.add(input()))
+      )
+      const error = yield* Effect.flip(sink.alert(letter))
+      assert.strictEqual(error._tag, "AlertFailed")
+      assert.include(error.message, "answered 500")
+      assert.strictEqual(srv.received.length, 3)
+    }), { timeout: 10_000 })
+})

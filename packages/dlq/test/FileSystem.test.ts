@@ -1,0 +1,160 @@
+import { Backends } from "@agentos/testkit"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
+import { input } from "./suite.js"
+
+const open = (directory: string, fs: Layer.Layer<FileSystem.FileSystem> = NodeFileSystem.layer) =>
+  Layer.build(Layer.provide(DeadLetterQueue.layerFileSystem({ directory }), fs)).pipe(
+    Effect.map((context) => Context.get(context, DeadLetterQueue.DeadLetterQueue))
+  )
+
+const withQueue = <A, E>(
+  directory: string,
+  f: (dlq: DeadLetterQueue.DeadLetterQueueService) => Effect.Effect<A, E>,
+  fs?: Layer.Layer<FileSystem.FileSystem>
+) => Effect.scoped(Effect.flatMap(open(directory, fs), f))
+
+const files = (dir: string) => (Fs.existsSync(dir) ? Fs.readdirSync(dir).sort() : [])
+
+/** Runs a child process to its end and returns its pid (no longer alive). */
+const deadPid = (): number => {
+  const child = ChildProcess.spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"])
+  return Number(child.stdout.toString())
+}
+
+describe("DeadLetterQueue.layerFileSystem", () => {
+  it.scoped("letters survive a restart, one JSON file each, no temporary file left", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      const id = yield* withQueue(dir, (dlq) =>
+        Effect.gen(function*() {
+          const { letter } = yield* dlq.add(input())
+          yield* dlq.resolve(letter.id, "fixed")
+          return letter.id
+        }))
+      assert.deepStrictEqual(files(Path.join(dir, "letters")), [`${id}.json`])
+      assert.isFalse(Fs.existsSync(Path.join(dir, "dlq.lock")), "the lock is released on close")
+      const letter = yield* withQueue(dir, (dlq) => dlq.get(id))
+      assert.strictEqual(letter.resolution?.note, "fixed")
+      assert.deepStrictEqual(letter.payload, input().payload)
+    }))
+
+  it.scoped("a corrupt file, a half-written file and a leftover temporary file are reported and moved aside", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      const good = yield* withQueue(dir, (dlq) => Effect.map(dlq.add(input()), (added) => added.letter))
+      const letters = Path.join(dir, "letters")
+      const text = Fs.readFileSync(Path.join(letters, `${good.id}.json`), "utf8")
+      Fs.writeFileSync(Path.join(letters, "corrupt.json"), "this is not json {")
+      Fs.writeFileSync(Path.join(letters, "half.json"), text.slice(0, Math.floor(text.length / 2)))
+      Fs.writeFileSync(Path.join(letters, "wrong-shape.json"), JSON.stringify({ id: "x", taskType: 3 }))
+      Fs.writeFileSync(Path.join(letters, ".tmp-unfinished.json"), text.slice(0, 10))
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const summary = yield* withQueue(dir, (dlq) =>
+        Effect.gen(function*() {
+          assert.deepStrictEqual((yield* dlq.get(good.id)).id, good.id)
+          return yield* dlq.summary()
+        })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.strictEqual(summary.total, 1)
+      const found = summary.findings.map((f) => [Path.basename(f.file), f.kind] as const)
+      assert.deepStrictEqual(found, [
+        [".tmp-unfinished.json", "incomplete-write"],
+        ["corrupt.json", "corrupt-file"],
+        ["half.json", "corrupt-file"],
+        ["wrong-shape.json", "corrupt-file"]
+      ])
+      assert.include(summary.findings[1]!.reason, "not JSON")
+      assert.include(summary.findings[3]!.reason, "not a letter")
+      for (const finding of summary.findings) assert.isTrue(Fs.existsSync(finding.movedTo))
+      assert.deepStrictEqual(files(letters), [`${good.id}.json`])
+      assert.strictEqual(files(Path.join(dir, "corrupt")).length, 4)
+      assert.strictEqual(logs.filter((line) => line.includes("moved to")).length, 4)
+      // Moved aside once: the next start is clean.
+      const again = yield* withQueue(dir, (dlq) => dlq.summary())
+      assert.deepStrictEqual(again.findings, [])
+      assert.strictEqual(again.total, 1)
+    }))
+
+  it.scoped("a crash between writing and renaming never leaves a torn letter", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      // A file system whose rename fails, as if the process died right there.
+      const crashing = Layer.effect(
+        FileSystem.FileSystem,
+        Effect.map(FileSystem.FileSystem, (fs) => ({
+          ...fs,
+          rename: () => Effect.die("crash before rename")
+        }))
+      ).pipe(Layer.provide(NodeFileSystem.layer))
+      const exit = yield* Effect.exit(withQueue(dir, (dlq) => dlq.add(input()), crashing))
+      assert.isTrue(exit._tag === "Failure")
+      const letters = Path.join(dir, "letters")
+      assert.isTrue(files(letters).every((name) => name.startsWith(".tmp-")), "only a temporary file exists")
+      Fs.rmSync(Path.join(dir, "dlq.lock"), { force: true }) // the crashed "process" left its lock behind
+      const summary = yield* withQueue(dir, (dlq) => dlq.summary())
+      assert.strictEqual(summary.total, 0)
+      assert.deepStrictEqual(summary.findings.map((f) => f.kind), ["incomplete-write"])
+    }))
+
+  it.scoped("one holder per directory: a second layer gets DirectoryLocked with the pid", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      yield* open(dir)
+      const second = yield* Effect.either(Effect.scoped(open(dir)))
+      assert.isTrue(Either.isLeft(second))
+      if (Either.isLeft(second)) {
+        assert.strictEqual(second.left._tag, "DirectoryLocked")
+        if (second.left._tag === "DirectoryLocked") {
+          assert.strictEqual(second.left.pid, process.pid)
+          assert.strictEqual(second.left.directory, dir)
+          assert.include(second.left.message, dir)
+        }
+      }
+    }))
+
+  it.scoped("a lock held by another live process is respected", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => ChildProcess.spawn(process.execPath, ["-e", "setTimeout(() => {}, 20000)"])),
+        (child) => Effect.sync(() => child.kill())
+      )
+      Fs.writeFileSync(Path.join(dir, "dlq.lock"), String(child.pid))
+      const result = yield* Effect.either(Effect.scoped(open(dir)))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result) && result.left._tag === "DirectoryLocked") {
+        assert.strictEqual(result.left.pid, child.pid)
+      } else assert.fail("expected DirectoryLocked")
+    }))
+
+  it.scoped("a stale lock of a process that is no longer alive is taken over", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      Fs.mkdirSync(dir, { recursive: true })
+      const pid = deadPid()
+      Fs.writeFileSync(Path.join(dir, "dlq.lock"), String(pid))
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      yield* withQueue(dir, (dlq) =>
+        Effect.sync(() => {
+          assert.strictEqual(Fs.readFileSync(Path.join(dir, "dlq.lock"), "utf8"), String(process.pid))
+          return dlq
+        })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.isTrue(logs.some((line) => line.includes(`stale lock of process ${pid}`)))
+    }))
+})
