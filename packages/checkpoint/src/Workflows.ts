@@ -1,0 +1,618 @@
+/**
+ * The engine that runs workflows with checkpoints: `execute` starts a
+ * workflow or resumes it at the first step not completed (a step that failed
+ * runs again — it is never skipped), saving a checkpoint atomically after
+ * every completed step, before the next one starts.
+ *
+ * One runner at a time per workflow id, across processes: the runner holds a
+ * lease in the store (renewed by a heartbeat while a step runs); every save
+ * carries the lease's epoch and is refused once a newer epoch was granted, so
+ * a runner that lost its lease stops with `LeaseLost`. Each step's result is
+ * committed exactly once; its side effects run at least once (again only when
+ * a runner dies mid-step) — pass `StepContext.idempotencyKey` to them.
+ *
+ * When core's `DeadLetters` port is in the layer's context, a failed
+ * workflow is also sent as a dead letter carrying its workflow reference;
+ * `resumeFromLetter` resumes it from a replay handler.
+ *
+ * @since 0.1.0
+ */
+import * as DeadLetters from "@agentos/core/DeadLetters"
+import * as Failure from "@agentos/core/Failure"
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import { WorkflowId } from "@agentos/core/Ids"
+import * as Json from "@agentos/core/Json"
+import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import {
+  type Checkpoint,
+  CheckpointStore,
+  layerMemory as storeLayerMemory,
+  type Lease,
+  type LeaseLost,
+  type LeaseState,
+  type ListQuery,
+  type Page,
+  type Status,
+  type StoreError,
+  type WorkflowBusy
+} from "./CheckpointStore.js"
+import {
+  CheckpointInvalid,
+  InvalidInput,
+  StepFailed,
+  type StepTimeout,
+  StepTimeout as StepTimeoutError,
+  VersionMismatch,
+  type Workflow,
+  WorkflowCancelled,
+  WorkflowNotFound
+} from "./Workflow.js"
+
+/**
+ * Everything `execute`, `resume` and `retry` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunError =
+  | StepFailed
+  | WorkflowBusy
+  | LeaseLost
+  | WorkflowCancelled
+  | WorkflowNotFound
+  | CheckpointInvalid
+  | VersionMismatch
+  | InvalidInput
+  | StoreError
+
+/**
+ * Per-call options. `onBusy: "wait"` waits (polling every 250 ms, at most
+ * `waitTimeout`, default 5 minutes) for the current runner's lease to end
+ * instead of failing with `WorkflowBusy`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  readonly onBusy?: "fail" | "wait"
+  readonly waitTimeout?: Duration.DurationInput
+}
+
+/**
+ * What `cancel` did: cancelled a workflow nobody was running; asked the
+ * running runner to stop (it saves the cancellation at its next heartbeat
+ * or step boundary); or found the workflow already completed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CancelOutcome = "cancelled" | "requested" | "already-completed"
+
+/**
+ * What `resumeAll` did with the workflows it found running.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResumeReport {
+  readonly completed: ReadonlyArray<string>
+  readonly failed: ReadonlyArray<{ readonly workflowId: string; readonly error: string }>
+  /** Still held by a live runner (or a dead one whose lease has not expired yet). */
+  readonly busy: ReadonlyArray<string>
+  /** No definition was given for their workflow name. */
+  readonly unknown: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkflowsService {
+  /**
+   * Runs the workflow `workflowId`: from its first step with `input` when it
+   * has no checkpoint, else from the first step not completed (a failed
+   * workflow runs its failed step again). A completed workflow returns its
+   * final state without running anything; a cancelled one fails with
+   * `WorkflowCancelled`.
+   */
+  readonly execute: <S, I, E, R>(
+    workflow: Workflow<S, I, E, R>,
+    workflowId: string,
+    input: S,
+    options?: RunOptions
+  ) => Effect.Effect<S, RunError, R>
+  /** Like `execute` for a workflow that has a checkpoint (`WorkflowNotFound` otherwise). */
+  readonly resume: <S, I, E, R>(
+    workflow: Workflow<S, I, E, R>,
+    workflowId: string,
+    options?: RunOptions
+  ) => Effect.Effect<S, RunError, R>
+  /** Like `resume`, and also runs a cancelled workflow again. */
+  readonly retry: <S, I, E, R>(
+    workflow: Workflow<S, I, E, R>,
+    workflowId: string,
+    options?: RunOptions
+  ) => Effect.Effect<S, RunError, R>
+  /** The workflow's checkpoint. */
+  readonly status: (workflowId: string) => Effect.Effect<Checkpoint, WorkflowNotFound | InvalidInput | StoreError>
+  /** Checkpoints by status and name, a page at a time. */
+  readonly list: (query?: ListQuery) => Effect.Effect<Page, StoreError>
+  /** Cancels the workflow (see `CancelOutcome`). */
+  readonly cancel: (
+    workflowId: string
+  ) => Effect.Effect<CancelOutcome, WorkflowNotFound | InvalidInput | StoreError>
+  /**
+   * Deletes completed and cancelled checkpoints (or those of `statuses`)
+   * last updated more than `olderThan` ago. Completed checkpoints are kept
+   * until pruned: they are the record of what ran.
+   */
+  readonly prune: (options: {
+    readonly olderThan: Duration.DurationInput
+    readonly statuses?: ReadonlyArray<Status>
+  }) => Effect.Effect<number, StoreError>
+  /**
+   * Opt-in, at start-up: resumes every workflow left `running` whose
+   * definition is given (at most `concurrency` at a time, default 4).
+   * Workflows whose lease is still held are reported `busy`.
+   */
+  readonly resumeAll: <R>(
+    workflows: ReadonlyArray<Workflow<any, any, any, R>>,
+    options?: RunOptions & { readonly concurrency?: number }
+  ) => Effect.Effect<ResumeReport, StoreError, R>
+  /**
+   * For a dead-letter replay handler: retries the workflow a letter refers
+   * to (`letter.workflow`), with the matching definition from `workflows`.
+   */
+  readonly resumeFromLetter: <R>(
+    workflows: ReadonlyArray<Workflow<any, any, any, R>>,
+    letter: { readonly workflow?: DeadLetters.WorkflowRef | undefined },
+    options?: RunOptions
+  ) => Effect.Effect<unknown, RunError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Workflows extends Context.Tag("@agentos/checkpoint/Workflows")<Workflows, WorkflowsService>() {}
+
+/**
+ * Options of the engine. `leaseTtl` (default 30 s) is how long a lease
+ * lasts without renewal; the heartbeat renews it every `heartbeat` (default
+ * a third of the ttl) while a step runs, and every save renews it too.
+ * `holder` names this runner in leases (default: a new id from
+ * `IdGenerator`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly leaseTtl?: Duration.DurationInput
+  readonly heartbeat?: Duration.DurationInput
+  readonly holder?: string
+}
+
+/** Steps completed and saved. @since 0.1.0 */
+export const stepsCompleted = Metric.counter("agentos_checkpoint_steps_completed", { incremental: true })
+/** Step attempts that failed and were retried. @since 0.1.0 */
+export const stepRetries = Metric.counter("agentos_checkpoint_step_retries", { incremental: true })
+/** Workflows that completed. @since 0.1.0 */
+export const workflowsCompleted = Metric.counter("agentos_checkpoint_workflows_completed", { incremental: true })
+/** Workflows that failed (a step failed for good). @since 0.1.0 */
+export const workflowsFailed = Metric.counter("agentos_checkpoint_workflows_failed", { incremental: true })
+
+type Mode = "execute" | "resume" | "retry"
+
+const decodeId = (raw: string) =>
+  Schema.decodeUnknown(WorkflowId)(raw).pipe(
+    Effect.mapError(() =>
+      new InvalidInput({
+        message: `"${raw}" is not a valid workflow id (1–256 characters, no leading or trailing white space)`
+      })
+    )
+  )
+
+const stripFailure = (checkpoint: Checkpoint): Checkpoint => {
+  const { failure: _failure, ...rest } = checkpoint
+  return rest
+}
+
+/**
+ * Builds the engine over a `CheckpointStore`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<WorkflowsService, never, CheckpointStore | IdGenerator.IdGenerator> =>
+  Effect.gen(function*() {
+    const store = yield* CheckpointStore
+    const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
+    const holder = options.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
+    const ttl = Duration.decode(options.leaseTtl ?? "30 seconds")
+    const ttlMillis = Math.max(1, Math.round(Duration.toMillis(ttl)))
+    const heartbeatEvery = options.heartbeat === undefined
+      ? Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
+      : Duration.decode(options.heartbeat)
+
+    const acquire = (workflowId: WorkflowId, runOptions: RunOptions | undefined) => {
+      const once = store.acquire(workflowId, holder, ttlMillis)
+      if (runOptions?.onBusy !== "wait") return once
+      return once.pipe(
+        Effect.retry({
+          while: (error) => error._tag === "WorkflowBusy",
+          schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(runOptions.waitTimeout ?? "5 minutes"))
+        })
+      )
+    }
+
+    const run = <S, I, E, R>(
+      workflow: Workflow<S, I, E, R>,
+      rawId: string,
+      mode: Mode,
+      input: Option.Option<S>,
+      runOptions: RunOptions | undefined
+    ): Effect.Effect<S, RunError, R> =>
+      Effect.gen(function*() {
+        const workflowId = yield* decodeId(rawId)
+        // Bad input changes nothing: encode the input before taking the lease.
+        const encodedInput = yield* Option.match(input, {
+          onNone: () => Effect.succeed(Option.none<unknown>()),
+          onSome: (value) =>
+            Schema.encode(workflow.state)(value).pipe(
+              Effect.mapError((error) =>
+                new InvalidInput({ message: `the input of workflow "${workflow.name}" is invalid: ${error.message}` })
+              ),
+              Effect.flatMap((encoded) => {
+                const invalid = Json.findInvalid(encoded)
+                return invalid === undefined ? Effect.succeed(Option.some(encoded)) : Effect.fail(
+                  new InvalidInput({
+                    message: `the input of workflow "${workflow.name}" does not encode to JSON: ${invalid}`
+                  })
+                )
+              })
+            )
+        })
+        const lease = yield* acquire(workflowId, runOptions)
+        return yield* runLeased(workflow, workflowId, lease, mode, encodedInput).pipe(
+          Effect.ensuring(Effect.ignore(store.release(lease)))
+        )
+      }).pipe(Effect.withSpan("Workflows.run", { attributes: { workflow: workflow.name, workflowId: rawId, mode } }))
+
+    const runLeased = <S, I, E, R>(
+      workflow: Workflow<S, I, E, R>,
+      workflowId: WorkflowId,
+      lease: Lease,
+      mode: Mode,
+      encodedInput: Option.Option<unknown>
+    ): Effect.Effect<S, RunError, R> =>
+      Effect.gen(function*() {
+        const existing = yield* store.load(workflowId)
+        const now = yield* Clock.currentTimeMillis
+        const invalid = (message: string) => new CheckpointInvalid({ workflowId, workflow: workflow.name, message })
+        const decodeState = (encoded: unknown) =>
+          Schema.decodeUnknown(workflow.state)(encoded).pipe(
+            Effect.mapError((error) =>
+              invalid(`the checkpoint's state does not decode with the schema of "${workflow.name}": ${error.message}`)
+            )
+          )
+        let checkpoint: Checkpoint
+        let state: S
+        if (Option.isNone(existing)) {
+          if (mode !== "execute" || Option.isNone(encodedInput)) return yield* new WorkflowNotFound({ workflowId })
+          state = yield* decodeState(encodedInput.value)
+          checkpoint = {
+            workflowId,
+            name: workflow.name,
+            version: workflow.version,
+            status: "running",
+            state: encodedInput.value as Json.JsonValue,
+            completedSteps: [],
+            attempts: {},
+            run: 1,
+            createdAt: now,
+            updatedAt: now,
+            epoch: lease.epoch
+          }
+        } else {
+          const found = existing.value
+          if (found.name !== workflow.name) {
+            return yield* invalid(`the checkpoint belongs to workflow "${found.name}", not "${workflow.name}"`)
+          }
+          let encoded: unknown = found.state
+          if (found.version !== workflow.version) {
+            const migration = workflow.migrations[found.version]
+            if (migration === undefined) {
+              return yield* new VersionMismatch({
+                workflowId,
+                workflow: workflow.name,
+                checkpointVersion: found.version,
+                workflowVersion: workflow.version
+              })
+            }
+            encoded = yield* migration(found.state).pipe(
+              Effect.mapError((error) =>
+                invalid(
+                  `the migration from version ${found.version} to ${workflow.version} failed: ${
+                    Failure.fromUnknown(error).message
+                  }`
+                )
+              )
+            )
+            const notJson = Json.findInvalid(encoded)
+            if (notJson !== undefined) return yield* invalid(`the migrated state is not JSON: ${notJson}`)
+          }
+          state = yield* decodeState(encoded)
+          if (found.status === "completed") return state
+          if (found.status === "cancelled" && mode !== "retry") {
+            return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
+          }
+          checkpoint = {
+            ...stripFailure(found),
+            version: workflow.version,
+            state: encoded as Json.JsonValue,
+            status: "running",
+            run: found.run + 1,
+            updatedAt: now
+          }
+        }
+        let leaseState: LeaseState = yield* store.save(lease, checkpoint)
+
+        const cancelled = Effect.gen(function*() {
+          const at = yield* Clock.currentTimeMillis
+          yield* store.save(lease, { ...checkpoint, status: "cancelled", updatedAt: at })
+          return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
+        })
+
+        const heartbeat = Effect.gen(function*() {
+          while (true) {
+            yield* Effect.sleep(heartbeatEvery)
+            // A store that fails for a moment is not a lost lease: the next
+            // renewal or the save decides.
+            const renewed = yield* store.renew(lease).pipe(
+              Effect.catchTag("StoreError", () => Effect.succeed({ cancelRequested: false }))
+            )
+            if (renewed.cancelRequested) {
+              return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
+            }
+          }
+        })
+
+        for (let index = 0; index < workflow.steps.length; index++) {
+          const step = workflow.steps[index]!
+          if (checkpoint.completedSteps.includes(step.name)) continue
+          if (leaseState.cancelRequested) return yield* cancelled
+          const attemptsBefore = checkpoint.attempts[step.name] ?? 0
+          const firstAttemptAt = yield* Clock.currentTimeMillis
+          let made = 0
+          const current = state
+          const attempt = Effect.suspend(() => {
+            made++
+            const number = attemptsBefore + made
+            return step.run(current, {
+              workflowId,
+              workflow: workflow.name,
+              step: step.name,
+              stepIndex: index,
+              attempt: number,
+              run: checkpoint.run,
+              idempotencyKey: `${workflowId}:${step.name}:${number}`
+            }).pipe(
+              Effect.timeoutFail({
+                duration: step.timeout,
+                onTimeout: (): E | StepTimeout =>
+                  new StepTimeoutError({ step: step.name, timeoutMillis: Duration.toMillis(step.timeout) })
+              })
+            )
+          })
+          const withRetries = attempt.pipe(
+            Effect.retry({ schedule: step.retry, while: (error) => step.isRetryable(error) })
+          )
+          const outcome = yield* Effect.raceFirst(Effect.exit(withRetries), heartbeat).pipe(
+            Effect.catchTag("WorkflowCancelled", () => cancelled)
+          )
+          if (made > 1) yield* Metric.incrementBy(stepRetries, made - 1)
+          const attempts = { ...checkpoint.attempts, [step.name]: attemptsBefore + made }
+          const at = yield* Clock.currentTimeMillis
+
+          let failure: Failure.FailureInfo | undefined
+          if (Exit.isSuccess(outcome)) {
+            const next = { ...current, ...outcome.value } as S
+            const encoded = yield* Effect.either(Schema.encode(workflow.state)(next))
+            const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
+            if (encoded._tag === "Left" || notJson !== undefined) {
+              failure = {
+                tag: "InvalidStepOutput",
+                message: encoded._tag === "Left"
+                  ? `the state after step "${step.name}" does not encode: ${encoded.left.message}`
+                  : `the state after step "${step.name}" is not JSON: ${notJson}`
+              }
+            } else {
+              state = next
+              checkpoint = {
+                ...checkpoint,
+                state: encoded.right as Json.JsonValue,
+                completedSteps: [...checkpoint.completedSteps, step.name],
+                attempts,
+                updatedAt: at
+              }
+              leaseState = yield* store.save(lease, checkpoint)
+              yield* Metric.increment(stepsCompleted)
+              continue
+            }
+          } else {
+            failure = Failure.fromCause(outcome.cause as Cause.Cause<unknown>)
+          }
+
+          // The step failed for good: record it (the step stays not
+          // completed, so resuming runs it again), then report it.
+          checkpoint = {
+            ...checkpoint,
+            status: "failed",
+            attempts,
+            failure: { step: step.name, stepIndex: index, attempts: attemptsBefore + made, error: failure, at },
+            updatedAt: at
+          }
+          yield* store.save(lease, checkpoint)
+          yield* Metric.increment(workflowsFailed)
+          if (Option.isSome(deadLetters)) {
+            yield* deadLetters.value.send({
+              source: "checkpoint",
+              taskType: workflow.name,
+              workflow: { id: workflowId, name: workflow.name, version: workflow.version, step: step.name },
+              attempt: checkpoint.run,
+              attempts: attemptsBefore + made,
+              payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
+              error: failure,
+              firstAttemptAt,
+              lastAttemptAt: Math.max(at, firstAttemptAt)
+            }).pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning("checkpoint: the dead letter was rejected; the failure stays on the checkpoint", {
+                  workflowId,
+                  reason: error.reason,
+                  message: error.message
+                })
+              )
+            )
+          }
+          return yield* new StepFailed({
+            workflowId,
+            workflow: workflow.name,
+            step: step.name,
+            stepIndex: index,
+            attempts: attemptsBefore + made,
+            error: failure,
+            completedSteps: checkpoint.completedSteps
+          })
+        }
+
+        const finishedAt = yield* Clock.currentTimeMillis
+        yield* store.save(lease, { ...checkpoint, status: "completed", updatedAt: finishedAt, completedAt: finishedAt })
+        yield* Metric.increment(workflowsCompleted)
+        return state
+      })
+
+    const service: WorkflowsService = {
+      execute: (workflow, workflowId, input, runOptions) =>
+        run(workflow, workflowId, "execute", Option.some(input), runOptions),
+      resume: (workflow, workflowId, runOptions) => run(workflow, workflowId, "resume", Option.none(), runOptions),
+      retry: (workflow, workflowId, runOptions) => run(workflow, workflowId, "retry", Option.none(), runOptions),
+      status: (rawId) =>
+        Effect.gen(function*() {
+          const workflowId = yield* decodeId(rawId)
+          const found = yield* store.load(workflowId)
+          if (Option.isNone(found)) return yield* new WorkflowNotFound({ workflowId })
+          return found.value
+        }),
+      list: (query) => store.list(query),
+      cancel: (rawId) =>
+        Effect.gen(function*() {
+          const workflowId = yield* decodeId(rawId)
+          if (yield* store.requestCancel(workflowId)) return "requested" as const
+          const lease = yield* store.acquire(workflowId, holder, ttlMillis)
+          return yield* Effect.gen(function*() {
+            const found = yield* store.load(workflowId)
+            if (Option.isNone(found)) return yield* new WorkflowNotFound({ workflowId })
+            if (found.value.status === "completed") return "already-completed" as const
+            if (found.value.status !== "cancelled") {
+              const at = yield* Clock.currentTimeMillis
+              yield* store.save(lease, { ...found.value, status: "cancelled", updatedAt: at })
+            }
+            return "cancelled" as const
+          }).pipe(Effect.ensuring(Effect.ignore(store.release(lease))))
+        }).pipe(
+          // A runner took the lease between our request and our acquire: ask it again.
+          Effect.retry({ while: (error) => error._tag === "WorkflowBusy" || error._tag === "LeaseLost", times: 5 }),
+          Effect.catchTags({
+            WorkflowBusy: () => Effect.succeed("requested" as const),
+            LeaseLost: () => Effect.succeed("requested" as const)
+          })
+        ),
+      prune: ({ olderThan, statuses }) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          store.prune({
+            statuses: statuses ?? ["completed", "cancelled"],
+            updatedBefore: now - Duration.toMillis(Duration.decode(olderThan))
+          })),
+      resumeAll: (workflows, runOptions) =>
+        Effect.gen(function*() {
+          const byName = new Map(workflows.map((workflow) => [workflow.name, workflow]))
+          const running: Array<Checkpoint> = []
+          let cursor: string | undefined
+          do {
+            const page: Page = yield* store.list({
+              status: "running",
+              limit: 1000,
+              ...(cursor === undefined ? {} : { cursor })
+            })
+            for (const item of page.items) running.push(item)
+            cursor = page.cursor
+          } while (cursor !== undefined)
+          const completed: Array<string> = []
+          const failed: Array<{ workflowId: string; error: string }> = []
+          const busy: Array<string> = []
+          const unknown: Array<string> = []
+          yield* Effect.forEach(running, (checkpoint) => {
+            const workflow = byName.get(checkpoint.name)
+            if (workflow === undefined) return Effect.sync(() => void unknown.push(checkpoint.workflowId))
+            return Effect.either(run(workflow, checkpoint.workflowId, "resume", Option.none(), runOptions)).pipe(
+              Effect.map((result) => {
+                if (result._tag === "Right") completed.push(checkpoint.workflowId)
+                else if (result.left._tag === "WorkflowBusy") busy.push(checkpoint.workflowId)
+                else {
+                  failed.push({
+                    workflowId: checkpoint.workflowId,
+                    error: `${result.left._tag}: ${Failure.fromUnknown(result.left).message}`
+                  })
+                }
+              })
+            )
+          }, { concurrency: runOptions?.concurrency ?? 4, discard: true })
+          return { completed, failed, busy, unknown }
+        }),
+      resumeFromLetter: (workflows, letter, runOptions) =>
+        Effect.gen(function*() {
+          const ref = letter.workflow
+          if (ref === undefined) return yield* new InvalidInput({ message: "the letter carries no workflow reference" })
+          const workflow = workflows.find((candidate) => candidate.name === ref.name)
+          if (workflow === undefined) {
+            return yield* new InvalidInput({ message: `no definition was given for workflow "${ref.name}"` })
+          }
+          return yield* run(workflow, ref.id, "retry", Option.none(), runOptions)
+        })
+    }
+    return service
+  })
+
+/**
+ * The engine as a layer; needs a `CheckpointStore` and an `IdGenerator`,
+ * and uses core's `DeadLetters` port when the context has one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<Workflows, never, CheckpointStore | IdGenerator.IdGenerator> => Layer.effect(Workflows, make(options))
+
+/**
+ * A ready-to-use in-memory engine: `CheckpointStore.layerMemory` with
+ * ULID ids, for tests and demos.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options: Options = {}): Layer.Layer<Workflows | CheckpointStore> =>
+  Layer.provideMerge(layer(options), Layer.merge(storeLayerMemory, IdGenerator.layer))

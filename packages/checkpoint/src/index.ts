@@ -1,0 +1,13 @@
+/**
+ * @agentos/checkpoint — durable checkpointed workflows: resume after a crash,
+ * exclusive execution, retries, timeouts; memory, file, SQLite and Postgres.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as CheckpointStore from "./CheckpointStore.js"
+/** @since 0.1.0 */
+export * as Workflow from "./Workflow.js"
+/** @since 0.1.0 */
+export * as Workflows from "./Workflows.js"

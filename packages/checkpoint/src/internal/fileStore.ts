@@ -1,0 +1,156 @@
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
+import * as Path from "node:path"
+import { Checkpoint, type CheckpointStoreService, StoreError } from "../CheckpointStore.js"
+import * as Leases from "./leases.js"
+
+const SUFFIX = ".checkpoint.json"
+const LOCK = ".lock"
+
+/** A file name for any workflow id: readable when short, hashed when long. */
+const fileName = (workflowId: string): string => {
+  const encoded = encodeURIComponent(workflowId)
+  return encoded.length <= 180
+    ? `wf-${encoded}${SUFFIX}`
+    : `wh-${Crypto.createHash("sha256").update(workflowId).digest("hex")}${SUFFIX}`
+}
+
+// Lazy: this module and CheckpointStore.ts import each other.
+const decode = (text: string) => Schema.decodeUnknown(Schema.parseJson(Checkpoint))(text)
+const encoder = new TextEncoder()
+
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+/** @internal */
+export const make = (options: {
+  readonly directory: string
+}): Effect.Effect<CheckpointStoreService, StoreError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const dir = Path.resolve(options.directory)
+    const fail = (operation: string) => (error: { readonly message: string }) =>
+      new StoreError({ operation, message: error.message })
+
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail("open")))
+    const lockPath = Path.join(dir, LOCK)
+    const takeLock = fs.writeFileString(lockPath, String(process.pid), { flag: "wx" })
+    yield* Effect.acquireRelease(
+      takeLock.pipe(
+        Effect.catchIf((error) => error._tag === "SystemError" && error.reason === "AlreadyExists", () =>
+          Effect.gen(function*() {
+            const owner = Number((yield* fs.readFileString(lockPath)).trim())
+            if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
+              return yield* new StoreError({
+                operation: "open",
+                message: `the checkpoint directory ${dir} is locked by process ${owner} (${lockPath})`
+              })
+            }
+            // The owner died without removing its lock: take it over.
+            yield* fs.remove(lockPath)
+            yield* takeLock
+          })),
+        Effect.mapError((error) =>
+          error._tag === "StoreError" ? error : fail("open")(error)
+        )
+      ),
+      () => Effect.ignore(fs.remove(lockPath))
+    )
+
+    const leases = Leases.make()
+    const mutex = yield* Effect.makeSemaphore(1)
+    const locked = mutex.withPermits(1)
+
+    const readFile = (path: string) =>
+      fs.readFileString(path).pipe(
+        Effect.mapError(fail("load")),
+        Effect.flatMap((text) =>
+          decode(text).pipe(
+            Effect.mapError((error) =>
+              new StoreError({ operation: "load", message: `the checkpoint file ${path} is corrupt: ${error.message}` })
+            )
+          )
+        )
+      )
+
+    const loadUnlocked = (workflowId: string) => {
+      const path = Path.join(dir, fileName(workflowId))
+      return fs.exists(path).pipe(
+        Effect.mapError(fail("load")),
+        Effect.flatMap((exists) => exists ? Effect.map(readFile(path), Option.some) : Effect.succeed(Option.none()))
+      )
+    }
+
+    const writeAtomically = (workflowId: string, checkpoint: Checkpoint) =>
+      Effect.gen(function*() {
+        const path = Path.join(dir, fileName(workflowId))
+        const temp = `${path}.${Crypto.randomBytes(6).toString("hex")}.tmp`
+        const text = JSON.stringify(Schema.encodeSync(Checkpoint)(checkpoint))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const file = yield* fs.open(temp, { flag: "w" })
+          yield* file.writeAll(encoder.encode(text))
+          yield* file.sync
+        })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temp))))
+        yield* fs.rename(temp, path)
+        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (directory) => directory.sync))
+      }).pipe(Effect.mapError(fail("save")))
+
+    const readAll = Effect.gen(function*() {
+      const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(fail("list")))
+      return yield* Effect.forEach(
+        names.filter((name) => name.endsWith(SUFFIX)).sort(),
+        (name) => readFile(Path.join(dir, name))
+      )
+    })
+
+    const service: CheckpointStoreService = {
+      acquire: (workflowId, holder, ttlMillis) =>
+        locked(Effect.gen(function*() {
+          const existing = yield* loadUnlocked(workflowId)
+          const floor = Option.match(existing, { onNone: () => 0, onSome: (c) => c.epoch })
+          return yield* leases.acquire(workflowId, holder, ttlMillis, floor)
+        })),
+      renew: (lease) =>
+        Effect.map(leases.whileHeld(lease, () => Effect.void), ({ cancelRequested }) => ({ cancelRequested })),
+      release: leases.release,
+      requestCancel: leases.requestCancel,
+      load: (workflowId) => locked(loadUnlocked(workflowId)),
+      save: (lease, checkpoint) =>
+        locked(
+          Effect.map(
+            leases.whileHeld(
+              lease,
+              () =>
+                writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
+            ),
+            ({ cancelRequested }) => ({ cancelRequested })
+          )
+        ),
+      list: (query = {}) => locked(Effect.map(readAll, (all) => Leases.page(all, query))),
+      prune: ({ statuses, updatedBefore }) =>
+        locked(Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const all = yield* readAll
+          let removed = 0
+          for (const c of all) {
+            if (statuses.includes(c.status) && c.updatedAt < updatedBefore && !leases.isHeld(c.workflowId, now)) {
+              yield* fs.remove(Path.join(dir, fileName(c.workflowId))).pipe(Effect.mapError(fail("prune")))
+              removed++
+            }
+          }
+          return removed
+        }))
+    }
+    return service
+  })

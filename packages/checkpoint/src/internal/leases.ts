@@ -1,0 +1,105 @@
+/**
+ * Leases held in process memory and judged by Effect's `Clock`, shared by the
+ * memory and file-system stores (which serve one process).
+ */
+import type { WorkflowId } from "@agentos/core/Ids"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import { type Lease, LeaseLost, type LeaseState, WorkflowBusy } from "../CheckpointStore.js"
+
+interface Entry {
+  holder: string
+  epoch: number
+  expiresAt: number
+  cancelRequested: boolean
+}
+
+/** @internal */
+export interface Leases {
+  readonly acquire: (
+    workflowId: WorkflowId,
+    holder: string,
+    ttlMillis: number,
+    epochFloor: number
+  ) => Effect.Effect<Lease, WorkflowBusy>
+  /** Fails with LeaseLost unless `lease` is the current grant; else runs `f` at once. */
+  readonly whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>) => Effect.Effect<
+    LeaseState & { readonly value: A },
+    E | LeaseLost
+  >
+  readonly release: (lease: Lease) => Effect.Effect<void>
+  readonly requestCancel: (workflowId: WorkflowId) => Effect.Effect<boolean>
+  readonly isHeld: (workflowId: string, now: number) => boolean
+}
+
+/** @internal */
+export const make = (): Leases => {
+  const entries = new Map<string, Entry>()
+  return {
+    acquire: (workflowId, holder, ttlMillis, epochFloor) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const entry = entries.get(workflowId)
+        if (entry !== undefined && entry.expiresAt > now) {
+          return Effect.fail(
+            new WorkflowBusy({ workflowId, holder: entry.holder, retryAfterMillis: entry.expiresAt - now })
+          )
+        }
+        const epoch = Math.max(entry?.epoch ?? 0, epochFloor) + 1
+        entries.set(workflowId, { holder, epoch, expiresAt: now + ttlMillis, cancelRequested: false })
+        return Effect.succeed({ workflowId, holder, epoch, ttlMillis })
+      }),
+    whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now): Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost> => {
+          const entry = entries.get(lease.workflowId)
+          if (entry === undefined || entry.epoch !== lease.epoch || entry.holder !== lease.holder) {
+            return Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
+          }
+          return Effect.map(f(now), (value) => {
+            entry.expiresAt = now + lease.ttlMillis
+            return { cancelRequested: entry.cancelRequested, value }
+          })
+        }
+      ),
+    release: (lease) =>
+      Effect.sync(() => {
+        const entry = entries.get(lease.workflowId)
+        if (entry !== undefined && entry.epoch === lease.epoch) entry.expiresAt = 0
+      }),
+    requestCancel: (workflowId) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const entry = entries.get(workflowId)
+        if (entry === undefined || entry.expiresAt <= now) return false
+        entry.cancelRequested = true
+        return true
+      }),
+    isHeld: (workflowId, now) => {
+      const entry = entries.get(workflowId)
+      return entry !== undefined && entry.expiresAt > now
+    }
+  }
+}
+
+/** Orders, filters and pages checkpoints the same way on every in-process store. */
+export const page = <A extends { readonly workflowId: string; readonly status: string; readonly name: string }>(
+  all: Iterable<A>,
+  query: { readonly status?: string; readonly name?: string; readonly cursor?: string; readonly limit?: number }
+): { readonly items: ReadonlyArray<A>; readonly cursor?: string } => {
+  const limit = clampLimit(query.limit)
+  const items = [...all]
+    .filter((c) =>
+      (query.status === undefined || c.status === query.status) &&
+      (query.name === undefined || c.name === query.name) &&
+      (query.cursor === undefined || c.workflowId > query.cursor)
+    )
+    .sort((a, b) => (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0))
+  const pageItems = items.slice(0, limit)
+  return items.length > limit ? { items: pageItems, cursor: pageItems[pageItems.length - 1]!.workflowId } : {
+    items: pageItems
+  }
+}
+
+/** The page size: default 100, between 1 and 1000. */
+export const clampLimit = (limit: number | undefined): number =>
+  limit === undefined || !Number.isFinite(limit) ? 100 : Math.min(1000, Math.max(1, Math.floor(limit)))

@@ -1,0 +1,41 @@
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Checkpoint, CheckpointStoreService } from "../CheckpointStore.js"
+import * as Leases from "./leases.js"
+
+/** @internal */
+export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
+  const leases = Leases.make()
+  const checkpoints = new Map<string, Checkpoint>()
+  return {
+    acquire: (workflowId, holder, ttlMillis) =>
+      Effect.suspend(() => leases.acquire(workflowId, holder, ttlMillis, checkpoints.get(workflowId)?.epoch ?? 0)),
+    renew: (lease) =>
+      Effect.map(leases.whileHeld(lease, () => Effect.void), ({ cancelRequested }) => ({ cancelRequested })),
+    release: leases.release,
+    requestCancel: leases.requestCancel,
+    load: (workflowId) =>
+      Effect.sync(() => Option.map(Option.fromNullable(checkpoints.get(workflowId)), structuredClone)),
+    save: (lease, checkpoint) =>
+      Effect.map(
+        leases.whileHeld(lease, () =>
+          Effect.sync(() =>
+            void checkpoints.set(lease.workflowId, structuredClone({ ...checkpoint, epoch: lease.epoch }))
+          )),
+        ({ cancelRequested }) => ({ cancelRequested })
+      ),
+    list: (query = {}) => Effect.sync(() => structuredClone(Leases.page(checkpoints.values(), query))),
+    prune: ({ statuses, updatedBefore }) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        let removed = 0
+        for (const [id, checkpoint] of checkpoints) {
+          if (statuses.includes(checkpoint.status) && checkpoint.updatedAt < updatedBefore && !leases.isHeld(id, now)) {
+            checkpoints.delete(id)
+            removed++
+          }
+        }
+        return removed
+      })
+  }
+})

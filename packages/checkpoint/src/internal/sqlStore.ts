@@ -1,0 +1,211 @@
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import {
+  Checkpoint,
+  type CheckpointStoreService,
+  type Lease,
+  LeaseLost,
+  StoreError,
+  WorkflowBusy
+} from "../CheckpointStore.js"
+import { clampLimit } from "./leases.js"
+
+const WORKFLOWS = "agentos_checkpoint_workflows"
+const LEASES = "agentos_checkpoint_leases"
+
+/** @internal */
+export const migrations: Sql.Migrations = {
+  "0001_create_workflows_and_leases": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const json = Sql.jsonType(sql)
+    // Bytewise ordering of ids on Postgres, as in SQLite and in memory, so
+    // that paging by cursor is the same on every backend.
+    const idType = sql.onDialectOrElse({
+      pg: () => sql.literal(`text COLLATE "C"`),
+      orElse: () => sql.literal("text")
+    })
+    yield* sql`CREATE TABLE ${sql(WORKFLOWS)} (
+      workflow_id ${idType} PRIMARY KEY,
+      name text NOT NULL,
+      version integer NOT NULL,
+      status text NOT NULL,
+      state ${json} NOT NULL,
+      completed_steps ${json} NOT NULL,
+      attempts ${json} NOT NULL,
+      run integer NOT NULL,
+      failure ${json},
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL,
+      completed_at bigint,
+      epoch bigint NOT NULL
+    )`
+    yield* sql`CREATE INDEX agentos_checkpoint_workflows_status_idx ON ${sql(WORKFLOWS)} (status, workflow_id)`
+    yield* sql`CREATE TABLE ${sql(LEASES)} (
+      workflow_id ${idType} PRIMARY KEY,
+      holder text NOT NULL,
+      epoch bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      cancel_requested integer NOT NULL DEFAULT 0
+    )`
+  })
+}
+
+interface Row {
+  readonly workflow_id: string
+  readonly name: string
+  readonly version: unknown
+  readonly status: string
+  readonly state: unknown
+  readonly completed_steps: unknown
+  readonly attempts: unknown
+  readonly run: unknown
+  readonly failure: unknown
+  readonly created_at: unknown
+  readonly updated_at: unknown
+  readonly completed_at: unknown
+  readonly epoch: unknown
+}
+
+// Lazy: this module and CheckpointStore.ts import each other.
+const decodeCheckpoint = (input: unknown) => Schema.decodeUnknown(Checkpoint)(input)
+
+const fromRow = (row: Row) =>
+  Effect.try({
+    try: () => ({
+      workflowId: row.workflow_id,
+      name: row.name,
+      version: Sql.toNumber(row.version),
+      status: row.status,
+      state: Sql.parseJson(row.state),
+      completedSteps: Sql.parseJson(row.completed_steps),
+      attempts: Sql.parseJson(row.attempts),
+      run: Sql.toNumber(row.run),
+      ...(row.failure === null || row.failure === undefined ? {} : { failure: Sql.parseJson(row.failure) }),
+      createdAt: Sql.toNumber(row.created_at),
+      updatedAt: Sql.toNumber(row.updated_at),
+      ...(row.completed_at === null || row.completed_at === undefined ?
+        {} :
+        { completedAt: Sql.toNumber(row.completed_at) }),
+      epoch: Sql.toNumber(row.epoch)
+    }),
+    catch: (error) => error
+  }).pipe(
+    Effect.flatMap(decodeCheckpoint),
+    Effect.mapError((error) =>
+      new StoreError({
+        operation: "load",
+        message: `the stored checkpoint of workflow "${row.workflow_id}" is corrupt: ${String(error)}`
+      })
+    )
+  )
+
+const storeError = (operation: string) => (error: SqlError) =>
+  new StoreError({ operation, message: Sql.describe(error) })
+
+/** @internal */
+export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Sql.migrate({ packageName: "checkpoint", migrations }).pipe(
+    Effect.mapError((error) => new StoreError({ operation: "migrate", message: String(error.message) }))
+  )
+  const now = Sql.nowMillis(sql)
+
+  const renewStatement = (lease: Lease) =>
+    sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
+      SET expires_at = ${now} + ${lease.ttlMillis}
+      WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}
+      RETURNING cancel_requested`.pipe(
+      Effect.flatMap((rows) =>
+        rows.length === 0
+          ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
+          : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested) !== 0 })
+      )
+    )
+
+  const service: CheckpointStoreService = {
+    acquire: (workflowId, holder, ttlMillis) =>
+      Effect.gen(function*() {
+        const granted = yield* sql<{ readonly epoch: unknown }>`INSERT INTO ${sql(LEASES)}
+          (workflow_id, holder, epoch, expires_at, cancel_requested)
+          VALUES (${workflowId}, ${holder}, 1, ${now} + ${ttlMillis}, 0)
+          ON CONFLICT (workflow_id) DO UPDATE SET
+            holder = excluded.holder,
+            epoch = ${sql(LEASES)}.epoch + 1,
+            expires_at = excluded.expires_at,
+            cancel_requested = 0
+          WHERE ${sql(LEASES)}.expires_at <= ${now}
+          RETURNING epoch`
+        if (granted.length > 0) {
+          return { workflowId, holder, epoch: Sql.toNumber(granted[0]!.epoch), ttlMillis }
+        }
+        const current = yield* sql<{ readonly holder: string; readonly remaining: unknown }>`SELECT holder,
+          expires_at - ${now} AS remaining FROM ${sql(LEASES)} WHERE workflow_id = ${workflowId}`
+        return yield* new WorkflowBusy({
+          workflowId,
+          holder: current[0]?.holder ?? "unknown",
+          retryAfterMillis: Math.max(0, Math.ceil(Sql.toNumber(current[0]?.remaining ?? 0)))
+        })
+      }).pipe(Sql.mapError(storeError("acquire")), Effect.withSpan("CheckpointStore.acquire")),
+    renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
+    release: (lease) =>
+      sql`UPDATE ${sql(LEASES)} SET expires_at = 0
+        WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}`.pipe(
+        Effect.asVoid,
+        Sql.mapError(storeError("release"))
+      ),
+    requestCancel: (workflowId) =>
+      sql<{ readonly epoch: unknown }>`UPDATE ${sql(LEASES)} SET cancel_requested = 1
+        WHERE workflow_id = ${workflowId} AND expires_at > ${now} RETURNING epoch`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        Sql.mapError(storeError("requestCancel"))
+      ),
+    load: (workflowId) =>
+      sql<Row>`SELECT * FROM ${sql(WORKFLOWS)} WHERE workflow_id = ${workflowId}`.pipe(
+        Sql.mapError(storeError("load")),
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.succeed(Option.none()) : Effect.map(fromRow(rows[0]!), Option.some)
+        )
+      ),
+    save: (lease, c) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const state = yield* renewStatement(lease)
+        yield* sql`INSERT INTO ${sql(WORKFLOWS)} (workflow_id, name, version, status, state, completed_steps,
+            attempts, run, failure, created_at, updated_at, completed_at, epoch)
+          VALUES (${lease.workflowId}, ${c.name}, ${c.version}, ${c.status}, ${Sql.json(sql, c.state)},
+            ${Sql.json(sql, c.completedSteps)}, ${Sql.json(sql, c.attempts)}, ${c.run},
+            ${c.failure === undefined ? null : Sql.json(sql, c.failure)}, ${c.createdAt}, ${c.updatedAt},
+            ${c.completedAt ?? null}, ${lease.epoch})
+          ON CONFLICT (workflow_id) DO UPDATE SET
+            name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+            completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+            failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+            completed_at = excluded.completed_at, epoch = excluded.epoch`
+        return state
+      })).pipe(Sql.mapError(storeError("save")), Effect.withSpan("CheckpointStore.save")),
+    list: (query = {}) =>
+      Effect.gen(function*() {
+        const limit = clampLimit(query.limit)
+        const clauses = [
+          ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
+          ...(query.name === undefined ? [] : [sql`name = ${query.name}`]),
+          ...(query.cursor === undefined ? [] : [sql`workflow_id > ${query.cursor}`])
+        ]
+        const rows = yield* sql<Row>`SELECT * FROM ${sql(WORKFLOWS)}
+          ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
+          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(Sql.mapError(storeError("list")))
+        const items = yield* Effect.forEach(rows.slice(0, limit), fromRow)
+        return rows.length > limit ? { items, cursor: items[items.length - 1]!.workflowId } : { items }
+      }),
+    prune: ({ statuses, updatedBefore }) =>
+      statuses.length === 0 ? Effect.succeed(0) : sql<{ readonly workflow_id: string }>`DELETE FROM ${sql(WORKFLOWS)}
+        WHERE ${sql.in("status", statuses)} AND updated_at < ${updatedBefore}
+          AND NOT EXISTS (SELECT 1 FROM ${sql(LEASES)} l
+            WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id AND l.expires_at > ${now})
+        RETURNING workflow_id`.pipe(Effect.map((rows) => rows.length), Sql.mapError(storeError("prune")))
+  }
+  return service
+})

@@ -1,0 +1,190 @@
+import type { WorkflowId } from "@agentos/core/Ids"
+import { Conformance } from "@agentos/testkit"
+import { assert } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { type Checkpoint, CheckpointStore } from "../src/CheckpointStore.js"
+import { realPause, stores } from "./fixtures.js"
+
+const id = (value: string) => value as WorkflowId
+
+const checkpoint = (workflowId: string, fields: Partial<Checkpoint> = {}): Checkpoint => ({
+  workflowId: id(workflowId),
+  name: "demo",
+  version: 1,
+  status: "running",
+  state: { query: "héllo", nested: { list: [1, 2, 3] } },
+  completedSteps: ["a"],
+  attempts: { a: 1 },
+  run: 1,
+  createdAt: 1_000,
+  updatedAt: 2_000,
+  epoch: 0,
+  ...fields
+})
+
+const suite: Conformance.Suite<CheckpointStore> = [
+  Conformance.test(
+    "a fresh store has no checkpoints",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      assert.isTrue(Option.isNone(yield* store.load(id("missing"))))
+      assert.deepStrictEqual((yield* store.list()).items, [])
+    })
+  ),
+  Conformance.test(
+    "a lease is exclusive, and every grant has a higher epoch",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const first = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      assert.strictEqual(first.epoch, 1)
+      const busy = yield* Effect.flip(store.acquire(id("wf"), "runner-b", 30_000))
+      assert.strictEqual(busy._tag, "WorkflowBusy")
+      if (busy._tag === "WorkflowBusy") {
+        assert.strictEqual(busy.holder, "runner-a")
+        assert.isTrue(busy.retryAfterMillis > 0 && busy.retryAfterMillis <= 30_000)
+      }
+      yield* store.release(first)
+      const second = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      assert.strictEqual(second.epoch, 2)
+      // Other workflow ids are independent.
+      assert.strictEqual((yield* store.acquire(id("other"), "runner-a", 30_000)).epoch, 1)
+    })
+  ),
+  Conformance.test(
+    "save under the current lease, load returns an equal checkpoint with the epoch",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const lease = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      const written = checkpoint("wf", {
+        failure: { step: "b", stepIndex: 1, attempts: 3, error: { tag: "Boom", message: "no" }, at: 5 }
+      })
+      const state = yield* store.save(lease, written)
+      assert.isFalse(state.cancelRequested)
+      const loaded = yield* store.load(id("wf"))
+      assert.deepStrictEqual(loaded, Option.some({ ...written, epoch: lease.epoch }))
+      // Overwrite in place.
+      yield* store.save(lease, checkpoint("wf", { status: "completed", completedAt: 9, completedSteps: ["a", "b"] }))
+      const again = Option.getOrThrow(yield* store.load(id("wf")))
+      assert.strictEqual(again.status, "completed")
+      assert.strictEqual(again.completedAt, 9)
+      assert.isUndefined(again.failure)
+      assert.deepStrictEqual(again.completedSteps, ["a", "b"])
+    })
+  ),
+  Conformance.test(
+    "a save or renewal from an older epoch is refused and changes nothing",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const old = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      yield* store.save(old, checkpoint("wf", { completedSteps: ["a"] }))
+      yield* store.release(old)
+      const fresh = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      const refused = yield* Effect.flip(store.save(old, checkpoint("wf", { completedSteps: ["a", "b"] })))
+      assert.strictEqual(refused._tag, "LeaseLost")
+      assert.strictEqual((yield* Effect.flip(store.renew(old)))._tag, "LeaseLost")
+      const loaded = Option.getOrThrow(yield* store.load(id("wf")))
+      assert.deepStrictEqual(loaded.completedSteps, ["a"])
+      assert.strictEqual(loaded.epoch, old.epoch)
+      yield* store.save(fresh, checkpoint("wf", { completedSteps: ["a", "b"] }))
+      assert.strictEqual(Option.getOrThrow(yield* store.load(id("wf"))).epoch, fresh.epoch)
+    })
+  ),
+  Conformance.test(
+    "an expired lease is granted to another runner, and the old holder is fenced off",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const old = yield* store.acquire(id("wf"), "runner-a", 150)
+      assert.strictEqual((yield* Effect.flip(store.acquire(id("wf"), "runner-b", 150)))._tag, "WorkflowBusy")
+      yield* realPause(300)
+      const taken = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      assert.strictEqual(taken.epoch, old.epoch + 1)
+      assert.strictEqual((yield* Effect.flip(store.save(old, checkpoint("wf"))))._tag, "LeaseLost")
+      assert.isTrue(Option.isNone(yield* store.load(id("wf"))))
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "renewal keeps a lease alive past its first expiry",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const lease = yield* store.acquire(id("wf"), "runner-a", 400)
+      for (let i = 0; i < 3; i++) {
+        yield* realPause(200)
+        yield* store.renew(lease)
+      }
+      // 600 ms after the grant, the 400 ms lease is still held thanks to renewals.
+      assert.strictEqual((yield* Effect.flip(store.acquire(id("wf"), "runner-b", 400)))._tag, "WorkflowBusy")
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "a cancellation request reaches the holder and is cleared by the next grant",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      assert.isFalse(yield* store.requestCancel(id("wf")))
+      const lease = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      assert.isFalse((yield* store.renew(lease)).cancelRequested)
+      assert.isTrue(yield* store.requestCancel(id("wf")))
+      assert.isTrue((yield* store.renew(lease)).cancelRequested)
+      assert.isTrue((yield* store.save(lease, checkpoint("wf"))).cancelRequested)
+      yield* store.release(lease)
+      assert.isFalse(yield* store.requestCancel(id("wf")))
+      const next = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      assert.isFalse((yield* store.renew(next)).cancelRequested)
+    })
+  ),
+  Conformance.test(
+    "list filters by status and name and pages by workflow id",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const ids = ["wf-05", "wf-01", "wf-03", "wf-02", "wf-04"]
+      for (const [i, workflowId] of ids.entries()) {
+        const lease = yield* store.acquire(id(workflowId), "runner", 30_000)
+        yield* store.save(
+          lease,
+          checkpoint(workflowId, { status: i % 2 === 0 ? "running" : "failed", name: i < 3 ? "alpha" : "beta" })
+        )
+      }
+      const first = yield* store.list({ limit: 2 })
+      assert.deepStrictEqual(first.items.map((c) => c.workflowId), ["wf-01", "wf-02"])
+      assert.strictEqual(first.cursor, "wf-02")
+      const second = yield* store.list({ limit: 2, cursor: first.cursor! })
+      assert.deepStrictEqual(second.items.map((c) => c.workflowId), ["wf-03", "wf-04"])
+      const last = yield* store.list({ limit: 2, cursor: second.cursor! })
+      assert.deepStrictEqual(last.items.map((c) => c.workflowId), ["wf-05"])
+      assert.isUndefined(last.cursor)
+      assert.deepStrictEqual((yield* store.list({ status: "running" })).items.map((c) => c.workflowId), [
+        "wf-03",
+        "wf-04",
+        "wf-05"
+      ])
+      assert.deepStrictEqual(
+        (yield* store.list({ status: "running", name: "alpha" })).items.map((c) => c.workflowId),
+        ["wf-03", "wf-05"]
+      )
+    })
+  ),
+  Conformance.test(
+    "prune deletes old checkpoints of the given statuses, never held or newer ones",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const put = (workflowId: string, fields: Partial<Checkpoint>, release: boolean) =>
+        Effect.gen(function*() {
+          const lease = yield* store.acquire(id(workflowId), "runner", 30_000)
+          yield* store.save(lease, checkpoint(workflowId, fields))
+          if (release) yield* store.release(lease)
+        })
+      yield* put("old-done", { status: "completed", updatedAt: 100 }, true)
+      yield* put("new-done", { status: "completed", updatedAt: 5_000 }, true)
+      yield* put("old-failed", { status: "failed", updatedAt: 100 }, true)
+      yield* put("old-held", { status: "completed", updatedAt: 100 }, false)
+      assert.strictEqual(yield* store.prune({ statuses: ["completed"], updatedBefore: 1_000 }), 1)
+      const left = (yield* store.list()).items.map((c) => c.workflowId)
+      assert.deepStrictEqual(left, ["new-done", "old-failed", "old-held"])
+      assert.strictEqual(yield* store.prune({ statuses: [], updatedBefore: 1_000_000 }), 0)
+    })
+  )
+]
+
+Conformance.conformance("CheckpointStore", stores, suite)

@@ -1,0 +1,556 @@
+import { DeadLetters } from "@agentos/core"
+import type { IdGenerator } from "@agentos/core/IdGenerator"
+import type { WorkflowId } from "@agentos/core/Ids"
+import { Conformance } from "@agentos/testkit"
+import { assert } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { CheckpointStore } from "../src/CheckpointStore.js"
+import * as Workflow from "../src/Workflow.js"
+import * as Workflows from "../src/Workflows.js"
+import { engines, realPause } from "./fixtures.js"
+import { Boom, expected, five, initial, names, probe, State } from "./workflowFixtures.js"
+
+type R = Workflows.Workflows | CheckpointStore | IdGenerator
+
+const engine = Workflows.Workflows
+
+/** Moves the TestClock in ticks, letting real I/O progress, until the fiber ends. */
+const drive = <A, E>(fiber: Fiber.RuntimeFiber<A, E>, tick: Duration.DurationInput = "100 millis") =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 5_000; i++) {
+      const done = yield* Fiber.poll(fiber)
+      if (Option.isSome(done)) return done.value
+      yield* realPause(1)
+      yield* TestClock.adjust(tick)
+    }
+    return yield* Effect.dieMessage("the workflow did not finish")
+  })
+
+/** Waits (real time, TestClock untouched) until `condition` holds. */
+const until = (condition: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 2_000 && !condition(); i++) yield* realPause(1)
+    if (!condition()) return yield* Effect.dieMessage("condition never held")
+  })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  if (failure === undefined) throw new Error(`expected a typed failure, got ${String(exit.cause)}`)
+  return failure
+}
+
+const suite: Conformance.Suite<R> = [
+  Conformance.test(
+    "runs every step in order, saves a completed checkpoint, and a second execute runs nothing",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      const wf = five(p)
+      assert.deepStrictEqual(yield* workflows.execute(wf, "wf-1", initial), expected)
+      assert.deepStrictEqual(p.runs, [...names])
+      assert.deepStrictEqual(p.keys, names.map((name) => `wf-1:${name}:1`))
+      const status = yield* workflows.status("wf-1")
+      assert.strictEqual(status.status, "completed")
+      assert.deepStrictEqual(status.completedSteps, [...names])
+      assert.deepStrictEqual(status.state, expected)
+      assert.deepStrictEqual(status.attempts, { s1: 1, s2: 1, s3: 1, s4: 1, s5: 1 })
+      assert.strictEqual(status.version, 1)
+      assert.strictEqual(status.run, 1)
+      assert.isDefined(status.completedAt)
+      p.runs.length = 0
+      assert.deepStrictEqual(yield* workflows.execute(wf, "wf-1", { total: 99, trail: [] }), expected)
+      assert.deepStrictEqual(p.runs, [])
+    })
+  ),
+  Conformance.test(
+    "a failure at each step index, then resume: the failed step runs again, the earlier ones do not",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      for (let index = 0; index < names.length; index++) {
+        const p = probe()
+        const wf = five(p)
+        const id = `wf-fail-${index}`
+        p.failAt = index
+        const error = yield* Effect.flip(workflows.execute(wf, id, initial))
+        assert.strictEqual(error._tag, "StepFailed")
+        if (error._tag !== "StepFailed") continue
+        assert.strictEqual(error.step, names[index])
+        assert.strictEqual(error.stepIndex, index)
+        assert.strictEqual(error.attempts, 1)
+        assert.strictEqual(error.error.tag, "Boom")
+        assert.deepStrictEqual(error.completedSteps, names.slice(0, index))
+        assert.deepStrictEqual(p.runs, names.slice(0, index + 1))
+        const failed = yield* workflows.status(id)
+        assert.strictEqual(failed.status, "failed")
+        assert.strictEqual(failed.failure?.step, names[index])
+        assert.strictEqual(failed.failure?.stepIndex, index)
+        assert.deepStrictEqual(failed.completedSteps, names.slice(0, index))
+
+        p.failAt = null
+        p.runs.length = 0
+        assert.deepStrictEqual(yield* workflows.resume(wf, id), expected)
+        assert.deepStrictEqual(p.runs, names.slice(index))
+        const done = yield* workflows.status(id)
+        assert.strictEqual(done.status, "completed")
+        assert.isUndefined(done.failure)
+        assert.strictEqual(done.run, 2)
+        // The failed step's second attempt has a new idempotency key.
+        assert.strictEqual(p.keys[p.keys.length - (names.length - index)], `${id}:${names[index]}:2`)
+      }
+    }),
+    { timeout: 60_000 }
+  ),
+  Conformance.test(
+    "retries follow the schedule (exponential backoff) and each attempt has its own key",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const times: Array<number> = []
+      const keys: Array<string> = []
+      const wf = Workflow.make({ name: "flaky", state: Schema.Struct({ ok: Schema.Boolean }) }).step({
+        name: "call",
+        run: (_, context) =>
+          Effect.gen(function*() {
+            times.push(yield* TestClock.currentTimeMillis)
+            keys.push(context.idempotencyKey)
+            if (times.length < 3) return yield* new Boom({ step: "call" })
+            return { ok: true }
+          })
+      })
+      const fiber = yield* Effect.fork(workflows.execute(wf, "wf-flaky", { ok: false }))
+      const exit = yield* drive(fiber)
+      assert.deepStrictEqual(exit, Exit.succeed({ ok: true }))
+      assert.strictEqual(times.length, 3)
+      const [first, second, third] = times as [number, number, number]
+      assert.isTrue(second - first >= 1_000 && second - first < 1_200, `first delay ${second - first}`)
+      assert.isTrue(third - second >= 2_000 && third - second < 2_200, `second delay ${third - second}`)
+      assert.deepStrictEqual(keys, ["wf-flaky:call:1", "wf-flaky:call:2", "wf-flaky:call:3"])
+      assert.deepStrictEqual((yield* workflows.status("wf-flaky")).attempts, { call: 3 })
+    })
+  ),
+  Conformance.test(
+    "retries stop when exhausted, and a non-retryable error or a defect fails at once",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      let calls = 0
+      const always = Workflow.make({ name: "always", state: Schema.Struct({ n: Schema.Number }) }).step({
+        name: "call",
+        retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(2))),
+        run: () => Effect.suspend(() => (calls++, Effect.fail(new Boom({ step: "call" }))))
+      })
+      const exit = yield* drive(yield* Effect.fork(workflows.execute(always, "wf-always", { n: 0 })))
+      const error = failureOf(exit)
+      assert.strictEqual(error._tag, "StepFailed")
+      assert.strictEqual(calls, 3)
+      if (error._tag === "StepFailed") assert.strictEqual(error.attempts, 3)
+
+      const p = probe()
+      p.failAt = 1
+      const nonRetryable = yield* Effect.flip(workflows.execute(five(p), "wf-nr", initial))
+      assert.strictEqual(nonRetryable._tag, "StepFailed")
+      assert.deepStrictEqual(p.runs, ["s1", "s2"])
+
+      const defect = Workflow.make({ name: "defect", state: Schema.Struct({ n: Schema.Number }) }).step({
+        name: "crash",
+        run: () => Effect.die(new RangeError("bad index"))
+      })
+      const died = yield* Effect.flip(workflows.execute(defect, "wf-defect", { n: 0 }))
+      assert.strictEqual(died._tag, "StepFailed")
+      if (died._tag === "StepFailed") {
+        assert.strictEqual(died.error.tag, "RangeError")
+        assert.strictEqual(died.attempts, 1)
+      }
+    })
+  ),
+  Conformance.test(
+    "a timeout interrupts the step and runs its finalizer; a retry after it can succeed",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      let finalized = 0
+      let attempts = 0
+      const slow = (succeedOn: number, retries: number) =>
+        Workflow.make({ name: "slow", state: Schema.Struct({ done: Schema.Boolean }) }).step({
+          name: "hang",
+          timeout: "1 second",
+          retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(retries))),
+          run: () =>
+            Effect.suspend(() => {
+              attempts++
+              return attempts >= succeedOn ? Effect.succeed({ done: true }) : Effect.never.pipe(
+                Effect.onInterrupt(() => Effect.sync(() => finalized++))
+              )
+            })
+        })
+      const exit = yield* drive(yield* Effect.fork(workflows.execute(slow(99, 0), "wf-slow", { done: false })))
+      const error = failureOf(exit)
+      assert.strictEqual(error._tag, "StepFailed")
+      if (error._tag === "StepFailed") assert.strictEqual(error.error.tag, "StepTimeout")
+      assert.strictEqual(attempts, 1)
+      assert.strictEqual(finalized, 1)
+
+      attempts = 0
+      finalized = 0
+      const retried = yield* drive(yield* Effect.fork(workflows.execute(slow(2, 1), "wf-slow-2", { done: false })))
+      assert.deepStrictEqual(retried, Exit.succeed({ done: true }))
+      assert.strictEqual(finalized, 1)
+      assert.strictEqual(attempts, 2)
+    })
+  ),
+  Conformance.test(
+    "a checkpoint that does not decode, or belongs to another workflow, is a typed error and changes nothing",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const store = yield* CheckpointStore
+      const lease = yield* store.acquire("wf-bad" as WorkflowId, "someone", 30_000)
+      const bad = {
+        workflowId: "wf-bad" as WorkflowId,
+        name: "five",
+        version: 1,
+        status: "running" as const,
+        state: { total: "not a number", trail: [] },
+        completedSteps: ["s1"],
+        attempts: { s1: 1 },
+        run: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        epoch: 0
+      }
+      yield* store.save(lease, bad)
+      yield* store.release(lease)
+      const p = probe()
+      const error = yield* Effect.flip(workflows.execute(five(p), "wf-bad", initial))
+      assert.strictEqual(error._tag, "CheckpointInvalid")
+      if (error._tag === "CheckpointInvalid") {
+        assert.strictEqual(error.workflow, "five")
+        assert.strictEqual(error.workflowId, "wf-bad")
+        assert.include(error.message, "does not decode")
+      }
+      assert.deepStrictEqual(p.runs, [])
+      assert.deepStrictEqual((yield* workflows.status("wf-bad")).state, bad.state)
+
+      const other = yield* Effect.flip(workflows.execute(five(p, "another"), "wf-bad", initial))
+      assert.strictEqual(other._tag, "CheckpointInvalid")
+      if (other._tag === "CheckpointInvalid") assert.include(other.message, `belongs to workflow "five"`)
+    })
+  ),
+  Conformance.test(
+    "a checkpoint of another version needs a migration; with one, the workflow resumes",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      p.failAt = 2
+      yield* Effect.flip(workflows.execute(five(p), "wf-v", initial))
+      const V2 = Schema.Struct({ total: Schema.Number, trail: Schema.Array(Schema.String), label: Schema.String })
+      const v2 = (migrations: Record<number, Workflow.Migration>) => {
+        let wf: Workflow.Workflow<typeof V2.Type, typeof V2.Encoded> = Workflow.make({
+          name: "five",
+          version: 2,
+          state: V2,
+          migrations
+        })
+        for (const name of names) wf = wf.step({ name, run: (s) => Effect.succeed({ trail: [...s.trail, name] }) })
+        return wf
+      }
+      const mismatch = yield* Effect.flip(workflows.resume(v2({}), "wf-v"))
+      assert.strictEqual(mismatch._tag, "VersionMismatch")
+      if (mismatch._tag === "VersionMismatch") {
+        assert.strictEqual(mismatch.checkpointVersion, 1)
+        assert.strictEqual(mismatch.workflowVersion, 2)
+      }
+      assert.strictEqual((yield* workflows.status("wf-v")).status, "failed")
+      const migrated = yield* workflows.resume(
+        v2({ 1: (state) => Effect.succeed({ ...(state as object), label: "migrated" }) }),
+        "wf-v"
+      )
+      assert.deepStrictEqual(migrated, { total: 3, trail: [...names], label: "migrated" })
+      assert.strictEqual((yield* workflows.status("wf-v")).version, 2)
+    })
+  ),
+  Conformance.test(
+    "bad input is a typed error and leaves no checkpoint or lease behind",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      assert.strictEqual((yield* Effect.flip(workflows.execute(five(p), " padded ", initial)))._tag, "InvalidInput")
+      assert.strictEqual((yield* Effect.flip(workflows.execute(five(p), "", initial)))._tag, "InvalidInput")
+      const Strict = Schema.Struct({ n: Schema.Number.pipe(Schema.int()) })
+      const strict = Workflow.make({ name: "strict", state: Strict }).step({
+        name: "one",
+        run: (s) => Effect.succeed({ n: s.n + 1 })
+      })
+      const invalid = yield* Effect.flip(workflows.execute(strict, "wf-strict", { n: 1.5 }))
+      assert.strictEqual(invalid._tag, "InvalidInput")
+      assert.strictEqual((yield* Effect.flip(workflows.status("wf-strict")))._tag, "WorkflowNotFound")
+      assert.deepStrictEqual(yield* workflows.execute(strict, "wf-strict", { n: 1 }), { n: 2 })
+      assert.strictEqual((yield* Effect.flip(workflows.resume(strict, "wf-none")))._tag, "WorkflowNotFound")
+      assert.deepStrictEqual(p.runs, [])
+    })
+  ),
+  Conformance.test(
+    "a workflow held by another runner fails with WorkflowBusy, or waits by option",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const store = yield* CheckpointStore
+      const p = probe()
+      const lease = yield* store.acquire("wf-held" as WorkflowId, "other-runner", 30_000)
+      const busy = yield* Effect.flip(workflows.execute(five(p), "wf-held", initial))
+      assert.strictEqual(busy._tag, "WorkflowBusy")
+      if (busy._tag === "WorkflowBusy") assert.strictEqual(busy.holder, "other-runner")
+      assert.deepStrictEqual(p.runs, [])
+      const waiting = yield* Effect.fork(workflows.execute(five(p), "wf-held", initial, { onBusy: "wait" }))
+      yield* TestClock.adjust("1 second")
+      yield* realPause(20)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      yield* store.release(lease)
+      assert.deepStrictEqual(yield* drive(waiting), Exit.succeed(expected))
+      assert.deepStrictEqual(p.runs, [...names])
+    })
+  ),
+  Conformance.test(
+    "two runners racing on one workflow id: each step's result is committed once, the loser gets WorkflowBusy",
+    Effect.gen(function*() {
+      const first = yield* engine
+      const second = yield* Workflows.make()
+      const runs: Record<string, number> = {}
+      let wf: Workflow.Workflow<State, typeof State.Encoded> = Workflow.make({ name: "race", state: State })
+      for (const name of names) {
+        wf = wf.step({
+          name,
+          run: (s) =>
+            Effect.sync(() => void (runs[name] = (runs[name] ?? 0) + 1)).pipe(
+              Effect.zipRight(Effect.sleep("20 millis")),
+              Effect.as({ trail: [...s.trail, name] })
+            )
+        })
+      }
+      const results = yield* Effect.all(
+        [first, second].map((runner) => Effect.either(runner.execute(wf, "wf-race", initial))),
+        { concurrency: "unbounded" }
+      )
+      const winners = results.filter((r) => r._tag === "Right")
+      const losers = results.filter((r) => r._tag === "Left")
+      assert.strictEqual(winners.length, 1)
+      assert.strictEqual(losers.length, 1)
+      assert.strictEqual(losers[0]!._tag === "Left" ? losers[0]!.left._tag : "", "WorkflowBusy")
+      assert.deepStrictEqual(runs, { s1: 1, s2: 1, s3: 1, s4: 1, s5: 1 })
+      // Waiting runners: both end with the same state, and still each step ran once.
+      const both = yield* Effect.all(
+        [first, second].map((runner) => runner.execute(wf, "wf-race-2", initial, { onBusy: "wait" })),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(both[0], both[1])
+      assert.deepStrictEqual(both[0]!.trail, [...names])
+      assert.deepStrictEqual(runs, { s1: 2, s2: 2, s3: 2, s4: 2, s5: 2 })
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "a runner whose lease was taken over cannot save: it stops with LeaseLost, the step's result is not committed",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      // Heartbeats far apart: the 200 ms lease expires during the slow step.
+      const runner = yield* Workflows.make({ leaseTtl: "200 millis", heartbeat: "1 minute" })
+      let slowRuns = 0
+      const wf = Workflow.make({ name: "fenced", state: State })
+        .step({ name: "s1", run: (s) => Effect.succeed({ trail: [...s.trail, "s1"] }) })
+        .step({
+          name: "s2",
+          run: (s) =>
+            Effect.sync(() => slowRuns++).pipe(
+              Effect.zipRight(slowRuns === 0 ? Effect.sleep("600 millis") : Effect.void),
+              Effect.as({ trail: [...s.trail, "s2"] })
+            )
+        })
+      const fiber = yield* Effect.fork(runner.execute(wf, "wf-fenced", initial))
+      yield* realPause(350)
+      const intruder = yield* store.acquire("wf-fenced" as WorkflowId, "intruder", 30_000)
+      const exit = yield* Fiber.await(fiber)
+      assert.strictEqual(failureOf(exit)._tag, "LeaseLost")
+      const after = yield* store.load("wf-fenced" as WorkflowId)
+      assert.deepStrictEqual(Option.map(after, (c) => c.completedSteps), Option.some(["s1"]))
+      yield* store.release(intruder)
+      assert.deepStrictEqual((yield* runner.resume(wf, "wf-fenced")).trail, ["s1", "s2"])
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "the heartbeat keeps the lease while a long step runs",
+    Effect.gen(function*() {
+      const runner = yield* Workflows.make({ leaseTtl: "300 millis", heartbeat: "80 millis" })
+      const other = yield* Workflows.make({ leaseTtl: "300 millis" })
+      const wf = Workflow.make({ name: "long", state: State }).step({
+        name: "s1",
+        run: (s) => Effect.sleep("900 millis").pipe(Effect.as({ trail: [...s.trail, "s1"] }))
+      })
+      const fiber = yield* Effect.fork(runner.execute(wf, "wf-long", initial))
+      yield* realPause(600)
+      assert.strictEqual((yield* Effect.flip(other.execute(wf, "wf-long", initial)))._tag, "WorkflowBusy")
+      assert.deepStrictEqual(yield* Fiber.join(fiber), { total: 0, trail: ["s1"] })
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "cancel: an idle workflow is cancelled at once; a running one stops at the next heartbeat; retry runs it again",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      p.failAt = 1
+      yield* Effect.flip(workflows.execute(five(p), "wf-idle", initial))
+      assert.strictEqual(yield* workflows.cancel("wf-idle"), "cancelled")
+      assert.strictEqual((yield* workflows.status("wf-idle")).status, "cancelled")
+      assert.strictEqual((yield* Effect.flip(workflows.execute(five(p), "wf-idle", initial)))._tag, "WorkflowCancelled")
+      p.failAt = null
+      assert.deepStrictEqual(yield* workflows.retry(five(p), "wf-idle"), expected)
+      assert.strictEqual(yield* workflows.cancel("wf-idle"), "already-completed")
+      assert.strictEqual((yield* Effect.flip(workflows.cancel("wf-unknown")))._tag, "WorkflowNotFound")
+
+      let interrupted = false
+      let started = false
+      const wf = Workflow.make({ name: "sleepy", state: State })
+        .step({ name: "s1", run: (s) => Effect.succeed({ trail: [...s.trail, "s1"] }) })
+        .step({
+          name: "s2",
+          run: (s) =>
+            Effect.suspend(() => {
+              if (started) return Effect.succeed({ trail: [...s.trail, "s2"] })
+              started = true
+              return Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => (interrupted = true))))
+            })
+        })
+      const fiber = yield* Effect.fork(workflows.execute(wf, "wf-running", initial))
+      yield* until(() => started)
+      assert.strictEqual(yield* workflows.cancel("wf-running"), "requested")
+      const exit = yield* drive(fiber, "1 second")
+      assert.strictEqual(failureOf(exit)._tag, "WorkflowCancelled")
+      assert.isTrue(interrupted)
+      const status = yield* workflows.status("wf-running")
+      assert.strictEqual(status.status, "cancelled")
+      assert.deepStrictEqual(status.completedSteps, ["s1"])
+      assert.deepStrictEqual((yield* workflows.retry(wf, "wf-running")).trail, ["s1", "s2"])
+    })
+  ),
+  Conformance.test(
+    "list by status and name, and prune of old completed checkpoints",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      yield* workflows.execute(five(p), "wf-a", initial)
+      yield* workflows.execute(five(p, "other"), "wf-b", initial)
+      p.failAt = 0
+      yield* Effect.flip(workflows.execute(five(p), "wf-c", initial))
+      const completed = yield* workflows.list({ status: "completed" })
+      assert.deepStrictEqual(completed.items.map((c) => c.workflowId), ["wf-a", "wf-b"])
+      assert.deepStrictEqual((yield* workflows.list({ name: "five" })).items.map((c) => c.workflowId), ["wf-a", "wf-c"])
+      assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 0)
+      yield* TestClock.adjust("2 hours")
+      assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 2)
+      assert.deepStrictEqual((yield* workflows.list()).items.map((c) => c.workflowId), ["wf-c"])
+    })
+  ),
+  Conformance.test(
+    "resumeAll picks up workflows a dead runner left running, once their lease expires",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const store = yield* CheckpointStore
+      const dead = yield* store.acquire("wf-orphan" as WorkflowId, "dead-process", 200)
+      yield* store.save(dead, {
+        workflowId: "wf-orphan" as WorkflowId,
+        name: "five",
+        version: 1,
+        status: "running",
+        state: { total: 3, trail: ["s1", "s2"] },
+        completedSteps: ["s1", "s2"],
+        attempts: { s1: 1, s2: 1 },
+        run: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        epoch: 0
+      })
+      const mystery = yield* store.acquire("wf-mystery" as WorkflowId, "dead-process", 200)
+      yield* store.save(mystery, {
+        workflowId: "wf-mystery" as WorkflowId,
+        name: "mystery",
+        version: 1,
+        status: "running",
+        state: {},
+        completedSteps: [],
+        attempts: {},
+        run: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        epoch: 0
+      })
+      const p = probe()
+      const early = yield* workflows.resumeAll([five(p)])
+      assert.deepStrictEqual(early.busy, ["wf-orphan"])
+      assert.deepStrictEqual(p.runs, [])
+      yield* realPause(350)
+      const report = yield* workflows.resumeAll([five(p)])
+      assert.deepStrictEqual(report, { completed: ["wf-orphan"], failed: [], busy: [], unknown: ["wf-mystery"] })
+      assert.deepStrictEqual(p.runs, ["s3", "s4", "s5"])
+      assert.deepStrictEqual((yield* workflows.status("wf-orphan")).state, expected)
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "with a DeadLetters port, a failed workflow becomes a letter, and replaying it resumes the workflow",
+    Effect.gen(function*() {
+      const letters: Array<DeadLetters.DeadLetterInput> = []
+      const port: DeadLetters.DeadLettersService = {
+        send: (letter) =>
+          Schema.decodeUnknown(DeadLetters.DeadLetterInput)(letter).pipe(
+            Effect.map((valid) => {
+              letters.push(valid)
+              return { letterId: `letter-${letters.length}` as never, duplicate: false }
+            }),
+            Effect.orDie
+          )
+      }
+      const workflows = yield* Workflows.make().pipe(Effect.provideService(DeadLetters.DeadLetters, port))
+      const p = probe()
+      p.failAt = 2
+      yield* Effect.flip(workflows.execute(five(p), "wf-dl", initial))
+      yield* Effect.flip(workflows.resume(five(p), "wf-dl"))
+      assert.strictEqual(letters.length, 2)
+      const letter = letters[0]!
+      assert.deepStrictEqual(letter.workflow, { id: "wf-dl" as WorkflowId, name: "five", version: 1, step: "s3" })
+      assert.strictEqual(letter.source, "checkpoint")
+      assert.strictEqual(letter.taskType, "five")
+      assert.strictEqual(letter.attempt, 1)
+      assert.strictEqual(letters[1]!.attempt, 2)
+      assert.strictEqual(letter.error.tag, "Boom")
+      assert.notStrictEqual(DeadLetters.dedupeKey(letters[0]!), DeadLetters.dedupeKey(letters[1]!))
+
+      p.failAt = null
+      p.runs.length = 0
+      assert.deepStrictEqual(yield* workflows.resumeFromLetter([five(p)], letter), expected)
+      assert.deepStrictEqual(p.runs, ["s3", "s4", "s5"])
+      const noRef = yield* Effect.flip(workflows.resumeFromLetter([five(p)], {}))
+      assert.strictEqual(noRef._tag, "InvalidInput")
+      const unknown = yield* Effect.flip(workflows.resumeFromLetter([five(p, "not-five")], letter))
+      assert.strictEqual(unknown._tag, "InvalidInput")
+    })
+  ),
+  Conformance.test(
+    "without a DeadLetters port, the failure stays on the checkpoint only",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const p = probe()
+      p.failAt = 4
+      const error = yield* Effect.flip(workflows.execute(five(p), "wf-nodl", initial))
+      assert.strictEqual(error._tag, "StepFailed")
+      const status = yield* workflows.status("wf-nodl")
+      assert.strictEqual(status.failure?.error.tag, "Boom")
+      assert.strictEqual(status.failure?.attempts, 1)
+    })
+  )
+]
+
+Conformance.conformance("Workflows", engines, suite)
