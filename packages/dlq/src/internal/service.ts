@@ -43,6 +43,11 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144
 export const DEFAULT_CLAIM_TIMEOUT: Duration.DurationInput = "5 minutes"
 const DEFAULT_PAGE = 50
 
+// Spans without a captured stack trace: capturing one per call costs more
+// than the in-memory operation itself.
+const span = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.withSpan(self, name, { captureStackTrace: false })
+
 const lettersAdded = Metric.counter("agentos_dlq_letters_added", { description: "new dead letters stored" })
 const duplicatesAdded = Metric.counter("agentos_dlq_letters_duplicate", {
   description: "adds that found the same failure already stored"
@@ -95,11 +100,9 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
     const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
     const sink = Option.getOrElse(yield* Effect.serviceOption(AlertSink.AlertSink), () => AlertSink.log)
 
-    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(options.alertBuffer ?? 1024), PubSub.shutdown)
-    const pending = yield* Effect.acquireRelease(
-      Queue.dropping<Letter>(options.alertBuffer ?? 1024),
-      Queue.shutdown
-    )
+    const alertBuffer = options.alertBuffer ?? 1024
+    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(alertBuffer), PubSub.shutdown)
+    const pending = yield* Effect.acquireRelease(Queue.dropping<Letter>(alertBuffer), Queue.shutdown)
     yield* Queue.take(pending).pipe(
       Effect.flatMap((letter) =>
         sink.alert(letter).pipe(
@@ -109,14 +112,29 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
       Effect.forever,
       Effect.forkScoped
     )
+    // A full buffer drops the alert (the letter itself is stored): counted
+    // in a metric, and logged once per burst rather than once per alert.
+    let dropped = 0
     const announce = (letter: Letter) =>
       Effect.zipRight(
         PubSub.publish(pubsub, letter),
-        Effect.flatMap(Queue.offer(pending, letter), (accepted) =>
-          accepted ? Effect.void : Effect.zipRight(
-            Metric.increment(alertsDropped),
-            Effect.logWarning(`dead letter alert buffer full: alert for ${letter.id} dropped (the letter is stored)`)
-          ))
+        Effect.flatMap(Queue.offer(pending, letter), (accepted) => {
+          if (accepted) {
+            if (dropped === 0) return Effect.void
+            const count = dropped
+            dropped = 0
+            return Effect.logWarning(`dead letter alert buffer drained: ${count} alerts were dropped`)
+          }
+          dropped++
+          return dropped === 1
+            ? Effect.zipRight(
+              Metric.increment(alertsDropped),
+              Effect.logWarning(
+                `dead letter alert buffer full (${alertBuffer}): dropping alerts until the sink catches up (letters are stored)`
+              )
+            )
+            : Metric.increment(alertsDropped)
+        })
       )
 
     const getLetter = (id: string): Effect.Effect<Letter, LetterNotFound | StoreError> =>
@@ -125,61 +143,63 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         (letter) => letter === undefined ? Effect.fail(new LetterNotFound({ id })) : Effect.succeed(letter)
       )
 
-    const add = Effect.fn("DeadLetterQueue.add")(function*(raw: AddInput) {
-      const input = yield* Effect.mapError(decodeAdd(raw), invalid)
-      const payload = yield* applyRedaction(redact, input.payload, "payload")
-      const context = (yield* applyRedaction(redact, input.context ?? {}, "context")) as Json.JsonObject
-      yield* checkSize(payload, maxPayloadBytes)
-      const id = Ids.LetterId.make(yield* ids.next)
-      const now = yield* Clock.currentTimeMillis
-      const dedupeKey = dedupeKeyOf(input)
-      const letter: Letter = {
-        id,
-        ...(dedupeKey === undefined ? {} : { dedupeKey }),
-        source: input.source ?? "direct",
-        taskType: input.taskType,
-        ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
-        ...(input.workflow === undefined ? {} : { workflow: input.workflow }),
-        ...(input.agent === undefined ? {} : { agent: input.agent }),
-        attempts: input.attempts,
-        payload,
-        error: input.error,
-        context,
-        firstAttemptAt: input.firstAttemptAt,
-        lastAttemptAt: input.lastAttemptAt,
-        createdAt: now,
-        replays: 0
-      }
-      const outcome = yield* store.insert(letter, maxLetters)
-      switch (outcome._tag) {
-        case "Full":
-          return yield* new QueueFull({ maxLetters: maxLetters! })
-        case "Duplicate":
-          yield* Metric.increment(duplicatesAdded)
-          return { letter: outcome.letter, duplicate: true }
-        case "Inserted":
-          yield* Metric.increment(lettersAdded)
-          yield* announce(outcome.letter)
-          return { letter: outcome.letter, duplicate: false }
-      }
-    })
+    const add = (raw: AddInput) =>
+      Effect.gen(function*() {
+        const input = yield* Effect.mapError(decodeAdd(raw), invalid)
+        const payload = yield* applyRedaction(redact, input.payload, "payload")
+        const context = (yield* applyRedaction(redact, input.context ?? {}, "context")) as Json.JsonObject
+        yield* checkSize(payload, maxPayloadBytes)
+        const id = Ids.LetterId.make(yield* ids.next)
+        const now = yield* Clock.currentTimeMillis
+        const dedupeKey = dedupeKeyOf(input)
+        const letter: Letter = {
+          id,
+          ...(dedupeKey === undefined ? {} : { dedupeKey }),
+          source: input.source ?? "direct",
+          taskType: input.taskType,
+          ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
+          ...(input.workflow === undefined ? {} : { workflow: input.workflow }),
+          ...(input.agent === undefined ? {} : { agent: input.agent }),
+          attempts: input.attempts,
+          payload,
+          error: input.error,
+          context,
+          firstAttemptAt: input.firstAttemptAt,
+          lastAttemptAt: input.lastAttemptAt,
+          createdAt: now,
+          replays: 0
+        }
+        const outcome = yield* store.insert(letter, maxLetters)
+        switch (outcome._tag) {
+          case "Full":
+            return yield* new QueueFull({ maxLetters: maxLetters! })
+          case "Duplicate":
+            yield* Metric.increment(duplicatesAdded)
+            return { letter: outcome.letter, duplicate: true }
+          case "Inserted":
+            yield* Metric.increment(lettersAdded)
+            yield* announce(outcome.letter)
+            return { letter: outcome.letter, duplicate: false }
+        }
+      }).pipe(span("DeadLetterQueue.add"))
 
-    const list = Effect.fn("DeadLetterQueue.list")(function*(raw: ListFilter = {}) {
-      const filter = yield* Effect.mapError(decodeFilter(raw), invalid)
-      const limit = filter.limit ?? DEFAULT_PAGE
-      const rows = yield* store.list({
-        taskType: filter.taskType,
-        errorType: filter.errorType,
-        agent: filter.agent,
-        resolved: filter.resolved,
-        since: filter.since,
-        limit: limit + 1,
-        after: filter.cursor,
-        order: filter.order ?? "newest"
-      })
-      const letters = rows.slice(0, limit)
-      return rows.length > limit ? { letters, nextCursor: letters[letters.length - 1]!.id as string } : { letters }
-    })
+    const list = (raw: ListFilter = {}) =>
+      Effect.gen(function*() {
+        const filter = yield* Effect.mapError(decodeFilter(raw), invalid)
+        const limit = filter.limit ?? DEFAULT_PAGE
+        const rows = yield* store.list({
+          taskType: filter.taskType,
+          errorType: filter.errorType,
+          agent: filter.agent,
+          resolved: filter.resolved,
+          since: filter.since,
+          limit: limit + 1,
+          after: filter.cursor,
+          order: filter.order ?? "newest"
+        })
+        const letters = rows.slice(0, limit)
+        return rows.length > limit ? { letters, nextCursor: letters[letters.length - 1]!.id as string } : { letters }
+      }).pipe(span("DeadLetterQueue.list"))
 
     const replay = <A, E, R>(
       id: string,
@@ -249,7 +269,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
           return { _tag: "Failed", letter: updated, failure, error } as ReplayResult<A, E>
         })
-      ).pipe(Effect.withSpan("DeadLetterQueue.replay", { attributes: { letterId: id } }))
+      ).pipe(Effect.withSpan("DeadLetterQueue.replay", { attributes: { letterId: id }, captureStackTrace: false }))
 
     const preparePayload = (
       payload: Json.JsonValue,
@@ -318,52 +338,55 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           cursor = page.nextCursor
         }
         return { succeeded, failed, skipped }
-      }).pipe(Effect.withSpan("DeadLetterQueue.replayMany"))
+      }).pipe(span("DeadLetterQueue.replayMany"))
 
-    const resolve = Effect.fn("DeadLetterQueue.resolve")(function*(id: string, note: string) {
-      const now = yield* Clock.currentTimeMillis
-      const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
-      switch (outcome._tag) {
-        case "NotFound":
-          return yield* new LetterNotFound({ id })
-        case "InProgress":
-          return yield* new ReplayInProgress({ id, claimedUntil: outcome.claimedUntil })
-        case "Resolved":
-          return yield* new AlreadyResolved({ id, resolvedAt: outcome.resolvedAt })
-        case "Done":
-          return outcome.letter
-      }
-    })
+    const resolve = (id: string, note: string) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
+        switch (outcome._tag) {
+          case "NotFound":
+            return yield* new LetterNotFound({ id })
+          case "InProgress":
+            return yield* new ReplayInProgress({ id, claimedUntil: outcome.claimedUntil })
+          case "Resolved":
+            return yield* new AlreadyResolved({ id, resolvedAt: outcome.resolvedAt })
+          case "Done":
+            return outcome.letter
+        }
+      }).pipe(span("DeadLetterQueue.resolve"))
 
-    const purge = Effect.fn("DeadLetterQueue.purge")(function*(purgeOptions: PurgeOptions) {
-      const now = yield* Clock.currentTimeMillis
-      const resolvedBefore = now - Duration.toMillis(Duration.decode(purgeOptions.resolvedOlderThan))
-      const unresolvedBefore = purgeOptions.unresolvedOlderThan === undefined
-        ? undefined
-        : now - Duration.toMillis(Duration.decode(purgeOptions.unresolvedOlderThan))
-      return yield* store.purge(resolvedBefore, unresolvedBefore)
-    })
-
-    const summary = Effect.fn("DeadLetterQueue.summary")(function*() {
-      const counts = yield* store.counts
-      const findings = yield* store.findings
-      const now = yield* Clock.currentTimeMillis
-      return {
-        total: counts.total,
-        resolved: counts.resolved,
-        unresolved: counts.total - counts.resolved,
-        byTaskType: counts.byTaskType,
-        byErrorType: counts.byErrorType,
-        oldestUnresolvedAgeMillis: counts.oldestUnresolvedCreatedAt === undefined
+    const purge = (purgeOptions: PurgeOptions) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const resolvedBefore = now - Duration.toMillis(Duration.decode(purgeOptions.resolvedOlderThan))
+        const unresolvedBefore = purgeOptions.unresolvedOlderThan === undefined
           ? undefined
-          : Math.max(0, now - counts.oldestUnresolvedCreatedAt),
-        findings
-      }
-    })
+          : now - Duration.toMillis(Duration.decode(purgeOptions.unresolvedOlderThan))
+        return yield* store.purge(resolvedBefore, unresolvedBefore)
+      }).pipe(span("DeadLetterQueue.purge"))
+
+    const summary = () =>
+      Effect.gen(function*() {
+        const counts = yield* store.counts
+        const findings = yield* store.findings
+        const now = yield* Clock.currentTimeMillis
+        return {
+          total: counts.total,
+          resolved: counts.resolved,
+          unresolved: counts.total - counts.resolved,
+          byTaskType: counts.byTaskType,
+          byErrorType: counts.byErrorType,
+          oldestUnresolvedAgeMillis: counts.oldestUnresolvedCreatedAt === undefined
+            ? undefined
+            : Math.max(0, now - counts.oldestUnresolvedCreatedAt),
+          findings
+        }
+      }).pipe(span("DeadLetterQueue.summary"))
 
     const service: DeadLetterQueueService = {
       add,
-      get: (id) => Effect.withSpan(getLetter(id), "DeadLetterQueue.get"),
+      get: (id) => span("DeadLetterQueue.get")(getLetter(id)),
       list,
       replay,
       replayMany,

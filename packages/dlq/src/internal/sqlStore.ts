@@ -56,10 +56,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
   const table = sql(TABLE)
 
   const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    self.pipe(
-      Sql.mapError((error) => new StoreError({ operation, message: Sql.describe(error) })),
-      Effect.withSpan(`SqlDeadLetterQueue.${operation}`)
-    )
+    Sql.mapError((error) => new StoreError({ operation, message: Sql.describe(error) }))(self)
 
   const toLetter = (row: Row): Effect.Effect<Letter, StoreError> =>
     decodeStored({
