@@ -5,9 +5,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import { StoreError } from "../Errors.js"
-import { Letter, Resolution } from "../Letter.js"
+import type { Letter, Resolution } from "../Letter.js"
 import type { ClaimOutcome, Counts, InsertOutcome, Query, ResolveOutcome, Store } from "./store.js"
 
 export const TABLE = "agentos_dlq_letters"
@@ -35,10 +34,41 @@ export const migrations: Sql.Migrations = {
   })
 }
 
-const LetterData = Letter.pipe(Schema.omit("resolution"))
-const Stored = Schema.Struct({ data: LetterData, resolution: Schema.optional(Resolution) })
-const decodeStored = Schema.decodeUnknown(Stored)
-const encodeData = Schema.encodeSync(LetterData)
+// Rows are written by this store only, from letters the service validated,
+// so reading checks the shape cheaply (a full Schema decode of every row of a
+// page costs more than the query) and still refuses a row that is not a
+// letter with a StoreError, never passing it on.
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+const isInt = (u: unknown): u is number => typeof u === "number" && Number.isSafeInteger(u)
+const optionalString = (u: unknown) => u === undefined || typeof u === "string"
+
+const letterProblem = (data: unknown): string | undefined => {
+  if (!isObject(data)) return "not an object"
+  if (typeof data.id !== "string" || typeof data.source !== "string" || typeof data.taskType !== "string") {
+    return "id, source or taskType is not a string"
+  }
+  if (!optionalString(data.dedupeKey) || !optionalString(data.taskId) || !optionalString(data.agent)) {
+    return "dedupeKey, taskId or agent is not a string"
+  }
+  if (data.workflow !== undefined && !(isObject(data.workflow) && typeof data.workflow.id === "string")) {
+    return "workflow is not a workflow reference"
+  }
+  if (!isObject(data.error) || typeof data.error.tag !== "string" || typeof data.error.message !== "string") {
+    return "error is not a failure"
+  }
+  if (!("payload" in data) || !isObject(data.context)) return "payload or context is missing"
+  if (
+    !isInt(data.attempts) || !isInt(data.firstAttemptAt) || !isInt(data.lastAttemptAt) || !isInt(data.createdAt) ||
+    !isInt(data.replays)
+  ) return "a count or a time is not an integer"
+  return undefined
+}
+
+const resolutionProblem = (resolution: unknown): string | undefined =>
+  isObject(resolution) && (resolution.kind === "replayed" || resolution.kind === "manual") && isInt(resolution.at) &&
+    typeof resolution.note === "string"
+    ? undefined
+    : "the resolution is not a resolution"
 
 interface Row {
   readonly data: unknown
@@ -59,20 +89,25 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
     Sql.mapError((error) => new StoreError({ operation, message: Sql.describe(error) }))(self)
 
   const toLetter = (row: Row): Effect.Effect<Letter, StoreError> =>
-    decodeStored({
-      data: Sql.parseJson(row.data),
-      ...(row.resolution === null || row.resolution === undefined ? {} : { resolution: Sql.parseJson(row.resolution) })
-    }).pipe(
-      Effect.map(({ data, resolution }): Letter => resolution === undefined ? data : { ...data, resolution }),
-      Effect.mapError((error) =>
-        new StoreError({ operation: "decode", message: `a stored letter does not decode: ${error.message}` })
-      )
-    )
+    Effect.suspend(() => {
+      const data = Sql.parseJson(row.data)
+      const resolution = row.resolution === null || row.resolution === undefined
+        ? undefined
+        : Sql.parseJson(row.resolution)
+      const problem = letterProblem(data) ?? (resolution === undefined ? undefined : resolutionProblem(resolution))
+      if (problem !== undefined) {
+        return Effect.fail(
+          new StoreError({ operation: "decode", message: `a stored letter does not decode: ${problem}` })
+        )
+      }
+      const letter = data as Letter
+      return Effect.succeed(resolution === undefined ? letter : { ...letter, resolution: resolution as Resolution })
+    })
 
   const columns = (letter: Letter) => {
     const { resolution, ...data } = letter
     return {
-      data: Sql.json(sql, encodeData(data)),
+      data: Sql.json(sql, data),
       resolution: resolution === undefined ? sql`NULL` : Sql.json(sql, resolution),
       resolvedAt: resolution === undefined ? null : resolution.at
     }

@@ -1,0 +1,40 @@
+import { Backends } from "@agentos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
+import { input } from "./suite.js"
+
+describe("DeadLetterQueue.layerSql", () => {
+  for (const backend of Backends.sqlBackends()) {
+    it.effect(`${backend.name}: a row that is not a letter is a StoreError, never passed on`, () =>
+      Effect.gen(function*() {
+        const dlq = yield* DeadLetterQueue.DeadLetterQueue
+        const sql = yield* SqlClient.SqlClient
+        const { letter } = yield* dlq.add(input())
+        yield* sql`UPDATE agentos_dlq_letters SET data = ${"{\"id\": 1}"} WHERE id = ${letter.id}`.pipe(
+          Effect.provide(Layer.empty)
+        )
+        const error = yield* Effect.flip(dlq.get(letter.id))
+        assert.strictEqual(error._tag, "StoreError")
+        assert.include(error.message, "does not decode")
+        const listed = yield* Effect.flip(dlq.list())
+        assert.strictEqual(listed._tag, "StoreError")
+      }).pipe(Effect.provide(Layer.provideMerge(DeadLetterQueue.layerSql(), backend.layer))))
+
+    it.effect(`${backend.name}: migrations are idempotent; two layers share one table`, () =>
+      Effect.gen(function*() {
+        const client = yield* Layer.build(backend.layer)
+        const open = Layer.build(Layer.provide(DeadLetterQueue.layerSql(), Layer.succeedContext(client))).pipe(
+          Effect.map((context) => Context.get(context, DeadLetterQueue.DeadLetterQueue))
+        )
+        const a = yield* open
+        const b = yield* open
+        const added = yield* a.add(input())
+        assert.isTrue((yield* b.add(input())).duplicate)
+        assert.strictEqual((yield* b.get(added.letter.id)).id, added.letter.id)
+      }).pipe(Effect.scoped))
+  }
+})
