@@ -22,12 +22,13 @@ import * as Failure from "@agentos/core/Failure"
 import * as IdGenerator from "@agentos/core/IdGenerator"
 import { WorkflowId } from "@agentos/core/Ids"
 import * as Json from "@agentos/core/Json"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -39,6 +40,7 @@ import {
   layerMemory as storeLayerMemory,
   type Lease,
   type LeaseLost,
+  LeaseLost as LeaseLostError,
   type LeaseState,
   type ListQuery,
   type Page,
@@ -50,7 +52,6 @@ import {
   CheckpointInvalid,
   InvalidInput,
   StepFailed,
-  type StepTimeout,
   StepTimeout as StepTimeoutError,
   VersionMismatch,
   type Workflow,
@@ -242,9 +243,9 @@ export const make = (
     const holder = options.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
     const ttl = Duration.decode(options.leaseTtl ?? "30 seconds")
     const ttlMillis = Math.max(1, Math.round(Duration.toMillis(ttl)))
-    const heartbeatEvery = options.heartbeat === undefined
-      ? Duration.millis(Math.max(1, Math.floor(ttlMillis / 3)))
-      : Duration.decode(options.heartbeat)
+    const heartbeatMillis = options.heartbeat === undefined
+      ? Math.max(1, Math.floor(ttlMillis / 3))
+      : Math.max(1, Duration.toMillis(Duration.decode(options.heartbeat)))
 
     const acquire = (workflowId: WorkflowId, runOptions: RunOptions | undefined) => {
       const once = store.acquire(workflowId, holder, ttlMillis)
@@ -367,141 +368,251 @@ export const make = (
             updatedAt: now
           }
         }
-        let leaseState: LeaseState = yield* store.save(lease, checkpoint)
+        const leaseState = yield* store.save(lease, checkpoint)
+        return yield* supervise(workflow, workflowId, lease, checkpoint, state, leaseState)
+      })
 
-        const cancelled = Effect.gen(function*() {
-          const at = yield* Clock.currentTimeMillis
-          yield* store.save(lease, { ...checkpoint, status: "cancelled", updatedAt: at })
-          return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
-        })
+    // Why the watchdog (or the loop itself) stopped the step loop.
+    type Stop =
+      | { readonly _tag: "Timeout"; readonly stepIndex: number }
+      | { readonly _tag: "LeaseLost" }
+      | { readonly _tag: "Cancelled" }
 
-        const heartbeat = Effect.gen(function*() {
-          while (true) {
-            yield* Effect.sleep(heartbeatEvery)
-            // A store that fails for a moment is not a lost lease: the next
-            // renewal or the save decides.
-            const renewed = yield* store.renew(lease).pipe(
-              Effect.catchTag("StoreError", () => Effect.succeed({ cancelRequested: false }))
-            )
-            if (renewed.cancelRequested) {
-              return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
+    /**
+     * Runs the steps not completed yet. The steps run one after the other in a
+     * single fiber (no fiber per step: forking costs more than a no-op step);
+     * one watchdog fiber per run renews the lease every heartbeat and
+     * enforces the running attempt's deadline, interrupting the loop (so the
+     * step's finalizers run) on a timeout, a lost lease or a cancellation.
+     * This supervisor then records the outcome, retries a timed-out attempt
+     * per the step's schedule, and restarts the loop at the same step.
+     */
+    const supervise = <S, I, E, R>(
+      workflow: Workflow<S, I, E, R>,
+      workflowId: WorkflowId,
+      lease: Lease,
+      initial: Checkpoint,
+      initialState: S,
+      initialLease: LeaseState
+    ): Effect.Effect<S, RunError, R> =>
+      Effect.gen(function*() {
+        let checkpoint = initial
+        let state = initialState
+        let cancelRequested = initialLease.cancelRequested
+        let current: { readonly stepIndex: number; readonly deadline: number } | undefined
+        let stop: Stop | undefined
+        let wakeAt = Number.POSITIVE_INFINITY
+        // Attempts made in this run per step index, and when the first began.
+        const made = new Map<number, number>()
+        const firstAttemptAt = new Map<number, number>()
+        const drivers = new Map<number, Schedule.ScheduleDriver<unknown, unknown>>()
+
+        const driverOf = (index: number) => {
+          const existing = drivers.get(index)
+          return existing !== undefined
+            ? Effect.succeed(existing)
+            : Effect.tap(Schedule.driver(workflow.steps[index]!.retry), (driver) => drivers.set(index, driver))
+        }
+
+        /** Saves and adopts a checkpoint; never cut in half by an interruption. */
+        const save = (next: Checkpoint) =>
+          store.save(lease, next).pipe(
+            Effect.tap((saved) =>
+              Effect.sync(() => {
+                checkpoint = next
+                cancelRequested = saved.cancelRequested
+              })
+            ),
+            Effect.uninterruptible
+          )
+
+        const attemptsOf = (index: number) =>
+          (initial.attempts[workflow.steps[index]!.name] ?? 0) + (made.get(index) ?? 0)
+
+        const failStep = (index: number, failure: Failure.FailureInfo) =>
+          Effect.gen(function*() {
+            const step = workflow.steps[index]!
+            const at = yield* Clock.currentTimeMillis
+            const attempts = attemptsOf(index)
+            // The step stays not completed, so resuming runs it again.
+            yield* save({
+              ...checkpoint,
+              status: "failed",
+              attempts: { ...checkpoint.attempts, [step.name]: attempts },
+              failure: { step: step.name, stepIndex: index, attempts, error: failure, at },
+              updatedAt: at
+            })
+            yield* Metric.increment(workflowsFailed)
+            if (Option.isSome(deadLetters)) {
+              const firstAt = firstAttemptAt.get(index) ?? at
+              yield* deadLetters.value.send({
+                source: "checkpoint",
+                taskType: workflow.name,
+                workflow: { id: workflowId, name: workflow.name, version: workflow.version, step: step.name },
+                attempt: checkpoint.run,
+                attempts,
+                payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
+                error: failure,
+                firstAttemptAt: firstAt,
+                lastAttemptAt: Math.max(at, firstAt)
+              }).pipe(
+                Effect.catchAll((error) =>
+                  Effect.logWarning("checkpoint: the dead letter was rejected; the failure stays on the checkpoint", {
+                    workflowId,
+                    reason: error.reason,
+                    message: error.message
+                  })
+                )
+              )
             }
-          }
-        })
-
-        for (let index = 0; index < workflow.steps.length; index++) {
-          const step = workflow.steps[index]!
-          if (checkpoint.completedSteps.includes(step.name)) continue
-          if (leaseState.cancelRequested) return yield* cancelled
-          const attemptsBefore = checkpoint.attempts[step.name] ?? 0
-          const firstAttemptAt = yield* Clock.currentTimeMillis
-          let made = 0
-          const current = state
-          const attempt = Effect.suspend(() => {
-            made++
-            const number = attemptsBefore + made
-            return step.run(current, {
+            return yield* new StepFailed({
               workflowId,
               workflow: workflow.name,
               step: step.name,
               stepIndex: index,
-              attempt: number,
-              run: checkpoint.run,
-              idempotencyKey: `${workflowId}:${step.name}:${number}`
-            }).pipe(
-              Effect.timeoutFail({
-                duration: step.timeout,
-                onTimeout: (): E | StepTimeout =>
-                  new StepTimeoutError({ step: step.name, timeoutMillis: Duration.toMillis(step.timeout) })
-              })
-            )
-          })
-          const withRetries = attempt.pipe(
-            Effect.retry({ schedule: step.retry, while: (error) => step.isRetryable(error) })
-          )
-          const outcome = yield* Effect.raceFirst(Effect.exit(withRetries), heartbeat).pipe(
-            Effect.catchTag("WorkflowCancelled", () => cancelled)
-          )
-          if (made > 1) yield* Metric.incrementBy(stepRetries, made - 1)
-          const attempts = { ...checkpoint.attempts, [step.name]: attemptsBefore + made }
-          const at = yield* Clock.currentTimeMillis
-
-          let failure: Failure.FailureInfo | undefined
-          if (Exit.isSuccess(outcome)) {
-            const next = { ...current, ...outcome.value } as S
-            const encoded = yield* Effect.either(Schema.encode(workflow.state)(next))
-            const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
-            if (encoded._tag === "Left" || notJson !== undefined) {
-              failure = {
-                tag: "InvalidStepOutput",
-                message: encoded._tag === "Left"
-                  ? `the state after step "${step.name}" does not encode: ${encoded.left.message}`
-                  : `the state after step "${step.name}" is not JSON: ${notJson}`
-              }
-            } else {
-              state = next
-              checkpoint = {
-                ...checkpoint,
-                state: encoded.right as Json.JsonValue,
-                completedSteps: [...checkpoint.completedSteps, step.name],
-                attempts,
-                updatedAt: at
-              }
-              leaseState = yield* store.save(lease, checkpoint)
-              yield* Metric.increment(stepsCompleted)
-              continue
-            }
-          } else {
-            failure = Failure.fromCause(outcome.cause as Cause.Cause<unknown>)
-          }
-
-          // The step failed for good: record it (the step stays not
-          // completed, so resuming runs it again), then report it.
-          checkpoint = {
-            ...checkpoint,
-            status: "failed",
-            attempts,
-            failure: { step: step.name, stepIndex: index, attempts: attemptsBefore + made, error: failure, at },
-            updatedAt: at
-          }
-          yield* store.save(lease, checkpoint)
-          yield* Metric.increment(workflowsFailed)
-          if (Option.isSome(deadLetters)) {
-            yield* deadLetters.value.send({
-              source: "checkpoint",
-              taskType: workflow.name,
-              workflow: { id: workflowId, name: workflow.name, version: workflow.version, step: step.name },
-              attempt: checkpoint.run,
-              attempts: attemptsBefore + made,
-              payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
+              attempts,
               error: failure,
-              firstAttemptAt,
-              lastAttemptAt: Math.max(at, firstAttemptAt)
-            }).pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning("checkpoint: the dead letter was rejected; the failure stays on the checkpoint", {
-                  workflowId,
-                  reason: error.reason,
-                  message: error.message
-                })
-              )
-            )
-          }
-          return yield* new StepFailed({
-            workflowId,
-            workflow: workflow.name,
-            step: step.name,
-            stepIndex: index,
-            attempts: attemptsBefore + made,
-            error: failure,
-            completedSteps: checkpoint.completedSteps
-          })
-        }
+              completedSteps: checkpoint.completedSteps
+            })
+          }).pipe(Effect.uninterruptible)
 
-        const finishedAt = yield* Clock.currentTimeMillis
-        yield* store.save(lease, { ...checkpoint, status: "completed", updatedAt: finishedAt, completedAt: finishedAt })
-        yield* Metric.increment(workflowsCompleted)
-        return state
+        /** Retries per the step's schedule (sleeping its delay); false when it is done. */
+        const retryAfter = (index: number, error: unknown) =>
+          Effect.gen(function*() {
+            if (!workflow.steps[index]!.isRetryable(error)) return false
+            const driver = yield* driverOf(index)
+            const next = yield* Effect.either(driver.next(error))
+            if (next._tag === "Left") return false
+            yield* Metric.increment(stepRetries)
+            return true
+          })
+
+        const watchdog = (loop: Fiber.RuntimeFiber<unknown, unknown>) =>
+          Effect.gen(function*() {
+            let nextBeat = (yield* Clock.currentTimeMillis) + heartbeatMillis
+            while (true) {
+              const now = yield* Clock.currentTimeMillis
+              wakeAt = Math.min(nextBeat, current?.deadline ?? Number.POSITIVE_INFINITY)
+              yield* Effect.sleep(Duration.millis(Math.max(0, wakeAt - now)))
+              const at = yield* Clock.currentTimeMillis
+              const attempt = current
+              if (attempt !== undefined && at >= attempt.deadline) {
+                stop = { _tag: "Timeout", stepIndex: attempt.stepIndex }
+                return yield* Fiber.interruptFork(loop)
+              }
+              if (at >= nextBeat) {
+                nextBeat = at + heartbeatMillis
+                const renewed = yield* Effect.either(store.renew(lease))
+                // A store that fails for a moment is not a lost lease: the
+                // next renewal or the next save decides.
+                if (renewed._tag === "Left" && renewed.left._tag === "LeaseLost") {
+                  stop = { _tag: "LeaseLost" }
+                  return yield* Fiber.interruptFork(loop)
+                }
+                if (renewed._tag === "Right" && renewed.right.cancelRequested) {
+                  stop = { _tag: "Cancelled" }
+                  return yield* Fiber.interruptFork(loop)
+                }
+              }
+            }
+          })
+
+        const loop = (self: Fiber.RuntimeFiber<unknown, unknown>) =>
+          Effect.gen(function*() {
+            let guard = yield* Effect.fork(watchdog(self))
+            for (let index = 0; index < workflow.steps.length; index++) {
+              const step = workflow.steps[index]!
+              if (checkpoint.completedSteps.includes(step.name)) continue
+              while (true) {
+                if (cancelRequested) {
+                  stop = { _tag: "Cancelled" }
+                  return yield* Effect.interrupt
+                }
+                const now = yield* Clock.currentTimeMillis
+                const number = attemptsOf(index) + 1
+                made.set(index, (made.get(index) ?? 0) + 1)
+                if (!firstAttemptAt.has(index)) firstAttemptAt.set(index, now)
+                current = { stepIndex: index, deadline: now + Duration.toMillis(step.timeout) }
+                if (current.deadline < wakeAt) {
+                  // The watchdog sleeps past this attempt's deadline: wake a new one.
+                  yield* Fiber.interruptFork(guard)
+                  wakeAt = current.deadline
+                  guard = yield* Effect.fork(watchdog(self))
+                }
+                const outcome = yield* Effect.exit(step.run(state, {
+                  workflowId,
+                  workflow: workflow.name,
+                  step: step.name,
+                  stepIndex: index,
+                  attempt: number,
+                  run: checkpoint.run,
+                  idempotencyKey: `${workflowId}:${step.name}:${number}`
+                }))
+                current = undefined
+                if (Exit.isFailure(outcome)) {
+                  const error = Cause.failureOption(outcome.cause)
+                  if (Option.isSome(error) && (yield* retryAfter(index, error.value))) continue
+                  return yield* failStep(index, Failure.fromCause(outcome.cause as Cause.Cause<unknown>))
+                }
+                const next = { ...state, ...outcome.value } as S
+                const encoded = yield* Effect.either(Schema.encode(workflow.state)(next))
+                const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
+                if (encoded._tag === "Left" || notJson !== undefined) {
+                  return yield* failStep(index, {
+                    tag: "InvalidStepOutput",
+                    message: encoded._tag === "Left"
+                      ? `the state after step "${step.name}" does not encode: ${encoded.left.message}`
+                      : `the state after step "${step.name}" is not JSON: ${notJson}`
+                  })
+                }
+                const at = yield* Clock.currentTimeMillis
+                yield* save({
+                  ...checkpoint,
+                  state: encoded.right as Json.JsonValue,
+                  completedSteps: [...checkpoint.completedSteps, step.name],
+                  attempts: { ...checkpoint.attempts, [step.name]: number },
+                  updatedAt: at
+                })
+                state = next
+                yield* Metric.increment(stepsCompleted)
+                break
+              }
+            }
+            const finishedAt = yield* Clock.currentTimeMillis
+            yield* save({ ...checkpoint, status: "completed", updatedAt: finishedAt, completedAt: finishedAt })
+            yield* Metric.increment(workflowsCompleted)
+            return state
+          })
+
+        while (true) {
+          stop = undefined
+          wakeAt = Number.POSITIVE_INFINITY
+          const fiber = yield* Effect.fork(
+            Effect.withFiberRuntime<S, RunError, R>((self) => loop(self as Fiber.RuntimeFiber<unknown, unknown>))
+          )
+          const exit = yield* Fiber.await(fiber)
+          if (Exit.isSuccess(exit)) return exit.value
+          // Set by the watchdog or the loop (TypeScript cannot see the closures' writes).
+          const reason = stop as Stop | undefined
+          if (reason === undefined || !Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
+          switch (reason._tag) {
+            case "LeaseLost":
+              return yield* new LeaseLostError({ workflowId, epoch: lease.epoch })
+            case "Cancelled": {
+              const at = yield* Clock.currentTimeMillis
+              yield* save({ ...checkpoint, status: "cancelled", updatedAt: at })
+              return yield* new WorkflowCancelled({ workflowId, workflow: workflow.name })
+            }
+            case "Timeout": {
+              const step = workflow.steps[reason.stepIndex]!
+              // The attempt finished just as its deadline passed: carry on.
+              if (checkpoint.completedSteps.includes(step.name)) continue
+              const timeout = new StepTimeoutError({ step: step.name, timeoutMillis: Duration.toMillis(step.timeout) })
+              if (yield* retryAfter(reason.stepIndex, timeout)) continue
+              return yield* failStep(reason.stepIndex, Failure.fromUnknown(timeout))
+            }
+          }
+        }
       })
 
     const service: WorkflowsService = {

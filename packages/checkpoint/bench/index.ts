@@ -1,0 +1,351 @@
+// Wall time per step of a no-op ten-step workflow, with the default layers on
+// SQLite and Postgres, side by side in one process with (a) the raw driver
+// running the identical checkpoint statements with the same settings and
+// (b) LangGraph.js running an equivalent ten-node graph with its SQLite and
+// Postgres checkpointers (its whole per-step time, runtime included).
+//
+//   pnpm --filter @agentos/checkpoint bench
+import { IdGenerator } from "@agentos/core"
+import { Backends, Bench } from "@agentos/testkit"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Annotation, END, START, StateGraph } from "@langchain/langgraph"
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres"
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite"
+import BetterSqlite3 from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import Pg from "pg"
+import * as CheckpointStore from "../src/CheckpointStore.js"
+import * as Workflow from "../src/Workflow.js"
+import * as Workflows from "../src/Workflows.js"
+
+const STEPS = 10
+const LEASE_TTL = 30_000
+let sequence = 0
+const nextId = (prefix: string) => `${prefix}-${process.pid}-${++sequence}`
+
+// --- ours -------------------------------------------------------------------
+
+const State = Schema.Struct({ count: Schema.Number })
+let workflow: Workflow.Workflow<typeof State.Type, typeof State.Encoded> = Workflow.make({ name: "noop", state: State })
+for (let i = 1; i <= STEPS; i++) {
+  workflow = workflow.step({ name: `n${i}`, run: (state) => Effect.succeed({ count: state.count + 1 }) })
+}
+
+const ours = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
+  const runtime = ManagedRuntime.make(
+    Workflows.layer().pipe(
+      Layer.provide(Layer.merge(CheckpointStore.layerSql(), IdGenerator.layer)),
+      Layer.provide(sql),
+      Layer.provide(Reactivity.layer)
+    )
+  )
+  const contender: Bench.Contender = {
+    name: "@agentos/checkpoint",
+    run: async (ops) => {
+      for (let i = 0; i < ops / STEPS; i++) {
+        const result = await runtime.runPromise(
+          Effect.flatMap(Workflows.Workflows, (w) => w.execute(workflow, nextId("ours"), { count: 0 }))
+        )
+        if (result.count !== STEPS) throw new Error("ours: wrong final state")
+      }
+    }
+  }
+  return { contender, runtime }
+}
+
+// --- the identical statements through the raw drivers ----------------------
+
+interface Row {
+  readonly [column: string]: unknown
+}
+
+/** One workflow run as the layer issues it: acquire, load, 12 saves, release. */
+const runStatements = async (
+  driver: {
+    readonly query: (name: string, text: string, values: ReadonlyArray<unknown>) => Promise<ReadonlyArray<Row>>
+    readonly transaction: <A>(body: () => Promise<A>) => Promise<A>
+  },
+  dialect: "sqlite" | "pg"
+) => {
+  const p = dialect === "pg" ? (n: number) => `$${n}` : () => "?"
+  const now = dialect === "pg"
+    ? "(floor(extract(epoch from clock_timestamp()) * 1000)::bigint)"
+    : "(CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER))"
+  const json = (n: number) => (dialect === "pg" ? `${p(n)}::jsonb` : p(n))
+  const id = nextId("raw")
+  const holder = "raw-holder"
+  const acquired = await driver.query(
+    "ck_acquire",
+    `INSERT INTO "agentos_checkpoint_leases" (workflow_id, holder, epoch, expires_at, cancel_requested)
+     VALUES (${p(1)}, ${p(2)}, 1, ${now} + ${p(3)}, 0)
+     ON CONFLICT (workflow_id) DO UPDATE SET holder = excluded.holder,
+       epoch = "agentos_checkpoint_leases".epoch + 1, expires_at = excluded.expires_at, cancel_requested = 0
+     WHERE "agentos_checkpoint_leases".expires_at <= ${now}
+     RETURNING epoch`,
+    [id, holder, LEASE_TTL]
+  )
+  const epoch = Number(acquired[0]!.epoch)
+  const loaded = await driver.query(
+    "ck_load",
+    `SELECT * FROM "agentos_checkpoint_workflows" WHERE workflow_id = ${p(1)}`,
+    [
+      id
+    ]
+  )
+  if (loaded.length !== 0) throw new Error("raw: unexpected checkpoint")
+  const createdAt = Date.now()
+  const save = (status: string, state: unknown, completed: ReadonlyArray<string>, completedAt: number | null) =>
+    driver.transaction(async () => {
+      const renewed = await driver.query(
+        "ck_renew",
+        `UPDATE "agentos_checkpoint_leases" SET expires_at = ${now} + ${p(1)}
+         WHERE workflow_id = ${p(2)} AND epoch = ${p(3)} AND holder = ${p(4)} RETURNING cancel_requested`,
+        [LEASE_TTL, id, epoch, holder]
+      )
+      if (renewed.length === 0) throw new Error("raw: lease lost")
+      await driver.query(
+        "ck_save",
+        `INSERT INTO "agentos_checkpoint_workflows" (workflow_id, name, version, status, state, completed_steps,
+           attempts, run, failure, created_at, updated_at, completed_at, epoch)
+         VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${json(5)}, ${json(6)}, ${json(7)}, ${p(8)}, ${p(9)}, ${p(10)},
+           ${p(11)}, ${p(12)}, ${p(13)})
+         ON CONFLICT (workflow_id) DO UPDATE SET
+           name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+           completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+           failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+           completed_at = excluded.completed_at, epoch = excluded.epoch`,
+        [
+          id,
+          "noop",
+          1,
+          status,
+          JSON.stringify(state),
+          JSON.stringify(completed),
+          JSON.stringify(Object.fromEntries(completed.map((name) => [name, 1]))),
+          1,
+          null,
+          createdAt,
+          Date.now(),
+          completedAt,
+          epoch
+        ]
+      )
+    })
+  let count = 0
+  const completed: Array<string> = []
+  await save("running", { count }, completed, null)
+  for (let i = 1; i <= STEPS; i++) {
+    count += 1
+    completed.push(`n${i}`)
+    await save("running", { count }, completed, null)
+  }
+  await save("completed", { count }, completed, Date.now())
+  await driver.query(
+    "ck_release",
+    `UPDATE "agentos_checkpoint_leases" SET expires_at = 0 WHERE workflow_id = ${p(1)} AND epoch = ${
+      p(2)
+    } AND holder = ${p(3)}`,
+    [id, epoch, holder]
+  )
+}
+
+const rawSqlite = (filename: string): Bench.Contender => {
+  const db = new BetterSqlite3(filename)
+  db.pragma("journal_mode = WAL") // as SqliteClient; synchronous stays SQLite's default (FULL)
+  const cache = new Map<string, BetterSqlite3.Statement>()
+  const prepare = (text: string) => {
+    let statement = cache.get(text)
+    if (statement === undefined) {
+      statement = db.prepare(text)
+      cache.set(text, statement)
+    }
+    return statement
+  }
+  const driver = {
+    query: async (_name: string, text: string, values: ReadonlyArray<unknown>) => {
+      const statement = prepare(text)
+      return statement.reader ? (statement.all(...values) as ReadonlyArray<Row>) : (statement.run(...values), [])
+    },
+    transaction: async <A>(body: () => Promise<A>) => {
+      prepare("BEGIN").run()
+      try {
+        const result = await body()
+        prepare("COMMIT").run()
+        return result
+      } catch (error) {
+        prepare("ROLLBACK").run()
+        throw error
+      }
+    }
+  }
+  return {
+    name: "better-sqlite3",
+    run: async (ops) => {
+      for (let i = 0; i < ops / STEPS; i++) await runStatements(driver, "sqlite")
+    }
+  }
+}
+
+const rawPg = (client: Pg.Client): Bench.Contender => {
+  const driver = {
+    query: async (name: string, text: string, values: ReadonlyArray<unknown>) =>
+      (await client.query({ name, text, values: values as Array<unknown> })).rows as ReadonlyArray<Row>,
+    transaction: async <A>(body: () => Promise<A>) => {
+      await client.query("BEGIN")
+      try {
+        const result = await body()
+        await client.query("COMMIT")
+        return result
+      } catch (error) {
+        await client.query("ROLLBACK")
+        throw error
+      }
+    }
+  }
+  return {
+    name: "pg",
+    run: async (ops) => {
+      for (let i = 0; i < ops / STEPS; i++) await runStatements(driver, "pg")
+    }
+  }
+}
+
+// --- LangGraph.js -----------------------------------------------------------
+
+const GraphState = Annotation.Root({ count: Annotation<number> })
+
+const langGraph = (name: string, checkpointer: SqliteSaver | PostgresSaver): Bench.Contender => {
+  const graph: any = new StateGraph(GraphState)
+  for (let i = 1; i <= STEPS; i++) graph.addNode(`n${i}`, (state: { count: number }) => ({ count: state.count + 1 }))
+  graph.addEdge(START, "n1")
+  for (let i = 1; i < STEPS; i++) graph.addEdge(`n${i}`, `n${i + 1}`)
+  graph.addEdge(`n${STEPS}`, END)
+  const app = graph.compile({ checkpointer })
+  return {
+    name,
+    run: async (ops) => {
+      for (let i = 0; i < ops / STEPS; i++) {
+        const result = await app.invoke({ count: 0 }, { configurable: { thread_id: nextId("lg") } })
+        if (result.count !== STEPS) throw new Error("LangGraph: wrong final state")
+      }
+    }
+  }
+}
+
+// --- the run ----------------------------------------------------------------
+
+const figures: Array<Bench.Figure> = []
+const options = { ops: 100, rounds: 7, warmupOps: 50 }
+
+const sqliteRun = async () => {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-checkpoint-bench-"))
+  try {
+    const filename = Path.join(dir, "bench.db")
+    const mine = ours(SqliteClient.layer({ filename }))
+    await mine.runtime.runPromise(Effect.flatMap(Workflows.Workflows, () => Effect.void)) // migrations
+    const config = {
+      backend: "sqlite (temp file)",
+      journal_mode: "WAL",
+      synchronous: "FULL (SQLite default)",
+      tracing: "default (no exporter)"
+    }
+    const raw = await Bench.compare(mine.contender, rawSqlite(filename), options)
+    figures.push(Bench.comparedFigure({
+      name: "ten-step no-op workflow, per step, SQLite: Workflows.execute vs the raw statements",
+      comparison: raw,
+      baselineName: "better-sqlite3 running the identical checkpoint statements",
+      config,
+      target: { source: "issue #5", maxRatio: 6 },
+      note:
+        "per workflow: lease acquire, load, 12 saves (start, 10 steps, completion; each a transaction of a lease renewal and an upsert), release"
+    }))
+    const saver = SqliteSaver.fromConnString(Path.join(dir, "langgraph.db"))
+    const lg = await Bench.compare(mine.contender, langGraph("LangGraph.js + SqliteSaver", saver), options)
+    figures.push(Bench.comparedFigure({
+      name: "ten-step no-op workflow, per step, SQLite: Workflows.execute vs LangGraph.js",
+      comparison: lg,
+      baselineName: "LangGraph.js 1.7 ten-node graph with SqliteSaver (whole per-step time)",
+      config: { ...config, langgraphJournal: "WAL (SqliteSaver sets it)" },
+      target: { source: "issue #5", maxRatio: 0.2 }
+    }))
+    await mine.runtime.dispose()
+  } finally {
+    Fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const postgresRun = async (url: string) => {
+  const schema = `agentos_ckbench_${process.pid}_${Crypto.randomBytes(4).toString("hex")}`
+  const admin = new Pg.Client({ connectionString: url })
+  await admin.connect()
+  await admin.query(`CREATE SCHEMA ${schema}`)
+  const schemaUrl = new URL(url)
+  schemaUrl.searchParams.set("options", `-c search_path=${schema}`)
+  try {
+    const mine = ours(PgClient.layer({ url: Redacted.make(schemaUrl.toString()) }))
+    await mine.runtime.runPromise(Effect.flatMap(Workflows.Workflows, () => Effect.void)) // migrations
+    const client = new Pg.Client({ connectionString: schemaUrl.toString() })
+    await client.connect()
+    const config = {
+      backend: "postgres (local, fresh schema)",
+      pool: "PgClient default",
+      tracing: "default (no exporter)"
+    }
+    const raw = await Bench.compare(mine.contender, rawPg(client), options)
+    figures.push(Bench.comparedFigure({
+      name: "ten-step no-op workflow, per step, Postgres: Workflows.execute vs the raw statements",
+      comparison: raw,
+      baselineName: "pg (one client, prepared) running the identical checkpoint statements",
+      config,
+      target: { source: "issue #5", maxRatio: 2 },
+      note:
+        "per workflow: lease acquire, load, 12 saves (start, 10 steps, completion; each a transaction of a lease renewal and an upsert), release"
+    }))
+    await client.end()
+    const saver = PostgresSaver.fromConnString(url, { schema })
+    await saver.setup()
+    const lg = await Bench.compare(mine.contender, langGraph("LangGraph.js + PostgresSaver", saver), options)
+    figures.push(Bench.comparedFigure({
+      name: "ten-step no-op workflow, per step, Postgres: Workflows.execute vs LangGraph.js",
+      comparison: lg,
+      baselineName: "LangGraph.js 1.7 ten-node graph with PostgresSaver (whole per-step time)",
+      config,
+      target: { source: "issue #5", maxRatio: 0.2 }
+    }))
+    await saver.end()
+    await mine.runtime.dispose()
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    await admin.end()
+  }
+}
+
+const main = async () => {
+  const started = performance.now()
+  await sqliteRun()
+  const url = Backends.pgUrl() ?? process.env.AGENTOS_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+  await postgresRun(url)
+  for (const figure of figures) {
+    console.log(
+      `${figure.name}: ${figure.value} ${figure.unit} vs ${figure.baseline?.value} (${figure.baseline?.name}), ratio ${figure.ratio}, target met: ${figure.target?.met}`
+    )
+  }
+  const file = Bench.writeResults("checkpoint", "pnpm --filter @agentos/checkpoint bench", figures)
+  console.log(`wrote ${file} in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
