@@ -53,6 +53,8 @@ const duplicatesAdded = Metric.counter("agentos_dlq_letters_duplicate", {
   description: "adds that found the same failure already stored"
 })
 const replays = Metric.counter("agentos_dlq_replays", { description: "replays finished, by outcome" })
+const replaysSucceeded = Metric.tagged(replays, "outcome", "succeeded")
+const replaysFailed = Metric.tagged(replays, "outcome", "failed")
 const alertsDropped = Metric.counter("agentos_dlq_alerts_dropped", {
   description: "alerts not delivered because the alert buffer was full"
 })
@@ -252,7 +254,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
               }
             }
             if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
-            yield* Metric.increment(Metric.tagged(replays, "outcome", "succeeded"))
+            yield* Metric.increment(replaysSucceeded)
             return { _tag: "Succeeded", letter: updated, result } as ReplayResult<A, E>
           }
           const failure = Failure.fromCause(exit.cause)
@@ -265,7 +267,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             error: failure
           }
           if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
-          yield* Metric.increment(Metric.tagged(replays, "outcome", "failed"))
+          yield* Metric.increment(replaysFailed)
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
           return { _tag: "Failed", letter: updated, failure, error } as ReplayResult<A, E>
         })
