@@ -2,8 +2,11 @@ import { Backends } from "@agentos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
 import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
 import { input } from "./suite.js"
 
@@ -24,7 +27,7 @@ describe("DeadLetterQueue.layerSql", () => {
         assert.strictEqual(listed._tag, "StoreError")
       }).pipe(Effect.provide(Layer.provideMerge(DeadLetterQueue.layerSql(), backend.layer))))
 
-    it.effect(`${backend.name}: migrations are idempotent; two layers share one table`, () =>
+    it.live(`${backend.name}: migrations are idempotent; two layers share one table and one replay wins`, () =>
       Effect.gen(function*() {
         const client = yield* Layer.build(backend.layer)
         const open = Layer.build(Layer.provide(DeadLetterQueue.layerSql(), Layer.succeedContext(client))).pipe(
@@ -35,6 +38,22 @@ describe("DeadLetterQueue.layerSql", () => {
         const added = yield* a.add(input())
         assert.isTrue((yield* b.add(input())).duplicate)
         assert.strictEqual((yield* b.get(added.letter.id)).id, added.letter.id)
+        // Two queues (as two processes would) race to replay one letter: one wins.
+        const runs = yield* Ref.make(0)
+        const gate = yield* Deferred.make<void>()
+        const handler = () => Effect.zipRight(Ref.update(runs, (n) => n + 1), Deferred.await(gate))
+        const racers = yield* Effect.all(
+          [a, b, a, b, a, b].map((q) => Effect.fork(Effect.either(q.replay(added.letter.id, handler)))),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.sleep("300 millis")
+        yield* Deferred.succeed(gate, undefined)
+        const outcomes = yield* Effect.forEach(racers, Fiber.join)
+        const won = outcomes.filter((o) => o._tag === "Right")
+        const lost = outcomes.filter((o) => o._tag === "Left" && o.left._tag === "ReplayInProgress")
+        assert.strictEqual(won.length, 1)
+        assert.strictEqual(lost.length, 5)
+        assert.strictEqual(yield* Ref.get(runs), 1)
       }).pipe(Effect.scoped))
   }
 })
