@@ -206,8 +206,9 @@ export interface CheckpointStoreService {
   /** The workflow's checkpoint, if any. */
   readonly load: (workflowId: WorkflowId) => Effect.Effect<Option.Option<Checkpoint>, StoreError>
   /**
-   * Writes the checkpoint atomically, under the lease (renewing it), or
-   * refuses with `LeaseLost` when the lease's epoch is no longer current.
+   * Writes the checkpoint atomically under the lease, or refuses with
+   * `LeaseLost` when the lease's epoch is no longer current. (Only `renew`
+   * extends the lease.)
    */
   readonly save: (lease: Lease, checkpoint: Checkpoint) => Effect.Effect<LeaseState, LeaseLost | StoreError>
   /** Checkpoints by status and name, ordered by workflow id, a page at a time. */
@@ -260,10 +261,10 @@ export const layerFileSystem = (options: {
  * A store over `@effect/sql` (SQLite or Postgres, same statements): it runs
  * its migrations (`agentos_checkpoint_migrations`), keeps checkpoints in
  * `agentos_checkpoint_workflows` and leases in `agentos_checkpoint_leases`,
- * and judges lease expiry by the database's clock. A save is one
- * transaction that renews the lease row (`WHERE epoch = $epoch`, taking its
- * row lock) and upserts the checkpoint, so a runner granted a newer epoch
- * can never interleave with it.
+ * and judges lease expiry by the database's clock. A save is one statement:
+ * an upsert that writes only while the lease row still carries the save's
+ * epoch (on Postgres it share-locks that row, so a concurrent grant waits
+ * for the save to commit and the new holder then reads it).
  *
  * @since 0.1.0
  * @category layers

@@ -122,7 +122,7 @@ export const make = (options: {
           return yield* leases.acquire(workflowId, holder, ttlMillis, floor)
         })),
       renew: (lease) =>
-        Effect.map(leases.whileHeld(lease, () => Effect.void), ({ cancelRequested }) => ({ cancelRequested })),
+        Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
       release: leases.release,
       requestCancel: leases.requestCancel,
       load: (workflowId) => locked(loadUnlocked(workflowId)),
@@ -132,7 +132,8 @@ export const make = (options: {
             leases.whileHeld(
               lease,
               () =>
-                writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
+                writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
+              false
             ),
             ({ cancelRequested }) => ({ cancelRequested })
           )

@@ -23,7 +23,11 @@ export interface Leases {
     epochFloor: number
   ) => Effect.Effect<Lease, WorkflowBusy>
   /** Fails with LeaseLost unless `lease` is the current grant; else runs `f` at once. */
-  readonly whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>) => Effect.Effect<
+  readonly whileHeld: <A, E>(
+    lease: Lease,
+    f: (now: number) => Effect.Effect<A, E>,
+    extend: boolean
+  ) => Effect.Effect<
     LeaseState & { readonly value: A },
     E | LeaseLost
   >
@@ -48,7 +52,7 @@ export const make = (): Leases => {
         entries.set(workflowId, { holder, epoch, expiresAt: now + ttlMillis, cancelRequested: false })
         return Effect.succeed({ workflowId, holder, epoch, ttlMillis })
       }),
-    whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>) =>
+    whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>, extend: boolean) =>
       Effect.flatMap(
         Clock.currentTimeMillis,
         (now): Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost> => {
@@ -57,7 +61,7 @@ export const make = (): Leases => {
             return Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
           }
           return Effect.map(f(now), (value) => {
-            entry.expiresAt = now + lease.ttlMillis
+            if (extend) entry.expiresAt = now + lease.ttlMillis
             return { cancelRequested: entry.cancelRequested, value }
           })
         }

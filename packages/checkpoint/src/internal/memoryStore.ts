@@ -12,7 +12,7 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
     acquire: (workflowId, holder, ttlMillis) =>
       Effect.suspend(() => leases.acquire(workflowId, holder, ttlMillis, checkpoints.get(workflowId)?.epoch ?? 0)),
     renew: (lease) =>
-      Effect.map(leases.whileHeld(lease, () => Effect.void), ({ cancelRequested }) => ({ cancelRequested })),
+      Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
     release: leases.release,
     requestCancel: leases.requestCancel,
     load: (workflowId) =>
@@ -21,8 +21,11 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
       Effect.map(
         leases.whileHeld(lease, () =>
           Effect.sync(() =>
-            void checkpoints.set(lease.workflowId, structuredClone({ ...checkpoint, epoch: lease.epoch }))
-          )),
+            void checkpoints.set(
+              lease.workflowId,
+              structuredClone({ ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
+            )
+          ), false),
         ({ cancelRequested }) => ({ cancelRequested })
       ),
     list: (query = {}) => Effect.sync(() => structuredClone(Leases.page(checkpoints.values(), query))),

@@ -113,6 +113,12 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
     Effect.mapError((error) => new StoreError({ operation: "migrate", message: String(error.message) }))
   )
   const now = Sql.nowMillis(sql)
+  const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+  // Postgres cannot infer the types of parameters in a SELECT list.
+  const typed = (value: unknown, pgType: string) => isPg ? sql`${value}::${sql.literal(pgType)}` : sql`${value}`
+  // The save share-locks the lease row on Postgres, so a concurrent grant
+  // (which updates that row) waits for the save to commit, then sees it.
+  const shareLock = isPg ? sql.literal("FOR SHARE") : sql.literal("")
 
   const renewStatement = (lease: Lease) =>
     sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
@@ -171,21 +177,29 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         )
       ),
     save: (lease, c) =>
-      sql.withTransaction(Effect.gen(function*() {
-        const state = yield* renewStatement(lease)
-        yield* sql`INSERT INTO ${sql(WORKFLOWS)} (workflow_id, name, version, status, state, completed_steps,
-            attempts, run, failure, created_at, updated_at, completed_at, epoch)
-          VALUES (${lease.workflowId}, ${c.name}, ${c.version}, ${c.status}, ${Sql.json(sql, c.state)},
-            ${Sql.json(sql, c.completedSteps)}, ${Sql.json(sql, c.attempts)}, ${c.run},
-            ${c.failure === undefined ? null : Sql.json(sql, c.failure)}, ${c.createdAt}, ${c.updatedAt},
-            ${c.completedAt ?? null}, ${lease.epoch})
-          ON CONFLICT (workflow_id) DO UPDATE SET
-            name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
-            completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
-            failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
-            completed_at = excluded.completed_at, epoch = excluded.epoch`
-        return state
-      })).pipe(Sql.mapError(storeError("save")), Effect.withSpan("CheckpointStore.save")),
+      sql<{ readonly cancel_requested: unknown }>`INSERT INTO ${sql(WORKFLOWS)} (workflow_id, name, version, status,
+          state, completed_steps, attempts, run, failure, created_at, updated_at, completed_at, epoch)
+        SELECT ${typed(lease.workflowId, "text")}, ${typed(c.name, "text")}, ${typed(c.version, "integer")},
+          ${typed(c.status, "text")}, ${Sql.json(sql, c.state)}, ${Sql.json(sql, c.completedSteps)},
+          ${Sql.json(sql, c.attempts)}, ${typed(c.run, "integer")},
+          ${c.failure === undefined ? typed(null, "jsonb") : Sql.json(sql, c.failure)}, ${typed(c.createdAt, "bigint")},
+          ${typed(c.updatedAt, "bigint")}, ${typed(c.completedAt ?? null, "bigint")}, ${typed(lease.epoch, "bigint")}
+        WHERE EXISTS (SELECT 1 FROM ${sql(LEASES)}
+          WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder} ${shareLock})
+        ON CONFLICT (workflow_id) DO UPDATE SET
+          name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+          completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+          failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+          completed_at = excluded.completed_at, epoch = excluded.epoch
+        RETURNING (SELECT cancel_requested FROM ${sql(LEASES)} l
+          WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id) AS cancel_requested`.pipe(
+        Effect.flatMap((rows) =>
+          rows.length === 0
+            ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
+            : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
+        ),
+        Sql.mapError(storeError("save"))
+      ),
     list: (query = {}) =>
       Effect.gen(function*() {
         const limit = clampLimit(query.limit)
