@@ -1,10 +1,13 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as AlertSink from "../src/AlertSink.js"
@@ -67,6 +70,23 @@ describe("AlertSink", () => {
       yield* Deferred.await(two)
       assert.deepStrictEqual(seen.map((l) => l.taskId as string), ["a", "b"])
       assert.deepStrictEqual(seen[0]!.context, { password: "[REDACTED]" })
+    }))
+
+  it.scoped("the alerts Stream carries new letters in order, never a duplicate", () =>
+    Effect.gen(function*() {
+      const dlq = yield* queueWith(Layer.succeed(AlertSink.AlertSink, { alert: () => Effect.void }))
+      const fiber = yield* Effect.fork(Stream.runCollect(Stream.take(dlq.alerts, 3)))
+      // The stream subscribes when its fiber starts: add until it has three.
+      let i = 0
+      while ((yield* Fiber.poll(fiber))._tag === "None") {
+        i++
+        yield* dlq.add(input({ taskId: `s${i}` }))
+        yield* dlq.add(input({ taskId: `s${i}` })) // a duplicate: never alerted
+        yield* Effect.yieldNow()
+      }
+      const got = Chunk.toReadonlyArray(yield* Fiber.join(fiber)).map((l) => Number(l.taskId!.slice(1)))
+      assert.strictEqual(got.length, 3)
+      assert.deepStrictEqual(got, [got[0]!, got[0]! + 1, got[0]! + 2])
     }))
 
   it.scoped("a failing sink never fails add; the failure is logged", () =>
