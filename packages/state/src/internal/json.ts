@@ -1,0 +1,68 @@
+import * as Json from "@agentos/core/Json"
+
+class Invalid {
+  constructor(readonly reason: string) {}
+}
+
+const MAX_DEPTH = 256
+
+const copy = (value: unknown, depth: number): Json.JsonValue => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value
+    case "number":
+      if (Number.isFinite(value)) return value
+      throw new Invalid("")
+    case "object": {
+      if (value === null) return null
+      if (depth > MAX_DEPTH) throw new Invalid("")
+      if (Array.isArray(value)) {
+        const out: Array<Json.JsonValue> = new Array(value.length)
+        for (let i = 0; i < value.length; i++) out[i] = copy(value[i], depth + 1)
+        return Object.freeze(out)
+      }
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) throw new Invalid("")
+      const out: Record<string, Json.JsonValue> = {}
+      for (const key of Object.keys(value)) {
+        const item = copy((value as Record<string, unknown>)[key], depth + 1)
+        if (key === "__proto__") {
+          Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
+        } else {
+          out[key] = item
+        }
+      }
+      return Object.freeze(out)
+    }
+    default:
+      throw new Invalid("")
+  }
+}
+
+/**
+ * A deep, frozen copy of a JSON object, or the reason it is not one (with
+ * the path of the offending value). One walk validates and copies.
+ *
+ * @internal
+ */
+export const freezeCopy = (value: unknown): Json.JsonObject | string => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "expected a JSON object"
+  try {
+    return copy(value, 0) as Json.JsonObject
+  } catch (error) {
+    if (error instanceof Invalid) return Json.findInvalid(value) ?? "not a JSON object"
+    if (error instanceof RangeError) return "nested too deeply"
+    throw error
+  }
+}
+
+/**
+ * The reason a value is not a JSON object, or undefined.
+ *
+ * @internal
+ */
+export const invalidObject = (value: unknown): string | undefined =>
+  typeof value !== "object" || value === null || Array.isArray(value)
+    ? "expected a JSON object"
+    : Json.findInvalid(value)

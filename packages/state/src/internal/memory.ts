@@ -1,0 +1,325 @@
+import type { JsonObject } from "@agentos/core/Json"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as Merge from "../Merge.js"
+import type * as SharedState from "../SharedState.js"
+import {
+  conflictsTotal,
+  InvalidRequest,
+  InvalidValue,
+  KeyLocked,
+  StaleFence,
+  VersionConflict,
+  writesTotal
+} from "../SharedState.js"
+import * as Common from "./common.js"
+import { freezeCopy } from "./json.js"
+
+interface Slot {
+  /** The live entry; undefined after a delete. */
+  entry: SharedState.Entry | undefined
+  /** The newest version, a delete included. */
+  version: number
+  readonly history: Array<SharedState.Version>
+}
+
+interface LockState {
+  holder: string | undefined
+  fence: number
+  expiresAt: number
+  holds: number
+}
+
+interface Subscriber {
+  readonly prefix: string
+  readonly queue: Queue.Queue<SharedState.Version>
+}
+
+const lowerBound = (keys: ReadonlyArray<string>, target: string): number => {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid]! < target) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** @internal */
+export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedState.SharedStateService> =>
+  Effect.sync(() => {
+    const config = Common.makeConfig(options)
+    const limit = config.historyLimit
+    const slots = new Map<string, Slot>()
+    const locks = new Map<string, LockState>()
+    let sortedKeys: Array<string> | undefined
+    const subscribers: Array<Subscriber> = []
+    const writes = Metric.tagged(writesTotal, "backend", "memory")
+    const conflicts = Metric.tagged(conflictsTotal, "backend", "memory")
+
+    const commit = (
+      key: string,
+      slot: Slot | undefined,
+      value: JsonObject | null,
+      modifiedBy: ReadonlyArray<string>,
+      now: number
+    ): SharedState.Version => {
+      if (slot === undefined) {
+        slot = { entry: undefined, version: 0, history: [] }
+        slots.set(key, slot)
+        sortedKeys = undefined
+      }
+      const version = slot.version + 1
+      const committed: SharedState.Version = { key, value, version, modifiedBy, updatedAt: now }
+      slot.version = version
+      slot.entry = value === null ? undefined : committed as SharedState.Entry
+      slot.history.push(committed)
+      if (slot.history.length > limit) slot.history.shift()
+      writes.unsafeUpdate(1, [])
+      for (let i = 0; i < subscribers.length; i++) {
+        const subscriber = subscribers[i]!
+        if (key.startsWith(subscriber.prefix)) subscriber.queue.unsafeOffer(committed)
+      }
+      return committed
+    }
+
+    const lockError = (key: string, fence: number | undefined, now: number): StaleFence | KeyLocked | undefined => {
+      const lock = locks.get(key)
+      if (fence !== undefined) {
+        const newest = lock === undefined ? 0 : lock.fence
+        return fence === newest ? undefined : new StaleFence({ key, fence, newestFence: newest })
+      }
+      return lock !== undefined && lock.holder !== undefined && lock.expiresAt > now
+        ? new KeyLocked({ key, holder: lock.holder })
+        : undefined
+    }
+
+    const written = (outcome: SharedState.Outcome, committed: SharedState.Version): SharedState.SetResult => ({
+      applied: true,
+      outcome,
+      entry: Option.some(committed as SharedState.Entry)
+    })
+
+    const set = (key: string, value: JsonObject, options: SharedState.SetOptions) =>
+      Effect.clockWith((clock): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
+        const { agent, expectedVersion, fence, strategy } = options
+        const bad = Common.checkWrite(key, agent, expectedVersion, fence, strategy)
+        if (bad !== undefined) return Effect.fail(bad)
+        const rules = config.rules(key)
+        const prepared = freezeCopy(value)
+        if (typeof prepared === "string") return Effect.fail(new InvalidValue({ key, reason: prepared }))
+        const invalid = Common.checkSchema(key, prepared, rules)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const now = clock.unsafeCurrentTimeMillis()
+        const locked = lockError(key, fence, now)
+        if (locked !== undefined) return Effect.fail(locked)
+        const slot = slots.get(key)
+        const current = slot?.entry
+        const currentVersion = current === undefined ? 0 : current.version
+        if (expectedVersion === undefined || expectedVersion === currentVersion) {
+          return Effect.succeed(written("written", commit(key, slot, prepared, [agent], now)))
+        }
+        conflicts.unsafeUpdate(1, [])
+        const conflict = { expectedVersion, currentVersion }
+        switch (strategy ?? rules.strategy) {
+          case "reject":
+            return Effect.fail(
+              new VersionConflict({
+                key,
+                expectedVersion,
+                currentVersion,
+                currentValue: current === undefined ? null : current.value,
+                modifiedBy: current === undefined ? [] : current.modifiedBy,
+                updatedAt: current === undefined ? 0 : current.updatedAt
+              })
+            )
+          case "first-write-wins":
+            return Effect.succeed<SharedState.SetResult>({
+              applied: false,
+              outcome: "kept-current",
+              entry: Option.fromNullable(current),
+              conflict
+            })
+          case "last-write-wins":
+            return Effect.succeed({ ...written("overwritten", commit(key, slot, prepared, [agent], now)), conflict })
+          case "merge": {
+            if (current === undefined) {
+              return Effect.succeed({ ...written("merged", commit(key, slot, prepared, [agent], now)), conflict })
+            }
+            let merged: JsonObject | string
+            try {
+              merged = freezeCopy(
+                Merge.apply(rules.merge, current.value, prepared, {
+                  key,
+                  currentVersion,
+                  currentModifiedBy: current.modifiedBy,
+                  agent
+                })
+              )
+            } catch (error) {
+              merged = `the merge function threw: ${String(error)}`
+            }
+            if (typeof merged === "string") return Effect.fail(new InvalidValue({ key, reason: merged }))
+            const invalidMerge = Common.checkSchema(key, merged, rules)
+            if (invalidMerge !== undefined) return Effect.fail(invalidMerge)
+            return Effect.succeed({
+              ...written("merged", commit(key, slot, merged, Common.mergedBy(current.modifiedBy, agent), now)),
+              conflict
+            })
+          }
+        }
+      })
+
+    const get = (key: string) =>
+      Effect.suspend(() => {
+        const bad = Common.checkKey(key)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return Effect.succeed(Option.fromNullable(slots.get(key)?.entry))
+      })
+
+    const del = (key: string, options: SharedState.DeleteOptions) =>
+      Effect.clockWith((clock): Effect.Effect<boolean, SharedState.WriteError> => {
+        const { agent, expectedVersion, fence } = options
+        const bad = Common.checkWrite(key, agent, expectedVersion, fence, undefined)
+        if (bad !== undefined) return Effect.fail(bad)
+        const now = clock.unsafeCurrentTimeMillis()
+        const locked = lockError(key, fence, now)
+        if (locked !== undefined) return Effect.fail(locked)
+        const slot = slots.get(key)
+        const current = slot?.entry
+        const currentVersion = current === undefined ? 0 : current.version
+        if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
+          conflicts.unsafeUpdate(1, [])
+          return Effect.fail(
+            new VersionConflict({
+              key,
+              expectedVersion,
+              currentVersion,
+              currentValue: current === undefined ? null : current.value,
+              modifiedBy: current === undefined ? [] : current.modifiedBy,
+              updatedAt: current === undefined ? 0 : current.updatedAt
+            })
+          )
+        }
+        if (current === undefined) return Effect.succeed(false)
+        commit(key, slot, null, [agent], now)
+        return Effect.succeed(true)
+      })
+
+    const list = (prefix: string, options?: SharedState.ListOptions) =>
+      Effect.suspend(() => {
+        const bad = Common.checkList(prefix, options)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        const limit = options?.limit ?? 100
+        if (sortedKeys === undefined) sortedKeys = Array.from(slots.keys()).sort()
+        const keys = sortedKeys
+        const cursor = options?.cursor
+        let i = lowerBound(keys, cursor !== undefined && cursor >= prefix ? cursor : prefix)
+        if (cursor !== undefined && keys[i] === cursor) i++
+        const entries: Array<SharedState.Entry> = []
+        let more = false
+        for (; i < keys.length; i++) {
+          const key = keys[i]!
+          if (!key.startsWith(prefix)) break
+          const entry = slots.get(key)!.entry
+          if (entry === undefined) continue
+          if (entries.length === limit) {
+            more = true
+            break
+          }
+          entries.push(entry)
+        }
+        return Effect.succeed<SharedState.Page>({
+          entries,
+          cursor: more ? Option.some(entries[entries.length - 1]!.key) : Option.none()
+        })
+      })
+
+    const history = (key: string) =>
+      Effect.suspend(() => {
+        const bad = Common.checkKey(key)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return Effect.succeed<ReadonlyArray<SharedState.Version>>(slots.get(key)?.history.slice() ?? [])
+      })
+
+    const getAt = (key: string, version: number) =>
+      Effect.suspend(() => {
+        const bad = Common.checkKey(key) ??
+          (Number.isSafeInteger(version) && version >= 1 ? undefined : "version must be an integer >= 1")
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return Effect.succeed(Option.fromNullable(slots.get(key)?.history.find((v) => v.version === version)))
+      })
+
+    const changes = (keyOrPrefix: string): Stream.Stream<SharedState.Version> =>
+      Stream.unwrapScoped(
+        Effect.map(
+          Effect.acquireRelease(
+            Effect.flatMap(Queue.unbounded<SharedState.Version>(), (queue) =>
+              Effect.sync(() => {
+                const subscriber = { prefix: keyOrPrefix, queue }
+                subscribers.push(subscriber)
+                return subscriber
+              })),
+            (subscriber) =>
+              Effect.suspend(() => {
+                const index = subscribers.indexOf(subscriber)
+                if (index >= 0) subscribers.splice(index, 1)
+                return Queue.shutdown(subscriber.queue)
+              })
+          ),
+          (subscriber) => Stream.fromQueue(subscriber.queue)
+        )
+      )
+
+    const tryAcquire = (key: string, agent: string, ttlMillis: number) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          const lock = locks.get(key)
+          if (lock === undefined) {
+            locks.set(key, { holder: agent, fence: 1, expiresAt: now + ttlMillis, holds: 1 })
+            return 1
+          }
+          const live = lock.holder !== undefined && lock.expiresAt > now
+          if (live && lock.holder === agent) {
+            lock.holds++
+            lock.expiresAt = Math.max(lock.expiresAt, now + ttlMillis)
+            return lock.fence
+          }
+          if (live) return undefined
+          lock.holder = agent
+          lock.fence++
+          lock.holds = 1
+          lock.expiresAt = now + ttlMillis
+          return lock.fence
+        })
+      )
+
+    const release = (key: string, agent: string, fence: number) =>
+      Effect.sync(() => {
+        const lock = locks.get(key)
+        if (lock === undefined || lock.holder !== agent || lock.fence !== fence) return
+        lock.holds--
+        if (lock.holds <= 0) {
+          lock.holds = 0
+          lock.holder = undefined
+        }
+      })
+
+    const service: SharedState.SharedStateService = {
+      get,
+      set,
+      update: undefined as never,
+      delete: del,
+      list,
+      history,
+      getAt,
+      changes,
+      withLock: Common.makeWithLock(tryAcquire, release)
+    }
+    return { ...service, update: Common.makeUpdate(service, config.updateConcurrency) }
+  })

@@ -1,0 +1,641 @@
+import type { JsonObject } from "@agentos/core/Json"
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as Merge from "../Merge.js"
+import type * as SharedState from "../SharedState.js"
+import {
+  conflictsTotal,
+  InvalidRequest,
+  InvalidValue,
+  KeyLocked,
+  StaleFence,
+  StoreError,
+  VersionConflict,
+  writesTotal
+} from "../SharedState.js"
+import * as Common from "./common.js"
+import { invalidObject } from "./json.js"
+
+/** @internal */
+export const migrations: Sql.Migrations = {
+  "0001_create_state": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Keys compare byte-wise on both dialects (list order and prefix ranges).
+    const keyType = sql.onDialectOrElse({
+      pg: () => sql.literal(`text COLLATE "C"`),
+      orElse: () => sql.literal("text")
+    })
+    const json = Sql.jsonType(sql)
+    const seq = sql.onDialectOrElse({
+      pg: () => sql.literal("seq bigserial PRIMARY KEY"),
+      orElse: () => sql.literal("seq INTEGER PRIMARY KEY AUTOINCREMENT")
+    })
+    yield* sql`CREATE TABLE agentos_state_entries (
+      key ${keyType} PRIMARY KEY,
+      value ${json},
+      version bigint NOT NULL,
+      modified_by text NOT NULL,
+      updated_at bigint NOT NULL,
+      deleted integer NOT NULL DEFAULT 0
+    )`
+    yield* sql`CREATE TABLE agentos_state_history (
+      ${seq},
+      key ${keyType} NOT NULL,
+      version bigint NOT NULL,
+      value ${json},
+      modified_by text NOT NULL,
+      updated_at bigint NOT NULL
+    )`
+    yield* sql`CREATE UNIQUE INDEX agentos_state_history_key_version ON agentos_state_history (key, version)`
+    yield* sql`CREATE TABLE agentos_state_locks (
+      key ${keyType} PRIMARY KEY,
+      holder text,
+      fence bigint NOT NULL,
+      holds integer NOT NULL,
+      expires_at bigint NOT NULL
+    )`
+  })
+}
+
+interface Row {
+  readonly key: string
+  readonly value: unknown
+  readonly version: unknown
+  readonly modified_by: string
+  readonly updated_at: unknown
+  readonly deleted?: unknown
+}
+
+const toVersion = (row: Row): SharedState.Version => ({
+  key: row.key,
+  value: row.value === null ? null : Sql.parseJson(row.value) as JsonObject,
+  version: Sql.toNumber(row.version),
+  modifiedBy: JSON.parse(row.modified_by),
+  updatedAt: Sql.toNumber(row.updated_at)
+})
+
+const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
+
+const GAP_MILLIS = 2_000
+const POLL_BATCH = 1_000
+
+/** @internal */
+export const make = (
+  options: SharedState.SqlStoreOptions
+): Effect.Effect<SharedState.SharedStateService, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const config = Common.makeConfig(options)
+    const limit = config.historyLimit
+    const pollInterval = Option.getOrElse(Duration.decodeUnknown(options.pollInterval ?? "50 millis"), () => {
+      throw new TypeError(`SharedState.layerSql: pollInterval is not a duration`)
+    })
+    const sql = yield* SqlClient.SqlClient
+    yield* Sql.migrate({ packageName: "state", migrations }).pipe(
+      Effect.mapError((error) =>
+        new StoreError({ operation: "migrate", reason: isSqlError(error) ? Sql.describe(error) : String(error) })
+      )
+    )
+    const writes = Metric.tagged(writesTotal, "backend", "sql")
+    const conflicts = Metric.tagged(conflictsTotal, "backend", "sql")
+    const now = Sql.nowMillis(sql)
+    const forShare = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE"), orElse: () => sql.literal("") })
+    const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
+    const empty = sql.literal("")
+    const jsonParam = (text: string): Statement.Fragment =>
+      sql.onDialectOrElse({ pg: () => sql`${text}::jsonb`, orElse: () => sql`${text}` })
+
+    const storeError = (operation: string) =>
+      Sql.mapError((error: SqlError) => new StoreError({ operation, reason: Sql.describe(error) }))
+
+    /** A transaction, retried on serialisation failures and a busy SQLite. */
+    const transaction = <A, E>(operation: string, body: Effect.Effect<A, E>) =>
+      sql.withTransaction(body).pipe(
+        Effect.retry({
+          schedule: Schedule.intersect(Schedule.jittered(Schedule.exponential("2 millis")), Schedule.recurs(8)),
+          while: (error) => isSqlError(error) && Sql.isRetryable(error)
+        }),
+        storeError(operation),
+        Effect.withSpan(`SharedState.${operation}`)
+      )
+
+    const checkLock = (key: string, fence: number | undefined) =>
+      Effect.flatMap(
+        sql<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>`SELECT fence, holder,
+          CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live
+          FROM agentos_state_locks WHERE key = ${key} ${forShare}`,
+        (rows): Effect.Effect<void, StaleFence | KeyLocked> => {
+          const row = rows[0]
+          if (fence !== undefined) {
+            const newest = row === undefined ? 0 : Sql.toNumber(row.fence)
+            return fence === newest ? Effect.void : Effect.fail(new StaleFence({ key, fence, newestFence: newest }))
+          }
+          return row !== undefined && row.holder !== null && Sql.toNumber(row.live) === 1
+            ? Effect.fail(new KeyLocked({ key, holder: row.holder }))
+            : Effect.void
+        }
+      )
+
+    const versionOf = (rows: ReadonlyArray<{ readonly version: unknown }>): number | undefined =>
+      rows.length === 0 ? undefined : Sql.toNumber(rows[0]!.version)
+
+    const upsert = (key: string, text: string, modifiedBy: string, at: number, onlyIfAbsent: boolean) =>
+      Effect.map(
+        sql<{ readonly version: unknown }>`INSERT INTO agentos_state_entries
+          (key, value, version, modified_by, updated_at, deleted)
+          VALUES (${key}, ${jsonParam(text)}, 1, ${modifiedBy}, ${at}, 0)
+          ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+            version = agentos_state_entries.version + 1, modified_by = excluded.modified_by,
+            updated_at = excluded.updated_at, deleted = 0
+          ${onlyIfAbsent ? sql.literal("WHERE agentos_state_entries.deleted = 1") : empty}
+          RETURNING version`,
+        versionOf
+      )
+
+    const compareAndSet = (key: string, text: string, modifiedBy: string, at: number, expected: number) =>
+      Effect.map(
+        sql<{ readonly version: unknown }>`UPDATE agentos_state_entries
+          SET value = ${jsonParam(text)}, version = version + 1, modified_by = ${modifiedBy}, updated_at = ${at}
+          WHERE key = ${key} AND version = ${expected} AND deleted = 0
+          RETURNING version`,
+        versionOf
+      )
+
+    const recordHistory = (
+      key: string,
+      version: number,
+      text: string | null,
+      modifiedBy: string,
+      at: number
+    ): Effect.Effect<void, SqlError> =>
+      Effect.zipRight(
+        sql`INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
+          VALUES (${key}, ${version}, ${text === null ? sql.literal("NULL") : jsonParam(text)}, ${modifiedBy}, ${at})`,
+        version > limit
+          ? Effect.asVoid(sql`DELETE FROM agentos_state_history WHERE key = ${key} AND version <= ${version - limit}`)
+          : Effect.void
+      )
+
+    /** The current entry; `lock` takes the row lock (Postgres) when a write follows. */
+    const readCurrent = (key: string, lock: boolean) =>
+      Effect.map(
+        sql<Row>`SELECT key, value, version, modified_by, updated_at, deleted
+          FROM agentos_state_entries WHERE key = ${key} ${lock ? forUpdate : empty}`,
+        (rows): SharedState.Entry | undefined => {
+          const row = rows[0]
+          return row === undefined || Sql.toNumber(row.deleted) === 1 ? undefined : toVersion(row) as SharedState.Entry
+        }
+      )
+
+    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+
+    /**
+     * Postgres only: the lock check, the write (compare-and-set, create-if-
+     * absent or unconditional), the history row and its trim as one
+     * statement of data-modifying CTEs. Returns the new version, or undefined
+     * when nothing was written (a lock or a version conflict).
+     */
+    const singleStatement = (
+      key: string,
+      text: string,
+      modifiedBy: string,
+      at: number,
+      expected: number | undefined,
+      fence: number | undefined
+    ) =>
+      Effect.map(
+        sql<{ readonly version: unknown }>`WITH lk AS (
+            SELECT fence, holder, expires_at > ${now} AS live FROM agentos_state_locks WHERE key = ${key} FOR SHARE
+          ), ok AS (
+            SELECT ${
+          fence === undefined
+            ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
+            : sql`COALESCE((SELECT fence FROM lk), 0) = ${fence}`
+        } AS allowed
+          ), w AS (${
+          expected !== undefined && expected > 0
+            ? sql`UPDATE agentos_state_entries
+              SET value = ${jsonParam(text)}, version = version + 1, modified_by = ${modifiedBy}, updated_at = ${at}
+              WHERE key = ${key} AND version = ${expected} AND deleted = 0 AND (SELECT allowed FROM ok)
+              RETURNING version`
+            : sql`INSERT INTO agentos_state_entries (key, value, version, modified_by, updated_at, deleted)
+              SELECT CAST(${key} AS text), ${jsonParam(text)}, 1, CAST(${modifiedBy} AS text), CAST(${at} AS bigint), 0
+              WHERE (SELECT allowed FROM ok)
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                version = agentos_state_entries.version + 1, modified_by = excluded.modified_by,
+                updated_at = excluded.updated_at, deleted = 0
+              ${expected === 0 ? sql.literal("WHERE agentos_state_entries.deleted = 1") : empty}
+              RETURNING version`
+        }), h AS (
+            INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
+            SELECT CAST(${key} AS text), version, ${jsonParam(text)}, CAST(${modifiedBy} AS text), CAST(${at} AS bigint)
+            FROM w
+          ), d AS (
+            DELETE FROM agentos_state_history
+            WHERE key = ${key} AND version <= (SELECT version FROM w) - ${limit}
+          )
+          SELECT version FROM w`,
+        versionOf
+      )
+
+    const entryOf = (
+      key: string,
+      value: JsonObject,
+      version: number,
+      modifiedBy: ReadonlyArray<string>,
+      at: number
+    ): SharedState.Entry => ({ key, value, version, modifiedBy, updatedAt: at })
+
+    const set = (
+      key: string,
+      value: JsonObject,
+      options: SharedState.SetOptions
+    ): Effect.Effect<SharedState.SetResult, SharedState.WriteError> =>
+      Effect.suspend((): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
+        const { agent, expectedVersion, fence, strategy } = options
+        const bad = Common.checkWrite(key, agent, expectedVersion, fence, strategy)
+        if (bad !== undefined) return Effect.fail(bad)
+        const rules = config.rules(key)
+        const reason = invalidObject(value)
+        if (reason !== undefined) return Effect.fail(new InvalidValue({ key, reason }))
+        const invalid = Common.checkSchema(key, value, rules)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const text = JSON.stringify(value)
+        const by = [agent]
+        const byText = JSON.stringify(by)
+        return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          const commit = (
+            outcome: SharedState.Outcome,
+            version: number,
+            committedText: string,
+            committed: JsonObject,
+            modifiedBy: ReadonlyArray<string>,
+            modifiedByText: string,
+            conflict?: SharedState.SetResult["conflict"]
+          ) =>
+            Effect.as(
+              recordHistory(key, version, committedText, modifiedByText, at),
+              {
+                applied: true,
+                outcome,
+                entry: Option.some(entryOf(key, committed, version, modifiedBy, at)),
+                ...(conflict === undefined ? {} : { conflict })
+              } satisfies SharedState.SetResult as SharedState.SetResult
+            )
+
+          const resolved = strategy ?? rules.strategy
+          const keepOrReject = (
+            current: SharedState.Entry | undefined,
+            expected: number,
+            how: "reject" | "first-write-wins"
+          ): Effect.Effect<SharedState.SetResult, VersionConflict> => {
+            conflicts.unsafeUpdate(1, [])
+            const currentVersion = current === undefined ? 0 : current.version
+            return how === "reject"
+              ? Effect.fail(
+                new VersionConflict({
+                  key,
+                  expectedVersion: expected,
+                  currentVersion,
+                  currentValue: current === undefined ? null : current.value,
+                  modifiedBy: current === undefined ? [] : current.modifiedBy,
+                  updatedAt: current === undefined ? 0 : current.updatedAt
+                })
+              )
+              : Effect.succeed({
+                applied: false,
+                outcome: "kept-current",
+                entry: Option.fromNullable(current),
+                conflict: { expectedVersion: expected, currentVersion }
+              })
+          }
+          const conditional = (expected: number) =>
+            expected === 0 ? upsert(key, text, byText, at, true) : compareAndSet(key, text, byText, at, expected)
+          const onConflict = (
+            expected: number,
+            retried: boolean
+          ): Effect.Effect<SharedState.SetResult, SharedState.WriteError | SqlError> =>
+            Effect.flatMap(
+              readCurrent(key, resolved === "merge" || resolved === "last-write-wins"),
+              (current): Effect.Effect<SharedState.SetResult, SharedState.WriteError | SqlError> => {
+                const currentVersion = current === undefined ? 0 : current.version
+                if (currentVersion === expected && !retried) {
+                  // A concurrent delete made the key absent again after our
+                  // attempt: the expected state holds now, so try once more.
+                  return Effect.flatMap(
+                    conditional(expected),
+                    (v) => v === undefined ? onConflict(expected, true) : commit("written", v, text, value, by, byText)
+                  )
+                }
+                const conflict = { expectedVersion: expected, currentVersion }
+                if (resolved !== "reject" && resolved !== "first-write-wins") conflicts.unsafeUpdate(1, [])
+                switch (resolved) {
+                  case "reject":
+                  case "first-write-wins":
+                    return keepOrReject(current, expected, resolved)
+                  case "last-write-wins":
+                    return Effect.flatMap(
+                      upsert(key, text, byText, at, false),
+                      (v) => commit("overwritten", v!, text, value, by, byText, conflict)
+                    )
+                  case "merge": {
+                    if (current === undefined) {
+                      return Effect.flatMap(
+                        upsert(key, text, byText, at, false),
+                        (v) => commit("merged", v!, text, value, by, byText, conflict)
+                      )
+                    }
+                    let merged: JsonObject
+                    try {
+                      merged = Merge.apply(rules.merge, current.value, value, {
+                        key,
+                        currentVersion,
+                        currentModifiedBy: current.modifiedBy,
+                        agent
+                      })
+                    } catch (error) {
+                      return Effect.fail(
+                        new InvalidValue({ key, reason: `the merge function threw: ${String(error)}` })
+                      )
+                    }
+                    const mergedReason = invalidObject(merged)
+                    if (mergedReason !== undefined) return Effect.fail(new InvalidValue({ key, reason: mergedReason }))
+                    const invalidMerge = Common.checkSchema(key, merged, rules)
+                    if (invalidMerge !== undefined) return Effect.fail(invalidMerge)
+                    const mergedText = JSON.stringify(merged)
+                    const mergedBy = Common.mergedBy(current.modifiedBy, agent)
+                    const mergedByText = JSON.stringify(mergedBy)
+                    return Effect.flatMap(
+                      upsert(key, mergedText, mergedByText, at, false),
+                      (v) => commit("merged", v!, mergedText, JSON.parse(mergedText), mergedBy, mergedByText, conflict)
+                    )
+                  }
+                }
+              }
+            )
+
+          const write = expectedVersion === undefined
+            ? Effect.flatMap(
+              upsert(key, text, byText, at, false),
+              (v) => commit("written", v!, text, value, by, byText)
+            )
+            : Effect.flatMap(
+              conditional(expectedVersion),
+              (v) =>
+                v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
+            )
+          const slow = transaction("set", Effect.zipRight(checkLock(key, fence), write))
+          const run = !isPg ? slow : Effect.flatMap(
+            // Postgres: lock check, compare-and-set and history in one
+            // statement (no transaction round trips) when nothing conflicts.
+            singleStatement(key, text, byText, at, expectedVersion, fence).pipe(
+              storeError("set"),
+              Effect.withSpan("SharedState.set")
+            ),
+            (v): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
+              if (v !== undefined) {
+                return Effect.succeed({
+                  applied: true,
+                  outcome: "written",
+                  entry: Option.some(entryOf(key, value, v, by, at))
+                })
+              }
+              if (expectedVersion === undefined || (resolved !== "reject" && resolved !== "first-write-wins")) {
+                return slow
+              }
+              // A lost race under reject or first-write-wins writes nothing:
+              // report it from one read, without a transaction.
+              return Effect.zipRight(
+                checkLock(key, fence),
+                Effect.flatMap(readCurrent(key, false), (current) => {
+                  const currentVersion = current === undefined ? 0 : current.version
+                  return currentVersion === expectedVersion
+                    ? slow
+                    : Effect.suspend(() => keepOrReject(current, expectedVersion, resolved))
+                })
+              ).pipe(storeError("set"))
+            }
+          )
+          return run.pipe(
+            Effect.tap((result) => {
+              if (result.applied) writes.unsafeUpdate(1, [])
+            })
+          )
+        })
+      })
+
+    const get = (key: string): Effect.Effect<Option.Option<SharedState.Entry>, InvalidRequest | StoreError> =>
+      Effect.suspend((): Effect.Effect<Option.Option<SharedState.Entry>, InvalidRequest | StoreError> => {
+        const bad = Common.checkKey(key)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return sql<Row>`SELECT key, value, version, modified_by, updated_at
+          FROM agentos_state_entries WHERE key = ${key} AND deleted = 0`.pipe(
+          Effect.map((rows) =>
+            rows.length === 0 ? Option.none() : Option.some(toVersion(rows[0]!) as SharedState.Entry)
+          ),
+          storeError("get"),
+          Effect.withSpan("SharedState.get")
+        )
+      })
+
+    const del = (key: string, options: SharedState.DeleteOptions): Effect.Effect<boolean, SharedState.WriteError> =>
+      Effect.suspend((): Effect.Effect<boolean, SharedState.WriteError> => {
+        const { agent, expectedVersion, fence } = options
+        const bad = Common.checkWrite(key, agent, expectedVersion, fence, undefined)
+        if (bad !== undefined) return Effect.fail(bad)
+        const byText = JSON.stringify([agent])
+        return Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          transaction(
+            "delete",
+            Effect.zipRight(
+              checkLock(key, fence),
+              Effect.flatMap(
+                sql<{ readonly version: unknown }>`UPDATE agentos_state_entries
+                  SET value = NULL, version = version + 1, modified_by = ${byText}, updated_at = ${at}, deleted = 1
+                  WHERE key = ${key} AND deleted = 0
+                  ${expectedVersion === undefined ? empty : sql`AND version = ${expectedVersion}`}
+                  RETURNING version`,
+                (rows): Effect.Effect<boolean, SharedState.WriteError | SqlError> => {
+                  const version = versionOf(rows)
+                  if (version !== undefined) return Effect.as(recordHistory(key, version, null, byText, at), true)
+                  if (expectedVersion === undefined) return Effect.succeed(false)
+                  return Effect.flatMap(readCurrent(key, false), (current) => {
+                    const currentVersion = current === undefined ? 0 : current.version
+                    if (currentVersion === expectedVersion) return Effect.succeed(false)
+                    conflicts.unsafeUpdate(1, [])
+                    return Effect.fail(
+                      new VersionConflict({
+                        key,
+                        expectedVersion,
+                        currentVersion,
+                        currentValue: current === undefined ? null : current.value,
+                        modifiedBy: current === undefined ? [] : current.modifiedBy,
+                        updatedAt: current === undefined ? 0 : current.updatedAt
+                      })
+                    )
+                  })
+                }
+              )
+            )
+          ).pipe(Effect.tap((deleted) => {
+            if (deleted) writes.unsafeUpdate(1, [])
+          })))
+      })
+
+    const list = (
+      prefix: string,
+      options?: SharedState.ListOptions
+    ): Effect.Effect<SharedState.Page, InvalidRequest | StoreError> =>
+      Effect.suspend((): Effect.Effect<SharedState.Page, InvalidRequest | StoreError> => {
+        const bad = Common.checkList(prefix, options)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        const limit = options?.limit ?? 100
+        const cursor = options?.cursor
+        return sql<Row>`SELECT key, value, version, modified_by, updated_at
+          FROM agentos_state_entries
+          WHERE deleted = 0 AND key >= ${prefix}
+            AND substr(key, 1, length(CAST(${prefix} AS text))) = CAST(${prefix} AS text)
+            ${cursor === undefined ? empty : sql`AND key > ${cursor}`}
+          ORDER BY key LIMIT ${limit + 1}`.pipe(
+          Effect.map((rows): SharedState.Page => {
+            const entries = rows.slice(0, limit).map((row) => toVersion(row) as SharedState.Entry)
+            return {
+              entries,
+              cursor: rows.length > limit ? Option.some(entries[entries.length - 1]!.key) : Option.none()
+            }
+          }),
+          storeError("list"),
+          Effect.withSpan("SharedState.list")
+        )
+      })
+
+    const history = (key: string): Effect.Effect<ReadonlyArray<SharedState.Version>, InvalidRequest | StoreError> =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<SharedState.Version>, InvalidRequest | StoreError> => {
+        const bad = Common.checkKey(key)
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return sql<Row>`SELECT key, value, version, modified_by, updated_at
+          FROM agentos_state_history WHERE key = ${key} ORDER BY version`.pipe(
+          Effect.map((rows) => rows.map(toVersion)),
+          storeError("history"),
+          Effect.withSpan("SharedState.history")
+        )
+      })
+
+    const getAt = (
+      key: string,
+      version: number
+    ): Effect.Effect<Option.Option<SharedState.Version>, InvalidRequest | StoreError> =>
+      Effect.suspend((): Effect.Effect<Option.Option<SharedState.Version>, InvalidRequest | StoreError> => {
+        const bad = Common.checkKey(key) ??
+          (Number.isSafeInteger(version) && version >= 1 ? undefined : "version must be an integer >= 1")
+        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        return sql<Row>`SELECT key, value, version, modified_by, updated_at
+          FROM agentos_state_history WHERE key = ${key} AND version = ${version}`.pipe(
+          Effect.map((rows) => rows.length === 0 ? Option.none() : Option.some(toVersion(rows[0]!))),
+          storeError("getAt"),
+          Effect.withSpan("SharedState.getAt")
+        )
+      })
+
+    const changes = (keyOrPrefix: string): Stream.Stream<SharedState.Version, StoreError> =>
+      Stream.unwrap(
+        Effect.map(
+          sql<{ readonly seq: unknown }>`SELECT COALESCE(MAX(seq), 0) AS seq FROM agentos_state_history`,
+          (rows) => {
+            // Everything up to `cursor` was seen; `seen` holds sequence numbers
+            // above a gap (a transaction that took its number and has not
+            // committed yet). A gap older than GAP_MILLIS is a rollback: skipped.
+            let cursor = Sql.toNumber(rows[0]!.seq)
+            const seen = new Set<number>()
+            let gapSince: number | undefined
+            const poll = Effect.flatMap(
+              Effect.suspend(() =>
+                sql<Row & { readonly seq: unknown }>`SELECT seq, key, value, version, modified_by, updated_at
+                  FROM agentos_state_history WHERE seq > ${cursor} ORDER BY seq LIMIT ${POLL_BATCH}`
+              ),
+              (rows) =>
+                Effect.map(Clock.currentTimeMillis, (millis) => {
+                  const out: Array<SharedState.Version> = []
+                  for (const row of rows) {
+                    const seq = Sql.toNumber(row.seq)
+                    if (seen.has(seq)) continue
+                    seen.add(seq)
+                    if (row.key.startsWith(keyOrPrefix)) out.push(toVersion(row))
+                  }
+                  const advance = () => {
+                    while (seen.has(cursor + 1)) seen.delete(++cursor)
+                  }
+                  advance()
+                  if (seen.size === 0) {
+                    gapSince = undefined
+                  } else if (gapSince === undefined) {
+                    gapSince = millis
+                  } else if (millis - gapSince >= GAP_MILLIS) {
+                    cursor = Math.min(...seen) - 1
+                    advance()
+                    gapSince = seen.size === 0 ? undefined : millis
+                  }
+                  return out
+                })
+            )
+            return Stream.repeatEffectWithSchedule(poll, Schedule.spaced(pollInterval)).pipe(
+              Stream.flattenIterables
+            )
+          }
+        ).pipe(storeError("changes"))
+      ).pipe(
+        Stream.mapError((error) =>
+          isSqlError(error) ? new StoreError({ operation: "changes", reason: Sql.describe(error) }) : error
+        )
+      )
+
+    const tryAcquire = (key: string, agent: string, ttlMillis: number) =>
+      sql<{ readonly fence: unknown }>`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
+        VALUES (${key}, ${agent}, 1, 1, ${now} + ${ttlMillis})
+        ON CONFLICT (key) DO UPDATE SET
+          fence = CASE WHEN agentos_state_locks.holder = excluded.holder AND agentos_state_locks.expires_at > ${now}
+            THEN agentos_state_locks.fence ELSE agentos_state_locks.fence + 1 END,
+          holds = CASE WHEN agentos_state_locks.holder = excluded.holder AND agentos_state_locks.expires_at > ${now}
+            THEN agentos_state_locks.holds + 1 ELSE 1 END,
+          expires_at = CASE WHEN agentos_state_locks.holder = excluded.holder
+              AND agentos_state_locks.expires_at > excluded.expires_at
+            THEN agentos_state_locks.expires_at ELSE excluded.expires_at END,
+          holder = excluded.holder
+        WHERE agentos_state_locks.holder IS NULL OR agentos_state_locks.expires_at <= ${now}
+          OR agentos_state_locks.holder = excluded.holder
+        RETURNING fence`.pipe(
+        Effect.map((rows) => rows.length === 0 ? undefined : Sql.toNumber(rows[0]!.fence)),
+        storeError("withLock"),
+        Effect.withSpan("SharedState.withLock")
+      )
+
+    const release = (key: string, agent: string, fence: number) =>
+      sql`UPDATE agentos_state_locks
+        SET holds = holds - 1, holder = CASE WHEN holds <= 1 THEN NULL ELSE holder END
+        WHERE key = ${key} AND holder = ${agent} AND fence = ${fence}`.pipe(
+        Effect.asVoid,
+        storeError("releaseLock")
+      )
+
+    const service: SharedState.SharedStateService = {
+      get,
+      set,
+      update: undefined as never,
+      delete: del,
+      list,
+      history,
+      getAt,
+      changes,
+      withLock: Common.makeWithLock(tryAcquire, release)
+    }
+    return { ...service, update: Common.makeUpdate(service, config.updateConcurrency) }
+  })

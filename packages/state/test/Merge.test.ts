@@ -1,0 +1,95 @@
+import type { JsonObject, JsonValue } from "@agentos/core/Json"
+import { assert, describe, it } from "@effect/vitest"
+import * as fc from "effect/FastCheck"
+import { Merge } from "../src/index.js"
+
+const isObject = (value: JsonValue | undefined): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const jsonObject: fc.Arbitrary<JsonObject> = fc.dictionary(
+  fc.string({ maxLength: 4 }),
+  fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<JsonValue>,
+  { maxKeys: 6 }
+).map((value) => JSON.parse(JSON.stringify(value)) as JsonObject)
+
+/** A change of `base`: some keys kept (nested objects changed recursively), some replaced, some added. */
+const variants: ReadonlyArray<Merge.MergeOptions> = [
+  { arrays: "replace" },
+  { arrays: "union" },
+  { arrays: "replace", precedence: "incoming" },
+  { arrays: "union", precedence: "incoming" }
+]
+
+/** Every key of `source` is in `result`, and recursively where both sides are objects. */
+const keysKept = (source: JsonObject, result: JsonObject): boolean =>
+  Object.keys(source).every((key) =>
+    Object.prototype.hasOwnProperty.call(result, key) &&
+    (!isObject(source[key]) || !isObject(result[key]) || keysKept(source[key], result[key]))
+  )
+
+describe("Merge", () => {
+  for (const options of variants) {
+    const label = `arrays ${options.arrays}, ${options.precedence ?? "current"} wins`
+    it(`merging the same change twice changes nothing the second time (${label})`, () => {
+      fc.assert(
+        fc.property(jsonObject, jsonObject, (current, incoming) => {
+          const once = Merge.deepMerge(current, incoming, options)
+          const twice = Merge.deepMerge(once, incoming, options)
+          return Merge.jsonEquals(once, twice)
+        }),
+        { numRuns: 500 }
+      )
+    })
+
+    it(`no key of either side is lost (${label})`, () => {
+      fc.assert(
+        fc.property(jsonObject, jsonObject, (current, incoming) => {
+          const merged = Merge.deepMerge(current, incoming, options)
+          return keysKept(current, merged) && keysKept(incoming, merged)
+        }),
+        { numRuns: 500 }
+      )
+    })
+  }
+
+  it("neither input is modified", () => {
+    fc.assert(
+      fc.property(jsonObject, jsonObject, (current, incoming) => {
+        const before = JSON.stringify([current, incoming])
+        Merge.deepMerge(current, incoming, { arrays: "union" })
+        return JSON.stringify([current, incoming]) === before
+      }),
+      { numRuns: 200 }
+    )
+  })
+
+  it("the article's rule: current wins on scalar conflicts, incoming adds missing keys", () => {
+    assert.deepStrictEqual(
+      Merge.deepMerge({ a: 1, o: { x: 1 }, l: [1] }, { a: 2, b: 3, o: { x: 2, y: 2 }, l: [2] }),
+      { a: 1, b: 3, o: { x: 1, y: 2 }, l: [1] }
+    )
+    assert.deepStrictEqual(
+      Merge.deepMerge({ a: 1, l: [1, 2] }, { a: 2, l: [2, 3] }, { precedence: "incoming", arrays: "union" }),
+      { a: 2, l: [1, 2, 3] }
+    )
+    assert.deepStrictEqual(Merge.deepMerge({ l: [1] }, { l: [1] }, { arrays: "concat" }), { l: [1, 1] })
+    // An object against a scalar is a conflict, not a nested merge.
+    assert.deepStrictEqual(Merge.deepMerge({ a: { x: 1 } }, { a: 5 }), { a: { x: 1 } })
+    assert.deepStrictEqual(Merge.deepMerge({ a: [1] }, { a: { x: 1 } }, { precedence: "incoming" }), { a: { x: 1 } })
+  })
+
+  it("a \"__proto__\" key is data, not a prototype", () => {
+    const incoming = JSON.parse(`{"__proto__": {"polluted": true}}`) as JsonObject
+    const merged = Merge.deepMerge({}, incoming)
+    assert.deepStrictEqual(Object.keys(merged), ["__proto__"])
+    assert.strictEqual(Object.getPrototypeOf(merged), Object.prototype)
+    assert.isUndefined(({} as Record<string, unknown>).polluted)
+  })
+
+  it("jsonEquals ignores key order and compares deeply", () => {
+    assert.isTrue(Merge.jsonEquals({ a: 1, b: [1, { c: null }] }, { b: [1, { c: null }], a: 1 }))
+    assert.isFalse(Merge.jsonEquals({ a: 1 }, { a: 1, b: 2 }))
+    assert.isFalse(Merge.jsonEquals([1, 2], [2, 1]))
+    assert.isFalse(Merge.jsonEquals({ a: [] }, { a: {} }))
+  })
+})

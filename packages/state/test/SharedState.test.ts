@@ -1,0 +1,523 @@
+import type { JsonObject } from "@agentos/core/Json"
+import { Conformance } from "@agentos/testkit"
+import { assert } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { SharedState } from "../src/index.js"
+import { options } from "./fixtures.js"
+
+const { SharedState: Tag } = SharedState
+
+const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.either(effect), (either) =>
+    Either.isLeft(either)
+      ? Effect.succeed(either.left)
+      : Effect.dieMessage(`expected a failure, got ${JSON.stringify(either.right)}`))
+
+const valueOf = (entry: Option.Option<SharedState.Entry>) => Option.getOrThrow(entry).value
+const versionOf = (entry: Option.Option<SharedState.Entry>) => Option.getOrThrow(entry).version
+
+const suite: Conformance.Suite<SharedState.SharedState> = [
+  Conformance.test(
+    "get of an absent key is none; set creates version 1 with value, writer and Clock time",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      assert.isTrue(Option.isNone(yield* state.get("a")))
+      yield* TestClock.setTime(1_700_000_000_000)
+      const result = yield* state.set("a", { x: 1, nested: { list: [1, "two", null, true] } }, { agent: "alice" })
+      assert.isTrue(result.applied)
+      assert.strictEqual(result.outcome, "written")
+      const entry = Option.getOrThrow(yield* state.get("a"))
+      assert.deepStrictEqual(entry, {
+        key: "a",
+        value: { x: 1, nested: { list: [1, "two", null, true] } },
+        version: 1,
+        modifiedBy: ["alice"],
+        updatedAt: 1_700_000_000_000
+      })
+      assert.deepStrictEqual(Option.getOrThrow(result.entry), entry)
+    })
+  ),
+  Conformance.test(
+    "a stored value is a copy: mutating the input afterwards changes nothing",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const input = { list: [1, 2], inner: { k: "v" } }
+      yield* state.set("a", input, { agent: "alice" })
+      input.list.push(3)
+      input.inner.k = "changed"
+      assert.deepStrictEqual(valueOf(yield* state.get("a")), { list: [1, 2], inner: { k: "v" } })
+    })
+  ),
+  Conformance.test(
+    "unconditional writes and matching compare-and-set bump the version by one",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("k", { n: 1 }, { agent: "a" })
+      yield* state.set("k", { n: 2 }, { agent: "b" })
+      const cas = yield* state.set("k", { n: 3 }, { agent: "c", expectedVersion: 2 })
+      assert.strictEqual(cas.outcome, "written")
+      assert.strictEqual(versionOf(cas.entry), 3)
+      const entry = Option.getOrThrow(yield* state.get("k"))
+      assert.deepStrictEqual([entry.value, entry.version, entry.modifiedBy], [{ n: 3 }, 3, ["c"]])
+    })
+  ),
+  Conformance.test(
+    "expectedVersion 0 creates only an absent key",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const created = yield* state.set("k", { n: 1 }, { agent: "a", expectedVersion: 0 })
+      assert.strictEqual(versionOf(created.entry), 1)
+      const conflict = yield* failure(state.set("k", { n: 2 }, { agent: "b", expectedVersion: 0 }))
+      assert.strictEqual(conflict._tag, "VersionConflict")
+      assert.deepStrictEqual(valueOf(yield* state.get("k")), { n: 1 })
+    })
+  ),
+  Conformance.test(
+    "reject: a stale write fails with VersionConflict carrying the current version, value and writer; nothing changes",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("doc", { title: "v1" }, { agent: "alice" })
+      yield* state.set("doc", { title: "v2" }, { agent: "bob", expectedVersion: 1 })
+      const error = yield* failure(state.set("doc", { title: "stale" }, { agent: "alice", expectedVersion: 1 }))
+      assert.instanceOf(error, SharedState.VersionConflict)
+      if (error._tag !== "VersionConflict") return
+      assert.deepStrictEqual(
+        [error.key, error.expectedVersion, error.currentVersion, error.currentValue, error.modifiedBy],
+        ["doc", 1, 2, { title: "v2" }, ["bob"]]
+      )
+      const entry = Option.getOrThrow(yield* state.get("doc"))
+      assert.deepStrictEqual([entry.value, entry.version], [{ title: "v2" }, 2])
+      assert.strictEqual((yield* state.history("doc")).length, 2)
+    })
+  ),
+  Conformance.test(
+    "reject on an absent key: VersionConflict with current version 0 and value null",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const error = yield* failure(state.set("none", { a: 1 }, { agent: "a", expectedVersion: 3 }))
+      assert.strictEqual(error._tag, "VersionConflict")
+      if (error._tag !== "VersionConflict") return
+      assert.deepStrictEqual([error.currentVersion, error.currentValue, error.modifiedBy], [0, null, []])
+      assert.isTrue(Option.isNone(yield* state.get("none")))
+    })
+  ),
+  Conformance.test(
+    "first-write-wins: a stale write is not applied and says why; the first write stays",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("fww/k", { v: "first" }, { agent: "a" })
+      yield* state.set("fww/k", { v: "second" }, { agent: "b", expectedVersion: 1 })
+      const result = yield* state.set("fww/k", { v: "stale" }, { agent: "c", expectedVersion: 1 })
+      assert.isFalse(result.applied)
+      assert.strictEqual(result.outcome, "kept-current")
+      assert.deepStrictEqual(result.conflict, { expectedVersion: 1, currentVersion: 2 })
+      assert.deepStrictEqual(valueOf(result.entry), { v: "second" })
+      assert.strictEqual(versionOf(yield* state.get("fww/k")), 2)
+    })
+  ),
+  Conformance.test(
+    "last-write-wins: a stale write overwrites and reports the conflict",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("lww/k", { v: 1, extra: true }, { agent: "a" })
+      yield* state.set("lww/k", { v: 2 }, { agent: "b" })
+      const result = yield* state.set("lww/k", { v: 3 }, { agent: "c", expectedVersion: 1 })
+      assert.isTrue(result.applied)
+      assert.strictEqual(result.outcome, "overwritten")
+      assert.deepStrictEqual(result.conflict, { expectedVersion: 1, currentVersion: 2 })
+      const entry = Option.getOrThrow(yield* state.get("lww/k"))
+      assert.deepStrictEqual([entry.value, entry.version, entry.modifiedBy], [{ v: 3 }, 3, ["c"]])
+    })
+  ),
+  Conformance.test(
+    "the per-call strategy overrides the store's and the prefix's",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("k", { v: 1 }, { agent: "a" })
+      yield* state.set("k", { v: 2 }, { agent: "a" })
+      const result = yield* state.set("k", { v: 3 }, { agent: "b", expectedVersion: 1, strategy: "last-write-wins" })
+      assert.strictEqual(result.outcome, "overwritten")
+      yield* state.set("lww/k", { v: 1 }, { agent: "a" })
+      yield* state.set("lww/k", { v: 2 }, { agent: "a" })
+      const rejected = yield* failure(
+        state.set("lww/k", { v: 3 }, { agent: "b", expectedVersion: 1, strategy: "reject" })
+      )
+      assert.strictEqual(rejected._tag, "VersionConflict")
+    })
+  ),
+  Conformance.test(
+    "merge (default): deep merge, current wins on scalars, incoming adds keys, arrays replace; records both agents",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("merge/p", { theme: "dark", tags: ["a"], profile: { name: "Ann" } }, { agent: "alice" })
+      yield* state.set("merge/p", { theme: "dark", tags: ["a"], profile: { name: "Ann", city: "Oslo" } }, {
+        agent: "bob",
+        expectedVersion: 1
+      })
+      const result = yield* state.set(
+        "merge/p",
+        { theme: "light", tags: ["b"], profile: { name: "Anna", lang: "no" }, fresh: 1 },
+        { agent: "carol", expectedVersion: 1 }
+      )
+      assert.strictEqual(result.outcome, "merged")
+      const entry = Option.getOrThrow(yield* state.get("merge/p"))
+      assert.deepStrictEqual(entry.value, {
+        theme: "dark",
+        tags: ["a"],
+        profile: { name: "Ann", city: "Oslo", lang: "no" },
+        fresh: 1
+      })
+      assert.strictEqual(entry.version, 3)
+      assert.deepStrictEqual(entry.modifiedBy, ["bob", "carol"])
+    })
+  ),
+  Conformance.test(
+    "merge variants by prefix: incoming precedence, array union, array concat, a user function",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const conflicting = (key: string, first: JsonObject, second: JsonObject, third: JsonObject) =>
+        Effect.gen(function*() {
+          yield* state.set(key, first, { agent: "a" })
+          yield* state.set(key, second, { agent: "b", expectedVersion: 1 })
+          yield* state.set(key, third, { agent: "c", expectedVersion: 1 })
+          return valueOf(yield* state.get(key))
+        })
+      assert.deepStrictEqual(
+        yield* conflicting("merge/incoming/x", { a: 1 }, { a: 2, b: [1] }, { a: 3, b: [2], c: true }),
+        { a: 3, b: [2], c: true }
+      )
+      assert.deepStrictEqual(
+        yield* conflicting("merge/union/x", { l: [] }, { l: [1, { k: 1 }] }, { l: [{ k: 1 }, 2, 1] }),
+        { l: [1, { k: 1 }, 2] }
+      )
+      assert.deepStrictEqual(
+        yield* conflicting("merge/concat/x", { l: [] }, { l: [1] }, { l: [1, 2] }),
+        { l: [1, 1, 2] }
+      )
+      assert.deepStrictEqual(
+        yield* conflicting("merge/custom/x", { total: 0 }, { total: 5 }, { total: 7 }),
+        { total: 12, lastMergeBy: "c" }
+      )
+    })
+  ),
+  Conformance.test(
+    "a schema per prefix: a value that does not decode is InvalidValue and nothing is written",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("typed/u1", { name: "Ann", age: 30 }, { agent: "a" })
+      const bad = yield* failure(state.set("typed/u1", { name: "Ann", age: -1 }, { agent: "a" }))
+      assert.strictEqual(bad._tag, "InvalidValue")
+      const missing = yield* failure(state.set("typed/u2", { age: 3 }, { agent: "a" }))
+      assert.strictEqual(missing._tag, "InvalidValue")
+      assert.deepStrictEqual(valueOf(yield* state.get("typed/u1")), { name: "Ann", age: 30 })
+      assert.isTrue(Option.isNone(yield* state.get("typed/u2")))
+      // A merge whose result would not decode is refused too (tags concatenate past 2 items).
+      yield* state.set("typed/u1", { name: "Ann", age: 31, tags: ["a", "b"] }, { agent: "b", expectedVersion: 1 })
+      const merged = yield* failure(
+        state.set("typed/u1", { name: "Bo", age: 20, tags: ["c"] }, { agent: "c", expectedVersion: 1 })
+      )
+      assert.strictEqual(merged._tag, "InvalidValue")
+      const entry = Option.getOrThrow(yield* state.get("typed/u1"))
+      assert.deepStrictEqual([entry.value, entry.version], [{ name: "Ann", age: 31, tags: ["a", "b"] }, 2])
+    })
+  ),
+  Conformance.test(
+    "bad input is a typed error and writes nothing",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const cases: ReadonlyArray<readonly [Effect.Effect<unknown, unknown>, string]> = [
+        [state.set("", { a: 1 }, { agent: "a" }), "InvalidRequest"],
+        [state.set("k", { a: 1 }, { agent: "" }), "InvalidRequest"],
+        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: -1 }), "InvalidRequest"],
+        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: 1.5 }), "InvalidRequest"],
+        [state.set("k", { a: 1 }, { agent: "a", strategy: "whatever" as never }), "InvalidRequest"],
+        [state.set("k", [1, 2] as never, { agent: "a" }), "InvalidValue"],
+        [state.set("k", { a: Number.NaN }, { agent: "a" }), "InvalidValue"],
+        [state.set("k", { a: new Date() } as never, { agent: "a" }), "InvalidValue"],
+        [state.set("k", { a: undefined } as never, { agent: "a" }), "InvalidValue"],
+        [state.list("", { limit: 0 }), "InvalidRequest"],
+        [state.getAt("k", 0), "InvalidRequest"],
+        [state.delete("k", { agent: "a", expectedVersion: -2 }), "InvalidRequest"]
+      ]
+      for (const [effect, tag] of cases) {
+        const error = yield* failure(effect)
+        assert.strictEqual((error as { _tag: string })._tag, tag)
+      }
+      assert.isTrue(Option.isNone(yield* state.get("k")))
+      assert.deepStrictEqual(yield* state.history("k"), [])
+    })
+  ),
+  Conformance.test(
+    "delete: checks the expected version, removes the key, and versions continue after it (no reuse)",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("k", { n: 1 }, { agent: "a" })
+      yield* state.set("k", { n: 2 }, { agent: "a" })
+      const conflict = yield* failure(state.delete("k", { agent: "b", expectedVersion: 1 }))
+      assert.strictEqual(conflict._tag, "VersionConflict")
+      assert.isTrue(Option.isSome(yield* state.get("k")))
+      assert.isTrue(yield* state.delete("k", { agent: "b", expectedVersion: 2 }))
+      assert.isTrue(Option.isNone(yield* state.get("k")))
+      assert.isFalse(yield* state.delete("k", { agent: "b" }))
+      assert.isFalse(yield* state.delete("k", { agent: "b", expectedVersion: 0 }))
+      // A writer that read version 2 before the delete cannot write back.
+      const stale = yield* failure(state.set("k", { n: 99 }, { agent: "a", expectedVersion: 2 }))
+      assert.strictEqual(stale._tag, "VersionConflict")
+      const recreated = yield* state.set("k", { n: 3 }, { agent: "c", expectedVersion: 0 })
+      assert.strictEqual(versionOf(recreated.entry), 4)
+      const history = yield* state.history("k")
+      assert.deepStrictEqual(history.map((v) => [v.version, v.value]), [[1, { n: 1 }], [2, { n: 2 }], [3, null], [4, {
+        n: 3
+      }]])
+    })
+  ),
+  Conformance.test(
+    "list: live keys under a prefix in key order, paged with a cursor",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      for (const key of ["u/c", "u/a", "v/a", "u/b", "u/d", "u", "u/e"]) yield* state.set(key, { key }, { agent: "a" })
+      yield* state.delete("u/d", { agent: "a" })
+      const first = yield* state.list("u/", { limit: 2 })
+      assert.deepStrictEqual(first.entries.map((e) => e.key), ["u/a", "u/b"])
+      assert.deepStrictEqual(first.entries[0]!.value, { key: "u/a" })
+      const second = yield* state.list("u/", { limit: 2, cursor: Option.getOrThrow(first.cursor) })
+      assert.deepStrictEqual(second.entries.map((e) => e.key), ["u/c", "u/e"])
+      assert.isTrue(Option.isNone(second.cursor))
+      const exact = yield* state.list("u/", { limit: 4 })
+      assert.deepStrictEqual(exact.entries.map((e) => e.key), ["u/a", "u/b", "u/c", "u/e"])
+      assert.isTrue(Option.isNone(exact.cursor))
+      const past = yield* state.list("u/", { cursor: "u/e" })
+      assert.deepStrictEqual(past.entries, [])
+      const all = yield* state.list("")
+      assert.deepStrictEqual(all.entries.map((e) => e.key), ["u", "u/a", "u/b", "u/c", "u/e", "v/a"])
+      assert.isTrue(Option.isNone(all.cursor))
+      assert.deepStrictEqual((yield* state.list("u/a")).entries.map((e) => e.key), ["u/a"])
+      assert.deepStrictEqual((yield* state.list("%")).entries, [])
+    })
+  ),
+  Conformance.test(
+    "history keeps the last N versions (N = 5 here), oldest first; getAt reads one of them",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      for (let n = 1; n <= 8; n++) yield* state.set("h", { n }, { agent: `agent-${n}` })
+      const history = yield* state.history("h")
+      assert.deepStrictEqual(history.map((v) => v.version), [4, 5, 6, 7, 8])
+      assert.deepStrictEqual(history[0]!.value, { n: 4 })
+      assert.deepStrictEqual(history[0]!.modifiedBy, ["agent-4"])
+      const at6 = Option.getOrThrow(yield* state.getAt("h", 6))
+      assert.deepStrictEqual([at6.value, at6.version, at6.key], [{ n: 6 }, 6, "h"])
+      assert.isTrue(Option.isNone(yield* state.getAt("h", 2)))
+      assert.isTrue(Option.isNone(yield* state.getAt("h", 9)))
+      assert.deepStrictEqual(yield* state.history("other"), [])
+    })
+  ),
+  Conformance.test(
+    "update: read-apply-CAS; creates an absent key; retries a lost race and counts it",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const created = yield* state.update("c", (current) => ({ n: Option.isNone(current) ? 1 : -1 }), { agent: "a" })
+      assert.deepStrictEqual([created.entry.value, created.attempts, created.conflicts], [{ n: 1 }, 1, 0])
+      let sneaked = false
+      const result = yield* state.update(
+        "c",
+        (current) =>
+          Effect.gen(function*() {
+            const n = Option.getOrThrow(current).value.n as number
+            if (!sneaked) {
+              // Another agent writes between our read and our write.
+              sneaked = true
+              yield* state.set("c", { n: n + 100 }, { agent: "b" })
+            }
+            return { n: n + 1 }
+          }),
+        { agent: "a", schedule: Schedule.recurs(3) }
+      )
+      assert.deepStrictEqual([result.attempts, result.conflicts], [2, 1])
+      assert.deepStrictEqual(result.entry.value, { n: 102 })
+      assert.deepStrictEqual(result.entry.modifiedBy, ["a"])
+      assert.deepStrictEqual(valueOf(yield* state.get("c")), { n: 102 })
+    })
+  ),
+  Conformance.test(
+    "update gives up with VersionConflict when the schedule is exhausted; f's own errors pass through",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("c", { n: 0 }, { agent: "a" })
+      let attempts = 0
+      const error = yield* failure(state.update("c", (current) =>
+        Effect.gen(function*() {
+          attempts++
+          yield* state.set("c", { n: 0 }, { agent: "rival" })
+          return Option.getOrThrow(current).value
+        }), { agent: "a", schedule: Schedule.recurs(2) }))
+      assert.strictEqual(error._tag, "VersionConflict")
+      assert.strictEqual(attempts, 3)
+      const own = yield* failure(state.update("c", () => Effect.fail("nope" as const), { agent: "a" }))
+      assert.strictEqual(own, "nope")
+    })
+  ),
+  Conformance.test(
+    "withLock: fences increase per key; while held a write without the fence is KeyLocked, with it succeeds",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("doc", { v: 0 }, { agent: "a" })
+      const first = yield* Effect.scoped(Effect.gen(function*() {
+        const lock = yield* state.withLock("doc", { agent: "a" })
+        const locked = yield* failure(state.set("doc", { v: 1 }, { agent: "b" }))
+        assert.strictEqual(locked._tag, "KeyLocked")
+        if (locked._tag === "KeyLocked") assert.strictEqual(locked.holder, "a")
+        assert.strictEqual((yield* failure(state.delete("doc", { agent: "b" })))._tag, "KeyLocked")
+        assert.strictEqual(
+          (yield* failure(state.update("doc", () => ({ v: 9 }), { agent: "b" })))._tag,
+          "KeyLocked"
+        )
+        yield* state.set("doc", { v: 1 }, { agent: "a", fence: lock.fence })
+        return lock.fence
+      }))
+      assert.strictEqual(first, 1)
+      // Released: anyone may write without a fence, and the next grant has a higher fence.
+      yield* state.set("doc", { v: 2 }, { agent: "b" })
+      const second = yield* Effect.scoped(Effect.map(state.withLock("doc", { agent: "b" }), (lock) => lock.fence))
+      assert.strictEqual(second, 2)
+      const stale = yield* failure(state.set("doc", { v: 3 }, { agent: "a", fence: first }))
+      assert.strictEqual(stale._tag, "StaleFence")
+      if (stale._tag === "StaleFence") assert.deepStrictEqual([stale.fence, stale.newestFence], [1, 2])
+      const bogus = yield* failure(state.set("doc", { v: 3 }, { agent: "a", fence: 7 }))
+      assert.strictEqual(bogus._tag, "StaleFence")
+      const neverLocked = yield* failure(state.set("other", { v: 3 }, { agent: "a", fence: 1 }))
+      assert.strictEqual(neverLocked._tag, "StaleFence")
+      assert.deepStrictEqual(valueOf(yield* state.get("doc")), { v: 2 })
+      // Locks are per key.
+      const a = yield* Effect.scoped(Effect.map(state.withLock("x", { agent: "a" }), (lock) => lock.fence))
+      assert.strictEqual(a, 1)
+    })
+  ),
+  Conformance.test(
+    "withLock: another agent times out with LockTimeout; re-entrant for the same agent (same fence, released by the outermost)",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const outer = yield* Scope.make()
+      const lock = yield* Scope.extend(state.withLock("k", { agent: "a" }), outer)
+      const timeout = yield* failure(state.withLock("k", { agent: "b", wait: 0 }))
+      assert.strictEqual(timeout._tag, "LockTimeout")
+      const inner = yield* Scope.make()
+      const again = yield* Scope.extend(state.withLock("k", { agent: "a", wait: 0 }), inner)
+      assert.strictEqual(again.fence, lock.fence)
+      yield* Scope.close(inner, Exit.void)
+      // Still held by the outer grant.
+      assert.strictEqual((yield* failure(state.withLock("k", { agent: "b", wait: 0 })))._tag, "LockTimeout")
+      assert.strictEqual((yield* failure(state.set("k", { v: 1 }, { agent: "b" })))._tag, "KeyLocked")
+      yield* state.set("k", { v: 1 }, { agent: "a", fence: lock.fence })
+      yield* Scope.close(outer, Exit.void)
+      const next = yield* Effect.scoped(Effect.map(state.withLock("k", { agent: "b", wait: 0 }), (l) => l.fence))
+      assert.strictEqual(next, lock.fence + 1)
+      const bad = yield* failure(Effect.scoped(state.withLock("k", { agent: "b", ttl: 0 })))
+      assert.strictEqual(bad._tag, "InvalidRequest")
+    })
+  ),
+  Conformance.test(
+    "a holder paused past its lease cannot write once a new holder has the lock, nor release it",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("job", { owner: "none" }, { agent: "setup" })
+      const scopeA = yield* Scope.make()
+      const a = yield* Scope.extend(state.withLock("job", { agent: "a", ttl: "150 millis" }), scopeA)
+      // b waits for the lease to expire (judged by the store's clock).
+      const b = yield* state.withLock("job", { agent: "b", ttl: "10 seconds", wait: "3 seconds" })
+      assert.isTrue(b.fence > a.fence)
+      const paused = yield* failure(state.set("job", { owner: "a" }, { agent: "a", fence: a.fence }))
+      assert.strictEqual(paused._tag, "StaleFence")
+      const pausedUpdate = yield* failure(state.update("job", () => ({ owner: "a" }), { agent: "a", fence: a.fence }))
+      assert.strictEqual(pausedUpdate._tag, "StaleFence")
+      yield* state.set("job", { owner: "b" }, { agent: "b", fence: b.fence })
+      // a's late release does not free b's lock.
+      yield* Scope.close(scopeA, Exit.void)
+      assert.strictEqual((yield* failure(state.withLock("job", { agent: "c", wait: 0 })))._tag, "LockTimeout")
+      assert.strictEqual((yield* failure(state.set("job", { owner: "c" }, { agent: "c" })))._tag, "KeyLocked")
+      assert.deepStrictEqual(valueOf(yield* state.get("job")), { owner: "b" })
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
+    "withLock waits for a release by the holder",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const scopeA = yield* Scope.make()
+      yield* Scope.extend(state.withLock("w", { agent: "a", ttl: "30 seconds" }), scopeA)
+      const waiter = yield* Effect.fork(
+        Effect.scoped(Effect.map(state.withLock("w", { agent: "b", wait: "5 seconds" }), (lock) => lock.fence))
+      )
+      yield* Effect.sleep("100 millis")
+      yield* Scope.close(scopeA, Exit.void)
+      assert.strictEqual(yield* Fiber.join(waiter), 2)
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
+    "changes: a stream of committed versions under a key prefix, in commit order, deletes included",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("feed/old", { n: 0 }, { agent: "a" })
+      const collected = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("feed/"), 4)))
+      yield* Effect.sleep("150 millis")
+      yield* state.set("feed/a", { n: 1 }, { agent: "a" })
+      yield* state.set("other/x", { n: 2 }, { agent: "a" })
+      yield* state.set("feed/b", { n: 3 }, { agent: "b" })
+      yield* state.set("feed/a", { n: 4 }, { agent: "b", expectedVersion: 1 })
+      yield* Effect.either(state.set("feed/a", { n: 5 }, { agent: "b", expectedVersion: 1 }))
+      yield* state.delete("feed/b", { agent: "c" })
+      const versions = Chunk.toReadonlyArray(yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds")))
+      assert.deepStrictEqual(
+        versions.map((v) => [v.key, v.version, v.value, v.modifiedBy[0]]),
+        [["feed/a", 1, { n: 1 }, "a"], ["feed/b", 1, { n: 3 }, "b"], ["feed/a", 2, { n: 4 }, "b"], [
+          "feed/b",
+          2,
+          null,
+          "c"
+        ]]
+      )
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
+    "concurrent updates by several agents lose no increment (live)",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const results = yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => `agent-${i}`),
+        (agent) =>
+          Effect.forEach(
+            Array.from({ length: 10 }),
+            () =>
+              state.update(
+                "counter",
+                (current) =>
+                  Effect.as(Effect.yieldNow(), {
+                    n: Option.match(current, { onNone: () => 0, onSome: (e) => e.value.n as number }) + 1
+                  }),
+                { agent }
+              )
+          ),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(valueOf(yield* state.get("counter")), { n: 80 })
+      assert.strictEqual(results.flat().length, 80)
+    }),
+    { live: true, timeout: 30_000 }
+  )
+]
+
+Conformance.conformance(
+  "SharedState",
+  { memory: SharedState.layerMemory(options), sql: SharedState.layerSql(options) },
+  suite
+)
