@@ -73,6 +73,24 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "a letter is a copy: changing the caller's objects or the handler's payload changes no letter",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const payload = { list: [1, 2] }
+      const context = { step: "a" }
+      const { letter } = yield* dlq.add(input({ payload, context }))
+      payload.list.push(3)
+      context.step = "b"
+      yield* dlq.replay(
+        letter.id,
+        (p) => Effect.sync(() => (p as { list: Array<number> }).list.push(4)).pipe(Effect.zipRight(Effect.fail("no")))
+      )
+      const stored = yield* dlq.get(letter.id)
+      assert.deepStrictEqual(stored.payload, { list: [1, 2] })
+      assert.deepStrictEqual(stored.context, { step: "a" })
+    })
+  ),
+  Conformance.test(
     "invalid input is a typed InvalidInput and stores nothing",
     Effect.gen(function*() {
       const dlq = yield* queue()

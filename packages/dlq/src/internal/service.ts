@@ -148,8 +148,11 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
     const add = (raw: AddInput) =>
       Effect.gen(function*() {
         const input = yield* Effect.mapError(decodeAdd(raw), invalid)
-        const payload = yield* applyRedaction(redact, input.payload, "payload")
-        const context = (yield* applyRedaction(redact, input.context ?? {}, "context")) as Json.JsonObject
+        // Copies: a caller that later changes its objects never changes a letter.
+        const payload = structuredClone(yield* applyRedaction(redact, input.payload, "payload"))
+        const context = structuredClone(
+          yield* applyRedaction(redact, input.context ?? {}, "context")
+        ) as Json.JsonObject
         yield* checkSize(payload, maxPayloadBytes)
         const id = Ids.LetterId.make(yield* ids.next)
         const now = yield* Clock.currentTimeMillis
@@ -230,7 +233,11 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             return yield* Effect.failCause(prepared.cause)
           }
           const payload = prepared.value
-          const exit = yield* Effect.exit(restore(Effect.suspend(() => handler(payload, { ...letter, payload }))))
+          // The handler gets a copy: changing it changes no letter.
+          const exit = yield* Effect.exit(restore(Effect.suspend(() => {
+            const copy = structuredClone(payload)
+            return handler(copy, { ...letter, payload: copy })
+          })))
           if (Exit.isInterrupted(exit)) {
             yield* store.release(id, token)
             return yield* Effect.interrupt
