@@ -35,6 +35,11 @@ describe("DeadLetterQueue.layerSql", () => {
         )
         const a = yield* open
         const b = yield* open
+        const migrations = yield* Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM agentos_dlq_migrations`
+        ).pipe(Effect.provide(client))
+        assert.strictEqual(Number(migrations[0]!.n), 1, "one migration, recorded once in the package's own table")
         const added = yield* a.add(input())
         assert.isTrue((yield* b.add(input())).duplicate)
         assert.strictEqual((yield* b.get(added.letter.id)).id, added.letter.id)
