@@ -51,6 +51,7 @@ import {
 import {
   CheckpointInvalid,
   InvalidInput,
+  type StepContext,
   StepFailed,
   StepTimeout as StepTimeoutError,
   VersionMismatch,
@@ -539,7 +540,7 @@ export const make = (
                   wakeAt = current.deadline
                   guard = yield* Effect.fork(watchdog(self))
                 }
-                const outcome = yield* Effect.exit(step.run(state, {
+                const context: StepContext = {
                   workflowId,
                   workflow: workflow.name,
                   step: step.name,
@@ -547,7 +548,9 @@ export const make = (
                   attempt: number,
                   run: checkpoint.run,
                   idempotencyKey: `${workflowId}:${step.name}:${number}`
-                }))
+                }
+                // suspend: a step that throws instead of failing is a failed step too.
+                const outcome = yield* Effect.exit(Effect.suspend(() => step.run(state, context)))
                 current = undefined
                 if (Exit.isFailure(outcome)) {
                   const error = Cause.failureOption(outcome.cause)
@@ -555,7 +558,7 @@ export const make = (
                   return yield* failStep(index, Failure.fromCause(outcome.cause as Cause.Cause<unknown>))
                 }
                 const next = { ...state, ...outcome.value } as S
-                const encoded = yield* Effect.either(Schema.encode(workflow.state)(next))
+                const encoded = Schema.encodeEither(workflow.state)(next)
                 const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
                 if (encoded._tag === "Left" || notJson !== undefined) {
                   return yield* failStep(index, {

@@ -161,6 +161,16 @@ const suite: Conformance.Suite<R> = [
         name: "crash",
         run: () => Effect.die(new RangeError("bad index"))
       })
+      const thrower = Workflow.make({ name: "thrower", state: Schema.Struct({ n: Schema.Number }) }).step({
+        name: "throws",
+        run: (): Effect.Effect<{ n: number }> => {
+          throw new TypeError("not an effect")
+        }
+      })
+      const thrown = yield* Effect.flip(workflows.execute(thrower, "wf-throws", { n: 0 }))
+      assert.strictEqual(thrown._tag, "StepFailed")
+      if (thrown._tag === "StepFailed") assert.strictEqual(thrown.error.tag, "TypeError")
+      assert.strictEqual((yield* workflows.status("wf-throws")).status, "failed")
       const died = yield* Effect.flip(workflows.execute(defect, "wf-defect", { n: 0 }))
       assert.strictEqual(died._tag, "StepFailed")
       if (died._tag === "StepFailed") {
