@@ -86,6 +86,15 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       const again = yield* withQueue(dir, (dlq) => dlq.summary())
       assert.deepStrictEqual(again.findings, [])
       assert.strictEqual(again.total, 1)
+      // A second corrupt file of the same name (same clock time) never overwrites the first.
+      Fs.writeFileSync(Path.join(letters, "corrupt.json"), "still not json")
+      const third = yield* withQueue(dir, (dlq) => dlq.summary())
+      assert.strictEqual(third.findings.length, 1)
+      assert.deepStrictEqual(files(Path.join(dir, "corrupt")).filter((name) => name.startsWith("corrupt.json")), [
+        "corrupt.json.0",
+        "corrupt.json.0.1"
+      ])
+      assert.strictEqual(Fs.readFileSync(Path.join(dir, "corrupt", "corrupt.json.0"), "utf8"), "this is not json {")
     }))
 
   it.scoped("a crash between writing and renaming never leaves a torn letter", () =>

@@ -106,7 +106,9 @@ export const makeFileStore = (
     const moveAside = (name: string, kind: Finding["kind"], reason: string) =>
       Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
-        const movedTo = join(corruptDir, `${name}.${at}`)
+        // Never overwrite an earlier finding of the same name.
+        let movedTo = join(corruptDir, `${name}.${at}`)
+        for (let n = 1; yield* fs.exists(movedTo); n++) movedTo = join(corruptDir, `${name}.${at}.${n}`)
         yield* fs.rename(join(lettersDir, name), movedTo)
         yield* syncDirectory(lettersDir)
         yield* syncDirectory(corruptDir)
