@@ -138,7 +138,11 @@ export interface DeadLetterQueueService {
     LetterNotFound | ReplayInProgress | AlreadyResolved | ClaimLost | InvalidInput | PayloadTooLarge | StoreError,
     R
   >
-  /** Replays the unresolved letters matching a filter, oldest first, at most `ratePerSecond` starts per second. */
+  /**
+   * Replays the unresolved letters matching a filter, oldest first, one after
+   * another, at most `ratePerSecond` starts per second. A failing patch stops
+   * the run with its error.
+   */
   readonly replayMany: <A, E, R>(
     filter: Omit<ListFilter, "resolved" | "cursor" | "limit" | "order">,
     handler: Handler<A, E, R>,
