@@ -569,20 +569,26 @@ export const make = (
                   })
                 }
                 const at = yield* Clock.currentTimeMillis
+                const completedSteps = [...checkpoint.completedSteps, step.name]
+                // The last step's save also completes the workflow (one write fewer).
+                const last = workflow.steps.every((s) => completedSteps.includes(s.name))
                 yield* save({
                   ...checkpoint,
                   state: encoded.right as Json.JsonValue,
-                  completedSteps: [...checkpoint.completedSteps, step.name],
+                  completedSteps,
                   attempts: { ...checkpoint.attempts, [step.name]: number },
-                  updatedAt: at
+                  updatedAt: at,
+                  ...(last ? { status: "completed" as const, completedAt: at } : {})
                 })
                 state = next
                 yield* Metric.increment(stepsCompleted)
                 break
               }
             }
-            const finishedAt = yield* Clock.currentTimeMillis
-            yield* save({ ...checkpoint, status: "completed", updatedAt: finishedAt, completedAt: finishedAt })
+            if (checkpoint.status !== "completed") {
+              const finishedAt = yield* Clock.currentTimeMillis
+              yield* save({ ...checkpoint, status: "completed", updatedAt: finishedAt, completedAt: finishedAt })
+            }
             yield* Metric.increment(workflowsCompleted)
             return state
           })
