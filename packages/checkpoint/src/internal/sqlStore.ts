@@ -114,11 +114,26 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
   )
   const now = Sql.nowMillis(sql)
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-  // Postgres cannot infer the types of parameters in a SELECT list.
-  const typed = (value: unknown, pgType: string) => isPg ? sql`${value}::${sql.literal(pgType)}` : sql`${value}`
-  // The save share-locks the lease row on Postgres, so a concurrent grant
+  // The save is the hot path (one per step): its text is built once, with
+  // the JSON columns as text parameters (cast to jsonb on Postgres, which
+  // also needs the types of parameters in a SELECT list spelled out). On
+  // Postgres the save share-locks the lease row, so a concurrent grant
   // (which updates that row) waits for the save to commit, then sees it.
-  const shareLock = isPg ? sql.literal("FOR SHARE") : sql.literal("")
+  const param = (n: number, pgType?: string) => isPg ? `$${n}${pgType === undefined ? "" : `::${pgType}`}` : "?"
+  const saveText = `INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps,
+      attempts, run, failure, created_at, updated_at, completed_at, epoch)
+    SELECT ${param(1, "text")}, ${param(2, "text")}, ${param(3, "integer")}, ${param(4, "text")},
+      ${param(5, "jsonb")}, ${param(6, "jsonb")}, ${param(7, "jsonb")}, ${param(8, "integer")}, ${param(9, "jsonb")},
+      ${param(10, "bigint")}, ${param(11, "bigint")}, ${param(12, "bigint")}, ${param(13, "bigint")}
+    WHERE EXISTS (SELECT 1 FROM "${LEASES}"
+      WHERE workflow_id = ${param(14)} AND epoch = ${param(15)} AND holder = ${param(16)}${isPg ? " FOR SHARE" : ""})
+    ON CONFLICT (workflow_id) DO UPDATE SET
+      name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+      completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+      failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+      completed_at = excluded.completed_at, epoch = excluded.epoch
+    RETURNING (SELECT cancel_requested FROM "${LEASES}" l
+      WHERE l.workflow_id = "${WORKFLOWS}".workflow_id) AS cancel_requested`
 
   const renewStatement = (lease: Lease) =>
     sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
@@ -177,22 +192,24 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         )
       ),
     save: (lease, c) =>
-      sql<{ readonly cancel_requested: unknown }>`INSERT INTO ${sql(WORKFLOWS)} (workflow_id, name, version, status,
-          state, completed_steps, attempts, run, failure, created_at, updated_at, completed_at, epoch)
-        SELECT ${typed(lease.workflowId, "text")}, ${typed(c.name, "text")}, ${typed(c.version, "integer")},
-          ${typed(c.status, "text")}, ${Sql.json(sql, c.state)}, ${Sql.json(sql, c.completedSteps)},
-          ${Sql.json(sql, c.attempts)}, ${typed(c.run, "integer")},
-          ${c.failure === undefined ? typed(null, "jsonb") : Sql.json(sql, c.failure)}, ${typed(c.createdAt, "bigint")},
-          ${typed(c.updatedAt, "bigint")}, ${typed(c.completedAt ?? null, "bigint")}, ${typed(lease.epoch, "bigint")}
-        WHERE EXISTS (SELECT 1 FROM ${sql(LEASES)}
-          WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder} ${shareLock})
-        ON CONFLICT (workflow_id) DO UPDATE SET
-          name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
-          completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
-          failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
-          completed_at = excluded.completed_at, epoch = excluded.epoch
-        RETURNING (SELECT cancel_requested FROM ${sql(LEASES)} l
-          WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id) AS cancel_requested`.pipe(
+      sql.unsafe<{ readonly cancel_requested: unknown }>(saveText, [
+        lease.workflowId,
+        c.name,
+        c.version,
+        c.status,
+        JSON.stringify(c.state),
+        JSON.stringify(c.completedSteps),
+        JSON.stringify(c.attempts),
+        c.run,
+        c.failure === undefined ? null : JSON.stringify(c.failure),
+        c.createdAt,
+        c.updatedAt,
+        c.completedAt ?? null,
+        lease.epoch,
+        lease.workflowId,
+        lease.epoch,
+        lease.holder
+      ]).pipe(
         Effect.flatMap((rows) =>
           rows.length === 0
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
