@@ -120,25 +120,20 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
 
   const insert = (letter: Letter, maxLetters: number | undefined): Effect.Effect<InsertOutcome, StoreError> => {
     const c = columns(letter)
-    const values = [
-      letter.id,
-      letter.dedupeKey ?? null,
-      letter.taskType,
-      letter.error.tag,
-      letter.agent ?? null,
-      letter.createdAt
-    ] as const
+    const id = letter.id as string
+    const key = letter.dedupeKey ?? null
+    const agent = letter.agent ?? null
     const statement = maxLetters === undefined
       ? sql<{ id: string }>`INSERT INTO ${table}
           (id, dedupe_key, task_type, error_type, agent, created_at, resolved_at, data, resolution)
-          VALUES (${values[0]}, ${values[1]}, ${values[2]}, ${values[3]}, ${values[4]}, ${
-        values[5]
-      }, ${c.resolvedAt}, ${c.data}, ${c.resolution})
+          VALUES (${id}, ${key}, ${letter.taskType}, ${letter.error.tag}, ${agent}, ${letter.createdAt},
+            ${c.resolvedAt}, ${c.data}, ${c.resolution})
           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
+      // Typed casts: Postgres cannot infer parameter types in a SELECT list.
       : sql<{ id: string }>`INSERT INTO ${table}
           (id, dedupe_key, task_type, error_type, agent, created_at, resolved_at, data, resolution)
-          SELECT CAST(${values[0]} AS text), CAST(${values[1]} AS text), CAST(${values[2]} AS text),
-            CAST(${values[3]} AS text), CAST(${values[4]} AS text), CAST(${values[5]} AS bigint),
+          SELECT CAST(${id} AS text), CAST(${key} AS text), CAST(${letter.taskType} AS text),
+            CAST(${letter.error.tag} AS text), CAST(${agent} AS text), CAST(${letter.createdAt} AS bigint),
             CAST(${c.resolvedAt} AS bigint), ${c.data}, ${c.resolution}
           WHERE (SELECT COUNT(*) FROM ${table}) < ${maxLetters}
           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
