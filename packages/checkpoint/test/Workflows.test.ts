@@ -391,6 +391,31 @@ const suite: Conformance.Suite<R> = [
     { live: true, timeout: 20_000 }
   ),
   Conformance.test(
+    "a heartbeat that finds the lease taken interrupts the running step (its finalizer runs) and stops with LeaseLost",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      // The heartbeat (300 ms) comes after the lease (200 ms) expired and was taken.
+      const runner = yield* Workflows.make({ leaseTtl: "200 millis", heartbeat: "300 millis" })
+      let interrupted = false
+      const wf = Workflow.make({ name: "hung", state: State }).step({
+        name: "s1",
+        run: () => Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => (interrupted = true))))
+      })
+      const started = Date.now()
+      const fiber = yield* Effect.fork(runner.execute(wf, "wf-hung", initial))
+      yield* realPause(250)
+      yield* store.acquire("wf-hung" as WorkflowId, "intruder", 30_000)
+      const exit = yield* Fiber.await(fiber)
+      assert.strictEqual(failureOf(exit)._tag, "LeaseLost")
+      assert.isTrue(interrupted)
+      assert.isBelow(Date.now() - started, 5_000)
+      const status = yield* runner.status("wf-hung")
+      assert.strictEqual(status.status, "running")
+      assert.deepStrictEqual(status.completedSteps, [])
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
     "the heartbeat keeps the lease while a long step runs",
     Effect.gen(function*() {
       const runner = yield* Workflows.make({ leaseTtl: "300 millis", heartbeat: "80 millis" })
