@@ -215,14 +215,16 @@ export const workflowsFailed = Metric.counter("agentos_checkpoint_workflows_fail
 
 type Mode = "execute" | "resume" | "retry"
 
-const decodeId = (raw: string) =>
-  Schema.decodeUnknown(WorkflowId)(raw).pipe(
-    Effect.mapError(() =>
-      new InvalidInput({
-        message: `"${raw}" is not a valid workflow id (1–256 characters, no leading or trailing white space)`
-      })
-    )
+const decodeWorkflowId = Schema.decodeUnknownEither(WorkflowId)
+
+const decodeId = (raw: string): Effect.Effect<WorkflowId, InvalidInput> => {
+  const decoded = decodeWorkflowId(raw)
+  return decoded._tag === "Right" ? Effect.succeed(decoded.right) : Effect.fail(
+    new InvalidInput({
+      message: `"${raw}" is not a valid workflow id (1–256 characters, no leading or trailing white space)`
+    })
   )
+}
 
 const stripFailure = (checkpoint: Checkpoint): Checkpoint => {
   const { failure: _failure, ...rest } = checkpoint
@@ -269,23 +271,22 @@ export const make = (
       Effect.gen(function*() {
         const workflowId = yield* decodeId(rawId)
         // Bad input changes nothing: encode the input before taking the lease.
-        const encodedInput = yield* Option.match(input, {
-          onNone: () => Effect.succeed(Option.none<unknown>()),
-          onSome: (value) =>
-            Schema.encode(workflow.state)(value).pipe(
-              Effect.mapError((error) =>
-                new InvalidInput({ message: `the input of workflow "${workflow.name}" is invalid: ${error.message}` })
-              ),
-              Effect.flatMap((encoded) => {
-                const invalid = Json.findInvalid(encoded)
-                return invalid === undefined ? Effect.succeed(Option.some(encoded)) : Effect.fail(
-                  new InvalidInput({
-                    message: `the input of workflow "${workflow.name}" does not encode to JSON: ${invalid}`
-                  })
-                )
-              })
-            )
-        })
+        let encodedInput = Option.none<unknown>()
+        if (Option.isSome(input)) {
+          const encoded = Schema.encodeEither(workflow.state)(input.value)
+          if (encoded._tag === "Left") {
+            return yield* new InvalidInput({
+              message: `the input of workflow "${workflow.name}" is invalid: ${encoded.left.message}`
+            })
+          }
+          const invalid = Json.findInvalid(encoded.right)
+          if (invalid !== undefined) {
+            return yield* new InvalidInput({
+              message: `the input of workflow "${workflow.name}" does not encode to JSON: ${invalid}`
+            })
+          }
+          encodedInput = Option.some(encoded.right)
+        }
         const lease = yield* acquire(workflowId, runOptions)
         return yield* runLeased(workflow, workflowId, lease, mode, encodedInput).pipe(
           Effect.ensuring(Effect.ignore(store.release(lease)))

@@ -71,7 +71,7 @@ interface Row {
 }
 
 // Lazy: this module and CheckpointStore.ts import each other.
-const decodeCheckpoint = (input: unknown) => Schema.decodeUnknown(Checkpoint)(input)
+const decodeCheckpoint = (input: unknown) => Schema.decodeUnknownEither(Checkpoint)(input)
 
 const fromRow = (row: Row) =>
   Effect.try({
@@ -170,7 +170,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
           holder: current[0]?.holder ?? "unknown",
           retryAfterMillis: Math.max(0, Math.ceil(Sql.toNumber(current[0]?.remaining ?? 0)))
         })
-      }).pipe(Sql.mapError(storeError("acquire")), Effect.withSpan("CheckpointStore.acquire")),
+      }).pipe(Sql.mapError(storeError("acquire"))),
     renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
     release: (lease) =>
       sql`UPDATE ${sql(LEASES)} SET expires_at = 0
