@@ -11,6 +11,14 @@ const dir = Path.join(here, "results")
 const files = Fs.existsSync(dir) ? Fs.readdirSync(dir).filter((file) => file.endsWith(".json")).sort() : []
 
 const cell = (value: unknown) => String(value ?? "").replace(/\|/g, "\\|")
+const spread = (figure: Bench.Figure) =>
+  figure.spread === undefined
+    ? ""
+    : ` (rounds ${figure.spread.min}–${figure.spread.max}${
+      figure.spread.baselineMin === undefined
+        ? ""
+        : `; baseline ${figure.spread.baselineMin}–${figure.spread.baselineMax}`
+    })`
 const config = (figure: Bench.Figure) =>
   Object.entries(figure.config).map(([key, value]) => `${key}=${value}`).join(", ")
 
@@ -42,7 +50,7 @@ for (const file of files) {
           : `${cell(figure.baseline.name)}: ${figure.baseline.value} ${cell(figure.unit)}`
       } | ${figure.ratio ?? ""} | ${cell(figure.target?.description)} | ${
         figure.target === undefined ? "" : figure.target.met ? "yes" : "**no**"
-      } | ${cell(config(figure))}${figure.note === undefined ? "" : ` — ${cell(figure.note)}`} |`
+      } | ${cell(config(figure))}${spread(figure)}${figure.note === undefined ? "" : ` — ${cell(figure.note)}`} |`
     )
   }
   lines.push("")

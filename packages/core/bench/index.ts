@@ -72,6 +72,12 @@ const main = async () => {
       value: Bench.round(comparison.ours / 1000),
       unit: "ms",
       baseline: { name: "gpt-tokenizer countTokens called directly", value: Bench.round(comparison.baseline / 1000) },
+      spread: {
+        min: Bench.round(comparison.oursRange[0] / 1000),
+        max: Bench.round(comparison.oursRange[1] / 1000),
+        baselineMin: Bench.round(comparison.baselineRange[0] / 1000),
+        baselineMax: Bench.round(comparison.baselineRange[1] / 1000)
+      },
       target: {
         source: "issue #2",
         description: "well under a second for 1 MB",

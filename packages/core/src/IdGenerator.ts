@@ -3,8 +3,9 @@
  *
  * The default layer makes ULID-style ids: 10 characters of millisecond time
  * (from Effect's `Clock`) followed by 16 characters of randomness (from
- * Effect's `Random`), in Crockford base 32. They sort by creation time to the
- * millisecond, which keeps B-tree inserts cheap.
+ * Effect's `Random`), in Crockford base 32. Within a millisecond they are
+ * monotonic, so one generator's ids sort in creation order (which also keeps
+ * B-tree inserts cheap).
  *
  * @since 0.1.0
  */
@@ -41,6 +42,8 @@ const encode = (value: number, length: number): string => {
   return out
 }
 
+const RANDOM_SPACE = 2 ** 40
+
 /**
  * Makes a ULID-style id from a millisecond timestamp and two random numbers in
  * `[0, 1)`. Exposed for callers that need ids outside of Effect.
@@ -49,22 +52,53 @@ const encode = (value: number, length: number): string => {
  * @category constructors
  */
 export const ulid = (millis: number, r1: number, r2: number): string =>
-  encode(Math.max(0, Math.floor(millis)) % 2 ** 50, 10) +
-  encode(Math.floor(r1 * 2 ** 40), 8) +
-  encode(Math.floor(r2 * 2 ** 40), 8)
+  encodeParts(millis, Math.floor(r1 * RANDOM_SPACE), Math.floor(r2 * RANDOM_SPACE))
+
+const encodeParts = (millis: number, high: number, low: number): string =>
+  encode(Math.max(0, Math.floor(millis)) % 2 ** 50, 10) + encode(high, 8) + encode(low, 8)
 
 /**
- * The default generator: time-sortable, random ids (see the module doc).
+ * A monotonic ULID-style generator: within one millisecond (or when the clock
+ * stands still, as `TestClock` does, or steps back) each id increments the
+ * previous one's random part, so ids sort in creation order and stay unique.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeUlid: IdGeneratorService = {
-  next: Effect.map(
-    Effect.all([Clock.currentTimeMillis, Random.next, Random.next]),
-    ([millis, r1, r2]) => ulid(millis, r1, r2)
-  )
+export const makeMonotonic = (): IdGeneratorService => {
+  let lastMillis = -1
+  let high = 0
+  let low = 0
+  return {
+    next: Effect.flatMap(
+      Effect.all([Clock.currentTimeMillis, Random.next, Random.next]),
+      ([millis, r1, r2]) =>
+        Effect.sync(() => {
+          if (millis > lastMillis) {
+            lastMillis = millis
+            high = Math.floor(r1 * RANDOM_SPACE)
+            low = Math.floor(r2 * RANDOM_SPACE)
+          } else if (++low === RANDOM_SPACE) {
+            low = 0
+            if (++high === RANDOM_SPACE) {
+              high = 0
+              lastMillis++
+            }
+          }
+          return encodeParts(lastMillis, high, low)
+        })
+    )
+  }
 }
+
+/**
+ * The process-wide default generator (monotonic, see `makeMonotonic`), for
+ * callers that need one without a layer.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUlid: IdGeneratorService = makeMonotonic()
 
 /**
  * A deterministic generator for tests: `prefix-000001`, `prefix-000002`, …
@@ -85,7 +119,7 @@ export const makeSequential = (prefix = "id"): IdGeneratorService => {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<IdGenerator> = Layer.succeed(IdGenerator, makeUlid)
+export const layer: Layer.Layer<IdGenerator> = Layer.sync(IdGenerator, makeMonotonic)
 
 /**
  * A deterministic layer for tests; every build starts counting from 1.

@@ -65,7 +65,9 @@ export const findInvalid = (value: unknown, path = "$", depth = 0): string | und
 
 /**
  * A JSON value: plain objects, arrays, strings, booleans, null and finite
- * numbers. Decoding checks the value in place (no copy).
+ * numbers. Decoding checks the value in place and returns it as it is, not a
+ * copy: a store that keeps a value must copy it (`structuredClone`), or the
+ * caller's later mutations would change what was stored.
  *
  * @since 0.1.0
  * @category schemas

@@ -40,8 +40,14 @@ describe("IdGenerator", () => {
       assert.strictEqual(new Set(ids).size, 50)
       assert.deepStrictEqual([...ids].sort(), ids)
       assert.match(ids[0]!, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+      // Under a clock that stands still, ids still sort in creation order.
       const burst = yield* Effect.all(Array.from({ length: 1000 }, () => IdGenerator.make(Ids.TaskId)))
       assert.strictEqual(new Set(burst).size, 1000)
+      assert.deepStrictEqual([...burst].sort(), burst)
+      // And when the clock steps back.
+      yield* TestClock.setTime(0)
+      const after = yield* IdGenerator.make(Ids.TaskId)
+      assert.isTrue(after > burst[burst.length - 1]!)
     }).pipe(Effect.provide(IdGenerator.layer)))
 })
 

@@ -43,6 +43,13 @@ export const Figure = Schema.Struct({
    */
   ratio: Schema.optional(Schema.Number),
   target: Schema.optional(Target),
+  /** The range of the rounds (same unit as value), to show how noisy the run was. */
+  spread: Schema.optional(Schema.Struct({
+    min: Schema.Number,
+    max: Schema.Number,
+    baselineMin: Schema.optional(Schema.Number),
+    baselineMax: Schema.optional(Schema.Number)
+  })),
   note: Schema.optional(Schema.String)
 })
 
@@ -135,6 +142,9 @@ export interface Comparison {
   readonly ratio: number
   readonly rounds: number
   readonly opsPerRound: number
+  /** Fastest and slowest round of each side (µs per operation). */
+  readonly oursRange: readonly [min: number, max: number]
+  readonly baselineRange: readonly [min: number, max: number]
 }
 
 /**
@@ -175,7 +185,9 @@ export const compare = async (
     baseline: baselineMedian,
     ratio: oursMedian / baselineMedian,
     rounds,
-    opsPerRound: options.ops
+    opsPerRound: options.ops,
+    oursRange: [Math.min(...a), Math.max(...a)],
+    baselineRange: [Math.min(...b), Math.max(...b)]
   }
 }
 
@@ -222,6 +234,12 @@ export const comparedFigure = (fields: {
       met: fields.comparison.ratio <= fields.target.maxRatio
     }
   }),
+  spread: {
+    min: round(fields.comparison.oursRange[0]),
+    max: round(fields.comparison.oursRange[1]),
+    baselineMin: round(fields.comparison.baselineRange[0]),
+    baselineMax: round(fields.comparison.baselineRange[1])
+  },
   ...(fields.note === undefined ? {} : { note: fields.note })
 })
 
