@@ -1,6 +1,6 @@
 import type { JsonObject } from "@agentos/core/Json"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -51,15 +51,17 @@ const lowerBound = (keys: ReadonlyArray<string>, target: string): number => {
 
 /** @internal */
 export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedState.SharedStateService> =>
-  Effect.sync(() => {
+  Effect.map(Effect.clock, (clock) => {
     const config = Common.makeConfig(options)
     const limit = config.historyLimit
     const slots = new Map<string, Slot>()
     const locks = new Map<string, LockState>()
     let sortedKeys: Array<string> | undefined
     const subscribers: Array<Subscriber> = []
-    const writes = Metric.tagged(writesTotal, "backend", "memory")
-    const conflicts = Metric.tagged(conflictsTotal, "backend", "memory")
+    // One constant label array: the metric caches its hook by this array's identity.
+    const labels = [MetricLabel.make("backend", "memory")]
+    const writes = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => writesTotal.unsafeUpdate(n, labels) }
+    const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
 
     const commit = (
       key: string,
@@ -105,7 +107,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
     })
 
     const set = (key: string, value: JsonObject, options: SharedState.SetOptions) =>
-      Effect.clockWith((clock): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
+      Effect.suspend((): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
         const { agent, expectedVersion, fence, strategy } = options
         const bad = Common.checkWrite(key, agent, expectedVersion, fence, strategy)
         if (bad !== undefined) return Effect.fail(bad)
@@ -182,7 +184,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       })
 
     const del = (key: string, options: SharedState.DeleteOptions) =>
-      Effect.clockWith((clock): Effect.Effect<boolean, SharedState.WriteError> => {
+      Effect.suspend((): Effect.Effect<boolean, SharedState.WriteError> => {
         const { agent, expectedVersion, fence } = options
         const bad = Common.checkWrite(key, agent, expectedVersion, fence, undefined)
         if (bad !== undefined) return Effect.fail(bad)
@@ -276,28 +278,26 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       )
 
     const tryAcquire = (key: string, agent: string, ttlMillis: number) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          const now = clock.unsafeCurrentTimeMillis()
-          const lock = locks.get(key)
-          if (lock === undefined) {
-            locks.set(key, { holder: agent, fence: 1, expiresAt: now + ttlMillis, holds: 1 })
-            return 1
-          }
-          const live = lock.holder !== undefined && lock.expiresAt > now
-          if (live && lock.holder === agent) {
-            lock.holds++
-            lock.expiresAt = Math.max(lock.expiresAt, now + ttlMillis)
-            return lock.fence
-          }
-          if (live) return undefined
-          lock.holder = agent
-          lock.fence++
-          lock.holds = 1
-          lock.expiresAt = now + ttlMillis
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const lock = locks.get(key)
+        if (lock === undefined) {
+          locks.set(key, { holder: agent, fence: 1, expiresAt: now + ttlMillis, holds: 1 })
+          return 1
+        }
+        const live = lock.holder !== undefined && lock.expiresAt > now
+        if (live && lock.holder === agent) {
+          lock.holds++
+          lock.expiresAt = Math.max(lock.expiresAt, now + ttlMillis)
           return lock.fence
-        })
-      )
+        }
+        if (live) return undefined
+        lock.holder = agent
+        lock.fence++
+        lock.holds = 1
+        lock.expiresAt = now + ttlMillis
+        return lock.fence
+      })
 
     const release = (key: string, agent: string, fence: number) =>
       Effect.sync(() => {

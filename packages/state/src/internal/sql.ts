@@ -6,7 +6,7 @@ import type * as Statement from "@effect/sql/Statement"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
@@ -57,6 +57,25 @@ export const migrations: Sql.Migrations = {
       updated_at bigint NOT NULL
     )`
     yield* sql`CREATE UNIQUE INDEX agentos_state_history_key_version ON agentos_state_history (key, version)`
+    // SQLite: every committed write of an entry adds its history row in the
+    // same statement (a trigger), so a write needs no explicit transaction.
+    // Postgres writes history in the same statement through a CTE instead.
+    yield* sql.onDialectOrElse({
+      pg: () => Effect.void,
+      orElse: () =>
+        Effect.zipRight(
+          sql`CREATE TRIGGER agentos_state_history_on_insert AFTER INSERT ON agentos_state_entries
+            BEGIN
+              INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
+              VALUES (NEW.key, NEW.version, NEW.value, NEW.modified_by, NEW.updated_at);
+            END`,
+          sql`CREATE TRIGGER agentos_state_history_on_update AFTER UPDATE ON agentos_state_entries
+            BEGIN
+              INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
+              VALUES (NEW.key, NEW.version, NEW.value, NEW.modified_by, NEW.updated_at);
+            END`
+        )
+    })
     yield* sql`CREATE TABLE agentos_state_locks (
       key ${keyType} PRIMARY KEY,
       holder text,
@@ -87,6 +106,7 @@ const toVersion = (row: Row): SharedState.Version => ({
 const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
 const GAP_MILLIS = 2_000
+const TRIM_EVERY = 8
 const POLL_BATCH = 1_000
 
 /** @internal */
@@ -105,8 +125,10 @@ export const make = (
         new StoreError({ operation: "migrate", reason: isSqlError(error) ? Sql.describe(error) : String(error) })
       )
     )
-    const writes = Metric.tagged(writesTotal, "backend", "sql")
-    const conflicts = Metric.tagged(conflictsTotal, "backend", "sql")
+    // One constant label array: the metric caches its hook by this array's identity.
+    const labels = [MetricLabel.make("backend", "sql")]
+    const writes = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => writesTotal.unsafeUpdate(n, labels) }
+    const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
     const now = Sql.nowMillis(sql)
     const forShare = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE"), orElse: () => sql.literal("") })
     const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
@@ -170,6 +192,17 @@ export const make = (
         versionOf
       )
 
+    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+
+    /**
+     * SQLite: drops history rows older than the last `limit` versions, every
+     * TRIM_EVERY versions of a key (reads only ever return the last `limit`).
+     */
+    const trimHistory = (key: string, version: number): Effect.Effect<void, SqlError> =>
+      version > limit && version % TRIM_EVERY === 0
+        ? Effect.asVoid(sql`DELETE FROM agentos_state_history WHERE key = ${key} AND version <= ${version - limit}`)
+        : Effect.void
+
     const recordHistory = (
       key: string,
       version: number,
@@ -177,7 +210,7 @@ export const make = (
       modifiedBy: string,
       at: number
     ): Effect.Effect<void, SqlError> =>
-      Effect.zipRight(
+      !isPg ? trimHistory(key, version) : Effect.zipRight(
         sql`INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
           VALUES (${key}, ${version}, ${text === null ? sql.literal("NULL") : jsonParam(text)}, ${modifiedBy}, ${at})`,
         version > limit
@@ -196,13 +229,19 @@ export const make = (
         }
       )
 
-    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-
     /**
      * Postgres only: the lock check, the write (compare-and-set, create-if-
      * absent or unconditional), the history row and its trim as one
      * statement of data-modifying CTEs. Returns the new version, or undefined
      * when nothing was written (a lock or a version conflict).
+     */
+    /**
+     * The lock check and the write (compare-and-set, create-if-absent or
+     * unconditional) as one statement, with its history row: on Postgres
+     * through data-modifying CTEs (history insert and trim included), on
+     * SQLite through the history triggers (trim done lazily, see
+     * `trimHistory`). Returns the new version, or undefined when nothing was
+     * written (a lock or a version conflict).
      */
     const singleStatement = (
       key: string,
@@ -211,31 +250,36 @@ export const make = (
       at: number,
       expected: number | undefined,
       fence: number | undefined
-    ) =>
-      Effect.map(
-        sql<{ readonly version: unknown }>`WITH lk AS (
-            SELECT fence, holder, expires_at > ${now} AS live FROM agentos_state_locks WHERE key = ${key} FOR SHARE
-          ), ok AS (
-            SELECT ${
-          fence === undefined
-            ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
-            : sql`COALESCE((SELECT fence FROM lk), 0) = ${fence}`
-        } AS allowed
-          ), w AS (${
-          expected !== undefined && expected > 0
-            ? sql`UPDATE agentos_state_entries
+    ) => {
+      const allowed = fence === undefined
+        ? sql`NOT EXISTS (SELECT 1 FROM agentos_state_locks
+            WHERE key = ${key} AND holder IS NOT NULL AND expires_at > ${now})`
+        : sql`COALESCE((SELECT fence FROM agentos_state_locks WHERE key = ${key}), 0) = ${fence}`
+      const write = (condition: Statement.Fragment) =>
+        expected !== undefined && expected > 0
+          ? sql`UPDATE agentos_state_entries
               SET value = ${jsonParam(text)}, version = version + 1, modified_by = ${modifiedBy}, updated_at = ${at}
-              WHERE key = ${key} AND version = ${expected} AND deleted = 0 AND (SELECT allowed FROM ok)
+              WHERE key = ${key} AND version = ${expected} AND deleted = 0 AND ${condition}
               RETURNING version`
-            : sql`INSERT INTO agentos_state_entries (key, value, version, modified_by, updated_at, deleted)
+          : sql`INSERT INTO agentos_state_entries (key, value, version, modified_by, updated_at, deleted)
               SELECT CAST(${key} AS text), ${jsonParam(text)}, 1, CAST(${modifiedBy} AS text), CAST(${at} AS bigint), 0
-              WHERE (SELECT allowed FROM ok)
+              WHERE ${condition}
               ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                 version = agentos_state_entries.version + 1, modified_by = excluded.modified_by,
                 updated_at = excluded.updated_at, deleted = 0
               ${expected === 0 ? sql.literal("WHERE agentos_state_entries.deleted = 1") : empty}
               RETURNING version`
-        }), h AS (
+      return Effect.map(
+        isPg
+          ? sql<{ readonly version: unknown }>`WITH lk AS (
+            SELECT fence, holder, expires_at > ${now} AS live FROM agentos_state_locks WHERE key = ${key} FOR SHARE
+          ), ok AS (
+            SELECT ${
+            fence === undefined
+              ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
+              : sql`COALESCE((SELECT fence FROM lk), 0) = ${fence}`
+          } AS allowed
+          ), w AS (${write(sql`(SELECT allowed FROM ok)`)}), h AS (
             INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
             SELECT CAST(${key} AS text), version, ${jsonParam(text)}, CAST(${modifiedBy} AS text), CAST(${at} AS bigint)
             FROM w
@@ -243,9 +287,11 @@ export const make = (
             DELETE FROM agentos_state_history
             WHERE key = ${key} AND version <= (SELECT version FROM w) - ${limit}
           )
-          SELECT version FROM w`,
+          SELECT version FROM w`
+          : sql<{ readonly version: unknown }>`${write(allowed)}`,
         versionOf
       )
+    }
 
     const entryOf = (
       key: string,
@@ -394,20 +440,21 @@ export const make = (
                 v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
             )
           const slow = transaction("set", Effect.zipRight(checkLock(key, fence), write))
-          const run = !isPg ? slow : Effect.flatMap(
-            // Postgres: lock check, compare-and-set and history in one
-            // statement (no transaction round trips) when nothing conflicts.
+          const run = Effect.flatMap(
+            // Lock check, write and history in one statement (no transaction
+            // round trips) when nothing conflicts.
             singleStatement(key, text, byText, at, expectedVersion, fence).pipe(
               storeError("set"),
               Effect.withSpan("SharedState.set")
             ),
             (v): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
               if (v !== undefined) {
-                return Effect.succeed({
+                const result: SharedState.SetResult = {
                   applied: true,
                   outcome: "written",
                   entry: Option.some(entryOf(key, value, v, by, at))
-                })
+                }
+                return isPg ? Effect.succeed(result) : Effect.as(storeError("set")(trimHistory(key, v)), result)
               }
               if (expectedVersion === undefined || (resolved !== "reject" && resolved !== "first-write-wins")) {
                 return slow
@@ -523,7 +570,9 @@ export const make = (
         const bad = Common.checkKey(key)
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
         return sql<Row>`SELECT key, value, version, modified_by, updated_at
-          FROM agentos_state_history WHERE key = ${key} ORDER BY version`.pipe(
+          FROM agentos_state_history WHERE key = ${key}
+            AND version > (SELECT MAX(version) FROM agentos_state_history WHERE key = ${key}) - ${limit}
+          ORDER BY version`.pipe(
           Effect.map((rows) => rows.map(toVersion)),
           storeError("history"),
           Effect.withSpan("SharedState.history")
@@ -539,7 +588,8 @@ export const make = (
           (Number.isSafeInteger(version) && version >= 1 ? undefined : "version must be an integer >= 1")
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
         return sql<Row>`SELECT key, value, version, modified_by, updated_at
-          FROM agentos_state_history WHERE key = ${key} AND version = ${version}`.pipe(
+          FROM agentos_state_history WHERE key = ${key} AND version = ${version}
+            AND version > (SELECT MAX(version) FROM agentos_state_history WHERE key = ${key}) - ${limit}`.pipe(
           Effect.map((rows) => rows.length === 0 ? Option.none() : Option.some(toVersion(rows[0]!))),
           storeError("getAt"),
           Effect.withSpan("SharedState.getAt")
