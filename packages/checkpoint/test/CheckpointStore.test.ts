@@ -52,6 +52,20 @@ const suite: Conformance.Suite<CheckpointStore> = [
     })
   ),
   Conformance.test(
+    "concurrent acquires of one workflow: exactly one is granted",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const results = yield* Effect.all(
+        Array.from({ length: 8 }, (_, i) => Effect.either(store.acquire(id("contended"), `runner-${i}`, 30_000))),
+        { concurrency: "unbounded" }
+      )
+      const granted = results.filter((r) => r._tag === "Right")
+      assert.strictEqual(granted.length, 1)
+      for (const r of results) if (r._tag === "Left") assert.strictEqual(r.left._tag, "WorkflowBusy")
+      if (granted[0]?._tag === "Right") assert.strictEqual(granted[0].right.epoch, 1)
+    })
+  ),
+  Conformance.test(
     "save under the current lease, load returns an equal checkpoint with the epoch",
     Effect.gen(function*() {
       const store = yield* CheckpointStore

@@ -2,9 +2,18 @@ import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Path from "node:path"
-import { layer, program } from "../examples/quickstart.js"
+import { layer, program, research } from "../examples/quickstart.js"
+import * as Workflows from "../src/Workflows.js"
 
 describe("the README example", () => {
+  it.effect("Workflows.layerMemory is a ready engine", () =>
+    Effect.gen(function*() {
+      const workflows = yield* Workflows.Workflows
+      const final = yield* workflows.execute(research, "in-memory", { query: "q" })
+      assert.strictEqual(final.report, "2 sources")
+      assert.strictEqual((yield* workflows.status("in-memory")).status, "completed")
+    }).pipe(Effect.provide(Workflows.layerMemory())))
+
   it.scoped("runs, and a second run resumes from the stored checkpoint without running steps again", () =>
     Effect.gen(function*() {
       const dir = yield* Backends.tempDirectory("agentos-checkpoint-example")
