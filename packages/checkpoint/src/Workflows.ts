@@ -287,9 +287,10 @@ export const make = (
           }
           encodedInput = Option.some(encoded.right)
         }
-        const lease = yield* acquire(workflowId, runOptions)
-        return yield* runLeased(workflow, workflowId, lease, mode, encodedInput).pipe(
-          Effect.ensuring(Effect.ignore(store.release(lease)))
+        return yield* Effect.acquireUseRelease(
+          acquire(workflowId, runOptions),
+          (lease) => runLeased(workflow, workflowId, lease, mode, encodedInput),
+          (lease) => Effect.ignore(store.release(lease))
         )
       }).pipe(Effect.withSpan("Workflows.run", { attributes: { workflow: workflow.name, workflowId: rawId, mode } }))
 
@@ -642,17 +643,21 @@ export const make = (
         Effect.gen(function*() {
           const workflowId = yield* decodeId(rawId)
           if (yield* store.requestCancel(workflowId)) return "requested" as const
-          const lease = yield* store.acquire(workflowId, holder, ttlMillis)
-          return yield* Effect.gen(function*() {
-            const found = yield* store.load(workflowId)
-            if (Option.isNone(found)) return yield* new WorkflowNotFound({ workflowId })
-            if (found.value.status === "completed") return "already-completed" as const
-            if (found.value.status !== "cancelled") {
-              const at = yield* Clock.currentTimeMillis
-              yield* store.save(lease, { ...found.value, status: "cancelled", updatedAt: at })
-            }
-            return "cancelled" as const
-          }).pipe(Effect.ensuring(Effect.ignore(store.release(lease))))
+          return yield* Effect.acquireUseRelease(
+            store.acquire(workflowId, holder, ttlMillis),
+            (lease) =>
+              Effect.gen(function*() {
+                const found = yield* store.load(workflowId)
+                if (Option.isNone(found)) return yield* new WorkflowNotFound({ workflowId })
+                if (found.value.status === "completed") return "already-completed" as const
+                if (found.value.status !== "cancelled") {
+                  const at = yield* Clock.currentTimeMillis
+                  yield* store.save(lease, { ...found.value, status: "cancelled", updatedAt: at })
+                }
+                return "cancelled" as const
+              }),
+            (lease) => Effect.ignore(store.release(lease))
+          )
         }).pipe(
           // A runner took the lease between our request and our acquire: ask it again.
           Effect.retry({ while: (error) => error._tag === "WorkflowBusy" || error._tag === "LeaseLost", times: 5 }),
