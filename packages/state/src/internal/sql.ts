@@ -105,6 +105,10 @@ const toVersion = (row: Row): SharedState.Version => ({
 
 const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
+// Spans without a captured call-site stack trace: capturing one costs more
+// than a SQLite statement.
+const spanOptions = { captureStackTrace: false } as const
+
 const GAP_MILLIS = 2_000
 const TRIM_EVERY = 8
 const POLL_BATCH = 1_000
@@ -147,7 +151,7 @@ export const make = (
           while: (error) => isSqlError(error) && Sql.isRetryable(error)
         }),
         storeError(operation),
-        Effect.withSpan(`SharedState.${operation}`)
+        Effect.withSpan(`SharedState.${operation}`, spanOptions)
       )
 
     const checkLock = (key: string, fence: number | undefined) =>
@@ -445,7 +449,7 @@ export const make = (
             // round trips) when nothing conflicts.
             singleStatement(key, text, byText, at, expectedVersion, fence).pipe(
               storeError("set"),
-              Effect.withSpan("SharedState.set")
+              Effect.withSpan("SharedState.set", spanOptions)
             ),
             (v): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
               if (v !== undefined) {
@@ -490,7 +494,7 @@ export const make = (
             rows.length === 0 ? Option.none() : Option.some(toVersion(rows[0]!) as SharedState.Entry)
           ),
           storeError("get"),
-          Effect.withSpan("SharedState.get")
+          Effect.withSpan("SharedState.get", spanOptions)
         )
       })
 
@@ -561,7 +565,7 @@ export const make = (
             }
           }),
           storeError("list"),
-          Effect.withSpan("SharedState.list")
+          Effect.withSpan("SharedState.list", spanOptions)
         )
       })
 
@@ -575,7 +579,7 @@ export const make = (
           ORDER BY version`.pipe(
           Effect.map((rows) => rows.map(toVersion)),
           storeError("history"),
-          Effect.withSpan("SharedState.history")
+          Effect.withSpan("SharedState.history", spanOptions)
         )
       })
 
@@ -592,7 +596,7 @@ export const make = (
             AND version > (SELECT MAX(version) FROM agentos_state_history WHERE key = ${key}) - ${limit}`.pipe(
           Effect.map((rows) => rows.length === 0 ? Option.none() : Option.some(toVersion(rows[0]!))),
           storeError("getAt"),
-          Effect.withSpan("SharedState.getAt")
+          Effect.withSpan("SharedState.getAt", spanOptions)
         )
       })
 
@@ -665,7 +669,7 @@ export const make = (
         RETURNING fence`.pipe(
         Effect.map((rows) => rows.length === 0 ? undefined : Sql.toNumber(rows[0]!.fence)),
         storeError("withLock"),
-        Effect.withSpan("SharedState.withLock")
+        Effect.withSpan("SharedState.withLock", spanOptions)
       )
 
     const release = (key: string, agent: string, fence: number) =>
