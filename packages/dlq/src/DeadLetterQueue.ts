@@ -153,8 +153,8 @@ export interface DeadLetterQueueService {
     id: string,
     resolution: string
   ) => Effect.Effect<Letter, LetterNotFound | AlreadyResolved | ReplayInProgress | StoreError>
-  /** Removes old letters (never one being replayed); returns how many. */
-  readonly purge: (options: PurgeOptions) => Effect.Effect<number, StoreError>
+  /** Removes old letters (never one being replayed); returns how many. A bad age is `InvalidInput`. */
+  readonly purge: (options: PurgeOptions) => Effect.Effect<number, InvalidInput | StoreError>
   readonly summary: () => Effect.Effect<Summary, StoreError>
   /** New letters (not duplicates) added through this instance, as they are stored. */
   readonly alerts: Stream.Stream<Letter>
@@ -177,8 +177,14 @@ export class DeadLetterQueue extends Context.Tag("@agentos/dlq/DeadLetterQueue")
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue> =>
-  Layer.scoped(DeadLetterQueue, Effect.flatMap(makeIndex(), (store) => internal.make(store, options)))
+export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue, InvalidInput> =>
+  Layer.scoped(
+    DeadLetterQueue,
+    internal.validateOptions(options).pipe(
+      Effect.zipRight(makeIndex()),
+      Effect.flatMap((store) => internal.make(store, options))
+    )
+  )
 
 /**
  * A queue in a directory: one JSON file per letter, written atomically. It
@@ -193,10 +199,13 @@ export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue>
  */
 export const layerFileSystem = (
   options: Options & { readonly directory: string }
-): Layer.Layer<DeadLetterQueue, DirectoryLocked | StoreError, FileSystem.FileSystem> =>
+): Layer.Layer<DeadLetterQueue, DirectoryLocked | InvalidInput | StoreError, FileSystem.FileSystem> =>
   Layer.scoped(
     DeadLetterQueue,
-    Effect.flatMap(makeFileStore(options.directory), (store) => internal.make(store, options))
+    internal.validateOptions(options).pipe(
+      Effect.zipRight(makeFileStore(options.directory)),
+      Effect.flatMap((store) => internal.make(store, options))
+    )
   )
 
 /**
@@ -207,13 +216,17 @@ export const layerFileSystem = (
  * @since 0.1.0
  * @category layers
  */
-export const layerSql = (options: Options = {}): Layer.Layer<DeadLetterQueue, StoreError, SqlClient.SqlClient> =>
+export const layerSql = (
+  options: Options = {}
+): Layer.Layer<DeadLetterQueue, InvalidInput | StoreError, SqlClient.SqlClient> =>
   Layer.scoped(
     DeadLetterQueue,
-    makeSqlStore.pipe(
-      Effect.mapError((error) =>
-        error._tag === "StoreError" ? error : new StoreError({ operation: "open", message: error.message })
-      ),
+    internal.validateOptions(options).pipe(
+      Effect.zipRight(makeSqlStore.pipe(
+        Effect.mapError((error) =>
+          error._tag === "StoreError" ? error : new StoreError({ operation: "open", message: error.message })
+        )
+      )),
       Effect.flatMap((store) => internal.make(store, options))
     )
   )

@@ -100,9 +100,10 @@ export class AlreadyResolved extends Schema.TaggedError<AlreadyResolved>()("Alre
 }
 
 /**
- * The replay's claim expired and another replayer took the letter before this
- * one finished, so this replay's outcome was not recorded (a fencing token
- * keeps a slow replayer from overwriting a newer one).
+ * The replay's claim expired and the letter was taken before this replay
+ * finished (by another replay, a manual `resolve`, or a `purge`), so this
+ * replay's outcome was not recorded (a fencing token keeps a slow replayer
+ * from overwriting a newer outcome or a manual resolution).
  *
  * @since 0.1.0
  * @category errors
@@ -112,7 +113,7 @@ export class ClaimLost extends Schema.TaggedError<ClaimLost>()("ClaimLost", {
 }) {
   /** @since 0.1.0 */
   override get message(): string {
-    return `the replay claim on dead letter "${this.id}" expired and was taken over; this outcome was not recorded`
+    return `the replay claim on dead letter "${this.id}" expired and the letter was taken meanwhile; this outcome was not recorded`
   }
 }
 

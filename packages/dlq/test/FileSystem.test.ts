@@ -1,5 +1,6 @@
 import { Backends } from "@agentos/testkit"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -7,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as TestClock from "effect/TestClock"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -147,6 +149,77 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       if (Either.isLeft(result) && result.left._tag === "DirectoryLocked") {
         assert.strictEqual(result.left.pid, child.pid)
       } else assert.fail("expected DirectoryLocked")
+    }))
+
+  it.scoped("a lock naming this process's pid that no layer here holds (a restarted container) is taken over", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      Fs.mkdirSync(dir, { recursive: true })
+      Fs.writeFileSync(Path.join(dir, "dlq.lock"), String(process.pid))
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      yield* open(dir).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.isTrue(logs.some((line) => line.includes(`earlier process with this process's pid ${process.pid}`)))
+      // Now held here: a second layer (even through another spelling of the path) is refused.
+      const again = yield* Effect.either(Effect.scoped(open(Path.join(dir, "letters", ".."))))
+      assert.isTrue(Either.isLeft(again) && again.left._tag === "DirectoryLocked")
+    }))
+
+  it.scoped("a stray file that is not a letter file is reported and moved aside, not ignored", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      yield* withQueue(dir, (dlq) => dlq.add(input()))
+      Fs.writeFileSync(Path.join(dir, "letters", "notes.txt"), "hand-written")
+      const summary = yield* withQueue(dir, (dlq) => dlq.summary())
+      assert.strictEqual(summary.total, 1)
+      assert.deepStrictEqual(summary.findings.map((f) => [Path.basename(f.file), f.kind]), [[
+        "notes.txt",
+        "corrupt-file"
+      ]])
+      assert.strictEqual(Fs.readFileSync(summary.findings[0]!.movedTo, "utf8"), "hand-written")
+    }))
+
+  it.scoped("a purge that fails part-way leaves the queue equal to the disk", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      let removes = 0
+      const failing = Layer.effect(
+        FileSystem.FileSystem,
+        Effect.map(FileSystem.FileSystem, (fs) => ({
+          ...fs,
+          remove: (path: string, options?: FileSystem.RemoveOptions) =>
+            path.endsWith(".json") && ++removes === 2
+              ? Effect.fail(
+                new PlatformError.SystemError({
+                  reason: "PermissionDenied",
+                  module: "FileSystem",
+                  method: "remove",
+                  pathOrDescriptor: path
+                })
+              )
+              : fs.remove(path, options)
+        }))
+      ).pipe(Layer.provide(NodeFileSystem.layer))
+      const ids = yield* withQueue(dir, (dlq) =>
+        Effect.gen(function*() {
+          const ids: Array<string> = []
+          for (const taskId of ["a", "b", "c"]) {
+            const { letter } = yield* dlq.add(input({ taskId }))
+            yield* dlq.resolve(letter.id, "done")
+            ids.push(letter.id)
+          }
+          yield* TestClock.adjust("1 second")
+          const error = yield* Effect.flip(dlq.purge({ resolvedOlderThan: 0 }))
+          assert.strictEqual(error._tag, "StoreError")
+          const present = yield* Effect.forEach(ids, (id) => Effect.map(Effect.either(dlq.get(id)), Either.isRight))
+          return { present, total: (yield* dlq.summary()).total }
+        }), failing)
+      const onDisk = files(Path.join(dir, "letters")).length
+      assert.strictEqual(ids.total, onDisk, "the index shows what is on disk")
+      assert.strictEqual(ids.present.filter(Boolean).length, onDisk)
+      assert.strictEqual(onDisk, 2)
     }))
 
   it.scoped("a stale lock of a process that is no longer alive is taken over", () =>

@@ -44,14 +44,23 @@ describe("DeadLetterQueue.layerSql", () => {
         assert.isTrue((yield* b.add(input())).duplicate)
         assert.strictEqual((yield* b.get(added.letter.id)).id, added.letter.id)
         // Two queues (as two processes would) race to replay one letter: one wins.
+        // The winner's handler waits at the gate until the five losers have
+        // finished (no fixed sleep: a loaded machine only makes it slower).
         const runs = yield* Ref.make(0)
+        const finished = yield* Ref.make(0)
         const gate = yield* Deferred.make<void>()
         const handler = () => Effect.zipRight(Ref.update(runs, (n) => n + 1), Deferred.await(gate))
         const racers = yield* Effect.all(
-          [a, b, a, b, a, b].map((q) => Effect.fork(Effect.either(q.replay(added.letter.id, handler)))),
+          [a, b, a, b, a, b].map((q) =>
+            Effect.fork(
+              Effect.either(q.replay(added.letter.id, handler)).pipe(
+                Effect.ensuring(Ref.update(finished, (n) => n + 1))
+              )
+            )
+          ),
           { concurrency: "unbounded" }
         )
-        yield* Effect.sleep("300 millis")
+        while ((yield* Ref.get(finished)) < 5) yield* Effect.sleep("5 millis")
         yield* Deferred.succeed(gate, undefined)
         const outcomes = yield* Effect.forEach(racers, Fiber.join)
         const won = outcomes.filter((o) => o._tag === "Right")

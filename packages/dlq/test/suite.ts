@@ -39,7 +39,7 @@ const base: Letter.AddInput = {
   context: { lastAttempt: 3 }
 }
 
-const failure = <A, E>(effect: Effect.Effect<A, E>) =>
+const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.either(effect), (either) => {
     assert.isTrue(Either.isLeft(either), "expected a failure")
     return (either as Either.Left<E, A>).left
@@ -160,6 +160,21 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "1 hour" }), 1)
       yield* dlq.add(input({ taskId: "t3" }))
       assert.strictEqual((yield* dlq.summary()).total, 2)
+    })
+  ),
+  Conformance.test(
+    "maxLetters holds under concurrent adds: never more letters than the limit",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxLetters: 3 })
+      const outcomes = yield* Effect.all(
+        Array.from({ length: 10 }, (_, i) => Effect.either(dlq.add(input({ taskId: `c${i}` })))),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(outcomes.filter(Either.isRight).length, 3)
+      for (const outcome of outcomes) {
+        if (Either.isLeft(outcome)) assert.strictEqual(outcome.left._tag, "QueueFull")
+      }
+      assert.strictEqual((yield* dlq.summary()).total, 3)
     })
   ),
   Conformance.test(
@@ -347,7 +362,11 @@ export const suite: Conformance.Suite<Harness> = [
   Conformance.test(
     "a claim expires: a crashed replayer does not block the letter, and its late outcome is ClaimLost",
     Effect.gen(function*() {
-      const dlq = yield* queue({ claimTimeout: "300 millis" })
+      // (That a held claim blocks a second replay is the concurrent-replay
+      // case's; here only the expiry, which needs real time: the SQL claim is
+      // judged by the database's clock. Sleeping longer than the claim is a
+      // lower bound, so a slow machine cannot make this case fail.)
+      const dlq = yield* queue({ claimTimeout: "400 millis" })
       const { letter } = yield* dlq.add(input())
       const gate = yield* Deferred.make<void>()
       const started = yield* Deferred.make<void>()
@@ -355,9 +374,7 @@ export const suite: Conformance.Suite<Harness> = [
         dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)))
       )
       yield* Deferred.await(started)
-      const blocked = yield* failure(dlq.replay(letter.id, () => Effect.void))
-      assert.strictEqual(blocked._tag, "ReplayInProgress")
-      yield* Effect.sleep("450 millis")
+      yield* Effect.sleep("600 millis")
       const outcome = yield* dlq.replay(letter.id, () => Effect.succeed("second"))
       assert.strictEqual(outcome._tag, "Succeeded")
       yield* Deferred.succeed(gate, undefined)
@@ -367,6 +384,105 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual((yield* dlq.get(letter.id)).resolution?.result, "second")
     }),
     { live: true, timeout: 10_000 }
+  ),
+  Conformance.test(
+    "a manual resolve after a claim expired fences the late replayer: ClaimLost, and the resolution stands",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ claimTimeout: "400 millis" })
+      const { letter } = yield* dlq.add(input())
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const stuck = yield* Effect.fork(
+        dlq.replay(
+          letter.id,
+          () =>
+            Effect.zipRight(
+              Deferred.succeed(started, undefined),
+              Effect.zipRight(Deferred.await(gate), Effect.fail("late"))
+            )
+        )
+      )
+      yield* Deferred.await(started)
+      yield* Effect.sleep("600 millis")
+      const resolved = yield* dlq.resolve(letter.id, "fixed upstream")
+      yield* Deferred.succeed(gate, undefined)
+      const late = yield* Effect.either(Fiber.join(stuck))
+      assert.isTrue(Either.isLeft(late))
+      if (Either.isLeft(late)) assert.strictEqual(late.left._tag, "ClaimLost")
+      const stored = yield* dlq.get(letter.id)
+      assert.deepStrictEqual(stored.resolution, resolved.resolution)
+      assert.strictEqual(stored.attempts, 3)
+      assert.strictEqual((yield* dlq.summary()).resolved, 1)
+    }),
+    { live: true, timeout: 10_000 }
+  ),
+  Conformance.test(
+    "concurrent adds of one failure keep one letter; all of them get its id",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const port = yield* Effect.provide(
+        DeadLetters.DeadLetters,
+        Layer.provide(DeadLetterQueue.layerPort, Layer.succeed(DeadLetterQueue.DeadLetterQueue, dlq))
+      )
+      const sent: DeadLetters.DeadLetterInput = {
+        source: "supervisor",
+        taskType: "search",
+        taskId: Ids.TaskId.make("task-race"),
+        attempt: 3,
+        attempts: 3,
+        payload: { q: 1 },
+        error: { tag: "Timeout", message: "slow" },
+        firstAttemptAt: 1,
+        lastAttemptAt: 2
+      }
+      const receipts = yield* Effect.all(
+        [
+          ...Array.from({ length: 4 }, () => port.send(sent)),
+          ...Array.from({ length: 4 }, () =>
+            Effect.map(dlq.add(input({ taskId: "task-race" })), (a) => ({
+              letterId: a.letter.id,
+              duplicate: a.duplicate
+            })))
+        ],
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(receipts.filter((r) => !r.duplicate).length, 1)
+      assert.strictEqual(new Set(receipts.map((r) => r.letterId)).size, 1)
+      assert.strictEqual((yield* dlq.summary()).total, 1)
+    })
+  ),
+  Conformance.test(
+    "bad options and bad purge ages are InvalidInput and change nothing",
+    Effect.gen(function*() {
+      for (
+        const options of [
+          { maxPayloadBytes: Number.NaN },
+          { maxLetters: 0 },
+          { alertBuffer: -1 },
+          { claimTimeout: "soon" as never },
+          { claimTimeout: 0 }
+        ]
+      ) {
+        const error = yield* failure(queue(options))
+        assert.strictEqual((error as { _tag: string })._tag, "InvalidInput", JSON.stringify(options))
+      }
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      yield* dlq.resolve(letter.id, "done")
+      yield* TestClock.adjust("1 hour")
+      for (const age of ["a while", -1, Number.NaN, "-2 hours"]) {
+        const error = yield* failure(dlq.purge({ resolvedOlderThan: age as never }))
+        assert.strictEqual(error._tag, "InvalidInput", String(age))
+      }
+      const unresolved = yield* failure(dlq.purge({ resolvedOlderThan: "1 minute", unresolvedOlderThan: "x" as never }))
+      assert.strictEqual(unresolved._tag, "InvalidInput")
+      assert.strictEqual((yield* dlq.get(letter.id)).id, letter.id)
+      // An infinite age removes nothing of that kind.
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: Number.POSITIVE_INFINITY }), 0)
+      const badMax = yield* failure(dlq.replayMany({}, () => Effect.void, { ratePerSecond: 1, maxLetters: 0 }))
+      assert.strictEqual(badMax._tag, "InvalidInput")
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "1 minute" }), 1)
+    })
   ),
   Conformance.test(
     "resolve marks a letter resolved by hand, once",

@@ -33,25 +33,37 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
+// The lock files this process holds (by real path). A lock file naming this
+// process's pid that is not in here was left by an earlier process that had
+// the same pid (a restarted container's pid 1, say): it is stale.
+const heldHere = new Set<string>()
+
 const acquireLock = (
   fs: FileSystem.FileSystem,
-  directory: string
+  directory: string,
+  realDirectory: string
 ): Effect.Effect<void, DirectoryLocked | StoreError, Scope.Scope> => {
   const path = join(directory, LOCK_FILE)
+  const key = join(realDirectory, LOCK_FILE)
   const create = fs.writeFileString(path, String(process.pid), { flag: "wx" })
   const holder = Effect.map(
     Effect.orElseSucceed(fs.readFileString(path), () => ""),
     (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined)
   )
+  const isHeld = (pid: number) => pid === process.pid ? heldHere.has(key) : isAlive(pid)
   const take: Effect.Effect<void, DirectoryLocked | StoreError> = create.pipe(
     Effect.catchIf(
       (error) => error._tag === "SystemError" && error.reason === "AlreadyExists",
       () =>
         Effect.flatMap(holder, (pid) => {
-          if (pid !== undefined && isAlive(pid)) return Effect.fail(new DirectoryLocked({ directory, pid }))
+          if (pid !== undefined && isHeld(pid)) return Effect.fail(new DirectoryLocked({ directory, pid }))
           return Effect.logWarning(
             `dead letter directory ${directory}: taking over the stale lock of ${
-              pid === undefined ? "an unreadable lock file" : `process ${pid}, which is no longer alive`
+              pid === undefined
+                ? "an unreadable lock file"
+                : pid === process.pid
+                ? `an earlier process with this process's pid ${pid}`
+                : `process ${pid}, which is no longer alive`
             }`
           ).pipe(
             Effect.zipRight(fs.remove(path)),
@@ -64,11 +76,19 @@ const acquireLock = (
           )
         })
     ),
-    Effect.mapError((error) => error._tag === "DirectoryLocked" ? error : storeError("lock")(error))
+    Effect.mapError((error) => error._tag === "DirectoryLocked" ? error : storeError("lock")(error)),
+    Effect.zipRight(Effect.sync(() => heldHere.add(key)))
   )
   return Effect.acquireRelease(
     take,
-    () => Effect.flatMap(holder, (pid) => pid === process.pid ? fs.remove(path) : Effect.void).pipe(Effect.ignore)
+    () =>
+      Effect.flatMap(holder, (pid) => pid === process.pid ? fs.remove(path) : Effect.void).pipe(
+        // Left behind, the lock names this pid and is taken over at the next start.
+        Effect.catchAll((error) =>
+          Effect.logWarning(`dead letter directory ${directory}: the lock file was not removed: ${error.message}`)
+        ),
+        Effect.ensuring(Effect.sync(() => heldHere.delete(key)))
+      )
   )
 }
 
@@ -86,7 +106,8 @@ export const makeFileStore = (
       ),
       storeError("open")
     )
-    yield* acquireLock(fs, directory)
+    const realDirectory = yield* Effect.mapError(fs.realPath(directory), storeError("open"))
+    yield* acquireLock(fs, directory, realDirectory)
 
     const syncDirectory = (dir: string) =>
       Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
@@ -129,7 +150,14 @@ export const makeFileStore = (
         )
         continue
       }
-      if (!name.endsWith(".json")) continue
+      if (!name.endsWith(".json")) {
+        findings.push(
+          yield* moveAside(name, "corrupt-file", "not a letter file (letter files end in .json)").pipe(
+            Effect.mapError(storeError("load"))
+          )
+        )
+        continue
+      }
       const text = yield* Effect.mapError(fs.readFileString(join(lettersDir, name)), storeError("load"))
       let reason: string | undefined
       let parsed: unknown
@@ -154,11 +182,13 @@ export const makeFileStore = (
       {
         write: (letter) =>
           Effect.mapError(writeAtomic(fileName(letter.id), JSON.stringify(encodeLetter(letter))), storeError("write")),
-        remove: (doomed) =>
-          Effect.forEach(doomed, (letter) => fs.remove(join(lettersDir, fileName(letter.id))), { discard: true }).pipe(
-            Effect.zipRight(syncDirectory(lettersDir)),
+        remove: (letter) =>
+          fs.remove(join(lettersDir, fileName(letter.id))).pipe(
+            // Already gone (removed by hand): the purge is what was asked.
+            Effect.catchIf((error) => error._tag === "SystemError" && error.reason === "NotFound", () => Effect.void),
             Effect.mapError(storeError("remove"))
-          )
+          ),
+        flush: Effect.mapError(syncDirectory(lettersDir), storeError("remove"))
       },
       letters,
       findings

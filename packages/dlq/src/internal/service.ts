@@ -88,10 +88,46 @@ const applyRedaction = (
   }))
 }
 
+// Durations from callers: a value that does not decode, a negative or a NaN
+// is refused (Duration.decode would clamp it to 0 or throw).
+const durationMillis = (name: string, input: unknown): Effect.Effect<number, InvalidInput> => {
+  const bad = () =>
+    Effect.fail(new InvalidInput({ message: `${name} must be a non-negative duration, got ${String(input)}` }))
+  if (typeof input === "number" && !(input >= 0)) return bad()
+  if (typeof input === "string" && input.trim().startsWith("-")) return bad()
+  return Option.match(Duration.decodeUnknown(input), {
+    onNone: bad,
+    onSome: (duration) => Effect.succeed(Duration.toMillis(duration))
+  })
+}
+
+const positiveInt = (name: string, value: number | undefined): Effect.Effect<void, InvalidInput> =>
+  value === undefined || (Number.isSafeInteger(value) && value > 0)
+    ? Effect.void
+    : Effect.fail(new InvalidInput({ message: `${name} must be a positive integer, got ${value}` }))
+
 const checkSize = (payload: Json.JsonValue, maxBytes: number): Effect.Effect<void, PayloadTooLarge> => {
   const bytes = Json.byteLength(payload)
   return bytes > maxBytes ? Effect.fail(new PayloadTooLarge({ bytes, maxBytes })) : Effect.void
 }
+
+/** Checks a layer's options before anything is opened: a bad option is an InvalidInput, never a silent default. */
+export const validateOptions = (options: Options): Effect.Effect<void, InvalidInput> =>
+  Effect.all([
+    positiveInt("maxPayloadBytes", options.maxPayloadBytes),
+    positiveInt("maxLetters", options.maxLetters),
+    positiveInt("alertBuffer", options.alertBuffer),
+    Effect.flatMap(
+      durationMillis("claimTimeout", options.claimTimeout ?? DEFAULT_CLAIM_TIMEOUT),
+      (millis) =>
+        millis > 0 && Number.isFinite(millis)
+          ? Effect.void
+          : Effect.fail(new InvalidInput({ message: `claimTimeout must be a positive, finite duration` }))
+    ),
+    options.redact === undefined || typeof options.redact === "function"
+      ? Effect.void
+      : Effect.fail(new InvalidInput({ message: "redact must be a function" }))
+  ], { discard: true })
 
 export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLetterQueueService, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -310,6 +346,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         if (!(Number.isFinite(rate) && rate > 0)) {
           return yield* new InvalidInput({ message: `ratePerSecond must be a positive number, got ${rate}` })
         }
+        yield* positiveInt("maxLetters", manyOptions.maxLetters)
         const max = manyOptions.maxLetters ?? Number.POSITIVE_INFINITY
         const interval = 1000 / rate
         const succeeded: Array<Ids.LetterId> = []
@@ -367,12 +404,14 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const purge = (purgeOptions: PurgeOptions) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const resolvedBefore = now - Duration.toMillis(Duration.decode(purgeOptions.resolvedOlderThan))
-        const unresolvedBefore = purgeOptions.unresolvedOlderThan === undefined
+        // Validated before anything is removed; an infinite age removes nothing of that kind.
+        const resolvedAge = yield* durationMillis("resolvedOlderThan", purgeOptions?.resolvedOlderThan)
+        const unresolvedAge = purgeOptions?.unresolvedOlderThan === undefined
           ? undefined
-          : now - Duration.toMillis(Duration.decode(purgeOptions.unresolvedOlderThan))
-        return yield* store.purge(resolvedBefore, unresolvedBefore)
+          : yield* durationMillis("unresolvedOlderThan", purgeOptions.unresolvedOlderThan)
+        const now = yield* Clock.currentTimeMillis
+        const cutOff = (age: number) => Number.isFinite(age) ? now - age : Number.MIN_SAFE_INTEGER
+        return yield* store.purge(cutOff(resolvedAge), unresolvedAge === undefined ? undefined : cutOff(unresolvedAge))
       }).pipe(span("DeadLetterQueue.purge"))
 
     const summary = () =>

@@ -137,18 +137,42 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
             CAST(${c.resolvedAt} AS bigint), ${c.data}, ${c.resolution}
           WHERE (SELECT COUNT(*) FROM ${table}) < ${maxLetters}
           ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`
-    return statement.pipe(
-      Effect.flatMap((rows): Effect.Effect<InsertOutcome, SqlError | StoreError> => {
+    // No row inserted: a duplicate, or (with maxLetters) a full table. When
+    // the conflicting letter is gone by the time it is read (purged in
+    // between), the insert is tried again rather than misreported.
+    const attempt = (left: number): Effect.Effect<InsertOutcome, SqlError | StoreError> =>
+      Effect.flatMap(statement, (rows): Effect.Effect<InsertOutcome, SqlError | StoreError> => {
         if (rows.length > 0) return Effect.succeed({ _tag: "Inserted", letter })
         if (letter.dedupeKey === undefined) return Effect.succeed({ _tag: "Full" })
-        return Effect.map(
+        return Effect.flatMap(
           byKey(letter.dedupeKey),
-          (existing): InsertOutcome =>
-            existing === undefined ? { _tag: "Full" } : { _tag: "Duplicate", letter: existing }
+          (existing): Effect.Effect<InsertOutcome, SqlError | StoreError> => {
+            if (existing !== undefined) return Effect.succeed({ _tag: "Duplicate", letter: existing })
+            if (left > 0) return attempt(left - 1)
+            return maxLetters !== undefined ? Effect.succeed({ _tag: "Full" }) : Effect.fail(
+              new StoreError({
+                operation: "insert",
+                message: `the insert of ${id} kept conflicting with a vanishing letter`
+              })
+            )
+          }
         )
-      }),
-      fail("insert")
-    )
+      })
+    // With maxLetters on Postgres, the count and the insert run under a
+    // transaction-scoped advisory lock (one per schema), so concurrent adds
+    // from many connections never overshoot the limit. SQLite runs the single
+    // INSERT … SELECT under its database write lock already.
+    const guarded = maxLetters === undefined ? attempt(3) : sql.onDialectOrElse({
+      pg: () =>
+        sql.withTransaction(
+          Effect.zipRight(
+            sql`SELECT pg_advisory_xact_lock(hashtext('agentos_dlq_letters:' || current_schema()))`,
+            attempt(3)
+          )
+        ),
+      orElse: () => attempt(3)
+    })
+    return guarded.pipe(fail("insert"))
   }
 
   const get = (id: string) =>
@@ -178,34 +202,54 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
       )
   }
 
+  // Why a conditional UPDATE changed nothing. "Free" (the claim was released
+  // or expired between the UPDATE and this read, judged by the same clock)
+  // means the caller should try again.
+  type State = { readonly _tag: "NotFound" } | { readonly _tag: "Free" } | {
+    readonly _tag: "InProgress"
+    readonly claimedUntil: number
+  } | { readonly _tag: "Resolved"; readonly resolvedAt: number }
   const state = (id: string) =>
     sql<
-      { resolved_at: unknown; claimed_until: unknown }
-    >`SELECT resolved_at, claimed_until FROM ${table} WHERE id = ${id}`.pipe(
-      Effect.map((rows): ClaimOutcome => {
+      { resolved_at: unknown; claimed_until: unknown; free: unknown }
+    >`SELECT resolved_at, claimed_until,
+        CASE WHEN claimed_until IS NULL OR claimed_until < ${now} THEN 1 ELSE 0 END AS free
+      FROM ${table} WHERE id = ${id}`.pipe(
+      Effect.map((rows): State => {
         const row = rows[0]
         if (row === undefined) return { _tag: "NotFound" }
         if (row.resolved_at !== null) return { _tag: "Resolved", resolvedAt: Sql.toNumber(row.resolved_at) }
-        return { _tag: "InProgress", claimedUntil: row.claimed_until === null ? 0 : Sql.toNumber(row.claimed_until) }
+        if (Sql.toNumber(row.free) === 1) return { _tag: "Free" }
+        return { _tag: "InProgress", claimedUntil: Sql.toNumber(row.claimed_until) }
       })
     )
 
-  const claim = (id: string, timeoutMillis: number) =>
+  const claimOnce = (id: string, timeoutMillis: number) =>
     sql<Row & { claim_token: unknown }>`UPDATE ${table}
       SET claim_token = claim_token + 1, claimed_until = ${now} + ${timeoutMillis}
       WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
-      RETURNING claim_token, data, resolution`.pipe(
-      Effect.flatMap((rows): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
-        rows.length === 0
-          ? state(id)
-          : Effect.map(toLetter(rows[0]!), (letter) => ({
-            _tag: "Claimed",
-            letter,
-            token: Sql.toNumber(rows[0]!.claim_token)
-          }))
-      ),
-      fail("claim")
-    )
+      RETURNING claim_token, data, resolution`
+
+  const claim = (id: string, timeoutMillis: number) => {
+    const attempt = (left: number): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
+      Effect.flatMap(
+        claimOnce(id, timeoutMillis),
+        (rows): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
+          rows.length === 0
+            ? Effect.flatMap(state(id), (found): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
+              found._tag !== "Free"
+                ? Effect.succeed(found)
+                : left > 0
+                ? attempt(left - 1)
+                : Effect.fail(new StoreError({ operation: "claim", message: `the claim of ${id} kept changing` })))
+            : Effect.map(toLetter(rows[0]!), (letter) => ({
+              _tag: "Claimed",
+              letter,
+              token: Sql.toNumber(rows[0]!.claim_token)
+            }))
+      )
+    return attempt(3).pipe(fail("claim"))
+  }
 
   const release = (id: string, token: number) =>
     sql`UPDATE ${table} SET claimed_until = NULL WHERE id = ${id} AND claim_token = ${token}`.pipe(
@@ -225,18 +269,28 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
     )
   }
 
-  const resolve = (id: string, resolution: Resolution) =>
-    sql<Row>`UPDATE ${table} SET resolution = ${Sql.json(sql, resolution)}, resolved_at = ${resolution.at}
+  const resolveOnce = (id: string, resolution: Resolution) =>
+    sql<Row>`UPDATE ${table} SET resolution = ${Sql.json(sql, resolution)}, resolved_at = ${resolution.at},
+        claim_token = claim_token + 1, claimed_until = NULL
       WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
-      RETURNING data, resolution`.pipe(
-      Effect.flatMap((rows): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
-        rows.length === 0
-          ? Effect.map(state(id), (outcome): ResolveOutcome =>
-            outcome._tag === "Claimed" ? { _tag: "NotFound" } : outcome)
-          : Effect.map(toLetter(rows[0]!), (letter) => ({ _tag: "Done", letter }))
-      ),
-      fail("resolve")
-    )
+      RETURNING data, resolution`
+
+  const resolve = (id: string, resolution: Resolution) => {
+    const attempt = (left: number): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
+      Effect.flatMap(
+        resolveOnce(id, resolution),
+        (rows): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
+          rows.length === 0
+            ? Effect.flatMap(state(id), (found): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
+              found._tag !== "Free"
+                ? Effect.succeed(found)
+                : left > 0
+                ? attempt(left - 1)
+                : Effect.fail(new StoreError({ operation: "resolve", message: `the claim of ${id} kept changing` })))
+            : Effect.map(toLetter(rows[0]!), (letter) => ({ _tag: "Done", letter }))
+      )
+    return attempt(3).pipe(fail("resolve"))
+  }
 
   const purge = (resolvedBefore: number, unresolvedBefore: number | undefined) =>
     sql<{ id: string }>`DELETE FROM ${table}

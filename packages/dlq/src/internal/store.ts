@@ -51,8 +51,13 @@ export interface Store {
   readonly claim: (id: string, timeoutMillis: number) => Effect.Effect<ClaimOutcome, StoreError>
   /** Frees a claim (the replay was interrupted); a stale token does nothing. */
   readonly release: (id: string, token: number) => Effect.Effect<void, StoreError>
-  /** Writes a replay's outcome and frees the claim; false when the token is stale. */
+  /**
+   * Writes a replay's outcome and frees the claim; false when the token is
+   * stale (another replay or a manual resolve took the letter since) or the
+   * letter was purged.
+   */
   readonly complete: (id: string, token: number, letter: Letter) => Effect.Effect<boolean, StoreError>
+  /** Resolves an unresolved, unclaimed letter and advances its claim token (fencing an expired replayer). */
   readonly resolve: (id: string, resolution: Resolution) => Effect.Effect<ResolveOutcome, StoreError>
   /** Removes resolved letters resolved before `resolvedBefore`, and unresolved ones created before `unresolvedBefore`, unless claimed. */
   readonly purge: (resolvedBefore: number, unresolvedBefore: number | undefined) => Effect.Effect<number, StoreError>
@@ -69,10 +74,13 @@ interface Entry {
 /** Hooks a durable backend runs before the index changes. */
 export interface Persistence {
   readonly write: (letter: Letter) => Effect.Effect<void, StoreError>
-  readonly remove: (letters: ReadonlyArray<Letter>) => Effect.Effect<void, StoreError>
+  /** Removes one letter (not yet durable: see `flush`). */
+  readonly remove: (letter: Letter) => Effect.Effect<void, StoreError>
+  /** Makes the removals so far durable. */
+  readonly flush: Effect.Effect<void, StoreError>
 }
 
-const noPersistence: Persistence = { write: () => Effect.void, remove: () => Effect.void }
+const noPersistence: Persistence = { write: () => Effect.void, remove: () => Effect.void, flush: Effect.void }
 
 const lowerBound = (ids: ReadonlyArray<string>, id: string): number => {
   let lo = 0
@@ -195,6 +203,9 @@ export const makeIndex = (
           return Effect.as(persistence.write(letter), { _tag: "Done", letter } as ResolveOutcome).pipe(
             Effect.tap(() => {
               entry.letter = letter
+              // Fences a replayer whose claim expired: its late outcome is ClaimLost.
+              entry.token++
+              entry.claimedUntil = undefined
             })
           )
         })),
@@ -211,13 +222,26 @@ export const makeIndex = (
             ) doomed.push(letter)
           }
           if (doomed.length === 0) return Effect.succeed(0)
-          return Effect.as(persistence.remove(doomed), doomed.length).pipe(Effect.tap(() => {
-            for (const letter of doomed) {
+          // One letter at a time, each leaving the index as soon as it is gone
+          // from the backend: a failure part-way leaves the index equal to
+          // what is stored (the letters removed so far are gone from both).
+          const forget = (letter: Letter) =>
+            Effect.sync(() => {
               entries.delete(letter.id)
               if (letter.dedupeKey !== undefined) byKey.delete(letter.dedupeKey)
-            }
-            ids = ids.filter((id) => entries.has(id))
-          }))
+            })
+          return Effect.forEach(doomed, (letter) => Effect.zipRight(persistence.remove(letter), forget(letter)), {
+            discard: true
+          }).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              ids = ids.filter((id) => entries.has(id))
+            })),
+            // On failure the removals made so far are still flushed; the
+            // removal's error is the one reported.
+            Effect.onError(() => Effect.exit(persistence.flush)),
+            Effect.zipRight(persistence.flush),
+            Effect.as(doomed.length)
+          )
         })),
       counts: Effect.sync(() => {
         let resolved = 0
