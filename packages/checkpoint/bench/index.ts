@@ -240,7 +240,7 @@ const langGraph = (name: string, checkpointer: SqliteSaver | PostgresSaver): Ben
 // --- the run ----------------------------------------------------------------
 
 const figures: Array<Bench.Figure> = []
-const options = { ops: 200, rounds: 9, warmupOps: 300 }
+const options = { ops: 200, rounds: 9, warmupOps: 1000 }
 
 const sqliteRun = async () => {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-checkpoint-bench-"))
