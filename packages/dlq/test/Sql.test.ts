@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as TestClock from "effect/TestClock"
 import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
 import { input } from "./suite.js"
 
@@ -26,6 +27,31 @@ describe("DeadLetterQueue.layerSql", () => {
         const listed = yield* Effect.flip(dlq.list())
         assert.strictEqual(listed._tag, "StoreError")
       }).pipe(Effect.provide(Layer.provideMerge(DeadLetterQueue.layerSql(), backend.layer))))
+
+    it.effect(`${backend.name}: claim expiry is judged by the database's clock, not Effect's Clock`, () =>
+      Effect.gen(function*() {
+        const dlq = yield* DeadLetterQueue.DeadLetterQueue
+        const { letter } = yield* dlq.add(input())
+        const gate = yield* Deferred.make<void>()
+        const started = yield* Deferred.make<void>()
+        const fiber = yield* Effect.fork(
+          dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)))
+        )
+        yield* Deferred.await(started)
+        // Effect's clock jumps past the one-minute claim; the database's does not.
+        yield* TestClock.adjust("1 hour")
+        const blocked = yield* Effect.flip(dlq.replay(letter.id, () => Effect.void))
+        assert.strictEqual(blocked._tag, "ReplayInProgress")
+        if (blocked._tag === "ReplayInProgress") {
+          const wall = Date.now()
+          assert.isAbove(blocked.claimedUntil, wall, "the claim ends after the database's now")
+          assert.isAtMost(blocked.claimedUntil, wall + 61_000)
+        }
+        yield* Deferred.succeed(gate, undefined)
+        assert.strictEqual((yield* Fiber.join(fiber))._tag, "Succeeded")
+      }).pipe(
+        Effect.provide(Layer.provideMerge(DeadLetterQueue.layerSql({ claimTimeout: "1 minute" }), backend.layer))
+      ))
 
     it.live(`${backend.name}: migrations are idempotent; two layers share one table and one replay wins`, () =>
       Effect.gen(function*() {

@@ -48,7 +48,8 @@ const acquireLock = (
   const create = fs.writeFileString(path, String(process.pid), { flag: "wx" })
   const holder = Effect.map(
     Effect.orElseSucceed(fs.readFileString(path), () => ""),
-    (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined)
+    // A pid of 0 would signal this process's group and always look alive.
+    (text) => (/^[1-9]\d*$/.test(text.trim()) ? Number(text.trim()) : undefined)
   )
   const isHeld = (pid: number) => pid === process.pid ? heldHere.has(key) : isAlive(pid)
   const take: Effect.Effect<void, DirectoryLocked | StoreError> = create.pipe(
@@ -111,6 +112,9 @@ export const makeFileStore = (
 
     const syncDirectory = (dir: string) =>
       Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
+    // The entries of letters/ and corrupt/ in their parent must be durable
+    // before any letter written into them is reported stored.
+    yield* Effect.mapError(syncDirectory(directory), storeError("open"))
 
     const writeAtomic = (name: string, text: string) =>
       Effect.gen(function*() {

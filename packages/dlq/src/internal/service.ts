@@ -296,7 +296,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
                 ...(storable === undefined ? {} : { result: storable as Json.JsonValue })
               }
             }
-            if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
+            if (!(yield* completeOrRelease(id, token, updated))) return yield* new ClaimLost({ id })
             yield* Metric.increment(replaysSucceeded)
             return { _tag: "Succeeded", letter: updated, result } as ReplayResult<A, E>
           }
@@ -309,12 +309,18 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             lastAttemptAt: now,
             error: failure
           }
-          if (!(yield* store.complete(id, token, updated))) return yield* new ClaimLost({ id })
+          if (!(yield* completeOrRelease(id, token, updated))) return yield* new ClaimLost({ id })
           yield* Metric.increment(replaysFailed)
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
           return { _tag: "Failed", letter: updated, failure, error } as ReplayResult<A, E>
         })
       ).pipe(Effect.withSpan("DeadLetterQueue.replay", { attributes: { letterId: id }, captureStackTrace: false }))
+
+    // When the outcome cannot be written (a StoreError, reported to the
+    // caller), the claim is freed too, so the letter is not blocked for the
+    // rest of the claim timeout; if freeing fails as well, the claim expires.
+    const completeOrRelease = (id: string, token: number, letter: Letter) =>
+      store.complete(id, token, letter).pipe(Effect.tapError(() => Effect.exit(store.release(id, token))))
 
     const preparePayload = (
       payload: Json.JsonValue,
