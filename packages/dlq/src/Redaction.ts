@@ -27,9 +27,11 @@ export type Redact = (value: JsonValue, field: "payload" | "context") => JsonVal
 export const REDACTED = "[REDACTED]"
 
 /**
- * Key names blanked by default (compared case-insensitively, ignoring `-`
- * and `_`): API keys, tokens, passwords, secrets, authorization headers,
- * cookies.
+ * Key names blanked by default: API keys, tokens, passwords, secrets,
+ * private and access keys, credentials, authorization headers, cookies. A
+ * key is blanked when its name, lower-cased without `-`, `_` and `.`, ends
+ * with one of them: `x-api-key`, `OPENAI_API_KEY`, `github_token` and
+ * `db.password` are blanked; `max_tokens` and `tokenizer` are not.
  *
  * @since 0.1.0
  * @category constants
@@ -43,24 +45,35 @@ export const defaultKeys: ReadonlyArray<string> = [
   "password",
   "secret",
   "clientsecret",
+  "privatekey",
+  "accesskey",
+  "credentials",
   "cookie",
   "setcookie"
 ]
 
 /**
- * Patterns masked inside every string by default: OpenAI-style keys
- * (`sk-…`) and bearer tokens.
+ * Patterns masked inside every string by default: `sk-…` keys (OpenAI,
+ * Anthropic), bearer tokens, GitHub tokens (`ghp_…`, `github_pat_…`), AWS
+ * access key ids (`AKIA…`) and Slack tokens (`xox…-`).
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultPatterns: ReadonlyArray<RegExp> = [/\bsk-[A-Za-z0-9_-]{16,}/g, /\bBearer\s+[A-Za-z0-9._~+/-]+=*/g]
+export const defaultPatterns: ReadonlyArray<RegExp> = [
+  /\bsk-[A-Za-z0-9_-]{16,}/g,
+  /\bBearer\s+[A-Za-z0-9._~+/-]+=*/g,
+  /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g,
+  /\bAKIA[0-9A-Z]{16}\b/g,
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g
+]
 
-const normalise = (key: string) => key.toLowerCase().replace(/[-_]/g, "")
+const normalise = (key: string) => key.toLowerCase().replace(/[-_.]/g, "")
 
 /**
- * Builds a `Redact` that replaces the value of every key in `keys` (at any
- * depth) with `replacement`, and every match of `patterns` inside strings.
+ * Builds a `Redact` that replaces, at any depth, the value of every key whose
+ * normalised name (lower case, without `-`, `_` and `.`) ends with one of
+ * `keys` with `replacement`, and every match of `patterns` inside strings.
  * Returns a copy; the input is not changed.
  *
  * @since 0.1.0
@@ -71,7 +84,11 @@ export const make = (options: {
   readonly patterns?: ReadonlyArray<RegExp>
   readonly replacement?: string
 } = {}): Redact => {
-  const keys = new Set((options.keys ?? defaultKeys).map(normalise))
+  const keys = (options.keys ?? defaultKeys).map(normalise).filter((key) => key.length > 0)
+  const secret = (key: string) => {
+    const name = normalise(key)
+    return keys.some((suffix) => name.endsWith(suffix))
+  }
   const patterns = (options.patterns ?? defaultPatterns).map((p) =>
     new RegExp(p.source, p.flags.includes("g") ? p.flags : p.flags + "g")
   )
@@ -86,7 +103,7 @@ export const make = (options: {
     if (value !== null && typeof value === "object") {
       const out: Record<string, JsonValue> = {}
       for (const [key, inner] of Object.entries(value as Record<string, JsonValue>)) {
-        out[key] = keys.has(normalise(key)) ? replacement : go(inner)
+        out[key] = secret(key) ? replacement : go(inner)
       }
       return out
     }
