@@ -49,7 +49,11 @@ export const DeadLetterInput = Schema.Struct({
   taskType: Schema.NonEmptyString,
   taskId: Schema.optional(TaskId),
   workflow: Schema.optional(WorkflowRef),
-  /** Which attempt failed for good (part of the idempotency key). */
+  /**
+   * Which attempt failed for good (part of the idempotency key). For a task,
+   * its last attempt number; for a workflow, the run number that failed (each
+   * failed run of a workflow is its own letter).
+   */
   attempt: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)),
   /** How many attempts were made in all. */
   attempts: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)),

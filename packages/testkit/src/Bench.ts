@@ -148,7 +148,8 @@ export interface Comparison {
 }
 
 /**
- * Measures two contenders side by side: a warm-up of each, then `rounds`
+ * Measures two contenders side by side: two alternated warm-ups of each
+ * (`warmupOps`, by default a full round), then `rounds`
  * alternating rounds (A B, B A, …) of `ops` operations, and the median time
  * per operation of each. Alternation spreads the noise of a shared machine
  * over both sides.
@@ -159,9 +160,13 @@ export const compare = async (
   options: { readonly ops: number; readonly rounds?: number; readonly warmupOps?: number }
 ): Promise<Comparison> => {
   const rounds = options.rounds ?? 7
-  const warmup = options.warmupOps ?? Math.max(1, Math.floor(options.ops / 5))
-  await ours.run(warmup)
-  await baseline.run(warmup)
+  // Warm both sides up, alternated, for a full round each by default: a
+  // short warm-up leaves the first side measured JIT-cold.
+  const warmup = options.warmupOps ?? options.ops
+  for (let i = 0; i < 2; i++) {
+    await ours.run(warmup)
+    await baseline.run(warmup)
+  }
   const a: Array<number> = []
   const b: Array<number> = []
   const time = async (contender: Contender) => {
