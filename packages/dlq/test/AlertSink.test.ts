@@ -106,6 +106,26 @@ describe("AlertSink", () => {
       assert.strictEqual((yield* dlq.summary()).total, 1)
     }))
 
+  it.effect("alerts still waiting for the sink when the queue closes are said in a log line", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const busy = yield* Deferred.make<void>()
+      const sink = Layer.succeed(AlertSink.AlertSink, {
+        alert: () => Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const dlq = yield* queueWith(sink)
+        yield* dlq.add(input({ taskId: "a" }))
+        yield* Deferred.await(busy) // the sink holds the first alert
+        yield* dlq.add(input({ taskId: "b" }))
+        yield* dlq.add(input({ taskId: "c" }))
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.isTrue(logs.some((line) => line.includes("2 alerts were not delivered")), logs.join("\n"))
+    }))
+
   it.scoped("the default sink logs a warning line per new letter", () =>
     Effect.gen(function*() {
       const logged = yield* Deferred.make<string>()

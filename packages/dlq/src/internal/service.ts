@@ -140,7 +140,16 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const alertBuffer = options.alertBuffer ?? 1024
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(alertBuffer), PubSub.shutdown)
-    const pending = yield* Effect.acquireRelease(Queue.dropping<Letter>(alertBuffer), Queue.shutdown)
+    // At close, alerts still waiting for the sink are not delivered: said in
+    // a log line (the letters themselves are stored).
+    const pending = yield* Effect.acquireRelease(
+      Queue.dropping<Letter>(alertBuffer),
+      (queue) =>
+        Effect.flatMap(Queue.size(queue), (left) =>
+          left > 0
+            ? Effect.logWarning(`dead letter queue closing: ${left} alerts were not delivered to the sink`)
+            : Effect.void).pipe(Effect.zipRight(Queue.shutdown(queue)))
+    )
     yield* Queue.take(pending).pipe(
       Effect.flatMap((letter) =>
         sink.alert(letter).pipe(
