@@ -1,0 +1,59 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import { SharedState } from "../src/index.js"
+
+describe("SharedState.layerMemory", () => {
+  it.effect("lease expiry follows the Effect Clock (TestClock)", () =>
+    Effect.gen(function*() {
+      const state = yield* SharedState.SharedState
+      const scopeA = yield* Scope.make()
+      const a = yield* Scope.extend(state.withLock("k", { agent: "a", ttl: "10 seconds" }), scopeA)
+      yield* TestClock.adjust("9999 millis")
+      const early = yield* Effect.either(Effect.scoped(state.withLock("k", { agent: "b", wait: 0 })))
+      assert.isTrue(Either.isLeft(early) && early.left._tag === "LockTimeout")
+      yield* TestClock.adjust("1 millis")
+      const b = yield* Effect.scoped(Effect.map(state.withLock("k", { agent: "b", wait: 0 }), (lock) => lock.fence))
+      assert.strictEqual(b, a.fence + 1)
+      const stale = yield* Effect.either(state.set("k", { v: 1 }, { agent: "a", fence: a.fence }))
+      assert.isTrue(Either.isLeft(stale) && stale.left._tag === "StaleFence")
+      yield* Scope.close(scopeA, Exit.void)
+    }).pipe(Effect.provide(SharedState.layerMemory())))
+
+  it.effect("history keeps 20 versions by default", () =>
+    Effect.gen(function*() {
+      const state = yield* SharedState.SharedState
+      for (let n = 1; n <= 25; n++) yield* state.set("h", { n }, { agent: "a" })
+      const history = yield* state.history("h")
+      assert.deepStrictEqual(history.map((v) => v.version), Array.from({ length: 20 }, (_, i) => i + 6))
+    }).pipe(Effect.provide(SharedState.layerMemory())))
+
+  it.effect("stored values are frozen: a reader cannot change the store", () =>
+    Effect.gen(function*() {
+      const state = yield* SharedState.SharedState
+      yield* state.set("k", { list: [1], inner: { a: 1 } }, { agent: "a" })
+      const entry = yield* state.get("k")
+      const value = entry._tag === "Some" ? entry.value.value : {}
+      assert.throws(() => {
+        ;(value.list as Array<number>).push(2)
+      })
+      assert.throws(() => {
+        ;(value.inner as Record<string, number>).a = 2
+      })
+    }).pipe(Effect.provide(SharedState.layerMemory())))
+
+  it("bad store options fail at construction with a clear message", () => {
+    assert.throws(
+      () => Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory({ historyLimit: 0 }))),
+      /historyLimit/
+    )
+    assert.throws(
+      () =>
+        Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory({ strategy: "nope" as never }))),
+      /unknown strategy/
+    )
+  })
+})
