@@ -40,6 +40,21 @@ export const tempDirectory = (prefix = "agentos"): Effect.Effect<string, never, 
     (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
   )
 
+/**
+ * Where a test backend's data lives, provided beside its `SqlClient`, so a
+ * test or benchmark can open a second client (another "process") or a raw
+ * driver onto the same database: `sqlite({ filename })` and
+ * `postgres({ schema })` attach to it without creating or dropping anything.
+ */
+export class TestDatabase extends Context.Tag("@agentos/testkit/TestDatabase")<TestDatabase, {
+  readonly dialect: "sqlite" | "pg"
+  /** SQLite: the database file. */
+  readonly filename?: string
+  /** Postgres: the base URL and the schema set as `search_path`. */
+  readonly url?: string
+  readonly schema?: string
+}>() {}
+
 /** Options of the SQLite backend. */
 export interface SqliteOptions {
   /** Use this file instead of a fresh temporary one (kept afterwards). */
@@ -51,13 +66,15 @@ export interface SqliteOptions {
  * `SqliteClient.layer` sets by default), with a 5 s busy timeout so several
  * processes can share the file in tests.
  */
-export const sqlite = (options: SqliteOptions = {}): Layer.Layer<SqlClient.SqlClient> =>
+export const sqlite = (options: SqliteOptions = {}): Layer.Layer<SqlClient.SqlClient | TestDatabase> =>
   Layer.scopedContext(
     Effect.gen(function*() {
       const filename = options.filename ?? Path.join(yield* tempDirectory("agentos-sqlite"), "test.db")
       const client = yield* SqliteClient.make({ filename })
       yield* Effect.orDie(client`PRAGMA busy_timeout = 5000`)
-      return Context.make(SqlClient.SqlClient, client)
+      return Context.make(SqlClient.SqlClient, client).pipe(
+        Context.add(TestDatabase, { dialect: "sqlite", filename })
+      )
     }).pipe(Effect.provide(Reactivity.layer))
   )
 
@@ -67,6 +84,8 @@ export interface PostgresOptions {
   readonly url?: string
   /** The pool's cap (default 4). */
   readonly maxConnections?: number
+  /** Attach to this existing schema (from another build's `TestDatabase`); nothing is created or dropped. */
+  readonly schema?: string
 }
 
 const withSearchPath = (url: string, schema: string): string => {
@@ -80,23 +99,32 @@ const withSearchPath = (url: string, schema: string): string => {
  * `search_path`), dropped with everything in it when the scope closes.
  * Fails with a `SqlError` when Postgres is not configured or not reachable.
  */
-export const postgres = (options: PostgresOptions = {}): Layer.Layer<SqlClient.SqlClient, SqlError> =>
+export const postgres = (
+  options: PostgresOptions = {}
+): Layer.Layer<SqlClient.SqlClient | TestDatabase, SqlError> =>
   Layer.unwrapScoped(
     Effect.gen(function*() {
       const url = options.url ?? pgUrl()
       if (url === undefined) {
         return yield* new SqlError({ message: "AGENTOS_TEST_PG_URL is not set: no Postgres to test against" })
       }
-      const schema = uniqueName("agentos_t")
-      const admin = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "5 seconds" })
-      yield* admin`CREATE SCHEMA ${admin(schema)}`
-      yield* Effect.addFinalizer(() => Effect.ignore(admin`DROP SCHEMA IF EXISTS ${admin(schema)} CASCADE`))
-      return PgClient.layer({
-        url: Redacted.make(withSearchPath(url, schema)),
-        maxConnections: options.maxConnections ?? 4,
-        connectTimeout: "5 seconds",
-        idleTimeout: "10 seconds"
-      })
+      let schema = options.schema
+      if (schema === undefined) {
+        const created = uniqueName("agentos_t")
+        const admin = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "5 seconds" })
+        yield* admin`CREATE SCHEMA ${admin(created)}`
+        yield* Effect.addFinalizer(() => Effect.ignore(admin`DROP SCHEMA IF EXISTS ${admin(created)} CASCADE`))
+        schema = created
+      }
+      return Layer.merge(
+        PgClient.layer({
+          url: Redacted.make(withSearchPath(url, schema)),
+          maxConnections: options.maxConnections ?? 4,
+          connectTimeout: "5 seconds",
+          idleTimeout: "10 seconds"
+        }),
+        Layer.succeed(TestDatabase, { dialect: "pg", url, schema })
+      )
     }).pipe(Effect.provide(Reactivity.layer))
   )
 

@@ -46,3 +46,27 @@ describe("Backends", () => {
       assert.isTrue(Exit.isFailure(exit))
     }).pipe(Effect.provide(Layer.empty)), { timeout: 20_000 })
 })
+
+describe("TestDatabase", () => {
+  const roundTrip = (attach: (db: typeof Backends.TestDatabase.Service) => Layer.Layer<SqlClient.SqlClient, unknown>) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* Backends.TestDatabase
+      yield* sql`CREATE TABLE shared (id integer PRIMARY KEY)`
+      yield* sql`INSERT INTO shared (id) VALUES (7)`
+      // A second client onto the same database sees the first one's data.
+      const rows = yield* Effect.provide(
+        Effect.flatMap(SqlClient.SqlClient, (other) => other<{ id: number }>`SELECT id FROM shared`),
+        attach(db)
+      )
+      assert.deepStrictEqual(rows.map((row) => row.id), [7])
+    })
+
+  it.scoped("a second SQLite client attaches to the same file", () =>
+    Effect.provide(roundTrip((db) => Backends.sqlite({ filename: db.filename! })), Backends.sqlite()))
+
+  it.scoped.skipIf(Backends.pgUrl() === undefined)(
+    "a second Postgres pool attaches to the same schema",
+    () => Effect.provide(roundTrip((db) => Backends.postgres({ schema: db.schema! })), Backends.postgres())
+  )
+})
