@@ -189,8 +189,9 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
 export interface CheckpointStoreService {
   /**
    * Grants the workflow's lease to `holder` for `ttlMillis` when nobody holds
-   * an unexpired one; the new epoch is one more than the last. Clears any
-   * pending cancellation request.
+   * an unexpired one; the new epoch is one more than the last. A cancellation
+   * requested of a holder that died (its lease expired, never released) stays
+   * pending for the new holder.
    */
   readonly acquire: (
     workflowId: WorkflowId,
@@ -199,7 +200,7 @@ export interface CheckpointStoreService {
   ) => Effect.Effect<Lease, WorkflowBusy | StoreError>
   /** Extends the lease by its ttl; `LeaseLost` when its epoch is no longer current. */
   readonly renew: (lease: Lease) => Effect.Effect<LeaseState, LeaseLost | StoreError>
-  /** Ends the lease now (no-op when it is no longer current). */
+  /** Ends the lease now and clears a pending cancellation request (no-op when it is no longer current). */
   readonly release: (lease: Lease) => Effect.Effect<void, StoreError>
   /** Asks the current holder to cancel; false when nobody holds an unexpired lease. */
   readonly requestCancel: (workflowId: WorkflowId) => Effect.Effect<boolean, StoreError>

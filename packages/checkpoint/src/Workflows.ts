@@ -190,10 +190,12 @@ export class Workflows extends Context.Tag("@agentos/checkpoint/Workflows")<Work
 
 /**
  * Options of the engine. `leaseTtl` (default 30 s) is how long a lease
- * lasts without renewal; the heartbeat renews it every `heartbeat` (default
- * a third of the ttl) while a step runs, and every save renews it too.
- * `holder` names this runner in leases (default: a new id from
- * `IdGenerator`).
+ * lasts without renewal; the watchdog renews it every `heartbeat` (default
+ * a third of the ttl, and it must be shorter than the ttl) for as long as the
+ * runner holds it, through steps and retry backoffs alike (a save does not
+ * renew it). `holder` names this runner in leases (default: a new id from
+ * `IdGenerator`). `make` and `layer` throw a `TypeError` on invalid options
+ * (a programming error, like an invalid `Workflow` definition).
  *
  * @since 0.1.0
  * @category models
@@ -239,16 +241,12 @@ const stripFailure = (checkpoint: Checkpoint): Checkpoint => {
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<WorkflowsService, never, CheckpointStore | IdGenerator.IdGenerator> =>
-  Effect.gen(function*() {
+): Effect.Effect<WorkflowsService, never, CheckpointStore | IdGenerator.IdGenerator> => {
+  const { heartbeatMillis, ttlMillis } = checkOptions(options)
+  return Effect.gen(function*() {
     const store = yield* CheckpointStore
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const holder = options.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
-    const ttl = Duration.decode(options.leaseTtl ?? "30 seconds")
-    const ttlMillis = Math.max(1, Math.round(Duration.toMillis(ttl)))
-    const heartbeatMillis = options.heartbeat === undefined
-      ? Math.max(1, Math.floor(ttlMillis / 3))
-      : Math.max(1, Duration.toMillis(Duration.decode(options.heartbeat)))
 
     const acquire = (workflowId: WorkflowId, runOptions: RunOptions | undefined) => {
       const once = store.acquire(workflowId, holder, ttlMillis)
@@ -286,6 +284,10 @@ export const make = (
             })
           }
           encodedInput = Option.some(encoded.right)
+        }
+        // resume and retry of an unknown id fail before taking (and leaving) a lease.
+        if (mode !== "execute" && Option.isNone(yield* store.load(workflowId))) {
+          return yield* new WorkflowNotFound({ workflowId })
         }
         return yield* Effect.acquireUseRelease(
           acquire(workflowId, runOptions),
@@ -405,6 +407,10 @@ export const make = (
         let current: { readonly stepIndex: number; readonly deadline: number } | undefined
         let stop: Stop | undefined
         let wakeAt = Number.POSITIVE_INFINITY
+        // A timed-out attempt whose retry decision (and backoff) is still due:
+        // taken in the loop, so the watchdog keeps renewing the lease and
+        // watching for a cancellation while the backoff sleeps.
+        let timedOut: { readonly stepIndex: number; readonly error: StepTimeoutError } | undefined
         // Attempts made in this run per step index, and when the first began.
         const made = new Map<number, number>()
         const firstAttemptAt = new Map<number, number>()
@@ -459,11 +465,13 @@ export const make = (
                 firstAttemptAt: firstAt,
                 lastAttemptAt: Math.max(at, firstAt)
               }).pipe(
-                Effect.catchAll((error) =>
-                  Effect.logWarning("checkpoint: the dead letter was rejected; the failure stays on the checkpoint", {
+                // Rejected or broken, the port never hides the StepFailed: the
+                // failure stays on the checkpoint and is returned to the caller.
+                Effect.catchAllCause((cause) =>
+                  Effect.logWarning("checkpoint: the dead letter was not stored; the failure stays on the checkpoint", {
                     workflowId,
-                    reason: error.reason,
-                    message: error.message
+                    run: checkpoint.run,
+                    cause: Cause.pretty(cause)
                   })
                 )
               )
@@ -531,6 +539,12 @@ export const make = (
                   stop = { _tag: "Cancelled" }
                   return yield* Effect.interrupt
                 }
+                if (timedOut !== undefined && timedOut.stepIndex === index) {
+                  const timeout = timedOut.error
+                  timedOut = undefined
+                  if (!(yield* retryAfter(index, timeout))) return yield* failStep(index, Failure.fromUnknown(timeout))
+                  continue
+                }
                 const now = yield* Clock.currentTimeMillis
                 const number = attemptsOf(index) + 1
                 made.set(index, (made.get(index) ?? 0) + 1)
@@ -597,6 +611,9 @@ export const make = (
 
         while (true) {
           stop = undefined
+          // An attempt cut short by an interruption never cleared itself: a
+          // stale deadline would time the restarted loop out at once.
+          current = undefined
           wakeAt = Number.POSITIVE_INFINITY
           const fiber = yield* Effect.fork(
             Effect.withFiberRuntime<S, RunError, R>((self) => loop(self as Fiber.RuntimeFiber<unknown, unknown>))
@@ -618,9 +635,13 @@ export const make = (
               const step = workflow.steps[reason.stepIndex]!
               // The attempt finished just as its deadline passed: carry on.
               if (checkpoint.completedSteps.includes(step.name)) continue
-              const timeout = new StepTimeoutError({ step: step.name, timeoutMillis: Duration.toMillis(step.timeout) })
-              if (yield* retryAfter(reason.stepIndex, timeout)) continue
-              return yield* failStep(reason.stepIndex, Failure.fromUnknown(timeout))
+              // The loop, restarted, decides on a retry (and sleeps its backoff)
+              // under a new watchdog.
+              timedOut = {
+                stepIndex: reason.stepIndex,
+                error: new StepTimeoutError({ step: step.name, timeoutMillis: Duration.toMillis(step.timeout) })
+              }
+              continue
             }
           }
         }
@@ -642,6 +663,8 @@ export const make = (
       cancel: (rawId) =>
         Effect.gen(function*() {
           const workflowId = yield* decodeId(rawId)
+          // An unknown id fails before taking (and leaving) a lease.
+          if (Option.isNone(yield* store.load(workflowId))) return yield* new WorkflowNotFound({ workflowId })
           if (yield* store.requestCancel(workflowId)) return "requested" as const
           return yield* Effect.acquireUseRelease(
             store.acquire(workflowId, holder, ttlMillis),
@@ -705,7 +728,10 @@ export const make = (
                 }
               })
             )
-          }, { concurrency: runOptions?.concurrency ?? 4, discard: true })
+          }, {
+            concurrency: Math.max(1, Math.floor(runOptions?.concurrency ?? 4) || 1),
+            discard: true
+          })
           return { completed, failed, busy, unknown }
         }),
       resumeFromLetter: (workflows, letter, runOptions) =>
@@ -721,6 +747,31 @@ export const make = (
     }
     return service
   })
+}
+
+/**
+ * A heartbeat at or past the lease's ttl would let the lease expire between
+ * renewals while a step runs, so another runner could take it over: refused.
+ */
+const checkOptions = (options: Options): { readonly ttlMillis: number; readonly heartbeatMillis: number } => {
+  const ttlMillis = Duration.toMillis(Duration.decode(options.leaseTtl ?? "30 seconds"))
+  if (!Number.isFinite(ttlMillis) || ttlMillis < 1) {
+    throw new TypeError(`Workflows: leaseTtl must be a finite duration of at least 1 ms`)
+  }
+  const heartbeatMillis = options.heartbeat === undefined
+    ? Math.max(1, Math.floor(ttlMillis / 3))
+    : Duration.toMillis(Duration.decode(options.heartbeat))
+  if (!Number.isFinite(heartbeatMillis) || heartbeatMillis < 1 || heartbeatMillis >= ttlMillis) {
+    throw new TypeError(
+      `Workflows: heartbeat must be at least 1 ms and shorter than leaseTtl (${ttlMillis} ms), or the lease ` +
+        `expires between renewals`
+    )
+  }
+  if (options.holder !== undefined && options.holder.length === 0) {
+    throw new TypeError("Workflows: holder must not be empty")
+  }
+  return { ttlMillis: Math.round(ttlMillis), heartbeatMillis }
+}
 
 /**
  * The engine as a layer; needs a `CheckpointStore` and an `IdGenerator`,

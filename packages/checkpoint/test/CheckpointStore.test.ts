@@ -149,6 +149,23 @@ const suite: Conformance.Suite<CheckpointStore> = [
     })
   ),
   Conformance.test(
+    "a cancellation requested of a holder that died (lease expired, never released) stays for the next holder",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      yield* store.acquire(id("wf"), "dead-runner", 150)
+      assert.isTrue(yield* store.requestCancel(id("wf")))
+      yield* realPause(300)
+      const next = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      assert.isTrue((yield* store.renew(next)).cancelRequested)
+      assert.isTrue((yield* store.save(next, checkpoint("wf", { status: "cancelled" }))).cancelRequested)
+      // Released, the request is spent.
+      yield* store.release(next)
+      const after = yield* store.acquire(id("wf"), "runner-c", 30_000)
+      assert.isFalse((yield* store.renew(after)).cancelRequested)
+    }),
+    { live: true }
+  ),
+  Conformance.test(
     "list filters by status and name and pages by workflow id",
     Effect.gen(function*() {
       const store = yield* CheckpointStore

@@ -2,7 +2,8 @@ import { DeadLetters } from "@agentos/core"
 import type { IdGenerator } from "@agentos/core/IdGenerator"
 import type { WorkflowId } from "@agentos/core/Ids"
 import { Conformance } from "@agentos/testkit"
-import { assert } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -11,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { CheckpointStore } from "../src/CheckpointStore.js"
+import { CheckpointStore, StoreError } from "../src/CheckpointStore.js"
 import * as Workflow from "../src/Workflow.js"
 import * as Workflows from "../src/Workflows.js"
 import { engines, realPause } from "./fixtures.js"
@@ -39,6 +40,33 @@ const until = (condition: () => boolean) =>
     for (let i = 0; i < 2_000 && !condition(); i++) yield* realPause(1)
     if (!condition()) return yield* Effect.dieMessage("condition never held")
   })
+
+/** Takes a workflow's lease as "intruder" as soon as it is free (polling, real time). */
+const takeOver = (workflowId: string) =>
+  Effect.flatMap(CheckpointStore, (store) =>
+    store.acquire(workflowId as WorkflowId, "intruder", 30_000).pipe(
+      Effect.retry({
+        while: (error) => error._tag === "WorkflowBusy",
+        schedule: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(500)))
+      }),
+      Effect.withClock(Clock.make())
+    ))
+
+/**
+ * An engine (lease ttl 200 ms, heartbeat 50 ms) whose renewals fail with a
+ * StoreError while `renewals.down`, as when the store is unreachable.
+ */
+const runnerWithFlakyRenew = (renewals: { down: boolean }) =>
+  Effect.flatMap(CheckpointStore, (store) =>
+    Workflows.make({ leaseTtl: "200 millis", heartbeat: "50 millis" }).pipe(
+      Effect.provideService(CheckpointStore, {
+        ...store,
+        renew: (lease) =>
+          renewals.down
+            ? Effect.fail(new StoreError({ operation: "renew", message: "unreachable" }))
+            : store.renew(lease)
+      })
+    ))
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error("expected a failure")
@@ -295,12 +323,22 @@ const suite: Conformance.Suite<R> = [
         name: "one",
         run: (s) => Effect.succeed({ n: s.n + 1 })
       })
+      assert.strictEqual(
+        (yield* Effect.flip(workflows.execute(strict, "wf-strict-2", { n: 2.5 })))._tag,
+        "InvalidInput"
+      )
       const invalid = yield* Effect.flip(workflows.execute(strict, "wf-strict", { n: 1.5 }))
       assert.strictEqual(invalid._tag, "InvalidInput")
       assert.strictEqual((yield* Effect.flip(workflows.status("wf-strict")))._tag, "WorkflowNotFound")
       assert.deepStrictEqual(yield* workflows.execute(strict, "wf-strict", { n: 1 }), { n: 2 })
       assert.strictEqual((yield* Effect.flip(workflows.resume(strict, "wf-none")))._tag, "WorkflowNotFound")
+      assert.strictEqual((yield* Effect.flip(workflows.retry(strict, "wf-none")))._tag, "WorkflowNotFound")
+      assert.strictEqual((yield* Effect.flip(workflows.cancel("wf-none")))._tag, "WorkflowNotFound")
       assert.deepStrictEqual(p.runs, [])
+      // No lease was ever granted for the unknown id: the first grant has epoch 1.
+      const store = yield* CheckpointStore
+      assert.strictEqual((yield* store.acquire("wf-none" as WorkflowId, "probe", 1_000)).epoch, 1)
+      assert.strictEqual((yield* store.acquire("wf-strict-2" as WorkflowId, "probe", 1_000)).epoch, 1)
     })
   ),
   Conformance.test(
@@ -365,8 +403,9 @@ const suite: Conformance.Suite<R> = [
     "a runner whose lease was taken over cannot save: it stops with LeaseLost, the step's result is not committed",
     Effect.gen(function*() {
       const store = yield* CheckpointStore
-      // Heartbeats far apart: the 200 ms lease expires during the slow step.
-      const runner = yield* Workflows.make({ leaseTtl: "200 millis", heartbeat: "1 minute" })
+      // The runner cannot reach the store to renew (a partition): its 200 ms
+      // lease expires during the slow step.
+      const runner = yield* runnerWithFlakyRenew({ down: true })
       let slowRuns = 0
       const wf = Workflow.make({ name: "fenced", state: State })
         .step({ name: "s1", run: (s) => Effect.succeed({ trail: [...s.trail, "s1"] }) })
@@ -374,13 +413,14 @@ const suite: Conformance.Suite<R> = [
           name: "s2",
           run: (s) =>
             Effect.sync(() => slowRuns++).pipe(
-              Effect.zipRight(slowRuns === 0 ? Effect.sleep("600 millis") : Effect.void),
+              Effect.zipRight(slowRuns === 0 ? Effect.sleep("1500 millis") : Effect.void),
               Effect.as({ trail: [...s.trail, "s2"] })
             )
         })
       const fiber = yield* Effect.fork(runner.execute(wf, "wf-fenced", initial))
-      yield* realPause(350)
-      const intruder = yield* store.acquire("wf-fenced" as WorkflowId, "intruder", 30_000)
+      // Once s2 sleeps, take the lease over as soon as it expires.
+      yield* until(() => slowRuns === 1)
+      const intruder = yield* takeOver("wf-fenced")
       const exit = yield* Fiber.await(fiber)
       assert.strictEqual(failureOf(exit)._tag, "LeaseLost")
       const after = yield* store.load("wf-fenced" as WorkflowId)
@@ -393,22 +433,27 @@ const suite: Conformance.Suite<R> = [
   Conformance.test(
     "a heartbeat that finds the lease taken interrupts the running step (its finalizer runs) and stops with LeaseLost",
     Effect.gen(function*() {
-      const store = yield* CheckpointStore
-      // The heartbeat (300 ms) comes after the lease (200 ms) expired and was taken.
-      const runner = yield* Workflows.make({ leaseTtl: "200 millis", heartbeat: "300 millis" })
+      // Renewals fail until the lease was taken over; the next one finds it lost.
+      const renewals = { down: true }
+      const runner = yield* runnerWithFlakyRenew(renewals)
       let interrupted = false
+      let started = false
       const wf = Workflow.make({ name: "hung", state: State }).step({
         name: "s1",
-        run: () => Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => (interrupted = true))))
+        run: () =>
+          Effect.sync(() => (started = true)).pipe(
+            Effect.zipRight(Effect.never),
+            Effect.onInterrupt(() => Effect.sync(() => (interrupted = true)))
+          )
       })
-      const started = Date.now()
       const fiber = yield* Effect.fork(runner.execute(wf, "wf-hung", initial))
-      yield* realPause(250)
-      yield* store.acquire("wf-hung" as WorkflowId, "intruder", 30_000)
+      yield* until(() => started)
+      yield* takeOver("wf-hung")
+      renewals.down = false
+      // The step never ends by itself: only the heartbeat's LeaseLost ends the run.
       const exit = yield* Fiber.await(fiber)
       assert.strictEqual(failureOf(exit)._tag, "LeaseLost")
       assert.isTrue(interrupted)
-      assert.isBelow(Date.now() - started, 5_000)
       const status = yield* runner.status("wf-hung")
       assert.strictEqual(status.status, "running")
       assert.deepStrictEqual(status.completedSteps, [])
@@ -418,14 +463,21 @@ const suite: Conformance.Suite<R> = [
   Conformance.test(
     "the heartbeat keeps the lease while a long step runs",
     Effect.gen(function*() {
-      const runner = yield* Workflows.make({ leaseTtl: "300 millis", heartbeat: "80 millis" })
-      const other = yield* Workflows.make({ leaseTtl: "300 millis" })
+      const runner = yield* Workflows.make({ leaseTtl: "400 millis", heartbeat: "80 millis" })
+      const other = yield* Workflows.make({ leaseTtl: "400 millis" })
+      let started = false
       const wf = Workflow.make({ name: "long", state: State }).step({
         name: "s1",
-        run: (s) => Effect.sleep("900 millis").pipe(Effect.as({ trail: [...s.trail, "s1"] }))
+        run: (s) =>
+          Effect.sync(() => (started = true)).pipe(
+            Effect.zipRight(Effect.sleep("1500 millis")),
+            Effect.as({ trail: [...s.trail, "s1"] })
+          )
       })
       const fiber = yield* Effect.fork(runner.execute(wf, "wf-long", initial))
-      yield* realPause(600)
+      yield* until(() => started)
+      // Twice the ttl into the step, the lease is still held thanks to the heartbeat.
+      yield* realPause(800)
       assert.strictEqual((yield* Effect.flip(other.execute(wf, "wf-long", initial)))._tag, "WorkflowBusy")
       assert.deepStrictEqual(yield* Fiber.join(fiber), { total: 0, trail: ["s1"] })
     }),
@@ -470,6 +522,73 @@ const suite: Conformance.Suite<R> = [
       assert.deepStrictEqual(status.completedSteps, ["s1"])
       assert.deepStrictEqual((yield* workflows.retry(wf, "wf-running")).trail, ["s1", "s2"])
     })
+  ),
+  Conformance.test(
+    "a cancellation requested of a runner that then died is honoured by the next runner: nothing runs",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const store = yield* CheckpointStore
+      const dead = yield* store.acquire("wf-doomed" as WorkflowId, "dead-process", 800)
+      yield* store.save(dead, {
+        workflowId: "wf-doomed" as WorkflowId,
+        name: "five",
+        version: 1,
+        status: "running",
+        state: { total: 1, trail: ["s1"] },
+        completedSteps: ["s1"],
+        attempts: { s1: 1 },
+        run: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        epoch: 0
+      })
+      assert.strictEqual(yield* workflows.cancel("wf-doomed"), "requested")
+      // The dead runner never sees it; its lease expires; the next runner must.
+      const p = probe()
+      const error = yield* Effect.flip(
+        workflows.resume(five(p), "wf-doomed", { onBusy: "wait", waitTimeout: "5 seconds" })
+      )
+      assert.strictEqual(error._tag, "WorkflowCancelled")
+      assert.deepStrictEqual(p.runs, [])
+      const status = yield* workflows.status("wf-doomed")
+      assert.strictEqual(status.status, "cancelled")
+      assert.deepStrictEqual(status.completedSteps, ["s1"])
+      // Recorded, the request is spent: retry runs the rest.
+      assert.deepStrictEqual(yield* workflows.retry(five(p), "wf-doomed"), expected)
+      assert.deepStrictEqual(p.runs, ["s2", "s3", "s4", "s5"])
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "the lease is renewed while a timed-out step waits for its retry",
+    Effect.gen(function*() {
+      const runner = yield* Workflows.make({ leaseTtl: "300 millis", heartbeat: "60 millis" })
+      const other = yield* Workflows.make({ leaseTtl: "300 millis" })
+      let attempts = 0
+      let finalized = 0
+      const wf = Workflow.make({ name: "patient", state: State }).step({
+        name: "s1",
+        timeout: "100 millis",
+        // The backoff after the timeout outlasts the lease's ttl several times.
+        retry: Schedule.spaced("1500 millis"),
+        run: (s) =>
+          Effect.suspend(() => {
+            attempts++
+            return attempts > 1 ? Effect.succeed({ trail: [...s.trail, "s1"] }) : Effect.never.pipe(
+              Effect.onInterrupt(() => Effect.sync(() => finalized++))
+            )
+          })
+      })
+      const fiber = yield* Effect.fork(runner.execute(wf, "wf-patient", initial))
+      yield* until(() => finalized === 1)
+      yield* realPause(700)
+      assert.strictEqual(attempts, 1)
+      const busy = yield* Effect.flip(other.execute(wf, "wf-patient", initial))
+      assert.strictEqual(busy._tag, "WorkflowBusy")
+      assert.deepStrictEqual((yield* Fiber.join(fiber)).trail, ["s1"])
+      assert.strictEqual(attempts, 2)
+    }),
+    { live: true, timeout: 20_000 }
   ),
   Conformance.test(
     "list by status and name, and prune of old completed checkpoints",
@@ -571,6 +690,15 @@ const suite: Conformance.Suite<R> = [
       assert.strictEqual(noRef._tag, "InvalidInput")
       const unknown = yield* Effect.flip(workflows.resumeFromLetter([five(p, "not-five")], letter))
       assert.strictEqual(unknown._tag, "InvalidInput")
+
+      // A port that breaks (a defect) does not turn the failure into a defect.
+      const broken = yield* Workflows.make().pipe(
+        Effect.provideService(DeadLetters.DeadLetters, { send: () => Effect.die(new Error("port down")) })
+      )
+      p.failAt = 0
+      const failed = yield* Effect.flip(broken.execute(five(p), "wf-dl-broken", initial))
+      assert.strictEqual(failed._tag, "StepFailed")
+      assert.strictEqual((yield* broken.status("wf-dl-broken")).status, "failed")
     })
   ),
   Conformance.test(
@@ -589,3 +717,13 @@ const suite: Conformance.Suite<R> = [
 ]
 
 Conformance.conformance("Workflows", engines, suite)
+
+describe("Workflows options", () => {
+  it("refuses a heartbeat at or past the lease's ttl, and a non-positive ttl", () => {
+    assert.throws(() => Workflows.layer({ leaseTtl: "1 second", heartbeat: "1 second" }), /heartbeat/)
+    assert.throws(() => Workflows.layer({ leaseTtl: "1 second", heartbeat: "5 seconds" }), /heartbeat/)
+    assert.throws(() => Workflows.make({ leaseTtl: 0 }), /leaseTtl/)
+    assert.throws(() => Workflows.make({ holder: "" }), /holder/)
+    Workflows.layer({ leaseTtl: "1 second", heartbeat: "999 millis" })
+  })
+})

@@ -49,7 +49,14 @@ export const make = (): Leases => {
           )
         }
         const epoch = Math.max(entry?.epoch ?? 0, epochFloor) + 1
-        entries.set(workflowId, { holder, epoch, expiresAt: now + ttlMillis, cancelRequested: false })
+        // A request made while a runner that then died held the lease stays
+        // for the next holder (release clears it).
+        entries.set(workflowId, {
+          holder,
+          epoch,
+          expiresAt: now + ttlMillis,
+          cancelRequested: entry?.cancelRequested ?? false
+        })
         return Effect.succeed({ workflowId, holder, epoch, ttlMillis })
       }),
     whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>, extend: boolean) =>
@@ -69,7 +76,10 @@ export const make = (): Leases => {
     release: (lease) =>
       Effect.sync(() => {
         const entry = entries.get(lease.workflowId)
-        if (entry !== undefined && entry.epoch === lease.epoch) entry.expiresAt = 0
+        if (entry !== undefined && entry.epoch === lease.epoch && entry.holder === lease.holder) {
+          entry.expiresAt = 0
+          entry.cancelRequested = false
+        }
       }),
     requestCancel: (workflowId) =>
       Effect.map(Clock.currentTimeMillis, (now) => {

@@ -156,8 +156,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
           ON CONFLICT (workflow_id) DO UPDATE SET
             holder = excluded.holder,
             epoch = ${sql(LEASES)}.epoch + 1,
-            expires_at = excluded.expires_at,
-            cancel_requested = 0
+            expires_at = excluded.expires_at
           WHERE ${sql(LEASES)}.expires_at <= ${now}
           RETURNING epoch`
         if (granted.length > 0) {
@@ -173,7 +172,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       }).pipe(Sql.mapError(storeError("acquire"))),
     renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
     release: (lease) =>
-      sql`UPDATE ${sql(LEASES)} SET expires_at = 0
+      sql`UPDATE ${sql(LEASES)} SET expires_at = 0, cancel_requested = 0
         WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}`.pipe(
         Effect.asVoid,
         Sql.mapError(storeError("release"))
