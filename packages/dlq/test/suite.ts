@@ -256,6 +256,23 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "a replay result that is not JSON or above maxPayloadBytes is not stored, and the note says so",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxPayloadBytes: 200 })
+      const big = yield* dlq.add(input({ taskId: "big" }))
+      const outcome = yield* dlq.replay(big.letter.id, () => Effect.succeed({ text: "r".repeat(500) }))
+      assert.strictEqual(outcome._tag, "Succeeded")
+      const stored = yield* dlq.get(big.letter.id)
+      assert.strictEqual(stored.resolution?.result, undefined)
+      assert.include(stored.resolution?.note, "above maxPayloadBytes 200")
+      const odd = yield* dlq.add(input({ taskId: "odd" }))
+      yield* dlq.replay(odd.letter.id, () => Effect.succeed(new Map([[1, 2]])))
+      const oddStored = yield* dlq.get(odd.letter.id)
+      assert.strictEqual(oddStored.resolution?.result, undefined)
+      assert.include(oddStored.resolution?.note, "not JSON")
+    })
+  ),
+  Conformance.test(
     "a failed replay adds an attempt and records the new error; the letter stays unresolved",
     Effect.gen(function*() {
       const dlq = yield* queue()

@@ -290,10 +290,16 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           const now = yield* Clock.currentTimeMillis
           if (Exit.isSuccess(exit)) {
             const result = exit.value
-            const storable = result === undefined || Json.findInvalid(result) !== undefined ? undefined : result
-            const note = result !== undefined && storable === undefined
-              ? "replayed successfully (the handler's result is not JSON and was not stored)"
-              : "replayed successfully"
+            // The result is stored when it is JSON within maxPayloadBytes;
+            // otherwise the note says why it was not (never truncated).
+            const isJson = result !== undefined && Json.findInvalid(result) === undefined
+            const resultBytes = isJson ? Json.byteLength(result as Json.JsonValue) : 0
+            const storable = isJson && resultBytes <= maxPayloadBytes ? result : undefined
+            const note = result === undefined || storable !== undefined
+              ? "replayed successfully"
+              : isJson
+              ? `replayed successfully (the handler's result is ${resultBytes} bytes, above maxPayloadBytes ${maxPayloadBytes}, and was not stored)`
+              : "replayed successfully (the handler's result is not JSON and was not stored)"
             const updated: Letter = {
               ...letter,
               payload,
