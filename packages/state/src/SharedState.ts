@@ -440,12 +440,13 @@ export interface StoreOptions {
   /** Versions kept per key (default 20). */
   readonly historyLimit?: number
   /**
-   * How many `update` attempts on one key may be in flight at once in this
+   * Contention management inside one process, not a correctness mechanism:
+   * how many `update` attempts on one key may be in flight at once in this
    * store instance (default 2). The others wait for their turn before they
    * read, instead of reading a value that is stale by the time their
-   * compare-and-set runs: under contention this cuts wasted round trips
-   * several-fold. It is not a lock: attempts in flight, and writers in other
-   * processes, still race and are resolved by compare-and-set.
+   * compare-and-set runs: under contention this cuts wasted round trips.
+   * It is not a lock: attempts in flight, plain `set`s and writers in other
+   * processes still race, and compare-and-set alone keeps writes correct.
    */
   readonly updateConcurrency?: number
 }
@@ -457,7 +458,10 @@ export interface StoreOptions {
  * @category models
  */
 export interface SqlStoreOptions extends StoreOptions {
-  /** How often the change feed polls the history table (default 50 millis). */
+  /**
+   * How often the change feed polls the history table (default 50 millis).
+   * A committed write reaches a subscriber within about one interval.
+   */
   readonly pollInterval?: Duration.DurationInput
 }
 

@@ -98,13 +98,11 @@ describe("SharedState under contention", () => {
             const readerState = Context.get(reader, SharedState.SharedState)
             const feed = yield* Effect.fork(Stream.runCollect(Stream.take(readerState.changes("job/"), 3)))
             yield* Effect.sleep("100 millis")
-            const started = Date.now()
             yield* writerState.set("job/1", { step: 1 }, { agent: "w" })
             yield* writerState.set("job/1", { step: 2 }, { agent: "w", expectedVersion: 1 })
             yield* writerState.set("job/2", { step: 1 }, { agent: "w" })
             const seen = Chunk.toReadonlyArray(yield* Fiber.join(feed).pipe(Effect.timeout("5 seconds")))
             assert.deepStrictEqual(seen.map((v) => [v.key, v.version]), [["job/1", 1], ["job/1", 2], ["job/2", 1]])
-            assert.isBelow(Date.now() - started, 2_000, backend.name)
           }))
         }
       }),

@@ -448,6 +448,30 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     { live: true, timeout: 15_000 }
   ),
   Conformance.test(
+    "the same agent after its lease expired gets a new fence (its old one is stale); fences keep growing after a delete",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("k", { v: 0 }, { agent: "a" })
+      const scopeA = yield* Scope.make()
+      const a1 = yield* Scope.extend(state.withLock("k", { agent: "a", ttl: "100 millis" }), scopeA)
+      yield* Effect.sleep("250 millis")
+      const scopeB = yield* Scope.make()
+      const a2 = yield* Scope.extend(state.withLock("k", { agent: "a", wait: 0 }), scopeB)
+      assert.strictEqual(a2.fence, a1.fence + 1)
+      const stale = yield* failure(state.set("k", { v: 1 }, { agent: "a", fence: a1.fence }))
+      assert.strictEqual(stale._tag, "StaleFence")
+      assert.isTrue(yield* state.delete("k", { agent: "a", fence: a2.fence }))
+      yield* Scope.close(scopeA, Exit.void)
+      // The first grant's late release did not free the second.
+      assert.strictEqual((yield* failure(state.withLock("k", { agent: "b", wait: 0 })))._tag, "LockTimeout")
+      yield* Scope.close(scopeB, Exit.void)
+      const b = yield* Effect.scoped(Effect.map(state.withLock("k", { agent: "b", wait: 0 }), (lock) => lock.fence))
+      assert.strictEqual(b, a2.fence + 1)
+      assert.isTrue(Option.isNone(yield* state.get("k")))
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
     "withLock waits for a release by the holder",
     Effect.gen(function*() {
       const state = yield* Tag

@@ -109,7 +109,7 @@ const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(err
 // than a SQLite statement.
 const spanOptions = { captureStackTrace: false } as const
 
-const GAP_MILLIS = 2_000
+const FEED_WINDOW = 1_000
 const TRIM_EVERY = 8
 const POLL_BATCH = 1_000
 
@@ -137,6 +137,7 @@ export const make = (
     const forShare = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE"), orElse: () => sql.literal("") })
     const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
     const empty = sql.literal("")
+    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     const jsonParam = (text: string): Statement.Fragment =>
       sql.onDialectOrElse({ pg: () => sql`${text}::jsonb`, orElse: () => sql`${text}` })
 
@@ -154,9 +155,29 @@ export const make = (
         Effect.withSpan(`SharedState.${operation}`, spanOptions)
       )
 
-    const checkLock = (key: string, fence: number | undefined) =>
+    /**
+     * Postgres: the key's lock row for a write that may create the key. It is
+     * created if absent (holder NULL, fence 0) and row-locked: an upsert waits
+     * for a grant in flight and returns the newest committed row, which a
+     * `SELECT … FOR SHARE` under an older snapshot cannot see when the grant
+     * inserts the row. So a write and a key's first grant are ordered too, and
+     * every key that exists has a lock row for later writes to share-lock.
+     */
+    const ensureLockRow = (key: string) =>
+      sql`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
+        VALUES (${key}, NULL, 0, 0, 0)
+        ON CONFLICT (key) DO UPDATE SET holds = agentos_state_locks.holds
+        RETURNING fence, holder, CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live`
+
+    /** The lock check of a write; `creates`: the write may create the key. */
+    const checkLock = (key: string, fence: number | undefined, creates = false) =>
       Effect.flatMap(
-        sql<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>`SELECT fence, holder,
+        isPg && creates ?
+          ensureLockRow(key) as unknown as Effect.Effect<
+            ReadonlyArray<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>,
+            SqlError
+          > :
+          sql<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>`SELECT fence, holder,
           CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live
           FROM agentos_state_locks WHERE key = ${key} ${forShare}`,
         (rows): Effect.Effect<void, StaleFence | KeyLocked> => {
@@ -195,8 +216,6 @@ export const make = (
           RETURNING version`,
         versionOf
       )
-
-    const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
 
     /**
      * SQLite: drops history rows older than the last `limit` versions, every
@@ -275,9 +294,16 @@ export const make = (
               RETURNING version`
       return Effect.map(
         isPg
-          ? sql<{ readonly version: unknown }>`WITH lk AS (
-            SELECT fence, holder, expires_at > ${now} AS live FROM agentos_state_locks WHERE key = ${key} FOR SHARE
-          ), ok AS (
+          ? sql<{ readonly version: unknown }>`WITH lk AS (${
+            expected !== undefined && expected > 0
+              // The key exists, so its lock row does (see ensureLockRow).
+              ? sql`SELECT fence, holder, expires_at > ${now} AS live
+                  FROM agentos_state_locks WHERE key = ${key} FOR SHARE`
+              : sql`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
+                  VALUES (${key}, NULL, 0, 0, 0)
+                  ON CONFLICT (key) DO UPDATE SET holds = agentos_state_locks.holds
+                  RETURNING fence, holder, expires_at > ${now} AS live`
+          }), ok AS (
             SELECT ${
             fence === undefined
               ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
@@ -393,15 +419,31 @@ export const make = (
                   case "first-write-wins":
                     return keepOrReject(current, expected, resolved)
                   case "last-write-wins":
-                    return Effect.flatMap(
-                      upsert(key, text, byText, at, false),
-                      (v) => commit("overwritten", v!, text, value, by, byText, conflict)
-                    )
                   case "merge": {
                     if (current === undefined) {
+                      // Absent (no row to lock): create it only if still absent,
+                      // else a concurrent first write would be overwritten
+                      // unmerged; if it was created meanwhile, read it again.
+                      return Effect.flatMap(
+                        upsert(key, text, byText, at, true),
+                        (v) =>
+                          v === undefined
+                            ? onConflict(expected, retried)
+                            : commit(
+                              resolved === "merge" ? "merged" : "overwritten",
+                              v,
+                              text,
+                              value,
+                              by,
+                              byText,
+                              conflict
+                            )
+                      )
+                    }
+                    if (resolved === "last-write-wins") {
                       return Effect.flatMap(
                         upsert(key, text, byText, at, false),
-                        (v) => commit("merged", v!, text, value, by, byText, conflict)
+                        (v) => commit("overwritten", v!, text, value, by, byText, conflict)
                       )
                     }
                     let merged: JsonObject
@@ -443,7 +485,7 @@ export const make = (
               (v) =>
                 v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
             )
-          const slow = transaction("set", Effect.zipRight(checkLock(key, fence), write))
+          const slow = transaction("set", Effect.zipRight(checkLock(key, fence, true), write))
           const run = Effect.flatMap(
             // Lock check, write and history in one statement (no transaction
             // round trips) when nothing conflicts.
@@ -458,7 +500,14 @@ export const make = (
                   outcome: "written",
                   entry: Option.some(entryOf(key, value, v, by, at))
                 }
-                return isPg ? Effect.succeed(result) : Effect.as(storeError("set")(trimHistory(key, v)), result)
+                // The write has committed: a failed trim (housekeeping; reads
+                // return the last `limit` versions anyway) must not report it
+                // as failed. It is logged and done by a later write.
+                return isPg ? Effect.succeed(result) : Effect.as(
+                  Effect.catchAll(trimHistory(key, v), (error) =>
+                    Effect.logWarning(`SharedState: trimming the history of "${key}" failed: ${Sql.describe(error)}`)),
+                  result
+                )
               }
               if (expectedVersion === undefined || (resolved !== "reject" && resolved !== "first-write-wins")) {
                 return slow
@@ -471,7 +520,9 @@ export const make = (
                   const currentVersion = current === undefined ? 0 : current.version
                   return currentVersion === expectedVersion
                     ? slow
-                    : Effect.suspend(() => keepOrReject(current, expectedVersion, resolved))
+                    : Effect.suspend(() =>
+                      keepOrReject(current, expectedVersion, resolved)
+                    )
                 })
               ).pipe(storeError("set"))
             }
@@ -600,46 +651,98 @@ export const make = (
         )
       })
 
+    // Postgres: the snapshot's xmin and xmax (transaction ids), read in the
+    // same statement as the rows. SQLite commits in sequence order, so a gap
+    // there is final at once (a trimmed row): both are 0.
+    const snapshotColumns = sql.onDialectOrElse({
+      pg: () =>
+        sql.literal(
+          "txid_snapshot_xmin(txid_current_snapshot()) AS xmin, txid_snapshot_xmax(txid_current_snapshot()) AS xmax"
+        ),
+      orElse: () => sql.literal("0 AS xmin, 0 AS xmax")
+    })
+
     const changes = (keyOrPrefix: string): Stream.Stream<SharedState.Version, StoreError> =>
       Stream.unwrap(
         Effect.map(
-          sql<{ readonly seq: unknown }>`SELECT COALESCE(MAX(seq), 0) AS seq FROM agentos_state_history`,
+          // The sequence numbers of the last FEED_WINDOW rows at subscription:
+          // a number below the highest that is missing may belong to a write
+          // still in flight, which commits after the subscription.
+          sql<{ readonly head: unknown; readonly seq: unknown; readonly xmin: unknown; readonly xmax: unknown }>`SELECT
+              1 AS head, (SELECT COALESCE(MAX(seq), 0) FROM agentos_state_history) AS seq, ${snapshotColumns}
+            UNION ALL
+            SELECT 0, seq, 0, 0 FROM agentos_state_history
+            WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM agentos_state_history) - ${FEED_WINDOW}`,
           (rows) => {
-            // Everything up to `cursor` was seen; `seen` holds sequence numbers
-            // above a gap (a transaction that took its number and has not
-            // committed yet). A gap older than GAP_MILLIS is a rollback: skipped.
-            let cursor = Sql.toNumber(rows[0]!.seq)
+            // Everything up to `cursor` was delivered or is final. `seen` holds
+            // the numbers above `cursor` already read. A missing number is a
+            // write that took its number and has not committed yet (Postgres
+            // commits out of order), or a rolled back or trimmed row. It is
+            // final once every transaction that was running when a higher
+            // number was first seen has ended (the snapshot's xmin passed that
+            // moment's xmax): a committed row is then visible to the same
+            // query. So nothing committed is ever skipped, however late.
+            const head = rows.find((row) => Sql.toNumber(row.head) === 1)!
+            const top = Sql.toNumber(head.seq)
+            let cursor = Math.max(0, top - FEED_WINDOW)
             const seen = new Set<number>()
-            let gapSince: number | undefined
-            const poll = Effect.flatMap(
+            for (const row of rows) if (row !== head) seen.add(Sql.toNumber(row.seq))
+            // (highest number seen, xmax then), in order: the gaps below such a
+            // number are final once the xmin reaches its xmax.
+            const watermarks: Array<readonly [number, number]> = [[top, Sql.toNumber(head.xmax)]]
+            let finalBelow = 0
+            const advance = (limit: number) => {
+              for (;;) {
+                const next = cursor + 1
+                if (seen.delete(next)) cursor = next
+                else if (next < finalBelow && next <= limit) cursor = next
+                else break
+              }
+            }
+            const settle = (highest: number, xmin: number, xmax: number, full: boolean) => {
+              const last = watermarks[watermarks.length - 1]
+              if (last === undefined || highest > last[0]) watermarks.push([highest, xmax])
+              while (watermarks.length > 0 && watermarks[0]![1] <= xmin) {
+                finalBelow = Math.max(finalBelow, watermarks.shift()![0])
+              }
+              // A full batch says nothing about the numbers above its last row.
+              advance(full ? highest : Number.POSITIVE_INFINITY)
+            }
+            settle(top, Sql.toNumber(head.xmin), Sql.toNumber(head.xmax), false)
+            const poll = Effect.map(
               Effect.suspend(() =>
-                sql<Row & { readonly seq: unknown }>`SELECT seq, key, value, version, modified_by, updated_at
-                  FROM agentos_state_history WHERE seq > ${cursor} ORDER BY seq LIMIT ${POLL_BATCH}`
+                // The snapshot row comes back even when no history row does.
+                sql<
+                  Omit<Row, "key"> & {
+                    readonly key: string | null
+                    readonly seq: unknown
+                    readonly xmin: unknown
+                    readonly xmax: unknown
+                  }
+                >`SELECT s.xmin, s.xmax, h.seq, h.key, h.value, h.version, h.modified_by, h.updated_at
+                  FROM (SELECT ${snapshotColumns}) s LEFT JOIN (
+                    SELECT seq, key, value, version, modified_by, updated_at
+                    FROM agentos_state_history WHERE seq > ${cursor} ORDER BY seq LIMIT ${POLL_BATCH}
+                  ) h ON 1 = 1
+                  ORDER BY h.seq`
               ),
-              (rows) =>
-                Effect.map(Clock.currentTimeMillis, (millis) => {
-                  const out: Array<SharedState.Version> = []
-                  for (const row of rows) {
-                    const seq = Sql.toNumber(row.seq)
-                    if (seen.has(seq)) continue
-                    seen.add(seq)
-                    if (row.key.startsWith(keyOrPrefix)) out.push(toVersion(row))
-                  }
-                  const advance = () => {
-                    while (seen.has(cursor + 1)) seen.delete(++cursor)
-                  }
-                  advance()
-                  if (seen.size === 0) {
-                    gapSince = undefined
-                  } else if (gapSince === undefined) {
-                    gapSince = millis
-                  } else if (millis - gapSince >= GAP_MILLIS) {
-                    cursor = Math.min(...seen) - 1
-                    advance()
-                    gapSince = seen.size === 0 ? undefined : millis
-                  }
-                  return out
-                })
+              (rows) => {
+                const out: Array<SharedState.Version> = []
+                let highest = cursor
+                let count = 0
+                for (const row of rows) {
+                  if (row.seq === null || row.key === null) continue
+                  count++
+                  const seq = Sql.toNumber(row.seq)
+                  highest = seq
+                  if (seen.has(seq)) continue
+                  seen.add(seq)
+                  if (row.key.startsWith(keyOrPrefix)) out.push(toVersion(row as Row))
+                }
+                const snapshot = rows[0]!
+                settle(highest, Sql.toNumber(snapshot.xmin), Sql.toNumber(snapshot.xmax), count === POLL_BATCH)
+                return out
+              }
             )
             return Stream.repeatEffectWithSchedule(poll, Schedule.spaced(pollInterval)).pipe(
               Stream.flattenIterables
