@@ -102,7 +102,7 @@ const runStatements = async (
     `INSERT INTO "agentos_checkpoint_leases" (workflow_id, holder, epoch, expires_at, cancel_requested)
      VALUES (${p(1)}, ${p(2)}, 1, ${now} + ${p(3)}, 0)
      ON CONFLICT (workflow_id) DO UPDATE SET holder = excluded.holder,
-       epoch = "agentos_checkpoint_leases".epoch + 1, expires_at = excluded.expires_at, cancel_requested = 0
+       epoch = "agentos_checkpoint_leases".epoch + 1, expires_at = excluded.expires_at
      WHERE "agentos_checkpoint_leases".expires_at <= ${now}
      RETURNING epoch`,
     [id, holder, LEASE_TTL]
@@ -169,9 +169,9 @@ const runStatements = async (
   }
   await driver.query(
     "ck_release",
-    `UPDATE "agentos_checkpoint_leases" SET expires_at = 0 WHERE workflow_id = ${p(1)} AND epoch = ${
-      p(2)
-    } AND holder = ${p(3)}`,
+    `UPDATE "agentos_checkpoint_leases" SET expires_at = 0, cancel_requested = 0 WHERE workflow_id = ${
+      p(1)
+    } AND epoch = ${p(2)} AND holder = ${p(3)}`,
     [id, epoch, holder]
   )
 }

@@ -423,12 +423,16 @@ export const make = (
             : Effect.tap(Schedule.driver(workflow.steps[index]!.retry), (driver) => drivers.set(index, driver))
         }
 
-        /** Saves and adopts a checkpoint; never cut in half by an interruption. */
-        const save = (next: Checkpoint) =>
+        /**
+         * Saves and adopts a checkpoint (and the state it encodes); never cut
+         * in half by an interruption, which lands only after both are adopted.
+         */
+        const save = (next: Checkpoint, nextState?: S) =>
           store.save(lease, next).pipe(
             Effect.tap((saved) =>
               Effect.sync(() => {
                 checkpoint = next
+                if (nextState !== undefined) state = nextState
                 cancelRequested = saved.cancelRequested
               })
             ),
@@ -595,8 +599,7 @@ export const make = (
                   attempts: { ...checkpoint.attempts, [step.name]: number },
                   updatedAt: at,
                   ...(last ? { status: "completed" as const, completedAt: at } : {})
-                })
-                state = next
+                }, next)
                 yield* Metric.increment(stepsCompleted)
                 break
               }
@@ -623,6 +626,12 @@ export const make = (
           // Set by the watchdog or the loop (TypeScript cannot see the closures' writes).
           const reason = stop as Stop | undefined
           if (reason === undefined || !Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
+          // The interruption landed after the save that completed the workflow:
+          // it is completed, and stays so (never overwritten as cancelled).
+          if (checkpoint.status === "completed") {
+            yield* Metric.increment(workflowsCompleted)
+            return state
+          }
           switch (reason._tag) {
             case "LeaseLost":
               return yield* new LeaseLostError({ workflowId, epoch: lease.epoch })

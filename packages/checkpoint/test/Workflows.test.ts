@@ -591,6 +591,31 @@ const suite: Conformance.Suite<R> = [
     { live: true, timeout: 20_000 }
   ),
   Conformance.test(
+    "a cancellation that lands while the completing save runs leaves the workflow completed",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      // The save that completes the workflow asks for a cancellation and is
+      // slow, so the heartbeat sees the request while the save runs.
+      const runner = yield* Workflows.make({ leaseTtl: "1 second", heartbeat: "50 millis" }).pipe(
+        Effect.provideService(CheckpointStore, {
+          ...store,
+          save: (lease, checkpoint) =>
+            checkpoint.status !== "completed" ?
+              store.save(lease, checkpoint) :
+              store.requestCancel(lease.workflowId).pipe(
+                Effect.zipRight(store.save(lease, checkpoint)),
+                Effect.tap(() => realPause(300))
+              )
+        })
+      )
+      const p = probe()
+      assert.deepStrictEqual(yield* runner.execute(five(p), "wf-late-cancel", initial), expected)
+      const status = yield* store.load("wf-late-cancel" as WorkflowId)
+      assert.deepStrictEqual(Option.map(status, (c) => c.status), Option.some("completed" as const))
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
     "list by status and name, and prune of old completed checkpoints",
     Effect.gen(function*() {
       const workflows = yield* engine
