@@ -136,7 +136,8 @@ export class VersionMismatch extends Schema.TaggedError<VersionMismatch>()("Vers
 
 /**
  * Bad input: an invalid workflow id, an input state that does not encode to
- * JSON with the workflow's schema, or a letter without a known workflow.
+ * JSON with the workflow's schema, a letter without a known workflow, or a
+ * negative or unreadable `prune` age. Nothing was changed.
  *
  * @since 0.1.0
  * @category errors

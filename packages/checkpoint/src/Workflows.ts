@@ -161,7 +161,7 @@ export interface WorkflowsService {
   readonly prune: (options: {
     readonly olderThan: Duration.DurationInput
     readonly statuses?: ReadonlyArray<Status>
-  }) => Effect.Effect<number, StoreError>
+  }) => Effect.Effect<number, InvalidInput | StoreError>
   /**
    * Opt-in, at start-up: resumes every workflow left `running` whose
    * definition is given (at most `concurrency` at a time, default 4).
@@ -699,11 +699,22 @@ export const make = (
           })
         ),
       prune: ({ olderThan, statuses }) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          store.prune({
+        Effect.gen(function*() {
+          const age = Duration.decodeUnknown(olderThan)
+          const negative = (typeof olderThan === "number" && olderThan < 0) ||
+            (typeof olderThan === "bigint" && olderThan < 0n) ||
+            (typeof olderThan === "string" && olderThan.trim().startsWith("-"))
+          if (Option.isNone(age) || negative) {
+            return yield* new InvalidInput({
+              message: `prune: olderThan must be a duration of 0 or more, got ${JSON.stringify(String(olderThan))}`
+            })
+          }
+          const now = yield* Clock.currentTimeMillis
+          return yield* store.prune({
             statuses: statuses ?? ["completed", "cancelled"],
-            updatedBefore: now - Duration.toMillis(Duration.decode(olderThan))
-          })),
+            updatedBefore: Duration.isFinite(age.value) ? now - Duration.toMillis(age.value) : Number.MIN_SAFE_INTEGER
+          })
+        }),
       resumeAll: (workflows, runOptions) =>
         Effect.gen(function*() {
           const byName = new Map(workflows.map((workflow) => [workflow.name, workflow]))

@@ -628,6 +628,11 @@ const suite: Conformance.Suite<R> = [
       assert.deepStrictEqual(completed.items.map((c) => c.workflowId), ["wf-a", "wf-b"])
       assert.deepStrictEqual((yield* workflows.list({ name: "five" })).items.map((c) => c.workflowId), ["wf-a", "wf-c"])
       assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 0)
+      // Bad input is a typed error and deletes nothing.
+      assert.strictEqual((yield* Effect.flip(workflows.prune({ olderThan: -1 })))._tag, "InvalidInput")
+      assert.strictEqual((yield* Effect.flip(workflows.prune({ olderThan: "-2 hours" })))._tag, "InvalidInput")
+      assert.strictEqual((yield* Effect.flip(workflows.prune({ olderThan: "soon" as never })))._tag, "InvalidInput")
+      assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 0)
       yield* TestClock.adjust("2 hours")
       assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 2)
       assert.deepStrictEqual((yield* workflows.list()).items.map((c) => c.workflowId), ["wf-c"])
@@ -638,7 +643,7 @@ const suite: Conformance.Suite<R> = [
     Effect.gen(function*() {
       const workflows = yield* engine
       const store = yield* CheckpointStore
-      const dead = yield* store.acquire("wf-orphan" as WorkflowId, "dead-process", 200)
+      const dead = yield* store.acquire("wf-orphan" as WorkflowId, "dead-process", 1_000)
       yield* store.save(dead, {
         workflowId: "wf-orphan" as WorkflowId,
         name: "five",
@@ -652,7 +657,7 @@ const suite: Conformance.Suite<R> = [
         updatedAt: 0,
         epoch: 0
       })
-      const mystery = yield* store.acquire("wf-mystery" as WorkflowId, "dead-process", 200)
+      const mystery = yield* store.acquire("wf-mystery" as WorkflowId, "dead-process", 1_000)
       yield* store.save(mystery, {
         workflowId: "wf-mystery" as WorkflowId,
         name: "mystery",
@@ -670,8 +675,8 @@ const suite: Conformance.Suite<R> = [
       const early = yield* workflows.resumeAll([five(p)])
       assert.deepStrictEqual(early.busy, ["wf-orphan"])
       assert.deepStrictEqual(p.runs, [])
-      yield* realPause(350)
-      const report = yield* workflows.resumeAll([five(p)])
+      // Waiting for the dead runner's lease to expire.
+      const report = yield* workflows.resumeAll([five(p)], { onBusy: "wait", waitTimeout: "5 seconds" })
       assert.deepStrictEqual(report, { completed: ["wf-orphan"], failed: [], busy: [], unknown: ["wf-mystery"] })
       assert.deepStrictEqual(p.runs, ["s3", "s4", "s5"])
       assert.deepStrictEqual((yield* workflows.status("wf-orphan")).state, expected)
