@@ -21,7 +21,15 @@ const SOURCE = "issue #3"
 const OPS = 200
 const ROUNDS = 9
 const WARMUP = 40
-const LETTERS_PER_SIDE = WARMUP + OPS * ROUNDS
+// Bench.compare warms each side up twice, then runs the rounds: one fresh
+// letter per replay, and a clear error (not a replay of nothing) if that
+// ever changes.
+const LETTERS_PER_SIDE = 2 * WARMUP + OPS * ROUNDS
+const take = (ids: ReadonlyArray<string>, index: number): string => {
+  const id = ids[index]
+  if (id === undefined) throw new Error(`bench: ran out of letters to replay (${ids.length} prepared)`)
+  return id
+}
 
 const payload = {
   query: "effect dead letter queue benchmarks",
@@ -282,9 +290,9 @@ const runBackend = async (
     const replay = await Bench.compare(
       {
         name: "DeadLetterQueue.replay",
-        run: (ops) => times(ops, () => dlq.replay(ours[nextOurs++]!, () => Effect.succeed(null)))
+        run: (ops) => times(ops, () => dlq.replay(take(ours, nextOurs++), () => Effect.succeed(null)))
       },
-      { name: "raw replay", run: (ops) => rawTimes(ops, () => raw.replay(theirs[nextTheirs++]!)) },
+      { name: "raw replay", run: (ops) => rawTimes(ops, () => raw.replay(take(theirs, nextTheirs++))) },
       options
     )
     figures.push(Bench.comparedFigure({

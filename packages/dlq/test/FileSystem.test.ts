@@ -99,6 +99,44 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       assert.strictEqual(Fs.readFileSync(Path.join(dir, "corrupt", "corrupt.json.0"), "utf8"), "this is not json {")
     }))
 
+  it.scoped("a letter is written to a temporary file, fsynced, renamed, then the directory is fsynced", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      const calls: Array<string> = []
+      const rel = (path: string) => Path.relative(dir, path) || "."
+      const recording = Layer.effect(
+        FileSystem.FileSystem,
+        Effect.map(FileSystem.FileSystem, (fs) => ({
+          ...fs,
+          open: (path: string, options?: FileSystem.OpenFileOptions) =>
+            Effect.map(fs.open(path, options), (file) =>
+              new Proxy(file, {
+                get: (target, prop) => {
+                  if (prop === "sync") return Effect.tap(target.sync, () => calls.push(`fsync ${rel(path)}`))
+                  if (prop === "writeAll") {
+                    return (buffer: Uint8Array) =>
+                      Effect.tap(target.writeAll(buffer), () => calls.push(`write ${rel(path)}`))
+                  }
+                  return Reflect.get(target, prop, target)
+                }
+              })),
+          rename: (from: string, to: string) =>
+            Effect.tap(fs.rename(from, to), () => calls.push(`rename ${rel(from)} ${rel(to)}`))
+        }))
+      ).pipe(Layer.provide(NodeFileSystem.layer))
+      const id = yield* withQueue(dir, (dlq) =>
+        Effect.gen(function*() {
+          calls.length = 0
+          return (yield* dlq.add(input())).letter.id
+        }), recording)
+      assert.deepStrictEqual(calls, [
+        `write letters/.tmp-${id}.json`,
+        `fsync letters/.tmp-${id}.json`,
+        `rename letters/.tmp-${id}.json letters/${id}.json`,
+        "fsync letters"
+      ])
+    }))
+
   it.scoped("a crash between writing and renaming never leaves a torn letter", () =>
     Effect.gen(function*() {
       const dir = yield* Backends.tempDirectory("agentos-dlq")
