@@ -1,6 +1,6 @@
 // A runnable tour of @agentos/core: count a prompt's tokens, price a call
 // exactly, make ids, and run a package's migrations on an embedded SQLite
-// file with the database's own clock. Run: pnpm demo
+// file with the database's own clock. Run: pnpm tour
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Console, Effect, Layer } from "effect"
