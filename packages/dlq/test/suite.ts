@@ -614,7 +614,7 @@ export const suite: Conformance.Suite<Harness> = [
     { timeout: 20_000 }
   ),
   Conformance.test(
-    "redaction applies to payload and context before anything is stored or alerted",
+    "redaction applies to payload, context and error before anything is stored or alerted",
     Effect.gen(function*() {
       const dlq = yield* queue({ redact: Redaction.make() })
       const alerts = yield* dlq.subscribe
@@ -629,9 +629,31 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual((yield* dlq.get(letter.id)).context, { api_key: "[REDACTED]", user: "ann" })
       const alerted = yield* Queue.take(alerts)
       assert.deepStrictEqual(alerted.payload, expectedPayload)
-      // A patch is redacted too before it is stored.
-      yield* dlq.replay(letter.id, () => Effect.void, { modify: () => ({ token: "t0ps3cret" }) })
-      assert.deepStrictEqual((yield* dlq.get(letter.id)).payload, { token: "[REDACTED]" })
+      // A patch is redacted too before it is stored, and so is a failed replay's error.
+      const failed = yield* dlq.replay(
+        letter.id,
+        () => Effect.fail(new Error("401 for key sk-zyxwvutsrqponmlkjihgfe")),
+        { modify: () => ({ token: "t0ps3cret" }) }
+      )
+      assert.strictEqual(failed._tag, "Failed")
+      const afterReplay = yield* dlq.get(letter.id)
+      assert.deepStrictEqual(afterReplay.payload, { token: "[REDACTED]" })
+      assert.strictEqual(afterReplay.error.message, "401 for key [REDACTED]")
+      assert.notInclude(afterReplay.error.stack ?? "", "sk-zyxwvutsrqponmlkjihgfe")
+      // The error given to add is redacted as well.
+      const withKey = yield* dlq.add(input({
+        taskId: "leaky",
+        error: {
+          tag: "Unauthorized",
+          message: "bad key sk-abcdefghijklmnopqrstuvwx",
+          stack: "at sk-abcdefghijklmnopqrstuvwx"
+        }
+      }))
+      assert.deepStrictEqual((yield* dlq.get(withKey.letter.id)).error, {
+        tag: "Unauthorized",
+        message: "bad key [REDACTED]",
+        stack: "at [REDACTED]"
+      })
     })
   ),
   Conformance.test(

@@ -68,7 +68,7 @@ const invalid = (error: ParseResult.ParseError) =>
 const applyRedaction = (
   redact: Redact | undefined,
   value: Json.JsonValue,
-  field: "payload" | "context"
+  field: "payload" | "context" | "error"
 ): Effect.Effect<Json.JsonValue, InvalidInput> => {
   if (redact === undefined) return Effect.succeed(value)
   return Effect.try({
@@ -84,9 +84,25 @@ const applyRedaction = (
     if (field === "context" && (out === null || typeof out !== "object" || Array.isArray(out))) {
       return Effect.fail(new InvalidInput({ message: "the redaction hook returned a context that is not an object" }))
     }
+    if (field === "error" && !isFailureInfo(out)) {
+      return Effect.fail(
+        new InvalidInput({ message: "the redaction hook returned an error that is not { tag, message, stack? }" })
+      )
+    }
     return Effect.succeed(out)
   }))
 }
+
+const isFailureInfo = (u: unknown): u is Failure.FailureInfo =>
+  typeof u === "object" && u !== null && typeof (u as Failure.FailureInfo).tag === "string" &&
+  typeof (u as Failure.FailureInfo).message === "string" &&
+  ((u as Failure.FailureInfo).stack === undefined || typeof (u as Failure.FailureInfo).stack === "string")
+
+const redactError = (redact: Redact | undefined, error: Failure.FailureInfo) =>
+  Effect.map(
+    applyRedaction(redact, error as unknown as Json.JsonValue, "error"),
+    (out) => out as unknown as Failure.FailureInfo
+  )
 
 // Durations from callers: a value that does not decode, a negative or a NaN
 // is refused (Duration.decode would clamp it to 0 or throw).
@@ -198,6 +214,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         const context = structuredClone(
           yield* applyRedaction(redact, input.context ?? {}, "context")
         ) as Json.JsonObject
+        const error = yield* redactError(redact, input.error)
         yield* checkSize(payload, maxPayloadBytes)
         const id = Ids.LetterId.make(yield* ids.next)
         const now = yield* Clock.currentTimeMillis
@@ -212,7 +229,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           ...(input.agent === undefined ? {} : { agent: input.agent }),
           attempts: input.attempts,
           payload,
-          error: input.error,
+          error,
           context,
           firstAttemptAt: input.firstAttemptAt,
           lastAttemptAt: input.lastAttemptAt,
@@ -315,7 +332,16 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             yield* Metric.increment(replaysSucceeded)
             return { _tag: "Succeeded", letter: updated, result } as ReplayResult<A, E>
           }
-          const failure = Failure.fromCause(exit.cause)
+          // The new error is redacted like the first; if the hook fails on
+          // it, the message is withheld rather than stored unredacted.
+          const failure = yield* redactError(redact, Failure.fromCause(exit.cause)).pipe(
+            Effect.catchAll((problem) =>
+              Effect.succeed<Failure.FailureInfo>({
+                tag: Failure.fromCause(exit.cause).tag,
+                message: `(withheld: ${problem.message})`
+              })
+            )
+          )
           const updated: Letter = {
             ...letter,
             payload,
