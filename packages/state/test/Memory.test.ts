@@ -1,7 +1,10 @@
+import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { SharedState } from "../src/index.js"
@@ -55,5 +58,28 @@ describe("SharedState.layerMemory", () => {
         Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory({ strategy: "nope" as never }))),
       /unknown strategy/
     )
+    const build = (options: SharedState.StoreOptions) => () =>
+      Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory(options)))
+    assert.throws(build({ prefixes: [{ prefix: "a/" }, { prefix: "a/", strategy: "merge" }] }), /configured twice/)
+    assert.throws(build({ prefixes: [{ prefix: 1 as never }] }), /prefix must be a string/)
+    assert.throws(build({ merge: { arrays: "zip" as never } }), /invalid merge/)
+    assert.throws(build({ prefixes: [{ prefix: "p/", schema: {} as never }] }), /not a Schema/)
   })
+
+  it.effect("a SQL store refuses a pollInterval that is not a finite positive duration", () =>
+    Effect.gen(function*() {
+      for (const pollInterval of [0, "-1 millis", Infinity, "soon"] as const) {
+        const exit = yield* Effect.exit(
+          Effect.scoped(Layer.build(
+            SharedState.layerSql({ pollInterval: pollInterval as never }).pipe(
+              Layer.provide(Backends.sqlite())
+            )
+          ))
+        )
+        assert.isTrue(
+          Exit.isFailure(exit) && /pollInterval/.test(String(Cause.squash(exit.cause))),
+          String(pollInterval)
+        )
+      }
+    }))
 })

@@ -252,6 +252,22 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
         const error = yield* failure(effect)
         assert.strictEqual((error as { _tag: string })._tag, tag)
       }
+      // update checks its request before it runs `f`.
+      let ran = 0
+      const counted = () => {
+        ran++
+        return { a: 1 }
+      }
+      for (
+        const bad of [
+          state.update("", counted, { agent: "a" }),
+          state.update("k", counted, { agent: "" }),
+          state.update("k", counted, { agent: "a", fence: 0 })
+        ]
+      ) {
+        assert.strictEqual((yield* failure(bad))._tag, "InvalidRequest")
+      }
+      assert.strictEqual(ran, 0)
       assert.isTrue(Option.isNone(yield* state.get("k")))
       assert.deepStrictEqual(yield* state.history("k"), [])
     })

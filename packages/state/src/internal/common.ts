@@ -42,6 +42,20 @@ const checkStrategy = (strategy: unknown, where: string): void => {
   }
 }
 
+const ARRAY_MODES: ReadonlyArray<unknown> = ["replace", "concat", "union"]
+
+const checkMerger = (merger: unknown, where: string): void => {
+  if (merger === undefined || typeof merger === "function") return
+  const options = merger as { precedence?: unknown; arrays?: unknown }
+  if (
+    typeof merger !== "object" || merger === null ||
+    (options.precedence !== undefined && options.precedence !== "current" && options.precedence !== "incoming") ||
+    (options.arrays !== undefined && !ARRAY_MODES.includes(options.arrays))
+  ) {
+    throw new TypeError(`SharedState: invalid merge in ${where}: ${JSON.stringify(merger)}`)
+  }
+}
+
 /** @internal */
 export const makeConfig = (options: SharedState.StoreOptions): Config => {
   const historyLimit = options.historyLimit ?? 20
@@ -53,10 +67,23 @@ export const makeConfig = (options: SharedState.StoreOptions): Config => {
     throw new TypeError(`SharedState: updateConcurrency must be an integer >= 1, got ${updateConcurrency}`)
   }
   checkStrategy(options.strategy, "options.strategy")
+  checkMerger(options.merge, "options.merge")
+  const seen = new Set<string>()
+  for (const p of options.prefixes ?? []) {
+    if (seen.has(p.prefix)) throw new TypeError(`SharedState: prefix "${p.prefix}" is configured twice`)
+    seen.add(p.prefix)
+  }
   const base: Rules = { strategy: options.strategy ?? "reject", merge: options.merge ?? {}, check: undefined }
   const prefixes = [...(options.prefixes ?? [])].sort((a, b) => b.prefix.length - a.prefix.length)
   const compiled = prefixes.map((p): readonly [string, Rules] => {
+    if (typeof p.prefix !== "string") {
+      throw new TypeError(`SharedState: a prefix must be a string, got ${JSON.stringify(p.prefix)}`)
+    }
     checkStrategy(p.strategy, `prefix "${p.prefix}"`)
+    checkMerger(p.merge, `prefix "${p.prefix}"`)
+    if (p.schema !== undefined && !Schema.isSchema(p.schema)) {
+      throw new TypeError(`SharedState: the schema of prefix "${p.prefix}" is not a Schema`)
+    }
     let check: Rules["check"] = undefined
     if (p.schema !== undefined) {
       const decode = Schema.decodeUnknownEither(p.schema)
@@ -148,6 +175,9 @@ export const makeUpdate = (
     options: SharedState.UpdateOptions
   ) =>
     Effect.suspend(() => {
+      // Checked before `f` ever runs: a bad request runs nothing.
+      const bad = checkWrite(key, options.agent, undefined, options.fence, undefined)
+      if (bad !== undefined) return Effect.fail(bad)
       let attempts = 0
       let conflicts = 0
       const attempt = Effect.flatMap(service.get(key), (current) => {

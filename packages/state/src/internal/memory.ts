@@ -23,7 +23,27 @@ interface Slot {
   entry: SharedState.Entry | undefined
   /** The newest version, a delete included. */
   version: number
+  /**
+   * The last versions as a ring buffer: it grows to the history limit, then
+   * `start` is the index of the oldest (no shifting, no garbage per write).
+   * Versions of a key are consecutive, so version v sits at a computed index.
+   */
   readonly history: Array<SharedState.Version>
+  start: number
+}
+
+const ordered = (slot: Slot): Array<SharedState.Version> => {
+  const ring = slot.history
+  if (slot.start === 0) return ring.slice()
+  const out = ring.slice(slot.start)
+  for (let i = 0; i < slot.start; i++) out.push(ring[i]!)
+  return out
+}
+
+const versionAt = (slot: Slot, version: number): SharedState.Version | undefined => {
+  const ring = slot.history
+  const offset = version - (slot.version - ring.length + 1)
+  return offset < 0 || offset >= ring.length ? undefined : ring[(slot.start + offset) % ring.length]
 }
 
 interface LockState {
@@ -63,6 +83,19 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
     const writes = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => writesTotal.unsafeUpdate(n, labels) }
     const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
 
+    // `modifiedBy` of single-writer versions: one frozen array per agent,
+    // shared by all its versions (bounded: cleared past 10,000 agents).
+    const byAgent = new Map<string, ReadonlyArray<string>>()
+    const singleBy = (agent: string): ReadonlyArray<string> => {
+      let by = byAgent.get(agent)
+      if (by === undefined) {
+        if (byAgent.size >= 10_000) byAgent.clear()
+        by = Object.freeze([agent])
+        byAgent.set(agent, by)
+      }
+      return by
+    }
+
     const commit = (
       key: string,
       slot: Slot | undefined,
@@ -71,7 +104,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       now: number
     ): SharedState.Version => {
       if (slot === undefined) {
-        slot = { entry: undefined, version: 0, history: [] }
+        slot = { entry: undefined, version: 0, history: [], start: 0 }
         slots.set(key, slot)
         sortedKeys = undefined
       }
@@ -79,8 +112,13 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       const committed: SharedState.Version = { key, value, version, modifiedBy, updatedAt: now }
       slot.version = version
       slot.entry = value === null ? undefined : committed as SharedState.Entry
-      slot.history.push(committed)
-      if (slot.history.length > limit) slot.history.shift()
+      const ring = slot.history
+      if (ring.length < limit) {
+        ring.push(committed)
+      } else {
+        ring[slot.start] = committed
+        slot.start = slot.start + 1 === limit ? 0 : slot.start + 1
+      }
       writes.unsafeUpdate(1, [])
       for (let i = 0; i < subscribers.length; i++) {
         const subscriber = subscribers[i]!
@@ -123,7 +161,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         const current = slot?.entry
         const currentVersion = current === undefined ? 0 : current.version
         if (expectedVersion === undefined || expectedVersion === currentVersion) {
-          return Effect.succeed(written("written", commit(key, slot, prepared, [agent], now)))
+          return Effect.succeed(written("written", commit(key, slot, prepared, singleBy(agent), now)))
         }
         conflicts.unsafeUpdate(1, [])
         const conflict = { expectedVersion, currentVersion }
@@ -147,10 +185,16 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
               conflict
             })
           case "last-write-wins":
-            return Effect.succeed({ ...written("overwritten", commit(key, slot, prepared, [agent], now)), conflict })
+            return Effect.succeed({
+              ...written("overwritten", commit(key, slot, prepared, singleBy(agent), now)),
+              conflict
+            })
           case "merge": {
             if (current === undefined) {
-              return Effect.succeed({ ...written("merged", commit(key, slot, prepared, [agent], now)), conflict })
+              return Effect.succeed({
+                ...written("merged", commit(key, slot, prepared, singleBy(agent), now)),
+                conflict
+              })
             }
             let merged: JsonObject | string
             try {
@@ -169,7 +213,10 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
             const invalidMerge = Common.checkSchema(key, merged, rules)
             if (invalidMerge !== undefined) return Effect.fail(invalidMerge)
             return Effect.succeed({
-              ...written("merged", commit(key, slot, merged, Common.mergedBy(current.modifiedBy, agent), now)),
+              ...written(
+                "merged",
+                commit(key, slot, merged, Object.freeze(Common.mergedBy(current.modifiedBy, agent)), now)
+              ),
               conflict
             })
           }
@@ -208,7 +255,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
           )
         }
         if (current === undefined) return Effect.succeed(false)
-        commit(key, slot, null, [agent], now)
+        commit(key, slot, null, singleBy(agent), now)
         return Effect.succeed(true)
       })
 
@@ -245,7 +292,8 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       Effect.suspend(() => {
         const bad = Common.checkKey(key)
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
-        return Effect.succeed<ReadonlyArray<SharedState.Version>>(slots.get(key)?.history.slice() ?? [])
+        const slot = slots.get(key)
+        return Effect.succeed<ReadonlyArray<SharedState.Version>>(slot === undefined ? [] : ordered(slot))
       })
 
     const getAt = (key: string, version: number) =>
@@ -253,7 +301,8 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         const bad = Common.checkKey(key) ??
           (Number.isSafeInteger(version) && version >= 1 ? undefined : "version must be an integer >= 1")
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
-        return Effect.succeed(Option.fromNullable(slots.get(key)?.history.find((v) => v.version === version)))
+        const slot = slots.get(key)
+        return Effect.succeed(Option.fromNullable(slot === undefined ? undefined : versionAt(slot, version)))
       })
 
     const changes = (keyOrPrefix: string): Stream.Stream<SharedState.Version> =>

@@ -120,9 +120,13 @@ export const make = (
   Effect.gen(function*() {
     const config = Common.makeConfig(options)
     const limit = config.historyLimit
-    const pollInterval = Option.getOrElse(Duration.decodeUnknown(options.pollInterval ?? "50 millis"), () => {
-      throw new TypeError(`SharedState.layerSql: pollInterval is not a duration`)
-    })
+    const pollInterval = Option.getOrElse(
+      Option.filter(Duration.decodeUnknown(options.pollInterval ?? "50 millis"), (d) =>
+        Duration.greaterThan(d, Duration.zero) && Duration.isFinite(d)),
+      () => {
+        throw new TypeError(`SharedState.layerSql: pollInterval must be a finite positive duration`)
+      }
+    )
     const sql = yield* SqlClient.SqlClient
     yield* Sql.migrate({ packageName: "state", migrations }).pipe(
       Effect.mapError((error) =>
@@ -131,7 +135,10 @@ export const make = (
     )
     // One constant label array: the metric caches its hook by this array's identity.
     const labels = [MetricLabel.make("backend", "sql")]
-    const writes = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => writesTotal.unsafeUpdate(n, labels) }
+    const writes = {
+      unsafeUpdate: (n: number, _: ReadonlyArray<never>) =>
+        writesTotal.unsafeUpdate(n, labels)
+    }
     const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
     const now = Sql.nowMillis(sql)
     const forShare = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE"), orElse: () => sql.literal("") })
