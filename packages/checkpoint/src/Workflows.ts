@@ -32,6 +32,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import {
@@ -248,13 +249,41 @@ export const make = (
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const holder = options.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
 
-    const acquire = (workflowId: WorkflowId, runOptions: RunOptions | undefined) => {
-      const once = store.acquire(workflowId, holder, ttlMillis)
+    // A release that fails leaves the lease to expire after its ttl: logged, not fatal.
+    const release = (lease: Lease) =>
+      store.release(lease).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("checkpoint: the lease was not released; it expires after its ttl", {
+            workflowId: lease.workflowId,
+            message: error.message
+          })
+        )
+      )
+
+    /**
+     * Runs `use` under the workflow's lease, released afterwards. With
+     * `onBusy: "wait"` it polls for a busy lease; the wait stays
+     * interruptible (only each single grant is not).
+     */
+    const withLease = <A, E, R>(
+      workflowId: WorkflowId,
+      runOptions: RunOptions | undefined,
+      use: (lease: Lease) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | WorkflowBusy | StoreError | InvalidInput, R> => {
+      const once = Effect.acquireUseRelease(store.acquire(workflowId, holder, ttlMillis), use, release)
       if (runOptions?.onBusy !== "wait") return once
+      const limit = Duration.decodeUnknown(runOptions.waitTimeout ?? "5 minutes")
+      if (Option.isNone(limit)) {
+        return Effect.fail(
+          new InvalidInput({
+            message: `waitTimeout is not a duration: ${JSON.stringify(String(runOptions.waitTimeout))}`
+          })
+        )
+      }
       return once.pipe(
         Effect.retry({
-          while: (error) => error._tag === "WorkflowBusy",
-          schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(runOptions.waitTimeout ?? "5 minutes"))
+          while: (error) => Predicate.isTagged(error, "WorkflowBusy"),
+          schedule: Schedule.spaced("250 millis").pipe(Schedule.upTo(limit.value))
         })
       )
     }
@@ -289,10 +318,10 @@ export const make = (
         if (mode !== "execute" && Option.isNone(yield* store.load(workflowId))) {
           return yield* new WorkflowNotFound({ workflowId })
         }
-        return yield* Effect.acquireUseRelease(
-          acquire(workflowId, runOptions),
-          (lease) => runLeased(workflow, workflowId, lease, mode, encodedInput),
-          (lease) => Effect.ignore(store.release(lease))
+        return yield* withLease(
+          workflowId,
+          runOptions,
+          (lease) => runLeased(workflow, workflowId, lease, mode, encodedInput)
         )
       }).pipe(Effect.withSpan("Workflows.run", { attributes: { workflow: workflow.name, workflowId: rawId, mode } }))
 
@@ -688,7 +717,7 @@ export const make = (
                 }
                 return "cancelled" as const
               }),
-            (lease) => Effect.ignore(store.release(lease))
+            release
           )
         }).pipe(
           // A runner took the lease between our request and our acquire: ask it again.

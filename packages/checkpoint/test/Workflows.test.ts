@@ -359,6 +359,18 @@ const suite: Conformance.Suite<R> = [
       yield* store.release(lease)
       assert.deepStrictEqual(yield* drive(waiting), Exit.succeed(expected))
       assert.deepStrictEqual(p.runs, [...names])
+
+      // Waiting can be interrupted (the TestClock never moves: the wait never ends by itself).
+      const other = yield* store.acquire("wf-held-2" as WorkflowId, "other-runner", 30_000)
+      const stuck = yield* Effect.fork(workflows.execute(five(p), "wf-held-2", initial, { onBusy: "wait" }))
+      yield* realPause(20)
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(stuck)))
+      yield* store.release(other)
+      // A waitTimeout that is not a duration is bad input.
+      const bad = yield* Effect.flip(
+        workflows.execute(five(p), "wf-held-2", initial, { onBusy: "wait", waitTimeout: "later" as never })
+      )
+      assert.strictEqual(bad._tag, "InvalidInput")
     })
   ),
   Conformance.test(
