@@ -302,24 +302,33 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
       fail("purge")
     )
 
-  const counts = Effect.gen(function*() {
-    const totals = yield* sql<{ total: unknown; resolved: unknown; oldest: unknown }>`SELECT COUNT(*) AS total,
-      COUNT(resolved_at) AS resolved, MIN(CASE WHEN resolved_at IS NULL THEN created_at END) AS oldest FROM ${table}`
-    const byTask = yield* sql<{ k: string; n: unknown }>`SELECT task_type AS k, COUNT(*) AS n FROM ${table}
-      WHERE resolved_at IS NULL GROUP BY task_type`
-    const byError = yield* sql<{ k: string; n: unknown }>`SELECT error_type AS k, COUNT(*) AS n FROM ${table}
-      WHERE resolved_at IS NULL GROUP BY error_type`
-    const record = (rows: ReadonlyArray<{ k: string; n: unknown }>) =>
-      Object.fromEntries(rows.map((row) => [row.k, Sql.toNumber(row.n)]))
-    const t = totals[0]!
-    return {
-      total: Sql.toNumber(t.total),
-      resolved: Sql.toNumber(t.resolved),
-      byTaskType: record(byTask),
-      byErrorType: record(byError),
-      oldestUnresolvedCreatedAt: t.oldest === null ? undefined : Sql.toNumber(t.oldest)
-    } satisfies Counts
-  }).pipe(fail("summary"))
+  // One statement, so the totals and the breakdowns come from one snapshot.
+  const counts = sql<{ t: string; e: string; r: unknown; n: unknown; oldest: unknown }>`SELECT task_type AS t,
+      error_type AS e, CASE WHEN resolved_at IS NULL THEN 0 ELSE 1 END AS r, COUNT(*) AS n,
+      MIN(created_at) AS oldest
+    FROM ${table} GROUP BY 1, 2, 3`.pipe(
+    Effect.map((rows): Counts => {
+      let total = 0
+      let resolved = 0
+      let oldest: number | undefined
+      const byTaskType: Record<string, number> = {}
+      const byErrorType: Record<string, number> = {}
+      for (const row of rows) {
+        const n = Sql.toNumber(row.n)
+        total += n
+        if (Sql.toNumber(row.r) === 1) {
+          resolved += n
+          continue
+        }
+        byTaskType[row.t] = (byTaskType[row.t] ?? 0) + n
+        byErrorType[row.e] = (byErrorType[row.e] ?? 0) + n
+        const created = Sql.toNumber(row.oldest)
+        if (oldest === undefined || created < oldest) oldest = created
+      }
+      return { total, resolved, byTaskType, byErrorType, oldestUnresolvedCreatedAt: oldest }
+    }),
+    fail("summary")
+  )
 
   return { insert, get, list, claim, release, complete, resolve, purge, counts, findings: Effect.succeed([]) }
 })
