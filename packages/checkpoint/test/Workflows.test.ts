@@ -364,7 +364,12 @@ const suite: Conformance.Suite<R> = [
       const other = yield* store.acquire("wf-held-2" as WorkflowId, "other-runner", 30_000)
       const stuck = yield* Effect.fork(workflows.execute(five(p), "wf-held-2", initial, { onBusy: "wait" }))
       yield* realPause(20)
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(stuck)))
+      // Bounded by the real clock: an uninterruptible wait would block here for good.
+      const interrupted = yield* Fiber.interrupt(stuck).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.withClock(Clock.make())
+      )
+      assert.isTrue(Exit.isInterrupted(interrupted))
       yield* store.release(other)
       // A waitTimeout that is not a duration is bad input.
       const bad = yield* Effect.flip(
