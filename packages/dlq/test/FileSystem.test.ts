@@ -4,8 +4,10 @@ import * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
@@ -97,6 +99,44 @@ describe("DeadLetterQueue.layerFileSystem", () => {
         "corrupt.json.0.1"
       ])
       assert.strictEqual(Fs.readFileSync(Path.join(dir, "corrupt", "corrupt.json.0"), "utf8"), "this is not json {")
+    }))
+
+  it.scoped("a list while a purge is part-way sees each letter either whole or gone", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-dlq")
+      const firstGone = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      let removes = 0
+      const slow = Layer.effect(
+        FileSystem.FileSystem,
+        Effect.map(FileSystem.FileSystem, (fs) => ({
+          ...fs,
+          remove: (path: string, options?: FileSystem.RemoveOptions) =>
+            !path.endsWith(".json")
+              ? fs.remove(path, options)
+              : ++removes === 2
+              ? Effect.zipRight(
+                Deferred.succeed(firstGone, undefined),
+                Effect.zipRight(Deferred.await(gate), fs.remove(path, options))
+              )
+              : fs.remove(path, options)
+        }))
+      ).pipe(Layer.provide(NodeFileSystem.layer))
+      yield* withQueue(dir, (dlq) =>
+        Effect.gen(function*() {
+          for (const taskId of ["a", "b", "c"]) {
+            const { letter } = yield* dlq.add(input({ taskId }))
+            yield* dlq.resolve(letter.id, "done")
+          }
+          yield* TestClock.adjust("1 second")
+          const purge = yield* Effect.fork(dlq.purge({ resolvedOlderThan: 0 }))
+          yield* Deferred.await(firstGone)
+          const page = yield* dlq.list()
+          assert.deepStrictEqual(page.letters.map((l) => l.taskId as string), ["c", "b"])
+          yield* Deferred.succeed(gate, undefined)
+          assert.strictEqual(yield* Fiber.join(purge), 3)
+          assert.deepStrictEqual((yield* dlq.list()).letters, [])
+        }), slow)
     }))
 
   it.scoped("a letter is written to a temporary file, fsynced, renamed, then the directory is fsynced", () =>

@@ -114,7 +114,7 @@ export const makeIndex = (
   Effect.map(Effect.makeSemaphore(1), (semaphore) => {
     const entries = new Map<string, Entry>()
     const byKey = new Map<string, string>()
-    let ids: Array<string> = []
+    const ids: Array<string> = []
     const put = (letter: Letter) => {
       const existing = entries.get(letter.id)
       if (existing === undefined) {
@@ -225,17 +225,18 @@ export const makeIndex = (
           // One letter at a time, each leaving the index as soon as it is gone
           // from the backend: a failure part-way leaves the index equal to
           // what is stored (the letters removed so far are gone from both).
+          // (The entry, its key and its id leave together: a `list` running
+          // meanwhile never meets an id without its entry.)
           const forget = (letter: Letter) =>
             Effect.sync(() => {
               entries.delete(letter.id)
               if (letter.dedupeKey !== undefined) byKey.delete(letter.dedupeKey)
+              const at = lowerBound(ids, letter.id)
+              if (ids[at] === letter.id) ids.splice(at, 1)
             })
           return Effect.forEach(doomed, (letter) => Effect.zipRight(persistence.remove(letter), forget(letter)), {
             discard: true
           }).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              ids = ids.filter((id) => entries.has(id))
-            })),
             // On failure the removals made so far are still flushed; the
             // removal's error is the one reported.
             Effect.onError(() => Effect.exit(persistence.flush)),
