@@ -48,6 +48,34 @@ describe.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())("SharedState
   )
 
   it.live(
+    "the change feed delivers a write that was in flight at subscription, and not one committed before it",
+    () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const state = yield* SharedState.SharedState
+        const written = yield* Deferred.make<void>()
+        const commit = yield* Deferred.make<void>()
+        // feed/a takes sequence number 1 and commits after the subscription.
+        const slow = yield* Effect.fork(sql.withTransaction(
+          Effect.zipRight(
+            Effect.zipRight(state.set("feed/a", { n: 1 }, { agent: "slow" }), Deferred.succeed(written, undefined)),
+            Deferred.await(commit)
+          )
+        ))
+        yield* Deferred.await(written)
+        yield* state.set("feed/before", { n: 2 }, { agent: "fast" })
+        const feed = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("feed/"), 2)))
+        yield* Effect.sleep("200 millis")
+        yield* Deferred.succeed(commit, undefined)
+        yield* Fiber.join(slow)
+        yield* state.set("feed/after", { n: 3 }, { agent: "fast" })
+        const seen = Chunk.toReadonlyArray(yield* Fiber.join(feed).pipe(Effect.timeout("10 seconds")))
+        assert.deepStrictEqual(seen.map((v) => v.key), ["feed/a", "feed/after"])
+      }).pipe(Effect.provide(layer())),
+    30_000
+  )
+
+  it.live(
     "a write in flight when a key's first lock is granted commits before the grant",
     () =>
       Effect.gen(function*() {

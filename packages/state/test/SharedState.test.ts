@@ -529,6 +529,20 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     { live: true, timeout: 15_000 }
   ),
   Conformance.test(
+    "changes: history trimmed before the subscription (gaps in the sequence) does not hold the feed back",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      for (let n = 1; n <= 30; n++) yield* state.set("trimmed", { n }, { agent: "a" })
+      const collected = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("trimmed"), 2)))
+      yield* Effect.sleep("150 millis")
+      yield* state.set("trimmed", { n: 31 }, { agent: "a" })
+      yield* state.set("trimmed", { n: 32 }, { agent: "a" })
+      const versions = Chunk.toReadonlyArray(yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds")))
+      assert.deepStrictEqual(versions.map((v) => v.version), [31, 32])
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
     "concurrent updates by several agents lose no increment (live)",
     Effect.gen(function*() {
       const state = yield* Tag

@@ -681,73 +681,74 @@ export const make = (
             SELECT 0, seq, 0, 0 FROM agentos_state_history
             WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM agentos_state_history) - ${FEED_WINDOW}`,
           (rows) => {
-            // Everything up to `cursor` was delivered or is final. `seen` holds
-            // the numbers above `cursor` already read. A missing number is a
-            // write that took its number and has not committed yet (Postgres
-            // commits out of order), or a rolled back or trimmed row. It is
-            // final once every transaction that was running when a higher
-            // number was first seen has ended (the snapshot's xmin passed that
-            // moment's xmax): a committed row is then visible to the same
-            // query. So nothing committed is ever skipped, however late.
+            // `highest`: the highest sequence number read. `pending`: the
+            // missing numbers below it, each with the snapshot's xmax when it
+            // was first found missing. A missing number is a write that took
+            // its number and has not committed yet (Postgres commits out of
+            // order), or a rolled back or trimmed row. It is final once every
+            // transaction that was running then has ended (the xmin of a later
+            // snapshot reached that xmax): a committed row is then visible to
+            // the same query, which asks for the pending numbers by name. So
+            // nothing committed is ever skipped, however late, and a poll reads
+            // only new rows and the pending ones.
             const head = rows.find((row) => Sql.toNumber(row.head) === 1)!
-            const top = Sql.toNumber(head.seq)
-            let cursor = Math.max(0, top - FEED_WINDOW)
-            const seen = new Set<number>()
-            for (const row of rows) if (row !== head) seen.add(Sql.toNumber(row.seq))
-            // (highest number seen, xmax then), in order: the gaps below such a
-            // number are final once the xmin reaches its xmax.
-            const watermarks: Array<readonly [number, number]> = [[top, Sql.toNumber(head.xmax)]]
-            let finalBelow = 0
-            const advance = (limit: number) => {
-              for (;;) {
-                const next = cursor + 1
-                if (seen.delete(next)) cursor = next
-                else if (next < finalBelow && next <= limit) cursor = next
-                else break
+            let highest = Sql.toNumber(head.seq)
+            const pending = new Map<number, number>()
+            const present = new Set<number>()
+            for (const row of rows) if (row !== head) present.add(Sql.toNumber(row.seq))
+            const headXmax = Sql.toNumber(head.xmax)
+            for (let seq = Math.max(1, highest - FEED_WINDOW + 1); seq < highest; seq++) {
+              if (!present.has(seq)) pending.set(seq, headXmax)
+            }
+            const settle = (checked: ReadonlyArray<number>, xmin: number) => {
+              for (const seq of checked) {
+                const since = pending.get(seq)
+                if (since !== undefined && since <= xmin) pending.delete(seq)
               }
             }
-            const settle = (highest: number, xmin: number, xmax: number, full: boolean) => {
-              const last = watermarks[watermarks.length - 1]
-              if (last === undefined || highest > last[0]) watermarks.push([highest, xmax])
-              while (watermarks.length > 0 && watermarks[0]![1] <= xmin) {
-                finalBelow = Math.max(finalBelow, watermarks.shift()![0])
-              }
-              // A full batch says nothing about the numbers above its last row.
-              advance(full ? highest : Number.POSITIVE_INFINITY)
-            }
-            settle(top, Sql.toNumber(head.xmin), Sql.toNumber(head.xmax), false)
+            settle(Array.from(pending.keys()), Sql.toNumber(head.xmin))
             const poll = Effect.map(
-              Effect.suspend(() =>
+              Effect.suspend(() => {
+                const asked = pending.size === 0 ? [] : Array.from(pending.keys()).slice(0, POLL_BATCH)
                 // The snapshot row comes back even when no history row does.
-                sql<
-                  Omit<Row, "key"> & {
-                    readonly key: string | null
-                    readonly seq: unknown
-                    readonly xmin: unknown
-                    readonly xmax: unknown
+                return Effect.map(
+                  sql<
+                    Omit<Row, "key"> & {
+                      readonly key: string | null
+                      readonly seq: unknown
+                      readonly xmin: unknown
+                      readonly xmax: unknown
+                    }
+                  >`SELECT s.xmin, s.xmax, h.seq, h.key, h.value, h.version, h.modified_by, h.updated_at
+                    FROM (SELECT ${snapshotColumns}) s LEFT JOIN (
+                      SELECT * FROM (SELECT seq, key, value, version, modified_by, updated_at
+                        FROM agentos_state_history WHERE seq > ${highest} ORDER BY seq LIMIT ${POLL_BATCH}) n
+                      ${
+                    asked.length === 0 ? empty : sql`UNION ALL SELECT seq, key, value, version, modified_by, updated_at
+                        FROM agentos_state_history WHERE ${sql.in("seq", asked)}`
                   }
-                >`SELECT s.xmin, s.xmax, h.seq, h.key, h.value, h.version, h.modified_by, h.updated_at
-                  FROM (SELECT ${snapshotColumns}) s LEFT JOIN (
-                    SELECT seq, key, value, version, modified_by, updated_at
-                    FROM agentos_state_history WHERE seq > ${cursor} ORDER BY seq LIMIT ${POLL_BATCH}
-                  ) h ON 1 = 1
-                  ORDER BY h.seq`
-              ),
-              (rows) => {
+                    ) h ON 1 = 1
+                    ORDER BY h.seq`,
+                  (rows) => [rows, asked] as const
+                )
+              }),
+              ([rows, asked]) => {
                 const out: Array<SharedState.Version> = []
-                let highest = cursor
-                let count = 0
+                const snapshot = rows[0]!
+                const xmax = Sql.toNumber(snapshot.xmax)
                 for (const row of rows) {
                   if (row.seq === null || row.key === null) continue
-                  count++
                   const seq = Sql.toNumber(row.seq)
-                  highest = seq
-                  if (seen.has(seq)) continue
-                  seen.add(seq)
+                  if (seq > highest) {
+                    // The numbers skipped between the new rows are pending.
+                    for (let missing = highest + 1; missing < seq; missing++) pending.set(missing, xmax)
+                    highest = seq
+                  } else if (!pending.delete(seq)) {
+                    continue
+                  }
                   if (row.key.startsWith(keyOrPrefix)) out.push(toVersion(row as Row))
                 }
-                const snapshot = rows[0]!
-                settle(highest, Sql.toNumber(snapshot.xmin), Sql.toNumber(snapshot.xmax), count === POLL_BATCH)
+                settle(asked, Sql.toNumber(snapshot.xmin))
                 return out
               }
             )
