@@ -85,6 +85,8 @@ describe("CheckpointStore.layerFileSystem", () => {
       const store = yield* open(dir)
       const loaded = yield* store.load("wf" as WorkflowId)
       assert.deepStrictEqual(Option.map(loaded, (c) => c.completedSteps), Option.some(["a"]))
+      // The stray temporary file was removed when the store opened.
+      assert.deepStrictEqual(files(dir), [".lock", "wf-wf.checkpoint.json"])
       assert.deepStrictEqual((yield* store.list()).items.map((c) => c.workflowId), ["wf"])
       // A new grant's epoch continues after the one stored in the file.
       const lease = yield* store.acquire("wf" as WorkflowId, "runner-2", 30_000)

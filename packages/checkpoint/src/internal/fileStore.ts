@@ -68,6 +68,15 @@ export const make = (options: {
       () => Effect.ignore(fs.remove(lockPath))
     )
 
+    // Holding the lock, any temporary file is what a crashed writer left
+    // (its checkpoint file is intact): remove them.
+    const stray = (yield* fs.readDirectory(dir).pipe(Effect.mapError(fail("open")))).filter((name) =>
+      /\.checkpoint\.json\.[0-9a-f]+\.tmp$/.test(name)
+    )
+    yield* Effect.forEach(stray, (name) => fs.remove(Path.join(dir, name)).pipe(Effect.mapError(fail("open"))), {
+      discard: true
+    })
+
     const leases = Leases.make()
     const mutex = yield* Effect.makeSemaphore(1)
     const locked = mutex.withPermits(1)
