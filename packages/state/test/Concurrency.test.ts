@@ -1,14 +1,13 @@
 import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import { SharedState } from "../src/index.js"
+import { collectChanges } from "./fixtures.js"
 
 const AGENTS = 50
 const INCREMENTS = 100
@@ -96,12 +95,11 @@ describe("SharedState under contention", () => {
             )
             const writerState = Context.get(writer, SharedState.SharedState)
             const readerState = Context.get(reader, SharedState.SharedState)
-            const feed = yield* Effect.fork(Stream.runCollect(Stream.take(readerState.changes("job/"), 3)))
-            yield* Effect.sleep("100 millis")
+            const feed = yield* collectChanges(readerState, "job/", 3)
             yield* writerState.set("job/1", { step: 1 }, { agent: "w" })
             yield* writerState.set("job/1", { step: 2 }, { agent: "w", expectedVersion: 1 })
             yield* writerState.set("job/2", { step: 1 }, { agent: "w" })
-            const seen = Chunk.toReadonlyArray(yield* Fiber.join(feed).pipe(Effect.timeout("5 seconds")))
+            const seen = yield* Fiber.join(feed).pipe(Effect.timeout("5 seconds"))
             assert.deepStrictEqual(seen.map((v) => [v.key, v.version]), [["job/1", 1], ["job/1", 2], ["job/2", 1]])
           }))
         }

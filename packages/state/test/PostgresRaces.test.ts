@@ -4,7 +4,6 @@
 import { Backends } from "@agentos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -13,8 +12,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { SharedState } from "../src/index.js"
+import { collectChanges } from "./fixtures.js"
 
 const layer = () =>
   SharedState.layerSql({ pollInterval: "20 millis", prefixes: [{ prefix: "merge/", strategy: "merge" }] }).pipe(
@@ -28,8 +27,7 @@ describe.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())("SharedState
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const state = yield* SharedState.SharedState
-        const feed = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("feed/"), 2)))
-        yield* Effect.sleep("100 millis")
+        const feed = yield* collectChanges(state, "feed/", 2)
         const written = yield* Deferred.make<void>()
         // feed/a takes the lower sequence number and commits 3 s later.
         const slow = yield* Effect.fork(sql.withTransaction(
@@ -41,7 +39,7 @@ describe.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())("SharedState
         yield* Deferred.await(written)
         yield* state.set("feed/b", { n: 2 }, { agent: "fast" })
         yield* Fiber.join(slow)
-        const seen = Chunk.toReadonlyArray(yield* Fiber.join(feed).pipe(Effect.timeout("10 seconds")))
+        const seen = yield* Fiber.join(feed).pipe(Effect.timeout("10 seconds"))
         assert.deepStrictEqual(seen.map((v) => v.key).sort(), ["feed/a", "feed/b"])
       }).pipe(Effect.provide(layer())),
     30_000
@@ -64,12 +62,11 @@ describe.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())("SharedState
         ))
         yield* Deferred.await(written)
         yield* state.set("feed/before", { n: 2 }, { agent: "fast" })
-        const feed = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("feed/"), 2)))
-        yield* Effect.sleep("200 millis")
+        const feed = yield* collectChanges(state, "feed/", 2)
         yield* Deferred.succeed(commit, undefined)
         yield* Fiber.join(slow)
         yield* state.set("feed/after", { n: 3 }, { agent: "fast" })
-        const seen = Chunk.toReadonlyArray(yield* Fiber.join(feed).pipe(Effect.timeout("10 seconds")))
+        const seen = yield* Fiber.join(feed).pipe(Effect.timeout("10 seconds"))
         assert.deepStrictEqual(seen.map((v) => v.key), ["feed/a", "feed/after"])
       }).pipe(Effect.provide(layer())),
     30_000

@@ -1,7 +1,6 @@
 import type { JsonObject } from "@agentos/core/Json"
 import { Conformance } from "@agentos/testkit"
 import { assert } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -9,10 +8,9 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { SharedState } from "../src/index.js"
-import { options } from "./fixtures.js"
+import { collectChanges, options } from "./fixtures.js"
 
 const { SharedState: Tag } = SharedState
 
@@ -507,15 +505,14 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     Effect.gen(function*() {
       const state = yield* Tag
       yield* state.set("feed/old", { n: 0 }, { agent: "a" })
-      const collected = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("feed/"), 4)))
-      yield* Effect.sleep("150 millis")
+      const collected = yield* collectChanges(state, "feed/", 4)
       yield* state.set("feed/a", { n: 1 }, { agent: "a" })
       yield* state.set("other/x", { n: 2 }, { agent: "a" })
       yield* state.set("feed/b", { n: 3 }, { agent: "b" })
       yield* state.set("feed/a", { n: 4 }, { agent: "b", expectedVersion: 1 })
       yield* Effect.either(state.set("feed/a", { n: 5 }, { agent: "b", expectedVersion: 1 }))
       yield* state.delete("feed/b", { agent: "c" })
-      const versions = Chunk.toReadonlyArray(yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds")))
+      const versions = yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds"))
       assert.deepStrictEqual(
         versions.map((v) => [v.key, v.version, v.value, v.modifiedBy[0]]),
         [["feed/a", 1, { n: 1 }, "a"], ["feed/b", 1, { n: 3 }, "b"], ["feed/a", 2, { n: 4 }, "b"], [
@@ -533,11 +530,10 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     Effect.gen(function*() {
       const state = yield* Tag
       for (let n = 1; n <= 30; n++) yield* state.set("trimmed", { n }, { agent: "a" })
-      const collected = yield* Effect.fork(Stream.runCollect(Stream.take(state.changes("trimmed"), 2)))
-      yield* Effect.sleep("150 millis")
+      const collected = yield* collectChanges(state, "trimmed", 2)
       yield* state.set("trimmed", { n: 31 }, { agent: "a" })
       yield* state.set("trimmed", { n: 32 }, { agent: "a" })
-      const versions = Chunk.toReadonlyArray(yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds")))
+      const versions = yield* Fiber.join(collected).pipe(Effect.timeout("5 seconds"))
       assert.deepStrictEqual(versions.map((v) => v.version), [31, 32])
     }),
     { live: true, timeout: 15_000 }

@@ -1,5 +1,10 @@
 import type { JsonObject } from "@agentos/core/Json"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type * as SharedState from "../src/SharedState.js"
 
 /** The store options every conformance case runs with. */
@@ -34,3 +39,36 @@ export const options: SharedState.SqlStoreOptions = {
     }
   ]
 }
+
+/**
+ * Subscribes to `changes(prefix)` and returns once the subscription provably
+ * sees writes (a probe key under the prefix, written until it arrives), with
+ * a fiber collecting the next `n` versions other than the probe's. No sleep
+ * has to guess how long subscribing takes on a loaded machine.
+ */
+export const collectChanges = (
+  state: SharedState.SharedStateService,
+  prefix: string,
+  n: number
+): Effect.Effect<Fiber.RuntimeFiber<ReadonlyArray<SharedState.Version>, SharedState.StoreError>> =>
+  Effect.gen(function*() {
+    const probe = `${prefix}~probe`
+    const ready = yield* Deferred.make<void>()
+    const collector = yield* Effect.fork(
+      state.changes(prefix).pipe(
+        Stream.tap((version) => version.key === probe ? Deferred.succeed(ready, undefined) : Effect.void),
+        Stream.filter((version) => version.key !== probe),
+        Stream.take(n),
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray)
+      )
+    )
+    const probing = yield* Effect.fork(
+      Effect.forever(
+        Effect.zipRight(Effect.ignore(state.set(probe, {}, { agent: "probe" })), Effect.sleep("30 millis"))
+      )
+    )
+    yield* Deferred.await(ready)
+    yield* Fiber.interrupt(probing)
+    return collector
+  })
