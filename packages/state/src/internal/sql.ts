@@ -86,6 +86,12 @@ export const migrations: Sql.Migrations = {
   })
 }
 
+interface LockRow {
+  readonly fence: unknown
+  readonly holder: string | null
+  readonly live: unknown
+}
+
 interface Row {
   readonly key: string
   readonly value: unknown
@@ -171,7 +177,7 @@ export const make = (
      * every key that exists has a lock row for later writes to share-lock.
      */
     const ensureLockRow = (key: string) =>
-      sql`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
+      sql<LockRow>`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
         VALUES (${key}, NULL, 0, 0, 0)
         ON CONFLICT (key) DO UPDATE SET holds = agentos_state_locks.holds
         RETURNING fence, holder, CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live`
@@ -180,11 +186,8 @@ export const make = (
     const checkLock = (key: string, fence: number | undefined, creates = false) =>
       Effect.flatMap(
         isPg && creates ?
-          ensureLockRow(key) as unknown as Effect.Effect<
-            ReadonlyArray<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>,
-            SqlError
-          > :
-          sql<{ readonly fence: unknown; readonly holder: string | null; readonly live: unknown }>`SELECT fence, holder,
+          ensureLockRow(key) :
+          sql<LockRow>`SELECT fence, holder,
           CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live
           FROM agentos_state_locks WHERE key = ${key} ${forShare}`,
         (rows): Effect.Effect<void, StaleFence | KeyLocked> => {
