@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { CheckpointStore, StoreError } from "../src/CheckpointStore.js"
+import { type Checkpoint, CheckpointStore, type Lease, StoreError } from "../src/CheckpointStore.js"
 import * as Workflow from "../src/Workflow.js"
 import * as Workflows from "../src/Workflows.js"
 import { engines, realPause } from "./fixtures.js"
@@ -381,8 +381,26 @@ const suite: Conformance.Suite<R> = [
   Conformance.test(
     "two runners racing on one workflow id: each step's result is committed once, the loser gets WorkflowBusy",
     Effect.gen(function*() {
-      const first = yield* engine
-      const second = yield* Workflows.make()
+      // Both runners share one store that records every accepted save.
+      const store = yield* CheckpointStore
+      const commits: Array<{ readonly workflowId: string; readonly completed: ReadonlyArray<string> }> = []
+      const recording = {
+        ...store,
+        save: (lease: Lease, checkpoint: Checkpoint) =>
+          Effect.tap(
+            store.save(lease, checkpoint),
+            () =>
+              Effect.sync(() => commits.push({ workflowId: lease.workflowId, completed: checkpoint.completedSteps }))
+          )
+      }
+      const [first, second] = yield* Effect.all([Workflows.make(), Workflows.make()]).pipe(
+        Effect.provideService(CheckpointStore, recording)
+      )
+      /** The steps whose result each accepted save of `workflowId` committed (completed steps it added). */
+      const committed = (workflowId: string) =>
+        commits.filter((c) => c.workflowId === workflowId).flatMap((c, i, all) =>
+          c.completed.slice(i === 0 ? 0 : all[i - 1]!.completed.length)
+        )
       const runs: Record<string, number> = {}
       let wf: Workflow.Workflow<State, typeof State.Encoded> = Workflow.make({ name: "race", state: State })
       for (const name of names) {
@@ -405,6 +423,7 @@ const suite: Conformance.Suite<R> = [
       assert.strictEqual(losers.length, 1)
       assert.strictEqual(losers[0]!._tag === "Left" ? losers[0]!.left._tag : "", "WorkflowBusy")
       assert.deepStrictEqual(runs, { s1: 1, s2: 1, s3: 1, s4: 1, s5: 1 })
+      assert.deepStrictEqual(committed("wf-race"), [...names])
       // Waiting runners: both end with the same state, and still each step ran once.
       const both = yield* Effect.all(
         [first, second].map((runner) => runner.execute(wf, "wf-race-2", initial, { onBusy: "wait" })),
@@ -413,6 +432,7 @@ const suite: Conformance.Suite<R> = [
       assert.deepStrictEqual(both[0], both[1])
       assert.deepStrictEqual(both[0]!.trail, [...names])
       assert.deepStrictEqual(runs, { s1: 2, s2: 2, s3: 2, s4: 2, s5: 2 })
+      assert.deepStrictEqual(committed("wf-race-2"), [...names])
     }),
     { live: true }
   ),
