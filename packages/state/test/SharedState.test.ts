@@ -486,6 +486,24 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     { live: true, timeout: 15_000 }
   ),
   Conformance.test(
+    "an interrupted withLock waiter holds nothing; a lock granted in a scope is released when it closes",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const scopeA = yield* Scope.make()
+      yield* Scope.extend(state.withLock("i", { agent: "a" }), scopeA)
+      const waiter = yield* Effect.fork(Effect.scoped(state.withLock("i", { agent: "b", wait: "5 seconds" })))
+      yield* Effect.sleep("60 millis")
+      yield* Fiber.interrupt(waiter)
+      yield* Scope.close(scopeA, Exit.void)
+      const c = yield* Effect.scoped(Effect.map(state.withLock("i", { agent: "c", wait: 0 }), (lock) => lock.fence))
+      assert.strictEqual(c, 2)
+      // c's scope closed: released, so d gets the next fence at once.
+      const d = yield* Effect.scoped(Effect.map(state.withLock("i", { agent: "d", wait: 0 }), (lock) => lock.fence))
+      assert.strictEqual(d, 3)
+    }),
+    { live: true, timeout: 15_000 }
+  ),
+  Conformance.test(
     "withLock waits for a release by the holder",
     Effect.gen(function*() {
       const state = yield* Tag

@@ -269,25 +269,32 @@ export const makeWithLock = (
     if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
     const ttlMillis = Math.ceil(Option.getOrThrow(ttl))
     const waitMillis = Option.getOrThrow(wait)
-    // Each attempt registers its own release, so a granted lock is released
-    // with the scope while the waiting itself stays interruptible.
-    const attempt = Effect.acquireRelease(
-      tryAcquire(key, agent, ttlMillis),
-      (fence) => fence === undefined ? Effect.void : Effect.ignoreLogged(release(key, agent, fence))
+    // One release is registered before the first attempt; each attempt runs
+    // uninterruptibly and records its grant, so a granted lock is always
+    // released with the scope, the waiting between attempts stays
+    // interruptible, and a long wait adds no finalizer per attempt.
+    let granted: number | undefined
+    const attempt = Effect.uninterruptible(Effect.tap(tryAcquire(key, agent, ttlMillis), (fence) => {
+      granted = fence
+    }))
+    return Effect.zipRight(
+      Effect.addFinalizer(() =>
+        granted === undefined ? Effect.void : Effect.ignoreLogged(release(key, agent, granted))
+      ),
+      Effect.flatMap(Clock.currentTimeMillis, (start) => {
+        const loop: Effect.Effect<SharedState.Lock, LockTimeout | SharedState.StoreError> = Effect.flatMap(
+          attempt,
+          (fence) =>
+            fence !== undefined ?
+              Effect.succeed({ key, agent, fence }) :
+              Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                const waited = now - start
+                return waited >= waitMillis
+                  ? Effect.fail(new LockTimeout({ key, agent, waitedMillis: waited }))
+                  : Effect.zipRight(Effect.sleep(Math.min(LOCK_RETRY_MILLIS, waitMillis - waited)), loop)
+              })
+        )
+        return loop
+      })
     )
-    return Effect.flatMap(Clock.currentTimeMillis, (start) => {
-      const loop: Effect.Effect<SharedState.Lock, LockTimeout | SharedState.StoreError, Scope.Scope> = Effect.flatMap(
-        attempt,
-        (fence) =>
-          fence !== undefined ?
-            Effect.succeed({ key, agent, fence }) :
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const waited = now - start
-              return waited >= waitMillis
-                ? Effect.fail(new LockTimeout({ key, agent, waitedMillis: waited }))
-                : Effect.zipRight(Effect.sleep(Math.min(LOCK_RETRY_MILLIS, waitMillis - waited)), loop)
-            })
-      )
-      return loop
-    })
   })
