@@ -804,8 +804,8 @@ export const make = (
  */
 const checkOptions = (options: Options): { readonly ttlMillis: number; readonly heartbeatMillis: number } => {
   const ttlMillis = Duration.toMillis(Duration.decode(options.leaseTtl ?? "30 seconds"))
-  if (!Number.isFinite(ttlMillis) || ttlMillis < 1) {
-    throw new TypeError(`Workflows: leaseTtl must be a finite duration of at least 1 ms`)
+  if (!Number.isFinite(ttlMillis) || ttlMillis < 2) {
+    throw new TypeError(`Workflows: leaseTtl must be a finite duration of at least 2 ms`)
   }
   const heartbeatMillis = options.heartbeat === undefined
     ? Math.max(1, Math.floor(ttlMillis / 3))
