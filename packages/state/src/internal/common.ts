@@ -163,6 +163,39 @@ export const mergedBy = (current: ReadonlyArray<string>, agent: string): Readonl
 /** @internal */
 export const isVersionConflict = (error: unknown): error is VersionConflict => error instanceof VersionConflict
 
+/** The conflict of a write that expected `expectedVersion` and met `current` (none: the key is absent). */
+export const versionConflict = (
+  key: string,
+  expectedVersion: number,
+  currentVersion: number,
+  current: SharedState.Entry | undefined
+): VersionConflict =>
+  new VersionConflict({
+    key,
+    expectedVersion,
+    currentVersion,
+    currentValue: current === undefined ? null : current.value,
+    modifiedBy: current === undefined ? [] : current.modifiedBy,
+    updatedAt: current === undefined ? 0 : current.updatedAt
+  })
+
+/**
+ * The service from a backend's operations: `update` and `withLock` are built
+ * the same way on every backend, on top of `get`/`set` and the lock primitives.
+ */
+export const makeService = (
+  operations: Omit<SharedState.SharedStateService, "update" | "withLock">,
+  locks: {
+    readonly tryAcquire: Parameters<typeof makeWithLock>[0]
+    readonly release: Parameters<typeof makeWithLock>[1]
+  },
+  config: Config
+): SharedState.SharedStateService => ({
+  ...operations,
+  update: makeUpdate(operations, config.updateConcurrency),
+  withLock: makeWithLock(locks.tryAcquire, locks.release)
+})
+
 /** @internal */
 export const makeUpdate = (
   service: Pick<SharedState.SharedStateService, "get" | "set">,

@@ -6,15 +6,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as Merge from "../Merge.js"
 import type * as SharedState from "../SharedState.js"
-import {
-  conflictsTotal,
-  InvalidRequest,
-  InvalidValue,
-  KeyLocked,
-  StaleFence,
-  VersionConflict,
-  writesTotal
-} from "../SharedState.js"
+import { conflictsTotal, InvalidRequest, InvalidValue, KeyLocked, StaleFence, writesTotal } from "../SharedState.js"
 import * as Common from "./common.js"
 import { freezeCopy } from "./json.js"
 
@@ -168,14 +160,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         switch (strategy ?? rules.strategy) {
           case "reject":
             return Effect.fail(
-              new VersionConflict({
-                key,
-                expectedVersion,
-                currentVersion,
-                currentValue: current === undefined ? null : current.value,
-                modifiedBy: current === undefined ? [] : current.modifiedBy,
-                updatedAt: current === undefined ? 0 : current.updatedAt
-              })
+              Common.versionConflict(key, expectedVersion, currentVersion, current)
             )
           case "first-write-wins":
             return Effect.succeed<SharedState.SetResult>({
@@ -244,14 +229,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
           conflicts.unsafeUpdate(1, [])
           return Effect.fail(
-            new VersionConflict({
-              key,
-              expectedVersion,
-              currentVersion,
-              currentValue: current === undefined ? null : current.value,
-              modifiedBy: current === undefined ? [] : current.modifiedBy,
-              updatedAt: current === undefined ? 0 : current.updatedAt
-            })
+            Common.versionConflict(key, expectedVersion, currentVersion, current)
           )
         }
         if (current === undefined) return Effect.succeed(false)
@@ -359,16 +337,9 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         }
       })
 
-    const service: SharedState.SharedStateService = {
-      get,
-      set,
-      update: undefined as never,
-      delete: del,
-      list,
-      history,
-      getAt,
-      changes,
-      withLock: Common.makeWithLock(tryAcquire, release)
-    }
-    return { ...service, update: Common.makeUpdate(service, config.updateConcurrency) }
+    return Common.makeService(
+      { get, set, delete: del, list, history, getAt, changes },
+      { tryAcquire, release },
+      config
+    )
   })

@@ -20,7 +20,7 @@ import {
   KeyLocked,
   StaleFence,
   StoreError,
-  VersionConflict,
+  type VersionConflict,
   writesTotal
 } from "../SharedState.js"
 import * as Common from "./common.js"
@@ -388,14 +388,7 @@ export const make = (
             const currentVersion = current === undefined ? 0 : current.version
             return how === "reject"
               ? Effect.fail(
-                new VersionConflict({
-                  key,
-                  expectedVersion: expected,
-                  currentVersion,
-                  currentValue: current === undefined ? null : current.value,
-                  modifiedBy: current === undefined ? [] : current.modifiedBy,
-                  updatedAt: current === undefined ? 0 : current.updatedAt
-                })
+                Common.versionConflict(key, expected, currentVersion, current)
               )
               : Effect.succeed({
                 applied: false,
@@ -585,14 +578,7 @@ export const make = (
                     if (currentVersion === expectedVersion) return Effect.succeed(false)
                     conflicts.unsafeUpdate(1, [])
                     return Effect.fail(
-                      new VersionConflict({
-                        key,
-                        expectedVersion,
-                        currentVersion,
-                        currentValue: current === undefined ? null : current.value,
-                        modifiedBy: current === undefined ? [] : current.modifiedBy,
-                        updatedAt: current === undefined ? 0 : current.updatedAt
-                      })
+                      Common.versionConflict(key, expectedVersion, currentVersion, current)
                     )
                   })
                 }
@@ -794,16 +780,9 @@ export const make = (
         storeError("releaseLock")
       )
 
-    const service: SharedState.SharedStateService = {
-      get,
-      set,
-      update: undefined as never,
-      delete: del,
-      list,
-      history,
-      getAt,
-      changes,
-      withLock: Common.makeWithLock(tryAcquire, release)
-    }
-    return { ...service, update: Common.makeUpdate(service, config.updateConcurrency) }
+    return Common.makeService(
+      { get, set, delete: del, list, history, getAt, changes },
+      { tryAcquire, release },
+      config
+    )
   })
