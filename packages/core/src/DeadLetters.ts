@@ -37,13 +37,13 @@ export const WorkflowRef = Schema.Struct({
 export type WorkflowRef = typeof WorkflowRef.Type
 
 /**
- * What a sender hands over. Either `taskId` or `workflow` identifies the
- * work; with `attempt` it forms the idempotency key.
+ * The fields of a dead letter as a sender hands it over, for stores that
+ * accept the same shape with their own defaults (`Schema.Struct({ ...DeadLetterFields, … })`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const DeadLetterInput = Schema.Struct({
+export const DeadLetterFields = {
   /** Who sent it: "supervisor", "checkpoint", or your own component. */
   source: Schema.NonEmptyString,
   taskType: Schema.NonEmptyString,
@@ -64,13 +64,32 @@ export const DeadLetterInput = Schema.Struct({
   firstAttemptAt: Schema.Int,
   lastAttemptAt: Schema.Int,
   context: Schema.optional(JsonObject)
-}).pipe(
+}
+
+/**
+ * Why attempt times are inconsistent, or undefined when they are not.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const attemptTimesIssue = (input: {
+  readonly firstAttemptAt: number
+  readonly lastAttemptAt: number
+}): string | undefined =>
+  input.lastAttemptAt < input.firstAttemptAt ? "lastAttemptAt is before firstAttemptAt" : undefined
+
+/**
+ * What a sender hands over. Either `taskId` or `workflow` identifies the
+ * work; with `attempt` it forms the idempotency key.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeadLetterInput = Schema.Struct(DeadLetterFields).pipe(
   Schema.filter((input) =>
     input.taskId === undefined && input.workflow === undefined
       ? "a dead letter needs a taskId or a workflow reference"
-      : input.lastAttemptAt < input.firstAttemptAt
-      ? "lastAttemptAt is before firstAttemptAt"
-      : undefined
+      : attemptTimesIssue(input)
   )
 ).annotations({ identifier: "DeadLetterInput" })
 

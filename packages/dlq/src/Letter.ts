@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { WorkflowRef } from "@agentos/core/DeadLetters"
+import { attemptTimesIssue, DeadLetterFields, WorkflowRef } from "@agentos/core/DeadLetters"
 import { FailureInfo } from "@agentos/core/Failure"
 import { AgentId, LetterId, TaskId } from "@agentos/core/Ids"
 import { JsonObject, JsonValue } from "@agentos/core/Json"
@@ -79,24 +79,13 @@ export type Letter = typeof Letter.Type
  * @category schemas
  */
 export const AddInput = Schema.Struct({
+  ...DeadLetterFields,
   /** Who sent it (default "direct"). */
-  source: Schema.optional(Schema.NonEmptyString),
-  taskType: Schema.NonEmptyString,
-  taskId: Schema.optional(TaskId),
-  workflow: Schema.optional(WorkflowRef),
+  source: Schema.optional(DeadLetterFields.source),
   /** The attempt that failed for good (default: `attempts`); part of the idempotency key. */
-  attempt: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))),
-  attempts: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)),
-  payload: JsonValue,
-  error: FailureInfo,
-  agent: Schema.optional(AgentId),
-  firstAttemptAt: Schema.Int,
-  lastAttemptAt: Schema.Int,
-  context: Schema.optional(JsonObject)
+  attempt: Schema.optional(DeadLetterFields.attempt)
 }).pipe(
-  Schema.filter((input) =>
-    input.lastAttemptAt < input.firstAttemptAt ? "lastAttemptAt is before firstAttemptAt" : undefined
-  )
+  Schema.filter(attemptTimesIssue)
 ).annotations({ identifier: "AddInput" })
 
 /**

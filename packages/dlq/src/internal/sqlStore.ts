@@ -230,26 +230,38 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
       WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
       RETURNING claim_token, data, resolution`
 
-  const claim = (id: string, timeoutMillis: number) => {
-    const attempt = (left: number): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
-      Effect.flatMap(
-        claimOnce(id, timeoutMillis),
-        (rows): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
-          rows.length === 0
-            ? Effect.flatMap(state(id), (found): Effect.Effect<ClaimOutcome, SqlError | StoreError> =>
-              found._tag !== "Free"
-                ? Effect.succeed(found)
-                : left > 0
-                ? attempt(left - 1)
-                : Effect.fail(new StoreError({ operation: "claim", message: `the claim of ${id} kept changing` })))
-            : Effect.map(toLetter(rows[0]!), (letter) => ({
-              _tag: "Claimed",
-              letter,
-              token: Sql.toNumber(rows[0]!.claim_token)
-            }))
-      )
-    return attempt(3).pipe(fail("claim"))
+  /**
+   * Runs a conditional UPDATE on a letter that must be free. When it touches
+   * no row, the letter's state says why (not found, in progress, resolved);
+   * if the letter turns out free after all, its claim changed between the two
+   * statements, so the UPDATE is tried again (at most 3 more times).
+   */
+  const whenFree = <A, R>(
+    operation: string,
+    id: string,
+    update: Effect.Effect<ReadonlyArray<R>, SqlError>,
+    onRow: (row: R) => Effect.Effect<A, SqlError | StoreError>
+  ) => {
+    const attempt = (left: number): Effect.Effect<A | Exclude<State, { _tag: "Free" }>, SqlError | StoreError> =>
+      Effect.flatMap(update, (rows) =>
+        rows.length > 0
+          ? onRow(rows[0]!)
+          : Effect.flatMap(state(id), (found) =>
+            found._tag !== "Free"
+              ? Effect.succeed(found)
+              : left > 0
+              ? attempt(left - 1)
+              : Effect.fail(new StoreError({ operation, message: `the claim of ${id} kept changing` }))))
+    return attempt(3).pipe(fail(operation))
   }
+
+  const claim = (id: string, timeoutMillis: number): Effect.Effect<ClaimOutcome, StoreError> =>
+    whenFree("claim", id, claimOnce(id, timeoutMillis), (row) =>
+      Effect.map(toLetter(row), (letter) => ({
+        _tag: "Claimed" as const,
+        letter,
+        token: Sql.toNumber(row.claim_token)
+      })))
 
   const release = (id: string, token: number) =>
     sql`UPDATE ${table} SET claimed_until = NULL WHERE id = ${id} AND claim_token = ${token}`.pipe(
@@ -275,22 +287,13 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
       WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
       RETURNING data, resolution`
 
-  const resolve = (id: string, resolution: Resolution) => {
-    const attempt = (left: number): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
-      Effect.flatMap(
-        resolveOnce(id, resolution),
-        (rows): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
-          rows.length === 0
-            ? Effect.flatMap(state(id), (found): Effect.Effect<ResolveOutcome, SqlError | StoreError> =>
-              found._tag !== "Free"
-                ? Effect.succeed(found)
-                : left > 0
-                ? attempt(left - 1)
-                : Effect.fail(new StoreError({ operation: "resolve", message: `the claim of ${id} kept changing` })))
-            : Effect.map(toLetter(rows[0]!), (letter) => ({ _tag: "Done", letter }))
-      )
-    return attempt(3).pipe(fail("resolve"))
-  }
+  const resolve = (id: string, resolution: Resolution): Effect.Effect<ResolveOutcome, StoreError> =>
+    whenFree(
+      "resolve",
+      id,
+      resolveOnce(id, resolution),
+      (row) => Effect.map(toLetter(row), (letter) => ({ _tag: "Done" as const, letter }))
+    )
 
   const purge = (resolvedBefore: number, unresolvedBefore: number | undefined) =>
     sql<{ id: string }>`DELETE FROM ${table}
