@@ -120,13 +120,6 @@ export const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** A percentile (0–100) of numbers, nearest rank. */
-export const percentile = (values: ReadonlyArray<number>, p: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[rank]!
-}
-
 /** One side of a side-by-side comparison: runs `ops` operations per call. */
 export interface Contender {
   readonly name: string
@@ -214,39 +207,56 @@ export const measure = async (
 
 /**
  * A figure of time per operation compared with a baseline, with its target
- * (a maximum ratio) judged.
+ * judged: a maximum ratio to the baseline, or a maximum value (in `unit`).
+ * Times are µs per operation unless `unit` is "ms".
  */
 export const comparedFigure = (fields: {
   readonly name: string
   readonly comparison: Comparison
   readonly baselineName: string
   readonly config: Figure["config"]
-  readonly target?: { readonly source: string; readonly maxRatio: number }
+  readonly unit?: "µs/op" | "ms"
+  readonly target?:
+    | { readonly source: string; readonly maxRatio: number }
+    | { readonly source: string; readonly description: string; readonly max: number }
   readonly note?: string
-}): Figure => ({
-  name: fields.name,
-  value: round(fields.comparison.ours),
-  unit: "µs/op",
-  better: "lower",
-  config: { ...fields.config, rounds: fields.comparison.rounds, opsPerRound: fields.comparison.opsPerRound },
-  baseline: { name: fields.baselineName, value: round(fields.comparison.baseline) },
-  ratio: round(fields.comparison.ratio),
-  ...(fields.target === undefined ? {} : {
-    target: {
-      source: fields.target.source,
-      description: `at most ${fields.target.maxRatio}× ${fields.baselineName}`,
-      maxRatio: fields.target.maxRatio,
-      met: fields.comparison.ratio <= fields.target.maxRatio
-    }
-  }),
-  spread: {
-    min: round(fields.comparison.oursRange[0]),
-    max: round(fields.comparison.oursRange[1]),
-    baselineMin: round(fields.comparison.baselineRange[0]),
-    baselineMax: round(fields.comparison.baselineRange[1])
-  },
-  ...(fields.note === undefined ? {} : { note: fields.note })
-})
+}): Figure => {
+  const { comparison } = fields
+  const scale = fields.unit === "ms" ? 1 / 1000 : 1
+  const at = (micros: number) => round(micros * scale)
+  const target = fields.target
+  return {
+    name: fields.name,
+    value: at(comparison.ours),
+    unit: fields.unit ?? "µs/op",
+    better: "lower",
+    config: { ...fields.config, rounds: comparison.rounds, opsPerRound: comparison.opsPerRound },
+    baseline: { name: fields.baselineName, value: at(comparison.baseline) },
+    ratio: round(comparison.ratio),
+    ...(target === undefined ? {} : {
+      target: "maxRatio" in target
+        ? {
+          source: target.source,
+          description: `at most ${target.maxRatio}× ${fields.baselineName}`,
+          maxRatio: target.maxRatio,
+          met: comparison.ratio <= target.maxRatio
+        }
+        : {
+          source: target.source,
+          description: target.description,
+          max: target.max,
+          met: comparison.ours * scale <= target.max
+        }
+    }),
+    spread: {
+      min: at(comparison.oursRange[0]),
+      max: at(comparison.oursRange[1]),
+      baselineMin: at(comparison.baselineRange[0]),
+      baselineMax: at(comparison.baselineRange[1])
+    },
+    ...(fields.note === undefined ? {} : { note: fields.note })
+  }
+}
 
 /** Rounds to 4 significant digits for reports. */
 export const round = (value: number): number => Number(value.toPrecision(4))
