@@ -53,7 +53,7 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
   .step({
     name: "gather-requirements",
     run: (state) =>
-      Effect.map(Model, () => ({ requirements: [`scope: ${state.topic}`, "audience: engineers", "length: one page"] }))
+      Effect.succeed({ requirements: [`scope: ${state.topic}`, "audience: engineers", "length: one page"] })
   })
   .step({
     name: "search-sources",
