@@ -131,7 +131,10 @@ export interface Contender {
 export interface Comparison {
   readonly ours: number
   readonly baseline: number
-  /** ours / baseline (time per operation). */
+  /**
+   * ours / baseline (time per operation): the median of the per-round
+   * ratios, each round of ours divided by the baseline round run next to it.
+   */
   readonly ratio: number
   readonly rounds: number
   readonly opsPerRound: number
@@ -145,7 +148,9 @@ export interface Comparison {
  * (`warmupOps`, by default a full round), then `rounds`
  * alternating rounds (A B, B A, …) of `ops` operations, and the median time
  * per operation of each. Alternation spreads the noise of a shared machine
- * over both sides.
+ * over both sides. The ratio is the median of the per-round ratios: the two
+ * rounds of a pair run back to back, under the same load, so a slow spell of
+ * the machine moves both sides of a pair instead of one side's median.
  */
 export const compare = async (
   ours: Contender,
@@ -176,12 +181,10 @@ export const compare = async (
       a.push(await time(ours))
     }
   }
-  const oursMedian = median(a)
-  const baselineMedian = median(b)
   return {
-    ours: oursMedian,
-    baseline: baselineMedian,
-    ratio: oursMedian / baselineMedian,
+    ours: median(a),
+    baseline: median(b),
+    ratio: median(a.map((ours, round) => ours / b[round]!)),
     rounds,
     opsPerRound: options.ops,
     oursRange: [Math.min(...a), Math.max(...a)],
