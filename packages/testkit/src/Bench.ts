@@ -138,6 +138,8 @@ export interface Comparison {
   readonly ratio: number
   readonly rounds: number
   readonly opsPerRound: number
+  /** Operations each side ran, twice and alternated, before the measured rounds. */
+  readonly warmupOps: number
   /** Fastest and slowest round of each side (µs per operation). */
   readonly oursRange: readonly [min: number, max: number]
   readonly baselineRange: readonly [min: number, max: number]
@@ -187,6 +189,7 @@ export const compare = async (
     ratio: median(a.map((ours, round) => ours / b[round]!)),
     rounds,
     opsPerRound: options.ops,
+    warmupOps: warmup,
     oursRange: [Math.min(...a), Math.max(...a)],
     baselineRange: [Math.min(...b), Math.max(...b)]
   }
@@ -233,7 +236,12 @@ export const comparedFigure = (fields: {
     value: at(comparison.ours),
     unit: fields.unit ?? "µs/op",
     better: "lower",
-    config: { ...fields.config, rounds: comparison.rounds, opsPerRound: comparison.opsPerRound },
+    config: {
+      ...fields.config,
+      rounds: comparison.rounds,
+      opsPerRound: comparison.opsPerRound,
+      warmupOps: `2 × ${comparison.warmupOps} per side`
+    },
     baseline: { name: fields.baselineName, value: at(comparison.baseline) },
     ratio: round(comparison.ratio),
     ...(target === undefined ? {} : {
