@@ -120,6 +120,18 @@ export interface LeaseState {
 }
 
 /**
+ * Options of `save`. `release: true` also ends the lease (as `release`
+ * does) in the same atomic write, when the save is accepted: the save that
+ * completes a workflow then needs no separate release.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SaveOptions {
+  readonly release?: boolean
+}
+
+/**
  * A page of `list`.
  *
  * @since 0.1.0
@@ -198,7 +210,10 @@ export interface CheckpointStoreService {
     holder: string,
     ttlMillis: number
   ) => Effect.Effect<Lease, WorkflowBusy | StoreError>
-  /** Extends the lease by its ttl; `LeaseLost` when its epoch is no longer current. */
+  /**
+   * Extends the lease by its ttl; `LeaseLost` when its epoch is no longer
+   * current or it was released (a released lease is never renewed).
+   */
   readonly renew: (lease: Lease) => Effect.Effect<LeaseState, LeaseLost | StoreError>
   /** Ends the lease now and clears a pending cancellation request (no-op when it is no longer current). */
   readonly release: (lease: Lease) => Effect.Effect<void, StoreError>
@@ -209,9 +224,14 @@ export interface CheckpointStoreService {
   /**
    * Writes the checkpoint atomically under the lease, or refuses with
    * `LeaseLost` when the lease's epoch is no longer current. (Only `renew`
-   * extends the lease.)
+   * extends the lease.) With `{ release: true }` the same atomic write also
+   * releases the lease (the lease state returned is the one before it).
    */
-  readonly save: (lease: Lease, checkpoint: Checkpoint) => Effect.Effect<LeaseState, LeaseLost | StoreError>
+  readonly save: (
+    lease: Lease,
+    checkpoint: Checkpoint,
+    options?: SaveOptions
+  ) => Effect.Effect<LeaseState, LeaseLost | StoreError>
   /** Checkpoints by status and name, ordered by workflow id, a page at a time. */
   readonly list: (query?: ListQuery) => Effect.Effect<Page, StoreError>
   /**
@@ -265,7 +285,10 @@ export const layerFileSystem = (options: {
  * and judges lease expiry by the database's clock. A save is one statement:
  * an upsert that writes only while the lease row still carries the save's
  * epoch (on Postgres it share-locks that row, so a concurrent grant waits
- * for the save to commit and the new holder then reads it).
+ * for the save to commit and the new holder then reads it). A save that
+ * also releases the lease is one statement on Postgres (the upsert and the
+ * lease update in one statement, so one commit) and one transaction on
+ * SQLite.
  *
  * @since 0.1.0
  * @category layers

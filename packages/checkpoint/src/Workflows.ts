@@ -218,6 +218,8 @@ export const workflowsFailed = Metric.counter("agentos_checkpoint_workflows_fail
 
 type Mode = "execute" | "resume" | "retry"
 
+const releasing = { release: true } as const
+
 const decodeWorkflowId = Schema.decodeUnknownEither(WorkflowId)
 
 const decodeId = (raw: string): Effect.Effect<WorkflowId, InvalidInput> => {
@@ -227,6 +229,15 @@ const decodeId = (raw: string): Effect.Effect<WorkflowId, InvalidInput> => {
       message: `"${raw}" is not a valid workflow id (1–256 characters, no leading or trailing white space)`
     })
   )
+}
+
+/**
+ * A granted lease, and whether a save already released it (the save that
+ * completes a workflow does), so the end of the run does not release it again.
+ */
+interface Held {
+  readonly lease: Lease
+  released: boolean
 }
 
 const stripFailure = (checkpoint: Checkpoint): Checkpoint => {
@@ -268,9 +279,13 @@ export const make = (
     const withLease = <A, E, R>(
       workflowId: WorkflowId,
       runOptions: RunOptions | undefined,
-      use: (lease: Lease) => Effect.Effect<A, E, R>
+      use: (held: Held) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | WorkflowBusy | StoreError | InvalidInput, R> => {
-      const once = Effect.acquireUseRelease(store.acquire(workflowId, holder, ttlMillis), use, release)
+      const once = Effect.acquireUseRelease(
+        Effect.map(store.acquire(workflowId, holder, ttlMillis), (lease): Held => ({ lease, released: false })),
+        use,
+        (held) => held.released ? Effect.void : release(held.lease)
+      )
       if (runOptions?.onBusy !== "wait") return once
       const limit = Duration.decodeUnknown(runOptions.waitTimeout ?? "5 minutes")
       if (Option.isNone(limit)) {
@@ -321,18 +336,22 @@ export const make = (
         return yield* withLease(
           workflowId,
           runOptions,
-          (lease) => runLeased(workflow, workflowId, lease, mode, encodedInput)
+          (held) => runLeased(workflow, workflowId, held, mode, encodedInput)
         )
-      }).pipe(Effect.withSpan("Workflows.run", { attributes: { workflow: workflow.name, workflowId: rawId, mode } }))
+      }).pipe(Effect.withSpan("Workflows.run", {
+        attributes: { workflow: workflow.name, workflowId: rawId, mode },
+        captureStackTrace: false
+      }))
 
     const runLeased = <S, I, E, R>(
       workflow: Workflow<S, I, E, R>,
       workflowId: WorkflowId,
-      lease: Lease,
+      held: Held,
       mode: Mode,
       encodedInput: Option.Option<unknown>
     ): Effect.Effect<S, RunError, R> =>
       Effect.gen(function*() {
+        const lease = held.lease
         const existing = yield* store.load(workflowId)
         const now = yield* Clock.currentTimeMillis
         const invalid = (message: string) => new CheckpointInvalid({ workflowId, workflow: workflow.name, message })
@@ -403,7 +422,7 @@ export const make = (
           }
         }
         const leaseState = yield* store.save(lease, checkpoint)
-        return yield* supervise(workflow, workflowId, lease, checkpoint, state, leaseState)
+        return yield* supervise(workflow, workflowId, held, checkpoint, state, leaseState)
       })
 
     // Why the watchdog (or the loop itself) stopped the step loop.
@@ -424,12 +443,13 @@ export const make = (
     const supervise = <S, I, E, R>(
       workflow: Workflow<S, I, E, R>,
       workflowId: WorkflowId,
-      lease: Lease,
+      held: Held,
       initial: Checkpoint,
       initialState: S,
       initialLease: LeaseState
     ): Effect.Effect<S, RunError, R> =>
       Effect.gen(function*() {
+        const lease = held.lease
         let checkpoint = initial
         let state = initialState
         let cancelRequested = initialLease.cancelRequested
@@ -455,18 +475,23 @@ export const make = (
         /**
          * Saves and adopts a checkpoint (and the state it encodes); never cut
          * in half by an interruption, which lands only after both are adopted.
+         * The save that completes the workflow also releases the lease (one
+         * write, one commit).
          */
-        const save = (next: Checkpoint, nextState?: S) =>
-          store.save(lease, next).pipe(
+        const save = (next: Checkpoint, nextState?: S) => {
+          const completes = next.status === "completed"
+          return store.save(lease, next, completes ? releasing : undefined).pipe(
             Effect.tap((saved) =>
               Effect.sync(() => {
                 checkpoint = next
                 if (nextState !== undefined) state = nextState
                 cancelRequested = saved.cancelRequested
+                if (completes) held.released = true
               })
             ),
             Effect.uninterruptible
           )
+        }
 
         const attemptsOf = (index: number) =>
           (initial.attempts[workflow.steps[index]!.name] ?? 0) + (made.get(index) ?? 0)

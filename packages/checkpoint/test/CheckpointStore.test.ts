@@ -166,6 +166,55 @@ const suite: Conformance.Suite<CheckpointStore> = [
     { live: true }
   ),
   Conformance.test(
+    "a save with release writes the checkpoint and ends the lease in the same write",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const lease = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      yield* store.save(lease, checkpoint("wf"))
+      assert.isTrue(yield* store.requestCancel(id("wf")))
+      const done = checkpoint("wf", { status: "completed", completedAt: 9, completedSteps: ["a", "b"] })
+      // The lease state reported is the one before the release.
+      assert.isTrue((yield* store.save(lease, done, { release: true })).cancelRequested)
+      assert.deepStrictEqual(yield* store.load(id("wf")), Option.some({ ...done, epoch: lease.epoch }))
+      // Released: nobody holds it, a released lease is never renewed, and the
+      // pending cancellation was cleared with it.
+      assert.isFalse(yield* store.requestCancel(id("wf")))
+      assert.strictEqual((yield* Effect.flip(store.renew(lease)))._tag, "LeaseLost")
+      const next = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      assert.strictEqual(next.epoch, lease.epoch + 1)
+      assert.isFalse((yield* store.renew(next)).cancelRequested)
+    })
+  ),
+  Conformance.test(
+    "a refused save with release writes nothing and leaves the newer holder's lease alone",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const old = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      yield* store.save(old, checkpoint("wf", { completedSteps: ["a"] }))
+      yield* store.release(old)
+      const fresh = yield* store.acquire(id("wf"), "runner-b", 30_000)
+      const refused = yield* Effect.flip(
+        store.save(old, checkpoint("wf", { status: "completed", completedSteps: ["a", "b"] }), { release: true })
+      )
+      assert.strictEqual(refused._tag, "LeaseLost")
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.load(id("wf"))).completedSteps, ["a"])
+      assert.strictEqual((yield* Effect.flip(store.acquire(id("wf"), "runner-c", 30_000)))._tag, "WorkflowBusy")
+      assert.isFalse((yield* store.renew(fresh)).cancelRequested)
+    })
+  ),
+  Conformance.test(
+    "a released lease is not renewed",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const lease = yield* store.acquire(id("wf"), "runner-a", 30_000)
+      yield* store.renew(lease)
+      yield* store.release(lease)
+      assert.strictEqual((yield* Effect.flip(store.renew(lease)))._tag, "LeaseLost")
+      // Still free: the refused renewal did not take it back.
+      assert.strictEqual((yield* store.acquire(id("wf"), "runner-b", 30_000)).epoch, lease.epoch + 1)
+    })
+  ),
+  Conformance.test(
     "list filters by status and name and pages by workflow id",
     Effect.gen(function*() {
       const store = yield* CheckpointStore

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { type Checkpoint, CheckpointStore, type Lease, StoreError } from "../src/CheckpointStore.js"
+import { type Checkpoint, CheckpointStore, type Lease, type SaveOptions, StoreError } from "../src/CheckpointStore.js"
 import * as Workflow from "../src/Workflow.js"
 import * as Workflows from "../src/Workflows.js"
 import { engines, realPause } from "./fixtures.js"
@@ -96,6 +96,43 @@ const suite: Conformance.Suite<R> = [
       p.runs.length = 0
       assert.deepStrictEqual(yield* workflows.execute(wf, "wf-1", { total: 99, trail: [] }), expected)
       assert.deepStrictEqual(p.runs, [])
+    })
+  ),
+  Conformance.test(
+    "the save that completes a workflow releases its lease (no separate release); a failed run releases it after",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const calls = { releases: 0, releasingSaves: 0, saves: 0 }
+      const runner = yield* Workflows.make().pipe(
+        Effect.provideService(CheckpointStore, {
+          ...store,
+          release: (lease) => Effect.zipRight(Effect.sync(() => void calls.releases++), store.release(lease)),
+          save: (lease, checkpoint, options) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                calls.saves++
+                if (options?.release === true) calls.releasingSaves++
+              }),
+              store.save(lease, checkpoint, options)
+            )
+        })
+      )
+      const p = probe()
+      assert.deepStrictEqual(yield* runner.execute(five(p), "wf-release", initial), expected)
+      // start + five steps, the last one completing and releasing.
+      assert.deepStrictEqual(calls, { releases: 0, releasingSaves: 1, saves: 6 })
+      // The lease is free at once: another holder gets it, with the next epoch.
+      const next = yield* store.acquire("wf-release" as WorkflowId, "someone-else", 30_000)
+      assert.strictEqual(next.epoch, Option.getOrThrow(yield* store.load("wf-release" as WorkflowId)).epoch + 1)
+      yield* store.release(next)
+      const failing = probe()
+      failing.failAt = 2
+      assert.strictEqual(
+        (yield* Effect.flip(runner.execute(five(failing), "wf-release-failed", initial)))._tag,
+        "StepFailed"
+      )
+      assert.deepStrictEqual(calls, { releases: 1, releasingSaves: 1, saves: 10 })
+      yield* store.release(yield* store.acquire("wf-release-failed" as WorkflowId, "someone-else", 30_000))
     })
   ),
   Conformance.test(
@@ -386,9 +423,9 @@ const suite: Conformance.Suite<R> = [
       const commits: Array<{ readonly workflowId: string; readonly completed: ReadonlyArray<string> }> = []
       const recording = {
         ...store,
-        save: (lease: Lease, checkpoint: Checkpoint) =>
+        save: (lease: Lease, checkpoint: Checkpoint, options?: SaveOptions) =>
           Effect.tap(
-            store.save(lease, checkpoint),
+            store.save(lease, checkpoint, options),
             () =>
               Effect.sync(() => commits.push({ workflowId: lease.workflowId, completed: checkpoint.completedSteps }))
           )
@@ -636,11 +673,11 @@ const suite: Conformance.Suite<R> = [
       const runner = yield* Workflows.make({ leaseTtl: "1 second", heartbeat: "50 millis" }).pipe(
         Effect.provideService(CheckpointStore, {
           ...store,
-          save: (lease, checkpoint) =>
+          save: (lease, checkpoint, options) =>
             checkpoint.status !== "completed" ?
-              store.save(lease, checkpoint) :
+              store.save(lease, checkpoint, options) :
               store.requestCancel(lease.workflowId).pipe(
-                Effect.zipRight(store.save(lease, checkpoint)),
+                Effect.zipRight(store.save(lease, checkpoint, options)),
                 Effect.tap(() => realPause(300))
               )
         })

@@ -168,16 +168,19 @@ export const make = (options: {
       release: leases.release,
       requestCancel: leases.requestCancel,
       load: (workflowId) => locked(loadUnlocked(workflowId)),
-      save: (lease, checkpoint) =>
+      save: (lease, checkpoint, options) =>
         locked(
-          Effect.map(
+          Effect.flatMap(
             leases.whileHeld(
               lease,
               () =>
                 writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
               false
             ),
-            ({ cancelRequested }) => ({ cancelRequested })
+            ({ cancelRequested }) =>
+              options?.release === true
+                ? Effect.as(leases.release(lease), { cancelRequested })
+                : Effect.succeed({ cancelRequested })
           )
         ),
       list: (query = {}) => locked(Effect.map(readAll, (all) => Leases.page(all, query))),

@@ -22,7 +22,10 @@ export interface Leases {
     ttlMillis: number,
     epochFloor: number
   ) => Effect.Effect<Lease, WorkflowBusy>
-  /** Fails with LeaseLost unless `lease` is the current grant; else runs `f` at once. */
+  /**
+   * Fails with LeaseLost unless `lease` is the current grant (and, to
+   * `extend` it, not released); else runs `f` at once.
+   */
   readonly whileHeld: <A, E>(
     lease: Lease,
     f: (now: number) => Effect.Effect<A, E>,
@@ -64,7 +67,12 @@ export const make = (): Leases => {
         Clock.currentTimeMillis,
         (now): Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost> => {
           const entry = entries.get(lease.workflowId)
-          if (entry === undefined || entry.epoch !== lease.epoch || entry.holder !== lease.holder) {
+          // A released lease (expiry 0) is not renewed: a renewal that raced
+          // the save releasing it must not bring it back.
+          if (
+            entry === undefined || entry.epoch !== lease.epoch || entry.holder !== lease.holder ||
+            (extend && entry.expiresAt === 0)
+          ) {
             return Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
           }
           return Effect.map(f(now), (value) => {

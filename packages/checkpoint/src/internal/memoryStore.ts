@@ -17,8 +17,8 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
     requestCancel: leases.requestCancel,
     load: (workflowId) =>
       Effect.sync(() => Option.map(Option.fromNullable(checkpoints.get(workflowId)), structuredClone)),
-    save: (lease, checkpoint) =>
-      Effect.map(
+    save: (lease, checkpoint, options) =>
+      Effect.flatMap(
         leases.whileHeld(lease, () =>
           Effect.sync(() =>
             void checkpoints.set(
@@ -26,7 +26,10 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
               structuredClone({ ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
             )
           ), false),
-        ({ cancelRequested }) => ({ cancelRequested })
+        ({ cancelRequested }) =>
+          options?.release === true
+            ? Effect.as(leases.release(lease), { cancelRequested })
+            : Effect.succeed({ cancelRequested })
       ),
     list: (query = {}) => Effect.sync(() => structuredClone(Leases.page(checkpoints.values(), query))),
     prune: ({ statuses, updatedBefore }) =>

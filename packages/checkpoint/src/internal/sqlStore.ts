@@ -120,7 +120,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
   // Postgres the save share-locks the lease row, so a concurrent grant
   // (which updates that row) waits for the save to commit, then sees it.
   const param = (n: number, pgType?: string) => isPg ? `$${n}${pgType === undefined ? "" : `::${pgType}`}` : "?"
-  const saveText = `INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps,
+  const upsertText = `INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps,
       attempts, run, failure, created_at, updated_at, completed_at, epoch)
     SELECT ${param(1, "text")}, ${param(2, "text")}, ${param(3, "integer")}, ${param(4, "text")},
       ${param(5, "jsonb")}, ${param(6, "jsonb")}, ${param(7, "jsonb")}, ${param(8, "integer")}, ${param(9, "jsonb")},
@@ -134,11 +134,25 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       completed_at = excluded.completed_at, epoch = excluded.epoch
     RETURNING (SELECT cancel_requested FROM "${LEASES}" l
       WHERE l.workflow_id = "${WORKFLOWS}".workflow_id) AS cancel_requested`
+  const releaseText = `UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
+    WHERE workflow_id = ${param(1)} AND epoch = ${param(2)} AND holder = ${param(3)}`
+  // The save that completes a workflow also releases its lease, in the same
+  // commit. Postgres: one statement (the release runs only when the upsert
+  // wrote, i.e. the fence held; both share one snapshot and one commit, and
+  // the upsert's share lock on the lease row is upgraded by the same
+  // transaction). SQLite (no data-modifying CTE): the two statements in one
+  // transaction, so one commit.
+  const upsertReleaseText = `WITH saved AS (${upsertText}),
+    released AS (UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
+      WHERE workflow_id = ${param(14)} AND epoch = ${param(15)} AND holder = ${param(16)}
+        AND EXISTS (SELECT 1 FROM saved))
+    SELECT cancel_requested FROM saved`
 
   const renewStatement = (lease: Lease) =>
     sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
       SET expires_at = ${now} + ${lease.ttlMillis}
       WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}
+        AND expires_at > 0
       RETURNING cancel_requested`.pipe(
       Effect.flatMap((rows) =>
         rows.length === 0
@@ -172,8 +186,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       }).pipe(Sql.mapError(storeError("acquire"))),
     renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
     release: (lease) =>
-      sql`UPDATE ${sql(LEASES)} SET expires_at = 0, cancel_requested = 0
-        WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}`.pipe(
+      sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
         Effect.asVoid,
         Sql.mapError(storeError("release"))
       ),
@@ -190,8 +203,8 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
           rows.length === 0 ? Effect.succeed(Option.none()) : Effect.map(fromRow(rows[0]!), Option.some)
         )
       ),
-    save: (lease, c) =>
-      sql.unsafe<{ readonly cancel_requested: unknown }>(saveText, [
+    save: (lease, c, options) => {
+      const values = [
         lease.workflowId,
         c.name,
         c.version,
@@ -208,14 +221,21 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         lease.workflowId,
         lease.epoch,
         lease.holder
-      ]).pipe(
-        Effect.flatMap((rows) =>
+      ]
+      const release = options?.release === true
+      const saved = Effect.flatMap(
+        sql.unsafe<{ readonly cancel_requested: unknown }>(release && isPg ? upsertReleaseText : upsertText, values),
+        (rows) =>
           rows.length === 0
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
-        ),
-        Sql.mapError(storeError("save"))
-      ),
+      )
+      return (release && !isPg
+        ? sql.withTransaction(
+          Effect.tap(saved, () => sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]))
+        )
+        : saved).pipe(Sql.mapError(storeError("save")))
+    },
     list: (query = {}) =>
       Effect.gen(function*() {
         const limit = clampLimit(query.limit)
