@@ -121,8 +121,9 @@ export interface LeaseState {
 
 /**
  * Options of `save`. `release: true` also ends the lease (as `release`
- * does) in the same atomic write, when the save is accepted: the save that
- * completes a workflow then needs no separate release.
+ * does) when the save is accepted, in the same statement where the backend
+ * allows (Postgres): the save that completes a workflow then needs no
+ * separate release.
  *
  * @since 0.1.0
  * @category models
@@ -224,7 +225,7 @@ export interface CheckpointStoreService {
   /**
    * Writes the checkpoint atomically under the lease, or refuses with
    * `LeaseLost` when the lease's epoch is no longer current. (Only `renew`
-   * extends the lease.) With `{ release: true }` the same atomic write also
+   * extends the lease.) With `{ release: true }` an accepted save also
    * releases the lease (the lease state returned is the one before it).
    */
   readonly save: (
@@ -287,8 +288,7 @@ export const layerFileSystem = (options: {
  * epoch (on Postgres it share-locks that row, so a concurrent grant waits
  * for the save to commit and the new holder then reads it). A save that
  * also releases the lease is one statement on Postgres (the upsert and the
- * lease update in one statement, so one commit) and one transaction on
- * SQLite.
+ * lease update, one commit); on SQLite the save, then the release.
  *
  * @since 0.1.0
  * @category layers

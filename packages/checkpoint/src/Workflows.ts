@@ -450,6 +450,9 @@ export const make = (
     ): Effect.Effect<S, RunError, R> =>
       Effect.gen(function*() {
         const lease = held.lease
+        // Read synchronously on the hot path (two reads a step); tests'
+        // TestClock answers it too.
+        const clock = yield* Effect.clock
         let checkpoint = initial
         let state = initialState
         let cancelRequested = initialLease.cancelRequested
@@ -603,7 +606,7 @@ export const make = (
                   if (!(yield* retryAfter(index, timeout))) return yield* failStep(index, Failure.fromUnknown(timeout))
                   continue
                 }
-                const now = yield* Clock.currentTimeMillis
+                const now = clock.unsafeCurrentTimeMillis()
                 const number = attemptsOf(index) + 1
                 made.set(index, (made.get(index) ?? 0) + 1)
                 if (!firstAttemptAt.has(index)) firstAttemptAt.set(index, now)
@@ -642,7 +645,7 @@ export const make = (
                       : `the state after step "${step.name}" is not JSON: ${notJson}`
                   })
                 }
-                const at = yield* Clock.currentTimeMillis
+                const at = clock.unsafeCurrentTimeMillis()
                 const completedSteps = [...checkpoint.completedSteps, step.name]
                 // The last step's save also completes the workflow (one write fewer).
                 const last = workflow.steps.every((s) => completedSteps.includes(s.name))

@@ -136,12 +136,14 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       WHERE l.workflow_id = "${WORKFLOWS}".workflow_id) AS cancel_requested`
   const releaseText = `UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
     WHERE workflow_id = ${param(1)} AND epoch = ${param(2)} AND holder = ${param(3)}`
-  // The save that completes a workflow also releases its lease, in the same
-  // commit. Postgres: one statement (the release runs only when the upsert
-  // wrote, i.e. the fence held; both share one snapshot and one commit, and
-  // the upsert's share lock on the lease row is upgraded by the same
-  // transaction). SQLite (no data-modifying CTE): the two statements in one
-  // transaction, so one commit.
+  // The save that completes a workflow also releases its lease. Postgres:
+  // one statement, so one round trip and one commit (the release runs only
+  // when the upsert wrote, i.e. the fence held; the upsert's share lock on
+  // the lease row is upgraded by the same transaction). SQLite has no
+  // data-modifying CTE: the save, then the release (an in-process call, where
+  // wrapping the two in a transaction measured slower than the commit it
+  // saves; a crash between them leaves the lease to expire after its ttl,
+  // as a crash before a separate release does).
   const upsertReleaseText = `WITH saved AS (${upsertText}),
     released AS (UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
       WHERE workflow_id = ${param(14)} AND epoch = ${param(15)} AND holder = ${param(16)}
@@ -231,9 +233,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
       )
       return (release && !isPg
-        ? sql.withTransaction(
-          Effect.tap(saved, () => sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]))
-        )
+        ? Effect.tap(saved, () => sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]))
         : saved).pipe(Sql.mapError(storeError("save")))
     },
     list: (query = {}) =>
