@@ -16,26 +16,44 @@ interface Slot {
   /** The newest version, a delete included. */
   version: number
   /**
-   * The last versions as a ring buffer: it grows to the history limit, then
-   * `start` is the index of the oldest (no shifting, no garbage per write).
-   * Versions of a key are consecutive, so version v sits at a computed index.
+   * The last versions as a ring buffer of parallel columns (value, writers,
+   * time): they grow to the history limit, then `start` is the index of the
+   * oldest. Versions of a key are consecutive, so version v sits at a
+   * computed index. A committed version keeps only its frozen value alive
+   * here: `modifiedBy` arrays are shared, times are stored unboxed (a number
+   * array of doubles) and the `Version` objects are rebuilt on read — with
+   * many keys, every stored version lives for thousands of writes, so each
+   * object kept per version is copied and promoted by the garbage collector.
    */
-  readonly history: Array<SharedState.Version>
+  readonly values: Array<JsonObject | null>
+  readonly modifiedBy: Array<ReadonlyArray<string>>
+  readonly updatedAt: Array<number>
   start: number
 }
 
-const ordered = (slot: Slot): Array<SharedState.Version> => {
-  const ring = slot.history
-  if (slot.start === 0) return ring.slice()
-  const out = ring.slice(slot.start)
-  for (let i = 0; i < slot.start; i++) out.push(ring[i]!)
+const versionOf = (key: string, slot: Slot, index: number, version: number): SharedState.Version => {
+  const value = slot.values[index]!
+  const entry = slot.entry
+  // The newest version is the live entry object (when it is not a delete).
+  if (entry !== undefined && entry.version === version) return entry
+  return { key, value, version, modifiedBy: slot.modifiedBy[index]!, updatedAt: slot.updatedAt[index]! }
+}
+
+const ordered = (key: string, slot: Slot): Array<SharedState.Version> => {
+  const length = slot.values.length
+  const oldest = slot.version - length + 1
+  const out: Array<SharedState.Version> = new Array(length)
+  for (let i = 0; i < length; i++) {
+    const index = slot.start + i
+    out[i] = versionOf(key, slot, index >= length ? index - length : index, oldest + i)
+  }
   return out
 }
 
-const versionAt = (slot: Slot, version: number): SharedState.Version | undefined => {
-  const ring = slot.history
-  const offset = version - (slot.version - ring.length + 1)
-  return offset < 0 || offset >= ring.length ? undefined : ring[(slot.start + offset) % ring.length]
+const versionAt = (key: string, slot: Slot, version: number): SharedState.Version | undefined => {
+  const length = slot.values.length
+  const offset = version - (slot.version - length + 1)
+  return offset < 0 || offset >= length ? undefined : versionOf(key, slot, (slot.start + offset) % length, version)
 }
 
 interface LockState {
@@ -72,8 +90,8 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
     const subscribers: Array<Subscriber> = []
     // One constant label array: the metric caches its hook by this array's identity.
     const labels = [MetricLabel.make("backend", "memory")]
-    const writes = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => writesTotal.unsafeUpdate(n, labels) }
-    const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
+    const countWrite = () => writesTotal.unsafeUpdate(1, labels)
+    const countConflict = () => conflictsTotal.unsafeUpdate(1, labels)
 
     // `modifiedBy` of single-writer versions: one frozen array per agent,
     // shared by all its versions (bounded: cleared past 10,000 agents).
@@ -96,7 +114,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       now: number
     ): SharedState.Version => {
       if (slot === undefined) {
-        slot = { entry: undefined, version: 0, history: [], start: 0 }
+        slot = { entry: undefined, version: 0, values: [], modifiedBy: [], updatedAt: [], start: 0 }
         slots.set(key, slot)
         sortedKeys = undefined
       }
@@ -104,14 +122,18 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
       const committed: SharedState.Version = { key, value, version, modifiedBy, updatedAt: now }
       slot.version = version
       slot.entry = value === null ? undefined : committed as SharedState.Entry
-      const ring = slot.history
-      if (ring.length < limit) {
-        ring.push(committed)
+      if (slot.values.length < limit) {
+        slot.values.push(value)
+        slot.modifiedBy.push(modifiedBy)
+        slot.updatedAt.push(now)
       } else {
-        ring[slot.start] = committed
-        slot.start = slot.start + 1 === limit ? 0 : slot.start + 1
+        const start = slot.start
+        slot.values[start] = value
+        slot.modifiedBy[start] = modifiedBy
+        slot.updatedAt[start] = now
+        slot.start = start + 1 === limit ? 0 : start + 1
       }
-      writes.unsafeUpdate(1, [])
+      countWrite()
       for (let i = 0; i < subscribers.length; i++) {
         const subscriber = subscribers[i]!
         if (key.startsWith(subscriber.prefix)) subscriber.queue.unsafeOffer(committed)
@@ -155,7 +177,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         if (expectedVersion === undefined || expectedVersion === currentVersion) {
           return Effect.succeed(written("written", commit(key, slot, prepared, singleBy(agent), now)))
         }
-        conflicts.unsafeUpdate(1, [])
+        countConflict()
         const conflict = { expectedVersion, currentVersion }
         switch (strategy ?? rules.strategy) {
           case "reject":
@@ -227,7 +249,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         const current = slot?.entry
         const currentVersion = current === undefined ? 0 : current.version
         if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
-          conflicts.unsafeUpdate(1, [])
+          countConflict()
           return Effect.fail(
             Common.versionConflict(key, expectedVersion, currentVersion, current)
           )
@@ -271,7 +293,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         const bad = Common.checkKey(key)
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
         const slot = slots.get(key)
-        return Effect.succeed<ReadonlyArray<SharedState.Version>>(slot === undefined ? [] : ordered(slot))
+        return Effect.succeed<ReadonlyArray<SharedState.Version>>(slot === undefined ? [] : ordered(key, slot))
       })
 
     const getAt = (key: string, version: number) =>
@@ -280,7 +302,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
           (Number.isSafeInteger(version) && version >= 1 ? undefined : "version must be an integer >= 1")
         if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
         const slot = slots.get(key)
-        return Effect.succeed(Option.fromNullable(slot === undefined ? undefined : versionAt(slot, version)))
+        return Effect.succeed(Option.fromNullable(slot === undefined ? undefined : versionAt(key, slot, version)))
       })
 
     const changes = (keyOrPrefix: string): Stream.Stream<SharedState.Version> =>
