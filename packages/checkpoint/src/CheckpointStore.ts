@@ -133,6 +133,21 @@ export interface SaveOptions {
 }
 
 /**
+ * What `acquireAndCreate` did: the lease it granted, and whether it also
+ * saved the initial checkpoint (the workflow had none); when it did,
+ * `cancelRequested` is the lease's cancellation request, as a save reports
+ * it (else false: only the grant happened).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Grant {
+  readonly lease: Lease
+  readonly created: boolean
+  readonly cancelRequested: boolean
+}
+
+/**
  * A page of `list`.
  *
  * @since 0.1.0
@@ -211,6 +226,20 @@ export interface CheckpointStoreService {
     holder: string,
     ttlMillis: number
   ) => Effect.Effect<Lease, WorkflowBusy | StoreError>
+  /**
+   * `acquire`, and when the workflow has no checkpoint yet, saves `initial`
+   * under the new lease (its `workflowId` and `epoch` are the lease's). On
+   * Postgres the grant and that save are one statement (one commit); the
+   * other stores save it right after the grant, fenced as `save` is. A
+   * workflow that has a checkpoint gets only the grant (`created: false`):
+   * `load` it.
+   */
+  readonly acquireAndCreate: (
+    workflowId: WorkflowId,
+    holder: string,
+    ttlMillis: number,
+    initial: Checkpoint
+  ) => Effect.Effect<Grant, WorkflowBusy | StoreError>
   /**
    * Extends the lease by its ttl; `LeaseLost` when its epoch is no longer
    * current or it was released (a released lease is never renewed).

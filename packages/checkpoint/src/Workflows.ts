@@ -232,11 +232,14 @@ const decodeId = (raw: string): Effect.Effect<WorkflowId, InvalidInput> => {
 }
 
 /**
- * A granted lease, and whether a save already released it (the save that
- * completes a workflow does), so the end of the run does not release it again.
+ * A granted lease; the first checkpoint when it was saved with the grant
+ * (`acquireAndCreate`); and whether a save already released the lease (the
+ * save that completes a workflow does), so the end of the run does not
+ * release it again.
  */
 interface Held {
   readonly lease: Lease
+  readonly created?: { readonly checkpoint: Checkpoint; readonly cancelRequested: boolean }
   released: boolean
 }
 
@@ -277,12 +280,12 @@ export const make = (
      * interruptible (only each single grant is not).
      */
     const withLease = <A, E, R>(
-      workflowId: WorkflowId,
+      grant: Effect.Effect<Held, WorkflowBusy | StoreError>,
       runOptions: RunOptions | undefined,
       use: (held: Held) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | WorkflowBusy | StoreError | InvalidInput, R> => {
       const once = Effect.acquireUseRelease(
-        Effect.map(store.acquire(workflowId, holder, ttlMillis), (lease): Held => ({ lease, released: false })),
+        grant,
         use,
         (held) => held.released ? Effect.void : release(held.lease)
       )
@@ -333,10 +336,48 @@ export const make = (
         if (mode !== "execute" && Option.isNone(yield* store.load(workflowId))) {
           return yield* new WorkflowNotFound({ workflowId })
         }
+        let grant = Effect.map(
+          store.acquire(workflowId, holder, ttlMillis),
+          (lease): Held => ({ lease, released: false })
+        )
+        // A new workflow's first checkpoint is saved with the grant (one
+        // statement on Postgres) when its input decodes synchronously; the
+        // store saves it only if the workflow has no checkpoint yet.
+        let decodedInput = Option.none<S>()
+        if (mode === "execute" && Option.isSome(encodedInput)) {
+          const decoded = Schema.decodeUnknownEither(workflow.state)(encodedInput.value)
+          if (decoded._tag === "Right") {
+            decodedInput = Option.some(decoded.right)
+            const state = encodedInput.value as Json.JsonValue
+            grant = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const initial: Checkpoint = {
+                workflowId,
+                name: workflow.name,
+                version: workflow.version,
+                status: "running",
+                state,
+                completedSteps: [],
+                attempts: {},
+                run: 1,
+                createdAt: now,
+                updatedAt: now,
+                epoch: 0
+              }
+              return Effect.map(
+                store.acquireAndCreate(workflowId, holder, ttlMillis, initial),
+                ({ cancelRequested, created, lease }): Held => ({
+                  lease,
+                  released: false,
+                  ...(created ? { created: { checkpoint: { ...initial, epoch: lease.epoch }, cancelRequested } } : {})
+                })
+              )
+            })
+          }
+        }
         return yield* withLease(
-          workflowId,
+          grant,
           runOptions,
-          (held) => runLeased(workflow, workflowId, held, mode, encodedInput)
+          (held) => runLeased(workflow, workflowId, held, mode, encodedInput, decodedInput)
         )
       }).pipe(Effect.withSpan("Workflows.run", {
         attributes: { workflow: workflow.name, workflowId: rawId, mode },
@@ -348,10 +389,15 @@ export const make = (
       workflowId: WorkflowId,
       held: Held,
       mode: Mode,
-      encodedInput: Option.Option<unknown>
+      encodedInput: Option.Option<unknown>,
+      decodedInput: Option.Option<S>
     ): Effect.Effect<S, RunError, R> =>
       Effect.gen(function*() {
         const lease = held.lease
+        if (held.created !== undefined && Option.isSome(decodedInput)) {
+          const { cancelRequested, checkpoint } = held.created
+          return yield* supervise(workflow, workflowId, held, checkpoint, decodedInput.value, { cancelRequested })
+        }
         const existing = yield* store.load(workflowId)
         const now = yield* Clock.currentTimeMillis
         const invalid = (message: string) => new CheckpointInvalid({ workflowId, workflow: workflow.name, message })

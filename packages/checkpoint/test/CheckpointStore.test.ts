@@ -203,6 +203,67 @@ const suite: Conformance.Suite<CheckpointStore> = [
     })
   ),
   Conformance.test(
+    "acquireAndCreate saves the first checkpoint with the grant, and grants alone when one exists",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const initial = checkpoint("wf", { completedSteps: [], attempts: {}, epoch: 0 })
+      const first = yield* store.acquireAndCreate(id("wf"), "runner-a", 30_000, initial)
+      assert.isTrue(first.created)
+      assert.isFalse(first.cancelRequested)
+      assert.strictEqual(first.lease.epoch, 1)
+      assert.deepStrictEqual(yield* store.load(id("wf")), Option.some({ ...initial, epoch: 1 }))
+      // Held: busy, and nothing written.
+      const other = checkpoint("wf", { name: "other", completedSteps: [], attempts: {} })
+      const busy = yield* Effect.flip(store.acquireAndCreate(id("wf"), "runner-b", 30_000, other))
+      assert.strictEqual(busy._tag, "WorkflowBusy")
+      // The lease works as any other: saves under it are fenced by its epoch.
+      yield* store.save(first.lease, checkpoint("wf", { completedSteps: ["a"] }))
+      yield* store.release(first.lease)
+      // A checkpoint exists: the grant alone, the checkpoint untouched.
+      const second = yield* store.acquireAndCreate(id("wf"), "runner-b", 30_000, other)
+      assert.isFalse(second.created)
+      assert.strictEqual(second.lease.epoch, 2)
+      const kept = Option.getOrThrow(yield* store.load(id("wf")))
+      assert.strictEqual(kept.name, "demo")
+      assert.deepStrictEqual(kept.completedSteps, ["a"])
+      assert.strictEqual(kept.epoch, 1)
+      assert.strictEqual((yield* Effect.flip(store.save(first.lease, initial)))._tag, "LeaseLost")
+    })
+  ),
+  Conformance.test(
+    "concurrent acquireAndCreate of one workflow: one grant, one first checkpoint",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      const results = yield* Effect.all(
+        Array.from({ length: 6 }, (_, i) =>
+          Effect.either(
+            store.acquireAndCreate(id("contended"), `runner-${i}`, 30_000, checkpoint("contended", { run: i }))
+          )),
+        { concurrency: "unbounded" }
+      )
+      const granted = results.flatMap((r) => (r._tag === "Right" ? [r.right] : []))
+      assert.strictEqual(granted.length, 1)
+      assert.isTrue(granted[0]!.created)
+      for (const r of results) if (r._tag === "Left") assert.strictEqual(r.left._tag, "WorkflowBusy")
+      const stored = Option.getOrThrow(yield* store.load(id("contended")))
+      assert.strictEqual(stored.run, Number(granted[0]!.lease.holder.slice("runner-".length)))
+    })
+  ),
+  Conformance.test(
+    "acquireAndCreate after a holder that died: the pending cancellation is reported with the first checkpoint",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      yield* store.acquire(id("wf"), "dead-runner", 150)
+      assert.isTrue(yield* store.requestCancel(id("wf")))
+      yield* realPause(300)
+      const grant = yield* store.acquireAndCreate(id("wf"), "runner-b", 30_000, checkpoint("wf"))
+      assert.isTrue(grant.created)
+      assert.isTrue(grant.cancelRequested)
+      assert.strictEqual(grant.lease.epoch, 2)
+    }),
+    { live: true }
+  ),
+  Conformance.test(
     "a released lease is not renewed",
     Effect.gen(function*() {
       const store = yield* CheckpointStore

@@ -163,6 +163,16 @@ export const make = (options: {
           const floor = Option.match(existing, { onNone: () => 0, onSome: (c) => c.epoch })
           return yield* leases.acquire(workflowId, holder, ttlMillis, floor)
         })),
+      acquireAndCreate: (workflowId, holder, ttlMillis, initial) =>
+        locked(Effect.gen(function*() {
+          const existing = yield* loadUnlocked(workflowId)
+          const floor = Option.match(existing, { onNone: () => 0, onSome: (c) => c.epoch })
+          const lease = yield* leases.acquire(workflowId, holder, ttlMillis, floor)
+          if (Option.isSome(existing)) return { lease, created: false, cancelRequested: false }
+          // Under the directory lock, right after the grant: nothing comes between.
+          yield* writeAtomically(workflowId, { ...initial, workflowId, epoch: lease.epoch })
+          return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
+        })),
       renew: (lease) =>
         Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
       release: leases.release,

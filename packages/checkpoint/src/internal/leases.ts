@@ -37,6 +37,8 @@ export interface Leases {
   readonly release: (lease: Lease) => Effect.Effect<void>
   readonly requestCancel: (workflowId: WorkflowId) => Effect.Effect<boolean>
   readonly isHeld: (workflowId: string, now: number) => boolean
+  /** The pending cancellation request of `lease`'s workflow. */
+  readonly cancelRequested: (lease: Lease) => boolean
 }
 
 /** @internal */
@@ -96,6 +98,7 @@ export const make = (): Leases => {
         entry.cancelRequested = true
         return true
       }),
+    cancelRequested: (lease) => entries.get(lease.workflowId)?.cancelRequested ?? false,
     isHeld: (workflowId, now) => {
       const entry = entries.get(workflowId)
       return entry !== undefined && entry.expiresAt > now

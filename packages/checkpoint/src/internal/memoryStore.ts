@@ -1,3 +1,4 @@
+import type { WorkflowId } from "@agentos/core/Ids"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -8,9 +9,18 @@ import * as Leases from "./leases.js"
 export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
   const leases = Leases.make()
   const checkpoints = new Map<string, Checkpoint>()
+  const acquire = (workflowId: WorkflowId, holder: string, ttlMillis: number) =>
+    Effect.suspend(() => leases.acquire(workflowId, holder, ttlMillis, checkpoints.get(workflowId)?.epoch ?? 0))
   return {
-    acquire: (workflowId, holder, ttlMillis) =>
-      Effect.suspend(() => leases.acquire(workflowId, holder, ttlMillis, checkpoints.get(workflowId)?.epoch ?? 0)),
+    acquire,
+    acquireAndCreate: (workflowId, holder, ttlMillis, initial) =>
+      Effect.flatMap(acquire(workflowId, holder, ttlMillis), (lease) =>
+        // In one synchronous step after the grant: nothing can come between.
+        Effect.sync(() => {
+          if (checkpoints.has(workflowId)) return { lease, created: false, cancelRequested: false }
+          checkpoints.set(workflowId, structuredClone({ ...initial, workflowId, epoch: lease.epoch }))
+          return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
+        })),
     renew: (lease) =>
       Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
     release: leases.release,

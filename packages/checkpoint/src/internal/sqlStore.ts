@@ -1,3 +1,4 @@
+import type { WorkflowId } from "@agentos/core/Ids"
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -150,6 +151,75 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         AND EXISTS (SELECT 1 FROM saved))
     SELECT cancel_requested FROM saved`
 
+  // A workflow's first checkpoint, written with the grant of its first lease.
+  // Postgres: one statement (one round trip, one commit): the grant, then
+  // the checkpoint inserted only when the grant happened and no checkpoint
+  // exists (ON CONFLICT DO NOTHING judges by the latest committed rows, and a
+  // previous holder's save in flight holds the lease row, so the grant waits
+  // for it and the insert then sees its row). A workflow that has a
+  // checkpoint gets the grant alone, and the engine loads it with a new
+  // statement (a new snapshot, taken after the grant). SQLite: the grant,
+  // then the same insert fenced by the lease as a save is (one statement
+  // instead of a load and a save).
+  const nowText = sql`${now}`.compile()[0]
+  const columns = `workflow_id, name, version, status, state, completed_steps, attempts, run, failure,
+      created_at, updated_at, completed_at, epoch`
+  const grantCreateText = `WITH granted AS (INSERT INTO "${LEASES}"
+      (workflow_id, holder, epoch, expires_at, cancel_requested)
+      VALUES ($1, $2, 1, ${nowText} + $3, 0)
+      ON CONFLICT (workflow_id) DO UPDATE SET
+        holder = excluded.holder, epoch = "${LEASES}".epoch + 1, expires_at = excluded.expires_at
+      WHERE "${LEASES}".expires_at <= ${nowText}
+      RETURNING epoch, cancel_requested),
+    created AS (INSERT INTO "${WORKFLOWS}" (${columns})
+      SELECT $1::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::jsonb, $9::jsonb, $10::integer, $11::jsonb,
+        $12::bigint, $13::bigint, $14::bigint, granted.epoch FROM granted
+      ON CONFLICT (workflow_id) DO NOTHING
+      RETURNING workflow_id)
+    SELECT epoch, cancel_requested, (SELECT count(*) FROM created) AS created FROM granted`
+  const createText = `INSERT INTO "${WORKFLOWS}" (${columns})
+    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+    WHERE EXISTS (SELECT 1 FROM "${LEASES}" WHERE workflow_id = ? AND epoch = ? AND holder = ?)
+    ON CONFLICT (workflow_id) DO NOTHING
+    RETURNING (SELECT cancel_requested FROM "${LEASES}" l
+      WHERE l.workflow_id = "${WORKFLOWS}".workflow_id) AS cancel_requested`
+
+  /** A checkpoint's columns (all but the epoch), as parameters. */
+  const columnValues = (c: Checkpoint) => [
+    c.name,
+    c.version,
+    c.status,
+    JSON.stringify(c.state),
+    JSON.stringify(c.completedSteps),
+    JSON.stringify(c.attempts),
+    c.run,
+    c.failure === undefined ? null : JSON.stringify(c.failure),
+    c.createdAt,
+    c.updatedAt,
+    c.completedAt ?? null
+  ]
+  /** The parameters of the save (and of SQLite's create): the row, then the lease that fences it. */
+  const saveValues = (lease: Lease, c: Checkpoint) => [
+    lease.workflowId,
+    ...columnValues(c),
+    lease.epoch,
+    lease.workflowId,
+    lease.epoch,
+    lease.holder
+  ]
+
+  const busy = (workflowId: WorkflowId) =>
+    Effect.flatMap(
+      sql<{ readonly holder: string; readonly remaining: unknown }>`SELECT holder,
+          expires_at - ${now} AS remaining FROM ${sql(LEASES)} WHERE workflow_id = ${workflowId}`,
+      (current) =>
+        new WorkflowBusy({
+          workflowId,
+          holder: current[0]?.holder ?? "unknown",
+          retryAfterMillis: Math.max(0, Math.ceil(Sql.toNumber(current[0]?.remaining ?? 0)))
+        })
+    )
+
   const renewStatement = (lease: Lease) =>
     sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
       SET expires_at = ${now} + ${lease.ttlMillis}
@@ -178,14 +248,31 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         if (granted.length > 0) {
           return { workflowId, holder, epoch: Sql.toNumber(granted[0]!.epoch), ttlMillis }
         }
-        const current = yield* sql<{ readonly holder: string; readonly remaining: unknown }>`SELECT holder,
-          expires_at - ${now} AS remaining FROM ${sql(LEASES)} WHERE workflow_id = ${workflowId}`
-        return yield* new WorkflowBusy({
-          workflowId,
-          holder: current[0]?.holder ?? "unknown",
-          retryAfterMillis: Math.max(0, Math.ceil(Sql.toNumber(current[0]?.remaining ?? 0)))
-        })
+        return yield* busy(workflowId)
       }).pipe(Sql.mapError(storeError("acquire"))),
+    acquireAndCreate: (workflowId, holder, ttlMillis, initial) =>
+      isPg
+        ? Effect.gen(function*() {
+          const rows = yield* sql.unsafe<
+            { readonly epoch: unknown; readonly cancel_requested: unknown; readonly created: unknown }
+          >(grantCreateText, [workflowId, holder, ttlMillis, ...columnValues(initial)])
+          if (rows.length === 0) return yield* busy(workflowId)
+          const created = Sql.toNumber(rows[0]!.created) > 0
+          return {
+            lease: { workflowId, holder, epoch: Sql.toNumber(rows[0]!.epoch), ttlMillis },
+            created,
+            cancelRequested: created && Sql.toNumber(rows[0]!.cancel_requested) !== 0
+          }
+        }).pipe(Sql.mapError(storeError("acquire")))
+        : Effect.flatMap(service.acquire(workflowId, holder, ttlMillis), (lease) =>
+          sql.unsafe<{ readonly cancel_requested: unknown }>(createText, saveValues(lease, initial)).pipe(
+            Effect.map((rows) => ({
+              lease,
+              created: rows.length > 0,
+              cancelRequested: rows.length > 0 && Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0
+            })),
+            Sql.mapError(storeError("acquire"))
+          )),
     renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
     release: (lease) =>
       sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
@@ -206,24 +293,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         )
       ),
     save: (lease, c, options) => {
-      const values = [
-        lease.workflowId,
-        c.name,
-        c.version,
-        c.status,
-        JSON.stringify(c.state),
-        JSON.stringify(c.completedSteps),
-        JSON.stringify(c.attempts),
-        c.run,
-        c.failure === undefined ? null : JSON.stringify(c.failure),
-        c.createdAt,
-        c.updatedAt,
-        c.completedAt ?? null,
-        lease.epoch,
-        lease.workflowId,
-        lease.epoch,
-        lease.holder
-      ]
+      const values = saveValues(lease, c)
       const release = options?.release === true
       const saved = Effect.flatMap(
         sql.unsafe<{ readonly cancel_requested: unknown }>(release && isPg ? upsertReleaseText : upsertText, values),
