@@ -141,11 +141,9 @@ export const make = (
     )
     // One constant label array: the metric caches its hook by this array's identity.
     const labels = [MetricLabel.make("backend", "sql")]
-    const writes = {
-      unsafeUpdate: (n: number, _: ReadonlyArray<never>) =>
-        writesTotal.unsafeUpdate(n, labels)
-    }
-    const conflicts = { unsafeUpdate: (n: number, _: ReadonlyArray<never>) => conflictsTotal.unsafeUpdate(n, labels) }
+    const countWrite = () =>
+      writesTotal.unsafeUpdate(1, labels)
+    const countConflict = () => conflictsTotal.unsafeUpdate(1, labels)
     const now = Sql.nowMillis(sql)
     const forShare = sql.onDialectOrElse({ pg: () => sql.literal("FOR SHARE"), orElse: () => sql.literal("") })
     const forUpdate = sql.onDialectOrElse({ pg: () => sql.literal("FOR UPDATE"), orElse: () => sql.literal("") })
@@ -231,8 +229,9 @@ export const make = (
      * SQLite: drops history rows older than the last `limit` versions, every
      * TRIM_EVERY versions of a key (reads only ever return the last `limit`).
      */
+    const trimDue = (version: number) => version > limit && version % TRIM_EVERY === 0
     const trimHistory = (key: string, version: number): Effect.Effect<void, SqlError> =>
-      version > limit && version % TRIM_EVERY === 0
+      trimDue(version)
         ? Effect.asVoid(sql`DELETE FROM agentos_state_history WHERE key = ${key} AND version <= ${version - limit}`)
         : Effect.void
 
@@ -384,7 +383,7 @@ export const make = (
             expected: number,
             how: "reject" | "first-write-wins"
           ): Effect.Effect<SharedState.SetResult, VersionConflict> => {
-            conflicts.unsafeUpdate(1, [])
+            countConflict()
             const currentVersion = current === undefined ? 0 : current.version
             return how === "reject"
               ? Effect.fail(
@@ -416,7 +415,7 @@ export const make = (
                   )
                 }
                 const conflict = { expectedVersion: expected, currentVersion }
-                if (resolved !== "reject" && resolved !== "first-write-wins") conflicts.unsafeUpdate(1, [])
+                if (resolved !== "reject" && resolved !== "first-write-wins") countConflict()
                 switch (resolved) {
                   case "reject":
                   case "first-write-wins":
@@ -478,18 +477,39 @@ export const make = (
               }
             )
 
-          const write = expectedVersion === undefined
-            ? Effect.flatMap(
-              upsert(key, text, byText, at, false),
-              (v) => commit("written", v!, text, value, by, byText)
-            )
-            : Effect.flatMap(
-              conditional(expectedVersion),
-              (v) =>
-                v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
-            )
-          const slow = transaction("set", Effect.zipRight(checkLock(key, fence, true), write))
-          const run = Effect.flatMap(
+          // The paths below run only after the single statement wrote
+          // nothing (a conflict, a lock, or a create that met a row): they
+          // are built on demand, not on every write.
+          const write = () =>
+            expectedVersion === undefined
+              ? Effect.flatMap(
+                upsert(key, text, byText, at, false),
+                (v) => commit("written", v!, text, value, by, byText)
+              )
+              : Effect.flatMap(
+                conditional(expectedVersion),
+                (v) =>
+                  v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
+              )
+          const slow = () =>
+            transaction("set", Effect.suspend(() => Effect.zipRight(checkLock(key, fence, true), write())))
+          const unwritten = (): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
+            if (expectedVersion === undefined || (resolved !== "reject" && resolved !== "first-write-wins")) {
+              return slow()
+            }
+            // A lost race under reject or first-write-wins writes nothing:
+            // report it from one read, without a transaction.
+            return Effect.zipRight(
+              checkLock(key, fence),
+              Effect.flatMap(readCurrent(key, false), (current) => {
+                const currentVersion = current === undefined ? 0 : current.version
+                return currentVersion === expectedVersion
+                  ? slow()
+                  : Effect.suspend(() => keepOrReject(current, expectedVersion, resolved))
+              })
+            ).pipe(storeError("set"))
+          }
+          return Effect.flatMap(
             // Lock check, write and history in one statement (no transaction
             // round trips) when nothing conflicts.
             singleStatement(key, text, byText, at, expectedVersion, fence).pipe(
@@ -497,43 +517,26 @@ export const make = (
               Effect.withSpan("SharedState.set", spanOptions)
             ),
             (v): Effect.Effect<SharedState.SetResult, SharedState.WriteError> => {
-              if (v !== undefined) {
-                const result: SharedState.SetResult = {
-                  applied: true,
-                  outcome: "written",
-                  entry: Option.some(entryOf(key, value, v, by, at))
-                }
-                // The write has committed: a failed trim (housekeeping; reads
-                // return the last `limit` versions anyway) must not report it
-                // as failed. It is logged and done by a later write.
-                return isPg ? Effect.succeed(result) : Effect.as(
-                  Effect.catchAll(trimHistory(key, v), (error) =>
-                    Effect.logWarning(`SharedState: trimming the history of "${key}" failed: ${Sql.describe(error)}`)),
-                  result
-                )
-              }
-              if (expectedVersion === undefined || (resolved !== "reject" && resolved !== "first-write-wins")) {
-                return slow
-              }
-              // A lost race under reject or first-write-wins writes nothing:
-              // report it from one read, without a transaction.
-              return Effect.zipRight(
-                checkLock(key, fence),
-                Effect.flatMap(readCurrent(key, false), (current) => {
-                  const currentVersion = current === undefined ? 0 : current.version
-                  return currentVersion === expectedVersion
-                    ? slow
-                    : Effect.suspend(() =>
-                      keepOrReject(current, expectedVersion, resolved)
-                    )
+              if (v === undefined) {
+                return Effect.tap(unwritten(), (result) => {
+                  if (result.applied) countWrite()
                 })
-              ).pipe(storeError("set"))
+              }
+              countWrite()
+              const result: SharedState.SetResult = {
+                applied: true,
+                outcome: "written",
+                entry: Option.some(entryOf(key, value, v, by, at))
+              }
+              // The write has committed: a failed trim (housekeeping; reads
+              // return the last `limit` versions anyway) must not report it
+              // as failed. It is logged and done by a later write.
+              return isPg || !trimDue(v) ? Effect.succeed(result) : Effect.as(
+                Effect.catchAll(trimHistory(key, v), (error) =>
+                  Effect.logWarning(`SharedState: trimming the history of "${key}" failed: ${Sql.describe(error)}`)),
+                result
+              )
             }
-          )
-          return run.pipe(
-            Effect.tap((result) => {
-              if (result.applied) writes.unsafeUpdate(1, [])
-            })
           )
         })
       })
@@ -541,7 +544,9 @@ export const make = (
     const get = (key: string): Effect.Effect<Option.Option<SharedState.Entry>, InvalidRequest | StoreError> =>
       Effect.suspend((): Effect.Effect<Option.Option<SharedState.Entry>, InvalidRequest | StoreError> => {
         const bad = Common.checkKey(key)
-        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        if (bad !== undefined) {
+          return Effect.fail(new InvalidRequest({ reason: bad }))
+        }
         return sql<Row>`SELECT key, value, version, modified_by, updated_at
           FROM agentos_state_entries WHERE key = ${key} AND deleted = 0`.pipe(
           Effect.map((rows) =>
@@ -556,7 +561,9 @@ export const make = (
       Effect.suspend((): Effect.Effect<boolean, SharedState.WriteError> => {
         const { agent, expectedVersion, fence } = options
         const bad = Common.checkWrite(key, agent, expectedVersion, fence, undefined)
-        if (bad !== undefined) return Effect.fail(bad)
+        if (bad !== undefined) {
+          return Effect.fail(bad)
+        }
         const byText = JSON.stringify([agent])
         return Effect.flatMap(Clock.currentTimeMillis, (at) =>
           transaction(
@@ -571,12 +578,18 @@ export const make = (
                   RETURNING version`,
                 (rows): Effect.Effect<boolean, SharedState.WriteError | SqlError> => {
                   const version = versionOf(rows)
-                  if (version !== undefined) return Effect.as(recordHistory(key, version, null, byText, at), true)
-                  if (expectedVersion === undefined) return Effect.succeed(false)
+                  if (version !== undefined) {
+                    return Effect.as(recordHistory(key, version, null, byText, at), true)
+                  }
+                  if (expectedVersion === undefined) {
+                    return Effect.succeed(false)
+                  }
                   return Effect.flatMap(readCurrent(key, false), (current) => {
                     const currentVersion = current === undefined ? 0 : current.version
-                    if (currentVersion === expectedVersion) return Effect.succeed(false)
-                    conflicts.unsafeUpdate(1, [])
+                    if (currentVersion === expectedVersion) {
+                      return Effect.succeed(false)
+                    }
+                    countConflict()
                     return Effect.fail(
                       Common.versionConflict(key, expectedVersion, currentVersion, current)
                     )
@@ -585,7 +598,9 @@ export const make = (
               )
             )
           ).pipe(Effect.tap((deleted) => {
-            if (deleted) writes.unsafeUpdate(1, [])
+            if (deleted) {
+              countWrite()
+            }
           })))
       })
 
@@ -595,7 +610,9 @@ export const make = (
     ): Effect.Effect<SharedState.Page, InvalidRequest | StoreError> =>
       Effect.suspend((): Effect.Effect<SharedState.Page, InvalidRequest | StoreError> => {
         const bad = Common.checkList(prefix, options)
-        if (bad !== undefined) return Effect.fail(new InvalidRequest({ reason: bad }))
+        if (bad !== undefined) {
+          return Effect.fail(new InvalidRequest({ reason: bad }))
+        }
         const limit = options?.limit ?? 100
         const cursor = options?.cursor
         return sql<Row>`SELECT key, value, version, modified_by, updated_at
@@ -605,7 +622,9 @@ export const make = (
             ${cursor === undefined ? empty : sql`AND key > ${cursor}`}
           ORDER BY key LIMIT ${limit + 1}`.pipe(
           Effect.map((rows): SharedState.Page => {
-            const entries = rows.slice(0, limit).map((row) => toVersion(row) as SharedState.Entry)
+            const entries = rows.slice(0, limit).map((row) =>
+              toVersion(row) as SharedState.Entry
+            )
             return {
               entries,
               cursor: rows.length > limit ? Option.some(entries[entries.length - 1]!.key) : Option.none()
