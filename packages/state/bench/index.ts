@@ -169,6 +169,12 @@ const sqliteContender = (file: string, mode: Mode, writers: number, prefix: stri
   // The layer's statements: one autocommit compare-and-set whose history row
   // is added by the trigger, a trim every 8th version, and on a conflict the
   // lock check and the current row.
+  // Open question (left as it is, see the state README): `cas.get()` stops at
+  // the first RETURNING row, and SQLite runs its WAL auto-checkpoint only for
+  // a statement stepped to completion; so where no trim runs (1,000 keys stay
+  // below the history limit in a run) this side never checkpoints and its WAL
+  // only grows, while `@effect/sql-sqlite-node` steps every statement to the
+  // end (`.all()`) and pays the checkpoints.
   const cas = db.prepare(`UPDATE agentos_state_entries
     SET value = ?, version = version + 1, modified_by = ?, updated_at = ?
     WHERE key = ? AND version = ? AND deleted = 0 AND NOT EXISTS (SELECT 1 FROM agentos_state_locks
