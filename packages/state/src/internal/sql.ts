@@ -115,6 +115,9 @@ const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(err
 // than a SQLite statement.
 const spanOptions = { captureStackTrace: false } as const
 
+/** The condition of a write: a compare-and-set (`expectedVersion` > 0), a create (`0`) or none. */
+type WriteKind = "compare-and-set" | "create" | "unconditional"
+
 const FEED_WINDOW = 1_000
 const TRIM_EVERY = 8
 const POLL_BATCH = 1_000
@@ -262,12 +265,6 @@ export const make = (
       )
 
     /**
-     * Postgres only: the lock check, the write (compare-and-set, create-if-
-     * absent or unconditional), the history row and its trim as one
-     * statement of data-modifying CTEs. Returns the new version, or undefined
-     * when nothing was written (a lock or a version conflict).
-     */
-    /**
      * The lock check and the write (compare-and-set, create-if-absent or
      * unconditional) as one statement, with its history row: on Postgres
      * through data-modifying CTEs (history insert and trim included), on
@@ -275,20 +272,22 @@ export const make = (
      * `trimHistory`). Returns the new version, or undefined when nothing was
      * written (a lock or a version conflict).
      */
-    const singleStatement = (
+    const buildSingleStatement = (
+      kind: WriteKind,
+      fenced: boolean,
       key: string,
       text: string,
       modifiedBy: string,
-      at: number,
-      expected: number | undefined,
-      fence: number | undefined
-    ) => {
-      const allowed = fence === undefined
+      at: string | number,
+      expected: string | number,
+      fence: string | number
+    ): Statement.Statement<{ readonly version: unknown }> => {
+      const allowed = !fenced
         ? sql`NOT EXISTS (SELECT 1 FROM agentos_state_locks
             WHERE key = ${key} AND holder IS NOT NULL AND expires_at > ${now})`
         : sql`COALESCE((SELECT fence FROM agentos_state_locks WHERE key = ${key}), 0) = ${fence}`
       const write = (condition: Statement.Fragment) =>
-        expected !== undefined && expected > 0
+        kind === "compare-and-set"
           ? sql`UPDATE agentos_state_entries
               SET value = ${jsonParam(text)}, version = version + 1, modified_by = ${modifiedBy}, updated_at = ${at}
               WHERE key = ${key} AND version = ${expected} AND deleted = 0 AND ${condition}
@@ -299,25 +298,24 @@ export const make = (
               ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                 version = agentos_state_entries.version + 1, modified_by = excluded.modified_by,
                 updated_at = excluded.updated_at, deleted = 0
-              ${expected === 0 ? sql.literal("WHERE agentos_state_entries.deleted = 1") : empty}
+              ${kind === "create" ? sql.literal("WHERE agentos_state_entries.deleted = 1") : empty}
               RETURNING version`
-      return Effect.map(
-        isPg
-          ? sql<{ readonly version: unknown }>`WITH lk AS (${
-            expected !== undefined && expected > 0
-              // The key exists, so its lock row does (see ensureLockRow).
-              ? sql`SELECT fence, holder, expires_at > ${now} AS live
+      return isPg
+        ? sql<{ readonly version: unknown }>`WITH lk AS (${
+          kind === "compare-and-set"
+            // The key exists, so its lock row does (see ensureLockRow).
+            ? sql`SELECT fence, holder, expires_at > ${now} AS live
                   FROM agentos_state_locks WHERE key = ${key} FOR SHARE`
-              : sql`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
+            : sql`INSERT INTO agentos_state_locks (key, holder, fence, holds, expires_at)
                   VALUES (${key}, NULL, 0, 0, 0)
                   ON CONFLICT (key) DO UPDATE SET holds = agentos_state_locks.holds
                   RETURNING fence, holder, expires_at > ${now} AS live`
-          }), ok AS (
+        }), ok AS (
             SELECT ${
-            fence === undefined
-              ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
-              : sql`COALESCE((SELECT fence FROM lk), 0) = ${fence}`
-          } AS allowed
+          !fenced
+            ? sql`NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live)`
+            : sql`COALESCE((SELECT fence FROM lk), 0) = ${fence}`
+        } AS allowed
           ), w AS (${write(sql`(SELECT allowed FROM ok)`)}), h AS (
             INSERT INTO agentos_state_history (key, version, value, modified_by, updated_at)
             SELECT CAST(${key} AS text), version, ${jsonParam(text)}, CAST(${modifiedBy} AS text), CAST(${at} AS bigint)
@@ -327,9 +325,65 @@ export const make = (
             WHERE key = ${key} AND version <= (SELECT version FROM w) - ${limit}
           )
           SELECT version FROM w`
-          : sql<{ readonly version: unknown }>`${write(allowed)}`,
-        versionOf
+        : sql<{ readonly version: unknown }>`${write(allowed)}`
+    }
+
+    /**
+     * The single statement of each shape (compare-and-set, create or
+     * unconditional; fenced or not) compiled once: its SQL text, and where
+     * each argument goes among its parameters, found by compiling it once
+     * with sentinel arguments. A write binds its values to that text — the
+     * same statement, without building and compiling the template per call.
+     */
+    const SENTINELS = ["key", "text", "modifiedBy", "at", "expected", "fence"].map((name) =>
+      `\u0000agentos_state:${name}\u0000`
+    )
+    const KINDS: ReadonlyArray<WriteKind> = ["compare-and-set", "create", "unconditional"]
+    const compiledShapes: Array<
+      { readonly text: string; readonly params: ReadonlyArray<unknown>; readonly slots: ReadonlyArray<number> }
+    > = []
+    const compiledShape = (kind: WriteKind, fenced: boolean) => {
+      const index = KINDS.indexOf(kind) * 2 + (fenced ? 1 : 0)
+      let shape = compiledShapes[index]
+      if (shape === undefined) {
+        const [key, text, modifiedBy, at, expected, fence] = SENTINELS as [
+          string,
+          string,
+          string,
+          string,
+          string,
+          string
+        ]
+        const [sqlText, params] = buildSingleStatement(kind, fenced, key, text, modifiedBy, at, expected, fence)
+          .compile()
+        if (SENTINELS.some((sentinel) => sqlText.includes(sentinel))) {
+          throw new Error("SharedState: a statement argument was compiled into the SQL text")
+        }
+        shape = { text: sqlText, params, slots: params.map((param) => SENTINELS.indexOf(param as string)) }
+        compiledShapes[index] = shape
+      }
+      return shape
+    }
+
+    const singleStatement = (
+      key: string,
+      text: string,
+      modifiedBy: string,
+      at: number,
+      expected: number | undefined,
+      fence: number | undefined
+    ) => {
+      const shape = compiledShape(
+        expected === undefined ? "unconditional" : expected === 0 ? "create" : "compare-and-set",
+        fence !== undefined
       )
+      const args = [key, text, modifiedBy, at, expected, fence]
+      const params = new Array<unknown>(shape.params.length)
+      for (let i = 0; i < params.length; i++) {
+        const slot = shape.slots[i]!
+        params[i] = slot >= 0 ? args[slot] : shape.params[i]
+      }
+      return Effect.map(sql.unsafe<{ readonly version: unknown }>(shape.text, params), versionOf)
     }
 
     const entryOf = (
