@@ -5,6 +5,7 @@ import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as Ids from "@agentos/core/Ids"
 import * as Json from "@agentos/core/Json"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -145,6 +146,12 @@ export const validateOptions = (options: Options): Effect.Effect<void, InvalidIn
       : Effect.fail(new InvalidInput({ message: "redact must be a function" }))
   ], { discard: true })
 
+/** Waits for the event loop's next turn (after pending I/O callbacks and ticks). */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLetterQueueService, never, Scope.Scope> =>
   Effect.gen(function*() {
     const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
@@ -156,22 +163,44 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const alertBuffer = options.alertBuffer ?? 1024
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(alertBuffer), PubSub.shutdown)
+    // Letters taken from the buffer and not yet handed to the sink.
+    let taken = 0
     // At close, alerts still waiting for the sink are not delivered: said in
     // a log line (the letters themselves are stored).
     const pending = yield* Effect.acquireRelease(
       Queue.dropping<Letter>(alertBuffer),
       (queue) =>
-        Effect.flatMap(Queue.size(queue), (left) =>
-          left > 0
+        Effect.flatMap(Queue.size(queue), (queued) => {
+          const left = queued + taken
+          return left > 0
             ? Effect.logWarning(`dead letter queue closing: ${left} alerts were not delivered to the sink`)
-            : Effect.void).pipe(Effect.zipRight(Queue.shutdown(queue)))
+            : Effect.void
+        }).pipe(Effect.zipRight(Queue.shutdown(queue)))
     )
-    yield* Queue.take(pending).pipe(
-      Effect.flatMap((letter) =>
-        sink.alert(letter).pipe(
+    // The sink's work waits for the event loop's next turn, then delivers
+    // every letter waiting by then. Run at once, it would run before the
+    // statement the caller issues next is even sent (the Postgres pool sends
+    // on the next tick), so each add would wait for the sink: measured, a
+    // sink doing 300 µs of work made each Postgres add ≈385 µs slower.
+    const batch = Effect.flatMap(Queue.take(pending), (first) => {
+      taken = 1
+      return Effect.zipRight(
+        nextTurn,
+        Effect.map(Queue.takeAll(pending), (rest) => {
+          taken += rest.length
+          return Chunk.prepend(rest, first)
+        })
+      )
+    })
+    const deliver = (letter: Letter) =>
+      Effect.suspend(() => {
+        taken--
+        return sink.alert(letter).pipe(
           Effect.catchAllCause((cause) => Effect.logError("dead letter alert failed", cause))
         )
-      ),
+      })
+    yield* batch.pipe(
+      Effect.flatMap((letters) => Effect.forEach(letters, deliver, { discard: true })),
       Effect.forever,
       Effect.forkScoped
     )
