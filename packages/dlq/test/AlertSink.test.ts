@@ -72,6 +72,24 @@ describe("AlertSink", () => {
       assert.deepStrictEqual(seen[0]!.context, { password: "[REDACTED]" })
     }))
 
+  it.scoped("a burst of letters reaches the sink whole and in order", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const all = yield* Deferred.make<void>()
+      const sink = Layer.succeed(AlertSink.AlertSink, {
+        alert: (letter) =>
+          Effect.sync(() => {
+            seen.push(letter.taskId as string)
+            if (seen.length === 200) Deferred.unsafeDone(all, Effect.void)
+          })
+      })
+      const dlq = yield* queueWith(sink)
+      const ids = Array.from({ length: 200 }, (_, i) => `burst-${i}`)
+      yield* Effect.forEach(ids, (taskId) => dlq.add(input({ taskId })), { discard: true })
+      yield* Deferred.await(all)
+      assert.deepStrictEqual(seen, ids)
+    }))
+
   it.scoped("the alerts Stream carries new letters in order, never a duplicate", () =>
     Effect.gen(function*() {
       const dlq = yield* queueWith(Layer.succeed(AlertSink.AlertSink, { alert: () => Effect.void }))
