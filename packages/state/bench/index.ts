@@ -169,12 +169,13 @@ const sqliteContender = (file: string, mode: Mode, writers: number, prefix: stri
   // The layer's statements: one autocommit compare-and-set whose history row
   // is added by the trigger, a trim every 8th version, and on a conflict the
   // lock check and the current row.
-  // Open question (left as it is, see the state README): `cas.get()` stops at
-  // the first RETURNING row, and SQLite runs its WAL auto-checkpoint only for
-  // a statement stepped to completion; so where no trim runs (1,000 keys stay
-  // below the history limit in a run) this side never checkpoints and its WAL
-  // only grows, while `@effect/sql-sqlite-node` steps every statement to the
-  // end (`.all()`) and pays the checkpoints.
+  // Every statement is stepped to completion (`.all()`), as the layer's
+  // client (`@effect/sql-sqlite-node`) does. `.get()` would stop at the first
+  // RETURNING row and reset the statement, and SQLite runs its WAL
+  // auto-checkpoint only for a statement that reaches its end: this side
+  // would then never checkpoint and its WAL would only grow (measured: 6,000
+  // updates of 1,000 rows left a 25.6 MB WAL with `.get()`, 4.1 MB with
+  // `.all()` or `.run()`), deferring work the layer pays.
   const cas = db.prepare(`UPDATE agentos_state_entries
     SET value = ?, version = version + 1, modified_by = ?, updated_at = ?
     WHERE key = ? AND version = ? AND deleted = 0 AND NOT EXISTS (SELECT 1 FROM agentos_state_locks
@@ -198,7 +199,7 @@ const sqliteContender = (file: string, mode: Mode, writers: number, prefix: stri
         for (;;) {
           const text = JSON.stringify(v)
           const by = JSON.stringify([v.writer])
-          const row = cas.get(text, by, Date.now(), key, versions.get(key) ?? 0, key) as { version: number } | undefined
+          const row = (cas.all(text, by, Date.now(), key, versions.get(key) ?? 0, key) as Array<{ version: number }>)[0]
           if (row !== undefined) {
             if (row.version > HISTORY && row.version % 8 === 0) trim.run(key, row.version - HISTORY)
             versions.set(key, row.version)
