@@ -163,12 +163,19 @@ export const mergedBy = (current: ReadonlyArray<string>, agent: string): Readonl
 /** @internal */
 export const isVersionConflict = (error: unknown): error is VersionConflict => error instanceof VersionConflict
 
-/** The conflict of a write that expected `expectedVersion` and met `current` (none: the key is absent). */
+/**
+ * The conflict of a write that expected `expectedVersion` and met `current`
+ * (none: the key is absent). `stored`: the fields come from values the store
+ * checked when they were written (the memory store's frozen copies), so the
+ * error's schema does not decode them a second time; values read back from a
+ * database are decoded.
+ */
 export const versionConflict = (
   key: string,
   expectedVersion: number,
   currentVersion: number,
-  current: SharedState.Entry | undefined
+  current: SharedState.Entry | undefined,
+  stored = false
 ): VersionConflict =>
   new VersionConflict({
     key,
@@ -177,7 +184,7 @@ export const versionConflict = (
     currentValue: current === undefined ? null : current.value,
     modifiedBy: current === undefined ? [] : current.modifiedBy,
     updatedAt: current === undefined ? 0 : current.updatedAt
-  })
+  }, stored ? { disableValidation: true } : undefined)
 
 /**
  * The service from a backend's operations: `update` and `withLock` are built

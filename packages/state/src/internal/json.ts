@@ -25,7 +25,10 @@ const copy = (value: unknown, depth: number): Json.JsonValue => {
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) throw new Invalid("")
       const out: Record<string, Json.JsonValue> = {}
-      for (const key of Object.keys(value)) {
+      // `for…in` over the own keys (the prototype is checked above) visits the
+      // same keys in the same order as `Object.keys`, without allocating their array.
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) continue
         const item = copy((value as Record<string, unknown>)[key], depth + 1)
         if (key === "__proto__") {
           Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })

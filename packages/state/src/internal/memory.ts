@@ -172,17 +172,19 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         const locked = lockError(key, fence, now)
         if (locked !== undefined) return Effect.fail(locked)
         const slot = slots.get(key)
-        const current = slot?.entry
-        const currentVersion = current === undefined ? 0 : current.version
+        // A live entry's version is its slot's newest version: read from the
+        // slot, so that a write does not touch the previous entry object.
+        const currentVersion = slot === undefined || slot.entry === undefined ? 0 : slot.version
         if (expectedVersion === undefined || expectedVersion === currentVersion) {
           return Effect.succeed(written("written", commit(key, slot, prepared, singleBy(agent), now)))
         }
+        const current = slot?.entry
         countConflict()
         const conflict = { expectedVersion, currentVersion }
         switch (strategy ?? rules.strategy) {
           case "reject":
             return Effect.fail(
-              Common.versionConflict(key, expectedVersion, currentVersion, current)
+              Common.versionConflict(key, expectedVersion, currentVersion, current, true)
             )
           case "first-write-wins":
             return Effect.succeed<SharedState.SetResult>({
@@ -251,7 +253,7 @@ export const make = (options: SharedState.StoreOptions): Effect.Effect<SharedSta
         if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
           countConflict()
           return Effect.fail(
-            Common.versionConflict(key, expectedVersion, currentVersion, current)
+            Common.versionConflict(key, expectedVersion, currentVersion, current, true)
           )
         }
         if (current === undefined) return Effect.succeed(false)
