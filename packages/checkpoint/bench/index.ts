@@ -85,8 +85,9 @@ interface Row {
 
 /**
  * One new workflow run as the layer issues it. Postgres: the grant and the
- * first checkpoint in one statement, ten saves, the last one also releasing
- * the lease in the same statement (11 statements). SQLite: the grant, the
+ * first checkpoint in one statement, ten saves (each a call of the save
+ * function the layer's migration installs), the last one also releasing the
+ * lease in the same statement (11 statements). SQLite: the grant, the
  * first checkpoint (a fenced insert), ten saves, the last one followed by
  * the release (13 statements).
  */
@@ -162,10 +163,9 @@ const runStatements = async (
          WHERE l.workflow_id = "agentos_checkpoint_workflows".workflow_id) AS cancel_requested`
   const releaseText = `UPDATE "agentos_checkpoint_leases" SET expires_at = 0, cancel_requested = 0
      WHERE workflow_id = ${p(1)} AND epoch = ${p(2)} AND holder = ${p(3)}`
-  const upsertRelease = `WITH saved AS (${upsert}),
-     released AS (UPDATE "agentos_checkpoint_leases" SET expires_at = 0, cancel_requested = 0
-       WHERE workflow_id = ${p(14)} AND epoch = ${p(15)} AND holder = ${p(16)} AND EXISTS (SELECT 1 FROM saved))
-     SELECT cancel_requested FROM saved`
+  const saveCall = `SELECT agentos_checkpoint_save($1::text, $2::text, $3::integer, $4::text, $5::jsonb, $6::jsonb,
+       $7::jsonb, $8::integer, $9::jsonb, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14::text, $15::boolean)
+     AS cancel_requested`
   const save = async (
     status: string,
     state: unknown,
@@ -191,12 +191,14 @@ const runStatements = async (
       epoch,
       holder
     ]
-    if (!release) {
+    if (dialect === "pg") {
+      // Postgres: the save function the layer's migration installs (the
+      // fenced upsert, and the release in the same transaction when asked),
+      // called as a named prepared statement.
+      const rows = await driver.query("ck_save_call", saveCall, [...values.slice(0, 13), holder, release])
+      if (rows.length === 0 || rows[0]!.cancel_requested === null) throw new Error("raw: lease lost")
+    } else if (!release) {
       if ((await driver.query("ck_save", upsert, values)).length === 0) throw new Error("raw: lease lost")
-    } else if (dialect === "pg") {
-      if ((await driver.query("ck_save_release", upsertRelease, values)).length === 0) {
-        throw new Error("raw: lease lost")
-      }
     } else {
       // SQLite: the save, then the release (two commits), as the store does.
       if ((await driver.query("ck_save", upsert, values)).length === 0) throw new Error("raw: lease lost")
@@ -352,7 +354,7 @@ const postgresRun = async (url: string) => {
       config,
       target: { source: "issue #5", maxRatio: 2 },
       note:
-        "per workflow (11 statements, 11 commits): the lease grant and the first checkpoint in one statement (a CTE; the insert only when none exists); 10 saves (each one fenced upsert), the last one completing the workflow and releasing the lease in the same statement (a CTE); synchronous_commit on (server default); the engine also renews the lease from its watchdog every 10 s (not reached here)"
+        "per workflow (11 statements, 11 commits): the lease grant and the first checkpoint in one statement (a CTE; the insert only when none exists); 10 saves (each a call of the PL/pgSQL save function the layer's migration installs: one fenced upsert), the last one completing the workflow and releasing the lease in the same statement (the function's release, in the same transaction); synchronous_commit on (server default); the engine also renews the lease from its watchdog every 10 s (not reached here)"
     }))
     const rawTuned = await Bench.compare(mine.tuned, rawPg(client), options)
     figures.push(Bench.comparedFigure({

@@ -18,6 +18,47 @@ import { clampLimit } from "./leases.js"
 const WORKFLOWS = "agentos_checkpoint_workflows"
 const LEASES = "agentos_checkpoint_leases"
 
+const SAVE_FUNCTION = "agentos_checkpoint_save"
+
+/**
+ * The fenced upsert of a checkpoint (it writes only while the lease row has
+ * the save's epoch and holder, share-locking that row, so a concurrent grant
+ * waits for the save to commit, then sees it) and, when `p_release` is true
+ * and the upsert wrote, the release of the lease in the same transaction.
+ * Returns the lease's `cancel_requested` as it was before the release, or
+ * NULL when the fence failed (nothing written).
+ */
+const saveFunctionText = `CREATE FUNCTION ${SAVE_FUNCTION}(p_workflow_id text, p_name text, p_version integer,
+    p_status text, p_state jsonb, p_completed_steps jsonb, p_attempts jsonb, p_run integer, p_failure jsonb,
+    p_created_at bigint, p_updated_at bigint, p_completed_at bigint, p_epoch bigint, p_holder text,
+    p_release boolean) RETURNS integer LANGUAGE plpgsql AS $body$
+DECLARE
+  v_cancel_requested integer;
+BEGIN
+  INSERT INTO "${WORKFLOWS}" AS w (workflow_id, name, version, status, state, completed_steps, attempts, run,
+      failure, created_at, updated_at, completed_at, epoch)
+    SELECT p_workflow_id, p_name, p_version, p_status, p_state, p_completed_steps, p_attempts, p_run, p_failure,
+      p_created_at, p_updated_at, p_completed_at, p_epoch
+    WHERE EXISTS (SELECT 1 FROM "${LEASES}"
+      WHERE workflow_id = p_workflow_id AND epoch = p_epoch AND holder = p_holder FOR SHARE)
+    ON CONFLICT (workflow_id) DO UPDATE SET
+      name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+      completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+      failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+      completed_at = excluded.completed_at, epoch = excluded.epoch
+    RETURNING (SELECT l.cancel_requested FROM "${LEASES}" l WHERE l.workflow_id = w.workflow_id)
+    INTO v_cancel_requested;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF p_release THEN
+    UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
+      WHERE workflow_id = p_workflow_id AND epoch = p_epoch AND holder = p_holder;
+  END IF;
+  RETURN coalesce(v_cancel_requested, 0);
+END
+$body$`
+
 /** @internal */
 export const migrations: Sql.Migrations = {
   "0001_create_workflows_and_leases": Effect.gen(function*() {
@@ -52,6 +93,21 @@ export const migrations: Sql.Migrations = {
       expires_at bigint NOT NULL,
       cancel_requested integer NOT NULL DEFAULT 0
     )`
+  }),
+  // Postgres: the save (one per step) as a PL/pgSQL function. @effect/sql-pg
+  // sends every statement unnamed, so the server parses and plans it on each
+  // call; the function's own statements are planned once per connection and
+  // reused, and the statement sent is a short call. The function runs the
+  // save's statements unchanged, in the caller's transaction (one statement,
+  // one commit), resolving its tables through the caller's search_path as
+  // the statements did. SQLite keeps the statements (prepared and cached by
+  // its client).
+  "0002_create_save_function": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.onDialectOrElse({
+      pg: () => sql.unsafe(saveFunctionText),
+      orElse: () => Effect.void
+    })
   })
 }
 
@@ -116,10 +172,10 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
   const now = Sql.nowMillis(sql)
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   // The save is the hot path (one per step): its text is built once, with
-  // the JSON columns as text parameters (cast to jsonb on Postgres, which
-  // also needs the types of parameters in a SELECT list spelled out). On
-  // Postgres the save share-locks the lease row, so a concurrent grant
-  // (which updates that row) waits for the save to commit, then sees it.
+  // the JSON columns as text parameters. On Postgres the save is a call of
+  // the save function (migration 0002), which runs this statement's
+  // Postgres form (it share-locks the lease row, so a concurrent grant,
+  // which updates that row, waits for the save to commit, then sees it).
   const param = (n: number, pgType?: string) => isPg ? `$${n}${pgType === undefined ? "" : `::${pgType}`}` : "?"
   const upsertText = `INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps,
       attempts, run, failure, created_at, updated_at, completed_at, epoch)
@@ -138,18 +194,17 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
   const releaseText = `UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
     WHERE workflow_id = ${param(1)} AND epoch = ${param(2)} AND holder = ${param(3)}`
   // The save that completes a workflow also releases its lease. Postgres:
-  // one statement, so one round trip and one commit (the release runs only
-  // when the upsert wrote, i.e. the fence held; the upsert's share lock on
-  // the lease row is upgraded by the same transaction). SQLite has no
-  // data-modifying CTE: the save, then the release (an in-process call, where
-  // wrapping the two in a transaction measured slower than the commit it
-  // saves; a crash between them leaves the lease to expire after its ttl,
-  // as a crash before a separate release does).
-  const upsertReleaseText = `WITH saved AS (${upsertText}),
-    released AS (UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
-      WHERE workflow_id = ${param(14)} AND epoch = ${param(15)} AND holder = ${param(16)}
-        AND EXISTS (SELECT 1 FROM saved))
-    SELECT cancel_requested FROM saved`
+  // one statement (a call of the save function, which runs the release only
+  // when the upsert wrote, i.e. the fence held, in the same transaction: one
+  // round trip and one commit; the upsert's share lock on the lease row is
+  // upgraded by the same transaction). SQLite has no functions: the save,
+  // then the release (an in-process call, where wrapping the two in a
+  // transaction measured slower than the commit it saves; a crash between
+  // them leaves the lease to expire after its ttl, as a crash before a
+  // separate release does).
+  const saveCallText = `SELECT ${SAVE_FUNCTION}($1::text, $2::text, $3::integer, $4::text, $5::jsonb, $6::jsonb,
+      $7::jsonb, $8::integer, $9::jsonb, $10::bigint, $11::bigint, $12::bigint, $13::bigint, $14::text, $15::boolean)
+    AS cancel_requested`
 
   // A workflow's first checkpoint, written with the grant of its first lease.
   // Postgres: one statement (one round trip, one commit): the grant, then
@@ -293,12 +348,20 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         )
       ),
     save: (lease, c, options) => {
-      const values = saveValues(lease, c)
       const release = options?.release === true
       const saved = Effect.flatMap(
-        sql.unsafe<{ readonly cancel_requested: unknown }>(release && isPg ? upsertReleaseText : upsertText, values),
+        isPg
+          ? sql.unsafe<{ readonly cancel_requested: unknown }>(saveCallText, [
+            lease.workflowId,
+            ...columnValues(c),
+            lease.epoch,
+            lease.holder,
+            release
+          ])
+          : sql.unsafe<{ readonly cancel_requested: unknown }>(upsertText, saveValues(lease, c)),
         (rows) =>
-          rows.length === 0
+          // Postgres: one row, whose value is NULL when the fence failed.
+          rows.length === 0 || (isPg && rows[0]!.cancel_requested === null)
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
       )
