@@ -85,7 +85,8 @@ interface Row {
 
 /**
  * One new workflow run as the layer issues it. Postgres: the grant and the
- * first checkpoint in one statement, ten saves (each a call of the save
+ * first checkpoint in one statement (a call of the grant function the
+ * layer's migration installs), ten saves (each a call of the save
  * function the layer's migration installs), the last one also releasing the
  * lease in the same statement (11 statements). SQLite: the grant, the
  * first checkpoint (a fenced insert), ten saves, the last one followed by
@@ -115,16 +116,13 @@ const runStatements = async (
   const first = ["noop", 1, "running", JSON.stringify({ count: 0 }), "[]", "{}", 1, null, createdAt, createdAt, null]
   let epoch: number
   if (dialect === "pg") {
+    // The grant function the layer's migration installs (the grant, then the
+    // first checkpoint when none exists, in one transaction), prepared.
     const granted = await driver.query(
-      "ck_grant_create",
-      `WITH granted AS (${grant}
-       RETURNING epoch, cancel_requested),
-       created AS (INSERT INTO "agentos_checkpoint_workflows" (${columns})
-         SELECT $1::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::jsonb, $9::jsonb, $10::integer, $11::jsonb,
-           $12::bigint, $13::bigint, $14::bigint, granted.epoch FROM granted
-         ON CONFLICT (workflow_id) DO NOTHING
-         RETURNING workflow_id)
-       SELECT epoch, cancel_requested, (SELECT count(*) FROM created) AS created FROM granted`,
+      "ck_grant_create_call",
+      `SELECT granted_epoch AS epoch, granted_cancel_requested AS cancel_requested, created
+       FROM agentos_checkpoint_grant_create($1::text, $2::text, $3::bigint, $4::text, $5::integer, $6::text,
+         $7::jsonb, $8::jsonb, $9::jsonb, $10::integer, $11::jsonb, $12::bigint, $13::bigint, $14::bigint)`,
       [id, holder, LEASE_TTL, ...first]
     )
     if (granted.length === 0 || Number(granted[0]!.created) !== 1) throw new Error("raw: not created")
@@ -354,7 +352,7 @@ const postgresRun = async (url: string) => {
       config,
       target: { source: "issue #5", maxRatio: 2 },
       note:
-        "per workflow (11 statements, 11 commits): the lease grant and the first checkpoint in one statement (a CTE; the insert only when none exists); 10 saves (each a call of the PL/pgSQL save function the layer's migration installs: one fenced upsert), the last one completing the workflow and releasing the lease in the same statement (the function's release, in the same transaction); synchronous_commit on (server default); the engine also renews the lease from its watchdog every 10 s (not reached here)"
+        "per workflow (11 statements, 11 commits): the lease grant and the first checkpoint in one statement (a call of the PL/pgSQL grant function the layer's migration installs; the insert only when none exists); 10 saves (each a call of the PL/pgSQL save function the layer's migration installs: one fenced upsert), the last one completing the workflow and releasing the lease in the same statement (the function's release, in the same transaction); synchronous_commit on (server default); the engine also renews the lease from its watchdog every 10 s (not reached here)"
     }))
     const rawTuned = await Bench.compare(mine.tuned, rawPg(client), options)
     figures.push(Bench.comparedFigure({

@@ -59,6 +59,51 @@ BEGIN
 END
 $body$`
 
+const GRANT_CREATE_FUNCTION = "agentos_checkpoint_grant_create"
+
+/**
+ * The grant of a workflow's lease (when it is free or expired) and, when the
+ * grant happened and the workflow has no checkpoint, the insert of its first
+ * checkpoint with the granted epoch, in one transaction. Returns one row
+ * (the granted epoch, the lease's `cancel_requested`, and 1 when the
+ * checkpoint was inserted, else 0), or none when the lease is held. The
+ * insert is a statement after the grant, so it judges by what is committed
+ * once the grant has its row lock (a previous holder's save in flight holds
+ * the lease row: the grant waits for it, then the insert sees its row).
+ */
+const grantCreateFunctionText = (now: string) =>
+  `CREATE FUNCTION ${GRANT_CREATE_FUNCTION}(p_workflow_id text, p_holder text, p_ttl_millis bigint, p_name text,
+    p_version integer, p_status text, p_state jsonb, p_completed_steps jsonb, p_attempts jsonb, p_run integer,
+    p_failure jsonb, p_created_at bigint, p_updated_at bigint, p_completed_at bigint)
+  RETURNS TABLE (granted_epoch bigint, granted_cancel_requested integer, created integer)
+  LANGUAGE plpgsql AS $body$
+DECLARE
+  v_epoch bigint;
+  v_cancel_requested integer;
+  v_created integer;
+BEGIN
+  INSERT INTO "${LEASES}" AS l (workflow_id, holder, epoch, expires_at, cancel_requested)
+    VALUES (p_workflow_id, p_holder, 1, ${now} + p_ttl_millis, 0)
+    ON CONFLICT (workflow_id) DO UPDATE SET
+      holder = excluded.holder, epoch = l.epoch + 1, expires_at = excluded.expires_at
+    WHERE l.expires_at <= ${now}
+    RETURNING l.epoch, l.cancel_requested INTO v_epoch, v_cancel_requested;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps, attempts, run,
+      failure, created_at, updated_at, completed_at, epoch)
+    VALUES (p_workflow_id, p_name, p_version, p_status, p_state, p_completed_steps, p_attempts, p_run, p_failure,
+      p_created_at, p_updated_at, p_completed_at, v_epoch)
+    ON CONFLICT (workflow_id) DO NOTHING;
+  GET DIAGNOSTICS v_created = ROW_COUNT;
+  granted_epoch := v_epoch;
+  granted_cancel_requested := v_cancel_requested;
+  created := v_created;
+  RETURN NEXT;
+END
+$body$`
+
 /** @internal */
 export const migrations: Sql.Migrations = {
   "0001_create_workflows_and_leases": Effect.gen(function*() {
@@ -106,6 +151,15 @@ export const migrations: Sql.Migrations = {
     const sql = yield* SqlClient.SqlClient
     yield* sql.onDialectOrElse({
       pg: () => sql.unsafe(saveFunctionText),
+      orElse: () => Effect.void
+    })
+  }),
+  // Postgres: the grant with the first checkpoint as a PL/pgSQL function, for
+  // the same reason as the save function (one statement, one commit).
+  "0003_create_grant_create_function": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.onDialectOrElse({
+      pg: () => sql.unsafe(grantCreateFunctionText(sql`${Sql.nowMillis(sql)}`.compile()[0])),
       orElse: () => Effect.void
     })
   })
@@ -207,31 +261,18 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
     AS cancel_requested`
 
   // A workflow's first checkpoint, written with the grant of its first lease.
-  // Postgres: one statement (one round trip, one commit): the grant, then
-  // the checkpoint inserted only when the grant happened and no checkpoint
-  // exists (ON CONFLICT DO NOTHING judges by the latest committed rows, and a
-  // previous holder's save in flight holds the lease row, so the grant waits
-  // for it and the insert then sees its row). A workflow that has a
-  // checkpoint gets the grant alone, and the engine loads it with a new
-  // statement (a new snapshot, taken after the grant). SQLite: the grant,
-  // then the same insert fenced by the lease as a save is (one statement
-  // instead of a load and a save).
-  const nowText = sql`${now}`.compile()[0]
+  // Postgres: one statement (one round trip, one commit), a call of the
+  // grant function (migration 0003): the grant, then the checkpoint inserted
+  // only when the grant happened and no checkpoint exists. A workflow that
+  // has a checkpoint gets the grant alone, and the engine loads it with a
+  // new statement (a new snapshot, taken after the grant). SQLite: the
+  // grant, then the same insert fenced by the lease as a save is (one
+  // statement instead of a load and a save).
   const columns = `workflow_id, name, version, status, state, completed_steps, attempts, run, failure,
       created_at, updated_at, completed_at, epoch`
-  const grantCreateText = `WITH granted AS (INSERT INTO "${LEASES}"
-      (workflow_id, holder, epoch, expires_at, cancel_requested)
-      VALUES ($1, $2, 1, ${nowText} + $3, 0)
-      ON CONFLICT (workflow_id) DO UPDATE SET
-        holder = excluded.holder, epoch = "${LEASES}".epoch + 1, expires_at = excluded.expires_at
-      WHERE "${LEASES}".expires_at <= ${nowText}
-      RETURNING epoch, cancel_requested),
-    created AS (INSERT INTO "${WORKFLOWS}" (${columns})
-      SELECT $1::text, $4::text, $5::integer, $6::text, $7::jsonb, $8::jsonb, $9::jsonb, $10::integer, $11::jsonb,
-        $12::bigint, $13::bigint, $14::bigint, granted.epoch FROM granted
-      ON CONFLICT (workflow_id) DO NOTHING
-      RETURNING workflow_id)
-    SELECT epoch, cancel_requested, (SELECT count(*) FROM created) AS created FROM granted`
+  const grantCreateText = `SELECT granted_epoch AS epoch, granted_cancel_requested AS cancel_requested, created
+    FROM ${GRANT_CREATE_FUNCTION}($1::text, $2::text, $3::bigint, $4::text, $5::integer, $6::text, $7::jsonb,
+      $8::jsonb, $9::jsonb, $10::integer, $11::jsonb, $12::bigint, $13::bigint, $14::bigint)`
   const createText = `INSERT INTO "${WORKFLOWS}" (${columns})
     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
     WHERE EXISTS (SELECT 1 FROM "${LEASES}" WHERE workflow_id = ? AND epoch = ? AND holder = ?)
