@@ -30,8 +30,13 @@ const value = (i: number, writer: number) => ({ n: i, writer: WRITERS[writer]!, 
 const KEY_NAMES = Array.from({ length: KEYS }, (_, k) => `k${k}`)
 const keyOf = (mode: Mode, writer: number, i: number) =>
   mode === "hot" ? "hot" : KEY_NAMES[(writer * 7919 + i * 31) % KEYS]!
-/** Key names with a prefix, built once (a fresh string per operation would rehash on every Map lookup). */
+/**
+ * Key names with a prefix, built once (a fresh string per operation would
+ * rehash on every Map lookup). Without a prefix (memory), the names
+ * themselves: no lookup of the harness's own per operation.
+ */
 const prefixed = (prefix: string) => {
+  if (prefix === "") return keyOf
   const names = new Map(["hot", ...KEY_NAMES].map((name) => [name, prefix + name]))
   return (mode: Mode, writer: number, i: number) => names.get(keyOf(mode, writer, i))!
 }
