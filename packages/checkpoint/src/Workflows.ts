@@ -49,6 +49,7 @@ import {
   type StoreError,
   type WorkflowBusy
 } from "./CheckpointStore.js"
+import * as StepJson from "./internal/json.js"
 import {
   CheckpointInvalid,
   InvalidInput,
@@ -499,6 +500,8 @@ export const make = (
         // Read synchronously on the hot path (two reads a step); tests'
         // TestClock answers it too.
         const clock = yield* Effect.clock
+        // Built once per run, not once per step.
+        const encodeState = Schema.encodeEither(workflow.state)
         let checkpoint = initial
         let state = initialState
         let cancelRequested = initialLease.cancelRequested
@@ -530,14 +533,13 @@ export const make = (
         const save = (next: Checkpoint, nextState?: S) => {
           const completes = next.status === "completed"
           return store.save(lease, next, completes ? releasing : undefined).pipe(
-            Effect.tap((saved) =>
-              Effect.sync(() => {
-                checkpoint = next
-                if (nextState !== undefined) state = nextState
-                cancelRequested = saved.cancelRequested
-                if (completes) held.released = true
-              })
-            ),
+            Effect.map((saved) => {
+              checkpoint = next
+              if (nextState !== undefined) state = nextState
+              cancelRequested = saved.cancelRequested
+              if (completes) held.released = true
+              return saved
+            }),
             Effect.uninterruptible
           )
         }
@@ -672,8 +674,15 @@ export const make = (
                   run: checkpoint.run,
                   idempotencyKey: `${workflowId}:${step.name}:${number}`
                 }
-                // suspend: a step that throws instead of failing is a failed step too.
-                const outcome = yield* Effect.exit(Effect.suspend(() => step.run(state, context)))
+                // A step that throws instead of failing is a failed step too (a
+                // defect, as Effect.suspend would make it).
+                let attempted: Effect.Effect<Partial<S>, E, R>
+                try {
+                  attempted = step.run(state, context)
+                } catch (defect) {
+                  attempted = Effect.die(defect)
+                }
+                const outcome = yield* Effect.exit(attempted)
                 current = undefined
                 if (Exit.isFailure(outcome)) {
                   const error = Cause.failureOption(outcome.cause)
@@ -681,8 +690,8 @@ export const make = (
                   return yield* failStep(index, Failure.fromCause(outcome.cause as Cause.Cause<unknown>))
                 }
                 const next = { ...state, ...outcome.value } as S
-                const encoded = Schema.encodeEither(workflow.state)(next)
-                const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
+                const encoded = encodeState(next)
+                const notJson = encoded._tag === "Right" ? StepJson.findInvalid(encoded.right) : undefined
                 if (encoded._tag === "Left" || notJson !== undefined) {
                   return yield* failStep(index, {
                     tag: "InvalidStepOutput",
@@ -693,8 +702,16 @@ export const make = (
                 }
                 const at = clock.unsafeCurrentTimeMillis()
                 const completedSteps = [...checkpoint.completedSteps, step.name]
-                // The last step's save also completes the workflow (one write fewer).
-                const last = workflow.steps.every((s) => completedSteps.includes(s.name))
+                // The last step's save also completes the workflow (one write
+                // fewer). The steps before this one are completed (the loop runs
+                // them in order), so only those after it are looked up.
+                let last = true
+                for (let later = index + 1; later < workflow.steps.length; later++) {
+                  if (!completedSteps.includes(workflow.steps[later]!.name)) {
+                    last = false
+                    break
+                  }
+                }
                 yield* save({
                   ...checkpoint,
                   state: encoded.right as Json.JsonValue,
