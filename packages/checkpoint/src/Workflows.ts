@@ -29,6 +29,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -720,7 +721,9 @@ export const make = (
                   updatedAt: at,
                   ...(last ? { status: "completed" as const, completedAt: at } : {})
                 }, next)
-                yield* Metric.increment(stepsCompleted)
+                // Metric.increment without its two effects: the same update,
+                // with the loop fiber's metric labels, read synchronously.
+                stepsCompleted.unsafeUpdate(1, self.getFiberRef(FiberRef.currentMetricLabels))
                 break
               }
             }

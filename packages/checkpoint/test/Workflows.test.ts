@@ -8,6 +8,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -243,6 +244,39 @@ const suite: Conformance.Suite<R> = [
         assert.strictEqual(died.error.tag, "RangeError")
         assert.strictEqual(died.attempts, 1)
       }
+    })
+  ),
+  Conformance.test(
+    "a state that stops being JSON fails its step (the path named, nothing saved); steps completed are counted with the caller's metric labels",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const Nested = Schema.Struct({ n: Schema.Number, deep: Schema.Struct({ list: Schema.Array(Schema.Number) }) })
+      const overflow = Workflow.make({ name: "overflow", state: Nested }).step({
+        name: "fine",
+        run: (state) => Effect.succeed({ n: state.n + 1 })
+      }).step({
+        name: "infinite",
+        run: () => Effect.succeed({ deep: { list: [1, Number.POSITIVE_INFINITY] } })
+      })
+      const failed = yield* Effect.flip(workflows.execute(overflow, "wf-not-json", { n: 0, deep: { list: [] } }))
+      assert.strictEqual(failed._tag, "StepFailed")
+      if (failed._tag === "StepFailed") {
+        assert.strictEqual(failed.step, "infinite")
+        assert.strictEqual(failed.error.tag, "InvalidStepOutput")
+        assert.include(failed.error.message, "$.deep.list[1]: Infinity is not a finite number")
+      }
+      const status = yield* workflows.status("wf-not-json")
+      assert.deepStrictEqual(status.completedSteps, ["fine"])
+      assert.deepStrictEqual(status.state, { n: 1, deep: { list: [] } })
+
+      const label = `case-${Math.random().toString(36).slice(2)}`
+      const counted = Workflows.stepsCompleted.pipe(Metric.tagged("probe", label))
+      const p = probe()
+      assert.deepStrictEqual(
+        yield* workflows.execute(five(p), "wf-counted", initial).pipe(Effect.tagMetrics("probe", label)),
+        expected
+      )
+      assert.strictEqual((yield* Metric.value(counted)).count, 5)
     })
   ),
   Conformance.test(
