@@ -326,7 +326,7 @@ export const make = (
               message: `the input of workflow "${workflow.name}" is invalid: ${encoded.left.message}`
             })
           }
-          const invalid = Json.findInvalid(encoded.right)
+          const invalid = StepJson.findInvalid(encoded.right)
           if (invalid !== undefined) {
             return yield* new InvalidInput({
               message: `the input of workflow "${workflow.name}" does not encode to JSON: ${invalid}`

@@ -269,6 +269,30 @@ const suite: Conformance.Suite<R> = [
       assert.deepStrictEqual(status.completedSteps, ["fine"])
       assert.deepStrictEqual(status.state, { n: 1, deep: { list: [] } })
 
+      const badInput = yield* Effect.flip(
+        workflows.execute(overflow, "wf-bad-input", { n: Number.NaN, deep: { list: [] } })
+      )
+      assert.strictEqual(badInput._tag, "InvalidInput")
+      assert.include(badInput.message, "$.n: NaN is not a finite number")
+      assert.strictEqual((yield* Effect.flip(workflows.status("wf-bad-input")))._tag, "WorkflowNotFound")
+
+      // Valid JSON nested past the engine's quick walk is still valid; past
+      // core's limit it is not, with core's message.
+      const nest = (levels: number): unknown => {
+        let value: unknown = 1
+        for (let i = 0; i < levels; i++) value = i % 2 === 0 ? { v: value } : [value]
+        return value
+      }
+      const blob = Workflow.make({ name: "blob", state: Schema.Struct({ blob: Schema.Unknown }) }).step({
+        name: "nest",
+        run: (state) => Effect.succeed({ blob: { inner: state.blob } })
+      })
+      const deep = yield* workflows.execute(blob, "wf-deep", { blob: nest(40) })
+      assert.deepStrictEqual(deep, { blob: { inner: nest(40) } })
+      const tooDeep = yield* Effect.flip(workflows.execute(blob, "wf-too-deep", { blob: nest(255) }))
+      assert.strictEqual(tooDeep._tag, "StepFailed")
+      if (tooDeep._tag === "StepFailed") assert.include(tooDeep.error.message, "nested deeper than")
+
       const label = `case-${Math.random().toString(36).slice(2)}`
       const counted = Workflows.stepsCompleted.pipe(Metric.tagged("probe", label))
       const p = probe()
