@@ -148,11 +148,11 @@ export interface DeadLetterQueueService {
     handler: Handler<A, E, R>,
     options: ReplayManyOptions
   ) => Effect.Effect<ReplayManyReport, InvalidInput | PayloadTooLarge | StoreError, R>
-  /** Marks a letter resolved by hand, with a note. */
+  /** Marks a letter resolved by hand, with a note (a note that is not a string is `InvalidInput`). */
   readonly resolve: (
     id: string,
     resolution: string
-  ) => Effect.Effect<Letter, LetterNotFound | AlreadyResolved | ReplayInProgress | StoreError>
+  ) => Effect.Effect<Letter, LetterNotFound | AlreadyResolved | ReplayInProgress | InvalidInput | StoreError>
   /** Removes old letters (never one being replayed); returns how many. A bad age is `InvalidInput`. */
   readonly purge: (options: PurgeOptions) => Effect.Effect<number, InvalidInput | StoreError>
   readonly summary: () => Effect.Effect<Summary, StoreError>

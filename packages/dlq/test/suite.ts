@@ -517,6 +517,21 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "resolve with a note that is not a string is InvalidInput and changes nothing",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      for (const note of [undefined, 42, { text: "x" }]) {
+        const error = yield* failure(dlq.resolve(letter.id, note as never))
+        assert.strictEqual(error._tag, "InvalidInput", String(note))
+      }
+      // The letter is untouched, still listed, and can be resolved properly.
+      assert.deepStrictEqual(yield* dlq.get(letter.id), letter)
+      assert.deepStrictEqual((yield* dlq.list()).letters, [letter])
+      assert.strictEqual((yield* dlq.resolve(letter.id, "by hand")).resolution?.note, "by hand")
+    })
+  ),
+  Conformance.test(
     "purge removes resolved letters older than resolvedOlderThan, and unresolved ones only when asked",
     Effect.gen(function*() {
       const dlq = yield* queue()

@@ -464,6 +464,11 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const resolve = (id: string, note: string) =>
       Effect.gen(function*() {
+        // Checked before anything is written: a resolution without a string
+        // note would be stored as a letter that no longer decodes.
+        if (typeof note !== "string") {
+          return yield* new InvalidInput({ message: `the resolution note must be a string, got ${typeof note}` })
+        }
         const now = yield* Clock.currentTimeMillis
         const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
         switch (outcome._tag) {
