@@ -9,16 +9,16 @@
 import type { JsonValue } from "@agentos/core/Json"
 
 /**
- * A redaction hook: gets a payload, a context or an error (`{ tag, message,
- * stack? }`, at `add` and for each failed replay) and returns what may be
- * stored. It must return JSON of the same kind (a context stays an object,
- * an error keeps a string `tag` and `message`); it should not mutate its
- * input.
+ * A redaction hook: gets a payload, a context, an error (`{ tag, message,
+ * stack? }`, at `add` and for each failed replay) or a successful replay's
+ * result (stored in the resolution) and returns what may be stored. It must
+ * return JSON of the same kind (a context stays an object, an error keeps a
+ * string `tag` and `message`); it should not mutate its input.
  *
  * @since 0.1.0
  * @category models
  */
-export type Redact = (value: JsonValue, field: "payload" | "context" | "error") => JsonValue
+export type Redact = (value: JsonValue, field: "payload" | "context" | "error" | "result") => JsonValue
 
 /**
  * The value that replaces a redacted one.

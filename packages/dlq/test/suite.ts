@@ -629,7 +629,7 @@ export const suite: Conformance.Suite<Harness> = [
     { timeout: 20_000 }
   ),
   Conformance.test(
-    "redaction applies to payload, context and error before anything is stored or alerted",
+    "redaction applies to payload, context, error and a replay's result before anything is stored or alerted",
     Effect.gen(function*() {
       const dlq = yield* queue({ redact: Redaction.make() })
       const alerts = yield* dlq.subscribe
@@ -655,6 +655,16 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual(afterReplay.payload, { token: "[REDACTED]" })
       assert.strictEqual(afterReplay.error.message, "401 for key [REDACTED]")
       assert.notInclude(afterReplay.error.stack ?? "", "sk-zyxwvutsrqponmlkjihgfe")
+      // A successful replay's result is redacted before it is stored in the resolution;
+      // the caller still gets the handler's own value.
+      const secretResult = { session: { access_token: "tok-123" }, log: "called with sk-abcdefghijklmnopqrstuvwx" }
+      const succeeded = yield* dlq.replay(letter.id, () => Effect.succeed(secretResult))
+      assert.strictEqual(succeeded._tag, "Succeeded")
+      if (succeeded._tag === "Succeeded") assert.strictEqual(succeeded.result, secretResult)
+      const expectedResult = { session: { access_token: "[REDACTED]" }, log: "called with [REDACTED]" }
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).resolution?.result, expectedResult)
+      secretResult.log = "changed"
+      assert.deepStrictEqual((yield* dlq.get(letter.id)).resolution?.result, expectedResult)
       // The error given to add is redacted as well.
       const withKey = yield* dlq.add(input({
         taskId: "leaky",
@@ -669,6 +679,30 @@ export const suite: Conformance.Suite<Harness> = [
         message: "bad key [REDACTED]",
         stack: "at [REDACTED]"
       })
+    })
+  ),
+  Conformance.test(
+    "a redaction hook that fails on a replay's error or result withholds it, never stores it unredacted",
+    Effect.gen(function*() {
+      const dlq = yield* queue({
+        redact: (value, field) => {
+          if (field === "error" && JSON.stringify(value).includes("leak")) throw new Error("cannot redact errors")
+          if (field === "result") throw new Error("cannot redact results")
+          return value
+        }
+      })
+      const { letter } = yield* dlq.add(input())
+      const failed = yield* dlq.replay(letter.id, () => Effect.fail(new Error("leak sk-abcdefghijklmnopqrstuvwx")))
+      assert.strictEqual(failed._tag, "Failed")
+      const error = (yield* dlq.get(letter.id)).error
+      assert.strictEqual(error.tag, "Error")
+      assert.include(error.message, "withheld")
+      assert.notInclude(JSON.stringify(error), "sk-abcdefghijklmnopqrstuvwx")
+      const succeeded = yield* dlq.replay(letter.id, () => Effect.succeed({ token: "sk-abcdefghijklmnopqrstuvwx" }))
+      assert.strictEqual(succeeded._tag, "Succeeded")
+      const resolution = (yield* dlq.get(letter.id)).resolution
+      assert.strictEqual(resolution?.result, undefined)
+      assert.include(resolution?.note, "withheld: the redaction hook threw on the result")
     })
   ),
   Conformance.test(

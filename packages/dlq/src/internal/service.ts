@@ -69,7 +69,7 @@ const invalid = (error: ParseResult.ParseError) =>
 const applyRedaction = (
   redact: Redact | undefined,
   value: Json.JsonValue,
-  field: "payload" | "context" | "error"
+  field: "payload" | "context" | "error" | "result"
 ): Effect.Effect<Json.JsonValue, InvalidInput> => {
   if (redact === undefined) return Effect.succeed(value)
   return Effect.try({
@@ -336,16 +336,24 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           const now = yield* Clock.currentTimeMillis
           if (Exit.isSuccess(exit)) {
             const result = exit.value
-            // The result is stored when it is JSON within maxPayloadBytes;
-            // otherwise the note says why it was not (never truncated).
+            // The result is stored when it is JSON within maxPayloadBytes,
+            // redacted like the payload (a copy: the handler's object is not
+            // kept); otherwise the note says why it was not (never truncated).
             const isJson = result !== undefined && Json.findInvalid(result) === undefined
-            const resultBytes = isJson ? Json.byteLength(result as Json.JsonValue) : 0
-            const storable = isJson && resultBytes <= maxPayloadBytes ? result : undefined
+            const redacted = isJson
+              ? yield* Effect.either(applyRedaction(redact, result as Json.JsonValue, "result"))
+              : undefined
+            const resultBytes = redacted?._tag === "Right" ? Json.byteLength(redacted.right) : 0
+            const storable = redacted?._tag === "Right" && resultBytes <= maxPayloadBytes
+              ? structuredClone(redacted.right)
+              : undefined
             const note = result === undefined || storable !== undefined
               ? "replayed successfully"
-              : isJson
-              ? `replayed successfully (the handler's result is ${resultBytes} bytes, above maxPayloadBytes ${maxPayloadBytes}, and was not stored)`
-              : "replayed successfully (the handler's result is not JSON and was not stored)"
+              : !isJson
+              ? "replayed successfully (the handler's result is not JSON and was not stored)"
+              : redacted?._tag === "Left"
+              ? `replayed successfully (the handler's result was withheld: ${redacted.left.message})`
+              : `replayed successfully (the handler's result is ${resultBytes} bytes, above maxPayloadBytes ${maxPayloadBytes}, and was not stored)`
             const updated: Letter = {
               ...letter,
               payload,
