@@ -1,4 +1,5 @@
 import { Backends } from "@agentos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -81,29 +82,45 @@ describe("SharedState under contention", () => {
     )
   }
 
-  it.live(
-    "the SQL change feed carries writes of another store instance that shares only the database",
-    () =>
-      Effect.gen(function*() {
-        const layers = Backends.sqlBackends()
-        for (const backend of layers) {
-          yield* Effect.scoped(Effect.gen(function*() {
-            const context = yield* Layer.build(backend.layer)
-            const writer = yield* Layer.build(SharedState.layerSql()).pipe(Effect.provide(context))
-            const reader = yield* Layer.build(SharedState.layerSql({ pollInterval: "25 millis" })).pipe(
-              Effect.provide(context)
-            )
-            const writerState = Context.get(writer, SharedState.SharedState)
-            const readerState = Context.get(reader, SharedState.SharedState)
-            const feed = yield* collectChanges(readerState, "job/", 3)
-            yield* writerState.set("job/1", { step: 1 }, { agent: "w" })
-            yield* writerState.set("job/1", { step: 2 }, { agent: "w", expectedVersion: 1 })
-            yield* writerState.set("job/2", { step: 1 }, { agent: "w" })
-            const seen = yield* Fiber.join(feed).pipe(Effect.timeout("5 seconds"))
-            assert.deepStrictEqual(seen.map((v) => [v.key, v.version]), [["job/1", 1], ["job/1", 2], ["job/2", 1]])
-          }))
-        }
-      }),
-    30_000
-  )
+  // A backend, and how a second client attaches to the same database.
+  type Attached = readonly [
+    string,
+    Layer.Layer<SqlClient.SqlClient | Backends.TestDatabase, unknown>,
+    (db: typeof Backends.TestDatabase.Service) => Layer.Layer<SqlClient.SqlClient, unknown>
+  ]
+  const attached: ReadonlyArray<Attached> = [
+    ["sqlite", Backends.sqlite(), (db) => Backends.sqlite({ filename: db.filename! })],
+    ...(Backends.pgUrl() === undefined ? [] : [
+      ["postgres", Backends.postgres(), (db) => Backends.postgres({ schema: db.schema! })] satisfies Attached
+    ])
+  ]
+  for (const [name, backend, attach] of attached) {
+    it.live(
+      `the SQL change feed carries writes made through another client (its own connections) of the same database — ${name}`,
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          // Two "processes": each has its own SqlClient (SQLite connection or
+          // Postgres pool) and its own store; they share only the database.
+          const writerContext = yield* Layer.build(backend)
+          const readerContext = yield* Layer.build(attach(Context.get(writerContext, Backends.TestDatabase)))
+          assert.notStrictEqual(
+            Context.get(readerContext, SqlClient.SqlClient),
+            Context.get(writerContext, SqlClient.SqlClient)
+          )
+          const writer = yield* Layer.build(SharedState.layerSql()).pipe(Effect.provide(writerContext))
+          const reader = yield* Layer.build(SharedState.layerSql({ pollInterval: "25 millis" })).pipe(
+            Effect.provide(readerContext)
+          )
+          const writerState = Context.get(writer, SharedState.SharedState)
+          const readerState = Context.get(reader, SharedState.SharedState)
+          const feed = yield* collectChanges(readerState, "job/", 3)
+          yield* writerState.set("job/1", { step: 1 }, { agent: "w" })
+          yield* writerState.set("job/1", { step: 2 }, { agent: "w", expectedVersion: 1 })
+          yield* writerState.set("job/2", { step: 1 }, { agent: "w" })
+          const seen = yield* Fiber.join(feed).pipe(Effect.timeout("5 seconds"))
+          assert.deepStrictEqual(seen.map((v) => [v.key, v.version]), [["job/1", 1], ["job/1", 2], ["job/2", 1]])
+        })),
+      30_000
+    )
+  }
 })
