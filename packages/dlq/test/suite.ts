@@ -552,6 +552,26 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "purge never removes a letter being replayed",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input())
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const replaying = yield* Effect.fork(
+        dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)))
+      )
+      yield* Deferred.await(started)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: 0, unresolvedOlderThan: 0 }), 0)
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual((yield* Fiber.join(replaying))._tag, "Succeeded")
+      assert.strictEqual((yield* dlq.get(letter.id)).resolution?.kind, "replayed")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: 0 }), 1)
+    })
+  ),
+  Conformance.test(
     "summary counts totals, unresolved by task type and error type, and the oldest unresolved age",
     Effect.gen(function*() {
       const dlq = yield* queue()
