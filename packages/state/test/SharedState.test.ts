@@ -45,14 +45,27 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     })
   ),
   Conformance.test(
-    "a stored value is a copy: mutating the input afterwards changes nothing",
+    "a stored value is a copy: mutating the input afterwards changes nothing, nor the entry the write returned",
     Effect.gen(function*() {
       const state = yield* Tag
       const input = { list: [1, 2], inner: { k: "v" } }
-      yield* state.set("a", input, { agent: "alice" })
+      const result = yield* state.set("a", input, { agent: "alice" })
+      const overwrite = { list: [0] }
+      const overwritten = yield* state.set("a", overwrite, {
+        agent: "bob",
+        expectedVersion: 0,
+        strategy: "last-write-wins"
+      })
       input.list.push(3)
       input.inner.k = "changed"
-      assert.deepStrictEqual(valueOf(yield* state.get("a")), { list: [1, 2], inner: { k: "v" } })
+      overwrite.list.push(1)
+      assert.deepStrictEqual(valueOf(result.entry), { list: [1, 2], inner: { k: "v" } })
+      assert.deepStrictEqual(valueOf(overwritten.entry), { list: [0] })
+      assert.deepStrictEqual(valueOf(yield* state.get("a")), { list: [0] })
+      assert.deepStrictEqual((yield* state.history("a")).map((v) => v.value), [
+        { list: [1, 2], inner: { k: "v" } },
+        { list: [0] }
+      ])
     })
   ),
   Conformance.test(

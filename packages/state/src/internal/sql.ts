@@ -416,7 +416,6 @@ export const make = (
             outcome: SharedState.Outcome,
             version: number,
             committedText: string,
-            committed: JsonObject,
             modifiedBy: ReadonlyArray<string>,
             modifiedByText: string,
             conflict?: SharedState.SetResult["conflict"]
@@ -426,7 +425,9 @@ export const make = (
               {
                 applied: true,
                 outcome,
-                entry: Option.some(entryOf(key, committed, version, modifiedBy, at)),
+                // The value as stored (parsed from the written text): never the
+                // caller's object, which it may still change.
+                entry: Option.some(entryOf(key, JSON.parse(committedText), version, modifiedBy, at)),
                 ...(conflict === undefined ? {} : { conflict })
               } satisfies SharedState.SetResult as SharedState.SetResult
             )
@@ -465,7 +466,7 @@ export const make = (
                   // attempt: the expected state holds now, so try once more.
                   return Effect.flatMap(
                     conditional(expected),
-                    (v) => v === undefined ? onConflict(expected, true) : commit("written", v, text, value, by, byText)
+                    (v) => v === undefined ? onConflict(expected, true) : commit("written", v, text, by, byText)
                   )
                 }
                 const conflict = { expectedVersion: expected, currentVersion }
@@ -489,7 +490,6 @@ export const make = (
                               resolved === "merge" ? "merged" : "overwritten",
                               v,
                               text,
-                              value,
                               by,
                               byText,
                               conflict
@@ -499,7 +499,7 @@ export const make = (
                     if (resolved === "last-write-wins") {
                       return Effect.flatMap(
                         upsert(key, text, byText, at, false),
-                        (v) => commit("overwritten", v!, text, value, by, byText, conflict)
+                        (v) => commit("overwritten", v!, text, by, byText, conflict)
                       )
                     }
                     let merged: JsonObject
@@ -524,7 +524,7 @@ export const make = (
                     const mergedByText = JSON.stringify(mergedBy)
                     return Effect.flatMap(
                       upsert(key, mergedText, mergedByText, at, false),
-                      (v) => commit("merged", v!, mergedText, JSON.parse(mergedText), mergedBy, mergedByText, conflict)
+                      (v) => commit("merged", v!, mergedText, mergedBy, mergedByText, conflict)
                     )
                   }
                 }
@@ -538,12 +538,11 @@ export const make = (
             expectedVersion === undefined
               ? Effect.flatMap(
                 upsert(key, text, byText, at, false),
-                (v) => commit("written", v!, text, value, by, byText)
+                (v) => commit("written", v!, text, by, byText)
               )
               : Effect.flatMap(
                 conditional(expectedVersion),
-                (v) =>
-                  v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, value, by, byText)
+                (v) => v === undefined ? onConflict(expectedVersion, false) : commit("written", v, text, by, byText)
               )
           const slow = () =>
             transaction("set", Effect.suspend(() => Effect.zipRight(checkLock(key, fence, true), write())))
@@ -580,7 +579,7 @@ export const make = (
               const result: SharedState.SetResult = {
                 applied: true,
                 outcome: "written",
-                entry: Option.some(entryOf(key, value, v, by, at))
+                entry: Option.some(entryOf(key, JSON.parse(text), v, by, at))
               }
               // The write has committed: a failed trim (housekeeping; reads
               // return the last `limit` versions anyway) must not report it
