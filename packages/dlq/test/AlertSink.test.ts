@@ -7,7 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as AlertSink from "../src/AlertSink.js"
@@ -124,7 +126,34 @@ describe("AlertSink", () => {
       assert.strictEqual((yield* dlq.summary()).total, 1)
     }))
 
-  it.effect("alerts still waiting for the sink when the queue closes are said in a log line", () =>
+  it.effect("closing the queue delivers the alerts still waiting; one cut short is delivered again", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const busy = yield* Deferred.make<void>()
+      const delivered: Array<string> = []
+      let calls = 0
+      const sink = Layer.succeed(AlertSink.AlertSink, {
+        // The first call hangs until the queue closes (and interrupts it).
+        alert: (letter) =>
+          ++calls === 1
+            ? Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
+            : Effect.sync(() => void delivered.push(letter.taskId!))
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const dlq = yield* queueWith(sink)
+        yield* dlq.add(input({ taskId: "a" }))
+        yield* Deferred.await(busy) // the sink holds the first alert
+        yield* dlq.add(input({ taskId: "b" }))
+        yield* dlq.add(input({ taskId: "c" }))
+      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.deepStrictEqual(delivered, ["a", "b", "c"])
+      assert.isFalse(logs.some((line) => line.includes("not delivered")), logs.join("\n"))
+    }))
+
+  it.effect("a sink that does not finish at close gets 5 seconds; the alerts left are said in a log line", () =>
     Effect.gen(function*() {
       const logs: Array<string> = []
       const logger = Logger.make(({ message }) => {
@@ -134,14 +163,31 @@ describe("AlertSink", () => {
       const sink = Layer.succeed(AlertSink.AlertSink, {
         alert: () => Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
       })
-      yield* Effect.scoped(Effect.gen(function*() {
-        const dlq = yield* queueWith(sink)
-        yield* dlq.add(input({ taskId: "a" }))
-        yield* Deferred.await(busy) // the sink holds the first alert
-        yield* dlq.add(input({ taskId: "b" }))
-        yield* dlq.add(input({ taskId: "c" }))
-      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-      assert.isTrue(logs.some((line) => line.includes("2 alerts were not delivered")), logs.join("\n"))
+      const closing = yield* Effect.fork(
+        Effect.scoped(Effect.gen(function*() {
+          const dlq = yield* queueWith(sink)
+          yield* dlq.add(input({ taskId: "a" }))
+          yield* Deferred.await(busy) // the sink holds the first alert
+          yield* dlq.add(input({ taskId: "b" }))
+          yield* dlq.add(input({ taskId: "c" }))
+        })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      )
+      yield* Deferred.await(busy)
+      // Nothing closes before the test clock has moved 5 seconds.
+      for (let second = 1; second <= 4; second++) {
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(closing)), `closed after ${second} s`)
+      }
+      // The close's 5 seconds start once it is under way: move on until it ends.
+      for (let second = 5; second <= 30 && Option.isNone(yield* Fiber.poll(closing)); second++) {
+        yield* TestClock.adjust("1 second")
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      }
+      yield* Fiber.join(closing)
+      assert.isTrue(
+        logs.some((line) => line.includes("3 of 3 waiting alerts were not delivered to the sink within 5s")),
+        logs.join("\n")
+      )
     }))
 
   it.scoped("the default sink logs a warning line per new letter", () =>

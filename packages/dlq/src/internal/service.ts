@@ -5,7 +5,6 @@ import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as Ids from "@agentos/core/Ids"
 import * as Json from "@agentos/core/Json"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -43,6 +42,8 @@ import type { Store } from "./store.js"
 export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144
 export const DEFAULT_CLAIM_TIMEOUT: Duration.DurationInput = "5 minutes"
 const DEFAULT_PAGE = 50
+/** How long closing the queue waits for the sink to take the alerts still waiting. */
+const ALERT_CLOSE_TIMEOUT = Duration.seconds(5)
 
 // Spans without a captured stack trace: capturing one per call costs more
 // than the in-memory operation itself.
@@ -163,18 +164,40 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const alertBuffer = options.alertBuffer ?? 1024
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(alertBuffer), PubSub.shutdown)
-    // Letters taken from the buffer and not yet handed to the sink.
-    let taken = 0
-    // At close, alerts still waiting for the sink are not delivered: said in
-    // a log line (the letters themselves are stored).
+    // Letters taken from the buffer whose delivery has not finished: the
+    // first is with the sink (or next), the rest wait their turn.
+    const inHand: Array<Letter> = []
+    const alertOne = (letter: Letter) =>
+      sink.alert(letter).pipe(Effect.catchAllCause((cause) => Effect.logError("dead letter alert failed", cause)))
+    // Delivers the letters in hand in order; a letter leaves the hand only
+    // once the sink is done with it, so one cut short is delivered again.
+    const deliverInHand: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+      const letter = inHand[0]
+      return letter === undefined ? Effect.void : Effect.zipRight(
+        alertOne(letter),
+        Effect.suspend(() => {
+          inHand.shift()
+          return loop()
+        })
+      )
+    })
+    // At close, the letters in hand and those still in the buffer are
+    // delivered, for at most ALERT_CLOSE_TIMEOUT; whatever is left then is
+    // said in a log line (the letters themselves are stored).
     const pending = yield* Effect.acquireRelease(
       Queue.dropping<Letter>(alertBuffer),
       (queue) =>
-        Effect.flatMap(Queue.size(queue), (queued) => {
-          const left = queued + taken
-          return left > 0
-            ? Effect.logWarning(`dead letter queue closing: ${left} alerts were not delivered to the sink`)
-            : Effect.void
+        Effect.gen(function*() {
+          for (const letter of yield* Queue.takeAll(queue)) inHand.push(letter)
+          if (inHand.length === 0) return
+          const waiting = inHand.length
+          yield* deliverInHand.pipe(Effect.interruptible, Effect.timeoutOption(ALERT_CLOSE_TIMEOUT))
+          if (inHand.length > 0) {
+            yield* Effect.logWarning(
+              `dead letter queue closing: ${inHand.length} of ${waiting} waiting alerts were not delivered to the ` +
+                `sink within ${Duration.format(ALERT_CLOSE_TIMEOUT)} (the letters are stored)`
+            )
+          }
         }).pipe(Effect.zipRight(Queue.shutdown(queue)))
     )
     // The sink's work waits for the event loop's next turn, then delivers
@@ -182,28 +205,17 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
     // statement the caller issues next is even sent (the Postgres pool sends
     // on the next tick), so each add would wait for the sink: measured, a
     // sink doing 300 µs of work made each Postgres add ≈385 µs slower.
-    const batch = Effect.flatMap(Queue.take(pending), (first) => {
-      taken = 1
-      return Effect.zipRight(
-        nextTurn,
-        Effect.map(Queue.takeAll(pending), (rest) => {
-          taken += rest.length
-          return Chunk.prepend(rest, first)
-        })
-      )
-    })
-    const deliver = (letter: Letter) =>
-      Effect.suspend(() => {
-        taken--
-        return sink.alert(letter).pipe(
-          Effect.catchAllCause((cause) => Effect.logError("dead letter alert failed", cause))
-        )
+    const batch = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(Queue.take(pending)), (first) => Effect.sync(() => void inHand.push(first)))
+    ).pipe(
+      Effect.zipRight(nextTurn),
+      Effect.zipRight(Queue.takeAll(pending)),
+      Effect.flatMap((rest) => {
+        for (const letter of rest) inHand.push(letter)
+        return deliverInHand
       })
-    yield* batch.pipe(
-      Effect.flatMap((letters) => Effect.forEach(letters, deliver, { discard: true })),
-      Effect.forever,
-      Effect.forkScoped
     )
+    yield* batch.pipe(Effect.forever, Effect.forkScoped)
     // A full buffer drops the alert (the letter itself is stored): counted
     // in a metric, and logged once per burst rather than once per alert.
     let dropped = 0
