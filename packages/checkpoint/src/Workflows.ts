@@ -509,6 +509,13 @@ export const make = (
         let current: { readonly stepIndex: number; readonly deadline: number } | undefined
         let stop: Stop | undefined
         let wakeAt = Number.POSITIVE_INFINITY
+        // When the next renewal is due. Kept across watchdogs: a watchdog is
+        // replaced whenever an attempt's deadline comes before its wake-up
+        // and the loop restarts after every timeout, and a new watchdog that
+        // started the count again would postpone the renewal for as long as
+        // such attempts come faster than the heartbeat (the lease would
+        // expire under a live runner).
+        let nextBeat = clock.unsafeCurrentTimeMillis() + heartbeatMillis
         // A timed-out attempt whose retry decision (and backoff) is still due:
         // taken in the loop, so the watchdog keeps renewing the lease and
         // watching for a cancellation while the backoff sleeps.
@@ -610,7 +617,6 @@ export const make = (
 
         const watchdog = (loop: Fiber.RuntimeFiber<unknown, unknown>) =>
           Effect.gen(function*() {
-            let nextBeat = (yield* Clock.currentTimeMillis) + heartbeatMillis
             while (true) {
               const now = yield* Clock.currentTimeMillis
               wakeAt = Math.min(nextBeat, current?.deadline ?? Number.POSITIVE_INFINITY)
@@ -622,8 +628,10 @@ export const make = (
                 return yield* Fiber.interruptFork(loop)
               }
               if (at >= nextBeat) {
-                nextBeat = at + heartbeatMillis
                 const renewed = yield* Effect.either(store.renew(lease))
+                // Only once the renewal answered: one cut short (this watchdog
+                // replaced) is made at once by the next watchdog.
+                nextBeat = at + heartbeatMillis
                 // A store that fails for a moment is not a lost lease: the
                 // next renewal or the next save decides.
                 if (renewed._tag === "Left" && renewed.left._tag === "LeaseLost") {

@@ -724,6 +724,34 @@ const suite: Conformance.Suite<R> = [
     { live: true, timeout: 20_000 }
   ),
   Conformance.test(
+    "the lease is renewed while short attempts keep timing out and being retried (heartbeats are not postponed)",
+    Effect.gen(function*() {
+      const runner = yield* Workflows.make({ leaseTtl: "300 millis", heartbeat: "100 millis" })
+      const store = yield* CheckpointStore
+      let attempts = 0
+      // Each attempt times out after 40 ms and is retried 10 ms later: a cycle
+      // shorter than the heartbeat, for well past the lease's ttl.
+      const wf = Workflow.make({ name: "stubborn", state: State }).step({
+        name: "s1",
+        timeout: "40 millis",
+        retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(100))),
+        run: (s) =>
+          Effect.suspend(() => {
+            attempts++
+            return attempts > 16 ? Effect.succeed({ trail: [...s.trail, "s1"] }) : Effect.never
+          })
+      })
+      const fiber = yield* Effect.fork(runner.execute(wf, "wf-stubborn", initial))
+      yield* until(() => attempts >= 10)
+      // Well past the ttl: the lease must still be held by the runner.
+      const intruder = yield* Effect.either(store.acquire("wf-stubborn" as WorkflowId, "intruder", 30_000))
+      if (intruder._tag === "Right") yield* store.release(intruder.right)
+      assert.strictEqual(intruder._tag === "Left" ? intruder.left._tag : "granted", "WorkflowBusy")
+      assert.deepStrictEqual((yield* Fiber.join(fiber)).trail, ["s1"])
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
     "a cancellation that lands while the completing save runs leaves the workflow completed",
     Effect.gen(function*() {
       const store = yield* CheckpointStore
