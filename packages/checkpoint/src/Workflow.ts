@@ -31,8 +31,9 @@ import * as Schema from "effect/Schema"
  * What a step receives beside the state. `idempotencyKey` is
  * `<workflowId>:<step>:<attempt>`: stable across a crash (a step that was
  * running when its process died runs again with the same attempt number,
- * since attempts are recorded when a step completes or fails), so pass it to
- * side-effecting calls to make them run once.
+ * since attempts are recorded when a step completes or an attempt fails,
+ * before its retry), and never given to two attempts that ran to an end, so
+ * pass it to side-effecting calls to make them run once.
  *
  * @since 0.1.0
  * @category models

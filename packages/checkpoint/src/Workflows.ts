@@ -604,10 +604,23 @@ export const make = (
             })
           }).pipe(Effect.uninterruptible)
 
-        /** Retries per the step's schedule (sleeping its delay); false when it is done. */
+        /**
+         * Retries per the step's schedule (sleeping its delay); false when it
+         * is done. A retryable failure is recorded first (its attempt count,
+         * one save on the failure path only): a runner that stops during the
+         * backoff or the next attempt is followed by one that numbers its
+         * attempts, and so its idempotency keys, after the failed one — a
+         * key that saw a failure is never handed out again.
+         */
         const retryAfter = (index: number, error: unknown) =>
           Effect.gen(function*() {
-            if (!workflow.steps[index]!.isRetryable(error)) return false
+            const step = workflow.steps[index]!
+            if (!step.isRetryable(error)) return false
+            yield* save({
+              ...checkpoint,
+              attempts: { ...checkpoint.attempts, [step.name]: attemptsOf(index) },
+              updatedAt: clock.unsafeCurrentTimeMillis()
+            })
             const driver = yield* driverOf(index)
             const next = yield* Effect.either(driver.next(error))
             if (next._tag === "Left") return false

@@ -203,6 +203,34 @@ const suite: Conformance.Suite<R> = [
     })
   ),
   Conformance.test(
+    "a failed attempt is recorded before its retry: a runner that stops during the retry is followed by the next attempt number and key",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const keys: Array<string> = []
+      const wf = Workflow.make({ name: "interrupted", state: State }).step({
+        name: "call",
+        retry: Schedule.spaced("10 millis"),
+        run: (s, context) =>
+          Effect.suspend(() => {
+            keys.push(context.idempotencyKey)
+            if (keys.length === 1) return Effect.fail(new Boom({ step: "call" }))
+            // The retry hangs until its runner stops (as a process that dies would).
+            if (keys.length === 2) return Effect.never
+            return Effect.succeed({ trail: [...s.trail, "call"] })
+          })
+      })
+      const fiber = yield* Effect.fork(workflows.execute(wf, "wf-retry-stop", initial))
+      yield* until(() => keys.length === 2)
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual((yield* workflows.status("wf-retry-stop")).attempts, { call: 1 })
+      assert.deepStrictEqual((yield* workflows.resume(wf, "wf-retry-stop")).trail, ["call"])
+      // The attempt cut short runs again with its own number; the failed one's key is never reused.
+      assert.deepStrictEqual(keys, ["wf-retry-stop:call:1", "wf-retry-stop:call:2", "wf-retry-stop:call:2"])
+      assert.deepStrictEqual((yield* workflows.status("wf-retry-stop")).attempts, { call: 2 })
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
     "retries stop when exhausted, and a non-retryable error or a defect fails at once",
     Effect.gen(function*() {
       const workflows = yield* engine
