@@ -29,7 +29,9 @@ import * as Schema from "effect/Schema"
 
 /**
  * What a step receives beside the state. `idempotencyKey` is
- * `<workflowId>:<step>:<attempt>`: stable across a crash (a step that was
+ * `<workflowId>:<step>:<attempt>`, a ":" in the step's name written `%3A`
+ * (so that no two workflow ids, steps and attempts share a key): stable
+ * across a crash (a step that was
  * running when its process died runs again with the same attempt number,
  * since attempts are recorded when a step completes or an attempt fails,
  * before its retry), and never given to two attempts that ran to an end, so

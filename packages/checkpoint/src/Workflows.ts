@@ -503,6 +503,12 @@ export const make = (
         const clock = yield* Effect.clock
         // Built once per run, not once per step.
         const encodeState = Schema.encodeEither(workflow.state)
+        // Step names as they appear in idempotency keys: a ":" (allowed in a
+        // name, never a "%") is written "%3A", so a key splits one way only
+        // (the attempt after the last ":", the step before it, the id the
+        // rest), and workflow "a:b"'s step "c" never shares a key with
+        // workflow "a"'s step "b:c".
+        const keyNames = workflow.steps.map((step) => step.name.replaceAll(":", "%3A"))
         let checkpoint = initial
         let state = initialState
         let cancelRequested = initialLease.cancelRequested
@@ -694,7 +700,7 @@ export const make = (
                   stepIndex: index,
                   attempt: number,
                   run: checkpoint.run,
-                  idempotencyKey: `${workflowId}:${step.name}:${number}`
+                  idempotencyKey: `${workflowId}:${keyNames[index]}:${number}`
                 }
                 // A step that throws instead of failing is a failed step too (a
                 // defect, as Effect.suspend would make it).

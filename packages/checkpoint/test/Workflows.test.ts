@@ -231,6 +231,21 @@ const suite: Conformance.Suite<R> = [
     { live: true, timeout: 20_000 }
   ),
   Conformance.test(
+    "idempotency keys of different workflow ids and steps never coincide, even with a \":\" in both",
+    Effect.gen(function*() {
+      const workflows = yield* engine
+      const keys: Array<string> = []
+      const oneStep = (name: string, step: string) =>
+        Workflow.make({ name, state: State }).step({
+          name: step,
+          run: (s, context) => Effect.sync(() => (keys.push(context.idempotencyKey), { trail: [...s.trail, step] }))
+        })
+      yield* workflows.execute(oneStep("colon-a", "s2"), "a:s1", initial)
+      yield* workflows.execute(oneStep("colon-b", "s1:s2"), "a", initial)
+      assert.deepStrictEqual(keys, ["a:s1:s2:1", "a:s1%3As2:1"])
+    })
+  ),
+  Conformance.test(
     "retries stop when exhausted, and a non-retryable error or a defect fails at once",
     Effect.gen(function*() {
       const workflows = yield* engine
