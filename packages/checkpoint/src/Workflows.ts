@@ -96,7 +96,9 @@ export interface RunOptions {
 /**
  * What `cancel` did: cancelled a workflow nobody was running; asked the
  * running runner to stop (it saves the cancellation at its next heartbeat
- * or step boundary); or found the workflow already completed.
+ * or step boundary, or with the failure when its step fails for good: the
+ * workflow is then cancelled, its failure kept, no dead letter sent); or
+ * found the workflow already completed.
  *
  * @since 0.1.0
  * @category models
@@ -567,15 +569,21 @@ export const make = (
             const at = yield* Clock.currentTimeMillis
             const attempts = attemptsOf(index)
             // The step stays not completed, so resuming runs it again.
-            yield* save({
+            const saved = yield* save({
               ...checkpoint,
               status: "failed",
               attempts: { ...checkpoint.attempts, [step.name]: attempts },
               failure: { step: step.name, stepIndex: index, attempts, error: failure, at },
               updatedAt: at
             })
+            // A cancellation asked of this run before it failed would be
+            // cleared with the lease and lost (the failed workflow resumable,
+            // its letter replayable): it is recorded, the failure kept on the
+            // checkpoint, and no letter is sent for a cancelled workflow.
+            const cancelled = saved.cancelRequested
+            if (cancelled) yield* save({ ...checkpoint, status: "cancelled" })
             yield* Metric.increment(workflowsFailed)
-            if (Option.isSome(deadLetters)) {
+            if (Option.isSome(deadLetters) && !cancelled) {
               const firstAt = firstAttemptAt.get(index) ?? at
               yield* deadLetters.value.send({
                 source: "checkpoint",

@@ -4,6 +4,7 @@ import type { WorkflowId } from "@agentos/core/Ids"
 import { Conformance } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -697,6 +698,43 @@ const suite: Conformance.Suite<R> = [
       assert.strictEqual(status.status, "cancelled")
       assert.deepStrictEqual(status.completedSteps, ["s1"])
       assert.deepStrictEqual((yield* workflows.retry(wf, "wf-running")).trail, ["s1", "s2"])
+    })
+  ),
+  Conformance.test(
+    "a cancellation requested of a runner whose step then fails is kept: the workflow is recorded cancelled, with its failure, and sends no letter",
+    Effect.gen(function*() {
+      const letters: Array<DeadLetters.DeadLetterInput> = []
+      const workflows = yield* Workflows.make().pipe(
+        Effect.provideService(DeadLetters.DeadLetters, {
+          send: (letter) => Effect.sync(() => (letters.push(letter), { letterId: "letter" as never, duplicate: false }))
+        })
+      )
+      const go = yield* Deferred.make<void>()
+      let started = false
+      const wf = Workflow.make({ name: "doomed", state: State })
+        .step({ name: "s1", run: (s) => Effect.succeed({ trail: [...s.trail, "s1"] }) })
+        .step({
+          name: "s2",
+          nonRetryable: ["Boom"],
+          run: () =>
+            Effect.sync(() => (started = true)).pipe(
+              Effect.zipRight(Deferred.await(go)),
+              Effect.zipRight(Effect.fail(new Boom({ step: "s2" })))
+            )
+        })
+      const fiber = yield* Effect.fork(workflows.execute(wf, "wf-cancel-fail", initial))
+      yield* until(() => started)
+      assert.strictEqual(yield* workflows.cancel("wf-cancel-fail"), "requested")
+      // The step fails before any heartbeat could see the request.
+      yield* Deferred.succeed(go, undefined)
+      const error = failureOf(yield* Fiber.await(fiber))
+      assert.strictEqual(error._tag, "StepFailed")
+      const status = yield* workflows.status("wf-cancel-fail")
+      assert.strictEqual(status.status, "cancelled")
+      assert.strictEqual(status.failure?.step, "s2")
+      assert.deepStrictEqual(status.completedSteps, ["s1"])
+      assert.deepStrictEqual(letters, [])
+      assert.strictEqual((yield* Effect.flip(workflows.resume(wf, "wf-cancel-fail")))._tag, "WorkflowCancelled")
     })
   ),
   Conformance.test(
