@@ -1,6 +1,6 @@
 /**
- * @agentos/core — ids, money, token usage, SQL support, ports and token
- * counting shared by every AgentOS package.
+ * @agentos/core — ids, money, token usage, SQL support, ports, token
+ * counting and the directory lock file shared by every AgentOS package.
  *
  * @since 0.1.0
  */
@@ -13,6 +13,8 @@ export * as Complexity from "./Complexity.js"
 export * as DeadLetters from "./DeadLetters.js"
 /** @since 0.1.0 */
 export * as Failure from "./Failure.js"
+/** @since 0.1.0 */
+export * as FileLock from "./FileLock.js"
 /** @since 0.1.0 */
 export * as IdGenerator from "./IdGenerator.js"
 /** @since 0.1.0 */

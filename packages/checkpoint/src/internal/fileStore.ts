@@ -1,3 +1,4 @@
+import * as FileLock from "@agentos/core/FileLock"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -24,15 +25,6 @@ const fileName = (workflowId: string): string => {
 const decode = (text: string) => Schema.decodeUnknown(Schema.parseJson(Checkpoint))(text)
 const encoder = new TextEncoder()
 
-const processAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM"
-  }
-}
-
 /** @internal */
 export const make = (options: {
   readonly directory: string
@@ -44,61 +36,16 @@ export const make = (options: {
       new StoreError({ operation, message: error.message })
 
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail("open")))
-    const lockPath = Path.join(dir, LOCK)
-    const isSystemError = (reason: string) => (error: { readonly _tag: string; readonly reason?: string }) =>
-      error._tag === "SystemError" && error.reason === reason
-    const ownerOf = (path: string) =>
-      Effect.map(fs.readFileString(path), (text) => {
-        const pid = Number(text.trim())
-        return Number.isInteger(pid) && pid > 0 ? pid : undefined
-      })
-    const lockedBy = (owner: number | undefined) =>
-      new StoreError({
-        operation: "open",
-        message: `the checkpoint directory ${dir} is locked by process ${owner ?? "unknown"} (${lockPath})`
-      })
-    // The lock file appears with its content complete: the pid is written to
-    // a temporary file, which is then hard-linked as the lock (link fails when
-    // the lock exists), so no process ever reads a half-written lock.
-    const link = Effect.gen(function*() {
-      const temp = `${lockPath}.${Crypto.randomBytes(6).toString("hex")}.new`
-      yield* fs.writeFileString(temp, String(process.pid), { flag: "wx" })
-      return yield* fs.link(temp, lockPath).pipe(Effect.ensuring(Effect.ignore(fs.remove(temp))))
-    })
-    // A dead owner's lock is moved aside (rename is atomic: of two processes
-    // taking it over, one moves it), then checked: a lock that is not the
-    // dead owner's (another process took over in between) is put back.
-    const takeOver = (dead: number | undefined) =>
-      Effect.gen(function*() {
-        const aside = `${lockPath}.${Crypto.randomBytes(6).toString("hex")}.stale`
-        const moved = yield* fs.rename(lockPath, aside).pipe(
-          Effect.as(true),
-          Effect.catchIf(isSystemError("NotFound"), () => Effect.succeed(false))
-        )
-        if (moved) {
-          const owner = yield* ownerOf(aside)
-          if (owner !== dead && owner !== undefined && processAlive(owner)) {
-            yield* fs.link(aside, lockPath).pipe(Effect.ignore, Effect.ensuring(Effect.ignore(fs.remove(aside))))
-            return yield* lockedBy(owner)
-          }
-          yield* fs.remove(aside)
-        }
-        return yield* link.pipe(
-          Effect.catchIf(isSystemError("AlreadyExists"), () => Effect.flatMap(ownerOf(lockPath), (o) => lockedBy(o)))
-        )
-      })
-    yield* Effect.acquireRelease(
-      link.pipe(
-        Effect.catchIf(isSystemError("AlreadyExists"), () =>
-          Effect.gen(function*() {
-            const owner = yield* ownerOf(lockPath)
-            if (owner !== undefined && processAlive(owner)) return yield* lockedBy(owner)
-            // The owner died without removing its lock (or it is unreadable): take it over.
-            yield* takeOver(owner)
-          })),
-        Effect.mapError((error) => error._tag === "StoreError" ? error : fail("open")(error))
-      ),
-      () => Effect.ignore(fs.remove(lockPath))
+    // One process owns the directory: core's FileLock.
+    yield* FileLock.acquire({ fileSystem: fs, directory: dir, fileName: LOCK }).pipe(
+      Effect.mapError((error) =>
+        new StoreError({
+          operation: "open",
+          message: error._tag === "LockHeld"
+            ? `the checkpoint directory ${dir} is locked by process ${error.pid} (${error.path})`
+            : `the checkpoint directory ${dir}: ${error.message}`
+        })
+      )
     )
 
     // Holding the lock, any temporary file is what a crashed writer left

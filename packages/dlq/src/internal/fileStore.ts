@@ -1,11 +1,11 @@
 // The file-system backend: one JSON file per letter, written atomically
 // (temporary file → fsync → rename → fsync of the directory), an in-process
 // index in front, and a lock file so that one process owns the directory.
+import * as FileLock from "@agentos/core/FileLock"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { DirectoryLocked, StoreError } from "../Errors.js"
@@ -25,171 +25,19 @@ const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g
 const storeError = (operation: string) => (error: PlatformError) =>
   new StoreError({ operation, message: error.message })
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as { code?: string }).code === "EPERM"
-  }
-}
-
-// The lock files this process holds or is acquiring (by real path). The
-// reservation is taken synchronously before any file is touched, so two
-// layers of this process never race for one directory; and a lock file that
-// names this process's pid while this process holds no reservation for it
-// was left by an earlier process with the same pid (a restarted container's
-// pid 1, say): it is stale.
-const heldHere = new Set<string>()
-let lockCounter = 0
-
-const isAlreadyExists = (error: PlatformError) => error._tag === "SystemError" && error.reason === "AlreadyExists"
-const isNotFound = (error: PlatformError) => error._tag === "SystemError" && error.reason === "NotFound"
-
-const parsePid = (text: string): number | undefined =>
-  // A pid of 0 would signal this process's group and always look alive.
-  /^[1-9]\d*$/.test(text.trim()) ? Number(text.trim()) : undefined
-
-// Taking over a stale lock. Removing the stale file and creating a new one
-// are two steps, so two processes that both judged the lock stale must not
-// both do them: the taker first creates, exclusively, a marker named after
-// the stale file's identity (inode and modification time), and re-checks
-// that identity before removing it. Only one process can hold that marker,
-// and a process that gets it later finds the identity changed and starts
-// over. A marker whose taker died mid-takeover (a window of a few system
-// calls) is reported, not guessed at.
+// The directory's lock file (one process owns the directory): core's
+// FileLock, its errors mapped to this package's.
 const acquireLock = (
   fs: FileSystem.FileSystem,
-  directory: string,
-  realDirectory: string
-): Effect.Effect<void, DirectoryLocked | StoreError, Scope.Scope> => {
-  const path = join(directory, LOCK_FILE)
-  const key = join(realDirectory, LOCK_FILE)
-  // The lock appears whole: the pid is written to a file of this process's
-  // own, then hard-linked to the lock's name (atomic, failing when the lock
-  // exists), so no process ever reads a lock without its pid in it.
-  const create = Effect.suspend(() => {
-    const own = join(directory, `${LOCK_FILE}.${process.pid}.${++lockCounter}`)
-    return fs.writeFileString(own, String(process.pid)).pipe(
-      Effect.zipRight(fs.link(own, path)),
-      Effect.ensuring(Effect.exit(fs.remove(own)))
+  directory: string
+): Effect.Effect<void, DirectoryLocked | StoreError, Scope.Scope> =>
+  FileLock.acquire({ fileSystem: fs, directory, fileName: LOCK_FILE }).pipe(
+    Effect.mapError((error) =>
+      error._tag === "LockHeld"
+        ? new DirectoryLocked({ directory, pid: error.pid })
+        : new StoreError({ operation: "lock", message: `dead letter directory ${directory}: ${error.message}` })
     )
-  })
-  const pidOf = (file: string) => Effect.map(Effect.orElseSucceed(fs.readFileString(file), () => ""), parsePid)
-  const isHeld = (pid: number) => pid !== process.pid && isAlive(pid)
-  // A lock file's identity: inode and modification time (which name the
-  // marker) and its content (so that a replacement that reuses the inode
-  // within the same millisecond still differs: it names a live pid).
-  const identity = Effect.zipWith(
-    fs.stat(path),
-    fs.readFileString(path),
-    (info, text) => ({
-      file: `${Option.getOrElse(info.ino, () => 0)}-${
-        Option.match(info.mtime, { onNone: () => 0, onSome: (d) => d.getTime() })
-      }`,
-      text
-    })
   )
-  const locked = (pid: number | undefined) => new DirectoryLocked({ directory, pid: pid ?? 0 })
-
-  const takeOver = (
-    pid: number | undefined,
-    stale: { readonly file: string; readonly text: string }
-  ): Effect.Effect<boolean, DirectoryLocked | StoreError | PlatformError> => {
-    const marker = join(directory, `${LOCK_FILE}.takeover-${stale.file}`)
-    return fs.writeFileString(marker, String(process.pid), { flag: "wx" }).pipe(
-      Effect.catchIf(
-        isAlreadyExists,
-        () =>
-          Effect.flatMap(
-            pidOf(marker),
-            (taker): Effect.Effect<never, DirectoryLocked | StoreError> =>
-              taker !== undefined && taker !== process.pid && isAlive(taker)
-                ? Effect.fail(locked(taker))
-                : Effect.fail(
-                  new StoreError({
-                    operation: "lock",
-                    message: `dead letter directory ${directory}: a takeover of the stale lock by process ${
-                      taker ?? "?"
-                    } did not finish; check that no queue uses the directory, then remove ${path} and ${marker}`
-                  })
-                )
-          )
-      ),
-      Effect.zipRight(
-        Effect.flatMap(Effect.either(identity), (now) => {
-          // Someone else finished a takeover meanwhile: start over.
-          if (now._tag === "Left" || now.right.file !== stale.file || now.right.text !== stale.text) {
-            return Effect.succeed(false)
-          }
-          return Effect.logWarning(
-            `dead letter directory ${directory}: taking over the stale lock of ${
-              pid === undefined
-                ? "an unreadable lock file"
-                : pid === process.pid
-                ? `an earlier process with this process's pid ${pid}`
-                : `process ${pid}, which is no longer alive`
-            }`
-          ).pipe(
-            Effect.zipRight(fs.remove(path)),
-            Effect.zipRight(create),
-            Effect.as(true),
-            Effect.catchIf(isAlreadyExists, () => Effect.flatMap(pidOf(path), (winner) => Effect.fail(locked(winner))))
-          )
-        }).pipe(
-          Effect.ensuring(
-            fs.remove(marker).pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning(
-                  `dead letter directory ${directory}: the takeover marker was not removed: ${error.message}`
-                )
-              )
-            )
-          )
-        )
-      )
-    )
-  }
-
-  const attempt = (left: number): Effect.Effect<void, DirectoryLocked | StoreError | PlatformError> =>
-    create.pipe(
-      Effect.catchIf(isAlreadyExists, () =>
-        Effect.gen(function*() {
-          // The pid is judged from the same read as the identity re-checked later.
-          const found = yield* Effect.either(identity)
-          if (found._tag === "Left" && !isNotFound(found.left)) return yield* found.left
-          if (found._tag === "Right") {
-            const pid = parsePid(found.right.text)
-            if (pid !== undefined && isHeld(pid)) return yield* locked(pid)
-            if (yield* takeOver(pid, found.right)) return
-          }
-          if (left === 0) return yield* locked(yield* pidOf(path))
-          return yield* attempt(left - 1)
-        }))
-    )
-
-  const take: Effect.Effect<void, DirectoryLocked | StoreError> = Effect.suspend(() => {
-    if (heldHere.has(key)) return Effect.fail(locked(process.pid))
-    heldHere.add(key)
-    return attempt(3).pipe(
-      Effect.mapError((error) =>
-        error._tag === "DirectoryLocked" || error._tag === "StoreError" ? error : storeError("lock")(error)
-      ),
-      Effect.onError(() => Effect.sync(() => heldHere.delete(key)))
-    )
-  })
-  return Effect.acquireRelease(
-    take,
-    () =>
-      Effect.flatMap(pidOf(path), (pid) => pid === process.pid ? fs.remove(path) : Effect.void).pipe(
-        // Left behind, the lock names this pid and is taken over at the next start.
-        Effect.catchAll((error) =>
-          Effect.logWarning(`dead letter directory ${directory}: the lock file was not removed: ${error.message}`)
-        ),
-        Effect.ensuring(Effect.sync(() => heldHere.delete(key)))
-      )
-  )
-}
 
 export const makeFileStore = (
   directory: string
@@ -205,8 +53,7 @@ export const makeFileStore = (
       ),
       storeError("open")
     )
-    const realDirectory = yield* Effect.mapError(fs.realPath(directory), storeError("open"))
-    yield* acquireLock(fs, directory, realDirectory)
+    yield* acquireLock(fs, directory)
 
     const syncDirectory = (dir: string) =>
       Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
