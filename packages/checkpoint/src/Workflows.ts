@@ -630,13 +630,17 @@ export const make = (
           Effect.gen(function*() {
             const step = workflow.steps[index]!
             if (!step.isRetryable(error)) return false
-            yield* save({
-              ...checkpoint,
-              attempts: { ...checkpoint.attempts, [step.name]: attemptsOf(index) },
-              updatedAt: clock.unsafeCurrentTimeMillis()
-            })
             const driver = yield* driverOf(index)
-            const next = yield* Effect.either(driver.next(error))
+            // The record is written while the backoff runs, so the delay is
+            // measured from the failure, not from the end of the write.
+            const [, next] = yield* Effect.all([
+              save({
+                ...checkpoint,
+                attempts: { ...checkpoint.attempts, [step.name]: attemptsOf(index) },
+                updatedAt: clock.unsafeCurrentTimeMillis()
+              }),
+              Effect.either(driver.next(error))
+            ], { concurrency: 2 })
             if (next._tag === "Left") return false
             yield* Metric.increment(stepRetries)
             return true
