@@ -177,8 +177,11 @@ export interface WorkflowsService {
     options?: RunOptions & { readonly concurrency?: number }
   ) => Effect.Effect<ResumeReport, StoreError, R>
   /**
-   * For a dead-letter replay handler: retries the workflow a letter refers
-   * to (`letter.workflow`), with the matching definition from `workflows`.
+   * For a dead-letter replay handler: resumes the workflow a letter refers
+   * to (`letter.workflow`), with the matching definition from `workflows` —
+   * its failed step runs again. A workflow cancelled since the letter was
+   * sent stays cancelled (`WorkflowCancelled`: the cancel wins over an older
+   * letter); one completed since returns its final state and runs nothing.
    */
   readonly resumeFromLetter: <R>(
     workflows: ReadonlyArray<Workflow<any, any, any, R>>,
@@ -924,7 +927,7 @@ export const make = (
           if (workflow === undefined) {
             return yield* new InvalidInput({ message: `no definition was given for workflow "${ref.name}"` })
           }
-          return yield* run(workflow, ref.id, "retry", Option.none(), runOptions)
+          return yield* run(workflow, ref.id, "resume", Option.none(), runOptions)
         })
     }
     return service

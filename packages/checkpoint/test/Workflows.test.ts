@@ -961,6 +961,10 @@ const suite: Conformance.Suite<R> = [
       p.runs.length = 0
       assert.deepStrictEqual(yield* workflows.resumeFromLetter([five(p)], letter), expected)
       assert.deepStrictEqual(p.runs, ["s3", "s4", "s5"])
+      // Completed since: the letter's replay runs nothing and returns the final state.
+      p.runs.length = 0
+      assert.deepStrictEqual(yield* workflows.resumeFromLetter([five(p)], letters[1]!), expected)
+      assert.deepStrictEqual(p.runs, [])
       const noRef = yield* Effect.flip(workflows.resumeFromLetter([five(p)], {}))
       assert.strictEqual(noRef._tag, "InvalidInput")
       const unknown = yield* Effect.flip(workflows.resumeFromLetter([five(p, "not-five")], letter))
@@ -974,6 +978,33 @@ const suite: Conformance.Suite<R> = [
       const failed = yield* Effect.flip(broken.execute(five(p), "wf-dl-broken", initial))
       assert.strictEqual(failed._tag, "StepFailed")
       assert.strictEqual((yield* broken.status("wf-dl-broken")).status, "failed")
+    })
+  ),
+  Conformance.test(
+    "a workflow cancelled after its failure became a letter stays cancelled when the letter is replayed",
+    Effect.gen(function*() {
+      const letters: Array<DeadLetters.DeadLetterInput> = []
+      const port: DeadLetters.DeadLettersService = {
+        send: (letter) =>
+          Effect.sync(() => {
+            letters.push(letter)
+            return { letterId: `letter-${letters.length}` as never, duplicate: false }
+          })
+      }
+      const workflows = yield* Workflows.make().pipe(Effect.provideService(DeadLetters.DeadLetters, port))
+      const p = probe()
+      p.failAt = 2
+      yield* Effect.flip(workflows.execute(five(p), "wf-dl-cancelled", initial))
+      assert.strictEqual(letters.length, 1)
+      assert.strictEqual(yield* workflows.cancel("wf-dl-cancelled"), "cancelled")
+      p.failAt = null
+      p.runs.length = 0
+      const error = yield* Effect.flip(workflows.resumeFromLetter([five(p)], letters[0]!))
+      assert.strictEqual(error._tag, "WorkflowCancelled")
+      assert.deepStrictEqual(p.runs, [])
+      assert.strictEqual((yield* workflows.status("wf-dl-cancelled")).status, "cancelled")
+      // An operator who means it runs it again with retry.
+      assert.deepStrictEqual(yield* workflows.retry(five(p), "wf-dl-cancelled"), expected)
     })
   ),
   Conformance.test(

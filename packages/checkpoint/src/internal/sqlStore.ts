@@ -406,9 +406,20 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
       )
-      return (release && !isPg
-        ? Effect.tap(saved, () => sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]))
-        : saved).pipe(Sql.mapError(storeError("save")))
+      const committed = saved.pipe(Sql.mapError(storeError("save")))
+      return release && !isPg
+        ? Effect.tap(committed, () =>
+          // The save is committed: a release that fails now must not report
+          // it as failed. The lease expires after its ttl, as after a crash.
+          sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning("checkpoint: the lease was not released; it expires after its ttl", {
+                workflowId: lease.workflowId,
+                message: Sql.describe(error)
+              })
+            )
+          ))
+        : committed
     },
     list: (query = {}) =>
       Effect.gen(function*() {
