@@ -4,6 +4,7 @@ import type { WorkflowId } from "@agentos/core/Ids"
 import { Conformance } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,6 +22,8 @@ import { engines, realPause } from "./fixtures.js"
 import { Boom, expected, five, initial, names, probe, State } from "./workflowFixtures.js"
 
 type R = Workflows.Workflows | CheckpointStore | IdGenerator
+
+class Fatal extends Data.TaggedError("Fatal")<{ readonly step: string }> {}
 
 const engine = Workflows.Workflows
 
@@ -265,6 +268,29 @@ const suite: Conformance.Suite<R> = [
       assert.strictEqual(calls, 3)
       if (error._tag === "StepFailed") assert.strictEqual(error.attempts, 3)
 
+      // nonRetryable as a predicate: a retryable failure is retried, a fatal one ends the step at once.
+      const fatalities: Array<boolean> = [false, true, false]
+      let judgedRuns = 0
+      const judged = Workflow.make({ name: "judged", state: Schema.Struct({ n: Schema.Number }) }).step({
+        name: "call",
+        retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(5))),
+        nonRetryable: (error) => error._tag === "Fatal",
+        run: () =>
+          Effect.suspend((): Effect.Effect<{ n: number }, Boom | Fatal> =>
+            fatalities[judgedRuns++]
+              ? Effect.fail(new Fatal({ step: "call" }))
+              : Effect.fail(new Boom({ step: "call" }))
+          )
+      })
+      const judgedExit = yield* drive(yield* Effect.fork(workflows.execute(judged, "wf-judged", { n: 0 })))
+      const judgedError = failureOf(judgedExit)
+      assert.strictEqual(judgedError._tag, "StepFailed")
+      if (judgedError._tag === "StepFailed") {
+        assert.strictEqual(judgedError.error.tag, "Fatal")
+        assert.strictEqual(judgedError.attempts, 2)
+      }
+      assert.strictEqual(judgedRuns, 2)
+
       const p = probe()
       p.failAt = 1
       const nonRetryable = yield* Effect.flip(workflows.execute(five(p), "wf-nr", initial))
@@ -439,6 +465,19 @@ const suite: Conformance.Suite<R> = [
         for (const name of names) wf = wf.step({ name, run: (s) => Effect.succeed({ trail: [...s.trail, name] }) })
         return wf
       }
+      // A migration that fails, or yields a state the schema refuses: CheckpointInvalid, nothing runs or changes.
+      const before = yield* workflows.status("wf-v")
+      p.runs.length = 0
+      const failing = yield* Effect.flip(
+        workflows.resume(v2({ 1: () => Effect.fail(new Boom({ step: "migrate" })) }), "wf-v")
+      )
+      assert.strictEqual(failing._tag, "CheckpointInvalid")
+      if (failing._tag === "CheckpointInvalid") assert.include(failing.message, "migration from version 1 to 2 failed")
+      const refused = yield* Effect.flip(workflows.resume(v2({ 1: (state) => Effect.succeed(state) }), "wf-v"))
+      assert.strictEqual(refused._tag, "CheckpointInvalid")
+      assert.deepStrictEqual(p.runs, [])
+      const after = yield* workflows.status("wf-v")
+      assert.deepStrictEqual({ ...after, updatedAt: 0 }, { ...before, updatedAt: 0 })
       const mismatch = yield* Effect.flip(workflows.resume(v2({}), "wf-v"))
       assert.strictEqual(mismatch._tag, "VersionMismatch")
       if (mismatch._tag === "VersionMismatch") {
