@@ -32,7 +32,8 @@ import type {
   LetterNotFound,
   PayloadTooLarge,
   QueueFull,
-  ReplayInProgress
+  ReplayInProgress,
+  ReplayManyStopped
 } from "./Errors.js"
 import { StoreError } from "./Errors.js"
 import { makeFileStore } from "./internal/fileStore.js"
@@ -140,14 +141,16 @@ export interface DeadLetterQueueService {
   >
   /**
    * Replays the unresolved letters matching a filter, oldest first, one after
-   * another, at most `ratePerSecond` starts per second. A failing patch stops
-   * the run with its error.
+   * another, at most `ratePerSecond` starts per second, and reports each
+   * letter by outcome. Bad options are `InvalidInput` (nothing replayed). A
+   * patch that fails on a letter, or a store failure, stops the run with
+   * `ReplayManyStopped`, which carries the report so far and the cause.
    */
   readonly replayMany: <A, E, R>(
     filter: Omit<ListFilter, "resolved" | "cursor" | "limit" | "order">,
     handler: Handler<A, E, R>,
     options: ReplayManyOptions
-  ) => Effect.Effect<ReplayManyReport, InvalidInput | PayloadTooLarge | StoreError, R>
+  ) => Effect.Effect<ReplayManyReport, InvalidInput | ReplayManyStopped, R>
   /** Marks a letter resolved by hand, with a note (a note that is not a string is `InvalidInput`). */
   readonly resolve: (
     id: string,

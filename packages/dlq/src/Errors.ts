@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { ReplayManyReport } from "./Letter.js"
 
 /**
  * The input of `add`, a `list` filter or a replay's patched payload is not
@@ -144,3 +145,30 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
   message: Schema.String
 }) {}
+
+/**
+ * `replayMany` stopped before the end: a `modify` patch failed on a letter
+ * (`InvalidInput`, `PayloadTooLarge`) or the store failed. `report` says what
+ * it did before (those outcomes are recorded on their letters); `letterId`
+ * names the letter it stopped at (none when listing the next page failed);
+ * `error` is the cause. Nothing of that letter was changed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReplayManyStopped extends Schema.TaggedError<ReplayManyStopped>()("ReplayManyStopped", {
+  letterId: Schema.optional(Schema.String),
+  report: ReplayManyReport,
+  error: Schema.Union(InvalidInput, PayloadTooLarge, StoreError)
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    const r = this.report
+    const done = r.succeeded.length + r.failed.length + r.skipped.length + r.claimLost.length
+    return `replayMany stopped${
+      this.letterId === undefined ? "" : ` at dead letter "${this.letterId}"`
+    } after ${done} ` +
+      `letters (${r.succeeded.length} succeeded, ${r.failed.length} failed, ${r.skipped.length} skipped, ` +
+      `${r.claimLost.length} claims lost): ${this.error.message}`
+  }
+}

@@ -215,14 +215,27 @@ export type ReplayResult<A, E> =
   | { readonly _tag: "Failed"; readonly letter: Letter; readonly failure: FailureInfo; readonly error: E | undefined }
 
 /**
- * What `replayMany` reports.
+ * What `replayMany` reports: each letter it started, by outcome.
+ *
+ * - `succeeded`, `failed`: the handler's outcome, recorded on the letter;
+ * - `skipped`: letters another replayer held, or that were resolved or
+ *   removed meanwhile (their handler did not run);
+ * - `claimLost`: letters whose handler ran but whose claim expired and was
+ *   taken (by another replay, a manual `resolve` or a `purge`) before the
+ *   outcome was recorded: that outcome is not stored (see `ClaimLost`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ReplayManyReport {
-  readonly succeeded: ReadonlyArray<LetterId>
-  readonly failed: ReadonlyArray<LetterId>
-  /** Letters another replayer held, or that were resolved or removed meanwhile. */
-  readonly skipped: ReadonlyArray<LetterId>
-}
+export const ReplayManyReport = Schema.Struct({
+  succeeded: Schema.Array(LetterId),
+  failed: Schema.Array(LetterId),
+  skipped: Schema.Array(LetterId),
+  claimLost: Schema.Array(LetterId)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReplayManyReport extends Schema.Schema.Type<typeof ReplayManyReport> {}

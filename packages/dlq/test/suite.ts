@@ -642,11 +642,61 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual(report.succeeded.length, 4)
       assert.strictEqual(report.failed.length, 1)
       assert.deepStrictEqual(report.skipped, [])
+      assert.deepStrictEqual(report.claimLost, [])
       assert.deepStrictEqual((yield* dlq.summary()).byTaskType, { search: 1, format: 1 })
       const bad = yield* failure(dlq.replayMany({}, () => Effect.void, { ratePerSecond: 0 }))
       assert.strictEqual(bad._tag, "InvalidInput")
     }),
     { timeout: 20_000 }
+  ),
+  Conformance.test(
+    "replayMany stopped by a bad patch says where, what it did before, and why; that letter is unchanged",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ maxPayloadBytes: 200 })
+      const ids: Array<Ids.LetterId> = []
+      for (let i = 1; i <= 4; i++) ids.push((yield* dlq.add(input({ taskId: `s${i}` }))).letter.id)
+      const third = yield* dlq.get(ids[2]!)
+      let patches = 0
+      const stopped = yield* failure(
+        dlq.replayMany({}, (_payload, letter) => letter.taskId === "s2" ? Effect.fail("no") : Effect.void, {
+          ratePerSecond: 1_000,
+          // The third patch inflates its payload past maxPayloadBytes.
+          modify: (payload) => ++patches === 3 ? { big: "y".repeat(500) } : payload
+        })
+      )
+      assert.strictEqual(stopped._tag, "ReplayManyStopped")
+      if (stopped._tag === "ReplayManyStopped") {
+        assert.strictEqual(stopped.letterId, ids[2])
+        assert.deepStrictEqual(stopped.report, { succeeded: [ids[0]!], failed: [ids[1]!], skipped: [], claimLost: [] })
+        assert.strictEqual(stopped.error._tag, "PayloadTooLarge")
+        assert.include(stopped.message, `at dead letter "${ids[2]}" after 2 letters`)
+      }
+      assert.deepStrictEqual(yield* dlq.get(ids[2]!), third)
+      assert.isUndefined((yield* dlq.get(ids[3]!)).resolution)
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "replayMany reports a letter whose claim was lost while its handler ran as claimLost, not as replayed",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ claimTimeout: "300 millis" })
+      const { letter } = yield* dlq.add(input({ taskId: "slow" }))
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const run = yield* Effect.fork(
+        dlq.replayMany({}, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)), {
+          ratePerSecond: 10
+        })
+      )
+      yield* Deferred.await(started)
+      yield* Effect.sleep("500 millis")
+      yield* dlq.resolve(letter.id, "fixed by hand")
+      yield* Deferred.succeed(gate, undefined)
+      const report = yield* Fiber.join(run)
+      assert.deepStrictEqual(report, { succeeded: [], failed: [], skipped: [], claimLost: [letter.id] })
+      assert.strictEqual((yield* dlq.get(letter.id)).resolution?.kind, "manual")
+    }),
+    { live: true, timeout: 10_000 }
   ),
   Conformance.test(
     "redaction applies to payload, context, error and a replay's result before anything is stored or alerted",

@@ -33,6 +33,7 @@ import {
   PayloadTooLarge,
   QueueFull,
   ReplayInProgress,
+  ReplayManyStopped,
   type StoreError
 } from "../Errors.js"
 import { AddInput, dedupeKeyOf, type Letter, ListFilter, type ReplayResult } from "../Letter.js"
@@ -448,38 +449,62 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         const succeeded: Array<Ids.LetterId> = []
         const failed: Array<Ids.LetterId> = []
         const skipped: Array<Ids.LetterId> = []
+        const claimLost: Array<Ids.LetterId> = []
+        const report = () => ({
+          succeeded: [...succeeded],
+          failed: [...failed],
+          skipped: [...skipped],
+          claimLost: [...claimLost]
+        })
+        // The letter being replayed, named if the run stops there.
+        let current: Ids.LetterId | undefined
         let cursor: string | undefined
         let nextStart: number | undefined
         let started = 0
-        while (started < max) {
-          const page = yield* list({
-            ...filter,
-            resolved: false,
-            order: "oldest",
-            limit: 100,
-            ...(cursor === undefined ? {} : { cursor })
-          })
-          for (const letter of page.letters) {
-            if (started >= max) break
-            const now = yield* Clock.currentTimeMillis
-            if (nextStart !== undefined && now < nextStart) yield* Effect.sleep(Duration.millis(nextStart - now))
-            nextStart = (nextStart === undefined ? now : Math.max(nextStart, now)) + interval
-            started++
-            const outcome = yield* replay(letter.id, handler, manyOptions).pipe(
-              Effect.map((result) => result._tag),
-              Effect.catchTags({
-                ReplayInProgress: () => Effect.succeed("Skipped" as const),
-                AlreadyResolved: () => Effect.succeed("Skipped" as const),
-                LetterNotFound: () => Effect.succeed("Skipped" as const),
-                ClaimLost: () => Effect.succeed("Skipped" as const)
-              })
-            )
-            ;(outcome === "Succeeded" ? succeeded : outcome === "Failed" ? failed : skipped).push(letter.id)
+        return yield* Effect.gen(function*() {
+          while (started < max) {
+            current = undefined
+            const page = yield* list({
+              ...filter,
+              resolved: false,
+              order: "oldest",
+              limit: 100,
+              ...(cursor === undefined ? {} : { cursor })
+            })
+            for (const letter of page.letters) {
+              if (started >= max) break
+              const now = yield* Clock.currentTimeMillis
+              if (nextStart !== undefined && now < nextStart) yield* Effect.sleep(Duration.millis(nextStart - now))
+              nextStart = (nextStart === undefined ? now : Math.max(nextStart, now)) + interval
+              started++
+              current = letter.id
+              const outcome = yield* replay(letter.id, handler, manyOptions).pipe(
+                Effect.map((result) => result._tag),
+                Effect.catchTags({
+                  ReplayInProgress: () => Effect.succeed("Skipped" as const),
+                  AlreadyResolved: () => Effect.succeed("Skipped" as const),
+                  LetterNotFound: () => Effect.succeed("Skipped" as const),
+                  ClaimLost: () => Effect.succeed("ClaimLost" as const)
+                })
+              )
+              const into = outcome === "Succeeded"
+                ? succeeded
+                : outcome === "Failed"
+                ? failed
+                : outcome === "ClaimLost"
+                ? claimLost
+                : skipped
+              into.push(letter.id)
+            }
+            if (page.nextCursor === undefined) break
+            cursor = page.nextCursor
           }
-          if (page.nextCursor === undefined) break
-          cursor = page.nextCursor
-        }
-        return { succeeded, failed, skipped }
+          return report()
+        }).pipe(
+          Effect.mapError((error) =>
+            new ReplayManyStopped({ ...(current === undefined ? {} : { letterId: current }), report: report(), error })
+          )
+        )
       }).pipe(span("DeadLetterQueue.replayMany"))
 
     const resolve = (id: string, note: string) =>
