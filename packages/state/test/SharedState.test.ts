@@ -69,6 +69,21 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     })
   ),
   Conformance.test(
+    "a stored -0 reads back as 0, as JSON stores it (JSON.stringify(-0) is \"0\"), on every backend",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      const isPositiveZero = (value: unknown) => Object.is(value, 0)
+      const result = yield* state.set("z", { a: -0, list: [-0], inner: { b: -0 } }, { agent: "alice" })
+      for (
+        const value of [valueOf(result.entry), valueOf(yield* state.get("z")), (yield* state.history("z"))[0]!.value!]
+      ) {
+        assert.isTrue(isPositiveZero(value.a), "a")
+        assert.isTrue(isPositiveZero((value.list as ReadonlyArray<unknown>)[0]), "list[0]")
+        assert.isTrue(isPositiveZero((value.inner as JsonObject).b), "inner.b")
+      }
+    })
+  ),
+  Conformance.test(
     "unconditional writes and matching compare-and-set bump the version by one",
     Effect.gen(function*() {
       const state = yield* Tag

@@ -12,7 +12,8 @@ const copy = (value: unknown, depth: number): Json.JsonValue => {
     case "boolean":
       return value
     case "number":
-      if (Number.isFinite(value)) return value
+      // -0 is stored as 0, as JSON (and so the SQL stores) would: JSON.stringify(-0) is "0".
+      if (Number.isFinite(value)) return value === 0 ? 0 : value
       throw new Invalid("")
     case "object": {
       if (value === null) return null
