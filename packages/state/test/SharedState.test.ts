@@ -1,4 +1,4 @@
-import type { JsonObject } from "@agentos/core/Json"
+import type { JsonObject, JsonValue } from "@agentos/core/Json"
 import { Conformance } from "@agentos/testkit"
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -81,6 +81,27 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
         assert.isTrue(isPositiveZero((value.list as ReadonlyArray<unknown>)[0]), "list[0]")
         assert.isTrue(isPositiveZero((value.inner as JsonObject).b), "inner.b")
       }
+    })
+  ),
+  Conformance.test(
+    "a value nested past 256 levels is InvalidValue on every backend, a scalar at the deepest level included",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      // `levels` objects around `leaf`: the leaf sits at depth `levels` (the outer object at 0).
+      const nested = (levels: number, leaf: JsonValue): JsonObject => {
+        let value: JsonValue = leaf
+        for (let i = 0; i < levels; i++) value = { a: value }
+        return value as JsonObject
+      }
+      for (const leaf of [1, "s", null, true]) {
+        yield* state.set("deep", nested(256, leaf), { agent: "a" })
+        const result = yield* Effect.either(state.set("deep", nested(257, leaf), { agent: "a" }))
+        assert.isTrue(
+          Either.isLeft(result) && result.left._tag === "InvalidValue",
+          `leaf ${JSON.stringify(leaf)} at depth 257: ${Either.isLeft(result) ? result.left._tag : "written"}`
+        )
+      }
+      assert.strictEqual(versionOf(yield* state.get("deep")), 4)
     })
   ),
   Conformance.test(

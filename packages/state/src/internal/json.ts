@@ -7,6 +7,9 @@ class Invalid {
 const MAX_DEPTH = 256
 
 const copy = (value: unknown, depth: number): Json.JsonValue => {
+  // Any value past the limit, a scalar included, as core's `findInvalid`
+  // (the SQL stores' check) counts depth: else memory kept values they refuse.
+  if (depth > MAX_DEPTH) throw new Invalid("")
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -17,7 +20,6 @@ const copy = (value: unknown, depth: number): Json.JsonValue => {
       throw new Invalid("")
     case "object": {
       if (value === null) return null
-      if (depth > MAX_DEPTH) throw new Invalid("")
       if (Array.isArray(value)) {
         const out: Array<Json.JsonValue> = new Array(value.length)
         for (let i = 0; i < value.length; i++) out[i] = copy(value[i], depth + 1)
