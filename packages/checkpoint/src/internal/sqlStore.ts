@@ -59,6 +59,46 @@ BEGIN
 END
 $body$`
 
+/**
+ * The save function of migration 0004 (it replaces 0002's, same signature
+ * and result). 0002's upsert read `cancel_requested` in its RETURNING
+ * subquery with the statement's snapshot, taken before the share lock: a
+ * cancellation request that committed while the save waited for the lease
+ * row was locked (the fence re-checks the updated row) but not reported, so
+ * a failing step's save did not see it and the release cleared it. Here the
+ * lease row is share-locked first by a statement that returns the locked
+ * row (under READ COMMITTED, its latest version): the fence and the request
+ * reported are that row's, and nothing can change it until the commit.
+ */
+const saveFunctionV2Text = `CREATE OR REPLACE FUNCTION ${SAVE_FUNCTION}(p_workflow_id text, p_name text,
+    p_version integer, p_status text, p_state jsonb, p_completed_steps jsonb, p_attempts jsonb, p_run integer,
+    p_failure jsonb, p_created_at bigint, p_updated_at bigint, p_completed_at bigint, p_epoch bigint,
+    p_holder text, p_release boolean) RETURNS integer LANGUAGE plpgsql AS $body$
+DECLARE
+  v_cancel_requested integer;
+BEGIN
+  SELECT cancel_requested INTO v_cancel_requested FROM "${LEASES}"
+    WHERE workflow_id = p_workflow_id AND epoch = p_epoch AND holder = p_holder FOR SHARE;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps, attempts, run,
+      failure, created_at, updated_at, completed_at, epoch)
+    VALUES (p_workflow_id, p_name, p_version, p_status, p_state, p_completed_steps, p_attempts, p_run, p_failure,
+      p_created_at, p_updated_at, p_completed_at, p_epoch)
+    ON CONFLICT (workflow_id) DO UPDATE SET
+      name = excluded.name, version = excluded.version, status = excluded.status, state = excluded.state,
+      completed_steps = excluded.completed_steps, attempts = excluded.attempts, run = excluded.run,
+      failure = excluded.failure, created_at = excluded.created_at, updated_at = excluded.updated_at,
+      completed_at = excluded.completed_at, epoch = excluded.epoch;
+  IF p_release THEN
+    UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
+      WHERE workflow_id = p_workflow_id AND epoch = p_epoch AND holder = p_holder;
+  END IF;
+  RETURN v_cancel_requested;
+END
+$body$`
+
 const GRANT_CREATE_FUNCTION = "agentos_checkpoint_grant_create"
 
 /**
@@ -162,6 +202,16 @@ export const migrations: Sql.Migrations = {
       pg: () => sql.unsafe(grantCreateFunctionText(sql`${Sql.nowMillis(sql)}`.compile()[0])),
       orElse: () => Effect.void
     })
+  }),
+  // Postgres: the save function reports the cancellation request of the
+  // lease row it locked (see saveFunctionV2Text). CREATE OR REPLACE keeps
+  // the function's signature, owner and grants.
+  "0004_save_function_reads_locked_lease": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.onDialectOrElse({
+      pg: () => sql.unsafe(saveFunctionV2Text),
+      orElse: () => Effect.void
+    })
   })
 }
 
@@ -227,9 +277,9 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   // The save is the hot path (one per step): its text is built once, with
   // the JSON columns as text parameters. On Postgres the save is a call of
-  // the save function (migration 0002), which runs this statement's
-  // Postgres form (it share-locks the lease row, so a concurrent grant,
-  // which updates that row, waits for the save to commit, then sees it).
+  // the save function (migration 0002, replaced by 0004), which share-locks
+  // the lease row first (so a concurrent grant, which updates that row,
+  // waits for the save to commit, then sees it), then upserts as this does.
   const param = (n: number, pgType?: string) => isPg ? `$${n}${pgType === undefined ? "" : `::${pgType}`}` : "?"
   const upsertText = `INSERT INTO "${WORKFLOWS}" (workflow_id, name, version, status, state, completed_steps,
       attempts, run, failure, created_at, updated_at, completed_at, epoch)
