@@ -22,11 +22,44 @@ export type JsonObject = { readonly [key: string]: JsonValue }
 
 const MAX_DEPTH = 256
 
+// Postgres stores neither a NUL character (text and jsonb refuse U+0000) nor
+// a lone surrogate (it is not UTF-8); memory and SQLite would keep both. So
+// they are refused on every backend, which then all store the same values.
+// eslint-disable-next-line no-control-regex -- U+0000 is what is looked for
+const suspectText = /[\u0000\ud800-\udfff]/
+
 /**
- * Where a value stops being JSON: `undefined` when it is JSON, otherwise a
- * description with its path (`$.a[2].b: NaN is not a finite number`). Only
- * plain objects and arrays nest; a Date, Map or class instance is not JSON
- * (it would not survive a round trip).
+ * What keeps a string from being stored alike by every backend: a NUL
+ * character (U+0000) or a lone surrogate — `undefined` for any other
+ * string. Cheap for ordinary text (one regular-expression test).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const textIssue = (text: string): string | undefined => {
+  if (!suspectText.test(text)) return undefined
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code === 0) return "a NUL character (U+0000)"
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = text.charCodeAt(i + 1)
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        i++
+        continue
+      }
+      return `a lone surrogate (U+${code.toString(16).toUpperCase()})`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Where a value stops being JSON that every store keeps alike: `undefined`
+ * when it is, otherwise a description with its path (`$.a[2].b: NaN is not
+ * a finite number`). Only plain objects and arrays nest; a Date, Map or
+ * class instance is not JSON (it would not survive a round trip); a string
+ * or key holding a NUL character or a lone surrogate is refused too
+ * (`textIssue`: Postgres cannot store it).
  *
  * @since 0.1.0
  * @category validation
@@ -34,7 +67,10 @@ const MAX_DEPTH = 256
 export const findInvalid = (value: unknown, path = "$", depth = 0): string | undefined => {
   if (depth > MAX_DEPTH) return `${path}: nested deeper than ${MAX_DEPTH} levels`
   switch (typeof value) {
-    case "string":
+    case "string": {
+      const issue = textIssue(value)
+      return issue === undefined ? undefined : `${path}: the string holds ${issue}, which Postgres cannot store`
+    }
     case "boolean":
       return undefined
     case "number":
@@ -53,6 +89,10 @@ export const findInvalid = (value: unknown, path = "$", depth = 0): string | und
         return `${path}: a ${(value as object).constructor?.name ?? "non-plain object"} is not a plain JSON object`
       }
       for (const key in value) {
+        const issue = textIssue(key)
+        if (issue !== undefined) {
+          return `${path}: the key ${JSON.stringify(key)} holds ${issue}, which Postgres cannot store`
+        }
         const invalid = findInvalid((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1)
         if (invalid !== undefined) return invalid
       }

@@ -74,6 +74,21 @@ describe("Json", () => {
     assert.throws(() => Schema.decodeUnknownSync(Json.JsonObject)([1]), /expected a JSON object/)
   })
 
+  it("refuses strings and keys Postgres cannot store: a NUL character or a lone surrogate", () => {
+    assert.strictEqual(
+      Json.findInvalid({ a: ["ok", "x\u0000y"] }),
+      "$.a[1]: the string holds a NUL character (U+0000), which Postgres cannot store"
+    )
+    assert.match(Json.findInvalid({ "k\u0000": 1 })!, /^\$: the key "k\\u0000" holds a NUL character/)
+    assert.match(Json.findInvalid({ a: "\ud83d" })!, /lone surrogate \(U\+D83D\)/)
+    assert.match(Json.findInvalid({ a: "x\udc00" })!, /lone surrogate \(U\+DC00\)/)
+    assert.match(Json.findInvalid({ a: "\udc00\ud83d" })!, /lone surrogate \(U\+DC00\)/)
+    // A surrogate pair (an emoji) and ordinary text are fine.
+    assert.isUndefined(Json.findInvalid({ a: "héllo 👋", "👋": ["\u0001"] }))
+    assert.isUndefined(Json.textIssue("plain"))
+    assert.strictEqual(Json.textIssue("\u0000"), "a NUL character (U+0000)")
+  })
+
   it("measures UTF-8 bytes", () => {
     assert.strictEqual(Json.utf8Length("héllo 👋"), Buffer.byteLength("héllo 👋", "utf8"))
     assert.strictEqual(Json.byteLength({ k: "é" }), Buffer.byteLength(JSON.stringify({ k: "é" })))

@@ -105,6 +105,31 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     })
   ),
   Conformance.test(
+    "a NUL character or a lone surrogate in a value, a key or an agent is InvalidValue or InvalidRequest on every backend, and nothing is written",
+    Effect.gen(function*() {
+      const state = yield* Tag
+      yield* state.set("text", { s: "ok 👋" }, { agent: "a" })
+      for (const value of [{ s: "a\u0000b" }, { "k\u0000": 1 }, { s: "\ud83d" }, { deep: [{ s: "x\udc00" }] }]) {
+        const result = yield* Effect.either(state.set("text", value, { agent: "a" }))
+        assert.isTrue(
+          Either.isLeft(result) && result.left._tag === "InvalidValue",
+          `${JSON.stringify(value)}: ${Either.isLeft(result) ? result.left._tag : "written"}`
+        )
+      }
+      for (const [key, agent] of [["k\u0000", "a"], ["text", "a\u0000"], ["\udc00", "a"]] as const) {
+        const result = yield* Effect.either(state.set(key, { s: "fine" }, { agent }))
+        assert.isTrue(
+          Either.isLeft(result) && result.left._tag === "InvalidRequest",
+          `${JSON.stringify([key, agent])}: ${Either.isLeft(result) ? result.left._tag : "written"}`
+        )
+      }
+      const listed = yield* Effect.either(state.list("te\u0000"))
+      assert.isTrue(Either.isLeft(listed) && listed.left._tag === "InvalidRequest")
+      const entry = Option.getOrThrow(yield* state.get("text"))
+      assert.deepStrictEqual([entry.value, entry.version], [{ s: "ok 👋" }, 1])
+    })
+  ),
+  Conformance.test(
     "unconditional writes and matching compare-and-set bump the version by one",
     Effect.gen(function*() {
       const state = yield* Tag

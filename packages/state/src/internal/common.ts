@@ -1,4 +1,4 @@
-import type { JsonObject } from "@agentos/core/Json"
+import { type JsonObject, textIssue } from "@agentos/core/Json"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -106,13 +106,23 @@ export const makeConfig = (options: SharedState.StoreOptions): Config => {
 
 const MAX_KEY = 1024
 
+/** A text that every backend stores alike (no NUL character, no lone surrogate), or why not. */
+const checkText = (what: string, text: string): string | undefined => {
+  const issue = textIssue(text)
+  return issue === undefined ? undefined : `${what} holds ${issue}, which Postgres cannot store`
+}
+
 /** @internal */
 export const checkKey = (key: unknown): string | undefined =>
   typeof key !== "string" || key.length === 0
     ? "a key must be a non-empty string"
     : key.length > MAX_KEY
     ? `a key is at most ${MAX_KEY} characters`
-    : undefined
+    : checkText("the key", key)
+
+/** @internal */
+export const checkAgent = (agent: unknown): string | undefined =>
+  typeof agent !== "string" || agent.length === 0 ? "agent must be a non-empty string" : checkText("agent", agent)
 
 /** @internal */
 export const checkWrite = (
@@ -123,7 +133,7 @@ export const checkWrite = (
   strategy: unknown
 ): InvalidRequest | undefined => {
   const bad = checkKey(key) ??
-    (typeof agent !== "string" || agent.length === 0 ? "agent must be a non-empty string" : undefined) ??
+    checkAgent(agent) ??
     (expectedVersion !== undefined && (!Number.isSafeInteger(expectedVersion) || (expectedVersion as number) < 0)
       ? `expectedVersion must be an integer >= 0, got ${String(expectedVersion)}`
       : undefined) ??
@@ -146,12 +156,14 @@ export const checkSchema = (key: string, value: JsonObject, rules: Rules): Inval
 /** @internal */
 export const checkList = (prefix: unknown, options: SharedState.ListOptions | undefined): string | undefined => {
   if (typeof prefix !== "string") return "a prefix must be a string"
+  const badPrefix = checkText("the prefix", prefix)
+  if (badPrefix !== undefined) return badPrefix
   const limit = options?.limit
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000)) {
     return `limit must be an integer from 1 to 1000, got ${String(limit)}`
   }
   if (options?.cursor !== undefined && typeof options.cursor !== "string") return "cursor must be a string"
-  return undefined
+  return options?.cursor === undefined ? undefined : checkText("the cursor", options.cursor)
 }
 
 /** @internal */
@@ -301,7 +313,7 @@ export const makeWithLock = (
     const ttl = Option.map(Duration.decodeUnknown(options.ttl ?? "30 seconds"), Duration.toMillis)
     const wait = Option.map(Duration.decodeUnknown(options.wait ?? "5 seconds"), Duration.toMillis)
     const bad = checkKey(key) ??
-      (typeof agent !== "string" || agent.length === 0 ? "agent must be a non-empty string" : undefined) ??
+      checkAgent(agent) ??
       (Option.isNone(ttl) || !(ttl.value >= 1) || !Number.isFinite(ttl.value)
         ? "ttl must be a finite duration of at least 1 millisecond"
         : undefined) ??

@@ -12,6 +12,9 @@ const copy = (value: unknown, depth: number): Json.JsonValue => {
   if (depth > MAX_DEPTH) throw new Invalid("")
   switch (typeof value) {
     case "string":
+      // No NUL character or lone surrogate (Postgres cannot store them): as core's check.
+      if (Json.textIssue(value) !== undefined) throw new Invalid("")
+      return value
     case "boolean":
       return value
     case "number":
@@ -32,6 +35,7 @@ const copy = (value: unknown, depth: number): Json.JsonValue => {
       // same keys in the same order as `Object.keys`, without allocating their array.
       for (const key in value) {
         if (!Object.hasOwn(value, key)) continue
+        if (Json.textIssue(key) !== undefined) throw new Invalid("")
         const item = copy((value as Record<string, unknown>)[key], depth + 1)
         if (key === "__proto__") {
           Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
