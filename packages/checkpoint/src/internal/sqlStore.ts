@@ -297,6 +297,8 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       WHERE l.workflow_id = "${WORKFLOWS}".workflow_id) AS cancel_requested`
   const releaseText = `UPDATE "${LEASES}" SET expires_at = 0, cancel_requested = 0
     WHERE workflow_id = ${param(1)} AND epoch = ${param(2)} AND holder = ${param(3)}`
+  const abandonText = `UPDATE "${LEASES}" SET expires_at = 0
+    WHERE workflow_id = ${param(1)} AND epoch = ${param(2)} AND holder = ${param(3)}`
   // The save that completes a workflow also releases its lease. Postgres:
   // one statement (a call of the save function, which runs the release only
   // when the upsert wrote, i.e. the fence held, in the same transaction: one
@@ -417,7 +419,15 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
               created: rows.length > 0,
               cancelRequested: rows.length > 0 && Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0
             })),
-            Sql.mapError(storeError("acquire"))
+            Sql.mapError(storeError("acquire")),
+            // The grant is committed but not returned: ended, so that it does
+            // not turn every runner (this caller's retry included) away until
+            // its ttl runs out. Unlike a release it keeps a pending
+            // cancellation request for the next holder, as Postgres's rolled
+            // back grant does. One that fails leaves the ttl.
+            Effect.tapError(() =>
+              Effect.ignore(sql.unsafe(abandonText, [lease.workflowId, lease.epoch, lease.holder]))
+            )
           )),
     renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
     release: (lease) =>
