@@ -14,7 +14,7 @@ import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { FailureInfo } from "./Failure.js"
 import { AgentId, type LetterId, TaskId, WorkflowId } from "./Ids.js"
-import { JsonObject, JsonValue } from "./Json.js"
+import { JsonObject, JsonValue, StorableString } from "./Json.js"
 
 /**
  * A reference to the workflow a letter came from; replaying the letter
@@ -25,9 +25,9 @@ import { JsonObject, JsonValue } from "./Json.js"
  */
 export const WorkflowRef = Schema.Struct({
   id: WorkflowId,
-  name: Schema.String,
+  name: StorableString,
   version: Schema.optional(Schema.Int),
-  step: Schema.optional(Schema.String)
+  step: Schema.optional(StorableString)
 }).annotations({ identifier: "WorkflowRef" })
 
 /**
@@ -45,8 +45,8 @@ export type WorkflowRef = typeof WorkflowRef.Type
  */
 export const DeadLetterFields = {
   /** Who sent it: "supervisor", "checkpoint", or your own component. */
-  source: Schema.NonEmptyString,
-  taskType: Schema.NonEmptyString,
+  source: StorableString.pipe(Schema.minLength(1)),
+  taskType: StorableString.pipe(Schema.minLength(1)),
   taskId: Schema.optional(TaskId),
   workflow: Schema.optional(WorkflowRef),
   /**

@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { storableText } from "./Json.js"
 
 /**
  * @since 0.1.0
@@ -33,7 +34,9 @@ const MAX_STACK = 8_192
  * @since 0.1.0
  * @category constructors
  */
-export const fromUnknown = (error: unknown): FailureInfo => {
+export const fromUnknown = (error: unknown): FailureInfo => storable(describe(error))
+
+const describe = (error: unknown): FailureInfo => {
   if (Predicate.hasProperty(error, "_tag") && typeof error._tag === "string") {
     const message = Predicate.hasProperty(error, "message") && typeof error.message === "string" && error.message !== ""
       ? error.message
@@ -61,7 +64,27 @@ export const fromCause = (cause: Cause.Cause<unknown>): FailureInfo => {
   if (Cause.isInterruptedOnly(cause)) {
     return { tag: "Interrupted", message: "the fiber was interrupted", interrupted: true }
   }
-  return { tag: "Unknown", message: Cause.pretty(cause) }
+  return storable({ tag: "Unknown", message: Cause.pretty(cause) })
+}
+
+/**
+ * The same failure with its texts storable by every backend: a NUL
+ * character or a lone surrogate in its tag, message or stack (Postgres
+ * cannot store them; a stack cut at its length limit can split a surrogate
+ * pair) is written as a visible escape (`Json.storableText`). `fromUnknown`
+ * and `fromCause` already do this; stores apply it to a failure they are
+ * given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const storable = (info: FailureInfo): FailureInfo => {
+  const tag = storableText(info.tag)
+  const message = storableText(info.message)
+  const stack = info.stack === undefined ? undefined : storableText(info.stack)
+  return tag === info.tag && message === info.message && stack === info.stack
+    ? info
+    : { ...info, tag, message, ...(stack === undefined ? {} : { stack }) }
 }
 
 const withStack = (info: FailureInfo, error: unknown): FailureInfo =>

@@ -2,14 +2,22 @@
  * Branded identifiers shared by every AgentOS package.
  *
  * Each id is a non-empty string of at most 256 characters without leading or
- * trailing white space, branded so that a `TaskId` can never be passed where
+ * trailing white space, a NUL character or a lone surrogate, branded so that a `TaskId` can never be passed where
  * an `AgentId` is expected.
  *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import { textIssue } from "./Json.js"
 
-const IdString = Schema.NonEmptyTrimmedString.pipe(Schema.maxLength(256))
+const IdString = Schema.NonEmptyTrimmedString.pipe(
+  Schema.maxLength(256),
+  // Postgres cannot store a NUL character or a lone surrogate: refused on every backend.
+  Schema.filter((id) => {
+    const issue = textIssue(id)
+    return issue === undefined ? undefined : `an id cannot hold ${issue}`
+  })
+)
 
 /**
  * The id of an agent (a worker identity that spends budget and owns memory).

@@ -54,6 +54,49 @@ export const textIssue = (text: string): string | undefined => {
 }
 
 /**
+ * A string every backend stores alike: no NUL character and no lone
+ * surrogate (`textIssue`). For names and ids that are stored as they are.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StorableString: Schema.filter<typeof Schema.String> = Schema.String.pipe(
+  Schema.filter((text) => {
+    const issue = textIssue(text)
+    return issue === undefined ? undefined : `holds ${issue}, which Postgres cannot store`
+  })
+)
+
+/**
+ * Writes a NUL character or a lone surrogate of `text` as the visible escape
+ * `\u0000` / `\uD83D` (six characters), so that a free text — an error
+ * message, a stack — can be stored by every backend without losing what it
+ * said. Any other string is returned as it is.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const storableText = (text: string): string => {
+  if (!suspectText.test(text)) return text
+  let out = ""
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        out += text[i]! + text[i + 1]!
+        i++
+        continue
+      }
+    }
+    out += code === 0 || (code >= 0xd800 && code <= 0xdfff)
+      ? `\\u${code.toString(16).toUpperCase().padStart(4, "0")}`
+      : text[i]!
+  }
+  return out
+}
+
+/**
  * Where a value stops being JSON that every store keeps alike: `undefined`
  * when it is, otherwise a description with its path (`$.a[2].b: NaN is not
  * a finite number`). Only plain objects and arrays nest; a Date, Map or

@@ -19,6 +19,9 @@ describe("Ids", () => {
     assert.throws(() => Ids.TaskId.make(""))
     assert.throws(() => Ids.TaskId.make(" padded "))
     assert.throws(() => Schema.decodeUnknownSync(Ids.WorkflowId)("x".repeat(257)))
+    assert.throws(() => Schema.decodeUnknownSync(Ids.WorkflowId)("w\u0000"), /an id cannot hold a NUL character/)
+    assert.throws(() => Schema.decodeUnknownSync(Ids.TaskId)("t\ud83d"), /lone surrogate/)
+    assert.strictEqual(Ids.AgentId.make("agent 👋"), "agent 👋")
   })
 })
 
@@ -105,6 +108,22 @@ describe("Failure", () => {
     assert.isTrue(Failure.fromCause(Cause.interrupt("fiber" as never)).interrupted)
     assert.isString(Failure.fromCause(Cause.die(new Error("x"))).stack)
   })
+
+  it("writes a NUL character or a lone surrogate as a visible escape, so every store can keep the failure", () => {
+    const error = new Error("bad\u0000byte \ud83d and 👋")
+    error.name = "Tag\u0000"
+    const info = Failure.fromUnknown(error)
+    assert.strictEqual(info.tag, "Tag\\u0000")
+    assert.strictEqual(info.message, "bad\\u0000byte \\uD83D and 👋")
+    assert.isUndefined(Json.findInvalid(info))
+    assert.deepStrictEqual(Failure.fromCause(Cause.fail("x\udc00")), { tag: "Unknown", message: "x\\uDC00" })
+    // A stack cut at its limit inside a surrogate pair keeps no lone half.
+    const long = new Error("long")
+    long.stack = "s".repeat(8_191) + "👋"
+    assert.strictEqual(Failure.fromUnknown(long).stack, "s".repeat(8_191) + "\\uD83D")
+    const plain = { tag: "Boom", message: "fine" }
+    assert.strictEqual(Failure.storable(plain), plain)
+  })
 })
 
 describe("DeadLetters port", () => {
@@ -135,6 +154,15 @@ describe("DeadLetters port", () => {
     })
     assert.strictEqual(DeadLetters.dedupeKey(task), "task:t1:3")
     assert.strictEqual(DeadLetters.dedupeKey(workflow), "workflow:w1:3")
+  })
+
+  it("refuses names Postgres cannot store", () => {
+    const decode = Schema.decodeUnknownEither(DeadLetters.DeadLetterInput)
+    assert.strictEqual(decode({ ...base, taskId: "t1", taskType: "se\u0000arch" })._tag, "Left")
+    assert.strictEqual(decode({ ...base, taskId: "t1", source: "\udc00" })._tag, "Left")
+    assert.strictEqual(decode({ ...base, workflow: { id: "w1", name: "re\u0000search" } })._tag, "Left")
+    assert.strictEqual(decode({ ...base, taskId: "t1", taskType: "" })._tag, "Left")
+    assert.strictEqual(decode({ ...base, taskId: "t1" })._tag, "Right")
   })
 })
 

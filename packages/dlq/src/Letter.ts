@@ -8,7 +8,7 @@
 import { attemptTimesIssue, DeadLetterFields, WorkflowRef } from "@agentos/core/DeadLetters"
 import { FailureInfo } from "@agentos/core/Failure"
 import { AgentId, LetterId, TaskId } from "@agentos/core/Ids"
-import { JsonObject, JsonValue } from "@agentos/core/Json"
+import { JsonObject, JsonValue, StorableString } from "@agentos/core/Json"
 import * as Schema from "effect/Schema"
 
 /**
@@ -128,16 +128,16 @@ export interface Added {
  * @category schemas
  */
 export const ListFilter = Schema.Struct({
-  taskType: Schema.optional(Schema.String),
+  taskType: Schema.optional(StorableString),
   /** The error's tag. */
-  errorType: Schema.optional(Schema.String),
-  agent: Schema.optional(Schema.String),
+  errorType: Schema.optional(StorableString),
+  agent: Schema.optional(StorableString),
   resolved: Schema.optional(Schema.Boolean),
   /** Letters created at or after this epoch millisecond. */
   since: Schema.optional(Schema.Int),
   /** Page size, 1–1000 (default 50). */
   limit: Schema.optional(Schema.Int.pipe(Schema.between(1, 1000))),
-  cursor: Schema.optional(Schema.String),
+  cursor: Schema.optional(StorableString),
   order: Schema.optional(Schema.Literal("newest", "oldest"))
 }).annotations({ identifier: "ListFilter" })
 

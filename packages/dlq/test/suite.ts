@@ -650,6 +650,36 @@ export const suite: Conformance.Suite<Harness> = [
     { timeout: 20_000 }
   ),
   Conformance.test(
+    "text Postgres cannot store: a failure's message keeps it as a visible escape; names, payloads, notes and filters holding it are InvalidInput",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const { letter } = yield* dlq.add(input({
+        taskId: "nul",
+        error: { tag: "Boom\u0000", message: "binary \u0000 output \ud83d and 👋", stack: "at x\udc00" }
+      }))
+      const stored = yield* dlq.get(letter.id)
+      assert.deepStrictEqual(stored.error, {
+        tag: "Boom\\u0000",
+        message: "binary \\u0000 output \\uD83D and 👋",
+        stack: "at x\\uDC00"
+      })
+      for (
+        const bad of [{ taskType: "se\u0000arch" }, { payload: { q: "a\u0000" } }, { context: { "k\ud83d": 1 } }, {
+          agent: "a\u0000"
+        }]
+      ) {
+        const refused = yield* failure(dlq.add(input({ taskId: "bad", ...bad })))
+        assert.strictEqual(refused._tag, "InvalidInput", JSON.stringify(bad))
+      }
+      const note = yield* failure(dlq.resolve(letter.id, "fixed\u0000"))
+      assert.strictEqual(note._tag, "InvalidInput")
+      const filter = yield* failure(dlq.list({ errorType: "Boom\u0000" }))
+      assert.strictEqual(filter._tag, "InvalidInput")
+      assert.strictEqual((yield* dlq.summary()).total, 1)
+      assert.isUndefined((yield* dlq.get(letter.id)).resolution)
+    })
+  ),
+  Conformance.test(
     "replayMany stopped by a bad patch says where, what it did before, and why; that letter is unchanged",
     Effect.gen(function*() {
       const dlq = yield* queue({ maxPayloadBytes: 200 })

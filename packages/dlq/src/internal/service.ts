@@ -101,9 +101,12 @@ const isFailureInfo = (u: unknown): u is Failure.FailureInfo =>
   typeof (u as Failure.FailureInfo).message === "string" &&
   ((u as Failure.FailureInfo).stack === undefined || typeof (u as Failure.FailureInfo).stack === "string")
 
+// An error's texts are made storable first (a NUL character or a lone
+// surrogate written as a visible escape: Postgres cannot store them), so a
+// failure is never refused for what its message holds.
 const redactError = (redact: Redact | undefined, error: Failure.FailureInfo) =>
   Effect.map(
-    applyRedaction(redact, error as unknown as Json.JsonValue, "error"),
+    applyRedaction(redact, Failure.storable(error) as unknown as Json.JsonValue, "error"),
     (out) => out as unknown as Failure.FailureInfo
   )
 
@@ -513,6 +516,12 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         // note would be stored as a letter that no longer decodes.
         if (typeof note !== "string") {
           return yield* new InvalidInput({ message: `the resolution note must be a string, got ${typeof note}` })
+        }
+        const noteIssue = Json.textIssue(note)
+        if (noteIssue !== undefined) {
+          return yield* new InvalidInput({
+            message: `the resolution note holds ${noteIssue}, which Postgres cannot store`
+          })
         }
         const now = yield* Clock.currentTimeMillis
         const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
