@@ -609,6 +609,15 @@ export const make = (
                   })
                 )
               )
+              // A cancellation asked while the letter was being sent would be
+              // cleared by the release that ends this run: read the lease once
+              // more and record it (a replay of the letter then finds the
+              // workflow cancelled). What remains is the one round trip
+              // between this read and the release.
+              const late = yield* Effect.either(store.renew(lease))
+              if (late._tag === "Right" && late.right.cancelRequested) {
+                yield* save({ ...checkpoint, status: "cancelled", updatedAt: yield* Clock.currentTimeMillis })
+              }
             }
             return yield* new StepFailed({
               workflowId,

@@ -780,6 +780,34 @@ const suite: Conformance.Suite<R> = [
     })
   ),
   Conformance.test(
+    "a cancellation requested while a failed workflow's dead letter is being sent is kept: the workflow ends cancelled",
+    Effect.gen(function*() {
+      const sending = yield* Deferred.make<void>()
+      const sent = yield* Deferred.make<void>()
+      const workflows = yield* Workflows.make().pipe(
+        Effect.provideService(DeadLetters.DeadLetters, {
+          send: () =>
+            Deferred.succeed(sending, undefined).pipe(
+              Effect.zipRight(Deferred.await(sent)),
+              Effect.as({ letterId: "letter" as never, duplicate: false })
+            )
+        })
+      )
+      const p = probe()
+      p.failAt = 1
+      const fiber = yield* Effect.fork(workflows.execute(five(p), "wf-cancel-letter", initial))
+      yield* Deferred.await(sending)
+      assert.strictEqual(yield* workflows.cancel("wf-cancel-letter"), "requested")
+      yield* Deferred.succeed(sent, undefined)
+      const error = failureOf(yield* Fiber.await(fiber))
+      assert.strictEqual(error._tag, "StepFailed")
+      const status = yield* workflows.status("wf-cancel-letter")
+      assert.strictEqual(status.status, "cancelled")
+      assert.strictEqual(status.failure?.step, "s2")
+      assert.strictEqual((yield* Effect.flip(workflows.resume(five(p), "wf-cancel-letter")))._tag, "WorkflowCancelled")
+    })
+  ),
+  Conformance.test(
     "a cancellation requested of a runner that then died is honoured by the next runner: nothing runs",
     Effect.gen(function*() {
       const workflows = yield* engine
