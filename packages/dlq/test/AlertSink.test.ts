@@ -23,6 +23,15 @@ const queueWith = (sink: Layer.Layer<AlertSink.AlertSink>, options?: DeadLetterQ
     Effect.map((context) => Context.get(context, DeadLetterQueue.DeadLetterQueue))
   )
 
+/** A logger that keeps the lines it is given. */
+const captureLogs = () => {
+  const logs: Array<string> = []
+  const logger = Logger.make(({ message }) => {
+    logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+  })
+  return { logger, logs }
+}
+
 interface Received {
   readonly headers: Http.IncomingHttpHeaders
   readonly body: unknown
@@ -128,10 +137,7 @@ describe("AlertSink", () => {
 
   it.effect("closing the queue delivers the alerts still waiting; one cut short is delivered again", () =>
     Effect.gen(function*() {
-      const logs: Array<string> = []
-      const logger = Logger.make(({ message }) => {
-        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
-      })
+      const { logger, logs } = captureLogs()
       const busy = yield* Deferred.make<void>()
       const delivered: Array<string> = []
       let calls = 0
@@ -155,10 +161,7 @@ describe("AlertSink", () => {
 
   it.effect("a sink that does not finish at close gets 5 seconds; the alerts left are said in a log line", () =>
     Effect.gen(function*() {
-      const logs: Array<string> = []
-      const logger = Logger.make(({ message }) => {
-        logs.push(String(Array.isArray(message) ? message.join(" ") : message))
-      })
+      const { logger, logs } = captureLogs()
       const busy = yield* Deferred.make<void>()
       const sink = Layer.succeed(AlertSink.AlertSink, {
         alert: () => Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
