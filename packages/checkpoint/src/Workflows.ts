@@ -583,8 +583,11 @@ export const make = (
             // cleared with the lease and lost (the failed workflow resumable,
             // its letter replayable): it is recorded, the failure kept on the
             // checkpoint, and no letter is sent for a cancelled workflow.
+            const recordCancel = Effect.suspend(() =>
+              save({ ...checkpoint, status: "cancelled", updatedAt: clock.unsafeCurrentTimeMillis() })
+            )
             const cancelled = saved.cancelRequested
-            if (cancelled) yield* save({ ...checkpoint, status: "cancelled" })
+            if (cancelled) yield* recordCancel
             yield* Metric.increment(workflowsFailed)
             if (Option.isSome(deadLetters) && !cancelled) {
               const firstAt = firstAttemptAt.get(index) ?? at
@@ -615,9 +618,7 @@ export const make = (
               // workflow cancelled). What remains is the one round trip
               // between this read and the release.
               const late = yield* Effect.either(store.renew(lease))
-              if (late._tag === "Right" && late.right.cancelRequested) {
-                yield* save({ ...checkpoint, status: "cancelled", updatedAt: yield* Clock.currentTimeMillis })
-              }
+              if (late._tag === "Right" && late.right.cancelRequested) yield* recordCancel
             }
             return yield* new StepFailed({
               workflowId,

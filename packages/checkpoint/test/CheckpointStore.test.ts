@@ -4,24 +4,9 @@ import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { type Checkpoint, CheckpointStore } from "../src/CheckpointStore.js"
-import { realPause, stores } from "./fixtures.js"
+import { checkpoint, realPause, stores } from "./fixtures.js"
 
 const id = (value: string) => value as WorkflowId
-
-const checkpoint = (workflowId: string, fields: Partial<Checkpoint> = {}): Checkpoint => ({
-  workflowId: id(workflowId),
-  name: "demo",
-  version: 1,
-  status: "running",
-  state: { query: "héllo", nested: { list: [1, 2, 3] } },
-  completedSteps: ["a"],
-  attempts: { a: 1 },
-  run: 1,
-  createdAt: 1_000,
-  updatedAt: 2_000,
-  epoch: 0,
-  ...fields
-})
 
 const suite: Conformance.Suite<CheckpointStore> = [
   Conformance.test(

@@ -15,24 +15,10 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as TestServices from "effect/TestServices"
-import { type Checkpoint, CheckpointStore, layerSql } from "../src/CheckpointStore.js"
+import { CheckpointStore, layerSql } from "../src/CheckpointStore.js"
+import { checkpoint } from "./fixtures.js"
 
 const id = "wf-save-cancel" as WorkflowId
-
-const checkpoint = (fields: Partial<Checkpoint> = {}): Checkpoint => ({
-  workflowId: id,
-  name: "demo",
-  version: 1,
-  status: "running",
-  state: { n: 1 },
-  completedSteps: ["a"],
-  attempts: { a: 1 },
-  run: 1,
-  createdAt: 1_000,
-  updatedAt: 2_000,
-  epoch: 0,
-  ...fields
-})
 
 describe("CheckpointStore.layerSql on Postgres: a save and a cancellation in flight", () => {
   for (const backend of Backends.sqlBackends().filter((b) => b.name === "postgres")) {
@@ -43,7 +29,7 @@ describe("CheckpointStore.layerSql on Postgres: a save and a cancellation in fli
           const sql = yield* SqlClient.SqlClient
           const store = yield* CheckpointStore
           const lease = yield* store.acquire(id, "runner-a", 30_000)
-          yield* store.save(lease, checkpoint())
+          yield* store.save(lease, checkpoint(id))
           const updated = yield* Deferred.make<number>()
           const commit = yield* Deferred.make<void>()
           // Another session's cancellation request, its transaction held open.
@@ -55,7 +41,7 @@ describe("CheckpointStore.layerSql on Postgres: a save and a cancellation in fli
             yield* Deferred.await(commit)
           })))
           const cancellerPid = yield* Deferred.await(updated)
-          const saving = yield* Effect.fork(store.save(lease, checkpoint({ completedSteps: ["a", "b"] })))
+          const saving = yield* Effect.fork(store.save(lease, checkpoint(id, { completedSteps: ["a", "b"] })))
           // The save has started (its statement's snapshot is taken) and waits for the row.
           yield* sql<{ readonly waiting: unknown }>`SELECT count(*) AS waiting FROM pg_stat_activity
             WHERE ${cancellerPid}::integer = ANY(pg_blocking_pids(pid))`.pipe(

@@ -1,6 +1,7 @@
 // Store layers shared by the suites: memory, a file-system store in a fresh
 // temporary directory, and the SQL store (the kit adds SQLite and Postgres).
 import { IdGenerator } from "@agentos/core"
+import type { WorkflowId } from "@agentos/core/Ids"
 import { Backends } from "@agentos/testkit"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
@@ -35,3 +36,22 @@ export const engines = {
 /** Lets real I/O (Postgres, files) make progress between TestClock moves. */
 export const realPause = (millis = 2) =>
   Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** A running checkpoint of workflow `workflowId`, for store tests; `fields` override. */
+export const checkpoint = (
+  workflowId: string,
+  fields: Partial<CheckpointStore.Checkpoint> = {}
+): CheckpointStore.Checkpoint => ({
+  workflowId: workflowId as WorkflowId,
+  name: "demo",
+  version: 1,
+  status: "running",
+  state: { query: "héllo", nested: { list: [1, 2, 3] } },
+  completedSteps: ["a"],
+  attempts: { a: 1 },
+  run: 1,
+  createdAt: 1_000,
+  updatedAt: 2_000,
+  epoch: 0,
+  ...fields
+})

@@ -29,6 +29,20 @@ const MAX_DEPTH = 256
 const suspectText = /[\u0000\ud800-\udfff]/
 
 /**
+ * The code units at `i`: 1 for an ordinary one, 2 for a surrogate pair, 0
+ * for a NUL character or a lone surrogate.
+ */
+const unitAt = (text: string, i: number): 0 | 1 | 2 => {
+  const code = text.charCodeAt(i)
+  if (code === 0) return 0
+  if (code < 0xd800 || code > 0xdfff) return 1
+  const next = text.charCodeAt(i + 1)
+  return code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 0
+}
+
+const codeName = (code: number) => `U+${code.toString(16).toUpperCase().padStart(4, "0")}`
+
+/**
  * What keeps a string from being stored alike by every backend: a NUL
  * character (U+0000) or a lone surrogate — `undefined` for any other
  * string. Cheap for ordinary text (one regular-expression test).
@@ -38,19 +52,29 @@ const suspectText = /[\u0000\ud800-\udfff]/
  */
 export const textIssue = (text: string): string | undefined => {
   if (!suspectText.test(text)) return undefined
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code === 0) return "a NUL character (U+0000)"
-    if (code >= 0xd800 && code <= 0xdfff) {
-      const next = text.charCodeAt(i + 1)
-      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        i++
-        continue
-      }
-      return `a lone surrogate (U+${code.toString(16).toUpperCase()})`
+  for (let i = 0; i < text.length;) {
+    const units = unitAt(text, i)
+    if (units === 0) {
+      const code = text.charCodeAt(i)
+      return code === 0 ? "a NUL character (U+0000)" : `a lone surrogate (${codeName(code)})`
     }
+    i += units
   }
   return undefined
+}
+
+const cannotStore = (what: string, issue: string) => `${what} holds ${issue}, which Postgres cannot store`
+
+/**
+ * Why `what` (named in the message, e.g. "the key") cannot be stored alike
+ * by every backend (`textIssue`), or `undefined`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const textProblem = (what: string, text: string): string | undefined => {
+  const issue = textIssue(text)
+  return issue === undefined ? undefined : cannotStore(what, issue)
 }
 
 /**
@@ -61,10 +85,7 @@ export const textIssue = (text: string): string | undefined => {
  * @category schemas
  */
 export const StorableString: Schema.filter<typeof Schema.String> = Schema.String.pipe(
-  Schema.filter((text) => {
-    const issue = textIssue(text)
-    return issue === undefined ? undefined : `holds ${issue}, which Postgres cannot store`
-  })
+  Schema.filter((text) => textProblem("the string", text))
 )
 
 /**
@@ -77,21 +98,12 @@ export const StorableString: Schema.filter<typeof Schema.String> = Schema.String
  * @category constructors
  */
 export const storableText = (text: string): string => {
-  if (!suspectText.test(text)) return text
+  if (textIssue(text) === undefined) return text
   let out = ""
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code >= 0xd800 && code <= 0xdbff) {
-      const next = text.charCodeAt(i + 1)
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        out += text[i]! + text[i + 1]!
-        i++
-        continue
-      }
-    }
-    out += code === 0 || (code >= 0xd800 && code <= 0xdfff)
-      ? `\\u${code.toString(16).toUpperCase().padStart(4, "0")}`
-      : text[i]!
+  for (let i = 0; i < text.length;) {
+    const units = unitAt(text, i)
+    out += units === 0 ? `\\u${codeName(text.charCodeAt(i)).slice(2)}` : text.slice(i, i + units)
+    i += units === 0 ? 1 : units
   }
   return out
 }
@@ -112,7 +124,7 @@ export const findInvalid = (value: unknown, path = "$", depth = 0): string | und
   switch (typeof value) {
     case "string": {
       const issue = textIssue(value)
-      return issue === undefined ? undefined : `${path}: the string holds ${issue}, which Postgres cannot store`
+      return issue === undefined ? undefined : cannotStore(`${path}: the string`, issue)
     }
     case "boolean":
       return undefined
@@ -133,9 +145,7 @@ export const findInvalid = (value: unknown, path = "$", depth = 0): string | und
       }
       for (const key in value) {
         const issue = textIssue(key)
-        if (issue !== undefined) {
-          return `${path}: the key ${JSON.stringify(key)} holds ${issue}, which Postgres cannot store`
-        }
+        if (issue !== undefined) return cannotStore(`${path}: the key ${JSON.stringify(key)}`, issue)
         const invalid = findInvalid((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1)
         if (invalid !== undefined) return invalid
       }

@@ -32,6 +32,23 @@ const captureLogs = () => {
   return { logger, logs }
 }
 
+/**
+ * Opens a queue on `sink`, adds letter "a", waits until the sink holds it
+ * (`busy`), adds "b" and "c", then closes the queue.
+ */
+const addWhileSinkBusy = (
+  sink: Layer.Layer<AlertSink.AlertSink>,
+  busy: Deferred.Deferred<void>,
+  logger: Logger.Logger<unknown, void>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const dlq = yield* queueWith(sink)
+    yield* dlq.add(input({ taskId: "a" }))
+    yield* Deferred.await(busy)
+    yield* dlq.add(input({ taskId: "b" }))
+    yield* dlq.add(input({ taskId: "c" }))
+  })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+
 interface Received {
   readonly headers: Http.IncomingHttpHeaders
   readonly body: unknown
@@ -148,13 +165,7 @@ describe("AlertSink", () => {
             ? Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
             : Effect.sync(() => void delivered.push(letter.taskId!))
       })
-      yield* Effect.scoped(Effect.gen(function*() {
-        const dlq = yield* queueWith(sink)
-        yield* dlq.add(input({ taskId: "a" }))
-        yield* Deferred.await(busy) // the sink holds the first alert
-        yield* dlq.add(input({ taskId: "b" }))
-        yield* dlq.add(input({ taskId: "c" }))
-      })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      yield* addWhileSinkBusy(sink, busy, logger)
       assert.deepStrictEqual(delivered, ["a", "b", "c"])
       assert.isFalse(logs.some((line) => line.includes("not delivered")), logs.join("\n"))
     }))
@@ -167,13 +178,7 @@ describe("AlertSink", () => {
         alert: () => Effect.zipRight(Deferred.succeed(busy, undefined), Effect.never)
       })
       const closing = yield* Effect.fork(
-        Effect.scoped(Effect.gen(function*() {
-          const dlq = yield* queueWith(sink)
-          yield* dlq.add(input({ taskId: "a" }))
-          yield* Deferred.await(busy) // the sink holds the first alert
-          yield* dlq.add(input({ taskId: "b" }))
-          yield* dlq.add(input({ taskId: "c" }))
-        })).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        addWhileSinkBusy(sink, busy, logger)
       )
       yield* Deferred.await(busy)
       // Nothing closes before the test clock has moved 5 seconds.

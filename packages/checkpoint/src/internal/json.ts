@@ -10,26 +10,10 @@ import * as Json from "@agentos/core/Json"
 // Well under core's nesting limit: past it, core's walk decides.
 const SHALLOW = 32
 
-// A NUL character or a surrogate. A string or key holding a NUL character or
-// a lone surrogate is left to core's walk, which decides whether it is JSON
-// every store keeps alike (Postgres stores neither): the quick walk must
-// never accept what core refuses, whatever core's rule for text is.
-// eslint-disable-next-line no-control-regex
-const suspectText = /[\u0000\ud800-\udfff]/
-
-const isPlainText = (text: string): boolean => {
-  if (!suspectText.test(text)) return true
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code === 0) return false
-    if (code >= 0xd800 && code <= 0xdfff) {
-      const next = text.charCodeAt(i + 1)
-      if (code > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return false
-      i++
-    }
-  }
-  return true
-}
+// A string or key holding text Postgres cannot store is left to core's
+// walk (core's `textIssue` decides), so the quick walk never accepts what
+// core refuses.
+const isPlainText = (text: string): boolean => Json.textIssue(text) === undefined
 
 const isPlainJson = (value: unknown, depth: number): boolean => {
   switch (typeof value) {

@@ -449,16 +449,13 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         yield* positiveInt("maxLetters", manyOptions.maxLetters)
         const max = manyOptions.maxLetters ?? Number.POSITIVE_INFINITY
         const interval = 1000 / rate
-        const succeeded: Array<Ids.LetterId> = []
-        const failed: Array<Ids.LetterId> = []
-        const skipped: Array<Ids.LetterId> = []
-        const claimLost: Array<Ids.LetterId> = []
-        const report = () => ({
-          succeeded: [...succeeded],
-          failed: [...failed],
-          skipped: [...skipped],
-          claimLost: [...claimLost]
-        })
+        // Each letter started, under its outcome.
+        const report = {
+          succeeded: [] as Array<Ids.LetterId>,
+          failed: [] as Array<Ids.LetterId>,
+          skipped: [] as Array<Ids.LetterId>,
+          claimLost: [] as Array<Ids.LetterId>
+        }
         // The letter being replayed, named if the run stops there.
         let current: Ids.LetterId | undefined
         let cursor: string | undefined
@@ -482,30 +479,23 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
               started++
               current = letter.id
               const outcome = yield* replay(letter.id, handler, manyOptions).pipe(
-                Effect.map((result) => result._tag),
+                Effect.map((result) => result._tag === "Succeeded" ? "succeeded" as const : "failed" as const),
                 Effect.catchTags({
-                  ReplayInProgress: () => Effect.succeed("Skipped" as const),
-                  AlreadyResolved: () => Effect.succeed("Skipped" as const),
-                  LetterNotFound: () => Effect.succeed("Skipped" as const),
-                  ClaimLost: () => Effect.succeed("ClaimLost" as const)
+                  ReplayInProgress: () => Effect.succeed("skipped" as const),
+                  AlreadyResolved: () => Effect.succeed("skipped" as const),
+                  LetterNotFound: () => Effect.succeed("skipped" as const),
+                  ClaimLost: () => Effect.succeed("claimLost" as const)
                 })
               )
-              const into = outcome === "Succeeded"
-                ? succeeded
-                : outcome === "Failed"
-                ? failed
-                : outcome === "ClaimLost"
-                ? claimLost
-                : skipped
-              into.push(letter.id)
+              report[outcome].push(letter.id)
             }
             if (page.nextCursor === undefined) break
             cursor = page.nextCursor
           }
-          return report()
+          return report
         }).pipe(
           Effect.mapError((error) =>
-            new ReplayManyStopped({ ...(current === undefined ? {} : { letterId: current }), report: report(), error })
+            new ReplayManyStopped({ ...(current === undefined ? {} : { letterId: current }), report, error })
           )
         )
       }).pipe(span("DeadLetterQueue.replayMany"))
@@ -517,12 +507,8 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         if (typeof note !== "string") {
           return yield* new InvalidInput({ message: `the resolution note must be a string, got ${typeof note}` })
         }
-        const noteIssue = Json.textIssue(note)
-        if (noteIssue !== undefined) {
-          return yield* new InvalidInput({
-            message: `the resolution note holds ${noteIssue}, which Postgres cannot store`
-          })
-        }
+        const noteProblem = Json.textProblem("the resolution note", note)
+        if (noteProblem !== undefined) return yield* new InvalidInput({ message: noteProblem })
         const now = yield* Clock.currentTimeMillis
         const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
         switch (outcome._tag) {

@@ -1,4 +1,4 @@
-import { type JsonObject, textIssue } from "@agentos/core/Json"
+import { type JsonObject, textProblem } from "@agentos/core/Json"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -106,23 +106,17 @@ export const makeConfig = (options: SharedState.StoreOptions): Config => {
 
 const MAX_KEY = 1024
 
-/** A text that every backend stores alike (no NUL character, no lone surrogate), or why not. */
-const checkText = (what: string, text: string): string | undefined => {
-  const issue = textIssue(text)
-  return issue === undefined ? undefined : `${what} holds ${issue}, which Postgres cannot store`
-}
-
 /** @internal */
 export const checkKey = (key: unknown): string | undefined =>
   typeof key !== "string" || key.length === 0
     ? "a key must be a non-empty string"
     : key.length > MAX_KEY
     ? `a key is at most ${MAX_KEY} characters`
-    : checkText("the key", key)
+    : textProblem("the key", key)
 
 /** @internal */
 export const checkAgent = (agent: unknown): string | undefined =>
-  typeof agent !== "string" || agent.length === 0 ? "agent must be a non-empty string" : checkText("agent", agent)
+  typeof agent !== "string" || agent.length === 0 ? "agent must be a non-empty string" : textProblem("agent", agent)
 
 /** @internal */
 export const checkWrite = (
@@ -156,14 +150,14 @@ export const checkSchema = (key: string, value: JsonObject, rules: Rules): Inval
 /** @internal */
 export const checkList = (prefix: unknown, options: SharedState.ListOptions | undefined): string | undefined => {
   if (typeof prefix !== "string") return "a prefix must be a string"
-  const badPrefix = checkText("the prefix", prefix)
+  const badPrefix = textProblem("the prefix", prefix)
   if (badPrefix !== undefined) return badPrefix
   const limit = options?.limit
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000)) {
     return `limit must be an integer from 1 to 1000, got ${String(limit)}`
   }
   if (options?.cursor !== undefined && typeof options.cursor !== "string") return "cursor must be a string"
-  return options?.cursor === undefined ? undefined : checkText("the cursor", options.cursor)
+  return options?.cursor === undefined ? undefined : textProblem("the cursor", options.cursor)
 }
 
 /** @internal */
