@@ -1,11 +1,24 @@
 /**
- * The admission port: the supervisor asks every provided policy before it
- * starts a task. `@agentos/budget` implements it (a budget reserves the
- * task's estimated tokens); your own rate limits or quotas can too.
+ * The admission port: the supervisor asks every provided policy when a task
+ * is submitted, before the task is queued, so that a task a budget or a
+ * quota cannot afford is refused at once instead of waiting in a queue.
+ * `@agentos/budget` implements it (a budget reserves the task's estimated
+ * tokens); your own rate limits or quotas can too.
  *
- * An admission may hold a resource for the task's lifetime: the supervisor
- * calls exactly one of `commit` (with the task's actual usage) or `release`
- * (the task ended without usage, failed or was interrupted) on every grant.
+ * A policy's answer is a grant: a plain value with a serialisable `id`. The
+ * grant may hold a resource (reserved tokens) for the task's whole life,
+ * queued and running: it does not expire while its holder is alive. The
+ * holder settles it exactly once, by id, through the policy that gave it:
+ * `commit(id, usage)` with the task's actual usage, or `release(id)` when the
+ * task ended without usage to record (it failed before calling a model, was
+ * cancelled or refused). Because a grant is settled by its id, a process
+ * other than the one that asked can settle it (a task taken from a shared
+ * queue); a grant whose holder vanished without settling it is given back by
+ * the policy's own rule (e.g. an expiry the holder's lease renews).
+ *
+ * Settling is idempotent on the policy's side: settling an id that is
+ * already settled, or that the policy does not know, does nothing. The
+ * supervisor still settles each grant once.
  *
  * @since 0.1.0
  */
@@ -17,6 +30,7 @@ import type { TokenUsage } from "./TokenUsage.js"
 
 /**
  * What the supervisor knows about a task when it asks for admission.
+ * `priority` is the task's: a lower number runs first.
  *
  * @since 0.1.0
  * @category schemas
@@ -54,8 +68,9 @@ export class AdmissionRejected extends Schema.TaggedError<AdmissionRejected>()("
 }
 
 /**
- * A policy could not settle a grant (e.g. its store failed). The task's own
- * outcome is unaffected; the supervisor reports this beside it.
+ * A policy could not settle a grant (e.g. its store failed, or the id is not
+ * one it could have given). The task's own outcome is unaffected; the
+ * supervisor reports this beside it.
  *
  * @since 0.1.0
  * @category errors
@@ -66,24 +81,33 @@ export class AdmissionSettleError extends Schema.TaggedError<AdmissionSettleErro
 }) {}
 
 /**
- * What a policy holds for an admitted task until it ends.
+ * What a policy gives an admitted task: a plain, serialisable value. The
+ * `id` is what `commit` and `release` take; a queue stores it with the task.
  *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const AdmissionGrant = Schema.Struct({
+  id: Schema.String
+}).annotations({ identifier: "AdmissionGrant" })
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface AdmissionGrant {
-  /** The task ended with this actual usage. */
-  readonly commit: (usage: TokenUsage) => Effect.Effect<void, AdmissionSettleError>
-  /** The task ended without usage to record; give back what was held. */
-  readonly release: Effect.Effect<void, AdmissionSettleError>
-}
+export type AdmissionGrant = typeof AdmissionGrant.Type
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface AdmissionPolicyService {
+  /** Admits the task and holds what it needs, or rejects it. */
   readonly admit: (request: AdmissionRequest) => Effect.Effect<AdmissionGrant, AdmissionRejected>
+  /** The grant's task ended with this actual usage. Idempotent. */
+  readonly commit: (grantId: string, usage: TokenUsage) => Effect.Effect<void, AdmissionSettleError>
+  /** The grant's task ended without usage to record: give back what was held. Idempotent. */
+  readonly release: (grantId: string) => Effect.Effect<void, AdmissionSettleError>
 }
 
 /**
@@ -96,48 +120,68 @@ export class AdmissionPolicy extends Context.Tag("@agentos/core/AdmissionPolicy"
 >() {}
 
 /**
- * A grant that holds nothing.
+ * A policy that admits everything and holds nothing.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const emptyGrant: AdmissionGrant = { commit: () => Effect.void, release: Effect.void }
-
-/**
- * A policy that admits everything.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const allowAll: AdmissionPolicyService = { admit: () => Effect.succeed(emptyGrant) }
+export const allowAll: AdmissionPolicyService = {
+  admit: () => Effect.succeed({ id: "allowAll" }),
+  commit: () => Effect.void,
+  release: () => Effect.void
+}
 
 /**
  * Combines policies: each is asked in order; when one rejects, the grants
- * already given are released and the rejection is returned. Settling a
- * combined grant settles every part (all are attempted; the first error is
- * reported).
+ * already given are released and the rejection is returned. The combined
+ * grant's id is the JSON array of the parts' ids, so it settles by id in any
+ * process that builds the same combination; settling it settles every part
+ * (all are attempted; the first error is reported).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const all = (policies: ReadonlyArray<AdmissionPolicyService>): AdmissionPolicyService => ({
-  admit: (request) =>
-    Effect.gen(function*() {
-      const grants: Array<AdmissionGrant> = []
-      for (const policy of policies) {
-        const result = yield* Effect.either(policy.admit(request))
-        if (result._tag === "Left") {
-          yield* Effect.forEach(grants, (grant) => Effect.ignore(grant.release), { discard: true })
-          return yield* result.left
+export const all = (policies: ReadonlyArray<AdmissionPolicyService>): AdmissionPolicyService => {
+  const parts = (grantId: string): Effect.Effect<ReadonlyArray<string>, AdmissionSettleError> => {
+    const ids = parseIds(grantId)
+    return ids !== undefined && ids.length === policies.length
+      ? Effect.succeed(ids)
+      : Effect.fail(
+        new AdmissionSettleError({
+          policy: "AdmissionPolicy.all",
+          message: `"${grantId}" is not the id of a grant of these ${policies.length} policies`
+        })
+      )
+  }
+  return {
+    admit: (request) =>
+      Effect.gen(function*() {
+        const ids: Array<string> = []
+        for (const policy of policies) {
+          const result = yield* Effect.either(policy.admit(request))
+          if (result._tag === "Left") {
+            yield* Effect.forEach(ids, (id, i) => Effect.ignore(policies[i]!.release(id)), { discard: true })
+            return yield* result.left
+          }
+          ids.push(result.right.id)
         }
-        grants.push(result.right)
-      }
-      return {
-        commit: (usage) => settleAll(grants.map((grant) => grant.commit(usage))),
-        release: settleAll(grants.map((grant) => grant.release))
-      }
-    })
-})
+        return { id: JSON.stringify(ids) }
+      }),
+    commit: (grantId, usage) =>
+      Effect.flatMap(parts(grantId), (ids) => settleAll(ids.map((id, i) => policies[i]!.commit(id, usage)))),
+    release: (grantId) =>
+      Effect.flatMap(parts(grantId), (ids) => settleAll(ids.map((id, i) => policies[i]!.release(id))))
+  }
+}
+
+const parseIds = (text: string): ReadonlyArray<string> | undefined => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return Array.isArray(value) && value.every((id) => typeof id === "string") ? value : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const settleAll = (effects: ReadonlyArray<Effect.Effect<void, AdmissionSettleError>>) =>
   Effect.flatMap(

@@ -169,20 +169,26 @@ describe("DeadLetters port", () => {
 describe("AdmissionPolicy.all", () => {
   const request = { taskId: Ids.TaskId.make("t1"), taskType: "search", estimatedTokens: 100 }
 
+  // A policy that records what happens to its grants, numbering them.
+  const recording = (name: string, events: Array<string>): AdmissionPolicy.AdmissionPolicyService => {
+    let next = 0
+    return {
+      admit: () =>
+        Effect.sync(() => {
+          const id = `${name}-${++next}`
+          events.push(`${id}:admit`)
+          return { id }
+        }),
+      commit: (id, usage) => Effect.sync(() => void events.push(`${id}:commit:${TokenUsage.total(usage)}`)),
+      release: (id) => Effect.sync(() => void events.push(`${id}:release`))
+    }
+  }
+
   it.effect("releases earlier grants when a later policy rejects", () =>
     Effect.gen(function*() {
       const events: Array<string> = []
-      const holding = (name: string): AdmissionPolicy.AdmissionPolicyService => ({
-        admit: () =>
-          Effect.sync(() => {
-            events.push(`${name}:admit`)
-            return {
-              commit: (usage) => Effect.sync(() => void events.push(`${name}:commit:${TokenUsage.total(usage)}`)),
-              release: Effect.sync(() => void events.push(`${name}:release`))
-            }
-          })
-      })
       const rejecting: AdmissionPolicy.AdmissionPolicyService = {
+        ...AdmissionPolicy.allowAll,
         admit: () =>
           new AdmissionPolicy.AdmissionRejected({
             policy: "budget",
@@ -191,33 +197,59 @@ describe("AdmissionPolicy.all", () => {
             retryAfterMillis: 500
           })
       }
-      const error = yield* Effect.flip(AdmissionPolicy.all([holding("a"), rejecting, holding("c")]).admit(request))
+      const error = yield* Effect.flip(
+        AdmissionPolicy.all([recording("a", events), rejecting, recording("c", events)]).admit(request)
+      )
       assert.strictEqual(error.retryAfterMillis, 500)
       assert.strictEqual(error.message, "budget rejected the task (team): exhausted")
-      assert.deepStrictEqual(events, ["a:admit", "a:release"])
+      assert.deepStrictEqual(events, ["a-1:admit", "a-1:release"])
+    }))
+
+  it.effect("a combined grant is a serialisable id that settles every part by id, from a fresh combination", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const a = recording("a", events)
+      const b = recording("b", events)
+      const grant = yield* AdmissionPolicy.all([a, b]).admit(request)
+      // The id survives a round trip through JSON, as a shared queue stores it.
+      const stored = Schema.decodeUnknownSync(AdmissionPolicy.AdmissionGrant)(JSON.parse(JSON.stringify(grant)))
+      // Another process builds the same combination and settles by id.
+      yield* AdmissionPolicy.all([a, b]).commit(stored.id, TokenUsage.make({ inputTokens: 3, outputTokens: 4 }))
+      assert.deepStrictEqual(events, ["a-1:admit", "b-1:admit", "a-1:commit:7", "b-1:commit:7"])
 
       events.length = 0
-      const grant = yield* AdmissionPolicy.all([holding("a"), holding("b")]).admit(request)
-      yield* grant.commit(TokenUsage.make({ inputTokens: 3, outputTokens: 4 }))
-      assert.deepStrictEqual(events, ["a:admit", "b:admit", "a:commit:7", "b:commit:7"])
+      const second = yield* AdmissionPolicy.all([a, b]).admit(request)
+      yield* AdmissionPolicy.all([a, b]).release(second.id)
+      assert.deepStrictEqual(events, ["a-2:admit", "b-2:admit", "a-2:release", "b-2:release"])
+    }))
+
+  it.effect("refuses an id that is not one of its grants", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const combined = AdmissionPolicy.all([recording("a", events), recording("b", events)])
+      const notJson = yield* Effect.flip(combined.release("a-1"))
+      assert.strictEqual(notJson._tag, "AdmissionSettleError")
+      const wrongArity = yield* Effect.flip(combined.commit(JSON.stringify(["a-1"]), TokenUsage.empty))
+      assert.match(wrongArity.message, /not the id of a grant of these 2 policies/)
+      assert.deepStrictEqual(events, [])
     }))
 
   it.effect("settles every part even when one fails, and reports the failure", () =>
     Effect.gen(function*() {
-      let released = 0
+      const released: Array<string> = []
       const failing: AdmissionPolicy.AdmissionPolicyService = {
-        admit: () =>
-          Effect.succeed({
-            commit: () => Effect.void,
-            release: new AdmissionPolicy.AdmissionSettleError({ policy: "budget", message: "store down" })
-          })
+        admit: () => Effect.succeed({ id: "f" }),
+        commit: () => Effect.void,
+        release: () => new AdmissionPolicy.AdmissionSettleError({ policy: "budget", message: "store down" })
       }
       const counting: AdmissionPolicy.AdmissionPolicyService = {
-        admit: () => Effect.succeed({ commit: () => Effect.void, release: Effect.sync(() => void released++) })
+        admit: () => Effect.succeed({ id: "c" }),
+        commit: () => Effect.void,
+        release: (id) => Effect.sync(() => void released.push(id))
       }
       const grant = yield* AdmissionPolicy.all([failing, counting]).admit(request)
-      const error = yield* Effect.flip(grant.release)
+      const error = yield* Effect.flip(AdmissionPolicy.all([failing, counting]).release(grant.id))
       assert.strictEqual(error.message, "store down")
-      assert.strictEqual(released, 1)
+      assert.deepStrictEqual(released, ["c"])
     }))
 })
