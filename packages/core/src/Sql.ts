@@ -18,9 +18,12 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
 
 /**
  * A package's migrations, keyed `"<id>_<name>"` (e.g. `"0001_create_letters"`).
@@ -229,3 +232,58 @@ export const mapError =
       (error): error is Extract<E, SqlError> => Predicate.isTagged(error, "SqlError"),
       (error) => Effect.fail(f(error as SqlError))
     ) as Effect.Effect<A, Exclude<E, SqlError> | E2, R>
+
+/**
+ * Whether the client speaks Postgres.
+ *
+ * @since 0.2.0
+ * @category dialect
+ */
+export const isPg = (sql: SqlClient.SqlClient): boolean => sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+
+/**
+ * Options of `retryTransient`.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export interface RetryOptions {
+  /** Gives up after this long in all (default 10 seconds), failing with the last error. */
+  readonly maxElapsed?: Duration.DurationInput
+}
+
+const isRetryableError = (error: unknown): boolean =>
+  Predicate.isTagged(error, "SqlError") && isRetryable(error as SqlError)
+
+/**
+ * Runs `effect` again while it fails with a transient `SqlError` — a busy
+ * SQLite database (`SQLITE_BUSY`, another connection or process holds the
+ * write lock past the busy timeout), a Postgres serialisation failure or a
+ * deadlock — on a jittered exponential schedule from 1 ms, each wait at most
+ * 100 ms, for at most `maxElapsed` (10 s). Every other error, and the last
+ * transient one, is returned as it is. Wrap a whole transaction, never a
+ * statement inside one (a failed Postgres transaction must start over).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const retryTransient: {
+  (options?: RetryOptions): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, options?: RetryOptions): Effect.Effect<A, E, R>
+} = dual(
+  (args) => Effect.isEffect(args[0]),
+  <A, E, R>(effect: Effect.Effect<A, E, R>, options?: RetryOptions) => retryTransientImpl(effect, options)
+)
+
+const retryTransientImpl = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  options: RetryOptions = {}
+): Effect.Effect<A, E, R> =>
+  Effect.retry(effect, {
+    schedule: Schedule.exponential("1 millis", 2).pipe(
+      Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(100))),
+      Schedule.jittered,
+      Schedule.upTo(options.maxElapsed ?? "10 seconds")
+    ),
+    while: isRetryableError
+  })
