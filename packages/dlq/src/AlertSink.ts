@@ -17,18 +17,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { AlertFailed } from "./Errors.js"
 import { Letter } from "./Letter.js"
 
 /**
- * An alert could not be delivered.
+ * An alert could not be delivered (declared in `Errors`, named here too).
  *
  * @since 0.1.0
  * @category errors
  */
-export class AlertFailed extends Schema.TaggedError<AlertFailed>()("AlertFailed", {
-  letterId: Schema.String,
-  message: Schema.String
-}) {}
+export { AlertFailed } from "./Errors.js"
 
 /**
  * @since 0.1.0

@@ -12,7 +12,6 @@
  * @since 0.1.0
  */
 import * as DeadLetters from "@agentos/core/DeadLetters"
-import type { LetterId } from "@agentos/core/Ids"
 import type { JsonValue } from "@agentos/core/Json"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -21,7 +20,6 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type {
@@ -29,17 +27,20 @@ import type {
   ClaimLost,
   DirectoryLocked,
   InvalidInput,
+  InvalidOptions,
   LetterNotFound,
   PayloadTooLarge,
   QueueFull,
   ReplayInProgress,
-  ReplayManyStopped
+  ReplayManyStopped,
+  StoreError
 } from "./Errors.js"
-import { StoreError } from "./Errors.js"
 import { makeFileStore } from "./internal/fileStore.js"
+import { makeMemoryStore } from "./internal/memoryStore.js"
+import * as internalOptions from "./internal/options.js"
+import * as port from "./internal/port.js"
 import * as internal from "./internal/service.js"
 import { makeSqlStore } from "./internal/sqlStore.js"
-import { makeIndex } from "./internal/store.js"
 import type { Added, AddInput, Letter, ListFilter, Page, ReplayManyReport, ReplayResult, Summary } from "./Letter.js"
 import type { Redact } from "./Redaction.js"
 
@@ -175,17 +176,18 @@ export class DeadLetterQueue extends Context.Tag("@agentos/dlq/DeadLetterQueue")
 >() {}
 
 /**
- * An in-process queue: nothing survives a restart.
+ * An in-process queue: nothing survives a restart. Bad options fail the
+ * layer with `InvalidOptions`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue, InvalidInput> =>
+export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue, InvalidOptions> =>
   Layer.scoped(
     DeadLetterQueue,
-    internal.validateOptions(options).pipe(
-      Effect.zipRight(makeIndex()),
-      Effect.flatMap((store) => internal.make(store, options))
+    Effect.flatMap(
+      internalOptions.resolve(options),
+      (resolved) => Effect.flatMap(makeMemoryStore(), (store) => internal.make(store, resolved))
     )
   )
 
@@ -202,12 +204,12 @@ export const layerMemory = (options: Options = {}): Layer.Layer<DeadLetterQueue,
  */
 export const layerFileSystem = (
   options: Options & { readonly directory: string }
-): Layer.Layer<DeadLetterQueue, DirectoryLocked | InvalidInput | StoreError, FileSystem.FileSystem> =>
+): Layer.Layer<DeadLetterQueue, DirectoryLocked | InvalidOptions | StoreError, FileSystem.FileSystem> =>
   Layer.scoped(
     DeadLetterQueue,
-    internal.validateOptions(options).pipe(
-      Effect.zipRight(makeFileStore(options.directory)),
-      Effect.flatMap((store) => internal.make(store, options))
+    Effect.flatMap(
+      Effect.zip(internalOptions.resolve(options), internalOptions.directory(options?.directory)),
+      ([resolved, directory]) => Effect.flatMap(makeFileStore(directory), (store) => internal.make(store, resolved))
     )
   )
 
@@ -221,23 +223,14 @@ export const layerFileSystem = (
  */
 export const layerSql = (
   options: Options = {}
-): Layer.Layer<DeadLetterQueue, InvalidInput | StoreError, SqlClient.SqlClient> =>
+): Layer.Layer<DeadLetterQueue, InvalidOptions | StoreError, SqlClient.SqlClient> =>
   Layer.scoped(
     DeadLetterQueue,
-    internal.validateOptions(options).pipe(
-      Effect.zipRight(makeSqlStore.pipe(
-        Effect.mapError((error) =>
-          error._tag === "StoreError" ? error : new StoreError({ operation: "open", message: error.message })
-        )
-      )),
-      Effect.flatMap((store) => internal.make(store, options))
+    Effect.flatMap(
+      internalOptions.resolve(options),
+      (resolved) => Effect.flatMap(makeSqlStore, (store) => internal.make(store, resolved))
     )
   )
-
-const rejected = (reason: DeadLetters.DeadLetterRejected["reason"], message: string) =>
-  new DeadLetters.DeadLetterRejected({ reason, message })
-
-const validateInput = Schema.validate(DeadLetters.DeadLetterInput)
 
 /**
  * Provides core's `DeadLetters` port from the `DeadLetterQueue`, so the
@@ -250,36 +243,5 @@ const validateInput = Schema.validate(DeadLetters.DeadLetterInput)
  */
 export const layerPort: Layer.Layer<DeadLetters.DeadLetters, never, DeadLetterQueue> = Layer.effect(
   DeadLetters.DeadLetters,
-  Effect.map(DeadLetterQueue, (queue): DeadLetters.DeadLettersService => ({
-    send: (input) =>
-      validateInput(input).pipe(
-        Effect.mapError((error) => rejected("invalid", error.message)),
-        Effect.flatMap((valid) =>
-          queue.add({
-            source: valid.source,
-            taskType: valid.taskType,
-            ...(valid.taskId === undefined ? {} : { taskId: valid.taskId }),
-            ...(valid.workflow === undefined ? {} : { workflow: valid.workflow }),
-            ...(valid.agent === undefined ? {} : { agent: valid.agent }),
-            ...(valid.context === undefined ? {} : { context: valid.context }),
-            attempt: valid.attempt,
-            attempts: valid.attempts,
-            payload: valid.payload,
-            error: valid.error,
-            firstAttemptAt: valid.firstAttemptAt,
-            lastAttemptAt: valid.lastAttemptAt
-          })
-        ),
-        Effect.map((added): DeadLetters.DeadLetterReceipt => ({
-          letterId: added.letter.id as LetterId,
-          duplicate: added.duplicate
-        })),
-        Effect.catchTags({
-          InvalidInput: (error) => Effect.fail(rejected("invalid", error.message)),
-          PayloadTooLarge: (error) => Effect.fail(rejected("payload-too-large", error.message)),
-          QueueFull: (error) => Effect.fail(rejected("queue-full", error.message)),
-          StoreError: (error) => Effect.fail(rejected("store", error.message))
-        })
-      )
-  }))
+  Effect.map(DeadLetterQueue, port.make)
 )

@@ -8,13 +8,26 @@ import * as Schema from "effect/Schema"
 import { ReplayManyReport } from "./Letter.js"
 
 /**
- * The input of `add`, a `list` filter or a replay's patched payload is not
- * valid. Nothing was changed.
+ * A call's argument is not valid (the input of `add`, a `list` filter, a
+ * replay's patched payload, a `purge` age, a `resolve` note, `replayMany`'s
+ * options). Nothing was changed.
  *
  * @since 0.1.0
  * @category errors
  */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+  message: Schema.String
+}) {}
+
+/**
+ * A layer's options are not valid (not a positive integer, a claim timeout
+ * that is not a positive, finite duration, a `redact` that is not a
+ * function). The layer fails when it is built, before anything is opened.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
   message: Schema.String
 }) {}
 
@@ -136,13 +149,33 @@ export class DirectoryLocked extends Schema.TaggedError<DirectoryLocked>()("Dire
 }
 
 /**
- * The store failed (SQL error, file-system error, undecodable row).
+ * The store failed (SQL error, file-system error, a stored letter that does
+ * not decode). `operation` names the store operation (`"insert"`, `"claim"`,
+ * `"open"`…); `cause` keeps the driver's error as it was.
  *
  * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   operation: Schema.String,
+  cause: Schema.Defect
+}) {
+  /** @since 0.2.0 */
+  override get message(): string {
+    const cause = this.cause
+    const text = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
+    return `the dead letter store failed (${this.operation}): ${text}`
+  }
+}
+
+/**
+ * An alert could not be delivered (logged by the queue, never failing `add`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AlertFailed extends Schema.TaggedError<AlertFailed>()("AlertFailed", {
+  letterId: Schema.String,
   message: Schema.String
 }) {}
 

@@ -16,7 +16,7 @@ import * as AlertSink from "../src/AlertSink.js"
 import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
 import type { Letter } from "../src/Letter.js"
 import * as Redaction from "../src/Redaction.js"
-import { input } from "./suite.js"
+import { input } from "../src/Testing.js"
 
 const queueWith = (sink: Layer.Layer<AlertSink.AlertSink>, options?: DeadLetterQueue.Options) =>
   Layer.build(Layer.provide(DeadLetterQueue.layerMemory(options), sink)).pipe(

@@ -15,7 +15,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
-import { input } from "./suite.js"
+import { input } from "../src/Testing.js"
 
 const open = (directory: string, fs: Layer.Layer<FileSystem.FileSystem> = NodeFileSystem.layer) =>
   Layer.build(Layer.provide(DeadLetterQueue.layerFileSystem({ directory }), fs)).pipe(

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
 import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
-import { input } from "./suite.js"
+import { input } from "../src/Testing.js"
 
 describe("DeadLetterQueue.layerSql", () => {
   for (const backend of Backends.sqlBackends()) {

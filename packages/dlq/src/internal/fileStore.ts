@@ -10,7 +10,8 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { DirectoryLocked, StoreError } from "../Errors.js"
 import { type Finding, Letter } from "../Letter.js"
-import { makeIndex, type Store } from "./store.js"
+import { makeMemoryStore } from "./memoryStore.js"
+import type { Store } from "./store.js"
 
 const LOCK_FILE = "dlq.lock"
 const TMP_PREFIX = ".tmp-"
@@ -22,8 +23,7 @@ export const fileName = (id: string): string => encodeURIComponent(id).replace(/
 
 const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g, "/")
 
-const storeError = (operation: string) => (error: PlatformError) =>
-  new StoreError({ operation, message: error.message })
+const storeError = (operation: string) => (cause: PlatformError) => new StoreError({ operation, cause })
 
 // The directory's lock file (one process owns the directory): core's
 // FileLock, its errors mapped to this package's.
@@ -35,7 +35,7 @@ const acquireLock = (
     Effect.mapError((error) =>
       error._tag === "LockHeld"
         ? new DirectoryLocked({ directory, pid: error.pid })
-        : new StoreError({ operation: "lock", message: `dead letter directory ${directory}: ${error.message}` })
+        : new StoreError({ operation: "lock", cause: error })
     )
   )
 
@@ -127,7 +127,7 @@ export const makeFileStore = (
       }
     }
 
-    return yield* makeIndex(
+    return yield* makeMemoryStore(
       {
         write: (letter) =>
           Effect.mapError(writeAtomic(fileName(letter.id), JSON.stringify(encodeLetter(letter))), storeError("write")),

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -18,13 +19,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AlertSink from "../AlertSink.js"
-import type {
-  DeadLetterQueueService,
-  Options,
-  PurgeOptions,
-  ReplayManyOptions,
-  ReplayOptions
-} from "../DeadLetterQueue.js"
+import type * as DeadLetterQueue from "../DeadLetterQueue.js"
 import {
   AlreadyResolved,
   ClaimLost,
@@ -38,29 +33,12 @@ import {
 } from "../Errors.js"
 import { AddInput, dedupeKeyOf, type Letter, ListFilter, type ReplayResult } from "../Letter.js"
 import type { Redact } from "../Redaction.js"
+import * as Metrics from "./metrics.js"
+import * as Options from "./options.js"
 import type { Store } from "./store.js"
 
-export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144
-export const DEFAULT_CLAIM_TIMEOUT: Duration.DurationInput = "5 minutes"
-const DEFAULT_PAGE = 50
 /** How long closing the queue waits for the sink to take the alerts still waiting. */
 const ALERT_CLOSE_TIMEOUT = Duration.seconds(5)
-
-// Spans without a captured stack trace: capturing one per call costs more
-// than the in-memory operation itself.
-const span = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.withSpan(self, name, { captureStackTrace: false })
-
-const lettersAdded = Metric.counter("agentos_dlq_letters_added", { description: "new dead letters stored" })
-const duplicatesAdded = Metric.counter("agentos_dlq_letters_duplicate", {
-  description: "adds that found the same failure already stored"
-})
-const replays = Metric.counter("agentos_dlq_replays", { description: "replays finished, by outcome" })
-const replaysSucceeded = Metric.tagged(replays, "outcome", "succeeded")
-const replaysFailed = Metric.tagged(replays, "outcome", "failed")
-const alertsDropped = Metric.counter("agentos_dlq_alerts_dropped", {
-  description: "alerts not delivered because the alert buffer was full"
-})
 
 const decodeAdd = Schema.decodeUnknown(AddInput)
 const decodeFilter = Schema.decodeUnknown(ListFilter)
@@ -110,46 +88,23 @@ const redactError = (redact: Redact | undefined, error: Failure.FailureInfo) =>
     (out) => out as unknown as Failure.FailureInfo
   )
 
-// Durations from callers: a value that does not decode, a negative or a NaN
-// is refused (Duration.decode would clamp it to 0 or throw).
-const durationMillis = (name: string, input: unknown): Effect.Effect<number, InvalidInput> => {
-  const bad = () =>
-    Effect.fail(new InvalidInput({ message: `${name} must be a non-negative duration, got ${String(input)}` }))
-  if (typeof input === "number" && !(input >= 0)) return bad()
-  if (typeof input === "string" && input.trim().startsWith("-")) return bad()
-  return Option.match(Duration.decodeUnknown(input), {
-    onNone: bad,
-    onSome: (duration) => Effect.succeed(Duration.toMillis(duration))
+// A call's duration or count, checked as the layer's options are, refused as
+// InvalidInput.
+const durationMillis = (name: string, input: unknown): Effect.Effect<number, InvalidInput> =>
+  Either.match(Options.durationMillis(name, input), {
+    onLeft: (message) => Effect.fail(new InvalidInput({ message })),
+    onRight: Effect.succeed
   })
-}
 
-const positiveInt = (name: string, value: number | undefined): Effect.Effect<void, InvalidInput> =>
-  value === undefined || (Number.isSafeInteger(value) && value > 0)
-    ? Effect.void
-    : Effect.fail(new InvalidInput({ message: `${name} must be a positive integer, got ${value}` }))
+const positiveInt = (name: string, value: number | undefined): Effect.Effect<void, InvalidInput> => {
+  const problem = Options.positiveIntProblem(name, value)
+  return problem === undefined ? Effect.void : Effect.fail(new InvalidInput({ message: problem }))
+}
 
 const checkSize = (payload: Json.JsonValue, maxBytes: number): Effect.Effect<void, PayloadTooLarge> => {
   const bytes = Json.byteLength(payload)
   return bytes > maxBytes ? Effect.fail(new PayloadTooLarge({ bytes, maxBytes })) : Effect.void
 }
-
-/** Checks a layer's options before anything is opened: a bad option is an InvalidInput, never a silent default. */
-export const validateOptions = (options: Options): Effect.Effect<void, InvalidInput> =>
-  Effect.all([
-    positiveInt("maxPayloadBytes", options.maxPayloadBytes),
-    positiveInt("maxLetters", options.maxLetters),
-    positiveInt("alertBuffer", options.alertBuffer),
-    Effect.flatMap(
-      durationMillis("claimTimeout", options.claimTimeout ?? DEFAULT_CLAIM_TIMEOUT),
-      (millis) =>
-        millis > 0 && Number.isFinite(millis)
-          ? Effect.void
-          : Effect.fail(new InvalidInput({ message: `claimTimeout must be a positive, finite duration` }))
-    ),
-    options.redact === undefined || typeof options.redact === "function"
-      ? Effect.void
-      : Effect.fail(new InvalidInput({ message: "redact must be a function" }))
-  ], { discard: true })
 
 /** Waits for the event loop's next turn (after pending I/O callbacks and ticks). */
 const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
@@ -157,16 +112,15 @@ const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLetterQueueService, never, Scope.Scope> =>
+export const make = (
+  store: Store,
+  options: Options.Resolved
+): Effect.Effect<DeadLetterQueue.DeadLetterQueueService, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
-    const maxLetters = options.maxLetters
-    const claimMillis = Duration.toMillis(Duration.decode(options.claimTimeout ?? DEFAULT_CLAIM_TIMEOUT))
-    const redact = options.redact
+    const { alertBuffer, claimMillis, maxLetters, maxPayloadBytes, redact } = options
     const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
     const sink = Option.getOrElse(yield* Effect.serviceOption(AlertSink.AlertSink), () => AlertSink.log)
 
-    const alertBuffer = options.alertBuffer ?? 1024
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Letter>(alertBuffer), PubSub.shutdown)
     // Letters taken from the buffer whose delivery has not finished: the
     // first is with the sink (or next), the rest wait their turn.
@@ -236,12 +190,12 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
           dropped++
           return dropped === 1
             ? Effect.zipRight(
-              Metric.increment(alertsDropped),
+              Metric.increment(Metrics.alertsDropped),
               Effect.logWarning(
                 `dead letter alert buffer full (${alertBuffer}): dropping alerts until the sink catches up (letters are stored)`
               )
             )
-            : Metric.increment(alertsDropped)
+            : Metric.increment(Metrics.alertsDropped)
         })
       )
 
@@ -251,72 +205,70 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
         (letter) => letter === undefined ? Effect.fail(new LetterNotFound({ id })) : Effect.succeed(letter)
       )
 
-    const add = (raw: AddInput) =>
-      Effect.gen(function*() {
-        const input = yield* Effect.mapError(decodeAdd(raw), invalid)
-        // Copies: a caller that later changes its objects never changes a letter.
-        const payload = structuredClone(yield* applyRedaction(redact, input.payload, "payload"))
-        const context = structuredClone(
-          yield* applyRedaction(redact, input.context ?? {}, "context")
-        ) as Json.JsonObject
-        const error = yield* redactError(redact, input.error)
-        yield* checkSize(payload, maxPayloadBytes)
-        const id = Ids.LetterId.make(yield* ids.next)
-        const now = yield* Clock.currentTimeMillis
-        const dedupeKey = dedupeKeyOf(input)
-        const letter: Letter = {
-          id,
-          ...(dedupeKey === undefined ? {} : { dedupeKey }),
-          source: input.source ?? "direct",
-          taskType: input.taskType,
-          ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
-          ...(input.workflow === undefined ? {} : { workflow: input.workflow }),
-          ...(input.agent === undefined ? {} : { agent: input.agent }),
-          attempts: input.attempts,
-          payload,
-          error,
-          context,
-          firstAttemptAt: input.firstAttemptAt,
-          lastAttemptAt: input.lastAttemptAt,
-          createdAt: now,
-          replays: 0
-        }
-        const outcome = yield* store.insert(letter, maxLetters)
-        switch (outcome._tag) {
-          case "Full":
-            return yield* new QueueFull({ maxLetters: maxLetters! })
-          case "Duplicate":
-            yield* Metric.increment(duplicatesAdded)
-            return { letter: outcome.letter, duplicate: true }
-          case "Inserted":
-            yield* Metric.increment(lettersAdded)
-            yield* announce(outcome.letter)
-            return { letter: outcome.letter, duplicate: false }
-        }
-      }).pipe(span("DeadLetterQueue.add"))
+    const add = Effect.fn("DeadLetterQueue.add")(function*(raw: AddInput) {
+      const input = yield* Effect.mapError(decodeAdd(raw), invalid)
+      // Copies: a caller that later changes its objects never changes a letter.
+      const payload = structuredClone(yield* applyRedaction(redact, input.payload, "payload"))
+      const context = structuredClone(
+        yield* applyRedaction(redact, input.context ?? {}, "context")
+      ) as Json.JsonObject
+      const error = yield* redactError(redact, input.error)
+      yield* checkSize(payload, maxPayloadBytes)
+      const id = Ids.LetterId.make(yield* ids.next)
+      const now = yield* Clock.currentTimeMillis
+      const dedupeKey = dedupeKeyOf(input)
+      const letter: Letter = {
+        id,
+        ...(dedupeKey === undefined ? {} : { dedupeKey }),
+        source: input.source ?? "direct",
+        taskType: input.taskType,
+        ...(input.taskId === undefined ? {} : { taskId: input.taskId }),
+        ...(input.workflow === undefined ? {} : { workflow: input.workflow }),
+        ...(input.agent === undefined ? {} : { agent: input.agent }),
+        attempts: input.attempts,
+        payload,
+        error,
+        context,
+        firstAttemptAt: input.firstAttemptAt,
+        lastAttemptAt: input.lastAttemptAt,
+        createdAt: now,
+        replays: 0
+      }
+      const outcome = yield* store.insert(letter, maxLetters)
+      switch (outcome._tag) {
+        case "Full":
+          return yield* new QueueFull({ maxLetters: maxLetters! })
+        case "Duplicate":
+          yield* Metric.increment(Metrics.lettersDuplicate)
+          return { letter: outcome.letter, duplicate: true }
+        case "Inserted":
+          yield* Metric.increment(Metrics.lettersAdded)
+          yield* announce(outcome.letter)
+          return { letter: outcome.letter, duplicate: false }
+      }
+    })
 
-    const list = (raw: ListFilter = {}) =>
-      Effect.gen(function*() {
-        const filter = yield* Effect.mapError(decodeFilter(raw), invalid)
-        const limit = filter.limit ?? DEFAULT_PAGE
-        const rows = yield* store.list({
-          taskType: filter.taskType,
-          errorType: filter.errorType,
-          agent: filter.agent,
-          resolved: filter.resolved,
-          since: filter.since,
-          limit: limit + 1,
-          after: filter.cursor,
-          order: filter.order ?? "newest"
-        })
-        const letters = rows.slice(0, limit)
-        return rows.length > limit ? { letters, nextCursor: letters[letters.length - 1]!.id as string } : { letters }
-      }).pipe(span("DeadLetterQueue.list"))
+    const list = Effect.fn("DeadLetterQueue.list")(function*(raw: ListFilter = {}) {
+      const filter = yield* Effect.mapError(decodeFilter(raw), invalid)
+      const limit = filter.limit ?? Options.DEFAULT_PAGE
+      const rows = yield* store.list({
+        taskType: filter.taskType,
+        errorType: filter.errorType,
+        agent: filter.agent,
+        resolved: filter.resolved,
+        since: filter.since,
+        limit: limit + 1,
+        after: filter.cursor,
+        order: filter.order ?? "newest"
+      })
+      const letters = rows.slice(0, limit)
+      return rows.length > limit ? { letters, nextCursor: letters[letters.length - 1]!.id as string } : { letters }
+    })
 
-    const replay = <A, E, R>(
+    const replay = Effect.fn("DeadLetterQueue.replay")(<A, E, R>(
       id: string,
       handler: (payload: Json.JsonValue, letter: Letter) => Effect.Effect<A, E, R>,
-      replayOptions: ReplayOptions = {}
+      replayOptions: DeadLetterQueue.ReplayOptions = {}
     ): Effect.Effect<
       ReplayResult<A, E>,
       LetterNotFound | ReplayInProgress | AlreadyResolved | ClaimLost | InvalidInput | PayloadTooLarge | StoreError,
@@ -324,6 +276,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
     > =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
+          yield* Effect.annotateCurrentSpan("letterId", id)
           const claim = yield* store.claim(id, claimMillis)
           switch (claim._tag) {
             case "NotFound":
@@ -382,7 +335,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
               }
             }
             if (!(yield* completeOrRelease(id, token, updated))) return yield* new ClaimLost({ id })
-            yield* Metric.increment(replaysSucceeded)
+            yield* Metric.increment(Metrics.replaysSucceeded)
             return { _tag: "Succeeded", letter: updated, result } as ReplayResult<A, E>
           }
           // The new error is redacted like the first; if the hook fails on
@@ -404,11 +357,12 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             error: failure
           }
           if (!(yield* completeOrRelease(id, token, updated))) return yield* new ClaimLost({ id })
-          yield* Metric.increment(replaysFailed)
+          yield* Metric.increment(Metrics.replaysFailed)
           const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
           return { _tag: "Failed", letter: updated, failure, error } as ReplayResult<A, E>
         })
-      ).pipe(Effect.withSpan("DeadLetterQueue.replay", { attributes: { letterId: id }, captureStackTrace: false }))
+      )
+    )
 
     // When the outcome cannot be written (a StoreError, reported to the
     // caller), the claim is freed too, so the letter is not blocked for the
@@ -418,7 +372,7 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
 
     const preparePayload = (
       payload: Json.JsonValue,
-      replayOptions: ReplayOptions
+      replayOptions: DeadLetterQueue.ReplayOptions
     ): Effect.Effect<Json.JsonValue, InvalidInput | PayloadTooLarge> => {
       const modify = replayOptions.modify
       if (modify === undefined) return Effect.succeed(payload)
@@ -436,10 +390,10 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
       )
     }
 
-    const replayMany = <A, E, R>(
+    const replayMany = Effect.fn("DeadLetterQueue.replayMany")(<A, E, R>(
       filter: Omit<ListFilter, "resolved" | "cursor" | "limit" | "order">,
       handler: (payload: Json.JsonValue, letter: Letter) => Effect.Effect<A, E, R>,
-      manyOptions: ReplayManyOptions
+      manyOptions: DeadLetterQueue.ReplayManyOptions
     ) =>
       Effect.gen(function*() {
         const rate = manyOptions.ratePerSecond
@@ -498,64 +452,62 @@ export const make = (store: Store, options: Options = {}): Effect.Effect<DeadLet
             new ReplayManyStopped({ ...(current === undefined ? {} : { letterId: current }), report, error })
           )
         )
-      }).pipe(span("DeadLetterQueue.replayMany"))
+      })
+    )
 
-    const resolve = (id: string, note: string) =>
-      Effect.gen(function*() {
-        // Checked before anything is written: a resolution without a string
-        // note would be stored as a letter that no longer decodes.
-        if (typeof note !== "string") {
-          return yield* new InvalidInput({ message: `the resolution note must be a string, got ${typeof note}` })
-        }
-        const noteProblem = Json.textProblem("the resolution note", note)
-        if (noteProblem !== undefined) return yield* new InvalidInput({ message: noteProblem })
-        const now = yield* Clock.currentTimeMillis
-        const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
-        switch (outcome._tag) {
-          case "NotFound":
-            return yield* new LetterNotFound({ id })
-          case "InProgress":
-            return yield* new ReplayInProgress({ id, claimedUntil: outcome.claimedUntil })
-          case "Resolved":
-            return yield* new AlreadyResolved({ id, resolvedAt: outcome.resolvedAt })
-          case "Done":
-            return outcome.letter
-        }
-      }).pipe(span("DeadLetterQueue.resolve"))
+    const resolve = Effect.fn("DeadLetterQueue.resolve")(function*(id: string, note: string) {
+      // Checked before anything is written: a resolution without a string
+      // note would be stored as a letter that no longer decodes.
+      if (typeof note !== "string") {
+        return yield* new InvalidInput({ message: `the resolution note must be a string, got ${typeof note}` })
+      }
+      const noteProblem = Json.textProblem("the resolution note", note)
+      if (noteProblem !== undefined) return yield* new InvalidInput({ message: noteProblem })
+      const now = yield* Clock.currentTimeMillis
+      const outcome = yield* store.resolve(id, { kind: "manual", at: now, note })
+      switch (outcome._tag) {
+        case "NotFound":
+          return yield* new LetterNotFound({ id })
+        case "InProgress":
+          return yield* new ReplayInProgress({ id, claimedUntil: outcome.claimedUntil })
+        case "Resolved":
+          return yield* new AlreadyResolved({ id, resolvedAt: outcome.resolvedAt })
+        case "Done":
+          return outcome.letter
+      }
+    })
 
-    const purge = (purgeOptions: PurgeOptions) =>
-      Effect.gen(function*() {
-        // Validated before anything is removed; an infinite age removes nothing of that kind.
-        const resolvedAge = yield* durationMillis("resolvedOlderThan", purgeOptions?.resolvedOlderThan)
-        const unresolvedAge = purgeOptions?.unresolvedOlderThan === undefined
+    const purge = Effect.fn("DeadLetterQueue.purge")(function*(purgeOptions: DeadLetterQueue.PurgeOptions) {
+      // Validated before anything is removed; an infinite age removes nothing of that kind.
+      const resolvedAge = yield* durationMillis("resolvedOlderThan", purgeOptions?.resolvedOlderThan)
+      const unresolvedAge = purgeOptions?.unresolvedOlderThan === undefined
+        ? undefined
+        : yield* durationMillis("unresolvedOlderThan", purgeOptions.unresolvedOlderThan)
+      const now = yield* Clock.currentTimeMillis
+      const cutOff = (age: number) => Number.isFinite(age) ? now - age : Number.MIN_SAFE_INTEGER
+      return yield* store.purge(cutOff(resolvedAge), unresolvedAge === undefined ? undefined : cutOff(unresolvedAge))
+    })
+
+    const summary = Effect.fn("DeadLetterQueue.summary")(function*() {
+      const counts = yield* store.counts
+      const findings = yield* store.findings
+      const now = yield* Clock.currentTimeMillis
+      return {
+        total: counts.total,
+        resolved: counts.resolved,
+        unresolved: counts.total - counts.resolved,
+        byTaskType: counts.byTaskType,
+        byErrorType: counts.byErrorType,
+        oldestUnresolvedAgeMillis: counts.oldestUnresolvedCreatedAt === undefined
           ? undefined
-          : yield* durationMillis("unresolvedOlderThan", purgeOptions.unresolvedOlderThan)
-        const now = yield* Clock.currentTimeMillis
-        const cutOff = (age: number) => Number.isFinite(age) ? now - age : Number.MIN_SAFE_INTEGER
-        return yield* store.purge(cutOff(resolvedAge), unresolvedAge === undefined ? undefined : cutOff(unresolvedAge))
-      }).pipe(span("DeadLetterQueue.purge"))
+          : Math.max(0, now - counts.oldestUnresolvedCreatedAt),
+        findings
+      }
+    })
 
-    const summary = () =>
-      Effect.gen(function*() {
-        const counts = yield* store.counts
-        const findings = yield* store.findings
-        const now = yield* Clock.currentTimeMillis
-        return {
-          total: counts.total,
-          resolved: counts.resolved,
-          unresolved: counts.total - counts.resolved,
-          byTaskType: counts.byTaskType,
-          byErrorType: counts.byErrorType,
-          oldestUnresolvedAgeMillis: counts.oldestUnresolvedCreatedAt === undefined
-            ? undefined
-            : Math.max(0, now - counts.oldestUnresolvedCreatedAt),
-          findings
-        }
-      }).pipe(span("DeadLetterQueue.summary"))
-
-    const service: DeadLetterQueueService = {
+    const service: DeadLetterQueue.DeadLetterQueueService = {
       add,
-      get: (id) => span("DeadLetterQueue.get")(getLetter(id)),
+      get: Effect.fn("DeadLetterQueue.get")(getLetter),
       list,
       replay,
       replayMany,

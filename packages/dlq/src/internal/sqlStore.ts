@@ -7,32 +7,8 @@ import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import { StoreError } from "../Errors.js"
 import type { Letter, Resolution } from "../Letter.js"
+import { migrations, TABLE } from "./migrations.js"
 import type { ClaimOutcome, Counts, InsertOutcome, Query, ResolveOutcome, Store } from "./store.js"
-
-export const TABLE = "agentos_dlq_letters"
-
-export const migrations: Sql.Migrations = {
-  "0001_create_letters": Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const idType = sql.onDialectOrElse({ pg: () => sql.literal(`text COLLATE "C"`), orElse: () => sql.literal("text") })
-    yield* sql`CREATE TABLE agentos_dlq_letters (
-      id ${idType} PRIMARY KEY,
-      dedupe_key text UNIQUE,
-      task_type text NOT NULL,
-      error_type text NOT NULL,
-      agent text,
-      created_at bigint NOT NULL,
-      resolved_at bigint,
-      claim_token bigint NOT NULL DEFAULT 0,
-      claimed_until bigint,
-      data ${Sql.jsonType(sql)} NOT NULL,
-      resolution ${Sql.jsonType(sql)}
-    )`
-    yield* sql`CREATE INDEX agentos_dlq_letters_task_type ON agentos_dlq_letters (task_type, id)`
-    yield* sql`CREATE INDEX agentos_dlq_letters_error_type ON agentos_dlq_letters (error_type, id)`
-    yield* sql`CREATE INDEX agentos_dlq_letters_created_at ON agentos_dlq_letters (created_at)`
-  })
-}
 
 // Rows are written by this store only, from letters the service validated,
 // so reading checks the shape cheaply (a full Schema decode of every row of a
@@ -75,18 +51,16 @@ interface Row {
   readonly resolution: unknown
 }
 
-export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* Sql.migrate({ packageName: "dlq", migrations }).pipe(
-    Effect.mapError((error) =>
-      error._tag === "SqlError" ? error : new StoreError({ operation: "migrate", message: error.message })
-    )
+    Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
   )
   const now = Sql.nowMillis(sql)
   const table = sql(TABLE)
 
   const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Sql.mapError((error) => new StoreError({ operation, message: Sql.describe(error) }))(self)
+    Sql.mapError((cause) => new StoreError({ operation, cause }))(self)
 
   const toLetter = (row: Row): Effect.Effect<Letter, StoreError> =>
     Effect.suspend(() => {
@@ -97,7 +71,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
       const problem = letterProblem(data) ?? (resolution === undefined ? undefined : resolutionProblem(resolution))
       if (problem !== undefined) {
         return Effect.fail(
-          new StoreError({ operation: "decode", message: `a stored letter does not decode: ${problem}` })
+          new StoreError({ operation: "decode", cause: `a stored letter does not decode: ${problem}` })
         )
       }
       const letter = data as Letter
@@ -152,7 +126,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
             return maxLetters !== undefined ? Effect.succeed({ _tag: "Full" }) : Effect.fail(
               new StoreError({
                 operation: "insert",
-                message: `the insert of ${id} kept conflicting with a vanishing letter`
+                cause: `the insert of ${id} kept conflicting with a vanishing letter`
               })
             )
           }
@@ -213,7 +187,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
     sql<
       { resolved_at: unknown; claimed_until: unknown; free: unknown }
     >`SELECT resolved_at, claimed_until,
-        CASE WHEN claimed_until IS NULL OR claimed_until < ${now} THEN 1 ELSE 0 END AS free
+        CASE WHEN claimed_until IS NULL OR claimed_until <= ${now} THEN 1 ELSE 0 END AS free
       FROM ${table} WHERE id = ${id}`.pipe(
       Effect.map((rows): State => {
         const row = rows[0]
@@ -227,7 +201,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
   const claimOnce = (id: string, timeoutMillis: number) =>
     sql<Row & { claim_token: unknown }>`UPDATE ${table}
       SET claim_token = claim_token + 1, claimed_until = ${now} + ${timeoutMillis}
-      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
+      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${now})
       RETURNING claim_token, data, resolution`
 
   /**
@@ -251,7 +225,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
               ? Effect.succeed(found)
               : left > 0
               ? attempt(left - 1)
-              : Effect.fail(new StoreError({ operation, message: `the claim of ${id} kept changing` }))))
+              : Effect.fail(new StoreError({ operation, cause: `the claim of ${id} kept changing` }))))
     return attempt(3).pipe(fail(operation))
   }
 
@@ -284,7 +258,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
   const resolveOnce = (id: string, resolution: Resolution) =>
     sql<Row>`UPDATE ${table} SET resolution = ${Sql.json(sql, resolution)}, resolved_at = ${resolution.at},
         claim_token = claim_token + 1, claimed_until = NULL
-      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
+      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${now})
       RETURNING data, resolution`
 
   const resolve = (id: string, resolution: Resolution): Effect.Effect<ResolveOutcome, StoreError> =>
@@ -297,7 +271,7 @@ export const makeSqlStore: Effect.Effect<Store, SqlError | StoreError, SqlClient
 
   const purge = (resolvedBefore: number, unresolvedBefore: number | undefined) =>
     sql<{ id: string }>`DELETE FROM ${table}
-      WHERE (claimed_until IS NULL OR claimed_until < ${now})
+      WHERE (claimed_until IS NULL OR claimed_until <= ${now})
         AND ((resolved_at IS NOT NULL AND resolved_at < ${resolvedBefore})
           OR (resolved_at IS NULL AND created_at < ${unresolvedBefore ?? Number.MIN_SAFE_INTEGER}))
       RETURNING id`.pipe(

@@ -1,11 +1,37 @@
-// The conformance suite of the dead letter queue: every backend passes it
-// unchanged (memory, file system, SQLite, Postgres).
+/**
+ * The published conformance suite of the dead letter queue: the cases every
+ * `DeadLetterQueue` layer passes (memory, file system, SQLite, Postgres), as
+ * data, and the harness a layer of your own needs to run them under your own
+ * vitest with `@agentos/testkit`'s `Conformance`:
+ *
+ * ```ts
+ * import { Conformance } from "@agentos/testkit"
+ * import * as Testing from "@agentos/dlq/Testing"
+ *
+ * Conformance.conformance("my DeadLetterQueue", {
+ *   extra: { mine: Testing.harness((options) => myLayer(options)) }
+ * }, Testing.suite)
+ * ```
+ *
+ * Every case builds its queues through the harness, from a fresh harness
+ * (so a fresh store); a layer that keeps its data elsewhere (a Redis, a
+ * table) must start each build of the harness layer empty. The harness
+ * provides core's `IdGenerator` (sequential ids, so letters sort in creation
+ * order under `TestClock`): a layer of your own takes its ids from it.
+ *
+ * Needs the optional peer dependencies `@agentos/testkit`, `@effect/vitest`
+ * and `vitest`. `index.ts` does not re-export this module.
+ *
+ * @since 0.2.0
+ */
 import * as DeadLetters from "@agentos/core/DeadLetters"
+import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as Ids from "@agentos/core/Ids"
-import { Conformance } from "@agentos/testkit"
+import * as Conformance from "@agentos/testkit/Conformance"
 import { assert } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -13,12 +39,78 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import * as DeadLetterQueue from "../src/DeadLetterQueue.js"
-import type * as Letter from "../src/Letter.js"
-import * as Redaction from "../src/Redaction.js"
-import { Harness, queue } from "./harness.js"
+import * as DeadLetterQueue from "./DeadLetterQueue.js"
+import type * as Letter from "./Letter.js"
+import * as Redaction from "./Redaction.js"
 
+/**
+ * What the cases use to build queues: `make(options)` builds a queue over
+ * the case's store (each call a new layer build, within the case's scope).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface HarnessService {
+  readonly make: (
+    options?: DeadLetterQueue.Options
+  ) => Effect.Effect<DeadLetterQueue.DeadLetterQueueService, unknown, Scope.Scope>
+}
+
+/**
+ * @since 0.2.0
+ * @category tags
+ */
+export class Harness extends Context.Tag("@agentos/dlq/Testing/Harness")<Harness, HarnessService>() {}
+
+/**
+ * The harness of a layer: `makeLayer` builds a `DeadLetterQueue` layer from
+ * a case's options (`maxLetters`, `claimTimeout`, `redact`…; a layer of your
+ * own that has no such option must still honour it, or fail its cases). The
+ * harness is a layer itself, built afresh for every case; what `makeLayer`'s
+ * layers need (`R`, e.g. a `SqlClient`) is provided to the harness.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const harness = <E, R>(
+  makeLayer: (options: DeadLetterQueue.Options) => Layer.Layer<DeadLetterQueue.DeadLetterQueue, E, R>
+): Layer.Layer<Harness, never, R> =>
+  Layer.effect(
+    Harness,
+    Effect.map(Effect.context<R>(), (context) => {
+      // One sequential id generator per case, so ids sort by creation order
+      // under TestClock (ULIDs of one millisecond need not).
+      const ids = Layer.succeed(IdGenerator.IdGenerator, IdGenerator.makeSequential("dl"))
+      return Harness.of({
+        make: (options = {}) =>
+          Layer.build(Layer.provide(makeLayer(options), ids)).pipe(
+            Effect.map((built) => Context.get(built, DeadLetterQueue.DeadLetterQueue)),
+            Effect.provide(context)
+          )
+      })
+    })
+  )
+
+/**
+ * The queue of a case, built with `options` through the case's harness.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const queue = (
+  options?: DeadLetterQueue.Options
+): Effect.Effect<DeadLetterQueue.DeadLetterQueueService, unknown, Harness | Scope.Scope> =>
+  Effect.flatMap(Harness, (h) => h.make(options))
+
+/**
+ * A valid `add` input (a search task that timed out after 3 attempts), with
+ * `overrides`; an override of `undefined` removes the field.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
 export const input = (
   overrides: { readonly [K in keyof Letter.AddInput]?: Letter.AddInput[K] | undefined } = {}
 ): Letter.AddInput => {
@@ -39,15 +131,30 @@ const base: Letter.AddInput = {
   context: { lastAttempt: 3 }
 }
 
-const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+/**
+ * The error of an effect that must fail (the case fails if it succeeds).
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.either(effect), (either) => {
     assert.isTrue(Either.isLeft(either), "expected a failure")
     return (either as Either.Left<E, A>).left
   })
 
-// Lets real I/O (SQL, files) progress while the test clock stands still.
+// Lets real I/O (a database, files) progress while the test clock stands still.
 const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
+/**
+ * The cases every `DeadLetterQueue` layer passes. Cases that judge a claim's
+ * expiry by Effect's `Clock` (under `TestClock`) skip `sqlite` and
+ * `postgres`, where the database's clock judges it; for a layer of your own
+ * judged by another clock, use `suiteFor({ claimClock: "store" })`.
+ *
+ * @since 0.2.0
+ * @category suites
+ */
 export const suite: Conformance.Suite<Harness> = [
   Conformance.test(
     "add stores a letter that get returns, with the time it entered the queue",
@@ -361,6 +468,49 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "a claim holds until the instant it expires and is free from that instant on (Effect's Clock)",
+    Effect.gen(function*() {
+      const dlq = yield* queue({ claimTimeout: "1 second" })
+      const gate = yield* Deferred.make<void>()
+      // Three letters, each claimed at 0 by a replay that waits at the gate.
+      const stuck: Array<Fiber.Fiber<unknown, unknown>> = []
+      const ids: Array<Ids.LetterId> = []
+      for (const taskId of ["a", "b", "c"]) {
+        const { letter } = yield* dlq.add(input({ taskId }))
+        const started = yield* Deferred.make<void>()
+        stuck.push(
+          yield* Effect.fork(
+            dlq.replay(letter.id, () => Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)))
+          )
+        )
+        yield* Deferred.await(started)
+        ids.push(letter.id)
+      }
+      const [a, b] = ids as [Ids.LetterId, Ids.LetterId, Ids.LetterId]
+      const purge = () => dlq.purge({ resolvedOlderThan: "1 hour", unresolvedOlderThan: 0 })
+      // One millisecond before the expiry every claim holds.
+      yield* TestClock.adjust("999 millis")
+      const held = yield* failure(dlq.replay(a, () => Effect.void))
+      assert.strictEqual(held._tag, "ReplayInProgress")
+      if (held._tag === "ReplayInProgress") assert.strictEqual(held.claimedUntil, 1_000)
+      assert.strictEqual((yield* failure(dlq.resolve(b, "by hand")))._tag, "ReplayInProgress")
+      assert.strictEqual(yield* purge(), 0)
+      // At the expiry (now = claimedUntil) every claim is free: a replay, a
+      // resolve and a purge take the letters.
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* dlq.replay(a, () => Effect.succeed("second")))._tag, "Succeeded")
+      assert.strictEqual((yield* dlq.resolve(b, "by hand")).resolution?.kind, "manual")
+      assert.strictEqual(yield* purge(), 1)
+      yield* Deferred.succeed(gate, undefined)
+      for (const fiber of stuck) {
+        const late = yield* failure(Fiber.join(fiber))
+        assert.strictEqual((late as { _tag: string })._tag, "ClaimLost")
+      }
+      assert.strictEqual((yield* dlq.summary()).total, 2)
+    }),
+    { skip: ["sqlite", "postgres"] }
+  ),
+  Conformance.test(
     "an interrupted replay frees its claim",
     Effect.gen(function*() {
       const dlq = yield* queue()
@@ -469,7 +619,7 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
-    "bad options and bad purge ages are InvalidInput and change nothing",
+    "bad layer options are InvalidOptions when the layer is built; bad purge ages are InvalidInput; nothing changes",
     Effect.gen(function*() {
       for (
         const options of [
@@ -477,11 +627,14 @@ export const suite: Conformance.Suite<Harness> = [
           { maxLetters: 0 },
           { alertBuffer: -1 },
           { claimTimeout: "soon" as never },
-          { claimTimeout: 0 }
+          { claimTimeout: 0 },
+          { claimTimeout: Number.POSITIVE_INFINITY },
+          { redact: "yes" as never }
         ]
       ) {
         const error = yield* failure(queue(options))
-        assert.strictEqual((error as { _tag: string })._tag, "InvalidInput", JSON.stringify(options))
+        assert.strictEqual((error as { _tag: string })._tag, "InvalidOptions", String(Object.keys(options)))
+        assert.include((error as { message: string }).message, Object.keys(options)[0]!)
       }
       const dlq = yield* queue()
       const { letter } = yield* dlq.add(input())
@@ -857,4 +1010,25 @@ export const suite: Conformance.Suite<Harness> = [
   )
 ]
 
-export { Harness }
+/**
+ * The names of the cases that judge a claim's expiry by Effect's `Clock`
+ * (they move it with `TestClock`).
+ *
+ * @since 0.2.0
+ * @category suites
+ */
+export const effectClockCases: ReadonlySet<string> = new Set(
+  suite.filter((c) => c.skip?.includes("postgres") === true).map((c) => c.name)
+)
+
+/**
+ * The suite for a layer: `claimClock: "effect"` (the default) runs every
+ * case; `"store"`, for a layer whose claims are judged by its store's own
+ * clock (a database, a Redis), leaves out the cases that move Effect's
+ * `Clock` past a claim's expiry.
+ *
+ * @since 0.2.0
+ * @category suites
+ */
+export const suiteFor = (options: { readonly claimClock?: "effect" | "store" } = {}): Conformance.Suite<Harness> =>
+  options.claimClock === "store" ? suite.filter((c) => !effectClockCases.has(c.name)) : suite
