@@ -1,4 +1,7 @@
 import { defineProject, mergeConfig } from "vitest/config"
 import shared from "../vitest.shared.js"
 
-export default mergeConfig(shared, defineProject({ test: { name: "tools" } }))
+export default mergeConfig(
+  shared,
+  defineProject({ test: { name: "tools", globalSetup: ["test/build.setup.ts"] } })
+)
