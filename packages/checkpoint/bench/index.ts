@@ -27,7 +27,7 @@ import * as Path from "node:path"
 import Pg from "pg"
 import * as CheckpointStore from "../src/CheckpointStore.js"
 import * as Workflow from "../src/Workflow.js"
-import * as Workflows from "../src/Workflows.js"
+import * as WorkflowEngine from "../src/WorkflowEngine.js"
 
 const STEPS = 10
 const LEASE_TTL = 30_000
@@ -44,7 +44,7 @@ for (let i = 1; i <= STEPS; i++) {
 
 const ours = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
   const runtime = ManagedRuntime.make(
-    Workflows.layer().pipe(
+    WorkflowEngine.layer().pipe(
       Layer.provide(Layer.merge(CheckpointStore.layerSql(), IdGenerator.layer)),
       Layer.provide(sql),
       Layer.provide(Reactivity.layer)
@@ -55,7 +55,7 @@ const ours = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
     run: async (ops) => {
       for (let i = 0; i < ops / STEPS; i++) {
         const result = await runtime.runPromise(
-          Effect.flatMap(Workflows.Workflows, (w) => w.execute(workflow, nextId("ours"), { count: 0 }))
+          Effect.flatMap(WorkflowEngine.WorkflowEngine, (w) => w.execute(workflow, nextId("ours"), { count: 0 }))
         )
         if (result.count !== STEPS) throw new Error("ours: wrong final state")
       }
@@ -66,7 +66,7 @@ const ours = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
     run: async (ops) => {
       for (let i = 0; i < ops / STEPS; i++) {
         const result = await runtime.runPromise(
-          Effect.flatMap(Workflows.Workflows, (w) => w.execute(workflow, nextId("tuned"), { count: 0 })).pipe(
+          Effect.flatMap(WorkflowEngine.WorkflowEngine, (w) => w.execute(workflow, nextId("tuned"), { count: 0 })).pipe(
             Effect.withTracerEnabled(false)
           )
         )
@@ -314,7 +314,7 @@ const measure = async (fields: {
   const { backend, config, mine, rawName, saver, saverName } = fields
   const raw = await Bench.compare(mine.contender, fields.raw(), options)
   figures.push(Bench.comparedFigure({
-    name: `ten-step no-op workflow, per step, ${backend}: Workflows.execute vs the raw statements`,
+    name: `ten-step no-op workflow, per step, ${backend}: WorkflowEngine.execute vs the raw statements`,
     comparison: raw,
     baselineName: rawName,
     config,
@@ -324,7 +324,7 @@ const measure = async (fields: {
   const rawTuned = await Bench.compare(mine.tuned, fields.raw(), options)
   figures.push(Bench.comparedFigure({
     name:
-      `ten-step no-op workflow, per step, ${backend}, tuned (tracer disabled): Workflows.execute vs the raw statements`,
+      `ten-step no-op workflow, per step, ${backend}, tuned (tracer disabled): WorkflowEngine.execute vs the raw statements`,
     comparison: rawTuned,
     baselineName: rawName,
     config: { ...config, tracing: "disabled (Effect.withTracerEnabled(false))" },
@@ -332,7 +332,7 @@ const measure = async (fields: {
   }))
   const lg = await Bench.compare(mine.contender, langGraph(`LangGraph.js + ${saverName}`, saver), options)
   figures.push(Bench.comparedFigure({
-    name: `ten-step no-op workflow, per step, ${backend}: Workflows.execute vs LangGraph.js`,
+    name: `ten-step no-op workflow, per step, ${backend}: WorkflowEngine.execute vs LangGraph.js`,
     comparison: lg,
     baselineName: `LangGraph.js 1.7 ten-node graph with ${saverName} (whole per-step time)`,
     config: { ...config, ...fields.langGraphConfig },
@@ -345,7 +345,7 @@ const measure = async (fields: {
     options
   )
   figures.push(Bench.comparedFigure({
-    name: `ten-step no-op workflow, per step, ${backend}: Workflows.execute vs LangGraph.js, durability sync`,
+    name: `ten-step no-op workflow, per step, ${backend}: WorkflowEngine.execute vs LangGraph.js, durability sync`,
     comparison: lgSync,
     baselineName: `LangGraph.js 1.7 ten-node graph with ${saverName}, durability "sync" (whole per-step time)`,
     config: { ...config, ...fields.langGraphConfig },
@@ -359,7 +359,7 @@ const sqliteRun = async () => {
   try {
     const filename = Path.join(dir, "bench.db")
     const mine = ours(SqliteClient.layer({ filename }))
-    await mine.runtime.runPromise(Effect.flatMap(Workflows.Workflows, () => Effect.void)) // migrations
+    await mine.runtime.runPromise(Effect.flatMap(WorkflowEngine.WorkflowEngine, () => Effect.void)) // migrations
     await measure({
       backend: "SQLite",
       mine,
@@ -393,7 +393,7 @@ const postgresRun = async (url: string) => {
   schemaUrl.searchParams.set("options", `-c search_path=${schema}`)
   try {
     const mine = ours(PgClient.layer({ url: Redacted.make(schemaUrl.toString()) }))
-    await mine.runtime.runPromise(Effect.flatMap(Workflows.Workflows, () => Effect.void)) // migrations
+    await mine.runtime.runPromise(Effect.flatMap(WorkflowEngine.WorkflowEngine, () => Effect.void)) // migrations
     const client = new Pg.Client({ connectionString: schemaUrl.toString() })
     await client.connect()
     const saver = PostgresSaver.fromConnString(url, { schema })

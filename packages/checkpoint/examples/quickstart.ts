@@ -1,6 +1,6 @@
 // The README's example: a two-step research workflow on a SQLite file.
 // Run: npx tsx --conditions=@agentos/source examples/quickstart.ts
-import { CheckpointStore, Workflow, Workflows } from "@agentos/checkpoint"
+import { CheckpointStore, Workflow, WorkflowEngine } from "@agentos/checkpoint"
 import { IdGenerator } from "@agentos/core"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Effect, Layer, Schema } from "effect"
@@ -21,7 +21,7 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
   .step({ name: "report", run: (state) => Effect.succeed({ report: `${state.sources?.length ?? 0} sources` }) })
 
 export const program = Effect.gen(function*() {
-  const workflows = yield* Workflows.Workflows
+  const workflows = yield* WorkflowEngine.WorkflowEngine
   // Crashed last time? This resumes at the first step not completed.
   const final = yield* workflows.execute(research, "research-mcp", { query: "MCP in production" })
   const { status } = yield* workflows.status("research-mcp")
@@ -29,7 +29,7 @@ export const program = Effect.gen(function*() {
 })
 
 export const layer = (filename: string) =>
-  Workflows.layer().pipe(
+  WorkflowEngine.layer().pipe(
     Layer.provide(Layer.merge(CheckpointStore.layerSql(), IdGenerator.layer)),
     Layer.provide(SqliteClient.layer({ filename }))
   )

@@ -14,201 +14,53 @@
  *
  * @since 0.1.0
  */
-import { FailureInfo } from "@agentos/core/Failure"
-import { WorkflowId } from "@agentos/core/Ids"
-import { JsonValue } from "@agentos/core/Json"
+import type { WorkflowId } from "@agentos/core/Ids"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
+import type {
+  Checkpoint as CheckpointType,
+  Grant,
+  Lease,
+  LeaseState,
+  ListQuery,
+  Page,
+  SaveOptions,
+  Status
+} from "./Checkpoint.js"
+import type { InvalidOptions, LeaseLost, StoreError, WorkflowBusy } from "./Errors.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as MemoryStore from "./internal/memoryStore.js"
 import * as SqlStore from "./internal/sqlStore.js"
 
 /**
- * Where a workflow stands.
+ * The schemas and types of a checkpoint and of the store's contract, from
+ * `Checkpoint` (re-exported here, where the contract uses them).
  *
  * @since 0.1.0
- * @category schemas
  */
-export const Status = Schema.Literal("running", "completed", "failed", "cancelled")
+export {
+  Checkpoint,
+  type Grant,
+  type Lease,
+  type LeaseState,
+  type ListQuery,
+  type Page,
+  type SaveOptions,
+  Status,
+  StepFailure
+} from "./Checkpoint.js"
 
 /**
- * @since 0.1.0
- * @category models
- */
-export type Status = typeof Status.Type
-
-/**
- * The step a failed workflow stopped at, and why.
+ * The store's errors, from `Errors`.
  *
  * @since 0.1.0
- * @category schemas
+ * @deprecated import them from `Errors` (`import { Errors } from "@agentos/checkpoint"`)
  */
-export const StepFailure = Schema.Struct({
-  step: Schema.String,
-  stepIndex: Schema.Int,
-  attempts: Schema.Int,
-  error: FailureInfo,
-  at: Schema.Int
-}).annotations({ identifier: "StepFailure" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type StepFailure = typeof StepFailure.Type
-
-/**
- * One workflow's checkpoint, as stored. `state` is the state encoded by the
- * workflow's schema (JSON); `attempts` counts the attempts made per step;
- * `run` counts the runs (first execution, then every resume or retry);
- * `epoch` is the lease epoch of the save that wrote it. Times are epoch
- * milliseconds.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Checkpoint = Schema.Struct({
-  workflowId: WorkflowId,
-  name: Schema.String,
-  version: Schema.Int,
-  status: Status,
-  state: JsonValue,
-  completedSteps: Schema.Array(Schema.String),
-  attempts: Schema.Record({ key: Schema.String, value: Schema.Int }),
-  run: Schema.Int,
-  failure: Schema.optional(StepFailure),
-  createdAt: Schema.Int,
-  updatedAt: Schema.Int,
-  completedAt: Schema.optional(Schema.Int),
-  epoch: Schema.Int
-}).annotations({ identifier: "Checkpoint" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Checkpoint = typeof Checkpoint.Type
-
-/**
- * A granted lease: who holds it, its epoch (strictly increasing per
- * workflow id) and how long each grant or renewal lasts.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Lease {
-  readonly workflowId: WorkflowId
-  readonly holder: string
-  readonly epoch: number
-  readonly ttlMillis: number
-}
-
-/**
- * What a renewal or a save reports back: whether someone asked the runner
- * to cancel the workflow.
- *
- * @since 0.1.0
- * @category models
- */
-export interface LeaseState {
-  readonly cancelRequested: boolean
-}
-
-/**
- * Options of `save`. `release: true` also ends the lease (as `release`
- * does) when the save is accepted, in the same statement where the backend
- * allows (Postgres): the save that completes a workflow then needs no
- * separate release.
- *
- * @since 0.1.0
- * @category models
- */
-export interface SaveOptions {
-  readonly release?: boolean
-}
-
-/**
- * What `acquireAndCreate` did: the lease it granted, and whether it also
- * saved the initial checkpoint (the workflow had none); when it did,
- * `cancelRequested` is the lease's cancellation request, as a save reports
- * it (else false: only the grant happened).
- *
- * @since 0.1.0
- * @category models
- */
-export interface Grant {
-  readonly lease: Lease
-  readonly created: boolean
-  readonly cancelRequested: boolean
-}
-
-/**
- * A page of `list`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Page {
-  readonly items: ReadonlyArray<Checkpoint>
-  /** Pass it back as `cursor` for the next page; absent on the last page. */
-  readonly cursor?: string
-}
-
-/**
- * The filter and page of `list`, ordered by workflow id.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ListQuery {
-  readonly status?: Status
-  readonly name?: string
-  /** The `cursor` of the previous page. */
-  readonly cursor?: string
-  /** Default 100, at most 1000. */
-  readonly limit?: number
-}
-
-/**
- * The store failed (I/O, database, a corrupt file).
- *
- * @since 0.1.0
- * @category errors
- */
-export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  operation: Schema.String,
-  message: Schema.String
-}) {}
-
-/**
- * Another runner holds the workflow's lease. `retryAfterMillis` is how long
- * its lease has left (by the store's clock).
- *
- * @since 0.1.0
- * @category errors
- */
-export class WorkflowBusy extends Schema.TaggedError<WorkflowBusy>()("WorkflowBusy", {
-  workflowId: Schema.String,
-  holder: Schema.String,
-  retryAfterMillis: Schema.Int
-}) {}
-
-/**
- * The lease this runner held was granted to another runner (a newer epoch):
- * the save or renewal was refused and the runner must stop.
- *
- * @since 0.1.0
- * @category errors
- */
-export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
-  workflowId: Schema.String,
-  epoch: Schema.Int
-}) {}
+export { LeaseLost, StoreError, WorkflowBusy } from "./Errors.js"
 
 /**
  * @since 0.1.0
@@ -238,7 +90,7 @@ export interface CheckpointStoreService {
     workflowId: WorkflowId,
     holder: string,
     ttlMillis: number,
-    initial: Checkpoint
+    initial: CheckpointType
   ) => Effect.Effect<Grant, WorkflowBusy | StoreError>
   /**
    * Extends the lease by its ttl; `LeaseLost` when its epoch is no longer
@@ -250,7 +102,7 @@ export interface CheckpointStoreService {
   /** Asks the current holder to cancel; false when nobody holds an unexpired lease. */
   readonly requestCancel: (workflowId: WorkflowId) => Effect.Effect<boolean, StoreError>
   /** The workflow's checkpoint, if any. */
-  readonly load: (workflowId: WorkflowId) => Effect.Effect<Option.Option<Checkpoint>, StoreError>
+  readonly load: (workflowId: WorkflowId) => Effect.Effect<Option.Option<CheckpointType>, StoreError>
   /**
    * Writes the checkpoint atomically under the lease, or refuses with
    * `LeaseLost` when the lease's epoch is no longer current. (Only `renew`
@@ -259,7 +111,7 @@ export interface CheckpointStoreService {
    */
   readonly save: (
     lease: Lease,
-    checkpoint: Checkpoint,
+    checkpoint: CheckpointType,
     options?: SaveOptions
   ) => Effect.Effect<LeaseState, LeaseLost | StoreError>
   /** Checkpoints by status and name, ordered by workflow id, a page at a time. */
@@ -284,13 +136,33 @@ export class CheckpointStore extends Context.Tag("@agentos/checkpoint/Checkpoint
 >() {}
 
 /**
+ * Options of `layerMemory` (none yet: a function of options, as every layer).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MemoryOptions {}
+
+/**
  * An in-process store: leases judged by Effect's `Clock`. Each build is a
  * fresh, empty store.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<CheckpointStore> = Layer.effect(CheckpointStore, MemoryStore.make)
+export const layerMemory = (_options: MemoryOptions = {}): Layer.Layer<CheckpointStore> =>
+  Layer.effect(CheckpointStore, MemoryStore.make)
+
+/**
+ * Options of `layerFileSystem`: the directory of the checkpoint files
+ * (created when missing).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface FileSystemOptions {
+  readonly directory: string
+}
 
 /**
  * A store in a directory, one JSON file per workflow, written atomically
@@ -298,15 +170,24 @@ export const layerMemory: Layer.Layer<CheckpointStore> = Layer.effect(Checkpoint
  * leaves the previous checkpoint intact. It serves one process: a lock file
  * (`.lock`, holding the owner's pid) guards the directory, and a second
  * process fails with a `StoreError` while the owner lives. Leases are held
- * in memory and judged by Effect's `Clock`.
+ * in memory and judged by Effect's `Clock`. An empty `directory` fails the
+ * layer with `InvalidOptions`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerFileSystem = (options: {
-  readonly directory: string
-}): Layer.Layer<CheckpointStore, StoreError, FileSystem.FileSystem> =>
+export const layerFileSystem = (
+  options: FileSystemOptions
+): Layer.Layer<CheckpointStore, StoreError | InvalidOptions, FileSystem.FileSystem> =>
   Layer.scoped(CheckpointStore, FileStore.make(options))
+
+/**
+ * Options of `layerSql` (none yet: a function of options, as every layer).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SqlOptions {}
 
 /**
  * A store over `@effect/sql` (SQLite or Postgres, same statements): it runs
@@ -318,9 +199,11 @@ export const layerFileSystem = (options: {
  * for the save to commit and the new holder then reads it). A save that
  * also releases the lease is one statement on Postgres (the upsert and the
  * lease update, one commit); on SQLite the save, then the release.
+ * Statements that meet `SQLITE_BUSY` (another connection holds the write
+ * lock) or a Postgres serialisation failure are retried.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerSql = (): Layer.Layer<CheckpointStore, StoreError, SqlClient.SqlClient> =>
+export const layerSql = (_options: SqlOptions = {}): Layer.Layer<CheckpointStore, StoreError, SqlClient.SqlClient> =>
   Layer.effect(CheckpointStore, SqlStore.make)

@@ -19,13 +19,13 @@
  *
  * @since 0.1.0
  */
-import { FailureInfo } from "@agentos/core/Failure"
 import type { WorkflowId } from "@agentos/core/Ids"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
+import type { StepTimeout } from "./Errors.js"
 
 /**
  * What a step receives beside the state. `idempotencyKey` is
@@ -53,101 +53,20 @@ export interface StepContext {
 }
 
 /**
- * A step ran longer than its timeout and was interrupted (its finalizers
- * ran). Retryable unless the step says otherwise.
+ * The errors a run can fail with, from `Errors`.
  *
  * @since 0.1.0
- * @category errors
+ * @deprecated import them from `Errors` (`import { Errors } from "@agentos/checkpoint"`)
  */
-export class StepTimeout extends Schema.TaggedError<StepTimeout>()("StepTimeout", {
-  step: Schema.String,
-  timeoutMillis: Schema.Number
-}) {}
-
-/**
- * A step failed for good (a non-retryable error, a defect, or retries
- * exhausted). The checkpoint keeps the failure; resuming or retrying the
- * workflow runs this step again.
- *
- * @since 0.1.0
- * @category errors
- */
-export class StepFailed extends Schema.TaggedError<StepFailed>()("StepFailed", {
-  workflowId: Schema.String,
-  workflow: Schema.String,
-  step: Schema.String,
-  stepIndex: Schema.Int,
-  attempts: Schema.Int,
-  error: FailureInfo,
-  completedSteps: Schema.Array(Schema.String)
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `workflow "${this.workflowId}" (${this.workflow}) failed at step "${this.step}" (#${this.stepIndex}) ` +
-      `after ${this.attempts} attempt(s): ${this.error.tag}: ${this.error.message}`
-  }
-}
-
-/**
- * The workflow was cancelled (it stays cancelled until `retry`).
- *
- * @since 0.1.0
- * @category errors
- */
-export class WorkflowCancelled extends Schema.TaggedError<WorkflowCancelled>()("WorkflowCancelled", {
-  workflowId: Schema.String,
-  workflow: Schema.String
-}) {}
-
-/**
- * No checkpoint exists for this workflow id.
- *
- * @since 0.1.0
- * @category errors
- */
-export class WorkflowNotFound extends Schema.TaggedError<WorkflowNotFound>()("WorkflowNotFound", {
-  workflowId: Schema.String
-}) {}
-
-/**
- * The stored checkpoint cannot be used by this definition: it belongs to
- * another workflow, its state does not decode with the workflow's schema, or
- * its migration failed. Nothing ran and nothing was changed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CheckpointInvalid extends Schema.TaggedError<CheckpointInvalid>()("CheckpointInvalid", {
-  workflowId: Schema.String,
-  workflow: Schema.String,
-  message: Schema.String
-}) {}
-
-/**
- * The checkpoint was written by another version of the workflow and the
- * definition has no migration from that version.
- *
- * @since 0.1.0
- * @category errors
- */
-export class VersionMismatch extends Schema.TaggedError<VersionMismatch>()("VersionMismatch", {
-  workflowId: Schema.String,
-  workflow: Schema.String,
-  checkpointVersion: Schema.Int,
-  workflowVersion: Schema.Int
-}) {}
-
-/**
- * Bad input: an invalid workflow id, an input state that does not encode to
- * JSON with the workflow's schema, a letter without a known workflow, or a
- * negative or unreadable `prune` age. Nothing was changed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
-  message: Schema.String
-}) {}
+export {
+  CheckpointInvalid,
+  InvalidInput,
+  StepFailed,
+  StepTimeout,
+  VersionMismatch,
+  WorkflowCancelled,
+  WorkflowNotFound
+} from "./Errors.js"
 
 /**
  * One step of a workflow.

@@ -9,7 +9,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { expected } from "./workflowFixtures.js"
+import { expected } from "../src/Testing.js"
 
 const packageDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const runner = Path.join(packageDir, "test", "crash", "runner.ts")

@@ -3,16 +3,16 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Path from "node:path"
 import { layer, program, research } from "../examples/quickstart.js"
-import * as Workflows from "../src/Workflows.js"
+import * as WorkflowEngine from "../src/WorkflowEngine.js"
 
 describe("the README example", () => {
-  it.effect("Workflows.layerMemory is a ready engine", () =>
+  it.effect("WorkflowEngine.layerMemory is a ready engine", () =>
     Effect.gen(function*() {
-      const workflows = yield* Workflows.Workflows
+      const workflows = yield* WorkflowEngine.WorkflowEngine
       const final = yield* workflows.execute(research, "in-memory", { query: "q" })
       assert.strictEqual(final.report, "2 sources")
       assert.strictEqual((yield* workflows.status("in-memory")).status, "completed")
-    }).pipe(Effect.provide(Workflows.layerMemory())))
+    }).pipe(Effect.provide(WorkflowEngine.layerMemory())))
 
   it.scoped("runs, and a second run resumes from the stored checkpoint without running steps again", () =>
     Effect.gen(function*() {

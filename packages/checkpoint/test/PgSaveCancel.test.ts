@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as TestServices from "effect/TestServices"
 import { CheckpointStore, layerSql } from "../src/CheckpointStore.js"
-import { checkpoint } from "./fixtures.js"
+import { checkpoint } from "../src/Testing.js"
 
 const id = "wf-save-cancel" as WorkflowId
 

@@ -11,7 +11,7 @@ import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import { CheckpointStore, layerSql } from "../src/CheckpointStore.js"
 import * as Workflow from "../src/Workflow.js"
-import * as Workflows from "../src/Workflows.js"
+import * as WorkflowEngine from "../src/WorkflowEngine.js"
 
 const counter = Workflow.make({ name: "counter", state: Schema.Struct({ n: Schema.Number }) })
   .step({ name: "one", run: (s) => Effect.succeed({ n: s.n + 1 }) })
@@ -22,7 +22,7 @@ describe("CheckpointStore.layerSql on SQLite", () => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const store = yield* CheckpointStore
-      const workflows = yield* Workflows.make()
+      const workflows = yield* WorkflowEngine.make()
       // The database refuses every release from now on.
       yield* sql`CREATE TRIGGER refuse_release BEFORE UPDATE ON agentos_checkpoint_leases
         WHEN NEW.expires_at = 0 BEGIN SELECT RAISE(ABORT, 'release refused'); END`

@@ -7,8 +7,12 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
-import { Checkpoint, type CheckpointStoreService, StoreError } from "../CheckpointStore.js"
-import * as Leases from "./leases.js"
+import { Checkpoint } from "../Checkpoint.js"
+import type { CheckpointStoreService } from "../CheckpointStore.js"
+import { type InvalidOptions, StoreError } from "../Errors.js"
+import * as Leases from "./memoryLeases.js"
+import * as Options from "./options.js"
+import * as Paging from "./paging.js"
 
 const SUFFIX = ".checkpoint.json"
 const LOCK = ".lock"
@@ -21,19 +25,18 @@ const fileName = (workflowId: string): string => {
     : `wh-${Crypto.createHash("sha256").update(workflowId).digest("hex")}${SUFFIX}`
 }
 
-// Lazy: this module and CheckpointStore.ts import each other.
-const decode = (text: string) => Schema.decodeUnknown(Schema.parseJson(Checkpoint))(text)
+const decode = Schema.decodeUnknown(Schema.parseJson(Checkpoint))
+const encode = Schema.encodeSync(Checkpoint)
 const encoder = new TextEncoder()
 
 /** @internal */
 export const make = (options: {
   readonly directory: string
-}): Effect.Effect<CheckpointStoreService, StoreError, FileSystem.FileSystem | Scope.Scope> =>
+}): Effect.Effect<CheckpointStoreService, StoreError | InvalidOptions, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
+    const dir = Path.resolve(yield* Options.fileSystem(options))
     const fs = yield* FileSystem.FileSystem
-    const dir = Path.resolve(options.directory)
-    const fail = (operation: string) => (error: { readonly message: string }) =>
-      new StoreError({ operation, message: error.message })
+    const fail = (operation: string) => (cause: unknown) => new StoreError({ operation, cause })
 
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail("open")))
     // One process owns the directory: core's FileLock.
@@ -41,9 +44,9 @@ export const make = (options: {
       Effect.mapError((error) =>
         new StoreError({
           operation: "open",
-          message: error._tag === "LockHeld"
-            ? `the checkpoint directory ${dir} is locked by process ${error.pid} (${error.path})`
-            : `the checkpoint directory ${dir}: ${error.message}`
+          cause: error._tag === "LockHeld"
+            ? new Error(`the checkpoint directory ${dir} is locked by process ${error.pid} (${error.path})`)
+            : error
         })
       )
     )
@@ -67,7 +70,10 @@ export const make = (options: {
         Effect.flatMap((text) =>
           decode(text).pipe(
             Effect.mapError((error) =>
-              new StoreError({ operation: "load", message: `the checkpoint file ${path} is corrupt: ${error.message}` })
+              new StoreError({
+                operation: "load",
+                cause: new Error(`the checkpoint file ${path} is corrupt: ${error.message}`, { cause: error })
+              })
             )
           )
         )
@@ -85,7 +91,7 @@ export const make = (options: {
       Effect.gen(function*() {
         const path = Path.join(dir, fileName(workflowId))
         const temp = `${path}.${Crypto.randomBytes(6).toString("hex")}.tmp`
-        const text = JSON.stringify(Schema.encodeSync(Checkpoint)(checkpoint))
+        const text = JSON.stringify(encode(checkpoint))
         yield* Effect.scoped(Effect.gen(function*() {
           const file = yield* fs.open(temp, { flag: "w" })
           yield* file.writeAll(encoder.encode(text))
@@ -140,7 +146,7 @@ export const make = (options: {
                 : Effect.succeed({ cancelRequested })
           )
         ),
-      list: (query = {}) => locked(Effect.map(readAll, (all) => Leases.page(all, query))),
+      list: (query = {}) => locked(Effect.map(readAll, (all) => Paging.page(all, query))),
       prune: ({ statuses, updatedBefore }) =>
         locked(Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis

@@ -5,7 +5,8 @@
 import type { WorkflowId } from "@agentos/core/Ids"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { type Lease, LeaseLost, type LeaseState, WorkflowBusy } from "../CheckpointStore.js"
+import type { Lease, LeaseState } from "../Checkpoint.js"
+import { LeaseLost, WorkflowBusy } from "../Errors.js"
 
 interface Entry {
   holder: string
@@ -105,26 +106,3 @@ export const make = (): Leases => {
     }
   }
 }
-
-/** Orders, filters and pages checkpoints the same way on every in-process store. */
-export const page = <A extends { readonly workflowId: string; readonly status: string; readonly name: string }>(
-  all: Iterable<A>,
-  query: { readonly status?: string; readonly name?: string; readonly cursor?: string; readonly limit?: number }
-): { readonly items: ReadonlyArray<A>; readonly cursor?: string } => {
-  const limit = clampLimit(query.limit)
-  const items = [...all]
-    .filter((c) =>
-      (query.status === undefined || c.status === query.status) &&
-      (query.name === undefined || c.name === query.name) &&
-      (query.cursor === undefined || c.workflowId > query.cursor)
-    )
-    .sort((a, b) => (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0))
-  const pageItems = items.slice(0, limit)
-  return items.length > limit ? { items: pageItems, cursor: pageItems[pageItems.length - 1]!.workflowId } : {
-    items: pageItems
-  }
-}
-
-/** The page size: default 100, between 1 and 1000. */
-export const clampLimit = (limit: number | undefined): number =>
-  limit === undefined || !Number.isFinite(limit) ? 100 : Math.min(1000, Math.max(1, Math.floor(limit)))

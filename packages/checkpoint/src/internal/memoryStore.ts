@@ -2,8 +2,10 @@ import type { WorkflowId } from "@agentos/core/Ids"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { Checkpoint, CheckpointStoreService } from "../CheckpointStore.js"
-import * as Leases from "./leases.js"
+import type { Checkpoint } from "../Checkpoint.js"
+import type { CheckpointStoreService } from "../CheckpointStore.js"
+import * as Leases from "./memoryLeases.js"
+import * as Paging from "./paging.js"
 
 /** @internal */
 export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
@@ -41,7 +43,7 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
             ? Effect.as(leases.release(lease), { cancelRequested })
             : Effect.succeed({ cancelRequested })
       ),
-    list: (query = {}) => Effect.sync(() => structuredClone(Leases.page(checkpoints.values(), query))),
+    list: (query = {}) => Effect.sync(() => structuredClone(Paging.page(checkpoints.values(), query))),
     prune: ({ statuses, updatedBefore }) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         let removed = 0

@@ -17,8 +17,13 @@ import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as CheckpointStore from "../../src/CheckpointStore.js"
 import * as Workflow from "../../src/Workflow.js"
-import * as Workflows from "../../src/Workflows.js"
-import { names, State } from "../workflowFixtures.js"
+import * as WorkflowEngine from "../../src/WorkflowEngine.js"
+
+// The five steps of Testing's fixture (not imported from Testing: this
+// process runs outside vitest).
+const State = Schema.Struct({ total: Schema.Number, trail: Schema.Array(Schema.String) })
+type State = typeof State.Type
+const names = ["s1", "s2", "s3", "s4", "s5"] as const
 
 const env = (name: string): string => {
   const value = process.env[name]
@@ -56,7 +61,7 @@ const sql: Layer.Layer<SqlClient.SqlClient, unknown> = backend === "sqlite"
   : PgClient.layer({ url: Redacted.make(database), maxConnections: 2 })
 
 const program = Effect.gen(function*() {
-  const workflows = yield* Workflows.Workflows
+  const workflows = yield* WorkflowEngine.WorkflowEngine
   const final = yield* workflows.execute(workflow, workflowId, { total: 0, trail: [] }, {
     onBusy: "wait",
     waitTimeout: "20 seconds"
@@ -64,7 +69,7 @@ const program = Effect.gen(function*() {
   process.stdout.write(JSON.stringify(Schema.encodeSync(State)(final)) + "\n")
 })
 
-const layer = Workflows.layer({ leaseTtl: "1 second" }).pipe(
+const layer = WorkflowEngine.layer({ leaseTtl: "1 second" }).pipe(
   Layer.provide(Layer.merge(CheckpointStore.layerSql(), IdGenerator.layer)),
   Layer.provide(sql),
   Layer.provide(Reactivity.layer)
