@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as StoreFailure from "@agentos/core/StoreFailure"
 import * as Schema from "effect/Schema"
 import { ReplayManyReport } from "./Letter.js"
 
@@ -156,15 +157,10 @@ export class DirectoryLocked extends Schema.TaggedError<DirectoryLocked>()("Dire
  * @since 0.1.0
  * @category errors
  */
-export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  operation: Schema.String,
-  cause: Schema.Defect
-}) {
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", StoreFailure.fields) {
   /** @since 0.2.0 */
   override get message(): string {
-    const cause = this.cause
-    const text = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
-    return `the dead letter store failed (${this.operation}): ${text}`
+    return StoreFailure.message("dlq", this)
   }
 }
 

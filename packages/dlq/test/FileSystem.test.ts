@@ -1,3 +1,4 @@
+import * as AtomicFile from "@agentos/core/AtomicFile"
 import { Backends } from "@agentos/testkit"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as PlatformError from "@effect/platform/Error"
@@ -62,7 +63,9 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       Fs.writeFileSync(Path.join(letters, "corrupt.json"), "this is not json {")
       Fs.writeFileSync(Path.join(letters, "half.json"), text.slice(0, Math.floor(text.length / 2)))
       Fs.writeFileSync(Path.join(letters, "wrong-shape.json"), JSON.stringify({ id: "x", taskType: 3 }))
-      Fs.writeFileSync(Path.join(letters, ".tmp-unfinished.json"), text.slice(0, 10))
+      Fs.writeFileSync(Path.join(letters, ".unfinished.json.0123456789ab.tmp"), text.slice(0, 10))
+      // A temporary file of a 0.1 write.
+      Fs.writeFileSync(Path.join(letters, ".tmp-older.json"), text.slice(0, 10))
       const logs: Array<string> = []
       const logger = Logger.make(({ message }) => {
         logs.push(String(Array.isArray(message) ? message.join(" ") : message))
@@ -75,17 +78,18 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       assert.strictEqual(summary.total, 1)
       const found = summary.findings.map((f) => [Path.basename(f.file), f.kind] as const)
       assert.deepStrictEqual(found, [
-        [".tmp-unfinished.json", "incomplete-write"],
+        [".tmp-older.json", "incomplete-write"],
+        [".unfinished.json.0123456789ab.tmp", "incomplete-write"],
         ["corrupt.json", "corrupt-file"],
         ["half.json", "corrupt-file"],
         ["wrong-shape.json", "corrupt-file"]
       ])
-      assert.include(summary.findings[1]!.reason, "not JSON")
-      assert.include(summary.findings[3]!.reason, "not a letter")
+      assert.include(summary.findings[2]!.reason, "not JSON")
+      assert.include(summary.findings[4]!.reason, "not a letter")
       for (const finding of summary.findings) assert.isTrue(Fs.existsSync(finding.movedTo))
       assert.deepStrictEqual(files(letters), [`${good.id}.json`])
-      assert.strictEqual(files(Path.join(dir, "corrupt")).length, 4)
-      assert.strictEqual(logs.filter((line) => line.includes("moved to")).length, 4)
+      assert.strictEqual(files(Path.join(dir, "corrupt")).length, 5)
+      assert.strictEqual(logs.filter((line) => line.includes("moved to")).length, 5)
       // Moved aside once: the next start is clean.
       const again = yield* withQueue(dir, (dlq) => dlq.summary())
       assert.deepStrictEqual(again.findings, [])
@@ -169,10 +173,14 @@ describe("DeadLetterQueue.layerFileSystem", () => {
           calls.length = 0
           return (yield* dlq.add(input())).letter.id
         }), recording)
+      // The temporary file is core's AtomicFile's: `.<name>.<random>.tmp` beside the letter.
+      const temp = calls[0]!.slice("write letters/".length)
+      assert.isTrue(AtomicFile.isTempFile(temp), temp)
+      assert.isTrue(temp.startsWith(`.${id}.json.`), temp)
       assert.deepStrictEqual(calls, [
-        `write letters/.tmp-${id}.json`,
-        `fsync letters/.tmp-${id}.json`,
-        `rename letters/.tmp-${id}.json letters/${id}.json`,
+        `write letters/${temp}`,
+        `fsync letters/${temp}`,
+        `rename letters/${temp} letters/${id}.json`,
         "fsync letters"
       ])
     }))
@@ -191,7 +199,10 @@ describe("DeadLetterQueue.layerFileSystem", () => {
       const exit = yield* Effect.exit(withQueue(dir, (dlq) => dlq.add(input()), crashing))
       assert.isTrue(exit._tag === "Failure")
       const letters = Path.join(dir, "letters")
-      assert.isTrue(files(letters).every((name) => name.startsWith(".tmp-")), "only a temporary file exists")
+      assert.isTrue(
+        files(letters).length > 0 && files(letters).every(AtomicFile.isTempFile),
+        "only a temporary file exists"
+      )
       Fs.rmSync(Path.join(dir, "dlq.lock"), { force: true }) // the crashed "process" left its lock behind
       const summary = yield* withQueue(dir, (dlq) => dlq.summary())
       assert.strictEqual(summary.total, 0)

@@ -1,6 +1,8 @@
-// The file-system backend: one JSON file per letter, written atomically
-// (temporary file → fsync → rename → fsync of the directory), an in-process
-// index in front, and a lock file so that one process owns the directory.
+// The file-system backend: one JSON file per letter, written atomically by
+// core's AtomicFile (temporary file → fsync → rename → fsync of the
+// directory), the memory store in front as the index, and core's FileLock so
+// that one process owns the directory.
+import * as AtomicFile from "@agentos/core/AtomicFile"
 import * as FileLock from "@agentos/core/FileLock"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -14,12 +16,13 @@ import { makeMemoryStore } from "./memoryStore.js"
 import type { Store } from "./store.js"
 
 const LOCK_FILE = "dlq.lock"
-const TMP_PREFIX = ".tmp-"
+/** The temporary files of the 0.1 writes, recognised at start like AtomicFile's. */
+const OLD_TMP_PREFIX = ".tmp-"
 
 const decodeLetter = Schema.decodeUnknownEither(Letter)
 const encodeLetter = Schema.encodeSync(Letter)
 
-export const fileName = (id: string): string => encodeURIComponent(id).replace(/^\./, "%2E") + ".json"
+export const fileName = (id: string): string => AtomicFile.encodeName(id) + ".json"
 
 const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g, "/")
 
@@ -56,22 +59,13 @@ export const makeFileStore = (
     yield* acquireLock(fs, directory)
 
     const syncDirectory = (dir: string) =>
-      Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (file) => file.sync))
+      Effect.provideService(AtomicFile.syncDirectory(dir), FileSystem.FileSystem, fs)
     // The entries of letters/ and corrupt/ in their parent must be durable
     // before any letter written into them is reported stored.
     yield* Effect.mapError(syncDirectory(directory), storeError("open"))
 
     const writeAtomic = (name: string, text: string) =>
-      Effect.gen(function*() {
-        const tmp = join(lettersDir, TMP_PREFIX + name)
-        yield* Effect.scoped(Effect.gen(function*() {
-          const file = yield* fs.open(tmp, { flag: "w" })
-          yield* file.writeAll(new TextEncoder().encode(text))
-          yield* file.sync
-        }))
-        yield* fs.rename(tmp, join(lettersDir, name))
-        yield* syncDirectory(lettersDir)
-      })
+      Effect.provideService(AtomicFile.write(join(lettersDir, name), text), FileSystem.FileSystem, fs)
 
     const moveAside = (name: string, kind: Finding["kind"], reason: string) =>
       Effect.gen(function*() {
@@ -91,7 +85,7 @@ export const makeFileStore = (
     const findings: Array<Finding> = []
     const names = yield* Effect.mapError(fs.readDirectory(lettersDir), storeError("load"))
     for (const name of names.sort()) {
-      if (name.startsWith(TMP_PREFIX)) {
+      if (AtomicFile.isTempFile(name) || name.startsWith(OLD_TMP_PREFIX)) {
         findings.push(
           yield* moveAside(name, "incomplete-write", "a temporary file left by a write that did not finish").pipe(
             Effect.mapError(storeError("load"))

@@ -3,6 +3,8 @@
 // (`Persistence` runs before the index changes, so the index never shows what
 // is not on disk). Every mutation runs under one permit, so check-then-write
 // is atomic.
+import * as Lease from "@agentos/core/Lease"
+import * as Sorted from "@agentos/core/Sorted"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { StoreError } from "../Errors.js"
@@ -26,17 +28,6 @@ export interface Persistence {
 
 const noPersistence: Persistence = { write: () => Effect.void, remove: () => Effect.void, flush: Effect.void }
 
-const lowerBound = (ids: ReadonlyArray<string>, id: string): number => {
-  let lo = 0
-  let hi = ids.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (ids[mid]! < id) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 const matches = (letter: Letter, query: Query): boolean =>
   (query.taskType === undefined || letter.taskType === query.taskType) &&
   (query.errorType === undefined || letter.error.tag === query.errorType) &&
@@ -58,7 +49,7 @@ export const makeMemoryStore = (
       const existing = entries.get(letter.id)
       if (existing === undefined) {
         entries.set(letter.id, { letter, token: 0, claimedUntil: undefined })
-        ids.splice(lowerBound(ids, letter.id), 0, letter.id)
+        Sorted.insert(ids, letter.id)
         if (letter.dedupeKey !== undefined) byKey.set(letter.dedupeKey, letter.id)
       } else {
         existing.letter = letter
@@ -66,7 +57,7 @@ export const makeMemoryStore = (
     }
     for (const letter of initial) put(letter)
     const locked = semaphore.withPermits(1)
-    const isClaimed = (entry: Entry, now: number) => entry.claimedUntil !== undefined && now < entry.claimedUntil
+    const isClaimed = (entry: Entry, now: number) => Lease.isLive(entry.claimedUntil, now)
 
     const store: Store = {
       insert: (letter, maxLetters) =>
@@ -89,14 +80,14 @@ export const makeMemoryStore = (
         Effect.sync(() => {
           const out: Array<Letter> = []
           if (query.order === "oldest") {
-            let i = query.after === undefined ? 0 : lowerBound(ids, query.after)
+            let i = query.after === undefined ? 0 : Sorted.lowerBound(ids, query.after)
             if (query.after !== undefined && ids[i] === query.after) i++
             for (; i < ids.length && out.length < query.limit; i++) {
               const letter = entries.get(ids[i]!)!.letter
               if (matches(letter, query)) out.push(letter)
             }
           } else {
-            let i = query.after === undefined ? ids.length - 1 : lowerBound(ids, query.after) - 1
+            let i = query.after === undefined ? ids.length - 1 : Sorted.lowerBound(ids, query.after) - 1
             for (; i >= 0 && out.length < query.limit; i--) {
               const letter = entries.get(ids[i]!)!.letter
               if (matches(letter, query)) out.push(letter)
@@ -170,8 +161,7 @@ export const makeMemoryStore = (
             Effect.sync(() => {
               entries.delete(letter.id)
               if (letter.dedupeKey !== undefined) byKey.delete(letter.dedupeKey)
-              const at = lowerBound(ids, letter.id)
-              if (ids[at] === letter.id) ids.splice(at, 1)
+              Sorted.remove(ids, letter.id)
             })
           return Effect.forEach(doomed, (letter) => Effect.zipRight(persistence.remove(letter), forget(letter)), {
             discard: true

@@ -75,7 +75,8 @@ export const resolve = (options: DeadLetterQueue.Options): Effect.Effect<Resolve
     return Effect.succeed({
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       maxLetters: options.maxLetters,
-      claimMillis: claim.right,
+      // Whole milliseconds, as claims are stored.
+      claimMillis: Math.ceil(claim.right),
       redact: options.redact,
       alertBuffer: options.alertBuffer ?? DEFAULT_ALERT_BUFFER
     })

@@ -1,5 +1,6 @@
 // The SQL backend: one table, the same statements on SQLite and Postgres.
 // Claims are judged by the database's clock inside one conditional UPDATE.
+import * as Lease from "@agentos/core/Lease"
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -56,11 +57,15 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
   yield* Sql.migrate({ packageName: "dlq", migrations }).pipe(
     Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
   )
-  const now = Sql.nowMillis(sql)
+  // A claim is free when released or expired, by the database's clock.
+  const claimFree = Lease.sqlFree(sql, "claimed_until")
   const table = sql(TABLE)
 
+  // Every operation runs whole again while it meets a transient SqlError (a
+  // busy SQLite database, a Postgres serialisation failure or deadlock): such
+  // a statement or transaction changed nothing.
   const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Sql.mapError((cause) => new StoreError({ operation, cause }))(self)
+    self.pipe(Sql.retryTransient(), Sql.mapError((cause) => new StoreError({ operation, cause })))
 
   const toLetter = (row: Row): Effect.Effect<Letter, StoreError> =>
     Effect.suspend(() => {
@@ -187,7 +192,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
     sql<
       { resolved_at: unknown; claimed_until: unknown; free: unknown }
     >`SELECT resolved_at, claimed_until,
-        CASE WHEN claimed_until IS NULL OR claimed_until <= ${now} THEN 1 ELSE 0 END AS free
+        CASE WHEN ${claimFree} THEN 1 ELSE 0 END AS free
       FROM ${table} WHERE id = ${id}`.pipe(
       Effect.map((rows): State => {
         const row = rows[0]
@@ -200,8 +205,8 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
 
   const claimOnce = (id: string, timeoutMillis: number) =>
     sql<Row & { claim_token: unknown }>`UPDATE ${table}
-      SET claim_token = claim_token + 1, claimed_until = ${now} + ${timeoutMillis}
-      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${now})
+      SET claim_token = claim_token + 1, claimed_until = ${Lease.sqlExpiresAt(sql, timeoutMillis)}
+      WHERE id = ${id} AND resolved_at IS NULL AND ${claimFree}
       RETURNING claim_token, data, resolution`
 
   /**
@@ -258,7 +263,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
   const resolveOnce = (id: string, resolution: Resolution) =>
     sql<Row>`UPDATE ${table} SET resolution = ${Sql.json(sql, resolution)}, resolved_at = ${resolution.at},
         claim_token = claim_token + 1, claimed_until = NULL
-      WHERE id = ${id} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${now})
+      WHERE id = ${id} AND resolved_at IS NULL AND ${claimFree}
       RETURNING data, resolution`
 
   const resolve = (id: string, resolution: Resolution): Effect.Effect<ResolveOutcome, StoreError> =>
@@ -271,7 +276,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
 
   const purge = (resolvedBefore: number, unresolvedBefore: number | undefined) =>
     sql<{ id: string }>`DELETE FROM ${table}
-      WHERE (claimed_until IS NULL OR claimed_until <= ${now})
+      WHERE ${claimFree}
         AND ((resolved_at IS NOT NULL AND resolved_at < ${resolvedBefore})
           OR (resolved_at IS NULL AND created_at < ${unresolvedBefore ?? Number.MIN_SAFE_INTEGER}))
       RETURNING id`.pipe(
