@@ -7,7 +7,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import { SharedState } from "../src/index.js"
+import { Errors, SharedState } from "../src/index.js"
 
 describe("SharedState.layerMemory", () => {
   it.effect("lease expiry follows the Effect Clock (TestClock)", () =>
@@ -48,23 +48,26 @@ describe("SharedState.layerMemory", () => {
       })
     }).pipe(Effect.provide(SharedState.layerMemory())))
 
-  it("bad store options fail at construction with a clear message", () => {
-    assert.throws(
-      () => Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory({ historyLimit: 0 }))),
-      /historyLimit/
-    )
-    assert.throws(
-      () =>
-        Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory({ strategy: "nope" as never }))),
-      /unknown strategy/
-    )
-    const build = (options: SharedState.StoreOptions) => () =>
-      Effect.runSync(Effect.provide(SharedState.SharedState, SharedState.layerMemory(options)))
-    assert.throws(build({ prefixes: [{ prefix: "a/" }, { prefix: "a/", strategy: "merge" }] }), /configured twice/)
-    assert.throws(build({ prefixes: [{ prefix: 1 as never }] }), /prefix must be a string/)
-    assert.throws(build({ merge: { arrays: "zip" as never } }), /invalid merge/)
-    assert.throws(build({ prefixes: [{ prefix: "p/", schema: {} as never }] }), /not a Schema/)
-  })
+  it.effect("bad store options fail with InvalidOptions when the layer is built, before anything runs", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [SharedState.StoreOptions, RegExp]> = [
+        [{ historyLimit: 0 }, /historyLimit/],
+        [{ updateConcurrency: 0 }, /updateConcurrency/],
+        [{ strategy: "nope" as never }, /unknown strategy/],
+        [{ prefixes: [{ prefix: "a/" }, { prefix: "a/", strategy: "merge" }] }, /configured twice/],
+        [{ prefixes: [{ prefix: 1 as never }] }, /prefix must be a string/],
+        [{ merge: { arrays: "zip" as never } }, /invalid merge/],
+        [{ prefixes: [{ prefix: "p/", schema: {} as never }] }, /not a Schema/]
+      ]
+      for (const [options, message] of cases) {
+        for (const layer of [SharedState.layerMemory(options), SharedState.layerSql(options)]) {
+          // The SQL layer fails before it asks for a connection: no SqlClient is provided.
+          const error = yield* Effect.flip(Effect.scoped(Layer.build(layer as Layer.Layer<SharedState.SharedState, unknown>)))
+          assert.instanceOf(error, Errors.InvalidOptions, JSON.stringify(options))
+          assert.match((error as Errors.InvalidOptions).message, message)
+        }
+      }
+    }))
 
   it.effect("a SQL store refuses a pollInterval that is not a finite positive duration", () =>
     Effect.gen(function*() {
@@ -76,10 +79,12 @@ describe("SharedState.layerMemory", () => {
             )
           ))
         )
-        assert.isTrue(
-          Exit.isFailure(exit) && /pollInterval/.test(String(Cause.squash(exit.cause))),
-          String(pollInterval)
-        )
+        assert.isTrue(Exit.isFailure(exit), String(pollInterval))
+        if (Exit.isFailure(exit)) {
+          const error = Cause.squash(exit.cause)
+          assert.instanceOf(error, Errors.InvalidOptions, String(pollInterval))
+          assert.match((error as Errors.InvalidOptions).message, /pollInterval/)
+        }
       }
     }))
 })

@@ -105,7 +105,7 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     })
   ),
   Conformance.test(
-    "a NUL character or a lone surrogate in a value, a key or an agent is InvalidValue or InvalidRequest on every backend, and nothing is written",
+    "a NUL character or a lone surrogate in a value, a key or an agent is InvalidValue or InvalidInput on every backend, and nothing is written",
     Effect.gen(function*() {
       const state = yield* Tag
       yield* state.set("text", { s: "ok 👋" }, { agent: "a" })
@@ -119,12 +119,12 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
       for (const [key, agent] of [["k\u0000", "a"], ["text", "a\u0000"], ["\udc00", "a"]] as const) {
         const result = yield* Effect.either(state.set(key, { s: "fine" }, { agent }))
         assert.isTrue(
-          Either.isLeft(result) && result.left._tag === "InvalidRequest",
+          Either.isLeft(result) && result.left._tag === "InvalidInput",
           `${JSON.stringify([key, agent])}: ${Either.isLeft(result) ? result.left._tag : "written"}`
         )
       }
       const listed = yield* Effect.either(state.list("te\u0000"))
-      assert.isTrue(Either.isLeft(listed) && listed.left._tag === "InvalidRequest")
+      assert.isTrue(Either.isLeft(listed) && listed.left._tag === "InvalidInput")
       const entry = Option.getOrThrow(yield* state.get("text"))
       assert.deepStrictEqual([entry.value, entry.version], [{ s: "ok 👋" }, 1])
     })
@@ -307,18 +307,18 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
     Effect.gen(function*() {
       const state = yield* Tag
       const cases: ReadonlyArray<readonly [Effect.Effect<unknown, unknown>, string]> = [
-        [state.set("", { a: 1 }, { agent: "a" }), "InvalidRequest"],
-        [state.set("k", { a: 1 }, { agent: "" }), "InvalidRequest"],
-        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: -1 }), "InvalidRequest"],
-        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: 1.5 }), "InvalidRequest"],
-        [state.set("k", { a: 1 }, { agent: "a", strategy: "whatever" as never }), "InvalidRequest"],
+        [state.set("", { a: 1 }, { agent: "a" }), "InvalidInput"],
+        [state.set("k", { a: 1 }, { agent: "" }), "InvalidInput"],
+        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: -1 }), "InvalidInput"],
+        [state.set("k", { a: 1 }, { agent: "a", expectedVersion: 1.5 }), "InvalidInput"],
+        [state.set("k", { a: 1 }, { agent: "a", strategy: "whatever" as never }), "InvalidInput"],
         [state.set("k", [1, 2] as never, { agent: "a" }), "InvalidValue"],
         [state.set("k", { a: Number.NaN }, { agent: "a" }), "InvalidValue"],
         [state.set("k", { a: new Date() } as never, { agent: "a" }), "InvalidValue"],
         [state.set("k", { a: undefined } as never, { agent: "a" }), "InvalidValue"],
-        [state.list("", { limit: 0 }), "InvalidRequest"],
-        [state.getAt("k", 0), "InvalidRequest"],
-        [state.delete("k", { agent: "a", expectedVersion: -2 }), "InvalidRequest"]
+        [state.list("", { limit: 0 }), "InvalidInput"],
+        [state.getAt("k", 0), "InvalidInput"],
+        [state.delete("k", { agent: "a", expectedVersion: -2 }), "InvalidInput"]
       ]
       for (const [effect, tag] of cases) {
         const error = yield* failure(effect)
@@ -337,7 +337,7 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
           state.update("k", counted, { agent: "a", fence: 0 })
         ]
       ) {
-        assert.strictEqual((yield* failure(bad))._tag, "InvalidRequest")
+        assert.strictEqual((yield* failure(bad))._tag, "InvalidInput")
       }
       assert.strictEqual(ran, 0)
       assert.isTrue(Option.isNone(yield* state.get("k")))
@@ -509,7 +509,7 @@ const suite: Conformance.Suite<SharedState.SharedState> = [
       const next = yield* Effect.scoped(Effect.map(state.withLock("k", { agent: "b", wait: 0 }), (l) => l.fence))
       assert.strictEqual(next, lock.fence + 1)
       const bad = yield* failure(Effect.scoped(state.withLock("k", { agent: "b", ttl: 0 })))
-      assert.strictEqual(bad._tag, "InvalidRequest")
+      assert.strictEqual(bad._tag, "InvalidInput")
     })
   ),
   Conformance.test(
