@@ -62,7 +62,9 @@ describe("SharedState.layerMemory", () => {
       for (const [options, message] of cases) {
         for (const layer of [SharedState.layerMemory(options), SharedState.layerSql(options)]) {
           // The SQL layer fails before it asks for a connection: no SqlClient is provided.
-          const error = yield* Effect.flip(Effect.scoped(Layer.build(layer as Layer.Layer<SharedState.SharedState, unknown>)))
+          const error = yield* Effect.flip(
+            Effect.scoped(Layer.build(layer as Layer.Layer<SharedState.SharedState, unknown>))
+          )
           assert.instanceOf(error, Errors.InvalidOptions, JSON.stringify(options))
           assert.match((error as Errors.InvalidOptions).message, message)
         }
