@@ -1,0 +1,191 @@
+// The task queue in memory. Each type's queue is split into lanes, one per
+// group key (tasks without a group share one lane); a lane is a heap of its
+// tasks by (priority, arrival), and each type keeps a heap of its ready lanes
+// ordered by their first task. `take` pops the best ready lane; a lane whose
+// group is at its limit leaves the ready heap until its group's next
+// `finish`, so a full group never blocks the tasks behind it.
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Task from "../Task.js"
+import type * as TaskQueue from "../TaskQueue.js"
+import { Heap } from "./heap.js"
+
+interface Entry {
+  heapIndex: number
+  readonly record: Task.TaskRecord
+  readonly priority: number
+  readonly seq: number
+  readonly lane: Lane
+}
+
+interface Lane {
+  heapIndex: number
+  readonly type: TypeQueue
+  readonly group: string | undefined
+  readonly entries: Heap<Entry>
+}
+
+interface TypeQueue {
+  readonly name: string
+  readonly lanes: Map<string | undefined, Lane>
+  readonly ready: Heap<Lane>
+  depth: number
+}
+
+interface Group {
+  running: number
+  queued: number
+  readonly lanes: Set<Lane>
+}
+
+const entryBefore = (a: Entry, b: Entry): boolean =>
+  a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
+const laneBefore = (a: Lane, b: Lane): boolean => entryBefore(a.entries.peek()!, b.entries.peek()!)
+
+const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
+  limits.byGroup?.[group] ?? limits.default
+
+export const make = (): TaskQueue.TaskQueueService => {
+  const types = new Map<string, TypeQueue>()
+  const groups = new Map<string, Group>()
+  // Queued entries by id; running tasks by id with their group.
+  const queued = new Map<string, Entry>()
+  const running = new Map<string, string | undefined>()
+  let seq = 0
+
+  const typeQueue = (name: string): TypeQueue => {
+    let queue = types.get(name)
+    if (queue === undefined) {
+      queue = { name, lanes: new Map(), ready: new Heap(laneBefore), depth: 0 }
+      types.set(name, queue)
+    }
+    return queue
+  }
+
+  const group = (key: string): Group => {
+    let state = groups.get(key)
+    if (state === undefined) {
+      state = { running: 0, queued: 0, lanes: new Set() }
+      groups.set(key, state)
+    }
+    return state
+  }
+
+  const dropGroupIfIdle = (key: string, state: Group) => {
+    if (state.running === 0 && state.queued === 0 && state.lanes.size === 0) groups.delete(key)
+  }
+
+  // A lane that lost its first entry: re-sorted, or dropped when empty.
+  const afterLaneShrank = (lane: Lane) => {
+    if (lane.entries.size > 0) {
+      lane.type.ready.update(lane)
+      return
+    }
+    lane.type.ready.remove(lane)
+    lane.type.lanes.delete(lane.group)
+    if (lane.group !== undefined) {
+      const state = groups.get(lane.group)
+      if (state !== undefined) {
+        state.lanes.delete(lane)
+        dropGroupIfIdle(lane.group, state)
+      }
+    }
+  }
+
+  const offer = (record: Task.TaskRecord, options: { readonly maxQueued: number; readonly force?: boolean }) =>
+    Effect.sync((): TaskQueue.OfferResult => {
+      const queue = typeQueue(record.type)
+      if (options.force !== true && queue.depth >= options.maxQueued) return { _tag: "Full", depth: queue.depth }
+      let lane = queue.lanes.get(record.groupKey)
+      if (lane === undefined) {
+        lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Heap(entryBefore) }
+        queue.lanes.set(record.groupKey, lane)
+        if (record.groupKey !== undefined) group(record.groupKey).lanes.add(lane)
+      }
+      const entry: Entry = { heapIndex: -1, record, priority: record.priority, seq: ++seq, lane }
+      const head = lane.entries.peek()
+      lane.entries.push(entry)
+      queue.depth++
+      queued.set(record.id, entry)
+      if (record.groupKey !== undefined) group(record.groupKey).queued++
+      if (!queue.ready.has(lane)) queue.ready.push(lane)
+      else if (head !== lane.entries.peek()) queue.ready.update(lane)
+      return { _tag: "Queued", depth: queue.depth }
+    })
+
+  const take = (type: string, limits: TaskQueue.GroupLimits) =>
+    Effect.sync((): Option.Option<Task.TaskRecord> => {
+      const queue = types.get(type)
+      if (queue === undefined) return Option.none()
+      for (;;) {
+        const lane = queue.ready.peek()
+        if (lane === undefined) return Option.none()
+        let state: Group | undefined
+        if (lane.group !== undefined) {
+          state = group(lane.group)
+          const limit = limitOf(limits, lane.group)
+          if (limit !== undefined && state.running >= limit) {
+            // Out of the ready heap until this group's next finish.
+            queue.ready.remove(lane)
+            continue
+          }
+        }
+        const entry = lane.entries.pop()!
+        queue.depth--
+        queued.delete(entry.record.id)
+        running.set(entry.record.id, lane.group)
+        if (state !== undefined) {
+          state.queued--
+          state.running++
+        }
+        afterLaneShrank(lane)
+        return Option.some(entry.record)
+      }
+    })
+
+  const finish = (id: string) =>
+    Effect.sync(() => {
+      if (!running.has(id)) return
+      const key = running.get(id)
+      running.delete(id)
+      if (key === undefined) return
+      const state = groups.get(key)
+      if (state === undefined) return
+      state.running--
+      for (const lane of state.lanes) {
+        if (lane.entries.size > 0 && !lane.type.ready.has(lane)) lane.type.ready.push(lane)
+      }
+      dropGroupIfIdle(key, state)
+    })
+
+  const remove = (id: string) =>
+    Effect.sync(() => {
+      const entry = queued.get(id)
+      if (entry === undefined) return false
+      queued.delete(id)
+      const lane = entry.lane
+      const wasHead = lane.entries.peek() === entry
+      lane.entries.remove(entry)
+      lane.type.depth--
+      if (lane.group !== undefined) {
+        const state = groups.get(lane.group)
+        if (state !== undefined) state.queued--
+      }
+      if (lane.entries.size === 0 || wasHead) afterLaneShrank(lane)
+      return true
+    })
+
+  const depth = (type: string) => Effect.sync(() => types.get(type)?.depth ?? 0)
+
+  const stats = Effect.sync((): TaskQueue.QueueStats => {
+    const byType: Record<string, number> = {}
+    for (const [name, queue] of types) byType[name] = queue.depth
+    const byGroup: Record<string, { queued: number; running: number }> = {}
+    for (const [key, state] of groups) {
+      if (state.queued > 0 || state.running > 0) byGroup[key] = { queued: state.queued, running: state.running }
+    }
+    return { byType, byGroup }
+  })
+
+  return { offer, take, finish, remove, depth, stats }
+}
