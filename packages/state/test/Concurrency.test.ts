@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { SharedState } from "../src/index.js"
-import { collectChanges } from "./fixtures.js"
+import { collectChanges } from "../src/Testing.js"
 
 const AGENTS = 50
 const INCREMENTS = 100

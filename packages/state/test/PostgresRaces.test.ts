@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { SharedState } from "../src/index.js"
-import { collectChanges } from "./fixtures.js"
+import { collectChanges } from "../src/Testing.js"
 
 const layer = () =>
   SharedState.layerSql({ pollInterval: "20 millis", prefixes: [{ prefix: "merge/", strategy: "merge" }] }).pipe(

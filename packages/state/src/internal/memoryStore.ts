@@ -4,6 +4,7 @@ import * as Json from "@agentos/core/Json"
 import * as Lease from "@agentos/core/Lease"
 import * as Sorted from "@agentos/core/Sorted"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -12,72 +13,14 @@ import { KeyLocked, StaleFence } from "../Errors.js"
 import type { Config } from "./options.js"
 import { Conflict, type Decision, type LockRefusal, type Store, type Write } from "./store.js"
 
-// ---------------------------------------------------------------------------
-// the frozen copy
-// ---------------------------------------------------------------------------
-
-class NotJson {}
-const notJson = new NotJson()
-
-const MAX_DEPTH = 256
-
-const copy = (value: unknown, depth: number): Json.JsonValue => {
-  // Depth is counted at every value, a scalar included, as core's
-  // `Json.findInvalid` counts it.
-  if (depth > MAX_DEPTH) throw notJson
-  switch (typeof value) {
-    case "string":
-      if (Json.textIssue(value) !== undefined) throw notJson
-      return value
-    case "boolean":
-      return value
-    case "number":
-      // -0 is kept as 0, as JSON keeps it (JSON.stringify(-0) is "0").
-      if (Number.isFinite(value)) return value === 0 ? 0 : value
-      throw notJson
-    case "object": {
-      if (value === null) return null
-      if (Array.isArray(value)) {
-        const out: Array<Json.JsonValue> = new Array(value.length)
-        for (let i = 0; i < value.length; i++) out[i] = copy(value[i], depth + 1)
-        return Object.freeze(out)
-      }
-      const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) throw notJson
-      const out: Record<string, Json.JsonValue> = {}
-      // `for…in` over the own keys (the prototype is checked above) visits the
-      // same keys in the same order as `Object.keys`, without allocating their array.
-      for (const key in value) {
-        if (!Object.hasOwn(value, key)) continue
-        if (Json.textIssue(key) !== undefined) throw notJson
-        const item = copy((value as Record<string, unknown>)[key], depth + 1)
-        if (key === "__proto__") {
-          Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
-        } else {
-          out[key] = item
-        }
-      }
-      return Object.freeze(out)
-    }
-    default:
-      throw notJson
-  }
-}
-
 /**
- * A deep, frozen copy of a JSON object, or why it is not one. One walk
- * validates and copies; what it refuses, core's `Json.findInvalid` refuses
- * too, and the reason (with the offending value's path) is core's.
+ * A deep, frozen copy of a JSON object (core's `Json.frozenCopy`: one walk
+ * checks and copies), or why it is not one.
  */
-export const freezeCopy = (value: unknown): Json.JsonObject | string => {
+const prepare = (value: unknown): Json.JsonObject | string => {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "expected a JSON object"
-  try {
-    return copy(value, 0) as Json.JsonObject
-  } catch (error) {
-    if (error === notJson) return Json.findInvalid(value) ?? "not a JSON object"
-    if (error instanceof RangeError) return "nested too deeply"
-    throw error
-  }
+  const copy = Json.frozenCopy(value)
+  return Either.isRight(copy) ? copy.right as Json.JsonObject : copy.left
 }
 
 // ---------------------------------------------------------------------------
@@ -320,7 +263,7 @@ export const make = (config: Config): Store => {
   return {
     backend: "memory",
     trusted: true,
-    prepare: freezeCopy,
+    prepare,
     compareAndSet,
     modify,
     get: (key) => Effect.sync(() => slots.get(key)?.entry),
