@@ -6,6 +6,7 @@
  * @since 0.2.0
  */
 import { FailureInfo } from "@agentos/core/Failure"
+import * as StoreFailure from "@agentos/core/StoreFailure"
 import * as Schema from "effect/Schema"
 
 /**
@@ -16,15 +17,10 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category errors
  */
-export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  operation: Schema.String,
-  cause: Schema.Defect
-}) {
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", StoreFailure.fields) {
   /** @since 0.2.0 */
   override get message(): string {
-    const cause = this.cause
-    const detail = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)
-    return `checkpoint: the store failed (${this.operation}): ${detail}`
+    return StoreFailure.message("checkpoint", this)
   }
 }
 

@@ -81,7 +81,7 @@ describe("CheckpointStore.layerFileSystem", () => {
         yield* store.save(lease, checkpoint(["a"]))
       }))
       // What a process killed between write and rename leaves behind.
-      Fs.writeFileSync(Path.join(dir, "wf-wf.checkpoint.json.0a1b2c3d4e5f.tmp"), "{\"workflowId\":\"wf\",\"na")
+      Fs.writeFileSync(Path.join(dir, ".wf-wf.checkpoint.json.0a1b2c3d4e5f.tmp"), "{\"workflowId\":\"wf\",\"na")
       const store = yield* open(dir)
       const loaded = yield* store.load("wf" as WorkflowId)
       assert.deepStrictEqual(Option.map(loaded, (c) => c.completedSteps), Option.some(["a"]))
@@ -114,5 +114,29 @@ describe("CheckpointStore.layerFileSystem", () => {
       yield* store.save(lease, { ...checkpoint([]), workflowId: id })
       assert.isTrue(files(dir).some((name) => /^wh-[0-9a-f]{64}\.checkpoint\.json$/.test(name)))
       assert.strictEqual(Option.getOrThrow(yield* store.load(id)).workflowId, id)
+    }))
+
+  it.effect("an empty directory fails the layer with InvalidOptions, and creates nothing", () =>
+    Effect.gen(function*() {
+      for (const directory of ["", "   "]) {
+        const error = yield* Effect.flip(
+          Layer.build(layerFileSystem({ directory }).pipe(Layer.provide(NodeFileSystem.layer)))
+        ).pipe(Effect.scoped)
+        assert.strictEqual(error._tag, "InvalidOptions")
+        assert.include(error.message, "directory")
+      }
+    }))
+
+  it.scoped("the cause of a StoreError is the file system's error, kept whole", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-checkpoint-fs")
+      const blocker = Path.join(dir, "a-file")
+      Fs.writeFileSync(blocker, "")
+      const error = yield* Effect.flip(open(Path.join(blocker, "below")))
+      assert.strictEqual(error._tag, "StoreError")
+      if (error._tag !== "StoreError") return
+      assert.strictEqual(error.operation, "open")
+      assert.strictEqual((error.cause as { readonly _tag?: string })._tag, "SystemError")
+      assert.include(error.message, "checkpoint store: open failed")
     }))
 })

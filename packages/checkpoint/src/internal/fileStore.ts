@@ -1,6 +1,6 @@
+import * as AtomicFile from "@agentos/core/AtomicFile"
 import * as FileLock from "@agentos/core/FileLock"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -17,9 +17,13 @@ import * as Paging from "./paging.js"
 const SUFFIX = ".checkpoint.json"
 const LOCK = ".lock"
 
-/** A file name for any workflow id: readable when short, hashed when long. */
+/**
+ * A file name for any workflow id: core's reversible name encoding when
+ * short, a hash when long (a workflow id of 256 characters may encode past
+ * a file name's 255 bytes).
+ */
 const fileName = (workflowId: string): string => {
-  const encoded = encodeURIComponent(workflowId)
+  const encoded = AtomicFile.encodeName(workflowId)
   return encoded.length <= 180
     ? `wf-${encoded}${SUFFIX}`
     : `wh-${Crypto.createHash("sha256").update(workflowId).digest("hex")}${SUFFIX}`
@@ -27,7 +31,6 @@ const fileName = (workflowId: string): string => {
 
 const decode = Schema.decodeUnknown(Schema.parseJson(Checkpoint))
 const encode = Schema.encodeSync(Checkpoint)
-const encoder = new TextEncoder()
 
 /** @internal */
 export const make = (options: {
@@ -51,11 +54,9 @@ export const make = (options: {
       )
     )
 
-    // Holding the lock, any temporary file is what a crashed writer left
-    // (its checkpoint file is intact): remove them.
-    const stray = (yield* fs.readDirectory(dir).pipe(Effect.mapError(fail("open")))).filter((name) =>
-      /\.checkpoint\.json\.[0-9a-f]+\.tmp$/.test(name)
-    )
+    // Holding the lock, any temporary file is what a write that did not
+    // finish left (its checkpoint file is intact): remove them.
+    const stray = (yield* fs.readDirectory(dir).pipe(Effect.mapError(fail("open")))).filter(AtomicFile.isTempFile)
     yield* Effect.forEach(stray, (name) => fs.remove(Path.join(dir, name)).pipe(Effect.mapError(fail("open"))), {
       discard: true
     })
@@ -88,18 +89,10 @@ export const make = (options: {
     }
 
     const writeAtomically = (workflowId: string, checkpoint: Checkpoint) =>
-      Effect.gen(function*() {
-        const path = Path.join(dir, fileName(workflowId))
-        const temp = `${path}.${Crypto.randomBytes(6).toString("hex")}.tmp`
-        const text = JSON.stringify(encode(checkpoint))
-        yield* Effect.scoped(Effect.gen(function*() {
-          const file = yield* fs.open(temp, { flag: "w" })
-          yield* file.writeAll(encoder.encode(text))
-          yield* file.sync
-        })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temp))))
-        yield* fs.rename(temp, path)
-        yield* Effect.scoped(Effect.flatMap(fs.open(dir, { flag: "r" }), (directory) => directory.sync))
-      }).pipe(Effect.mapError(fail("save")))
+      AtomicFile.write(Path.join(dir, fileName(workflowId)), JSON.stringify(encode(checkpoint))).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.mapError(fail("save"))
+      )
 
     const readAll = Effect.gen(function*() {
       const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(fail("list")))
@@ -127,7 +120,7 @@ export const make = (options: {
           return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
         })),
       renew: (lease) =>
-        Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
+        Effect.map(leases.whileHeld(lease, Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
       release: leases.release,
       requestCancel: leases.requestCancel,
       load: (workflowId) => locked(loadUnlocked(workflowId)),
@@ -136,8 +129,7 @@ export const make = (options: {
           Effect.flatMap(
             leases.whileHeld(
               lease,
-              () =>
-                writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
+              writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
               false
             ),
             ({ cancelRequested }) =>
@@ -149,11 +141,10 @@ export const make = (options: {
       list: (query = {}) => locked(Effect.map(readAll, (all) => Paging.page(all, query))),
       prune: ({ statuses, updatedBefore }) =>
         locked(Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
           const all = yield* readAll
           let removed = 0
           for (const c of all) {
-            if (statuses.includes(c.status) && c.updatedAt < updatedBefore && !leases.isHeld(c.workflowId, now)) {
+            if (statuses.includes(c.status) && c.updatedAt < updatedBefore && !(yield* leases.isHeld(c.workflowId))) {
               yield* fs.remove(Path.join(dir, fileName(c.workflowId))).pipe(Effect.mapError(fail("prune")))
               removed++
             }

@@ -1,108 +1,96 @@
-/**
- * Leases held in process memory and judged by Effect's `Clock`, shared by the
- * memory and file-system stores (which serve one process).
- */
+// Workflow leases held in process memory, shared by the memory and
+// file-system stores (which serve one process): core's lease table (judged
+// by Effect's Clock, the epoch is its fencing token) and, beside it, each
+// workflow's pending cancellation request.
 import type { WorkflowId } from "@agentos/core/Ids"
+import * as Lease from "@agentos/core/Lease"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { Lease, LeaseState } from "../Checkpoint.js"
+import * as Option from "effect/Option"
+import type { Lease as WorkflowLease, LeaseState } from "../Checkpoint.js"
 import { LeaseLost, WorkflowBusy } from "../Errors.js"
-
-interface Entry {
-  holder: string
-  epoch: number
-  expiresAt: number
-  cancelRequested: boolean
-}
 
 /** @internal */
 export interface Leases {
+  /** Grants the lease when it is free; its epoch is above `epochFloor` (the stored checkpoint's). */
   readonly acquire: (
     workflowId: WorkflowId,
     holder: string,
     ttlMillis: number,
     epochFloor: number
-  ) => Effect.Effect<Lease, WorkflowBusy>
+  ) => Effect.Effect<WorkflowLease, WorkflowBusy>
   /**
-   * Fails with LeaseLost unless `lease` is the current grant (and, to
-   * `extend` it, not released); else runs `f` at once.
+   * Fails with LeaseLost unless `lease` is the latest grant of its workflow
+   * (and, to `extend` it, not released); else runs `f`, then extends the
+   * lease by its ttl when `extend`.
    */
   readonly whileHeld: <A, E>(
-    lease: Lease,
-    f: (now: number) => Effect.Effect<A, E>,
+    lease: WorkflowLease,
+    f: Effect.Effect<A, E>,
     extend: boolean
-  ) => Effect.Effect<
-    LeaseState & { readonly value: A },
-    E | LeaseLost
-  >
-  readonly release: (lease: Lease) => Effect.Effect<void>
+  ) => Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost>
+  /** Ends the lease and clears a pending cancellation request (no-op when it is not the current grant). */
+  readonly release: (lease: WorkflowLease) => Effect.Effect<void>
+  /** Asks the holder of a live lease to cancel; false when nobody holds one. */
   readonly requestCancel: (workflowId: WorkflowId) => Effect.Effect<boolean>
-  readonly isHeld: (workflowId: string, now: number) => boolean
+  /** Whether someone holds a live lease of the workflow. */
+  readonly isHeld: (workflowId: string) => Effect.Effect<boolean>
   /** The pending cancellation request of `lease`'s workflow. */
-  readonly cancelRequested: (lease: Lease) => boolean
+  readonly cancelRequested: (lease: WorkflowLease) => boolean
 }
 
 /** @internal */
 export const make = (): Leases => {
-  const entries = new Map<string, Entry>()
+  const table = Lease.makeMemory()
+  // A request stays for the next holder when its holder died (the lease
+  // expired, never released); a release clears it.
+  const cancels = new Set<string>()
+  const lost = (lease: WorkflowLease) => new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch })
   return {
     acquire: (workflowId, holder, ttlMillis, epochFloor) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const entry = entries.get(workflowId)
-        if (entry !== undefined && entry.expiresAt > now) {
-          return Effect.fail(
-            new WorkflowBusy({ workflowId, holder: entry.holder, retryAfterMillis: entry.expiresAt - now })
-          )
-        }
-        const epoch = Math.max(entry?.epoch ?? 0, epochFloor) + 1
-        // A request made while a runner that then died held the lease stays
-        // for the next holder (release clears it).
-        entries.set(workflowId, {
-          holder,
-          epoch,
-          expiresAt: now + ttlMillis,
-          cancelRequested: entry?.cancelRequested ?? false
-        })
-        return Effect.succeed({ workflowId, holder, epoch, ttlMillis })
-      }),
-    whileHeld: <A, E>(lease: Lease, f: (now: number) => Effect.Effect<A, E>, extend: boolean) =>
       Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now): Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost> => {
-          const entry = entries.get(lease.workflowId)
-          // A released lease (expiry 0) is not renewed: a renewal that raced
-          // the save releasing it must not bring it back.
-          if (
-            entry === undefined || entry.epoch !== lease.epoch || entry.holder !== lease.holder ||
-            (extend && entry.expiresAt === 0)
-          ) {
-            return Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
-          }
-          return Effect.map(f(now), (value) => {
-            if (extend) entry.expiresAt = now + lease.ttlMillis
-            return { cancelRequested: entry.cancelRequested, value }
-          })
-        }
+        table.acquire(workflowId, holder, ttlMillis, { minToken: epochFloor }),
+        (outcome) =>
+          outcome._tag === "Acquired"
+            ? Effect.succeed({ workflowId, holder, epoch: outcome.grant.token, ttlMillis })
+            : Effect.map(Clock.currentTimeMillis, (now) =>
+              new WorkflowBusy({
+                workflowId,
+                holder: outcome.grant.holder,
+                retryAfterMillis: Lease.remainingMillis(outcome.grant.expiresAt, now)
+              })).pipe(Effect.flip)
       ),
+    whileHeld: <A, E>(lease: WorkflowLease, f: Effect.Effect<A, E>, extend: boolean) =>
+      Effect.suspend(() => {
+        // A save is fenced by the epoch alone, as the SQL store's is: the
+        // lease's latest grant, released or not. A renewal also needs it not
+        // released, so that one that raced the save releasing it does not
+        // bring it back.
+        const current = extend
+          ? table.holds(lease.workflowId, lease.epoch)
+          : table.lastToken(lease.workflowId) === lease.epoch
+        if (!current) return Effect.fail(lost(lease))
+        return Effect.flatMap(f, (value) => {
+          const state = { cancelRequested: cancels.has(lease.workflowId), value }
+          return extend
+            ? Effect.flatMap(
+              table.renew(lease.workflowId, lease.epoch, lease.ttlMillis),
+              Option.match({ onNone: () => Effect.fail(lost(lease)), onSome: () => Effect.succeed(state) })
+            )
+            : Effect.succeed(state)
+        })
+      }),
     release: (lease) =>
-      Effect.sync(() => {
-        const entry = entries.get(lease.workflowId)
-        if (entry !== undefined && entry.epoch === lease.epoch && entry.holder === lease.holder) {
-          entry.expiresAt = 0
-          entry.cancelRequested = false
-        }
+      Effect.map(table.release(lease.workflowId, lease.epoch), (released) => {
+        if (released) cancels.delete(lease.workflowId)
       }),
     requestCancel: (workflowId) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const entry = entries.get(workflowId)
-        if (entry === undefined || entry.expiresAt <= now) return false
-        entry.cancelRequested = true
+      Effect.map(table.current(workflowId), (grant) => {
+        if (grant === undefined) return false
+        cancels.add(workflowId)
         return true
       }),
-    cancelRequested: (lease) => entries.get(lease.workflowId)?.cancelRequested ?? false,
-    isHeld: (workflowId, now) => {
-      const entry = entries.get(workflowId)
-      return entry !== undefined && entry.expiresAt > now
-    }
+    isHeld: (workflowId) => Effect.map(table.current(workflowId), (grant) => grant !== undefined),
+    cancelRequested: (lease) => cancels.has(lease.workflowId)
   }
 }

@@ -1,5 +1,4 @@
 import type { WorkflowId } from "@agentos/core/Ids"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Checkpoint } from "../Checkpoint.js"
@@ -24,20 +23,23 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
           return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
         })),
     renew: (lease) =>
-      Effect.map(leases.whileHeld(lease, () => Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
+      Effect.map(leases.whileHeld(lease, Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
     release: leases.release,
     requestCancel: leases.requestCancel,
     load: (workflowId) =>
       Effect.sync(() => Option.map(Option.fromNullable(checkpoints.get(workflowId)), structuredClone)),
     save: (lease, checkpoint, options) =>
       Effect.flatMap(
-        leases.whileHeld(lease, () =>
+        leases.whileHeld(
+          lease,
           Effect.sync(() =>
             void checkpoints.set(
               lease.workflowId,
               structuredClone({ ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
             )
-          ), false),
+          ),
+          false
+        ),
         ({ cancelRequested }) =>
           options?.release === true
             ? Effect.as(leases.release(lease), { cancelRequested })
@@ -45,10 +47,12 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
       ),
     list: (query = {}) => Effect.sync(() => structuredClone(Paging.page(checkpoints.values(), query))),
     prune: ({ statuses, updatedBefore }) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
+      Effect.gen(function*() {
         let removed = 0
-        for (const [id, checkpoint] of checkpoints) {
-          if (statuses.includes(checkpoint.status) && checkpoint.updatedAt < updatedBefore && !leases.isHeld(id, now)) {
+        for (const [id, checkpoint] of [...checkpoints]) {
+          if (
+            statuses.includes(checkpoint.status) && checkpoint.updatedAt < updatedBefore && !(yield* leases.isHeld(id))
+          ) {
             checkpoints.delete(id)
             removed++
           }

@@ -7,7 +7,7 @@ import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as Failure from "@agentos/core/Failure"
 import * as IdGenerator from "@agentos/core/IdGenerator"
 import { WorkflowId } from "@agentos/core/Ids"
-import type * as Json from "@agentos/core/Json"
+import * as Json from "@agentos/core/Json"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,7 +19,6 @@ import { InvalidInput, type InvalidOptions, WorkflowNotFound } from "../Errors.j
 import type { Workflow } from "../Workflow.js"
 import type * as WorkflowEngine from "../WorkflowEngine.js"
 import type { RunError, RunOptions } from "../WorkflowEngine.js"
-import * as StepJson from "./json.js"
 import * as Leases from "./leases.js"
 import type { Held } from "./leases.js"
 import * as Options from "./options.js"
@@ -67,7 +66,7 @@ export const make = (
               message: `the input of workflow "${workflow.name}" is invalid: ${encoded.left.message}`
             })
           }
-          const invalid = StepJson.findInvalid(encoded.right)
+          const invalid = Json.findInvalid(encoded.right)
           if (invalid !== undefined) {
             return yield* new InvalidInput({
               message: `the input of workflow "${workflow.name}" does not encode to JSON: ${invalid}`

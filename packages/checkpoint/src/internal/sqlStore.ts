@@ -1,11 +1,13 @@
 import type { WorkflowId } from "@agentos/core/Ids"
+import * as Lease from "@agentos/core/Lease"
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { Checkpoint, type Lease } from "../Checkpoint.js"
+import { Checkpoint, type Lease as WorkflowLease } from "../Checkpoint.js"
 import type { CheckpointStoreService } from "../CheckpointStore.js"
 import { LeaseLost, StoreError, WorkflowBusy } from "../Errors.js"
 import { GRANT_CREATE_FUNCTION, LEASES, migrations, SAVE_FUNCTION, WORKFLOWS } from "./migrations.js"
@@ -63,6 +65,19 @@ const fromRow = (row: Row) =>
 
 const storeError = (operation: string) => (cause: SqlError) => new StoreError({ operation, cause })
 
+const isTransient = (error: unknown): boolean =>
+  Predicate.isTagged(error, "SqlError") && Sql.isRetryable(error as SqlError)
+
+/**
+ * Runs a statement (one transaction) again while it meets a busy SQLite
+ * database or a Postgres serialisation failure or deadlock
+ * (`Sql.retryTransient`). The retry's schedule is set up only once the
+ * statement has met one: a statement that succeeds, the hot path, pays
+ * nothing for it.
+ */
+const transient = <A, E, R>(statement: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.catchIf(statement, isTransient, () => Sql.retryTransient(statement))
+
 /** @internal */
 export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -70,7 +85,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
     Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
   )
   const now = Sql.nowMillis(sql)
-  const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+  const isPg = Sql.isPg(sql)
   // The save is the hot path (one per step): its text is built once, with
   // the JSON columns as text parameters. On Postgres the save is a call of
   // the save function (migration 0002, replaced by 0004), which share-locks
@@ -143,7 +158,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
     c.completedAt ?? null
   ]
   /** The parameters of the save (and of SQLite's create): the row, then the lease that fences it. */
-  const saveValues = (lease: Lease, c: Checkpoint) => [
+  const saveValues = (lease: WorkflowLease, c: Checkpoint) => [
     lease.workflowId,
     ...columnValues(c),
     lease.epoch,
@@ -164,9 +179,9 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         })
     )
 
-  const renewStatement = (lease: Lease) =>
+  const renewStatement = (lease: WorkflowLease) =>
     sql<{ readonly cancel_requested: unknown }>`UPDATE ${sql(LEASES)}
-      SET expires_at = ${now} + ${lease.ttlMillis}
+      SET expires_at = ${Lease.sqlExpiresAt(sql, lease.ttlMillis)}
       WHERE workflow_id = ${lease.workflowId} AND epoch = ${lease.epoch} AND holder = ${lease.holder}
         AND expires_at > 0
       RETURNING cancel_requested`.pipe(
@@ -182,18 +197,18 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       Effect.gen(function*() {
         const granted = yield* sql<{ readonly epoch: unknown }>`INSERT INTO ${sql(LEASES)}
           (workflow_id, holder, epoch, expires_at, cancel_requested)
-          VALUES (${workflowId}, ${holder}, 1, ${now} + ${ttlMillis}, 0)
+          VALUES (${workflowId}, ${holder}, 1, ${Lease.sqlExpiresAt(sql, ttlMillis)}, 0)
           ON CONFLICT (workflow_id) DO UPDATE SET
             holder = excluded.holder,
             epoch = ${sql(LEASES)}.epoch + 1,
             expires_at = excluded.expires_at
-          WHERE ${sql(LEASES)}.expires_at <= ${now}
+          WHERE ${Lease.sqlFree(sql, `${LEASES}.expires_at`)}
           RETURNING epoch`
         if (granted.length > 0) {
           return { workflowId, holder, epoch: Sql.toNumber(granted[0]!.epoch), ttlMillis }
         }
         return yield* busy(workflowId)
-      }).pipe(Sql.mapError(storeError("acquire"))),
+      }).pipe(transient, Sql.mapError(storeError("acquire"))),
     acquireAndCreate: (workflowId, holder, ttlMillis, initial) =>
       isPg
         ? Effect.gen(function*() {
@@ -207,9 +222,10 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             created,
             cancelRequested: created && Sql.toNumber(rows[0]!.cancel_requested) !== 0
           }
-        }).pipe(Sql.mapError(storeError("acquire")))
+        }).pipe(transient, Sql.mapError(storeError("acquire")))
         : Effect.flatMap(service.acquire(workflowId, holder, ttlMillis), (lease) =>
           sql.unsafe<{ readonly cancel_requested: unknown }>(createText, saveValues(lease, initial)).pipe(
+            transient,
             Effect.map((rows) => ({
               lease,
               created: rows.length > 0,
@@ -225,20 +241,23 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
               Effect.ignore(sql.unsafe(abandonText, [lease.workflowId, lease.epoch, lease.holder]))
             )
           )),
-    renew: (lease) => renewStatement(lease).pipe(Sql.mapError(storeError("renew"))),
+    renew: (lease) => renewStatement(lease).pipe(transient, Sql.mapError(storeError("renew"))),
     release: (lease) =>
       sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
+        transient,
         Effect.asVoid,
         Sql.mapError(storeError("release"))
       ),
     requestCancel: (workflowId) =>
       sql<{ readonly epoch: unknown }>`UPDATE ${sql(LEASES)} SET cancel_requested = 1
-        WHERE workflow_id = ${workflowId} AND expires_at > ${now} RETURNING epoch`.pipe(
+        WHERE workflow_id = ${workflowId} AND ${Lease.sqlLive(sql, "expires_at")} RETURNING epoch`.pipe(
+        transient,
         Effect.map((rows) => rows.length > 0),
         Sql.mapError(storeError("requestCancel"))
       ),
     load: (workflowId) =>
       sql<Row>`SELECT * FROM ${sql(WORKFLOWS)} WHERE workflow_id = ${workflowId}`.pipe(
+        transient,
         Sql.mapError(storeError("load")),
         Effect.flatMap((rows) =>
           rows.length === 0 ? Effect.succeed(Option.none()) : Effect.map(fromRow(rows[0]!), Option.some)
@@ -262,12 +281,13 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
       )
-      const committed = saved.pipe(Sql.mapError(storeError("save")))
+      const committed = saved.pipe(transient, Sql.mapError(storeError("save")))
       return release && !isPg
         ? Effect.tap(committed, () =>
           // The save is committed: a release that fails now must not report
           // it as failed. The lease expires after its ttl, as after a crash.
           sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
+            transient,
             Effect.catchAll((error) =>
               Effect.logWarning("checkpoint: the lease was not released; it expires after its ttl", {
                 workflowId: lease.workflowId,
@@ -287,7 +307,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         ]
         const rows = yield* sql<Row>`SELECT * FROM ${sql(WORKFLOWS)}
           ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(Sql.mapError(storeError("list")))
+          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(transient, Sql.mapError(storeError("list")))
         const items = yield* Effect.forEach(rows.slice(0, limit), fromRow)
         return rows.length > limit ? { items, cursor: items[items.length - 1]!.workflowId } : { items }
       }),
@@ -295,8 +315,8 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
       statuses.length === 0 ? Effect.succeed(0) : sql<{ readonly workflow_id: string }>`DELETE FROM ${sql(WORKFLOWS)}
         WHERE ${sql.in("status", statuses)} AND updated_at < ${updatedBefore}
           AND NOT EXISTS (SELECT 1 FROM ${sql(LEASES)} l
-            WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id AND l.expires_at > ${now})
-        RETURNING workflow_id`.pipe(Effect.map((rows) => rows.length), Sql.mapError(storeError("prune")))
+            WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id AND ${Lease.sqlLive(sql, "l.expires_at")})
+        RETURNING workflow_id`.pipe(transient, Effect.map((rows) => rows.length), Sql.mapError(storeError("prune")))
   }
   return service
 })

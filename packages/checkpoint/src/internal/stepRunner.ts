@@ -6,7 +6,7 @@
 import type * as DeadLetters from "@agentos/core/DeadLetters"
 import * as Failure from "@agentos/core/Failure"
 import type { WorkflowId } from "@agentos/core/Ids"
-import type * as Json from "@agentos/core/Json"
+import * as Json from "@agentos/core/Json"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -23,7 +23,6 @@ import type { CheckpointStoreService } from "../CheckpointStore.js"
 import { LeaseLost, StepFailed, StepTimeout, WorkflowCancelled } from "../Errors.js"
 import type { StepContext, Workflow } from "../Workflow.js"
 import type { RunError } from "../WorkflowEngine.js"
-import * as StepJson from "./json.js"
 import * as Leases from "./leases.js"
 import type { Held, Stop, Watch } from "./leases.js"
 import * as Metrics from "./metrics.js"
@@ -267,7 +266,7 @@ export const supervise = <S, I, E, R>(
             }
             const next = { ...state, ...outcome.value } as S
             const encoded = encodeState(next)
-            const notJson = encoded._tag === "Right" ? StepJson.findInvalid(encoded.right) : undefined
+            const notJson = encoded._tag === "Right" ? Json.findInvalid(encoded.right) : undefined
             if (encoded._tag === "Left" || notJson !== undefined) {
               return yield* failStep(index, {
                 tag: "InvalidStepOutput",
