@@ -96,8 +96,8 @@ const statements = (now: string, p: (n: number) => string, json: (s: string) => 
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
   list: `SELECT data, resolution FROM agentos_dlq_letters WHERE 1 = 1 ORDER BY id DESC LIMIT ${p(1)}`,
   claim: `UPDATE agentos_dlq_letters
-    SET claim_token = claim_token + 1, claimed_until = ${now} + ${p(1)}
-    WHERE id = ${p(2)} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until < ${now})
+    SET claim_token = claim_token + 1, claimed_until = (${now} + ${p(1)})
+    WHERE id = ${p(2)} AND resolved_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ${now})
     RETURNING claim_token, data, resolution`,
   complete: `UPDATE agentos_dlq_letters
     SET data = ${json(p(1))}, resolution = ${json(p(2))}, resolved_at = ${p(3)}, error_type = ${
