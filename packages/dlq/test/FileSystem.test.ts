@@ -344,4 +344,12 @@ describe("DeadLetterQueue.layerFileSystem", () => {
         "no lock, marker or own file left"
       )
     }))
+
+  it.effect("a directory that is not a non-empty path is InvalidOptions, nothing opened", () =>
+    Effect.gen(function*() {
+      for (const directory of ["", 42 as never]) {
+        const error = yield* Effect.flip(Effect.scoped(open(directory)))
+        assert.strictEqual(error._tag, "InvalidOptions", String(directory))
+      }
+    }))
 })
