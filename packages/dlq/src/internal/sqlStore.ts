@@ -54,7 +54,9 @@ interface Row {
 
 export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // Two processes opening one SQLite file at once may meet a busy database.
   yield* Sql.migrate({ packageName: "dlq", migrations }).pipe(
+    Sql.retryTransient(),
     Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
   )
   // A claim is free when released or expired, by the database's clock.
