@@ -86,12 +86,16 @@ export const machine = (): typeof Machine.Type => ({
   platform: `${process.platform}-${process.arch}`
 })
 
-/** The repository root (the folder holding pnpm-workspace.yaml). */
+/**
+ * The repository root: the nearest folder above the kit holding
+ * pnpm-workspace.yaml, or the current directory when there is none (the kit
+ * installed from npm outside a pnpm workspace).
+ */
 export const repositoryRoot = (): string => {
   let dir = Path.dirname(fileURLToPath(import.meta.url))
   while (!Fs.existsSync(Path.join(dir, "pnpm-workspace.yaml"))) {
     const parent = Path.dirname(dir)
-    if (parent === dir) throw new Error("pnpm-workspace.yaml not found above the test kit")
+    if (parent === dir) return process.cwd()
     dir = parent
   }
   return dir
