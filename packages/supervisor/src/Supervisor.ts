@@ -12,7 +12,7 @@
 import type * as AdmissionPolicy from "@agentos/core/AdmissionPolicy"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type {
@@ -144,7 +144,7 @@ export interface Options {
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<Supervisor, InvalidOptions, TaskQueue.TaskQueue> =>
-  Layer.scoped(Supervisor, internal.make(options))
+  Layer.scoped(Supervisor, Effect.flatMap(TaskQueue.TaskQueue, (queue) => internal.make(options, queue)))
 
 /**
  * The supervisor with the memory task queue.

@@ -43,7 +43,6 @@ import {
 import type * as Supervisor from "../Supervisor.js"
 import * as Task from "../Task.js"
 import type * as TaskQueue from "../TaskQueue.js"
-import { TaskQueue as TaskQueueTag } from "../TaskQueue.js"
 import * as Metrics from "./metrics.js"
 import * as Options from "./options.js"
 import { Pulse } from "./pulse.js"
@@ -107,11 +106,11 @@ interface TaskState {
 const TIMED_OUT = Symbol.for("@agentos/supervisor/TimedOut")
 
 export const make = (
-  options: Supervisor.Options
-): Effect.Effect<Supervisor.SupervisorService, InvalidOptions, TaskQueue.TaskQueue | Scope.Scope> =>
+  options: Supervisor.Options,
+  queue: TaskQueue.TaskQueueService
+): Effect.Effect<Supervisor.SupervisorService, InvalidOptions, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* Options.resolve(options)
-    const queue = yield* TaskQueueTag
     const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const providedPolicy = yield* Effect.serviceOption(AdmissionPolicy.AdmissionPolicy)
@@ -463,9 +462,11 @@ export const make = (
                 ...(state.record.groupKey === undefined ? {} : { groupKey: state.record.groupKey })
               }
             })
-          ).pipe(Effect.catchAllDefect((defect) =>
-            Effect.fail({ message: Failure.fromUnknown(defect).message, _tag: "Defect" as const })
-          ))
+          ).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.fail({ message: Failure.fromUnknown(defect).message, _tag: "Defect" as const })
+            )
+          )
         )
         if (Either.isRight(sent)) {
           yield* publish({
@@ -897,7 +898,9 @@ export const make = (
             (state) => cancelTask(state, "shutdown"),
             { discard: true }
           )
-          yield* Effect.timeout(waitIdle, Duration.millis(config.shutdown.timeoutMillis)).pipe(Effect.ignore)
+          yield* Effect.timeout(Effect.interruptible(waitIdle), Duration.millis(config.shutdown.timeoutMillis)).pipe(
+            Effect.ignore
+          )
         }
         yield* cancelAll
         yield* waitIdle

@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as Metrics from "../src/internal/metrics.js"
+import * as Task from "../src/Task.js"
+import { echo, gates, make, recordingPolicy, settle } from "./fixtures.js"
+
+describe("shutdown", () => {
+  it.effect("drain: closing the scope stops admission and runs every accepted task; grants are settled", () =>
+    Effect.gen(function*() {
+      const gate = gates()
+      const recording = recordingPolicy()
+      const scope = yield* Scope.make()
+      const supervisor = yield* Scope.extend(
+        make({
+          types: [echo],
+          admission: [recording.policy],
+          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.as(gate.wait(n), n) })]
+        }),
+        scope
+      )
+      const handles = yield* Effect.forEach([1, 2, 3], (n) => supervisor.submit({ type: echo, payload: { n } }))
+      yield* settle
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* settle
+      assert.strictEqual(
+        (yield* Effect.flip(supervisor.submit({ type: echo, payload: { n: 4 } })))._tag,
+        "SupervisorClosed"
+      )
+      assert.isNull(closing.unsafePoll())
+      yield* Effect.forEach([1, 2, 3], gate.open)
+      yield* Fiber.join(closing)
+      assert.deepStrictEqual(yield* Effect.forEach(handles, (handle) => handle.await), [1, 2, 3])
+      assert.deepStrictEqual([...recording.settled.values()], [1, 1, 1])
+    }))
+
+  it.effect("cancel: running and queued tasks end cancelled (finalizers run), every grant released", () =>
+    Effect.gen(function*() {
+      let finalized = 0
+      const recording = recordingPolicy()
+      const scope = yield* Scope.make()
+      const supervisor = yield* Scope.extend(
+        make({
+          types: [echo],
+          admission: [recording.policy],
+          shutdown: { mode: "cancel" },
+          workers: [
+            Task.worker(echo, {
+              name: "w",
+              maxConcurrent: 2,
+              handler: () => Effect.never.pipe(Effect.ensuring(Effect.sync(() => void finalized++)))
+            })
+          ]
+        }),
+        scope
+      )
+      const handles = yield* Effect.forEach([1, 2, 3, 4], (n) => supervisor.submit({ type: echo, payload: { n } }))
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(finalized, 2)
+      for (const handle of handles) {
+        const error = yield* Effect.flip(handle.await)
+        assert.deepStrictEqual([error._tag, error._tag === "TaskCancelled" ? error.reason : ""], [
+          "TaskCancelled",
+          "shutdown"
+        ])
+      }
+      assert.deepStrictEqual(recording.events.filter((e) => e.endsWith("release")).length, 4)
+      assert.deepStrictEqual([...recording.settled.values()], [1, 1, 1, 1])
+    }))
+
+  it.effect("drain gives up after its timeout and cancels what is left", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const supervisor = yield* Scope.extend(
+        make({
+          types: [echo],
+          shutdown: { mode: "drain", timeout: "5 seconds" },
+          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: () => Effect.never })]
+        }),
+        scope
+      )
+      const handle = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
+      yield* settle
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      for (let second = 1; second <= 4; second++) {
+        yield* settle
+        yield* TestClock.adjust("1 second")
+      }
+      yield* settle
+      assert.isNull(closing.unsafePoll())
+      assert.strictEqual(yield* supervisor.status(handle.id), "running")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closing)
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+    }))
+})
+
+describe("observability", () => {
+  it.scoped("the handler's span is a child of the submitter's span", () =>
+    Effect.gen(function*() {
+      let parent: string | undefined
+      const supervisor = yield* make({
+        types: [echo],
+        workers: [
+          Task.worker(echo, {
+            name: "w",
+            maxConcurrent: 1,
+            handler: ({ n }) =>
+              Effect.map(Effect.currentSpan, (span) => {
+                parent = Option.getOrUndefined(span.parent)?.spanId
+                return n
+              })
+          })
+        ]
+      })
+      const submitter = yield* Effect.withSpan(
+        Effect.flatMap(Effect.currentSpan, (span) =>
+          Effect.map(supervisor.submit({ type: echo, payload: { n: 1 } }), (handle) => ({ span, handle }))),
+        "caller"
+      )
+      yield* submitter.handle.await
+      assert.strictEqual(parent, submitter.span.spanId)
+    }))
+
+  it.scoped("a queue full past queueSaturatedAfter is published once", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* make({ types: [echo], maxQueued: 1, queueSaturatedAfter: "10 seconds" })
+      const events: Array<Task.SupervisorEvent> = []
+      yield* Effect.fork(Stream.runForEach(supervisor.events, (event) => Effect.sync(() => events.push(event))))
+      yield* settle
+      yield* supervisor.submit({ type: echo, payload: { n: 1 } })
+      yield* Effect.flip(supervisor.submit({ type: echo, payload: { n: 2 } }))
+      yield* TestClock.adjust("9 seconds")
+      assert.deepStrictEqual(events, [])
+      yield* TestClock.adjust("1 seconds")
+      yield* settle
+      assert.deepStrictEqual(events, [{ _tag: "QueueSaturated", taskType: "echo", fullForMillis: 10_000 }])
+    }))
+
+  it.scoped("metrics: queue depth per type, rejections, tasks by outcome", () =>
+    Effect.gen(function*() {
+      const gate = gates()
+      const metricType = Task.taskType("metered", { payload: echo.payload, result: echo.result })
+      const supervisor = yield* make({
+        types: [metricType],
+        maxQueued: 1,
+        workers: [
+          Task.worker(metricType, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.as(gate.wait(0), n) })
+        ]
+      })
+      const depth = Metric.tagged(Metrics.queueDepth, "task_type", "metered")
+      const rejected = Metric.tagged(Metrics.rejections, "reason", "backpressure")
+      const before = (yield* Metric.value(rejected)).count
+      const a = yield* supervisor.submit({ type: metricType, payload: { n: 1 } })
+      const b = yield* supervisor.submit({ type: metricType, payload: { n: 2 } })
+      yield* Effect.flip(supervisor.submit({ type: metricType, payload: { n: 3 } }))
+      assert.strictEqual((yield* Metric.value(depth)).value, 1)
+      assert.strictEqual((yield* Metric.value(rejected)).count - before, 1)
+      yield* gate.open(0)
+      yield* a.await
+      yield* b.await
+      assert.strictEqual((yield* Metric.value(depth)).value, 0)
+      const snapshot = yield* supervisor.snapshot
+      assert.strictEqual(snapshot.workers[0]!.completed, 2)
+      assert.strictEqual(snapshot.load, 0)
+    }))
+})

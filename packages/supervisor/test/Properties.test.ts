@@ -1,0 +1,153 @@
+// Under random submissions, completions, failures, timeouts and cancels: no
+// worker exceeds maxConcurrent, no group exceeds its limit, no queue exceeds
+// its bound, every accepted task ends in exactly one terminal state that
+// matches its outcome, and every admission grant is settled exactly once.
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FastCheck from "effect/FastCheck"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as Task from "../src/Task.js"
+import { gates, make, recordingPolicy, settle } from "./fixtures.js"
+
+const job = Task.taskType("job", {
+  payload: Schema.Struct({ n: Schema.Number, behaviour: Schema.Literal("ok", "fail", "hang") }),
+  result: Schema.Number,
+  timeout: "1 second"
+})
+
+const Op = FastCheck.oneof(
+  FastCheck.record({
+    _tag: FastCheck.constant("submit" as const),
+    behaviour: FastCheck.constantFrom("ok" as const, "fail" as const, "hang" as const),
+    priority: FastCheck.integer({ min: 0, max: 2 }),
+    group: FastCheck.option(FastCheck.constantFrom("a", "b", "c"), { nil: undefined }),
+    retry: FastCheck.boolean(),
+    wait: FastCheck.boolean()
+  }),
+  FastCheck.record({ _tag: FastCheck.constant("release" as const), pick: FastCheck.nat() }),
+  FastCheck.record({ _tag: FastCheck.constant("cancel" as const), pick: FastCheck.nat() }),
+  FastCheck.record({ _tag: FastCheck.constant("advance" as const), millis: FastCheck.integer({ min: 1, max: 1_500 }) })
+)
+
+const MAX = { fast: 2, slow: 3 } as const
+const GROUP_LIMIT = 2
+const MAX_QUEUED = 4
+
+describe("invariants", () => {
+  it.effect.prop(
+    "hold under random operations",
+    [FastCheck.array(Op, { minLength: 1, maxLength: 40 })],
+    ([ops]) =>
+      Effect.gen(function*() {
+        const gate = gates()
+        const recording = recordingPolicy()
+        const inFlight = new Map<string, number>()
+        const peak = new Map<string, number>()
+        const enter = (key: string) => {
+          inFlight.set(key, (inFlight.get(key) ?? 0) + 1)
+          peak.set(key, Math.max(peak.get(key) ?? 0, inFlight.get(key)!))
+        }
+        const leave = (key: string) => void inFlight.set(key, inFlight.get(key)! - 1)
+        const handler = (payload: typeof job.payload.Type, context: Task.TaskContext) => {
+          const keys = [
+            `worker:${context.worker}`,
+            ...(context.groupKey === undefined ? [] : [`group:${context.groupKey}`])
+          ]
+          const body = payload.behaviour === "hang"
+            ? Effect.never
+            : Effect.zipRight(
+              gate.wait(payload.n),
+              payload.behaviour === "ok" ? Effect.succeed(payload.n) : Effect.fail("no")
+            )
+          return Effect.acquireUseRelease(
+            Effect.sync(() => keys.forEach(enter)),
+            () => body,
+            () => Effect.sync(() => keys.forEach(leave))
+          )
+        }
+        const scope = yield* Scope.make()
+        const supervisor = yield* Scope.extend(
+          make({
+            types: [job],
+            maxQueued: MAX_QUEUED,
+            groupLimits: { default: GROUP_LIMIT },
+            admission: [recording.policy],
+            shutdown: { mode: "cancel" },
+            workers: [
+              Task.worker(job, { name: "fast", maxConcurrent: MAX.fast, handler }),
+              Task.worker(job, { name: "slow", maxConcurrent: MAX.slow, handler })
+            ]
+          }),
+          scope
+        )
+        const accepted: Array<Task.TaskHandle<number>> = []
+        let n = 0
+        for (const op of ops) {
+          switch (op._tag) {
+            case "submit": {
+              const request = {
+                type: job,
+                payload: { n: ++n, behaviour: op.behaviour },
+                priority: op.priority,
+                ...(op.group === undefined ? {} : { groupKey: op.group }),
+                ...(op.retry ? { retry: { maxAttempts: 2, backoffMillis: 100 } } : {})
+              }
+              const submitted = yield* Effect.either(
+                op.wait ? supervisor.submitWait(request, { timeout: "200 millis" }) : supervisor.submit(request)
+              ).pipe(
+                Effect.fork,
+                Effect.tap(() => settle),
+                Effect.flatMap((fiber) => {
+                  // submitWait may be waiting: let the clock free it or time it out.
+                  return Effect.zipRight(TestClock.adjust("200 millis"), fiber.await)
+                })
+              )
+              if (Exit.isSuccess(submitted) && submitted.value._tag === "Right") accepted.push(submitted.value.right)
+              break
+            }
+            case "release": {
+              if (n > 0) yield* gate.open((op.pick % n) + 1)
+              break
+            }
+            case "cancel": {
+              if (accepted.length > 0) yield* accepted[op.pick % accepted.length]!.cancel
+              break
+            }
+            case "advance": {
+              yield* TestClock.adjust(op.millis)
+              break
+            }
+          }
+          yield* settle
+          const snapshot = yield* supervisor.snapshot
+          assert.isAtMost(snapshot.queueDepth.job!, MAX_QUEUED)
+          for (const worker of snapshot.workers) {
+            assert.isAtMost(worker.inFlight, worker.maxConcurrent)
+          }
+        }
+        yield* Scope.close(scope, Exit.void)
+
+        assert.isAtMost(peak.get("worker:fast") ?? 0, MAX.fast)
+        assert.isAtMost(peak.get("worker:slow") ?? 0, MAX.slow)
+        for (const group of ["a", "b", "c"]) assert.isAtMost(peak.get(`group:${group}`) ?? 0, GROUP_LIMIT)
+        for (const handle of accepted) {
+          const exit = Option.getOrThrow(yield* handle.poll)
+          const status = yield* supervisor.status(handle.id)
+          if (Exit.isSuccess(exit)) assert.strictEqual(status, "completed")
+          else {
+            const error = yield* Effect.flip(exit)
+            const expected = error._tag === "TaskCancelled" ? "cancelled" : "failed"
+            assert.strictEqual(status, expected)
+          }
+        }
+        // Every grant given was settled exactly once (refused submits included).
+        assert.strictEqual(recording.settled.size, recording.granted())
+        for (const count of recording.settled.values()) assert.strictEqual(count, 1)
+      }),
+    { fastCheck: { numRuns: 60 } }
+  )
+})
