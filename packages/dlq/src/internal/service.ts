@@ -507,14 +507,14 @@ export const make = (
 
     const service: DeadLetterQueue.DeadLetterQueueService = {
       add,
-      // Untraced: a span costs more than it tells here. Measured in one
-      // process (2,000 memory adds, then 10,000 gets, a round; rounds
-      // alternating traced and untraced; 2026-12-06 on the shared 2-core
-      // machine under load): a get took 1.4–1.7 µs untraced and 15–33 µs
-      // under a span (Effect.fn, or withSpan without a stack trace), 13–21×
-      // the lookup; on SQL the statement has its own span from @effect/sql.
-      // `add` keeps its span: +16–41 µs on a 65–80 µs memory add, a few
-      // percent of a SQL add.
+      // Untraced: a span costs more than it tells here. Same-process
+      // comparison (alternating rounds, medians; 2026-12-06 on the shared
+      // 2-core machine under load, so the ranges are wide): a memory get took
+      // 0.9–1.7 µs untraced and 15–33 µs under a span (Effect.fn, or withSpan
+      // without a stack trace), 13–21× the lookup; on SQL the statement keeps
+      // its own @effect/sql span. The other methods keep their spans: on a
+      // memory add a span cost +16–41 µs, on a SQLite add ×1.2, and Effect.fn
+      // cost the same as the withSpan it replaced (×1.00 on a SQLite add).
       get: getLetter,
       list,
       replay,
