@@ -263,6 +263,7 @@ export const make = (config: Config): Store => {
   return {
     backend: "memory",
     trusted: true,
+    spans: false,
     prepare,
     compareAndSet,
     modify,

@@ -541,6 +541,7 @@ export const make = (
     return {
       backend: "sql",
       trusted: false,
+      spans: true,
       prepare: (value) => invalidObject(value) ?? (value as Json.JsonObject),
       compareAndSet,
       modify,

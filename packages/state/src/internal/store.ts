@@ -71,6 +71,13 @@ export interface Store {
    */
   readonly trusted: boolean
   /**
+   * Whether the service traces the store's hot methods (`get`, `set`,
+   * `update`, `delete`, `list`, `history`, `getAt`) with spans: worth it
+   * where a call is a database round trip, not where it is a microsecond of
+   * in-process work (see internal/service.ts). `withLock` is always traced.
+   */
+  readonly spans: boolean
+  /**
    * The value as the store will keep it (the memory store: a deep frozen
    * copy), or why it is not a JSON object. Called for every value the
    * service writes, a merge's result included.
