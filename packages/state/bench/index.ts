@@ -184,11 +184,12 @@ const sqliteContender = (file: string, mode: Mode, writers: number, prefix: stri
   const cas = db.prepare(`UPDATE agentos_state_entries
     SET value = ?, version = version + 1, modified_by = ?, updated_at = ?
     WHERE key = ? AND version = ? AND deleted = 0 AND NOT EXISTS (SELECT 1 FROM agentos_state_locks
-      WHERE key = ? AND holder IS NOT NULL AND expires_at > ${now})
+      WHERE key = ? AND holder IS NOT NULL AND (expires_at IS NOT NULL AND expires_at > ${now}))
     RETURNING version`)
   const trim = db.prepare("DELETE FROM agentos_state_history WHERE key = ? AND version <= ?")
   const lock = db.prepare(
-    `SELECT fence, holder, CASE WHEN expires_at > ${now} THEN 1 ELSE 0 END AS live FROM agentos_state_locks WHERE key = ?`
+    `SELECT fence, holder, CASE WHEN (expires_at IS NOT NULL AND expires_at > ${now}) THEN 1 ELSE 0 END AS live
+      FROM agentos_state_locks WHERE key = ?`
   )
   const current = db.prepare(
     "SELECT key, value, version, modified_by, updated_at, deleted FROM agentos_state_entries WHERE key = ?"
@@ -226,7 +227,8 @@ const sqliteContender = (file: string, mode: Mode, writers: number, prefix: stri
 
 const PG_NOW = "(floor(extract(epoch from clock_timestamp()) * 1000)::bigint)"
 const PG_WRITE = `WITH lk AS (
-    SELECT fence, holder, expires_at > ${PG_NOW} AS live FROM agentos_state_locks WHERE key = $1 FOR SHARE
+    SELECT fence, holder, (expires_at IS NOT NULL AND expires_at > ${PG_NOW}) AS live
+    FROM agentos_state_locks WHERE key = $1 FOR SHARE
   ), ok AS (
     SELECT NOT EXISTS (SELECT 1 FROM lk WHERE holder IS NOT NULL AND live) AS allowed
   ), w AS (UPDATE agentos_state_entries
@@ -240,7 +242,8 @@ const PG_WRITE = `WITH lk AS (
     DELETE FROM agentos_state_history WHERE key = $11 AND version <= (SELECT version FROM w) - $12
   )
   SELECT version FROM w`
-const PG_LOCK = `SELECT fence, holder, CASE WHEN expires_at > ${PG_NOW} THEN 1 ELSE 0 END AS live
+const PG_LOCK =
+  `SELECT fence, holder, CASE WHEN (expires_at IS NOT NULL AND expires_at > ${PG_NOW}) THEN 1 ELSE 0 END AS live
   FROM agentos_state_locks WHERE key = $1 FOR SHARE`
 const PG_CURRENT =
   "SELECT key, value, version, modified_by, updated_at, deleted FROM agentos_state_entries WHERE key = $1"

@@ -1,6 +1,6 @@
+import { SharedState } from "@agentos/state"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { SharedState } from "../src/index.js" // in your code: "@agentos/state"
 
 const program = Effect.gen(function*() {
   const state = yield* SharedState.SharedState

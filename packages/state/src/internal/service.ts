@@ -437,7 +437,7 @@ export const make = (store: Store, config: Config): Effect.Effect<SharedState.Sh
     // twenty times a memory write: the memory store's methods stay
     // untraced. On SQLite the same write is some 225 µs (a statement and its
     // commit), where a span says where the time went: the SQL store's
-    // methods are traced, as they were with `withSpan` before.
+    // methods are traced.
     const traced = <Args extends Array<any>, Eff extends Effect.Effect<any, any, any>>(
       name: string,
       body: (...args: Args) => Eff
