@@ -1,9 +1,9 @@
 /**
  * The import-alone check: every module of every package, imported first and
- * alone in a fresh Node process, loads without an error. A runtime import
- * cycle whose modules read each other's values while loading
- * (`ReferenceError: Cannot access 'x' before initialization`) fails it for
- * the module that is imported first.
+ * alone (it and every workspace module it reaches evaluated afresh, as in a
+ * new process), loads without an error. A runtime import cycle whose modules
+ * read each other's values while loading (`ReferenceError: Cannot access 'x'
+ * before initialization`) fails it for the module that is imported first.
  *
  * It imports the built JavaScript (`dist/`, what users run) with plain
  * Node: build first (`pnpm build`). Modules written for vitest (testkit's
@@ -15,9 +15,8 @@
  */
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import { modules, packages, relative, root } from "./workspace.js"
 
 /** A module that failed to load alone, and the first lines of what it printed. */
@@ -26,45 +25,27 @@ export interface Failure {
   readonly error: string
 }
 
-/** What the child process runs: the vitest stub, then one dynamic import. */
-const program = (url: string): string =>
-  [
-    `globalThis.__vitest_worker__ ??= { environment: { name: "node" }, config: {}, providedContext: {}, durations: {} }`,
-    `await import(${JSON.stringify(url)})`
-  ].join("\n")
+const child = fileURLToPath(new URL("importAloneChild.mjs", import.meta.url))
 
-const importOne = (file: string): Promise<Failure | undefined> =>
-  new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--input-type=module", "-e", program(pathToFileURL(file).href)],
-      { cwd: Path.dirname(file), encoding: "utf8", timeout: 60_000 },
-      (error, _stdout, stderr) => {
-        if (error === null) return resolve(undefined)
-        const lines = stderr.split("\n").filter((line) => line.trim() !== "" && !/^\s+at /.test(line))
-        const message = lines.find((line) => /^\w*Error\b|^Error:/.test(line)) ?? lines.slice(-3).join("\n")
-        resolve({ module: file, error: message || String(error.message) })
-      }
+/**
+ * Imports each file first and alone; the failures, in the files' order. One
+ * child process loads them all (see importAloneChild.mjs): every file and
+ * the workspace modules it reaches are evaluated afresh for it, the packages
+ * in node_modules are shared.
+ */
+export const importAlone = (files: ReadonlyArray<string>): Promise<ReadonlyArray<Failure>> =>
+  new Promise((resolve, reject) => {
+    const process = execFile(
+      globalThis.process.execPath,
+      ["--experimental-vm-modules", "--experimental-import-meta-resolve", "--no-warnings", child],
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error === null
+          ? resolve(JSON.parse(stdout) as ReadonlyArray<Failure>)
+          : reject(new Error(`the import-alone child failed:\n${stdout}${stderr}`))
     )
+    process.stdin!.end(JSON.stringify(files))
   })
-
-/** Imports each file first and alone, `concurrency` processes at a time; the failures, in the files' order. */
-export const importAlone = async (
-  files: ReadonlyArray<string>,
-  options: { readonly concurrency?: number } = {}
-): Promise<ReadonlyArray<Failure>> => {
-  const results: Array<Failure | undefined> = new Array(files.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const index = next++
-      results[index] = await importOne(files[index]!)
-    }
-  }
-  const workers = Math.max(1, Math.min(options.concurrency ?? Os.availableParallelism(), files.length))
-  await Promise.all(Array.from({ length: workers }, worker))
-  return results.filter((result): result is Failure => result !== undefined)
-}
 
 /** The built counterpart of a source module: src/X.ts → dist/X.js. */
 export const builtModule = (packageDir: string, source: string): string =>

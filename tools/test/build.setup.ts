@@ -6,8 +6,12 @@ import { execFileSync } from "node:child_process"
 import { root } from "../src/workspace.js"
 
 export default function setup(): void {
-  execFileSync("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"], {
-    cwd: root,
-    stdio: ["ignore", "inherit", "inherit"]
-  })
+  try {
+    execFileSync("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"], {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"]
+    })
+  } catch {
+    throw new Error("pnpm build failed (turbo's output is above): the tools checks need every package built")
+  }
 }
