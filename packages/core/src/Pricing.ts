@@ -29,8 +29,32 @@ export const PricePerMillion = Schema.NonNegativeInt.pipe(Schema.brand("@agentos
 export type PricePerMillion = typeof PricePerMillion.Type
 
 /**
+ * The prices of a call whose input is above `aboveInputTokens` tokens (a
+ * long-context tier: Gemini 2.5 Pro above 200k prompt tokens, Claude Sonnet 4
+ * with more than 200k input tokens). The tier's prices apply to every token
+ * of such a call, as those providers bill it.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PriceTier = Schema.Struct({
+  aboveInputTokens: Schema.NonNegativeInt,
+  input: PricePerMillion,
+  output: PricePerMillion,
+  cachedInput: Schema.optional(PricePerMillion)
+}).annotations({ identifier: "PriceTier" })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type PriceTier = typeof PriceTier.Type
+
+/**
  * The prices of one model. `cachedInput` defaults to `input` when the model
  * has no cache discount. Reasoning tokens are billed as output tokens.
+ * `tiers` (optional, thresholds strictly increasing) replace the base prices
+ * for calls whose input is above a tier's threshold.
  *
  * @since 0.1.0
  * @category schemas
@@ -38,7 +62,21 @@ export type PricePerMillion = typeof PricePerMillion.Type
 export const ModelPricing = Schema.Struct({
   input: PricePerMillion,
   output: PricePerMillion,
-  cachedInput: Schema.optional(PricePerMillion)
+  cachedInput: Schema.optional(PricePerMillion),
+  tiers: Schema.optional(
+    Schema.Array(PriceTier).pipe(
+      Schema.filter((tiers) => {
+        for (let i = 1; i < tiers.length; i++) {
+          if (tiers[i]!.aboveInputTokens <= tiers[i - 1]!.aboveInputTokens) {
+            return `tier thresholds must be strictly increasing (${tiers[i - 1]!.aboveInputTokens} then ${
+              tiers[i]!.aboveInputTokens
+            })`
+          }
+        }
+        return undefined
+      })
+    )
+  )
 }).annotations({ identifier: "ModelPricing" })
 
 /**
@@ -55,24 +93,62 @@ export type ModelPricing = typeof ModelPricing.Type
  * @category constructors
  */
 export const make = (
-  prices: { readonly input: number; readonly output: number; readonly cachedInput?: number }
+  prices: {
+    readonly input: number
+    readonly output: number
+    readonly cachedInput?: number
+    readonly tiers?: ReadonlyArray<
+      {
+        readonly aboveInputTokens: number
+        readonly input: number
+        readonly output: number
+        readonly cachedInput?: number
+      }
+    >
+  }
 ): ModelPricing => Schema.decodeUnknownSync(ModelPricing)(prices)
+
+/**
+ * The prices that apply to a call with `inputTokens` of input: the tier with
+ * the highest threshold below the input, or the base prices.
+ *
+ * @since 0.3.0
+ * @category cost
+ */
+export const pricesFor = (
+  pricing: ModelPricing,
+  inputTokens: number
+): {
+  readonly input: PricePerMillion
+  readonly output: PricePerMillion
+  readonly cachedInput?: PricePerMillion | undefined
+} => {
+  const tiers = pricing.tiers
+  if (tiers !== undefined) {
+    for (let i = tiers.length - 1; i >= 0; i--) {
+      if (inputTokens > tiers[i]!.aboveInputTokens) return tiers[i]!
+    }
+  }
+  return pricing
+}
 
 const MILLION = 1_000_000n
 
 /**
  * The exact cost of a call, rounded up to the micro-dollar:
- * `ceil(((input − cached) × inputPrice + cached × cachedPrice + output × outputPrice) / 1e6)`.
+ * `ceil(((input − cached) × inputPrice + cached × cachedPrice + output × outputPrice) / 1e6)`,
+ * at the prices of the call's tier (`pricesFor`).
  *
  * @since 0.1.0
  * @category cost
  */
 export const cost = (pricing: ModelPricing, usage: TokenUsage): Money => {
+  const prices = pricesFor(pricing, usage.inputTokens)
   const cached = BigInt(usage.cachedInputTokens)
   const uncached = BigInt(usage.inputTokens) - cached
-  const numerator = uncached * BigInt(pricing.input) +
-    cached * BigInt(pricing.cachedInput ?? pricing.input) +
-    BigInt(usage.outputTokens) * BigInt(pricing.output)
+  const numerator = uncached * BigInt(prices.input) +
+    cached * BigInt(prices.cachedInput ?? prices.input) +
+    BigInt(usage.outputTokens) * BigInt(prices.output)
   const micros = (numerator + MILLION - 1n) / MILLION
   if (micros > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new RangeError(`Pricing.cost: ${micros} micro-dollars is not a safe integer`)
@@ -88,9 +164,10 @@ export const cost = (pricing: ModelPricing, usage: TokenUsage): Money => {
  * @category cost
  */
 export const maxOutputTokensWithin = (pricing: ModelPricing, inputTokens: number, budget: Money): number => {
-  const available = BigInt(budget) * MILLION - BigInt(inputTokens) * BigInt(pricing.input)
+  const prices = pricesFor(pricing, inputTokens)
+  const available = BigInt(budget) * MILLION - BigInt(inputTokens) * BigInt(prices.input)
   if (available < 0n) return 0
-  if (pricing.output === 0) return Number.MAX_SAFE_INTEGER
-  const tokens = available / BigInt(pricing.output)
+  if (prices.output === 0) return Number.MAX_SAFE_INTEGER
+  const tokens = available / BigInt(prices.output)
   return tokens > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(tokens)
 }

@@ -28,8 +28,12 @@ export * as Json from "./Json.js"
 export * as Lease from "./Lease.js"
 /** @since 0.1.0 */
 export * as Money from "./Money.js"
+/** @since 0.3.0 */
+export * as Period from "./Period.js"
 /** @since 0.1.0 */
 export * as Pricing from "./Pricing.js"
+/** @since 0.3.0 */
+export * as Reservation from "./Reservation.js"
 /** @since 0.2.0 */
 export * as Sorted from "./Sorted.js"
 /** @since 0.1.0 */
