@@ -18,7 +18,7 @@ import type { WorkflowId } from "@agentos/core/Ids"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type {
@@ -35,6 +35,7 @@ import type { InvalidOptions, LeaseLost, StoreError, WorkflowBusy } from "./Erro
 import * as FileStore from "./internal/fileStore.js"
 import * as MemoryStore from "./internal/memoryStore.js"
 import * as SqlStore from "./internal/sqlStore.js"
+import * as Tracing from "./internal/tracing.js"
 
 /**
  * The schemas and types of a checkpoint and of the store's contract, from
@@ -151,7 +152,7 @@ export interface MemoryOptions {}
  * @category layers
  */
 export const layerMemory = (_options: MemoryOptions = {}): Layer.Layer<CheckpointStore> =>
-  Layer.effect(CheckpointStore, MemoryStore.make)
+  Layer.effect(CheckpointStore, Effect.map(MemoryStore.make, Tracing.store))
 
 /**
  * Options of `layerFileSystem`: the directory of the checkpoint files
@@ -179,7 +180,7 @@ export interface FileSystemOptions {
 export const layerFileSystem = (
   options: FileSystemOptions
 ): Layer.Layer<CheckpointStore, StoreError | InvalidOptions, FileSystem.FileSystem> =>
-  Layer.scoped(CheckpointStore, FileStore.make(options))
+  Layer.scoped(CheckpointStore, Effect.map(FileStore.make(options), Tracing.store))
 
 /**
  * Options of `layerSql` (none yet: a function of options, as every layer).
@@ -206,4 +207,4 @@ export interface SqlOptions {}
  * @category layers
  */
 export const layerSql = (_options: SqlOptions = {}): Layer.Layer<CheckpointStore, StoreError, SqlClient.SqlClient> =>
-  Layer.effect(CheckpointStore, SqlStore.make)
+  Layer.effect(CheckpointStore, Effect.map(SqlStore.make, Tracing.store))

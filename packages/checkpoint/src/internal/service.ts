@@ -24,6 +24,7 @@ import type { Held } from "./leases.js"
 import * as Options from "./options.js"
 import { type Mode, restore } from "./restore.js"
 import * as StepRunner from "./stepRunner.js"
+import * as Tracing from "./tracing.js"
 
 const decodeWorkflowId = Schema.decodeUnknownEither(WorkflowId)
 
@@ -36,8 +37,27 @@ const decodeId = (raw: string): Effect.Effect<WorkflowId, InvalidInput> => {
   )
 }
 
-/** Builds the engine over the context's `CheckpointStore`. */
+/** The engine's traced methods (`Effect.fn("WorkflowEngine.<method>")`). */
+export const tracedMethods = [
+  "execute",
+  "resume",
+  "retry",
+  "status",
+  "list",
+  "cancel",
+  "prune",
+  "resumeAll",
+  "resumeFromLetter"
+] as const
+
+/** Builds the engine over the context's `CheckpointStore`, its methods traced. */
 export const make = (
+  options: WorkflowEngine.Options
+): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, CheckpointStore | IdGenerator.IdGenerator> =>
+  Effect.map(makeUntraced(options), (service) => Tracing.traced("WorkflowEngine", service, tracedMethods))
+
+/** Builds the engine over the context's `CheckpointStore`, without spans. */
+export const makeUntraced = (
   options: WorkflowEngine.Options
 ): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, CheckpointStore | IdGenerator.IdGenerator> =>
   Effect.gen(function*() {
@@ -122,10 +142,7 @@ export const make = (
           runOptions,
           (held) => runLeased(workflow, workflowId, held, mode, encodedInput, decodedInput)
         )
-      }).pipe(Effect.withSpan("WorkflowEngine.run", {
-        attributes: { workflow: workflow.name, workflowId: rawId, mode },
-        captureStackTrace: false
-      }))
+      }).pipe(Effect.zipLeft(Effect.annotateCurrentSpan({ workflow: workflow.name, workflowId: rawId, mode })))
 
     const runLeased = <S, I, E, R>(
       workflow: Workflow<S, I, E, R>,
