@@ -49,7 +49,9 @@ const storeOf = (traced: Traced) =>
 const variant = (name: string, tracedStore: Traced, tracedEngine: boolean) => {
   const store = storeOf(tracedStore)
   const runtime = ManagedRuntime.make(Layer.merge(store, IdGenerator.layer))
-  const engine = runtime.runSync(tracedEngine ? Service.make({}) : Service.makeUntraced({}))
+  const engine = runtime.runSync(
+    Effect.flatMap(CheckpointStore, (s) => tracedEngine ? Service.make({}, s) : Service.makeUntraced({}, s))
+  )
   let sequence = 0
   const round = async () => {
     const start = process.hrtime.bigint()

@@ -24,10 +24,10 @@ import type * as DeadLetters from "@agentos/core/DeadLetters"
 import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Checkpoint, ListQuery, Page, Status } from "./Checkpoint.js"
-import { type CheckpointStore, layerMemory as storeLayerMemory } from "./CheckpointStore.js"
+import { CheckpointStore, layerMemory as storeLayerMemory } from "./CheckpointStore.js"
 import type {
   CheckpointInvalid,
   InvalidInput,
@@ -242,7 +242,7 @@ export const workflowsFailed = Metrics.workflowsFailed
 export const make = (
   options: Options = {}
 ): Effect.Effect<WorkflowEngineService, InvalidOptions, CheckpointStore | IdGenerator.IdGenerator> =>
-  Service.make(options)
+  Effect.flatMap(CheckpointStore, (store) => Service.make(options, store))
 
 /**
  * The engine as a layer; needs a `CheckpointStore` and an `IdGenerator`,

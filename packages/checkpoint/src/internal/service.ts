@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Checkpoint, Page } from "../Checkpoint.js"
-import { CheckpointStore } from "../CheckpointStore.js"
+import type { CheckpointStoreService } from "../CheckpointStore.js"
 import { InvalidInput, type InvalidOptions, WorkflowNotFound } from "../Errors.js"
 import type { Workflow } from "../Workflow.js"
 import type * as WorkflowEngine from "../WorkflowEngine.js"
@@ -50,19 +50,20 @@ export const tracedMethods = [
   "resumeFromLetter"
 ] as const
 
-/** Builds the engine over the context's `CheckpointStore`, its methods traced. */
+/** Builds the engine over `store`, its methods traced. */
 export const make = (
-  options: WorkflowEngine.Options
-): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, CheckpointStore | IdGenerator.IdGenerator> =>
-  Effect.map(makeUntraced(options), (service) => Tracing.traced("WorkflowEngine", service, tracedMethods))
+  options: WorkflowEngine.Options,
+  store: CheckpointStoreService
+): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, IdGenerator.IdGenerator> =>
+  Effect.map(makeUntraced(options, store), (service) => Tracing.traced("WorkflowEngine", service, tracedMethods))
 
-/** Builds the engine over the context's `CheckpointStore`, without spans. */
+/** Builds the engine over `store`, without spans. */
 export const makeUntraced = (
-  options: WorkflowEngine.Options
-): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, CheckpointStore | IdGenerator.IdGenerator> =>
+  options: WorkflowEngine.Options,
+  store: CheckpointStoreService
+): Effect.Effect<WorkflowEngine.WorkflowEngineService, InvalidOptions, IdGenerator.IdGenerator> =>
   Effect.gen(function*() {
     const { heartbeatMillis, ttlMillis, ...settings } = yield* Options.engine(options)
-    const store = yield* CheckpointStore
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const holder = settings.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
     const runner: StepRunner.Runner = { store, deadLetters, heartbeatMillis }
