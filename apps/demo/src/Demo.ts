@@ -3,7 +3,7 @@
 // workflow at "synthesize"; the failure becomes a dead letter; once the
 // provider is back, replaying the letter resumes the workflow at the failed
 // step, and the steps before it do not run again.
-import { CheckpointStore, Workflows } from "@agentos/checkpoint"
+import { CheckpointStore, WorkflowEngine } from "@agentos/checkpoint"
 import { IdGenerator, Ids } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import { SharedState } from "@agentos/state"
@@ -12,7 +12,7 @@ import { Console, Effect, Layer, Option, Ref } from "effect"
 import { Model, research } from "./Research.js"
 
 export const program = Effect.gen(function*() {
-  const workflows = yield* Workflows.Workflows
+  const workflows = yield* WorkflowEngine.WorkflowEngine
   const dlq = yield* DeadLetterQueue.DeadLetterQueue
   const model = yield* Model
   const id = yield* IdGenerator.make(Ids.WorkflowId)
@@ -51,7 +51,7 @@ export const layer = (filename: string) => {
     DeadLetterQueue.layerSql(),
     SharedState.layerSql()
   ).pipe(Layer.provide(sql))
-  const engine = Workflows.layer().pipe(
+  const engine = WorkflowEngine.layer().pipe(
     Layer.provide(DeadLetterQueue.layerPort),
     Layer.provideMerge(Layer.merge(stores, IdGenerator.layer))
   )
