@@ -312,6 +312,44 @@ describe("outcomes", () => {
       assert.deepStrictEqual(attempts, [1, 2, 3])
     }))
 
+  it.scoped("a timed-out attempt is retried; cancel during the backoff ends the task cancelled", () =>
+    Effect.gen(function*() {
+      const attempts: Array<number> = []
+      const supervisor = yield* make({
+        types: [echo],
+        workers: [
+          Task.worker(echo, {
+            name: "w",
+            maxConcurrent: 1,
+            handler: ({ n }, context) =>
+              Effect.suspend(() => {
+                attempts.push(context.attempt)
+                return context.attempt === 1 ? Effect.never : Effect.succeed(n)
+              })
+          })
+        ]
+      })
+      const retry = { maxAttempts: 2, backoffMillis: 50 }
+      const handle = yield* supervisor.submit({ type: echo, payload: { n: 3 }, timeoutMillis: 1_000, retry })
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.strictEqual(yield* supervisor.status(handle.id), "retrying")
+      yield* TestClock.adjust("50 millis")
+      assert.strictEqual(yield* handle.await, 3)
+      assert.deepStrictEqual(attempts, [1, 2])
+
+      const cancelled = yield* supervisor.submit({ type: echo, payload: { n: 4 }, timeoutMillis: 1_000, retry })
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.strictEqual(yield* supervisor.status(cancelled.id), "retrying")
+      yield* cancelled.cancel
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Effect.flip(cancelled.await))._tag, "TaskCancelled")
+      assert.deepStrictEqual(attempts, [1, 2, 1])
+    }))
+
   it.scoped("exhausted retries: the task's failure is on its handle without a dead letter queue", () =>
     Effect.gen(function*() {
       const failing = Task.taskType("failing", {

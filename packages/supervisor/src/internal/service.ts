@@ -21,7 +21,10 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
-import * as Schedule from "effect/Schedule"
+import * as Runtime from "effect/Runtime"
+import type * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -46,6 +49,7 @@ import type * as TaskQueue from "../TaskQueue.js"
 import * as Metrics from "./metrics.js"
 import * as Options from "./options.js"
 import { Pulse } from "./pulse.js"
+import * as Timeouts from "./timeouts.js"
 
 interface TypeEntry {
   readonly spec: Task.TaskType<any, any>
@@ -97,13 +101,17 @@ interface TaskState {
   fiber: Fiber.RuntimeFiber<void> | undefined
   /** Set by `cancel` or a cancelling shutdown; the run ends as cancelled. */
   cancelled: "cancelled" | "shutdown" | undefined
-  driver: Schedule.ScheduleDriver<unknown, unknown> | undefined
+  /** The retry schedule's state, from the first failure on. */
+  retryState: { readonly schedule: Schedule.Schedule<unknown, unknown>; state: unknown } | undefined
+  /** The pending retry while `retrying`. */
+  retryAt: Timeouts.Deadline | undefined
+  /** The attempt's handler is running (a timeout may interrupt it). */
+  inHandler: boolean
+  timedOut: boolean
   encodedResult: unknown
   finishedAt: number
   handle: Task.TaskHandle<unknown> | undefined
 }
-
-const TIMED_OUT = Symbol.for("@agentos/supervisor/TimedOut")
 
 export const make = (
   options: Supervisor.Options,
@@ -121,6 +129,14 @@ export const make = (
       ? policies[0]!
       : AdmissionPolicy.all(policies)
     const events = yield* PubSub.sliding<Task.SupervisorEvent>(1024)
+    // Task and timer fibers start from the runtime the layer was built in,
+    // not from the fiber that happens to dispatch them: a fiber forked from a
+    // fiber inherits its parent's FiberRef stacks, so forking each task from
+    // the previous one grew them with every generation.
+    const runtime = yield* Effect.runtime<never>()
+    const fork = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
+      Runtime.runFork(runtime)(Effect.interruptible(effect))
+    const timeouts = Timeouts.make(fork)
     const limits = config.groupLimits
 
     const types = new Map<string, TypeEntry>()
@@ -164,11 +180,11 @@ export const make = (
     // Tracked background fibers (circuit cooldowns, saturation alarms),
     // interrupted at shutdown.
     const startTimer = (effect: Effect.Effect<void>) =>
-      Effect.flatMap(Effect.forkDaemon(Effect.interruptible(effect)), (fiber) =>
-        Effect.sync(() => {
-          timers.add(fiber)
-          fiber.addObserver(() => timers.delete(fiber))
-        }))
+      Effect.sync(() => {
+        const fiber = fork(effect)
+        timers.add(fiber)
+        fiber.addObserver(() => timers.delete(fiber))
+      })
 
     // ---- workers and circuits ----
 
@@ -282,15 +298,8 @@ export const make = (
             runningCount++
             updateLoad()
             state.status = "running"
-            return Effect.zipRight(
-              Effect.flatMap(Effect.forkDaemon(Effect.interruptible(run(state, worker, trial))), (fiber) =>
-                Effect.sync(() => {
-                  if (state.status === "running" || state.status === "retrying") {
-                    state.fiber = fiber
-                  }
-                })),
-              dispatch(type)
-            )
+            state.fiber = fork(run(state, worker, trial))
+            return dispatch(type)
           }
         )
       })
@@ -317,107 +326,140 @@ export const make = (
         })
     })
 
-    const attempt = (state: TaskState, worker: WorkerState, timeoutMillis: number) => {
-      const handler = Effect.suspend(() => worker.spec.handler(state.payload, context(state, worker))).pipe(
-        Effect.timeoutFail({ duration: Duration.millis(timeoutMillis), onTimeout: () => TIMED_OUT })
-      )
+    const attempt = (state: TaskState, worker: WorkerState) => {
+      const handler = Effect.suspend(() => worker.spec.handler(state.payload, context(state, worker)))
       if (!config.tracing) return handler
       const trace = state.record.trace
       return Effect.withSpan(handler, "Supervisor.task", {
         attributes: { "task.id": state.record.id, "task.type": state.type.name, "task.attempt": state.attempts },
+        captureStackTrace: false,
         ...(trace === undefined ? {} : { parent: Tracer.externalSpan(trace) })
       })
     }
 
-    // One attempt on `worker`, then what follows: completion, a retry
-    // (after its backoff, with the slot given back), or the final failure.
-    // Uninterruptible but for the handler and the backoff, so a cancel
-    // always leaves the bookkeeping done.
+    // One attempt on `worker`, then what follows: completion, a retry (its
+    // delay is a timer; the slot is given back at once), or the final
+    // failure. Uninterruptible but for the handler, which a timeout or a
+    // cancel interrupts, so the bookkeeping is always done.
     const run = (state: TaskState, worker: WorkerState, trial: boolean): Effect.Effect<void> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const started = yield* Clock.currentTimeMillis
-          state.attempts++
-          if (state.attempts === 1) state.firstAttemptAt = started
-          state.lastAttemptAt = started
-          const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
-          const exit = state.cancelled !== undefined
-            ? Exit.interrupt(yield* Effect.fiberId)
-            : yield* Effect.exit(restore(attempt(state, worker, timeoutMillis)))
-          const ended = yield* Clock.currentTimeMillis
-          worker.inFlight--
-          usedSlots--
-          runningCount--
-          worker.attemptsFinished++
-          worker.latencyTotal += ended - started
-          Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
-          updateLoad()
-          yield* Effect.orDie(queue.finish(state.record.id))
-          if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
+        Effect.withFiberRuntime<void>((fiber) =>
+          Effect.gen(function*() {
+            const started = yield* Clock.currentTimeMillis
+            state.attempts++
+            if (state.attempts === 1) state.firstAttemptAt = started
+            state.lastAttemptAt = started
+            const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
+            let exit: Exit.Exit<unknown, unknown>
+            if (state.cancelled !== undefined) {
+              exit = Exit.interrupt(fiber.id())
+            } else {
+              state.inHandler = true
+              state.timedOut = false
+              const deadline = yield* timeouts.add(started + timeoutMillis, () =>
+                Effect.sync(() => {
+                  if (!state.inHandler) return
+                  state.timedOut = true
+                  fiber.unsafeInterruptAsFork(FiberId.none)
+                }))
+              exit = yield* Effect.exit(
+                restore(attempt(state, worker)).pipe(
+                  Effect.ensuring(Effect.sync(() => {
+                    state.inHandler = false
+                    timeouts.remove(deadline)
+                  }))
+                )
+              )
+            }
+            const ended = yield* Clock.currentTimeMillis
+            worker.inFlight--
+            usedSlots--
+            runningCount--
+            worker.attemptsFinished++
+            worker.latencyTotal += ended - started
+            Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
+            updateLoad()
+            yield* Effect.orDie(queue.finish(state.record.id))
+            if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
 
-          let failure: unknown
-          let timedOut = false
-          if (Exit.isSuccess(exit)) {
-            const encoded = state.type.encodeResult(exit.value)
-            if (Either.isRight(encoded)) {
-              worker.completed++
-              yield* record(worker, false, trial)
+            let failure: unknown
+            let timedOut = false
+            if (Exit.isSuccess(exit)) {
+              const encoded = state.type.encodeResult(exit.value)
+              if (Either.isRight(encoded)) {
+                worker.completed++
+                yield* record(worker, false, trial)
+                yield* freed(worker, state)
+                state.encodedResult = encoded.right
+                return yield* finish(state, "completed", Exit.succeed(exit.value))
+              }
+              failure = {
+                _tag: "InvalidResult",
+                message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
+              }
+            } else if (state.timedOut && Cause.isInterruptedOnly(exit.cause)) {
+              timedOut = true
+              failure = new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
+            } else if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
               yield* freed(worker, state)
-              state.encodedResult = encoded.right
-              return yield* finish(state, "completed", Exit.succeed(exit.value))
+              return yield* finish(
+                state,
+                "cancelled",
+                Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
+              )
+            } else {
+              const error = Cause.failureOption(exit.cause)
+              failure = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
             }
-            failure = {
-              _tag: "InvalidResult",
-              message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
-            }
-          } else if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
+            worker.errors++
+            yield* record(worker, true, trial)
             yield* freed(worker, state)
-            return yield* finish(
-              state,
-              "cancelled",
-              Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
-            )
-          } else {
-            const error = Cause.failureOption(exit.cause)
-            timedOut = Option.isSome(error) && error.value === TIMED_OUT
-            failure = timedOut
-              ? new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
-              : Option.isSome(error)
-              ? error.value
-              : Cause.squash(exit.cause)
-          }
-          worker.errors++
-          yield* record(worker, true, trial)
-          yield* freed(worker, state)
-          const info = Failure.fromUnknown(failure)
+            const info = Failure.fromUnknown(failure)
 
-          // Retry after the policy's delay, with the worker's slot given back.
-          if (state.driver === undefined) {
-            const schedule = state.record.retry === undefined
-              ? state.type.spec.retry
-              : Task.overrideSchedule(state.record.retry)
-            state.driver = yield* Schedule.driver(schedule)
-          }
-          state.status = "retrying"
-          const next = yield* Effect.exit(restore(state.driver.next(failure)))
-          if (state.cancelled !== undefined) {
-            return yield* finish(
-              state,
-              "cancelled",
-              Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
-            )
-          }
-          if (Exit.isSuccess(next)) {
-            state.status = "queued"
+            // Retry after the policy's delay: a timer re-queues the task.
+            if (state.retryState === undefined) {
+              const schedule = state.record.retry === undefined
+                ? state.type.spec.retry
+                : Task.overrideSchedule(state.record.retry)
+              state.retryState = { schedule, state: schedule.initial }
+            }
+            const now = yield* Clock.currentTimeMillis
+            const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
+            if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
+              if (state.cancelled !== undefined) {
+                return yield* finish(
+                  state,
+                  "cancelled",
+                  Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
+                )
+              }
+              return yield* failFinally(state, info, timedOut, timeoutMillis)
+            }
+            state.retryState.state = next
+            state.status = "retrying"
             state.fiber = undefined
-            yield* Effect.orDie(queue.offer(state.record, { maxQueued: state.type.maxQueued, force: true }))
+            state.retryAt = yield* timeouts.add(
+              Math.max(now, ScheduleIntervals.start(decision.intervals)),
+              () => requeue(state)
+            )
+          })
+        )
+      )
+
+    const requeue = (state: TaskState): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        state.retryAt = undefined
+        if (state.exit !== undefined || state.status !== "retrying") return Effect.void
+        state.status = "queued"
+        return Effect.zipRight(
+          Effect.orDie(queue.offer(state.record, { maxQueued: state.type.maxQueued, force: true })),
+          Effect.suspend(() => {
             state.type.queued++
             Metrics.queueDepth.unsafeUpdate(state.type.queued, state.type.labels)
-            return yield* dispatch(state.type)
-          }
-          return yield* failFinally(state, info, timedOut, timeoutMillis)
-        })
-      )
+            return dispatch(state.type)
+          })
+        )
+      })
 
     // A slot was freed: start what can run on it. A task of a group may
     // have held back tasks of other types in that group.
@@ -528,22 +570,39 @@ export const make = (
         state.status = status
         state.exit = exit
         state.fiber = undefined
-        state.driver = undefined
+        state.retryState = undefined
         state.finishedAt = now
         active.delete(state.record.id)
         retained.set(state.record.id, state)
+        finishedOrder.push(state)
         evict(now)
         Metrics.tasks.unsafeUpdate(1, Metrics.label("outcome", status))
         Deferred.unsafeDone(state.deferred, exit)
         if (active.size === 0) idle.fire()
       })
 
+    // Finished tasks in the order they finished. A queue with a moving head,
+    // not the Map's own order: iterating a Map from its start walks over the
+    // holes its deletions left, which made every eviction cost O(evicted).
+    let finishedOrder: Array<TaskState> = []
+    let finishedHead = 0
     const evict = (now: number) => {
-      for (const [id, state] of retained) {
-        if (retained.size <= config.results.maxCount && state.finishedAt + config.results.retentionMillis > now) break
-        retained.delete(id)
+      while (finishedHead < finishedOrder.length) {
+        const state = finishedOrder[finishedHead]!
+        const current = retained.get(state.record.id) === state
+        if (
+          current && retained.size <= config.results.maxCount &&
+          state.finishedAt + config.results.retentionMillis > now
+        ) break
+        finishedOrder[finishedHead++] = undefined as never
+        if (!current) continue
+        retained.delete(state.record.id)
         const key = state.record.idempotencyKey
         if (key !== undefined && byKey.get(key) === state) byKey.delete(key)
+      }
+      if (finishedHead > 1024 && finishedHead * 2 > finishedOrder.length) {
+        finishedOrder = finishedOrder.slice(finishedHead)
+        finishedHead = 0
       }
     }
 
@@ -565,6 +624,11 @@ export const make = (
           return state.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.await(state.fiber))
         }
         state.cancelled = reason
+        if (state.status === "retrying" && state.retryAt !== undefined) {
+          timeouts.remove(state.retryAt)
+          state.retryAt = undefined
+          return finish(state, "cancelled", Exit.fail(new TaskCancelled({ taskId: state.record.id, reason })))
+        }
         if (state.status === "queued") {
           return Effect.flatMap(Effect.orDie(queue.remove(state.record.id)), (removed) => {
             if (!removed) return state.fiber === undefined ? Effect.void : Fiber.interrupt(state.fiber)
@@ -689,7 +753,7 @@ export const make = (
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const span = config.tracing ? yield* Effect.option(Effect.currentSpan) : Option.none()
+        const span = config.tracing ? yield* Effect.serviceOption(Tracer.ParentSpan) : Option.none()
         let grantId: string | undefined
         if (admission !== undefined) {
           const grant = yield* admission.admit({
@@ -751,7 +815,10 @@ export const make = (
           grantSettled: false,
           fiber: undefined,
           cancelled: undefined,
-          driver: undefined,
+          retryState: undefined,
+          retryAt: undefined,
+          inHandler: false,
+          timedOut: false,
           encodedResult: undefined,
           finishedAt: 0,
           handle: undefined
@@ -905,6 +972,7 @@ export const make = (
         yield* cancelAll
         yield* waitIdle
         yield* Fiber.interruptAll([...timers])
+        yield* timeouts.shutdown
         yield* PubSub.shutdown(events)
       })
     )
