@@ -5,13 +5,12 @@ import * as Lease from "@agentos/core/Lease"
 import * as Sorted from "@agentos/core/Sorted"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Entry, Version } from "../Entry.js"
 import { KeyLocked, StaleFence } from "../Errors.js"
 import type { Config } from "./options.js"
-import { Conflict, type Decision, type LockRefusal, type Store, type Write } from "./store.js"
+import { type Conflict, conflict, type Decision, type LockRefusal, type Store } from "./store.js"
 
 /**
  * A deep, frozen copy of a JSON object (core's `Json.frozenCopy`: one walk
@@ -162,26 +161,53 @@ export const make = (config: Config): Store => {
     )
   }
 
-  const casUnlocked = (write: Write): Effect.Effect<Entry | Conflict> => {
-    const slot = slots.get(write.key)
+  /** The compare-and-set once the lock check passed. */
+  const casUnlocked = (
+    key: string,
+    value: Json.JsonObject,
+    agent: string,
+    at: number,
+    expected: number | undefined
+  ): Entry | Conflict => {
+    const slot = slots.get(key)
     // A live entry's version is its slot's newest version: read from the
     // slot, so that a write does not touch the previous entry object.
     const current = slot === undefined ? undefined : slot.entry
     const currentVersion = current === undefined ? 0 : slot!.version
-    if (write.expected === undefined || write.expected === currentVersion) {
-      return Exit.succeed(commit(write.key, slot, write.value, singleBy(write.agent), write.at) as Entry)
+    if (expected === undefined || expected === currentVersion) {
+      return commit(key, slot, value, singleBy(agent), at) as Entry
     }
-    return Exit.succeed(new Conflict(current))
+    return conflict(current)
   }
 
-  const compareAndSet = (write: Write): Effect.Effect<Entry | Conflict, LockRefusal> => {
-    const newest = leases.lastToken(write.key)
-    // A key that was never locked (the common case) is checked here and the
-    // write answers with an Exit, which the service reads without a
-    // continuation; a locked key asks the lease table for its live grant.
-    if (newest === 0 && write.fence === undefined) return casUnlocked(write)
-    return checkLock(write.key, write.fence, () => casUnlocked(write))
+  const compareAndSetNow = (
+    key: string,
+    value: Json.JsonObject,
+    agent: string,
+    at: number,
+    expected: number | undefined,
+    fence: number | undefined
+  ): Entry | Conflict | LockRefusal | undefined => {
+    const newest = leases.lastToken(key)
+    if (fence !== undefined) {
+      return fence === newest
+        ? casUnlocked(key, value, agent, at, expected)
+        : new StaleFence({ key, fence, newestFence: newest })
+    }
+    // A key that was never locked (the common case) needs no lease check; a
+    // locked one asks the lease table for its live grant, an effect.
+    return newest === 0 ? casUnlocked(key, value, agent, at, expected) : undefined
   }
+
+  const compareAndSet = (
+    key: string,
+    value: Json.JsonObject,
+    agent: string,
+    at: number,
+    expected: number | undefined,
+    fence: number | undefined
+  ): Effect.Effect<Entry | Conflict, LockRefusal> =>
+    checkLock(key, fence, () => Effect.sync(() => casUnlocked(key, value, agent, at, expected)))
 
   const modify = <A, E>(
     _operation: string,
@@ -266,6 +292,7 @@ export const make = (config: Config): Store => {
     spans: false,
     prepare,
     compareAndSet,
+    compareAndSetNow,
     modify,
     get: (key) => Effect.sync(() => slots.get(key)?.entry),
     list,

@@ -6,9 +6,9 @@ import { type JsonObject, textProblem } from "@agentos/core/Json"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { Entry, Lock, Outcome, Page, SetResult, Strategy, UpdateResult, Version } from "../Entry.js"
@@ -84,7 +84,7 @@ const mergedBy = (current: ReadonlyArray<string>, agent: string): ReadonlyArray<
   return Object.freeze(last === undefined || last === agent ? [agent] : [last, agent])
 }
 
-const isVersionConflict = (error: unknown): error is VersionConflict => error instanceof VersionConflict
+const isVersionConflict = (error: unknown): error is VersionConflict => Predicate.isTagged(error, "VersionConflict")
 
 const versionOf = (entry: Entry | undefined): number => entry === undefined ? 0 : entry.version
 
@@ -262,22 +262,20 @@ export const make = (store: Store, config: Config): Effect.Effect<SharedState.Sh
         // Under merge and last-write-wins a lost compare-and-set goes on to
         // `modify`, which reads the entry itself: the store need not say it.
         const explain = resolved === "reject" || resolved === "first-write-wins"
-        const cas = store.compareAndSet({ key, value: prepared, agent, at, expected: expectedVersion, fence }, explain)
-        // A store that answers at once (memory) returns an Exit: read it here,
-        // without a continuation on the hot path.
-        if (Exit.isExit(cas) && Exit.isSuccess(cas as Exit.Exit<CasResult>)) {
-          return afterCas(
-            key,
-            prepared,
-            agent,
-            options,
-            resolved,
-            rules,
-            at,
-            (cas as Exit.Success<CasResult, never>).value
-          )
+        const now = store.compareAndSetNow?.(key, prepared, agent, at, expectedVersion, fence)
+        if (now !== undefined) {
+          if (isEntry(now)) {
+            countWrite()
+            return Effect.succeed({ applied: true, outcome: "written", entry: Option.some(now) })
+          }
+          return now._tag === "Conflict"
+            ? afterCas(key, prepared, agent, options, resolved, rules, at, now)
+            : Effect.fail(now)
         }
-        return Effect.flatMap(cas, (result) => afterCas(key, prepared, agent, options, resolved, rules, at, result))
+        return Effect.flatMap(
+          store.compareAndSet(key, prepared, agent, at, expectedVersion, fence, explain),
+          (result) => afterCas(key, prepared, agent, options, resolved, rules, at, result)
+        )
       })
 
     const get = (key: string) =>

@@ -16,7 +16,7 @@ import type { Entry, Version } from "../Entry.js"
 import { KeyLocked, StaleFence, StoreError } from "../Errors.js"
 import { migrations } from "./migrations.js"
 import type { Config } from "./options.js"
-import { type CasResult, Conflict, type Decision, type Store, type Write } from "./store.js"
+import { type CasResult, conflict, type Decision, type Store } from "./store.js"
 
 interface LockRow {
   readonly fence: unknown
@@ -320,11 +320,15 @@ export const make = (
         )
 
     const compareAndSet = (
-      write: Write,
+      key: string,
+      value: Json.JsonObject,
+      agent: string,
+      at: number,
+      expected: number | undefined,
+      fence: number | undefined,
       explain: boolean
     ): Effect.Effect<CasResult, StaleFence | KeyLocked | StoreError> => {
-      const { key, agent, at, expected, fence } = write
-      const text = JSON.stringify(write.value)
+      const text = JSON.stringify(value)
       return Effect.flatMap(
         singleStatement(key, text, JSON.stringify([agent]), at, expected, fence).pipe(
           Sql.retryTransient(),
@@ -342,7 +346,7 @@ export const make = (
           if (!explain) return Effect.succeed(undefined)
           return Effect.zipRight(
             checkLock(key, fence),
-            Effect.map(readCurrent(key, false), (current) => new Conflict(current))
+            Effect.map(readCurrent(key, false), (current) => conflict(current))
           ).pipe(storeError("set"))
         }
       )

@@ -23,26 +23,20 @@ export type LockRefusal = StaleFence | KeyLocked
  * read after the attempt. `undefined` as a whole when the caller asked not
  * to be told (see `compareAndSet`).
  */
-export class Conflict {
-  constructor(readonly current: Entry | undefined) {}
+export interface Conflict {
+  readonly _tag: "Conflict"
+  readonly current: Entry | undefined
 }
 
-/** What `compareAndSet` did: the committed entry, or why not. */
+/** A `Conflict` with this current entry. */
+export const conflict = (current: Entry | undefined): Conflict => ({ _tag: "Conflict", current })
+
+/**
+ * What `compareAndSet` did: the committed entry, or why not. An `Entry` has
+ * no `_tag`, which tells it from the rest without an `instanceof` on the
+ * hot path.
+ */
 export type CasResult = Entry | Conflict | undefined
-
-/** A write as `compareAndSet` takes it. */
-export interface Write {
-  readonly key: string
-  /** As `prepare` returned it. */
-  readonly value: JsonObject
-  readonly agent: string
-  /** Epoch milliseconds of the write, from the service's Clock. */
-  readonly at: number
-  /** The version the key must be at (0: absent); undefined: unconditional. */
-  readonly expected: number | undefined
-  /** The fence the writer holds; undefined: the key must not be locked by anyone. */
-  readonly fence: number | undefined
-}
 
 /**
  * What `modify`'s function decides after seeing the current entry: write a
@@ -84,12 +78,39 @@ export interface Store {
    */
   readonly prepare: (value: unknown) => JsonObject | string
   /**
-   * Writes when the lock check passes and the key is at `write.expected`.
-   * On a version mismatch it reports the current entry when `explain` is
-   * true, else undefined (the caller goes on to `modify`, which reads it
-   * anyway: no read is wasted). A lock refusal fails with it.
+   * Writes `value` by `agent` at `at` (epoch milliseconds, from the
+   * service's Clock) when the lock check passes (`fence`: the writer's
+   * fence; none: the key must not be locked by anyone) and the key is at
+   * version `expected` (0: absent; undefined: unconditional). On a version
+   * mismatch it reports the current entry when `explain` is true, else
+   * undefined (the caller goes on to `modify`, which reads it anyway: no read
+   * is wasted). A lock refusal fails with it.
    */
-  readonly compareAndSet: (write: Write, explain: boolean) => Effect.Effect<CasResult, LockRefusal | StoreError>
+  readonly compareAndSet: (
+    key: string,
+    value: JsonObject,
+    agent: string,
+    at: number,
+    expected: number | undefined,
+    fence: number | undefined,
+    explain: boolean
+  ) => Effect.Effect<CasResult, LockRefusal | StoreError>
+  /**
+   * Optional, for a store that works in process: `compareAndSet` answered
+   * at once (a lock refusal returned, not failed; always explained), or
+   * undefined when it cannot answer without an effect (the service then
+   * calls `compareAndSet`). The memory store's writes take about a
+   * microsecond, so building and running one more Effect per write would be
+   * a good part of their cost.
+   */
+  readonly compareAndSetNow?: (
+    key: string,
+    value: JsonObject,
+    agent: string,
+    at: number,
+    expected: number | undefined,
+    fence: number | undefined
+  ) => Entry | Conflict | LockRefusal | undefined
   /**
    * Checks the key's lock (as `compareAndSet`), reads the current entry with
    * the key locked against other writers, and commits what `decide` returns
@@ -131,4 +152,5 @@ export interface Store {
 }
 
 /** Whether a `compareAndSet` result is a committed entry. */
-export const isEntry = (result: CasResult): result is Entry => result !== undefined && !(result instanceof Conflict)
+export const isEntry = (result: CasResult | LockRefusal): result is Entry =>
+  result !== undefined && (result as { readonly _tag?: string })._tag === undefined
