@@ -256,7 +256,11 @@ export const makeUntraced = (
           yield* Effect.forEach(running, (checkpoint) => {
             const workflow = byName.get(checkpoint.name)
             if (workflow === undefined) return Effect.sync(() => void unknown.push(checkpoint.workflowId))
-            return Effect.either(run(workflow, checkpoint.workflowId, "resume", Option.none(), runOptions)).pipe(
+            // Each resume is its own span (the run annotates the current one).
+            const resumed = run(workflow, checkpoint.workflowId, "resume", Option.none(), runOptions).pipe(
+              Effect.withSpan("WorkflowEngine.resume", { captureStackTrace: false })
+            )
+            return Effect.either(resumed).pipe(
               Effect.map((result) => {
                 if (result._tag === "Right") completed.push(checkpoint.workflowId)
                 else if (result.left._tag === "WorkflowBusy") busy.push(checkpoint.workflowId)

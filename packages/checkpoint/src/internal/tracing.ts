@@ -20,18 +20,19 @@ export const traced = <S extends object>(
 }
 
 /**
- * The store's traced methods. `save` is left untraced: it runs once per
- * step, and its span costs more than the step itself. Measured with
+ * The store's traced methods. `save` (once per step) and `acquireAndCreate`
+ * (once per new workflow) are left untraced: they are the hot path of every
+ * run, already covered by the run's span (`WorkflowEngine.execute`), and on
+ * SQL each of their statements has @effect/sql's own span. Measured with
  * bench/spans.ts (a ten-step no-op workflow on the memory store, same
- * process, alternated rounds, 2026-12-06 on a shared 2-core machine): the
- * fastest round took 290 µs per workflow with these spans and 559 µs with
- * `save` traced too (488 µs without stack traces), about 27 µs a step;
- * the medians 570 and 1054 µs. The run's span (`WorkflowEngine.execute`)
- * covers every save, and on SQL each statement has @effect/sql's own span.
+ * process, alternated rounds, 2026-12-06 on a shared 2-core machine): with
+ * `save` traced, the fastest round took 559 µs per workflow against 290 µs
+ * without (about 27 µs a step, more than the step itself; 488 µs without
+ * stack traces); `acquireAndCreate`'s span added 10–57 µs per workflow
+ * (about two no-op steps).
  */
 export const storeMethods: ReadonlyArray<keyof CheckpointStoreService> = [
   "acquire",
-  "acquireAndCreate",
   "renew",
   "release",
   "requestCancel",
