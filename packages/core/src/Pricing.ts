@@ -144,6 +144,25 @@ const MILLION = 1_000_000n
  */
 export const cost = (pricing: ModelPricing, usage: TokenUsage): Money => {
   const prices = pricesFor(pricing, usage.inputTokens)
+  // Exact in doubles while every term stays a safe integer (the common case:
+  // a router prices fifty models per decision); BigInt otherwise.
+  const cachedCount = usage.cachedInputTokens
+  const a = (usage.inputTokens - cachedCount) * prices.input
+  const b = cachedCount * (prices.cachedInput ?? prices.input)
+  const c = usage.outputTokens * prices.output
+  const total = a + b + c
+  if (total <= Number.MAX_SAFE_INTEGER) {
+    let q = Math.floor(total / 1_000_000)
+    let rem = total - q * 1_000_000
+    if (rem < 0) {
+      q -= 1
+      rem += 1_000_000
+    } else if (rem >= 1_000_000) {
+      q += 1
+      rem -= 1_000_000
+    }
+    return (rem > 0 ? q + 1 : q) as Money
+  }
   const cached = BigInt(usage.cachedInputTokens)
   const uncached = BigInt(usage.inputTokens) - cached
   const numerator = uncached * BigInt(prices.input) +

@@ -62,3 +62,14 @@ describe("Pricing tiers", () => {
     )
   })
 })
+
+describe("Pricing.cost beyond safe doubles", () => {
+  it("is exact when a product passes 2^53 (BigInt path) and agrees with the fast path below it", () => {
+    const p = Pricing.make({ input: 999_999_999, output: 999_999_937 })
+    const usage = TokenUsage.make({ inputTokens: 9_999_999, outputTokens: 7_777_777 })
+    const exact = (9_999_999n * 999_999_999n + 7_777_777n * 999_999_937n + 999_999n) / 1_000_000n
+    assert.strictEqual(BigInt(Pricing.cost(p, usage)), exact)
+    const small = TokenUsage.make({ inputTokens: 3, outputTokens: 7 })
+    assert.strictEqual(Pricing.cost(p, small), Math.ceil((3 * 999_999_999 + 7 * 999_999_937) / 1e6))
+  })
+})

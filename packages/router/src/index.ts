@@ -1,0 +1,22 @@
+/**
+ * @agentos/router — cost-aware model routing over a cited catalog, explained
+ * decisions, and spend accounting that reserves before and settles after
+ * every call.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as DefaultCatalog from "./DefaultCatalog.js"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+/** @since 0.1.0 */
+export * as Model from "./Model.js"
+/** @since 0.1.0 */
+export * as ModelCatalog from "./ModelCatalog.js"
+/** @since 0.1.0 */
+export * as Route from "./Route.js"
+/** @since 0.1.0 */
+export * as Spend from "./Spend.js"
+/** @since 0.1.0 */
+export * as SpendLedger from "./SpendLedger.js"

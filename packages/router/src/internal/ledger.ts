@@ -1,0 +1,256 @@
+/**
+ * The spend ledger's rules, written once over the store contract: budgets
+ * and their periods, reservation ids and expiry, settlements, alerts and the
+ * budget report.
+ */
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import type * as Money from "@agentos/core/Money"
+import * as Period from "@agentos/core/Period"
+import * as Reservation from "@agentos/core/Reservation"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { InvalidInput, ReservationExpired, ReservationNotFound, SpendLimitExceeded } from "../Errors.js"
+import type * as Spend from "../Spend.js"
+import type * as SpendLedger from "../SpendLedger.js"
+import type { Resolved } from "./options.js"
+import type * as Store from "./store.js"
+
+const money = (n: number) => n as Money.Money
+
+export const make = (
+  store: Store.Store,
+  options: Resolved
+): Effect.Effect<SpendLedger.SpendLedgerService, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    const budgets = new Map(options.budgets.map((b) => [b.scope, b]))
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Spend.SpendAlert>(), PubSub.shutdown)
+
+    const publishMoves = (moves: ReadonlyArray<Store.SpendMove>) =>
+      Effect.forEach(moves, (move) => {
+        const budget = budgets.get(move.scope)
+        if (budget === undefined || budget.limit <= 0) return Effect.void
+        return Effect.forEach(options.alertPercents, (percent) => {
+          const threshold = Math.ceil((budget.limit * percent) / 100)
+          return move.before < threshold && move.after >= threshold
+            ? PubSub.publish(pubsub, {
+              _tag: "ThresholdCrossed",
+              scope: move.scope,
+              period: move.period,
+              percent,
+              spent: money(move.after),
+              limit: budget.limit
+            })
+            : Effect.void
+        }, { discard: true })
+      }, { discard: true })
+
+    const budgetOf = (scope: string) => {
+      const budget = budgets.get(scope)
+      return budget === undefined
+        ? Effect.fail(new InvalidInput({ message: `no budget is configured for the spend scope "${scope}"` }))
+        : Effect.succeed(budget)
+    }
+
+    const reserve = (input: SpendLedger.ReserveInput) =>
+      Effect.gen(function*() {
+        if (!Number.isSafeInteger(input.amount) || input.amount < 0) {
+          return yield* new InvalidInput({ message: `a reservation must be a non-negative integer of micro-dollars` })
+        }
+        const scopes = [...new Set(input.scopes)].sort()
+        if (scopes.length === 0) return yield* new InvalidInput({ message: "a reservation needs a spend scope" })
+        const now = yield* Clock.currentTimeMillis
+        const parts: Array<Store.PartInput & { readonly resetsAt: number }> = []
+        for (const scope of scopes) {
+          const budget = yield* budgetOf(scope)
+          const window = Period.windowAt(budget.period, now)
+          if (input.amount > budget.limit) {
+            return yield* new SpendLimitExceeded({
+              scope,
+              period: window.key,
+              limit: budget.limit,
+              committed: 0,
+              remaining: budget.limit,
+              requested: input.amount,
+              retryAfterMillis: Period.untilReset(window, now)
+            })
+          }
+          parts.push({ scope, period: window.key, limit: budget.limit, resetsAt: window.end })
+        }
+        const id = yield* ids.next
+        const outcome = yield* store.reserve({
+          id,
+          model: input.model,
+          amount: input.amount,
+          inputTokens: input.inputTokens,
+          maxOutputTokens: input.maxOutputTokens,
+          parts,
+          ttlMillis: options.reservationTtlMillis
+        })
+        if (outcome._tag === "Exceeded") {
+          const part = parts.find((p) => p.scope === outcome.scope)!
+          return yield* new SpendLimitExceeded({
+            scope: outcome.scope,
+            period: outcome.period,
+            limit: outcome.limit,
+            committed: outcome.committed,
+            remaining: Math.max(0, outcome.limit - outcome.committed),
+            requested: input.amount,
+            retryAfterMillis: Math.max(0, part.resetsAt - now)
+          })
+        }
+        const reservation: Spend.Reservation = {
+          id,
+          scopes: parts.map(({ period, scope }) => ({ scope, period })),
+          model: input.model,
+          amount: money(input.amount),
+          inputTokens: input.inputTokens,
+          maxOutputTokens: input.maxOutputTokens,
+          expiresAt: outcome.expiresAt
+        }
+        return reservation
+      })
+
+    const settle = (id: string, actual: SpendLedger.Actual) =>
+      Effect.gen(function*() {
+        if (!Number.isSafeInteger(actual.charged) || actual.charged < 0) {
+          return yield* new InvalidInput({ message: "a charge must be a non-negative integer of micro-dollars" })
+        }
+        const outcome = yield* store.settle(id, {
+          charged: actual.charged,
+          reference: actual.reference ?? actual.charged,
+          estimated: actual.estimated ?? false
+        })
+        switch (outcome._tag) {
+          case "NotFound":
+            return yield* new ReservationNotFound({ id })
+          case "Expired": {
+            yield* publishMoves(outcome.moves)
+            return yield* new ReservationExpired({ id, charged: outcome.amount })
+          }
+          case "Settled": {
+            const s = Reservation.settle(outcome.amount, actual.charged)
+            yield* publishMoves(outcome.moves)
+            if (s.overage > 0) {
+              yield* Effect.forEach(outcome.moves, (move) =>
+                PubSub.publish(pubsub, {
+                  _tag: "OverageRecorded",
+                  scope: move.scope,
+                  period: move.period,
+                  reservationId: id,
+                  model: outcome.model,
+                  overage: money(s.overage)
+                }), { discard: true })
+            }
+            const settlement: Spend.Settlement = {
+              id,
+              charged: money(s.charged),
+              refunded: money(s.refunded),
+              overage: money(s.overage),
+              estimated: actual.estimated ?? false
+            }
+            return settlement
+          }
+        }
+      })
+
+    const cancel = (id: string) =>
+      Effect.flatMap(
+        store.cancel(id),
+        (found) => found ? Effect.void : Effect.fail(new ReservationNotFound({ id }))
+      )
+
+    const expire = Effect.flatMap(store.expire, (moves) => Effect.as(publishMoves(moves), moves.length))
+
+    const statusAt = (budget: Spend.Budget, now: number) =>
+      Effect.gen(function*() {
+        const window = Period.windowAt(budget.period, now)
+        const totals = yield* store.totals(budget.scope, window.key)
+        const status: Spend.ScopeStatus = {
+          scope: budget.scope,
+          period: window.key,
+          limit: budget.limit,
+          spent: money(totals.spent),
+          reserved: money(totals.reserved),
+          remaining: money(Math.max(0, budget.limit - totals.spent - totals.reserved)),
+          overage: money(totals.overage),
+          calls: totals.calls,
+          resetsAt: window.end
+        }
+        return { status, window }
+      })
+
+    const status = (scope: string) =>
+      Effect.gen(function*() {
+        const budget = yield* budgetOf(scope)
+        const now = yield* Clock.currentTimeMillis
+        return (yield* statusAt(budget, now)).status
+      })
+
+    const remaining = (scopes: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        let least: number | undefined
+        for (const scope of scopes) {
+          const s = yield* status(scope)
+          if (least === undefined || s.remaining < least) least = s.remaining
+        }
+        return least === undefined ? undefined : money(least)
+      })
+
+    const report = Effect.gen(function*() {
+      yield* expire
+      const now = yield* Clock.currentTimeMillis
+      const scopes: Array<Spend.ScopeReport> = []
+      for (const budget of options.budgets) {
+        const { status: s, window } = yield* statusAt(budget, now)
+        const rows = yield* store.usage(budget.scope, window.key)
+        const elapsed = now - window.start
+        const byModel = rows.map((row): Spend.ModelSpend => ({
+          model: row.model,
+          calls: row.calls,
+          spent: money(row.spent),
+          overage: money(row.overage),
+          reference: money(row.reference),
+          saving: money(row.reference - row.spent),
+          estimatedCalls: row.estimatedCalls
+        }))
+        scopes.push({
+          ...s,
+          utilisation: s.limit > 0 ? s.spent / s.limit : 0,
+          projected: money(elapsed > 0 ? Math.ceil((s.spent * Period.length(window)) / elapsed) : s.spent),
+          byModel,
+          saving: money(byModel.reduce((sum, m) => sum + m.saving, 0))
+        })
+      }
+      const result: Spend.BudgetReport = { at: now, scopes }
+      return result
+    })
+
+    if (options.sweepIntervalMillis > 0) {
+      yield* Effect.forkScoped(
+        expire.pipe(
+          Effect.catchAll((error) => Effect.logWarning("router: sweeping expired reservations failed", error)),
+          Effect.repeat(Schedule.spaced(options.sweepIntervalMillis))
+        )
+      )
+    }
+
+    const service: SpendLedger.SpendLedgerService = {
+      budgets: options.budgets,
+      reserve,
+      settle,
+      cancel,
+      expire,
+      status,
+      remaining,
+      report,
+      alerts: Stream.fromPubSub(pubsub),
+      subscribe: Effect.map(PubSub.subscribe(pubsub), (dequeue) => Stream.fromQueue(dequeue))
+    }
+    return service
+  })
