@@ -67,7 +67,7 @@ export const makeUntraced = (
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const holder = settings.holder ?? (yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next))
     const runner: StepRunner.Runner = { store, deadLetters, heartbeatMillis }
-    const release = Leases.release
+    const release = Leases.release(store)
 
     const run = <S, I, E, R>(
       workflow: Workflow<S, I, E, R>,
@@ -208,7 +208,7 @@ export const makeUntraced = (
                 }
                 return "cancelled" as const
               }),
-            release(store)
+            release
           )
         }).pipe(
           // A runner took the lease between our request and our acquire: ask it again.
