@@ -163,11 +163,19 @@ const consumer = async (dir: string, members: ReadonlyArray<Package>): Promise<s
       pnpm: { overrides, onlyBuiltDependencies: ["better-sqlite3"] }
     })
   )
-  // pnpm's defaults, as a user has them: the peers of those peers (@effect/sql's @effect/experimental)
-  // install automatically; a package still sees only what it declares. No lockfile, even under CI=true.
+  // The peers of those peers (@effect/sql's @effect/experimental) install automatically, as pnpm and
+  // npm do for a user. Nothing is hoisted into node_modules/.pnpm/node_modules, where a package could
+  // load what it does not declare. No lockfile, even under CI=true.
   await run(
     "pnpm",
-    ["install", "--prefer-offline", "--no-frozen-lockfile", "--ignore-workspace", "--config.confirmModulesPurge=false"],
+    [
+      "install",
+      "--prefer-offline",
+      "--no-frozen-lockfile",
+      "--ignore-workspace",
+      "--config.hoist=false",
+      "--config.confirmModulesPurge=false"
+    ],
     project
   )
   return project
