@@ -275,15 +275,18 @@ export const retryTransient: {
   <A, E, R>(effect: Effect.Effect<A, E, R>, options?: RetryOptions) => retryTransientImpl(effect, options)
 )
 
+// The schedule is built only after a first transient failure, so the common
+// path (a statement that succeeds) pays one catch and nothing more.
 const retryTransientImpl = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   options: RetryOptions = {}
 ): Effect.Effect<A, E, R> =>
-  Effect.retry(effect, {
-    schedule: Schedule.exponential("1 millis", 2).pipe(
-      Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(100))),
-      Schedule.jittered,
-      Schedule.upTo(options.maxElapsed ?? "10 seconds")
-    ),
-    while: isRetryableError
-  })
+  Effect.catchIf(effect, isRetryableError, () =>
+    Effect.retry(Effect.delay(effect, "1 millis"), {
+      schedule: Schedule.exponential("2 millis", 2).pipe(
+        Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(100))),
+        Schedule.jittered,
+        Schedule.upTo(options.maxElapsed ?? "10 seconds")
+      ),
+      while: isRetryableError
+    }))
