@@ -20,3 +20,7 @@ export * as Route from "./Route.js"
 export * as Spend from "./Spend.js"
 /** @since 0.1.0 */
 export * as SpendLedger from "./SpendLedger.js"
+/** @since 0.1.0 */
+export * as ComplexityEstimator from "./ComplexityEstimator.js"
+/** @since 0.1.0 */
+export * as Router from "./Router.js"

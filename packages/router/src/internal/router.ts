@@ -1,0 +1,160 @@
+/**
+ * The router's rules over the ledger: resolving a request (tokens,
+ * complexity), routing, and the reserve → call → settle life of a call.
+ */
+import type * as Complexity from "@agentos/core/Complexity"
+import type * as Money from "@agentos/core/Money"
+import * as Pricing from "@agentos/core/Pricing"
+import * as TokenCounter from "@agentos/core/TokenCounter"
+import type * as TokenUsage from "@agentos/core/TokenUsage"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as ComplexityEstimator from "../ComplexityEstimator.js"
+import * as DefaultCatalog from "../DefaultCatalog.js"
+import { InvalidInput, InvalidOptions, NoEligibleModel } from "../Errors.js"
+import * as Route from "../Route.js"
+import type * as Router from "../Router.js"
+import type * as SpendLedger from "../SpendLedger.js"
+import * as routing from "./routing.js"
+
+const decodeRequest = Schema.decodeUnknownEither(Route.RouteRequest)
+const decodeStrategy = Schema.decodeUnknownEither(Route.Strategy)
+
+export const make = (
+  options: Router.Options,
+  ledger: SpendLedger.SpendLedgerService,
+  estimator: ComplexityEstimator.ComplexityEstimatorService
+): Effect.Effect<Router.RouterService, InvalidOptions> =>
+  Effect.gen(function*() {
+    const catalog = options.catalog ?? DefaultCatalog.catalog
+    const strategy = options.strategy ?? { _tag: "cheapest" }
+    if (decodeStrategy(strategy)._tag === "Left") {
+      return yield* new InvalidOptions({ message: "strategy must be cheapest, fastest or a preference list" })
+    }
+    const marginPercent = options.marginPercent ?? 10
+    if (!Number.isSafeInteger(marginPercent) || marginPercent < 0 || marginPercent > 1000) {
+      return yield* new InvalidOptions({ message: "marginPercent must be an integer from 0 to 1000" })
+    }
+    if (options.reference !== undefined && !catalog.models.some((m) => m.name === options.reference)) {
+      return yield* new InvalidOptions({ message: `the reference model "${options.reference}" is not in the catalog` })
+    }
+    const counter = Option.getOrElse(
+      yield* Effect.serviceOption(TokenCounter.TokenCounter),
+      () => TokenCounter.approximate
+    )
+    const settings: routing.Settings = { strategy, reference: options.reference, marginPercent }
+    const byName = new Map(catalog.models.map((m) => [m.name, m]))
+
+    const resolve = (input: Route.RouteRequest) =>
+      Effect.suspend((): Effect.Effect<routing.Resolved, InvalidInput> => {
+        const decoded = decodeRequest(input)
+        if (decoded._tag === "Left") return Effect.fail(new InvalidInput({ message: decoded.left.message }))
+        const request = decoded.right
+        if (request.inputTokens === undefined && request.prompt === undefined) {
+          return Effect.fail(new InvalidInput({ message: "a request needs inputTokens or a prompt" }))
+        }
+        const inputTokens = request.inputTokens ?? counter.count(request.prompt!)
+        const complexity: Complexity.Complexity = request.complexity ??
+          estimator.estimate({
+            prompt: request.prompt ?? "",
+            requiresTools: request.requires?.includes("tools") ?? false
+          })
+        return Effect.succeed({
+          inputTokens,
+          outputTokens: request.outputTokens,
+          maxOutputTokens: request.maxOutputTokens ?? Math.max(1, request.outputTokens),
+          complexity,
+          request
+        })
+      })
+
+    const route = (input: Route.RouteRequest) =>
+      Effect.gen(function*() {
+        const resolved = yield* resolve(input)
+        const scopes = resolved.request.scopes
+        const remaining = scopes === undefined || scopes.length === 0 ? undefined : yield* ledger.remaining(scopes)
+        const outcome = routing.decide(catalog.models, resolved, settings, remaining)
+        if (outcome._tag === "None") return yield* new NoEligibleModel({ rejections: outcome.rejections })
+        return outcome.decision
+      })
+
+    const reserve = (decision: Route.RouteDecision, scopes: ReadonlyArray<string>) =>
+      Effect.map(
+        ledger.reserve({
+          scopes,
+          model: decision.model.name,
+          amount: decision.reserveCost,
+          inputTokens: routing.reservedInput(decision.inputTokens, marginPercent),
+          maxOutputTokens: decision.maxOutputTokens
+        }),
+        (reservation): Router.Hold => ({ decision, reservation })
+      )
+
+    const usageOf = (hold: Router.Hold, outcome: Router.Outcome): TokenUsage.TokenUsage =>
+      "usage" in outcome
+        ? outcome.usage
+        : {
+          inputTokens: hold.decision.inputTokens,
+          outputTokens: counter.count(outcome.outputText),
+          cachedInputTokens: 0,
+          reasoningTokens: 0,
+          source: "estimated"
+        }
+
+    const settle = (hold: Router.Hold, outcome: Router.Outcome) =>
+      Effect.suspend(() => {
+        const usage = usageOf(hold, outcome)
+        const charged = Pricing.cost(hold.decision.model.pricing, usage)
+        const referenceModel = hold.decision.reference === undefined
+          ? undefined
+          : byName.get(hold.decision.reference.model)
+        const reference: Money.Money = referenceModel === undefined
+          ? charged
+          : Pricing.cost(referenceModel.pricing, usage)
+        return ledger.settle(hold.reservation.id, {
+          charged,
+          reference,
+          estimated: usage.source === "estimated"
+        })
+      })
+
+    const cancel = (hold: Router.Hold) => ledger.cancel(hold.reservation.id)
+
+    const call: Router.RouterService["call"] = (request, run) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const decision = yield* restore(route(request))
+          const hold = yield* reserve(decision, request.scopes)
+          const exit = yield* Effect.exit(restore(run(decision)))
+          if (Exit.isSuccess(exit)) {
+            const settlement = yield* settle(hold, exit.value.outcome)
+            return { value: exit.value.value, decision, settlement }
+          }
+          if (Cause.isInterruptedOnly(exit.cause)) {
+            // The call may have spent what it reserved: settle at the reservation.
+            yield* Effect.ignore(ledger.settle(hold.reservation.id, {
+              charged: hold.reservation.amount,
+              estimated: true
+            }))
+          } else {
+            yield* Effect.ignore(cancel(hold))
+          }
+          return yield* Effect.failCause(exit.cause)
+        })
+      )
+
+    const service: Router.RouterService = {
+      catalog,
+      route,
+      reserve,
+      settle,
+      cancel,
+      call,
+      budgetReport: ledger.report,
+      alerts: ledger.alerts
+    }
+    return service
+  })
