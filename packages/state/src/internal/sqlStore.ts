@@ -43,6 +43,18 @@ const toVersion = (row: Row): Version => ({
 
 const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
+/**
+ * `effect` under core's `Sql.retryTransient`, entered only once it has
+ * failed with a transient error: a write that succeeds at once (nearly
+ * all) does not build the retry schedule.
+ */
+const retryTransient = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.catchIf(
+    effect,
+    (error) => isSqlError(error) && Sql.isRetryable(error),
+    () => Sql.retryTransient(effect)
+  )
+
 /** The condition of a write: a compare-and-set (`expectedVersion` > 0), a create (`0`) or none. */
 type WriteKind = "compare-and-set" | "create" | "unconditional"
 
@@ -331,7 +343,7 @@ export const make = (
       const text = JSON.stringify(value)
       return Effect.flatMap(
         singleStatement(key, text, JSON.stringify([agent]), at, expected, fence).pipe(
-          Sql.retryTransient(),
+          retryTransient,
           storeError("set")
         ),
         (version): Effect.Effect<CasResult, StaleFence | KeyLocked | StoreError> => {
