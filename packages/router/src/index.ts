@@ -24,3 +24,5 @@ export * as SpendLedger from "./SpendLedger.js"
 export * as ComplexityEstimator from "./ComplexityEstimator.js"
 /** @since 0.1.0 */
 export * as Router from "./Router.js"
+/** @since 0.1.0 */
+export * as SpendAdmission from "./SpendAdmission.js"
