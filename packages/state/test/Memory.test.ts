@@ -18,7 +18,11 @@ describe("SharedState.layerMemory", () => {
       yield* TestClock.adjust("9999 millis")
       const early = yield* Effect.either(Effect.scoped(state.withLock("k", { agent: "b", wait: 0 })))
       assert.isTrue(Either.isLeft(early) && early.left._tag === "LockTimeout")
+      const locked = yield* Effect.either(state.set("k", { v: 0 }, { agent: "b" }))
+      assert.isTrue(Either.isLeft(locked) && locked.left._tag === "KeyLocked")
+      // At exactly its expiry the lease is free (core's Lease rule: live while now < expiresAt).
       yield* TestClock.adjust("1 millis")
+      yield* state.set("k", { v: 0 }, { agent: "b" })
       const b = yield* Effect.scoped(Effect.map(state.withLock("k", { agent: "b", wait: 0 }), (lock) => lock.fence))
       assert.strictEqual(b, a.fence + 1)
       const stale = yield* Effect.either(state.set("k", { v: 1 }, { agent: "a", fence: a.fence }))
