@@ -54,3 +54,15 @@ export const typeLabels = (taskType: string): ReadonlyArray<MetricLabel.MetricLa
 export const label = (key: string, value: string): ReadonlyArray<MetricLabel.MetricLabel> => [
   MetricLabel.make(key, value)
 ]
+
+// Label arrays made once: a metric caches its hook per label array (by
+// identity), so a new array on every update would look the hook up again.
+export const outcomeLabels = {
+  completed: label("outcome", "completed"),
+  failed: label("outcome", "failed"),
+  cancelled: label("outcome", "cancelled"),
+  "dead-lettered": label("outcome", "dead-lettered")
+} as const
+export const backpressureLabels = label("reason", "backpressure")
+export const admissionLabels = label("reason", "admission")
+export const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []

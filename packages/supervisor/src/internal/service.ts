@@ -135,7 +135,9 @@ export const make = (
     // the previous one grew them with every generation.
     const runtime = yield* Effect.runtime<never>()
     const fork = <A>(effect: Effect.Effect<A>): Fiber.RuntimeFiber<A> =>
-      Runtime.runFork(runtime)(Effect.interruptible(effect))
+      // Not `immediate`: a fork from inside a running fiber must not run the
+      // child on the parent's stack (it stalled the scheduler under load).
+      Runtime.runFork(runtime)(Effect.interruptible(effect), { immediate: false })
     const timeouts = Timeouts.make(fork)
     const limits = config.groupLimits
 
@@ -173,8 +175,8 @@ export const make = (
 
     const systemLoad = () => totalSlots === 0 ? 1 : Math.min(1, usedSlots / totalSlots)
     const updateLoad = () => {
-      Metrics.load.unsafeUpdate(systemLoad(), [])
-      Metrics.running.unsafeUpdate(runningCount, [])
+      Metrics.load.unsafeUpdate(systemLoad(), Metrics.noLabels)
+      Metrics.running.unsafeUpdate(runningCount, Metrics.noLabels)
     }
 
     // Tracked background fibers (circuit cooldowns, saturation alarms),
@@ -548,7 +550,7 @@ export const make = (
       return settle.pipe(
         Effect.catchAllCause((cause) => {
           const message = Cause.pretty(cause)
-          Metrics.grantSettleFailures.unsafeUpdate(1, [])
+          Metrics.grantSettleFailures.unsafeUpdate(1, Metrics.noLabels)
           return Effect.zipRight(
             Effect.logError(`supervisor: the admission grant of task ${state.record.id} could not be settled`, cause),
             publish({ _tag: "GrantSettleFailed", taskId: state.record.id, message })
@@ -576,7 +578,7 @@ export const make = (
         retained.set(state.record.id, state)
         finishedOrder.push(state)
         evict(now)
-        Metrics.tasks.unsafeUpdate(1, Metrics.label("outcome", status))
+        Metrics.tasks.unsafeUpdate(1, Metrics.outcomeLabels[status])
         Deferred.unsafeDone(state.deferred, exit)
         if (active.size === 0) idle.fire()
       })
@@ -639,15 +641,25 @@ export const make = (
         return state.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(state.fiber))
       })
 
-    const handleOf = (state: TaskState): Task.TaskHandle<unknown> => {
-      if (state.handle === undefined) {
-        state.handle = {
-          id: state.record.id,
-          await: Deferred.await(state.deferred),
-          poll: Effect.sync(() => Option.fromNullable(state.exit)),
-          cancel: cancelTask(state, "cancelled")
-        }
+    // A handle builds its effects when they are used, not at submit.
+    class Handle implements Task.TaskHandle<unknown> {
+      constructor(private readonly state: TaskState) {}
+      get id() {
+        return this.state.record.id
       }
+      get await() {
+        return Deferred.await(this.state.deferred)
+      }
+      get poll() {
+        return Effect.sync(() => Option.fromNullable(this.state.exit))
+      }
+      get cancel() {
+        return cancelTask(this.state, "cancelled")
+      }
+    }
+
+    const handleOf = (state: TaskState): Task.TaskHandle<unknown> => {
+      if (state.handle === undefined) state.handle = new Handle(state)
       return state.handle
     }
 
@@ -684,7 +696,7 @@ export const make = (
     }
 
     const backpressure = (type: TypeEntry) => {
-      Metrics.rejections.unsafeUpdate(1, Metrics.label("reason", "backpressure"))
+      Metrics.rejections.unsafeUpdate(1, Metrics.backpressureLabels)
       let slots = 0
       let latency = 0
       let finished = 0
@@ -763,9 +775,7 @@ export const make = (
             ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
             priority: request.priority ?? 0
           }).pipe(
-            Effect.tapError(() =>
-              Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.label("reason", "admission")))
-            )
+            Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
           )
           grantId = grant.id
         }
@@ -786,21 +796,22 @@ export const make = (
             return handleOf(existing)
           }
         }
-        const record: Task.TaskRecord = {
+        const fields: { -readonly [K in keyof Task.TaskRecord]: Task.TaskRecord[K] } = {
           id,
           type: type.name,
           payload: request.payload,
           priority: request.priority ?? 0,
-          submittedAt: now,
-          ...(request.agentId === undefined ? {} : { agentId: request.agentId as Ids.AgentId }),
-          ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
-          ...(request.groupKey === undefined ? {} : { groupKey: request.groupKey }),
-          ...(key === undefined ? {} : { idempotencyKey: key }),
-          ...(request.timeoutMillis === undefined ? {} : { timeoutMillis: request.timeoutMillis }),
-          ...(request.retry === undefined ? {} : { retry: request.retry }),
-          ...(grantId === undefined ? {} : { grantId }),
-          ...(Option.isSome(span) ? { trace: { traceId: span.value.traceId, spanId: span.value.spanId } } : {})
+          submittedAt: now
         }
+        if (request.agentId !== undefined) fields.agentId = request.agentId as Ids.AgentId
+        if (request.estimatedTokens !== undefined) fields.estimatedTokens = request.estimatedTokens
+        if (request.groupKey !== undefined) fields.groupKey = request.groupKey
+        if (key !== undefined) fields.idempotencyKey = key
+        if (request.timeoutMillis !== undefined) fields.timeoutMillis = request.timeoutMillis
+        if (request.retry !== undefined) fields.retry = request.retry
+        if (grantId !== undefined) fields.grantId = grantId
+        if (Option.isSome(span)) fields.trace = { traceId: span.value.traceId, spanId: span.value.spanId }
+        const record: Task.TaskRecord = fields
         const state: TaskState = {
           record,
           type,
