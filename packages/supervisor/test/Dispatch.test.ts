@@ -252,6 +252,27 @@ describe("dispatch", () => {
     }))
 })
 
+describe("load", () => {
+  it.scoped(
+    "thousands of queued tasks all run once a worker arrives (dispatch never nests a task in its parent)",
+    () =>
+      Effect.gen(function*() {
+        const supervisor = yield* make({ types: [echo], maxQueued: 5_000 })
+        const handles = yield* Effect.forEach(
+          Array.from({ length: 3_000 }, (_, i) => i),
+          (n) => supervisor.submit({ type: echo, payload: { n }, priority: n % 3 })
+        )
+        yield* supervisor.addWorker(
+          Task.worker(echo, { name: "w", maxConcurrent: 16, handler: ({ n }) => Effect.succeed(n) })
+        )
+        const results = yield* Effect.forEach(handles, (handle) => handle.await)
+        assert.strictEqual(results.length, 3_000)
+        assert.strictEqual((yield* supervisor.snapshot).workers[0]!.completed, 3_000)
+      }),
+    60_000
+  )
+})
+
 describe("outcomes", () => {
   it.scoped("a timeout interrupts the handler (its finalizer runs) and fails with TaskTimeout", () =>
     Effect.gen(function*() {
