@@ -3,7 +3,7 @@
  * content or its new content after a crash, never a mix, and once `write`
  * succeeds the new content survives a power loss.
  *
- * `write(path, data)` writes a temporary file in the same directory
+ * `write(fs, path, data)` writes a temporary file in the same directory
  * (`.<name>.<random>.tmp`), fsyncs it, renames it over `path` (atomic on
  * POSIX file systems) and fsyncs the directory so the rename itself is
  * durable. A temporary file found at start was left by a write that did not
@@ -13,10 +13,14 @@
  * way in every package: any string maps to a name without `/`, NUL or a
  * leading `.` (so never `.`, `..` or a hidden temporary file), reversibly.
  *
+ * Like `FileLock`, it takes the file system as an argument and needs only a
+ * few of its operations (`FileOperations`): `@effect/platform`'s
+ * `FileSystem` fits as it is, and core does not depend on `@effect/platform`.
+ *
  * @since 0.2.0
  */
 import type { PlatformError } from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 
@@ -37,16 +41,21 @@ const randomHex = Effect.map(
 )
 
 /**
+ * The file operations `write` and `syncDirectory` use: `@effect/platform`'s
+ * `FileSystem` provides them.
+ *
+ * @since 0.2.0
+ */
+export type FileOperations = Pick<FileSystem.FileSystem, "open" | "rename" | "remove">
+
+/**
  * Makes a directory's entries durable (the names created, renamed or removed
  * in it): fsync of the directory itself.
  *
  * @since 0.2.0
  */
-export const syncDirectory = (directory: string): Effect.Effect<void, PlatformError, FileSystem.FileSystem> =>
-  Effect.flatMap(
-    FileSystem.FileSystem,
-    (fs) => Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (file) => file.sync))
-  )
+export const syncDirectory = (fs: FileOperations, directory: string): Effect.Effect<void, PlatformError> =>
+  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (file) => file.sync))
 
 /**
  * Writes `data` to `path` atomically and durably (see the module's
@@ -56,11 +65,11 @@ export const syncDirectory = (directory: string): Effect.Effect<void, PlatformEr
  * @since 0.2.0
  */
 export const write = (
+  fs: FileOperations,
   path: string,
   data: string | Uint8Array
-): Effect.Effect<void, PlatformError, FileSystem.FileSystem> =>
+): Effect.Effect<void, PlatformError> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
     const directory = dirname(path)
     const temp = `${directory}/.${basename(path)}.${yield* randomHex}.tmp`
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data
@@ -72,7 +81,7 @@ export const write = (
       Effect.zipRight(fs.rename(temp, path)),
       Effect.tapError(() => Effect.ignore(fs.remove(temp)))
     )
-    yield* syncDirectory(directory)
+    yield* syncDirectory(fs, directory)
   })
 
 /**

@@ -19,8 +19,9 @@ describe("AtomicFile.write", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const path = Path.join(dir, "a.json")
-      yield* AtomicFile.write(path, "first")
-      yield* AtomicFile.write(path, new TextEncoder().encode("second"))
+      const fs = yield* FileSystem.FileSystem
+      yield* AtomicFile.write(fs, path, "first")
+      yield* AtomicFile.write(fs, path, new TextEncoder().encode("second"))
       assert.strictEqual(Fs.readFileSync(path, "utf8"), "second")
       assert.deepStrictEqual(Fs.readdirSync(dir), ["a.json"])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
@@ -45,9 +46,7 @@ describe("AtomicFile.write", () => {
             real.rename(from, to)
           )
       })
-      yield* AtomicFile.write(Path.join(dir, "b.json"), "x").pipe(
-        Effect.provideService(FileSystem.FileSystem, recording)
-      )
+      yield* AtomicFile.write(recording, Path.join(dir, "b.json"), "x")
       assert.strictEqual(calls.length, 4)
       assert.match(calls[0]!, /^write \.b\.json\.[0-9a-f]{12}\.tmp$/)
       assert.match(calls[1]!, /^sync \.b\.json\.[0-9a-f]{12}\.tmp$/)
@@ -60,14 +59,14 @@ describe("AtomicFile.write", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const path = Path.join(dir, "c.json")
-      yield* AtomicFile.write(path, "old")
       const real = yield* FileSystem.FileSystem
+      yield* AtomicFile.write(real, path, "old")
       const failing = FileSystem.FileSystem.of({
         ...real,
         rename: () => real.rename(Path.join(dir, "missing"), Path.join(dir, "nowhere"))
       })
       const result = yield* Effect.either(
-        AtomicFile.write(path, "new").pipe(Effect.provideService(FileSystem.FileSystem, failing))
+        AtomicFile.write(failing, path, "new")
       )
       assert.isTrue(Either.isLeft(result))
       assert.strictEqual(Fs.readFileSync(path, "utf8"), "old")

@@ -89,8 +89,7 @@ export const make = (options: {
     }
 
     const writeAtomically = (workflowId: string, checkpoint: Checkpoint) =>
-      AtomicFile.write(Path.join(dir, fileName(workflowId)), JSON.stringify(encode(checkpoint))).pipe(
-        Effect.provideService(FileSystem.FileSystem, fs),
+      AtomicFile.write(fs, Path.join(dir, fileName(workflowId)), JSON.stringify(encode(checkpoint))).pipe(
         Effect.mapError(fail("save"))
       )
 

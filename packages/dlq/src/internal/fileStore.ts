@@ -58,14 +58,12 @@ export const makeFileStore = (
     )
     yield* acquireLock(fs, directory)
 
-    const syncDirectory = (dir: string) =>
-      Effect.provideService(AtomicFile.syncDirectory(dir), FileSystem.FileSystem, fs)
+    const syncDirectory = (dir: string) => AtomicFile.syncDirectory(fs, dir)
     // The entries of letters/ and corrupt/ in their parent must be durable
     // before any letter written into them is reported stored.
     yield* Effect.mapError(syncDirectory(directory), storeError("open"))
 
-    const writeAtomic = (name: string, text: string) =>
-      Effect.provideService(AtomicFile.write(join(lettersDir, name), text), FileSystem.FileSystem, fs)
+    const writeAtomic = (name: string, text: string) => AtomicFile.write(fs, join(lettersDir, name), text)
 
     const moveAside = (name: string, kind: Finding["kind"], reason: string) =>
       Effect.gen(function*() {
