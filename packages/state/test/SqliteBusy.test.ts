@@ -14,16 +14,10 @@ import * as Option from "effect/Option"
 import { SharedState } from "../src/index.js"
 
 describe("SharedState.layerSql on a busy SQLite database", () => {
-  it.live("a write, a merge, a delete and a lock grant wait for the other connection and succeed", () =>
+  it.live("the migrations, a write, a merge, a delete and a lock grant wait for the other connection and succeed", () =>
     Effect.gen(function*() {
       const context = yield* Layer.build(Backends.sqlite())
       const database = Context.get(context, Backends.TestDatabase)
-      const state = yield* Layer.build(
-        Layer.provide(
-          SharedState.layerSql({ prefixes: [{ prefix: "merge/", strategy: "merge" }] }),
-          Layer.succeedContext(context)
-        )
-      ).pipe(Effect.map((built) => Context.get(built, SharedState.SharedState)))
       // The store's connection meets SQLITE_BUSY at once instead of waiting
       // in SQLite's busy handler (which would block the event loop, and so
       // the other connection's commit, for the whole busy timeout).
@@ -33,7 +27,7 @@ describe("SharedState.layerSql on a busy SQLite database", () => {
         (db) => Effect.sync(() => db.close())
       )
       // Another connection holds the write lock for 100 ms around each operation.
-      const busy = <A, E>(operation: Effect.Effect<A, E>) =>
+      const busy = <A, E, R>(operation: Effect.Effect<A, E, R>) =>
         Effect.gen(function*() {
           other.exec("BEGIN IMMEDIATE")
           const release = yield* Effect.fork(
@@ -43,6 +37,15 @@ describe("SharedState.layerSql on a busy SQLite database", () => {
           yield* Fiber.join(release)
           return result
         })
+      // Building the layer runs the migrations.
+      const state = yield* busy(
+        Layer.build(
+          Layer.provide(
+            SharedState.layerSql({ prefixes: [{ prefix: "merge/", strategy: "merge" }] }),
+            Layer.succeedContext(context)
+          )
+        ).pipe(Effect.map((built) => Context.get(built, SharedState.SharedState)))
+      )
       const written = yield* busy(state.set("k", { n: 1 }, { agent: "a" }))
       assert.strictEqual(written.outcome, "written")
       yield* state.set("merge/m", { a: 1 }, { agent: "a" })

@@ -76,7 +76,10 @@ export const make = (
   Effect.gen(function*() {
     const limit = config.historyLimit
     const sql = yield* SqlClient.SqlClient
+    // Two processes opening one SQLite file at once may meet a busy database;
+    // the migrations are recorded, so running them again is safe.
     yield* Sql.migrate({ packageName: "state", migrations }).pipe(
+      Sql.retryTransient(),
       Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
     )
     const live = Lease.sqlLive(sql, "expires_at")
