@@ -4,7 +4,7 @@
 // every side decoding the same payload with the same schema. Ours runs the
 // full default path: validation, payload decode, ids, timeouts, result
 // encode, metrics and a span per task. Run: pnpm --filter @agentos/supervisor bench
-// (BENCH_OPS and BENCH_ROUNDS shorten a run while developing).
+// (BENCH_OPS, BENCH_ROUNDS and BENCH_ONLY shorten a run while developing).
 import { Bench } from "@agentos/testkit"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -94,18 +94,25 @@ const main = async () => {
     tracing: false
   })
   const runs: Array<readonly [Bench.Contender, Bench.Contender, string, number | undefined]> = [
-    [batch.contender, pQueue(true), "200k no-op tasks vs p-queue with priorities", 1 / 3],
-    [batch.contender, pQueue(false), "200k no-op tasks vs p-queue FIFO", undefined],
-    [batch.contender, fastQueue, "200k no-op tasks vs fastq", undefined],
+    [batch.contender, pQueue(true), `${OPS / 1000}k no-op tasks vs p-queue with priorities`, 1 / 3],
+    [batch.contender, pQueue(false), `${OPS / 1000}k no-op tasks vs p-queue FIFO`, undefined],
+    [batch.contender, fastQueue, `${OPS / 1000}k no-op tasks vs fastq`, undefined],
     [
       paced.contender,
       pQueue(true),
-      "200k no-op tasks, default queue bound with submitWait, vs p-queue with priorities",
+      `${OPS / 1000}k no-op tasks, default queue bound with submitWait, vs p-queue with priorities`,
       1 / 3
     ],
-    [untraced.contender, pQueue(true), "200k no-op tasks, tracing off (tuned), vs p-queue with priorities", undefined]
+    [
+      untraced.contender,
+      pQueue(true),
+      `${OPS / 1000}k no-op tasks, tracing off (tuned), vs p-queue with priorities`,
+      undefined
+    ]
   ]
-  for (const [mine, peer, name, maxRatio] of runs) {
+  // BENCH_ONLY=<n> runs only the n-th comparison (0: vs p-queue with priorities).
+  const only = process.env.BENCH_ONLY === undefined ? undefined : Number(process.env.BENCH_ONLY)
+  for (const [mine, peer, name, maxRatio] of only === undefined ? runs : [runs[only]!]) {
     const comparison = await Bench.compare(mine, peer, { ops: OPS, rounds: ROUNDS, warmupOps: Math.min(OPS, 20_000) })
     const figure = Bench.comparedFigure({
       name,
