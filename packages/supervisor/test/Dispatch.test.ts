@@ -486,6 +486,46 @@ describe("outcomes", () => {
       assert.strictEqual((yield* supervisor.snapshot).workers[0]!.inFlight, 0)
     }))
 
+  it.scoped("a task cancelled right after it was dispatched ends cancelled, without running its handler", () =>
+    Effect.gen(function*() {
+      let ran = 0
+      const supervisor = yield* make({
+        types: [echo],
+        workers: [
+          Task.worker(echo, {
+            name: "w",
+            maxConcurrent: 1,
+            handler: ({ n }) => Effect.sync(() => ran++).pipe(Effect.as(n))
+          })
+        ]
+      })
+      // Dispatched at submit: its fiber is forked but has not started yet.
+      const handle = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
+      assert.strictEqual(yield* supervisor.status(handle.id), "running")
+      yield* handle.cancel
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+      assert.strictEqual(ran, 0)
+      assert.strictEqual((yield* supervisor.snapshot).workers[0]!.inFlight, 0)
+      // The worker takes the next task.
+      assert.strictEqual(yield* (yield* supervisor.submit({ type: echo, payload: { n: 2 } })).await, 2)
+    }))
+
+  it.scoped("an idempotency key is free again once its task's result is no longer kept", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* make({
+        types: [echo],
+        results: { retention: "1 minute" },
+        workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n) })]
+      })
+      const first = yield* supervisor.submit({ type: echo, payload: { n: 1 }, idempotencyKey: "k" })
+      yield* first.await
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Effect.flip(supervisor.status(first.id)))._tag, "TaskNotFound")
+      const second = yield* supervisor.submit({ type: echo, payload: { n: 2 }, idempotencyKey: "k" })
+      assert.notStrictEqual(second.id, first.id)
+      assert.strictEqual(yield* second.await, 2)
+    }))
+
   it.scoped("results are kept for a bounded count and time (the article's map grew forever)", () =>
     Effect.gen(function*() {
       const supervisor = yield* make({

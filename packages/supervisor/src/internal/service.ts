@@ -353,10 +353,11 @@ export const make = (
             state.lastAttemptAt = started
             const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
             let exit: Exit.Exit<unknown, unknown>
+            state.inHandler = true
             if (state.cancelled !== undefined) {
+              state.inHandler = false
               exit = Exit.interrupt(fiber.id())
             } else {
-              state.inHandler = true
               state.timedOut = false
               const deadline = yield* timeouts.add(started + timeoutMillis, () =>
                 Effect.sync(() => {
@@ -452,6 +453,13 @@ export const make = (
       Effect.suspend(() => {
         state.retryAt = undefined
         if (state.exit !== undefined || state.status !== "retrying") return Effect.void
+        if (state.cancelled !== undefined) {
+          return finish(
+            state,
+            "cancelled",
+            Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
+          )
+        }
         state.status = "queued"
         return Effect.zipRight(
           Effect.orDie(queue.offer(state.record, { maxQueued: state.type.maxQueued, force: true })),
@@ -615,30 +623,38 @@ export const make = (
         if (state.exit !== undefined && state.finishedAt + config.results.retentionMillis <= now) {
           evict(now)
           retained.delete(id)
+          const key = state.record.idempotencyKey
+          if (key !== undefined && byKey.get(key) === state) byKey.delete(key)
           return Effect.fail(new TaskNotFound({ taskId: id }))
         }
         return Effect.succeed(state)
       })
 
+    // Cancelling never interrupts a task's fiber outside its handler: a fiber
+    // interrupted before it started would skip its bookkeeping. A run that
+    // starts after the request ends cancelled without calling the handler.
+    // Returns once the task has ended.
     const cancelTask = (state: TaskState, reason: "cancelled" | "shutdown"): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (state.exit !== undefined || state.cancelled !== undefined) {
-          return state.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.await(state.fiber))
-        }
+        const ended = Effect.asVoid(Effect.exit(Deferred.await(state.deferred)))
+        if (state.exit !== undefined) return Effect.void
+        if (state.cancelled !== undefined) return ended
         state.cancelled = reason
+        const cancelled = Exit.fail(new TaskCancelled({ taskId: state.record.id, reason }))
         if (state.status === "retrying" && state.retryAt !== undefined) {
           timeouts.remove(state.retryAt)
           state.retryAt = undefined
-          return finish(state, "cancelled", Exit.fail(new TaskCancelled({ taskId: state.record.id, reason })))
+          return finish(state, "cancelled", cancelled)
         }
         if (state.status === "queued") {
           return Effect.flatMap(Effect.orDie(queue.remove(state.record.id)), (removed) => {
-            if (!removed) return state.fiber === undefined ? Effect.void : Fiber.interrupt(state.fiber)
+            if (!removed) return ended
             onQueueShrank(state.type)
-            return finish(state, "cancelled", Exit.fail(new TaskCancelled({ taskId: state.record.id, reason })))
+            return finish(state, "cancelled", cancelled)
           })
         }
-        return state.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(state.fiber))
+        if (state.inHandler && state.fiber !== undefined) state.fiber.unsafeInterruptAsFork(FiberId.none)
+        return ended
       })
 
     // A handle builds its effects when they are used, not at submit.
