@@ -129,6 +129,9 @@ export const make = (
       ? policies[0]!
       : AdmissionPolicy.all(policies)
     const events = yield* PubSub.sliding<Task.SupervisorEvent>(1024)
+    // The clock of the layer's fiber (TestClock under tests), read without a
+    // step on the dispatch path.
+    const clock = yield* Effect.clock
     // Task and timer fibers start from the runtime the layer was built in,
     // not from the fiber that happens to dispatch them: a fiber forked from a
     // fiber inherits its parent's FiberRef stacks, so forking each task from
@@ -345,9 +348,9 @@ export const make = (
     // cancel interrupts, so the bookkeeping is always done.
     const run = (state: TaskState, worker: WorkerState, trial: boolean): Effect.Effect<void> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.withFiberRuntime<void>((fiber) =>
+        Effect.suspend(() =>
           Effect.gen(function*() {
-            const started = yield* Clock.currentTimeMillis
+            const started = clock.unsafeCurrentTimeMillis()
             state.attempts++
             if (state.attempts === 1) state.firstAttemptAt = started
             state.lastAttemptAt = started
@@ -356,14 +359,14 @@ export const make = (
             state.inHandler = true
             if (state.cancelled !== undefined) {
               state.inHandler = false
-              exit = Exit.interrupt(fiber.id())
+              exit = Exit.interrupt(FiberId.none)
             } else {
               state.timedOut = false
               const deadline = yield* timeouts.add(started + timeoutMillis, () =>
                 Effect.sync(() => {
                   if (!state.inHandler) return
                   state.timedOut = true
-                  fiber.unsafeInterruptAsFork(FiberId.none)
+                  state.fiber?.unsafeInterruptAsFork(FiberId.none)
                 }))
               exit = yield* Effect.exit(
                 restore(attempt(state, worker)).pipe(
@@ -374,7 +377,7 @@ export const make = (
                 )
               )
             }
-            const ended = yield* Clock.currentTimeMillis
+            const ended = clock.unsafeCurrentTimeMillis()
             worker.inFlight--
             usedSlots--
             runningCount--
@@ -426,7 +429,7 @@ export const make = (
                 : Task.overrideSchedule(state.record.retry)
               state.retryState = { schedule, state: schedule.initial }
             }
-            const now = yield* Clock.currentTimeMillis
+            const now = clock.unsafeCurrentTimeMillis()
             const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
             if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
               if (state.cancelled !== undefined) {
@@ -573,23 +576,34 @@ export const make = (
       status: "completed" | "failed" | "cancelled" | "dead-lettered",
       exit: Exit.Exit<unknown, TaskError>
     ): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        if (state.exit !== undefined) return
-        yield* settleGrant(state)
-        const now = yield* Clock.currentTimeMillis
-        state.status = status
-        state.exit = exit
-        state.fiber = undefined
-        state.retryState = undefined
-        state.finishedAt = now
-        active.delete(state.record.id)
-        retained.set(state.record.id, state)
-        finishedOrder.push(state)
-        evict(now)
-        Metrics.tasks.unsafeUpdate(1, Metrics.outcomeLabels[status])
-        Deferred.unsafeDone(state.deferred, exit)
-        if (active.size === 0) idle.fire()
+      Effect.suspend(() => {
+        if (state.exit !== undefined) return Effect.void
+        const complete = Effect.sync(() => done(state, status, exit))
+        return admission === undefined || state.record.grantId === undefined
+          ? complete
+          : Effect.zipRight(settleGrant(state), complete)
       })
+
+    const done = (
+      state: TaskState,
+      status: "completed" | "failed" | "cancelled" | "dead-lettered",
+      exit: Exit.Exit<unknown, TaskError>
+    ) => {
+      if (state.exit !== undefined) return
+      const now = clock.unsafeCurrentTimeMillis()
+      state.status = status
+      state.exit = exit
+      state.fiber = undefined
+      state.retryState = undefined
+      state.finishedAt = now
+      active.delete(state.record.id)
+      retained.set(state.record.id, state)
+      finishedOrder.push(state)
+      evict(now)
+      Metrics.tasks.unsafeUpdate(1, Metrics.outcomeLabels[status])
+      Deferred.unsafeDone(state.deferred, exit)
+      if (active.size === 0) idle.fire()
+    }
 
     // Finished tasks in the order they finished. A queue with a moving head,
     // not the Map's own order: iterating a Map from its start walks over the
@@ -780,7 +794,7 @@ export const make = (
       id: Ids.TaskId
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+        const now = clock.unsafeCurrentTimeMillis()
         const span = config.tracing ? yield* Effect.serviceOption(Tracer.ParentSpan) : Option.none()
         let grantId: string | undefined
         if (admission !== undefined) {
