@@ -188,7 +188,7 @@ export const decide = (
   }, options.remaining)
   return outcome._tag === "Chosen"
     ? Either.right(outcome.decision)
-    : Either.left(new NoEligibleModel({ rejections: outcome.rejections }))
+    : Either.left(new NoEligibleModel({ rejections: outcome.rejections }, true))
 }
 
 const CHEAPEST: Route.Strategy = { _tag: "cheapest" }

@@ -69,10 +69,8 @@ models:
     verified: true
 `
     const c = Effect.runSync(ModelCatalog.fromYaml(yaml))
-    assert.deepStrictEqual(
-      { ...c.models[0]!.pricing },
-      { input: 150_000, output: 600_000, cachedInput: 75_000 } as object
-    )
+    const p = c.models[0]!.pricing
+    assert.deepStrictEqual([p.input, p.output, p.cachedInput, p.tiers], [150_000, 600_000, 75_000, undefined])
     const j = Effect.runSync(
       ModelCatalog.fromJson(JSON.stringify({ asOf: "2026-12-06", models: [row("j", 0.1, 0.4)] }))
     )

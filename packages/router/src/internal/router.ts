@@ -77,7 +77,7 @@ export const make = (
         const scopes = resolved.request.scopes
         const remaining = scopes === undefined || scopes.length === 0 ? undefined : yield* ledger.remaining(scopes)
         const outcome = routing.decide(catalog.models, resolved, settings, remaining)
-        if (outcome._tag === "None") return yield* new NoEligibleModel({ rejections: outcome.rejections })
+        if (outcome._tag === "None") return yield* new NoEligibleModel({ rejections: outcome.rejections }, true)
         return outcome.decision
       })
 

@@ -81,6 +81,7 @@ export const decide = (
   const deny = request.denyProviders
   const tags = request.tags
   const needed = resolved.inputTokens + resolved.maxOutputTokens
+  const expected = usage(resolved.inputTokens, resolved.outputTokens)
   const judged: Array<Judged> = new Array(models.length)
   let best = -1
   let preferenceIndex = Number.MAX_SAFE_INTEGER
@@ -102,7 +103,7 @@ export const decide = (
     if (!capable) reasons.push("missing-capability")
     const millis = latency(model, resolved.outputTokens)
     if (request.maxLatencyMillis !== undefined && millis > request.maxLatencyMillis) reasons.push("too-slow")
-    const cost = Pricing.cost(model.pricing, usage(resolved.inputTokens, resolved.outputTokens))
+    const cost = Pricing.cost(model.pricing, expected)
     if (request.maxCost !== undefined && cost > request.maxCost) reasons.push("over-cost-ceiling")
     if (remaining !== undefined && reserveCost(model, resolved, settings.marginPercent) > remaining) {
       reasons.push("over-budget")

@@ -61,39 +61,73 @@ export const makeSqlStore = (
         )
       })
 
-    const reserve = (input: Store.ReserveInput) =>
-      sql.withTransaction(Effect.gen(function*() {
-        for (const part of input.parts) {
-          const rows = yield* sql`INSERT INTO agentos_router_scopes (scope, period, reserved)
-          VALUES (${part.scope}, ${part.period}, ${input.amount})
-          ON CONFLICT (scope, period) DO UPDATE SET reserved = agentos_router_scopes.reserved + excluded.reserved
-          WHERE agentos_router_scopes.spent + agentos_router_scopes.reserved + excluded.reserved <= ${part.limit}
-          RETURNING 1 AS ok`
-          if (rows.length === 0) {
-            const current = yield* sql<{ spent: unknown; reserved: unknown }>`SELECT spent, reserved
-            FROM agentos_router_scopes WHERE scope = ${part.scope} AND period = ${part.period}`
-            return yield* new Exceeded({
+    const pg = Sql.isPg(sql)
+
+    const exceeded = (part: Store.PartInput) =>
+      Effect.flatMap(
+        sql<{ spent: unknown; reserved: unknown }>`SELECT spent, reserved
+          FROM agentos_router_scopes WHERE scope = ${part.scope} AND period = ${part.period}`,
+        (current) =>
+          Effect.fail(
+            new Exceeded({
               scope: part.scope,
               period: part.period,
               limit: part.limit,
-              committed: num(current[0]!.spent) + num(current[0]!.reserved)
+              committed: current.length === 0 ? 0 : num(current[0]!.spent) + num(current[0]!.reserved)
             })
-          }
+          )
+      )
+
+    // Postgres, one scope: the limit check, the hold and the reservation in
+    // one statement (a statement is atomic): one round trip, no transaction.
+    const reserveOneStatement = (input: Store.ReserveInput, part: Store.PartInput) =>
+      Effect.flatMap(
+        sql<{ expires_at: unknown }>`WITH held AS (
+            INSERT INTO agentos_router_scopes (scope, period, reserved)
+            VALUES (${part.scope}, ${part.period}, ${input.amount})
+            ON CONFLICT (scope, period) DO UPDATE SET reserved = agentos_router_scopes.reserved + excluded.reserved
+            WHERE agentos_router_scopes.spent + agentos_router_scopes.reserved + excluded.reserved <= ${part.limit}
+            RETURNING 1
+          )
+          INSERT INTO agentos_router_reservations
+            (id, scope, period, model, amount, input_tokens, max_output_tokens, expires_at, state)
+          SELECT ${input.id}, ${part.scope}, ${part.period}, ${input.model}, ${input.amount},
+            ${input.inputTokens}, ${input.maxOutputTokens}, ${Reservation.sqlExpiresAt(sql, input.ttlMillis)}, 'open'
+          FROM held
+          RETURNING expires_at`,
+        (rows) =>
+          rows.length === 0
+            ? exceeded(part)
+            : Effect.succeed<Store.ReserveOutcome>({ _tag: "Reserved", expiresAt: num(rows[0]!.expires_at) })
+      )
+
+    const reserveTransaction = (input: Store.ReserveInput) =>
+      sql.withTransaction(Effect.gen(function*() {
+        for (const part of input.parts) {
+          const rows = yield* sql`INSERT INTO agentos_router_scopes (scope, period, reserved)
+            VALUES (${part.scope}, ${part.period}, ${input.amount})
+            ON CONFLICT (scope, period) DO UPDATE SET reserved = agentos_router_scopes.reserved + excluded.reserved
+            WHERE agentos_router_scopes.spent + agentos_router_scopes.reserved + excluded.reserved <= ${part.limit}
+            RETURNING 1 AS ok`
+          if (rows.length === 0) return yield* exceeded(part)
         }
-        // The expiry is set by the database's clock, in the same transaction.
-        // Every part gets the first part's expiry, so the parts expire together.
+        // Every part gets the first part's expiry (by the database's clock),
+        // so the parts expire together.
         let stamped = 0
         for (const part of input.parts) {
           const expiresAt = stamped === 0 ? Reservation.sqlExpiresAt(sql, input.ttlMillis) : sql`${stamped}`
           const rows = yield* sql<{ expires_at: unknown }>`INSERT INTO agentos_router_reservations
-          (id, scope, period, model, amount, input_tokens, max_output_tokens, expires_at, state)
-          VALUES (${input.id}, ${part.scope}, ${part.period}, ${input.model}, ${input.amount},
-            ${input.inputTokens}, ${input.maxOutputTokens}, ${expiresAt}, 'open')
-          RETURNING expires_at`
+            (id, scope, period, model, amount, input_tokens, max_output_tokens, expires_at, state)
+            VALUES (${input.id}, ${part.scope}, ${part.period}, ${input.model}, ${input.amount},
+              ${input.inputTokens}, ${input.maxOutputTokens}, ${expiresAt}, 'open')
+            RETURNING expires_at`
           stamped = num(rows[0]!.expires_at)
         }
         return { _tag: "Reserved", expiresAt: stamped } as Store.ReserveOutcome
-      })).pipe(
+      }))
+
+    const reserve = (input: Store.ReserveInput) =>
+      (pg && input.parts.length === 1 ? reserveOneStatement(input, input.parts[0]!) : reserveTransaction(input)).pipe(
         Effect.catchTag("Exceeded", (e): Effect.Effect<Store.ReserveOutcome> =>
           Effect.succeed({
             _tag: "Exceeded",
@@ -106,27 +140,65 @@ export const makeSqlStore = (
         gated(gate)
       )
 
-    const settle = (id: string, input: Store.SettleInput) =>
+    // Postgres: the reservation's parts and their scopes settled in one
+    // statement; a reservation that is gone or expired takes the transaction
+    // below to find out which.
+    const settleOneStatement = (id: string, input: Store.SettleInput) =>
+      Effect.map(
+        sql<{ scope: string; period: string; spent: unknown; amount: unknown; model: string }>`WITH r AS (
+            UPDATE agentos_router_reservations
+            SET state = 'settled', charged = ${input.charged},
+              overage = CASE WHEN ${input.charged} > amount THEN ${input.charged} - amount ELSE 0 END,
+              reference_cost = ${input.reference}, estimated = ${input.estimated ? 1 : 0}
+            WHERE id = ${id} AND state = 'open' AND ${Reservation.sqlHeld(sql, "expires_at")}
+            RETURNING scope, period, amount, model
+          )
+          UPDATE agentos_router_scopes AS s
+          SET spent = s.spent + ${input.charged}, reserved = s.reserved - r.amount,
+            overage = s.overage + GREATEST(${input.charged} - r.amount, 0), calls = s.calls + 1
+          FROM r WHERE s.scope = r.scope AND s.period = r.period
+          RETURNING s.scope, s.period, s.spent, r.amount, r.model`,
+        (rows): Store.SettleOutcome | undefined =>
+          rows.length === 0 ? undefined : {
+            _tag: "Settled",
+            amount: num(rows[0]!.amount),
+            model: rows[0]!.model,
+            moves: rows.map((row) => {
+              const after = num(row.spent)
+              return { scope: row.scope, period: row.period, before: after - input.charged, after }
+            })
+          }
+      )
+
+    const settleTransaction = (id: string, input: Store.SettleInput) =>
       sql.withTransaction(Effect.gen(function*() {
         const rows = yield* sql<{ scope: string; period: string; amount: unknown; model: string }>`
-        UPDATE agentos_router_reservations
-        SET state = 'settled', charged = ${input.charged},
-          overage = CASE WHEN ${input.charged} > amount THEN ${input.charged} - amount ELSE 0 END,
-          reference_cost = ${input.reference}, estimated = ${input.estimated ? 1 : 0}
-        WHERE id = ${id} AND state = 'open' AND ${Reservation.sqlHeld(sql, "expires_at")}
-        RETURNING scope, period, amount, model`
+          UPDATE agentos_router_reservations
+          SET state = 'settled', charged = ${input.charged},
+            overage = CASE WHEN ${input.charged} > amount THEN ${input.charged} - amount ELSE 0 END,
+            reference_cost = ${input.reference}, estimated = ${input.estimated ? 1 : 0}
+          WHERE id = ${id} AND state = 'open' AND ${Reservation.sqlHeld(sql, "expires_at")}
+          RETURNING scope, period, amount, model`
         if (rows.length > 0) {
           const moves = yield* applyMoves(rows, () => input.charged)
           return { _tag: "Settled", amount: num(rows[0]!.amount), model: rows[0]!.model, moves } as Store.SettleOutcome
         }
         const expired = yield* sql<{ scope: string; period: string; amount: unknown }>`
-        UPDATE agentos_router_reservations SET state = 'expired', charged = amount, reference_cost = amount
-        WHERE id = ${id} AND state = 'open' AND ${Reservation.sqlExpired(sql, "expires_at")}
-        RETURNING scope, period, amount`
+          UPDATE agentos_router_reservations SET state = 'expired', charged = amount, reference_cost = amount
+          WHERE id = ${id} AND state = 'open' AND ${Reservation.sqlExpired(sql, "expires_at")}
+          RETURNING scope, period, amount`
         if (expired.length === 0) return { _tag: "NotFound" } as Store.SettleOutcome
         const moves = yield* applyMoves(expired, undefined)
         return { _tag: "Expired", amount: num(expired[0]!.amount), moves } as Store.SettleOutcome
-      })).pipe(store("settle"), gated(gate))
+      }))
+
+    const settle = (id: string, input: Store.SettleInput) =>
+      (pg
+        ? Effect.flatMap(
+          settleOneStatement(id, input),
+          (outcome) => outcome === undefined ? settleTransaction(id, input) : Effect.succeed(outcome)
+        )
+        : settleTransaction(id, input)).pipe(store("settle"), gated(gate))
 
     const cancel = (id: string) =>
       sql.withTransaction(Effect.gen(function*() {
