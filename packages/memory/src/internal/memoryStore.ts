@@ -1,0 +1,119 @@
+// The store contract in memory: one process, nothing survives a restart.
+// It keeps the same versions and change log as the SQL store so the service
+// runs unchanged over both.
+import * as Effect from "effect/Effect"
+import type { Memory } from "../Memory.js"
+import type { Applied, Batch, Changes, Store } from "./store.js"
+
+interface Row {
+  memory: Memory
+  version: number
+}
+
+interface Team {
+  version: number
+  readonly rows: Map<string, Row>
+  /** id → the version at which it stopped being live. */
+  readonly gone: Map<string, number>
+  /** team-or-agent and key → the live memory's id. */
+  readonly keys: Map<string, string>
+}
+
+const scopeKey = (memory: Memory) => `${memory.agent ?? ""}\u0000${memory.key ?? ""}`
+
+export const makeMemoryStore = (): Effect.Effect<Store> =>
+  Effect.sync(() => {
+    const teams = new Map<string, Team>()
+    const team = (name: string): Team => {
+      let t = teams.get(name)
+      if (t === undefined) {
+        t = { version: 0, rows: new Map(), gone: new Map(), keys: new Map() }
+        teams.set(name, t)
+      }
+      return t
+    }
+    const isLive = (row: Row) => row.memory.supersededBy === undefined
+
+    const apply = (name: string, batch: Batch): Applied => {
+      const t = team(name)
+      const version = ++t.version
+      const superseded: Array<string> = []
+      const cleared: Array<string> = []
+      for (const memory of batch.insert) {
+        if (memory.key !== undefined) {
+          const k = scopeKey(memory)
+          const row = t.rows.get(t.keys.get(k) ?? "")
+          if (row !== undefined && isLive(row)) {
+            row.memory = { ...row.memory, supersededBy: memory.id, supersededAt: memory.createdAt }
+            row.version = version
+            t.gone.set(row.memory.id, version)
+            superseded.push(row.memory.id)
+          }
+          t.keys.set(k, memory.id)
+        }
+        t.rows.set(memory.id, { memory, version })
+        t.gone.delete(memory.id)
+      }
+      for (const memory of batch.update) {
+        const row = t.rows.get(memory.id)
+        if (row !== undefined && isLive(row)) {
+          row.memory = { ...memory, accessCount: row.memory.accessCount, lastAccessedAt: row.memory.lastAccessedAt }
+          row.version = version
+        }
+      }
+      for (const id of batch.touch) {
+        const row = t.rows.get(id)
+        if (row !== undefined && isLive(row)) {
+          row.memory = {
+            ...row.memory,
+            accessCount: row.memory.accessCount + 1,
+            lastAccessedAt: Math.max(row.memory.lastAccessedAt, batch.touchedAt)
+          }
+          row.version = version
+        }
+      }
+      const drop = (id: string) => {
+        const row = t.rows.get(id)
+        if (row === undefined) return false
+        t.rows.delete(id)
+        t.gone.set(id, version)
+        if (row.memory.key !== undefined && t.keys.get(scopeKey(row.memory)) === id) t.keys.delete(scopeKey(row.memory))
+        return true
+      }
+      for (const id of batch.remove) drop(id)
+      if (batch.clear !== undefined) {
+        const agent = batch.clear.agent
+        for (const [id, row] of t.rows) {
+          if ((agent === null || row.memory.agent === agent) && drop(id) && isLive(row)) cleared.push(id)
+        }
+      }
+      return { version, superseded, cleared }
+    }
+
+    const changesSince = (t: Team, since: number): Changes => {
+      const live: Array<Memory> = []
+      for (const row of t.rows.values()) if (row.version > since && isLive(row)) live.push(row.memory)
+      const gone: Array<string> = []
+      for (const [id, v] of t.gone) if (v > since) gone.push(id)
+      return { version: t.version, live, gone }
+    }
+
+    const store: Store = {
+      load: (name) => Effect.sync(() => changesSince(team(name), 0)),
+      changes: (name, since) =>
+        Effect.sync(() => {
+          const t = team(name)
+          return t.version === since ? undefined : changesSince(t, since)
+        }),
+      apply: (name, batch) => Effect.sync(() => apply(name, batch)),
+      get: (name, id) => Effect.sync(() => team(name).rows.get(id)?.memory),
+      history: (name, agent, key) =>
+        Effect.sync(() =>
+          [...team(name).rows.values()]
+            .map((row) => row.memory)
+            .filter((m) => m.key === key && (m.agent ?? null) === agent)
+            .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+        )
+    }
+    return store
+  })

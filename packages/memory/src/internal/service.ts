@@ -1,0 +1,544 @@
+// The rules of agent memory, written once over the store contract:
+// validation, scoring, superseding, consolidation, capacity, the context
+// builder, and the in-process index kept in step with the store (every call
+// first reads the team's version; when another process wrote since, it
+// applies what changed).
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import * as Ids from "@agentos/core/Ids"
+import * as Json from "@agentos/core/Json"
+import * as TokenCounter from "@agentos/core/TokenCounter"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as AgentMemory from "../AgentMemory.js"
+import * as Embedder from "../Embedder.js"
+import { type EmbeddingFailed, InvalidInput, MemoryNotFound } from "../Errors.js"
+import type {
+  Added,
+  AddInput,
+  BelowCut,
+  Context,
+  ContextInput,
+  Explanation,
+  Memory,
+  Recall,
+  Recalled,
+  RecallInput,
+  Stats
+} from "../Memory.js"
+import { header, line, saturate } from "../Memory.js"
+import { MemoryIndex, type ScanInput } from "./memoryIndex.js"
+import * as options from "./options.js"
+import { type Batch, emptyBatch, type Store } from "./store.js"
+
+const HOUR = 3_600_000
+const EMBED_BATCH = 256
+
+const invalid = (message: string) => Effect.fail(new InvalidInput({ message }))
+
+const isUnit = (n: unknown): n is number => typeof n === "number" && n >= 0 && n <= 1
+const nameProblem = (what: string, value: unknown): string | undefined => {
+  if (value === undefined) return undefined
+  if (typeof value !== "string" || value.trim().length === 0 || value.length > 256) {
+    return `${what} must be a non-empty string of at most 256 characters, got ${JSON.stringify(value)}`
+  }
+  const issue = Json.textIssue(value)
+  return issue === undefined ? undefined : `${what} cannot hold ${issue}`
+}
+
+const addProblem = (input: AddInput): string | undefined => {
+  if (typeof input !== "object" || input === null) return "the input must be an object"
+  if (typeof input.text !== "string" || input.text.trim().length === 0) return "text must be a non-empty string"
+  const textIssue = Json.textIssue(input.text)
+  if (textIssue !== undefined) return `text cannot hold ${textIssue}`
+  return nameProblem("type", input.type) ?? (input.type === undefined ? "type is required" : undefined) ??
+    (input.importance === undefined || isUnit(input.importance)
+      ? undefined
+      : `importance must be within 0–1, got ${String(input.importance)}`) ??
+    nameProblem("agent", input.agent) ?? nameProblem("key", input.key) ?? nameProblem("group", input.group) ??
+    (input.floor === undefined || isUnit(input.floor)
+      ? undefined
+      : `floor must be within 0–1, got ${String(input.floor)}`) ??
+    (input.metadata === undefined
+      ? undefined
+      : typeof input.metadata !== "object" || input.metadata === null || Array.isArray(input.metadata)
+      ? "metadata must be a JSON object"
+      : Json.findInvalid(input.metadata, "metadata")) ??
+    (input.expiresAt === undefined || (typeof input.expiresAt === "number" && Number.isFinite(input.expiresAt))
+      ? undefined
+      : `expiresAt must be epoch milliseconds, got ${String(input.expiresAt)}`)
+}
+
+const scopeProblem = (input: { readonly agent?: string; readonly types?: ReadonlyArray<string> }) =>
+  nameProblem("agent", input.agent) ??
+    (input.types === undefined || (Array.isArray(input.types) && input.types.every((t) => typeof t === "string"))
+      ? undefined
+      : "types must be an array of memory types")
+
+const positiveInt = (what: string, value: unknown, max: number): string | undefined =>
+  value === undefined || (typeof value === "number" && Number.isSafeInteger(value) && value > 0 && value <= max)
+    ? undefined
+    : `${what} must be a positive integer of at most ${max}, got ${String(value)}`
+
+export const make = (
+  store: Store,
+  resolved: options.Resolved
+) =>
+  Effect.gen(function*() {
+    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    const embedder = yield* Effect.serviceOption(Embedder.Embedder)
+    const givenCounter = yield* Effect.serviceOption(TokenCounter.TokenCounter)
+    const counter = Option.isSome(givenCounter)
+      ? Effect.succeed(givenCounter.value)
+      : yield* Effect.cached(TokenCounter.makeExact("o200k_base"))
+    const team = resolved.team
+    const halfLife = options.halfLifeOf(resolved)
+    const index = new MemoryIndex({
+      halfLife,
+      typeFloor: (type) => resolved.floors[type] ?? 0,
+      frequencyScale: resolved.frequencyScale
+    }, resolved.consolidationKey)
+    const lock = yield* Effect.makeSemaphore(1)
+    const recencyRate = Math.LN2 / (resolved.recencyHalfLife * HOUR)
+
+    const embed = (
+      texts: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<ReadonlyArray<number>> | undefined, EmbeddingFailed> =>
+      Option.isNone(embedder) || texts.length === 0
+        ? Effect.succeed(undefined)
+        : embedder.value.embed(texts)
+
+    const putAll = (memories: ReadonlyArray<Memory>) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < memories.length; i += EMBED_BATCH) {
+          const chunk = memories.slice(i, i + EMBED_BATCH)
+          const vectors = yield* embed(chunk.filter((m) => !index.slotOf.has(m.id)).map((m) => m.text)).pipe(
+            // Another process's memories are recalled by BM25 alone when the
+            // embedder fails on them; the call that synced does not fail.
+            Effect.catchTag(
+              "EmbeddingFailed",
+              (error) =>
+                Effect.as(Effect.logWarning("AgentMemory: embedding failed; indexed without vectors", error), undefined)
+            )
+          )
+          let v = 0
+          for (const memory of chunk) {
+            if (index.slotOf.has(memory.id)) index.update(memory)
+            else index.put(memory, vectors?.[v++])
+          }
+        }
+      })
+
+    const loaded = yield* store.load(team)
+    let version = loaded.version
+    yield* putAll(loaded.live)
+
+    // Brings the index up to the store's version (another process's writes).
+    const sync = Effect.gen(function*() {
+      const changes = yield* store.changes(team, version)
+      if (changes === undefined) return
+      for (const id of changes.gone) index.remove(id)
+      yield* putAll(changes.live)
+      version = Math.max(version, changes.version)
+    })
+
+    const write = (batch: Batch) =>
+      Effect.map(store.apply(team, batch), (applied) => {
+        // When another process wrote in between, the next sync fetches both.
+        if (applied.version === version + 1) version = applied.version
+        return applied
+      })
+
+    const effectiveWeights = (hasQuery: boolean) => {
+      const w = resolved.weights
+      const relevance = hasQuery ? w.relevance : 0
+      const sum = w.importance + w.decay + w.recency + w.frequency + relevance
+      return {
+        importance: w.importance / sum,
+        decay: w.decay / sum,
+        recency: w.recency / sum,
+        frequency: w.frequency / sum,
+        relevance: relevance / sum
+      }
+    }
+
+    const typeMask = (types: ReadonlyArray<string> | undefined) => {
+      if (types === undefined) return undefined
+      const mask = new Uint8Array(index.typeNames.length + 1)
+      for (const t of types) {
+        const code = index.typeCodes.get(t)
+        if (code !== undefined) mask[code] = 1
+      }
+      return mask
+    }
+
+    const scanInput = (
+      now: number,
+      scope: { readonly agent?: string | undefined; readonly includeTeam?: boolean | undefined },
+      types: ReadonlyArray<string> | undefined,
+      relevanceOf: Float64Array | undefined,
+      minScore: number
+    ): ScanInput => ({
+      now,
+      ...effectiveWeights(relevanceOf !== undefined),
+      recencyRate,
+      agent: scope.agent === undefined ? -2 : index.agentCodes.get(scope.agent) ?? -3,
+      includeTeam: scope.agent === undefined || scope.includeTeam !== false,
+      types: typeMask(types),
+      relevanceOf,
+      minScore
+    })
+
+    const relevance = (query: string | undefined) =>
+      Effect.gen(function*() {
+        if (query === undefined || query.trim().length === 0) return undefined
+        const rel = new Float64Array(index.capacity)
+        for (const hit of index.text.search(query)) {
+          rel[hit.id as number] = saturate(hit.score, resolved.relevanceHalfScore)
+        }
+        const vectors = yield* embed([query])
+        const q = vectors?.[0]
+        if (q !== undefined) {
+          for (const [slot, v] of index.vectors) {
+            const c = Embedder.cosine(q, v)
+            if (c > rel[slot]!) rel[slot] = c
+          }
+        }
+        return rel
+      })
+
+    const explain = (slot: number, input: ScanInput): Explanation => {
+      const age = input.now - index.created[slot]!
+      const since = input.now - index.accessed[slot]!
+      const term = (value: number, weight: number) => ({ value, weight, contribution: value * weight })
+      const importance = term(index.importance[slot]!, input.importance)
+      const decay = term(input.undecayed === true || age <= 0 ? 1 : Math.exp(-index.rate[slot]! * age), input.decay)
+      const recency = term(since <= 0 ? 1 : Math.exp(-input.recencyRate * since), input.recency)
+      const frequency = term(index.freq[slot]!, input.frequency)
+      const rel = input.relevanceOf === undefined ? undefined : term(input.relevanceOf[slot]!, input.relevance)
+      const sum = importance.contribution + decay.contribution + recency.contribution + frequency.contribution +
+        (rel?.contribution ?? 0)
+      const weighted = Math.min(1, Math.max(0, sum))
+      const floor = index.floor[slot]!
+      return { importance, decay, recency, frequency, relevance: rel, weighted, floor, floored: floor > weighted }
+    }
+
+    const sourceOf = (memory: Memory) => memory.agent === undefined ? "team" as const : "agent" as const
+
+    const recallLocked = (input: RecallInput, now: number) =>
+      Effect.gen(function*() {
+        const topK = input.topK ?? options.DEFAULT_TOP_K
+        const rel = yield* relevance(input.query)
+        const scan = scanInput(now, input, input.types, rel, input.minScore ?? 0)
+        const ranked = index.scan(scan, topK)
+        const memories: Array<Recalled> = ranked.slots.map((slot, i) => {
+          const memory = index.memories[slot]!
+          return input.explain === true
+            ? { memory, score: ranked.scores[i]!, source: sourceOf(memory), explanation: explain(slot, scan) }
+            : { memory, score: ranked.scores[i]!, source: sourceOf(memory) }
+        })
+        if (input.explain !== true) return { memories } satisfies Recall
+        const kept = new Set(ranked.slots)
+        const full = ranked.slots.length === topK
+        const cut = full ? ranked.scores[ranked.scores.length - 1]! : scan.minScore
+        const undecayed = index.scan({ ...scan, undecayed: true }, topK)
+        const belowCut: Array<BelowCut> = []
+        undecayed.slots.forEach((slot, i) => {
+          const u = undecayed.scores[i]!
+          if (kept.has(slot) || (full ? u <= cut : u < cut)) return
+          const memory = index.memories[slot]!
+          belowCut.push({
+            memory,
+            score: index.scoreOf(slot, scan),
+            undecayedScore: u,
+            source: sourceOf(memory),
+            explanation: explain(slot, scan)
+          })
+        })
+        return { memories, belowCut } satisfies Recall
+      })
+
+    const validateRecall = (input: RecallInput) =>
+      typeof input !== "object" || input === null
+        ? "the input must be an object"
+        : scopeProblem(input) ?? positiveInt("topK", input.topK, 100_000) ??
+          (input.minScore === undefined || isUnit(input.minScore)
+            ? undefined
+            : `minScore must be within 0–1, got ${String(input.minScore)}`) ??
+          (input.query === undefined || typeof input.query === "string" ? undefined : "query must be a string")
+
+    const evictLocked = (now: number) =>
+      Effect.gen(function*() {
+        if (index.size <= resolved.maxEntries) return []
+        const count = index.size - resolved.maxEntries + resolved.evictionBatch - 1
+        const slots = index.worst(scanInput(now, {}, undefined, undefined, 0), count)
+        const victims = slots.map((slot) => index.memories[slot]!.id)
+        yield* write({ ...emptyBatch, remove: victims })
+        for (const id of victims) index.remove(id)
+        return victims
+      })
+
+    const add = (input: AddInput) =>
+      Effect.gen(function*() {
+        const problem = addProblem(input)
+        if (problem !== undefined) return yield* invalid(problem)
+        const now = yield* Clock.currentTimeMillis
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          const draft: Memory = {
+            id: Ids.MemoryId.make(yield* ids.next),
+            team,
+            ...(input.agent === undefined ? {} : { agent: input.agent }),
+            type: input.type,
+            text: input.text,
+            importance: input.importance ?? 0.5,
+            ...(input.key === undefined ? {} : { key: input.key }),
+            ...(input.group === undefined ? {} : { group: input.group }),
+            ...(input.floor === undefined ? {} : { floor: input.floor }),
+            metadata: Json.isJson(input.metadata) ? structuredClone(input.metadata) : {},
+            createdAt: now,
+            lastAccessedAt: now,
+            accessCount: 0,
+            ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt })
+          }
+          const ck = resolved.consolidationKey(draft)
+          const same = ck === undefined
+            ? undefined
+            : index.consolidation.get(`${index.agentCode(draft.agent)}\u0000${draft.type}\u0000${ck}`)
+          const existing = same === undefined ? undefined : index.memories[same]
+          if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
+            const merged: Memory = {
+              ...existing,
+              importance: Math.max(existing.importance, draft.importance),
+              metadata: { ...existing.metadata, ...draft.metadata },
+              ...(draft.floor === undefined && existing.floor === undefined
+                ? {}
+                : { floor: Math.max(existing.floor ?? 0, draft.floor ?? 0) }),
+              ...(existing.expiresAt === undefined || draft.expiresAt === undefined
+                ? {}
+                : { expiresAt: Math.max(existing.expiresAt, draft.expiresAt) })
+            }
+            if (existing.expiresAt !== undefined && draft.expiresAt === undefined) delete (merged as any).expiresAt
+            yield* write({ ...emptyBatch, update: [merged] })
+            index.update(merged)
+            return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
+          }
+          const vectors = yield* embed([draft.text])
+          const applied = yield* write({ ...emptyBatch, insert: [draft] })
+          for (const id of applied.superseded) index.remove(id)
+          index.put(draft, vectors?.[0])
+          const evicted = yield* evictLocked(now)
+          return { memory: draft, outcome: "added", superseded: applied.superseded, evicted } satisfies Added
+        }))
+      })
+
+    const recall = (input: RecallInput = {}) =>
+      Effect.gen(function*() {
+        const problem = validateRecall(input)
+        if (problem !== undefined) return yield* invalid(problem)
+        const now = yield* Clock.currentTimeMillis
+        return yield* lock.withPermits(1)(Effect.zipRight(sync, recallLocked(input, now)))
+      })
+
+    const touch = (touched: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        if (!Array.isArray(touched) || touched.some((id) => typeof id !== "string")) {
+          return yield* invalid("touch takes an array of memory ids")
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          const unique = [...new Set(touched)]
+          for (const id of unique) if (!index.slotOf.has(id)) return yield* new MemoryNotFound({ id })
+          if (unique.length === 0) return
+          yield* write({ ...emptyBatch, touch: unique, touchedAt: now })
+          for (const id of unique) {
+            const m = index.get(id)!
+            index.update({ ...m, accessCount: m.accessCount + 1, lastAccessedAt: Math.max(m.lastAccessedAt, now) })
+          }
+        }))
+      })
+
+    const buildContext = (input: ContextInput) =>
+      Effect.gen(function*() {
+        if (typeof input !== "object" || input === null) return yield* invalid("the input must be an object")
+        const problem = positiveInt("maxTokens", input.maxTokens, 10_000_000) ??
+          positiveInt("candidates", input.candidates, 100_000) ?? scopeProblem(input) ??
+          (input.order === undefined || (Array.isArray(input.order) && input.order.every((t) => typeof t === "string"))
+            ? undefined
+            : "order must be an array of memory types") ??
+          (input.query === undefined || typeof input.query === "string" ? undefined : "query must be a string")
+        if (problem !== undefined) return yield* invalid(problem)
+        const tokens = yield* counter
+        const now = yield* Clock.currentTimeMillis
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          const rel = yield* relevance(input.query)
+          const scan = scanInput(now, input, input.types, rel, 0)
+          const ranked = index.scan(scan, input.candidates ?? options.DEFAULT_CANDIDATES)
+          return assemble(ranked.slots, scan, input, tokens)
+        }))
+      })
+
+    // Greedy by rank: each unit (a memory, or its whole group) goes in when
+    // its estimated tokens fit; then the rendered text is counted exactly and
+    // the last units taken are dropped until it fits.
+    const assemble = (
+      slots: ReadonlyArray<number>,
+      scan: ScanInput,
+      input: ContextInput,
+      tokens: TokenCounter.TokenCounterService
+    ): Context => {
+      const order = input.order ?? resolved.order
+      const rank = new Map<string, number>()
+      order.forEach((t, i) => {
+        if (!rank.has(t)) rank.set(t, i)
+      })
+      const taken = new Set<number>()
+      const units: Array<Array<number>> = []
+      const openSections = new Set<string>()
+      let estimate = 0
+      for (const slot of slots) {
+        if (taken.has(slot)) continue
+        const memory = index.memories[slot]!
+        const unit = memory.group === undefined
+          ? [slot]
+          : [...(index.groups.get(`${index.agent[slot]}\u0000${memory.group}`) ?? [slot])].filter((s) =>
+            index.expires[s]! > scan.now
+          ).sort((a, b) => index.created[a]! - index.created[b]! || a - b)
+        let cost = 0
+        const opened = new Set<string>()
+        for (const s of unit) {
+          const m = index.memories[s]!
+          if (!openSections.has(m.type) && !opened.has(m.type)) {
+            opened.add(m.type)
+            cost += tokens.count(`\n\n${header(m.type)}`)
+          }
+          cost += tokens.count(`\n${line(m.text)}`)
+        }
+        if (estimate + cost > input.maxTokens) continue
+        estimate += cost
+        for (const s of unit) taken.add(s)
+        for (const t of opened) openSections.add(t)
+        units.push(unit)
+      }
+      const render = (chosen: ReadonlyArray<ReadonlyArray<number>>) => {
+        const byType = new Map<string, Array<number>>()
+        for (const unit of chosen) {
+          for (const s of unit) {
+            const t = index.memories[s]!.type
+            let list = byType.get(t)
+            if (list === undefined) byType.set(t, list = [])
+            list.push(s)
+          }
+        }
+        const types = [...byType.keys()].sort((a, b) =>
+          (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || (a < b ? -1 : a > b ? 1 : 0)
+        )
+        const memories: Array<Memory> = []
+        const sections = types.map((t) => {
+          const lines = [header(t)]
+          for (const s of byType.get(t)!) {
+            const m = index.memories[s]!
+            memories.push(m)
+            lines.push(line(m.text))
+          }
+          return lines.join("\n")
+        })
+        return { text: sections.join("\n\n"), memories }
+      }
+      for (;;) {
+        const { memories, text } = render(units)
+        const count = tokens.count(text)
+        if (count <= input.maxTokens) return { text, memories, tokens: count }
+        units.pop()
+      }
+    }
+
+    const forget = (id: string) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        yield* sync
+        if (!index.slotOf.has(id)) return yield* new MemoryNotFound({ id })
+        yield* write({ ...emptyBatch, remove: [id] })
+        index.remove(id)
+      }))
+
+    const clear = (agent?: string) =>
+      Effect.gen(function*() {
+        const problem = nameProblem("agent", agent)
+        if (problem !== undefined) return yield* invalid(problem)
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          const applied = yield* write({ ...emptyBatch, clear: { agent: agent ?? null } })
+          for (const id of applied.cleared) index.remove(id)
+          return applied.cleared.length
+        }))
+      })
+
+    const get = (id: string) =>
+      Effect.gen(function*() {
+        const memory = yield* lock.withPermits(1)(Effect.zipRight(sync, Effect.sync(() => index.get(id))))
+        if (memory !== undefined) return memory
+        const stored = yield* store.get(team, id)
+        if (stored === undefined) return yield* new MemoryNotFound({ id })
+        return stored
+      })
+
+    const history = (input: { readonly key: string; readonly agent?: string }) =>
+      Effect.gen(function*() {
+        const problem = typeof input !== "object" || input === null
+          ? "the input must be an object"
+          : nameProblem("key", input.key) ?? (input.key === undefined ? "key is required" : undefined) ??
+            nameProblem("agent", input.agent)
+        if (problem !== undefined) return yield* invalid(problem)
+        return yield* store.history(team, input.agent ?? null, input.key)
+      })
+
+    const stats = () =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          const scan = scanInput(now, {}, undefined, undefined, 0)
+          const byType: Record<string, number> = {}
+          const scores: Array<number> = []
+          let teamCount = 0
+          for (let slot = 0; slot < index.memories.length; slot++) {
+            const m = index.memories[slot]
+            if (m === undefined || index.expires[slot]! <= now) continue
+            byType[m.type] = (byType[m.type] ?? 0) + 1
+            if (m.agent === undefined) teamCount++
+            scores.push(index.scoreOf(slot, scan))
+          }
+          scores.sort((a, b) => a - b)
+          const at = (q: number) =>
+            scores.length === 0 ? 0 : scores[Math.min(scores.length - 1, Math.floor(q * scores.length))]!
+          return {
+            total: scores.length,
+            byType,
+            team: teamCount,
+            agents: scores.length - teamCount,
+            scores: {
+              min: scores[0] ?? 0,
+              max: scores[scores.length - 1] ?? 0,
+              mean: scores.length === 0 ? 0 : scores.reduce((a, b) => a + b, 0) / scores.length,
+              p50: at(0.5),
+              p90: at(0.9)
+            }
+          } satisfies Stats
+        }))
+      })
+
+    const service: AgentMemory.AgentMemoryService = {
+      add: Effect.fn("AgentMemory.add")(add),
+      recall: Effect.fn("AgentMemory.recall")(recall),
+      touch: Effect.fn("AgentMemory.touch")(touch),
+      buildContext: Effect.fn("AgentMemory.buildContext")(buildContext),
+      forget: Effect.fn("AgentMemory.forget")(forget),
+      clear: Effect.fn("AgentMemory.clear")(clear),
+      get: Effect.fn("AgentMemory.get")(get),
+      history: Effect.fn("AgentMemory.history")(history),
+      stats: Effect.fn("AgentMemory.stats")(stats)
+    }
+    return service
+  })

@@ -1,0 +1,208 @@
+// The store contract on SqlClient (SQLite and Postgres, the same
+// statements). Every write transaction first advances its team's version in
+// agentos_memory_teams (INSERT … ON CONFLICT DO UPDATE … RETURNING: a row
+// lock on Postgres, the write lock on SQLite), so a team's writers commit in
+// version order and a reader that sees version V has every row stamped ≤ V.
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import { StoreError } from "../Errors.js"
+import type { Memory } from "../Memory.js"
+import { ENTRIES, GONE, migrations, TEAMS } from "./migrations.js"
+import type { Applied, Batch, Changes, Store } from "./store.js"
+
+const CHUNK = 500
+
+interface Row {
+  readonly id: string
+  readonly team: string
+  readonly agent: string
+  readonly type: string
+  readonly mkey: string | null
+  readonly created_at: unknown
+  readonly last_accessed_at: unknown
+  readonly access_count: unknown
+  readonly superseded_by: string | null
+  readonly superseded_at: unknown
+  readonly data: unknown
+}
+
+interface Data {
+  readonly text: string
+  readonly importance: number
+  readonly group?: string
+  readonly floor?: number
+  readonly metadata: Memory["metadata"]
+  readonly expiresAt?: number
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const dataOf = (m: Memory): Data => ({
+  text: m.text,
+  importance: m.importance,
+  ...(m.group === undefined ? {} : { group: m.group }),
+  ...(m.floor === undefined ? {} : { floor: m.floor }),
+  metadata: m.metadata,
+  ...(m.expiresAt === undefined ? {} : { expiresAt: m.expiresAt })
+})
+
+const chunks = <A>(items: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK))
+  return out
+}
+
+export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Sql.migrate({ packageName: "memory", migrations }).pipe(
+    Sql.retryTransient(),
+    Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
+  )
+  const entries = sql(ENTRIES)
+  const teams = sql(TEAMS)
+  const goneTable = sql(GONE)
+
+  const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(Sql.retryTransient(), Sql.mapError((cause) => new StoreError({ operation, cause })))
+
+  const toMemory = (row: Row): Effect.Effect<Memory, StoreError> =>
+    Effect.suspend(() => {
+      const data = Sql.parseJson(row.data)
+      if (
+        !isObject(data) || typeof data.text !== "string" || typeof data.importance !== "number" ||
+        !isObject(data.metadata)
+      ) {
+        return Effect.fail(
+          new StoreError({ operation: "decode", cause: new Error(`memory "${row.id}" does not decode`) })
+        )
+      }
+      const d = data as unknown as Data
+      const memory: Memory = {
+        id: row.id as Memory["id"],
+        team: row.team,
+        ...(row.agent === "" ? {} : { agent: row.agent }),
+        type: row.type,
+        text: d.text,
+        importance: d.importance,
+        ...(row.mkey === null ? {} : { key: row.mkey }),
+        ...(d.group === undefined ? {} : { group: d.group }),
+        ...(d.floor === undefined ? {} : { floor: d.floor }),
+        metadata: d.metadata,
+        createdAt: Sql.toNumber(row.created_at),
+        lastAccessedAt: Sql.toNumber(row.last_accessed_at),
+        accessCount: Sql.toNumber(row.access_count),
+        ...(d.expiresAt === undefined ? {} : { expiresAt: d.expiresAt }),
+        ...(row.superseded_by === null ? {} : { supersededBy: row.superseded_by }),
+        ...(row.superseded_at === null || row.superseded_at === undefined
+          ? {}
+          : { supersededAt: Sql.toNumber(row.superseded_at) })
+      }
+      return Effect.succeed(memory)
+    })
+
+  const toMemories = (rows: ReadonlyArray<Row>) => Effect.forEach(rows, toMemory)
+
+  const versionOf = (team: string) =>
+    Effect.map(
+      sql<{ version: unknown }>`SELECT version FROM ${teams} WHERE team = ${team}`,
+      (rows) => rows.length === 0 ? 0 : Sql.toNumber(rows[0]!.version)
+    )
+
+  const load = (team: string): Effect.Effect<Changes, StoreError> =>
+    Effect.gen(function*() {
+      const version = yield* versionOf(team)
+      const rows = yield* sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND live = 1`
+      return { version, live: yield* toMemories(rows), gone: [] }
+    }).pipe(fail("load"))
+
+  // Gone ids are read before rows: a transaction committing in between can
+  // only add rows stamped after `version`, which the next call reads again.
+  const changes = (team: string, since: number): Effect.Effect<Changes | undefined, StoreError> =>
+    Effect.gen(function*() {
+      const version = yield* versionOf(team)
+      if (version === since) return undefined
+      const gone = yield* sql<{ id: string }>`SELECT id FROM ${goneTable} WHERE team = ${team} AND version > ${since}`
+      const rows = yield* sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND version > ${since} AND live = 1`
+      return { version, live: yield* toMemories(rows), gone: gone.map((r) => r.id) }
+    }).pipe(fail("changes"))
+
+  const apply = (team: string, batch: Batch): Effect.Effect<Applied, StoreError> =>
+    sql.withTransaction(Effect.gen(function*() {
+      const [bumped] = yield* sql<{ version: unknown }>`INSERT INTO ${teams} (team, version) VALUES (${team}, 1)
+        ON CONFLICT (team) DO UPDATE SET version = ${teams}.version + 1 RETURNING version`
+      const version = Sql.toNumber(bumped!.version)
+      const superseded: Array<string> = []
+      const cleared: Array<string> = []
+      for (const m of batch.insert) {
+        if (m.key !== undefined) {
+          const old = yield* sql<{ id: string }>`UPDATE ${entries}
+            SET live = 0, superseded_by = ${m.id}, superseded_at = ${m.createdAt}, version = ${version}
+            WHERE team = ${team} AND agent = ${m.agent ?? ""} AND mkey = ${m.key} AND live = 1 RETURNING id`
+          for (const { id } of old) {
+            superseded.push(id)
+            yield* sql`INSERT INTO ${goneTable} (team, version, id) VALUES (${team}, ${version}, ${id})`
+          }
+        }
+      }
+      for (const chunk of chunks(batch.insert)) {
+        yield* sql`INSERT INTO ${entries} ${
+          sql.insert(chunk.map((m) => ({
+            id: m.id,
+            team,
+            agent: m.agent ?? "",
+            type: m.type,
+            mkey: m.key ?? null,
+            live: 1,
+            version,
+            created_at: m.createdAt,
+            last_accessed_at: m.lastAccessedAt,
+            access_count: m.accessCount,
+            superseded_by: null,
+            superseded_at: null,
+            data: Sql.json(sql, dataOf(m))
+          })))
+        }`
+      }
+      for (const m of batch.update) {
+        yield* sql`UPDATE ${entries} SET data = ${Sql.json(sql, dataOf(m))}, version = ${version}
+          WHERE id = ${m.id} AND team = ${team} AND live = 1`
+      }
+      for (const chunk of chunks(batch.touch)) {
+        yield* sql`UPDATE ${entries} SET access_count = access_count + 1,
+          last_accessed_at = CASE WHEN last_accessed_at > ${batch.touchedAt} THEN last_accessed_at ELSE ${batch.touchedAt} END,
+          version = ${version}
+          WHERE team = ${team} AND live = 1 AND ${sql.in("id", chunk)}`
+      }
+      for (const chunk of chunks(batch.remove)) {
+        yield* sql`INSERT INTO ${goneTable} (team, version, id)
+          SELECT team, ${version}, id FROM ${entries} WHERE team = ${team} AND live = 1 AND ${sql.in("id", chunk)}`
+        yield* sql`DELETE FROM ${entries} WHERE team = ${team} AND ${sql.in("id", chunk)}`
+      }
+      if (batch.clear !== undefined) {
+        const agent = batch.clear.agent
+        const scope = agent === null ? sql`team = ${team}` : sql`team = ${team} AND agent = ${agent}`
+        const live = yield* sql<{ id: string }>`SELECT id FROM ${entries} WHERE ${scope} AND live = 1`
+        for (const { id } of live) cleared.push(id)
+        yield* sql`INSERT INTO ${goneTable} (team, version, id)
+          SELECT team, ${version}, id FROM ${entries} WHERE ${scope} AND live = 1`
+        yield* sql`DELETE FROM ${entries} WHERE ${scope}`
+      }
+      return { version, superseded, cleared }
+    })).pipe(fail("apply"))
+
+  const get = (team: string, id: string) =>
+    Effect.flatMap(
+      sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND id = ${id}`,
+      (rows) => rows.length === 0 ? Effect.succeed(undefined) : toMemory(rows[0]!)
+    ).pipe(fail("get"))
+
+  const history = (team: string, agent: string | null, key: string) =>
+    Effect.flatMap(
+      sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND agent = ${agent ?? ""} AND mkey = ${key}
+        ORDER BY created_at, id`,
+      toMemories
+    ).pipe(fail("history"))
+
+  return { load, changes, apply, get, history } satisfies Store
+})

@@ -1,0 +1,66 @@
+// The store contract: what a backend must do, nothing more. The service
+// (internal/service.ts) holds the rules — validation, scoring, superseding,
+// consolidation, capacity — and an in-process index; backends differ in
+// storage only.
+//
+// Every write to a team runs in one transaction that first advances the
+// team's version (a row lock on SQL, so a team's writers commit in version
+// order) and stamps the rows it writes with it. `changes(team, since)`
+// returns the live rows stamped after `since` and the ids removed after it:
+// that is how a process sees what another process wrote.
+import type * as Effect from "effect/Effect"
+import type { StoreError } from "../Errors.js"
+import type { Memory } from "../Memory.js"
+
+/** One transaction's writes to a team. */
+export interface Batch {
+  /**
+   * New memories. A memory with a key first supersedes the live memories of
+   * its team, agent and key (by the database's order of writers, so two
+   * processes adding one key leave one live memory).
+   */
+  readonly insert: ReadonlyArray<Memory>
+  /** Replaced memories (a merge changes importance and metadata). */
+  readonly update: ReadonlyArray<Memory>
+  /** Accessed memories: one access more each, last access at `at`. */
+  readonly touch: ReadonlyArray<string>
+  readonly touchedAt: number
+  /** Removed memories (forget, eviction). */
+  readonly remove: ReadonlyArray<string>
+  /** Removes every memory of the team (`null`), or of an agent. */
+  readonly clear?: { readonly agent: string | null }
+}
+
+export interface Applied {
+  readonly version: number
+  /** Memories superseded by this batch's inserts. */
+  readonly superseded: ReadonlyArray<string>
+  /** Memories removed by `clear`. */
+  readonly cleared: ReadonlyArray<string>
+}
+
+export interface Changes {
+  readonly version: number
+  /** Live memories written after `since` (inserted, updated, touched). */
+  readonly live: ReadonlyArray<Memory>
+  /** Ids no longer live since `since` (superseded, removed, cleared). */
+  readonly gone: ReadonlyArray<string>
+}
+
+export interface Store {
+  /** The live memories of a team and its version. */
+  readonly load: (team: string) => Effect.Effect<Changes, StoreError>
+  /** What changed after `since`; undefined when the version is still `since` (one cheap read). */
+  readonly changes: (team: string, since: number) => Effect.Effect<Changes | undefined, StoreError>
+  readonly apply: (team: string, batch: Batch) => Effect.Effect<Applied, StoreError>
+  /** A memory, live or superseded. */
+  readonly get: (team: string, id: string) => Effect.Effect<Memory | undefined, StoreError>
+  /** Every memory of a key in a scope (`agent` null: the team's), superseded ones included, oldest first. */
+  readonly history: (
+    team: string,
+    agent: string | null,
+    key: string
+  ) => Effect.Effect<ReadonlyArray<Memory>, StoreError>
+}
+
+export const emptyBatch: Batch = { insert: [], update: [], touch: [], touchedAt: 0, remove: [] }
