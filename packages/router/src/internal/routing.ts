@@ -3,7 +3,7 @@
  * against every constraint of the request, all reasons kept, then the
  * strategy picks among the models that qualify.
  */
-import * as Complexity from "@agentos/core/Complexity"
+import type * as Complexity from "@agentos/core/Complexity"
 import type * as Money from "@agentos/core/Money"
 import * as Pricing from "@agentos/core/Pricing"
 import type * as TokenUsage from "@agentos/core/TokenUsage"
@@ -51,13 +51,56 @@ export const reserveCost = (model: Model.Model, resolved: Resolved, marginPercen
 export const latency = (model: Model.Model, outputTokens: number): number =>
   model.timeToFirstTokenMillis + (outputTokens * 1000) / model.outputTokensPerSecond
 
-interface Judged {
-  readonly model: Model.Model
-  readonly cost: Money.Money
-  readonly latency: number
-  readonly reasons: Array<ReasonKind>
-  readonly canTake: boolean
+const RANK: Record<Complexity.Complexity, number> = { trivial: 0, simple: 1, moderate: 2, complex: 3, expert: 4 }
+
+const hasAll = (have: ReadonlyArray<string>, wanted: ReadonlyArray<string> | undefined): boolean => {
+  if (wanted === undefined) return true
+  for (let i = 0; i < wanted.length; i++) if (!have.includes(wanted[i]!)) return false
+  return true
 }
+
+/** Reasons in the order they are judged; a model's reasons are a bit set over this list. */
+const KINDS: ReadonlyArray<ReasonKind> = [
+  "provider-excluded",
+  "missing-tag",
+  "complexity-out-of-range",
+  "context-too-small",
+  "missing-capability",
+  "too-slow",
+  "over-cost-ceiling",
+  "over-budget",
+  "not-preferred",
+  "outranked"
+]
+const PROVIDER = 1
+const TAG = 2
+const COMPLEXITY = 4
+const CONTEXT = 8
+const CAPABILITY = 16
+const SLOW = 32
+const COST = 64
+const BUDGET = 128
+const NOT_PREFERRED = 256
+const OUTRANKED = 512
+
+/**
+ * The reason list of each bit set, built once per set on first use and
+ * shared (frozen): a table of the ten kinds' combinations, not a cache of
+ * decisions — every decision still judges every model.
+ */
+const lists: Array<ReadonlyArray<ReasonKind> | undefined> = new Array(1 << KINDS.length)
+const reasonList = (mask: number): ReadonlyArray<ReasonKind> => {
+  let list = lists[mask]
+  if (list === undefined) {
+    const kinds: Array<ReasonKind> = []
+    for (let bit = 0; bit < KINDS.length; bit++) if ((mask & (1 << bit)) !== 0) kinds.push(KINDS[bit]!)
+    list = Object.freeze(kinds)
+    lists[mask] = list
+  }
+  return list
+}
+
+const scratch = { masks: [] as Array<number>, costs: [] as Array<number>, latencies: [] as Array<number> }
 
 export type Outcome =
   | { readonly _tag: "Chosen"; readonly decision: Route.RouteDecision }
@@ -75,61 +118,65 @@ export const decide = (
 ): Outcome => {
   const request = resolved.request
   const strategy = request.strategy ?? settings.strategy
-  const rank = Complexity.rank(resolved.complexity)
+  const rank = RANK[resolved.complexity]
   const requires = request.requires
   const allow = request.allowProviders
   const deny = request.denyProviders
   const tags = request.tags
   const needed = resolved.inputTokens + resolved.maxOutputTokens
   const expected = usage(resolved.inputTokens, resolved.outputTokens)
-  const judged: Array<Judged> = new Array(models.length)
+  const n = models.length
+  // Scratch space reused by every decision (decide runs synchronously, start
+  // to end, so no two decisions share it at once).
+  const masks = scratch.masks
+  const costs = scratch.costs
+  const latencies = scratch.latencies
   let best = -1
   let preferenceIndex = Number.MAX_SAFE_INTEGER
-  for (let i = 0; i < models.length; i++) {
+  const maxLatency = request.maxLatencyMillis
+  const maxCost = request.maxCost
+  for (let i = 0; i < n; i++) {
     const model = models[i]!
-    const reasons: Array<ReasonKind> = []
+    let mask = 0
     if (
       (allow !== undefined && !allow.includes(model.provider)) || (deny !== undefined && deny.includes(model.provider))
     ) {
-      reasons.push("provider-excluded")
+      mask |= PROVIDER
     }
-    if (tags !== undefined && !tags.every((tag) => model.tags.includes(tag))) reasons.push("missing-tag")
-    if (rank < Complexity.rank(model.complexity.min) || rank > Complexity.rank(model.complexity.max)) {
-      reasons.push("complexity-out-of-range")
-    }
-    const fits = needed <= model.contextWindow && resolved.maxOutputTokens <= model.maxOutputTokens
-    if (!fits) reasons.push("context-too-small")
-    const capable = requires === undefined || requires.every((c) => model.capabilities.includes(c))
-    if (!capable) reasons.push("missing-capability")
+    if (!hasAll(model.tags, tags)) mask |= TAG
+    const range = model.complexity
+    if (rank < RANK[range.min] || rank > RANK[range.max]) mask |= COMPLEXITY
+    if (needed > model.contextWindow || resolved.maxOutputTokens > model.maxOutputTokens) mask |= CONTEXT
+    if (!hasAll(model.capabilities, requires)) mask |= CAPABILITY
     const millis = latency(model, resolved.outputTokens)
-    if (request.maxLatencyMillis !== undefined && millis > request.maxLatencyMillis) reasons.push("too-slow")
+    if (maxLatency !== undefined && millis > maxLatency) mask |= SLOW
     const cost = Pricing.cost(model.pricing, expected)
-    if (request.maxCost !== undefined && cost > request.maxCost) reasons.push("over-cost-ceiling")
-    if (remaining !== undefined && reserveCost(model, resolved, settings.marginPercent) > remaining) {
-      reasons.push("over-budget")
-    }
+    if (maxCost !== undefined && cost > maxCost) mask |= COST
+    if (remaining !== undefined && reserveCost(model, resolved, settings.marginPercent) > remaining) mask |= BUDGET
     let index = -1
     if (strategy._tag === "preference") {
       index = strategy.models.indexOf(model.name)
-      if (index < 0) reasons.push("not-preferred")
+      if (index < 0) mask |= NOT_PREFERRED
     }
-    const entry: Judged = { model, cost, latency: millis, reasons, canTake: fits && capable }
-    judged[i] = entry
-    if (reasons.length === 0) {
+    masks[i] = mask
+    costs[i] = cost
+    latencies[i] = millis
+    if (mask === 0) {
       if (best < 0) {
         best = i
         preferenceIndex = index
       } else {
-        const b = judged[best]!
+        const bCost = costs[best]!
+        const bLatency = latencies[best]!
         let better: boolean
         switch (strategy._tag) {
           case "cheapest":
-            better = cost < b.cost ||
-              (cost === b.cost && (millis < b.latency || (millis === b.latency && model.name < b.model.name)))
+            better = cost < bCost ||
+              (cost === bCost && (millis < bLatency || (millis === bLatency && model.name < models[best]!.name)))
             break
           case "fastest":
-            better = millis < b.latency ||
-              (millis === b.latency && (cost < b.cost || (cost === b.cost && model.name < b.model.name)))
+            better = millis < bLatency ||
+              (millis === bLatency && (cost < bCost || (cost === bCost && model.name < models[best]!.name)))
             break
           case "preference":
             better = index < preferenceIndex
@@ -143,40 +190,43 @@ export const decide = (
     }
   }
   const rejected: Array<Rejection> = []
-  for (let i = 0; i < judged.length; i++) {
+  for (let i = 0; i < n; i++) {
     if (i === best) continue
-    const j = judged[i]!
-    if (j.reasons.length === 0) j.reasons.push("outranked")
     rejected.push({
-      model: j.model.name,
-      reasons: j.reasons,
-      estimatedCost: j.cost,
-      estimatedLatencyMillis: j.latency
+      model: models[i]!.name,
+      reasons: reasonList(masks[i] === 0 ? OUTRANKED : masks[i]!),
+      estimatedCost: costs[i]!,
+      estimatedLatencyMillis: latencies[i]!
     })
   }
   if (best < 0) return { _tag: "None", rejections: rejected }
-  const chosen = judged[best]!
-  let reference: Judged | undefined
+  // The reference: the configured model, or the most expensive that can take
+  // the request (its context fits and it has the capabilities).
+  let reference = -1
   if (settings.reference !== undefined) {
-    reference = judged.find((j) => j.model.name === settings.reference)
+    reference = models.findIndex((m) => m.name === settings.reference)
   } else {
-    for (const j of judged) {
-      if (j.canTake && (reference === undefined || j.cost > reference.cost)) reference = j
+    for (let i = 0; i < n; i++) {
+      if ((masks[i]! & (CONTEXT | CAPABILITY)) === 0 && (reference < 0 || costs[i]! > costs[reference]!)) reference = i
     }
   }
+  const chosen = models[best]!
+  const chosenCost = costs[best]! as Money.Money
   return {
     _tag: "Chosen",
     decision: {
-      model: chosen.model,
-      estimatedCost: chosen.cost,
-      estimatedLatencyMillis: chosen.latency,
-      reserveCost: reserveCost(chosen.model, resolved, settings.marginPercent),
+      model: chosen,
+      estimatedCost: chosenCost,
+      estimatedLatencyMillis: latencies[best]!,
+      reserveCost: reserveCost(chosen, resolved, settings.marginPercent),
       inputTokens: resolved.inputTokens,
       outputTokens: resolved.outputTokens,
       maxOutputTokens: resolved.maxOutputTokens,
       complexity: resolved.complexity,
-      reference: reference === undefined ? undefined : { model: reference.model.name, estimatedCost: reference.cost },
-      saving: (reference === undefined ? 0 : reference.cost - chosen.cost) as Money.Money,
+      reference: reference < 0
+        ? undefined
+        : { model: models[reference]!.name, estimatedCost: costs[reference]! as Money.Money },
+      saving: (reference < 0 ? 0 : costs[reference]! - chosenCost) as Money.Money,
       rejected
     }
   }

@@ -1,0 +1,17 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { main } from "../examples/basic.js"
+
+describe("the README example", () => {
+  it.effect("runs: the cheapest capable model is chosen, charged its actual usage, and reported", () =>
+    Effect.gen(function*() {
+      const { decision, settlement, team } = yield* main
+      // gpt-5-nano: the cheapest model with tools for a simple request
+      assert.strictEqual(decision.model.name, "gpt-5-nano")
+      // 2,000 × $0.05/M + 180 × $0.40/M = 100 + 72 µ$
+      assert.strictEqual(settlement.charged, 172)
+      assert.strictEqual(team.spent, 172)
+      assert.strictEqual(team.calls, 1)
+      assert.isAbove(team.saving, 0)
+    }))
+})
