@@ -160,7 +160,7 @@ export const make = (
         fullEpoch: 0,
         fullSince: undefined
       })
-      Metrics.queueDepth.unsafeUpdate(0, Metrics.typeLabels(spec.name))
+      Metrics.queueDepth.unsafeUpdate(0, types.get(spec.name)!.labels)
     }
     const workers = new Map<string, WorkerState>()
     const active = new Map<string, TaskState>()
@@ -348,108 +348,106 @@ export const make = (
     // cancel interrupts, so the bookkeeping is always done.
     const run = (state: TaskState, worker: WorkerState, trial: boolean): Effect.Effect<void> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() =>
-          Effect.gen(function*() {
-            const started = clock.unsafeCurrentTimeMillis()
-            state.attempts++
-            if (state.attempts === 1) state.firstAttemptAt = started
-            state.lastAttemptAt = started
-            const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
-            let exit: Exit.Exit<unknown, unknown>
-            state.inHandler = true
-            if (state.cancelled !== undefined) {
-              state.inHandler = false
-              exit = Exit.interrupt(FiberId.none)
-            } else {
-              state.timedOut = false
-              const deadline = yield* timeouts.add(started + timeoutMillis, () =>
-                Effect.sync(() => {
-                  if (!state.inHandler) return
-                  state.timedOut = true
-                  state.fiber?.unsafeInterruptAsFork(FiberId.none)
+        Effect.gen(function*() {
+          const started = clock.unsafeCurrentTimeMillis()
+          state.attempts++
+          if (state.attempts === 1) state.firstAttemptAt = started
+          state.lastAttemptAt = started
+          const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
+          let exit: Exit.Exit<unknown, unknown>
+          state.inHandler = true
+          if (state.cancelled !== undefined) {
+            state.inHandler = false
+            exit = Exit.interrupt(FiberId.none)
+          } else {
+            state.timedOut = false
+            const deadline = yield* timeouts.add(started + timeoutMillis, () =>
+              Effect.sync(() => {
+                if (!state.inHandler) return
+                state.timedOut = true
+                state.fiber?.unsafeInterruptAsFork(FiberId.none)
+              }))
+            exit = yield* Effect.exit(
+              restore(attempt(state, worker)).pipe(
+                Effect.ensuring(Effect.sync(() => {
+                  state.inHandler = false
+                  timeouts.remove(deadline)
                 }))
-              exit = yield* Effect.exit(
-                restore(attempt(state, worker)).pipe(
-                  Effect.ensuring(Effect.sync(() => {
-                    state.inHandler = false
-                    timeouts.remove(deadline)
-                  }))
-                )
               )
-            }
-            const ended = clock.unsafeCurrentTimeMillis()
-            worker.inFlight--
-            usedSlots--
-            runningCount--
-            worker.attemptsFinished++
-            worker.latencyTotal += ended - started
-            Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
-            updateLoad()
-            yield* Effect.orDie(queue.finish(state.record.id))
-            if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
+            )
+          }
+          const ended = clock.unsafeCurrentTimeMillis()
+          worker.inFlight--
+          usedSlots--
+          runningCount--
+          worker.attemptsFinished++
+          worker.latencyTotal += ended - started
+          Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
+          updateLoad()
+          yield* Effect.orDie(queue.finish(state.record.id))
+          if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
 
-            let failure: unknown
-            let timedOut = false
-            if (Exit.isSuccess(exit)) {
-              const encoded = state.type.encodeResult(exit.value)
-              if (Either.isRight(encoded)) {
-                worker.completed++
-                yield* record(worker, false, trial)
-                yield* freed(worker, state)
-                state.encodedResult = encoded.right
-                return yield* finish(state, "completed", Exit.succeed(exit.value))
-              }
-              failure = {
-                _tag: "InvalidResult",
-                message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
-              }
-            } else if (state.timedOut && Cause.isInterruptedOnly(exit.cause)) {
-              timedOut = true
-              failure = new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
-            } else if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
+          let failure: unknown
+          let timedOut = false
+          if (Exit.isSuccess(exit)) {
+            const encoded = state.type.encodeResult(exit.value)
+            if (Either.isRight(encoded)) {
+              worker.completed++
+              yield* record(worker, false, trial)
               yield* freed(worker, state)
+              state.encodedResult = encoded.right
+              return yield* finish(state, "completed", Exit.succeed(exit.value))
+            }
+            failure = {
+              _tag: "InvalidResult",
+              message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
+            }
+          } else if (state.timedOut && Cause.isInterruptedOnly(exit.cause)) {
+            timedOut = true
+            failure = new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
+          } else if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
+            yield* freed(worker, state)
+            return yield* finish(
+              state,
+              "cancelled",
+              Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
+            )
+          } else {
+            const error = Cause.failureOption(exit.cause)
+            failure = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
+          }
+          worker.errors++
+          yield* record(worker, true, trial)
+          yield* freed(worker, state)
+          const info = Failure.fromUnknown(failure)
+
+          // Retry after the policy's delay: a timer re-queues the task.
+          if (state.retryState === undefined) {
+            const schedule = state.record.retry === undefined
+              ? state.type.spec.retry
+              : Task.overrideSchedule(state.record.retry)
+            state.retryState = { schedule, state: schedule.initial }
+          }
+          const now = clock.unsafeCurrentTimeMillis()
+          const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
+          if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
+            if (state.cancelled !== undefined) {
               return yield* finish(
                 state,
                 "cancelled",
                 Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
               )
-            } else {
-              const error = Cause.failureOption(exit.cause)
-              failure = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
             }
-            worker.errors++
-            yield* record(worker, true, trial)
-            yield* freed(worker, state)
-            const info = Failure.fromUnknown(failure)
-
-            // Retry after the policy's delay: a timer re-queues the task.
-            if (state.retryState === undefined) {
-              const schedule = state.record.retry === undefined
-                ? state.type.spec.retry
-                : Task.overrideSchedule(state.record.retry)
-              state.retryState = { schedule, state: schedule.initial }
-            }
-            const now = clock.unsafeCurrentTimeMillis()
-            const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
-            if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
-              if (state.cancelled !== undefined) {
-                return yield* finish(
-                  state,
-                  "cancelled",
-                  Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
-                )
-              }
-              return yield* failFinally(state, info, timedOut, timeoutMillis)
-            }
-            state.retryState.state = next
-            state.status = "retrying"
-            state.fiber = undefined
-            state.retryAt = yield* timeouts.add(
-              Math.max(now, ScheduleIntervals.start(decision.intervals)),
-              () => requeue(state)
-            )
-          })
-        )
+            return yield* failFinally(state, info, timedOut, timeoutMillis)
+          }
+          state.retryState.state = next
+          state.status = "retrying"
+          state.fiber = undefined
+          state.retryAt = yield* timeouts.add(
+            Math.max(now, ScheduleIntervals.start(decision.intervals)),
+            () => requeue(state)
+          )
+        })
       )
 
     const requeue = (state: TaskState): Effect.Effect<void> =>
