@@ -1,0 +1,84 @@
+// The numbered migrations of the SQL store (Sql.migrate's record, table
+// agentos_budget_migrations). A released migration is never edited: a new one
+// is added.
+import type * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+
+export const migrations: Sql.Migrations = {
+  "0001_create_budget": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const seq = sql.onDialectOrElse({
+      pg: () => sql.literal("seq bigserial PRIMARY KEY"),
+      orElse: () => sql.literal("seq INTEGER PRIMARY KEY AUTOINCREMENT")
+    })
+    yield* sql`CREATE TABLE agentos_budget_teams (
+      team text PRIMARY KEY,
+      total bigint NOT NULL,
+      period_key text NOT NULL,
+      retired_used bigint NOT NULL,
+      retired_overage bigint NOT NULL,
+      steals bigint NOT NULL,
+      reclaims bigint NOT NULL
+    )`
+    yield* sql`CREATE TABLE agentos_budget_agents (
+      team text NOT NULL,
+      id text NOT NULL,
+      weight double precision NOT NULL,
+      min_share double precision NOT NULL,
+      max_share double precision NOT NULL,
+      allocated bigint NOT NULL,
+      used bigint NOT NULL,
+      reserved bigint NOT NULL,
+      overage bigint NOT NULL,
+      last_activity bigint NOT NULL,
+      seq bigint NOT NULL,
+      PRIMARY KEY (team, id)
+    )`
+    yield* sql`CREATE TABLE agentos_budget_loans (
+      team text NOT NULL,
+      lender text NOT NULL,
+      borrower text NOT NULL,
+      amount bigint NOT NULL,
+      PRIMARY KEY (team, lender, borrower)
+    )`
+    yield* sql`CREATE TABLE agentos_budget_reservations (
+      team text NOT NULL,
+      id text NOT NULL,
+      agent text NOT NULL,
+      requested bigint NOT NULL,
+      amount bigint NOT NULL,
+      state text NOT NULL,
+      expires_at bigint,
+      actual bigint NOT NULL,
+      charged bigint NOT NULL,
+      refunded bigint NOT NULL,
+      overage bigint NOT NULL,
+      PRIMARY KEY (team, id)
+    )`
+    // The expiry sweep of every transaction reads held reservations by expiry.
+    yield* sql`CREATE INDEX agentos_budget_reservations_held ON agentos_budget_reservations (team, expires_at)
+      WHERE state = 'held' AND expires_at IS NOT NULL`
+    yield* sql`CREATE TABLE agentos_budget_transfers (
+      ${seq},
+      team text NOT NULL,
+      kind text NOT NULL,
+      from_agent text NOT NULL,
+      to_agent text NOT NULL,
+      amount bigint NOT NULL,
+      at bigint NOT NULL
+    )`
+    yield* sql`CREATE INDEX agentos_budget_transfers_team ON agentos_budget_transfers (team, seq)`
+    yield* sql`CREATE TABLE agentos_budget_history (
+      team text NOT NULL,
+      period text NOT NULL,
+      total bigint NOT NULL,
+      used bigint NOT NULL,
+      overage bigint NOT NULL,
+      steals bigint NOT NULL,
+      reclaims bigint NOT NULL,
+      ended_at bigint NOT NULL,
+      PRIMARY KEY (team, period)
+    )`
+  })
+}

@@ -1,0 +1,280 @@
+// The token budget's service, written once over the BudgetLedger contract:
+// validation, ids, the period key from Clock, the rules inside the store's
+// transaction, then metrics and alerts from what the rules report.
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import * as Period from "@agentos/core/Period"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { AgentSpec, type AgentStatus, type Alert, type Dashboard } from "../Budget.js"
+import { InvalidInput, type StoreError, UnknownAgent } from "../Errors.js"
+import type * as TokenBudget from "../TokenBudget.js"
+import * as Metrics from "./metrics.js"
+import type { Config } from "./options.js"
+import * as Rules from "./rules.js"
+import type { AgentRow, BudgetLedger, LoanRow, Outcome } from "./store.js"
+
+const tokensOf = (name: string, value: unknown): Either.Either<number, InvalidInput> =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0
+    ? Either.right(value)
+    : Either.left(new InvalidInput({ message: `${name} must be a non-negative safe integer, got ${String(value)}` }))
+
+const idOf = (name: string, value: unknown): Either.Either<string, InvalidInput> =>
+  typeof value === "string" && value.trim() !== "" && value.length <= 256
+    ? Either.right(value)
+    : Either.left(new InvalidInput({ message: `${name} must be a non-empty string of at most 256 characters` }))
+
+const decodeSpec = Schema.decodeUnknownEither(AgentSpec)
+
+export const statusOf = (agent: AgentRow, loans: ReadonlyArray<LoanRow>): AgentStatus => {
+  let lent = 0
+  let borrowed = 0
+  for (const loan of loans) {
+    if (loan.lender === agent.id) lent += loan.amount
+    if (loan.borrower === agent.id) borrowed += loan.amount
+  }
+  return {
+    id: agent.id,
+    weight: agent.weight,
+    minShare: agent.minShare,
+    maxShare: agent.maxShare,
+    allocated: agent.allocated,
+    used: agent.used,
+    reserved: agent.reserved,
+    remaining: Rules.remainingOf(agent),
+    lent,
+    borrowed,
+    overage: agent.overage,
+    utilisation: agent.allocated === 0 ? 0 : agent.used / agent.allocated,
+    lastActivity: agent.lastActivity
+  }
+}
+
+export const make = (
+  config: Config,
+  store: BudgetLedger,
+  backend: string
+): Effect.Effect<TokenBudget.TokenBudgetService, StoreError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    const alerts = yield* Effect.acquireRelease(PubSub.unbounded<Alert>(), PubSub.shutdown)
+    const tagged = <T extends number | bigint>(metric: Metric.Metric.Counter<T>) =>
+      Metric.tagged(metric, "backend", backend)
+    const granted = tagged(Metrics.grantedTokensTotal)
+    const overageTokens = tagged(Metrics.overageTokensTotal)
+    const expiredTotal = tagged(Metrics.expiredReservationsTotal)
+
+    // Threshold alerts already raised by this instance, for the current period.
+    const raised = new Set<string>()
+    let raisedPeriod: string | undefined
+
+    const alertsOf = (report: Rules.Report): Array<Alert> => {
+      const out: Array<Alert> = []
+      const period = report.team.periodKey
+      if (raisedPeriod !== period) {
+        raised.clear()
+        raisedPeriod = period
+      }
+      const cross = (scope: "agent" | "team", agent: string | undefined, used: number, limit: number) => {
+        if (limit <= 0) return
+        for (const threshold of config.alertThresholds) {
+          if (used < threshold * limit) break
+          const key = `${scope}\u0000${agent ?? ""}\u0000${threshold}`
+          if (raised.has(key)) continue
+          raised.add(key)
+          out.push({
+            _tag: "ThresholdCrossed",
+            scope,
+            ...(agent === undefined ? {} : { agent }),
+            threshold,
+            used,
+            limit,
+            period
+          })
+        }
+      }
+      for (const agent of report.agents) cross("agent", agent.id, agent.used, agent.allocated)
+      cross("team", undefined, report.teamUsed, report.team.total)
+      for (const transfer of report.transfers) {
+        out.push(transfer.kind === "steal" ? { _tag: "Stolen", transfer } : { _tag: "Reclaimed", transfer })
+      }
+      for (const overage of report.overages) out.push({ _tag: "Overage", ...overage })
+      return out
+    }
+
+    const afterwards = (report: Rules.Report) =>
+      Effect.gen(function*() {
+        for (const transfer of report.transfers) {
+          yield* Metric.incrementBy(
+            Metric.tagged(tagged(Metrics.transferredTokensTotal), "kind", transfer.kind),
+            transfer.amount
+          )
+        }
+        for (const overage of report.overages) yield* Metric.incrementBy(overageTokens, overage.tokens)
+        if (report.expired > 0) yield* Metric.incrementBy(expiredTotal, report.expired)
+        const raisedNow = alertsOf(report)
+        if (raisedNow.length > 0) yield* PubSub.publishAll(alerts, raisedNow)
+      })
+
+    const run = <A, E>(
+      operation: string,
+      reservationId: string | undefined,
+      rules: (draft: Rules.Draft) => Outcome<Rules.Result<A>, E>
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const settings: Rules.Settings = {
+          total: config.total,
+          periodKey: config.period === undefined ? "all" : Period.windowAt(config.period, now).key,
+          now,
+          idleAfterMillis: config.idleAfterMillis,
+          donorShare: config.donorShare
+        }
+        return store.transact(operation, reservationId, (snapshot) => {
+          const draft = new Rules.Draft(snapshot, settings)
+          Rules.prepare(draft)
+          return rules(draft)
+        })
+      }).pipe(
+        Effect.tap(({ result }) => afterwards(result.report)),
+        Effect.map(({ expiresAt, result }) => ({ value: result.value, expiresAt }))
+      )
+
+    const exhausted = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.tapError(effect, (error) =>
+        error._tag === "BudgetExhausted"
+          ? Metric.increment(
+            Metric.tagged(tagged(Metrics.exhaustedTotal), "scope", (error as unknown as { scope: string }).scope)
+          )
+          : Effect.void)
+
+    yield* run("open", undefined, Rules.open)
+
+    const register = Effect.fn("TokenBudget.register")(function*(raw: unknown) {
+      const decoded = decodeSpec(raw)
+      if (Either.isLeft(decoded)) return yield* new InvalidInput({ message: decoded.left.message })
+      yield* run("register", undefined, (draft) => Rules.register(draft, decoded.right))
+    })
+
+    const remove = Effect.fn("TokenBudget.remove")(function*(agent: string) {
+      const id = yield* idOf("agent", agent)
+      yield* run("remove", undefined, (draft) => Rules.remove(draft, id))
+    })
+
+    const request = Effect.fn("TokenBudget.request")(
+      function*(agent: string, tokens: number, options?: TokenBudget.RequestOptions) {
+        const id = yield* idOf("agent", agent)
+        const n = yield* tokensOf("tokens", tokens)
+        const partial = options?.partial === true
+        const { value } = yield* exhausted(run("request", undefined, (draft) => Rules.request(draft, id, n, partial)))
+        yield* Metric.incrementBy(granted, value)
+        return { agent: id, requested: n, granted: value, partial: value < n }
+      }
+    )
+
+    const reserve = Effect.fn("TokenBudget.reserve")(
+      function*(agent: string, tokens: number, options?: TokenBudget.ReserveOptions) {
+        const id = yield* idOf("agent", agent)
+        const n = yield* tokensOf("tokens", tokens)
+        const partial = options?.partial === true
+        let ttl: number | null = config.reservationTimeoutMillis
+        if (options?.timeout === "never") ttl = null
+        else if (options?.timeout !== undefined) {
+          const decoded = Duration.decodeUnknown(options.timeout)
+          const ms = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
+          if (!Number.isFinite(ms) || ms <= 0) {
+            return yield* new InvalidInput({ message: "timeout must be a positive, finite duration or \"never\"" })
+          }
+          ttl = Math.ceil(ms)
+        }
+        const reservationId = yield* ids.next
+        const { expiresAt, value } = yield* exhausted(
+          run("reserve", undefined, (draft) => Rules.reserve(draft, reservationId, id, n, partial, ttl))
+        )
+        yield* Metric.incrementBy(granted, value)
+        return { id: reservationId, agent: id, requested: n, amount: value, partial: value < n, expiresAt }
+      }
+    )
+
+    const commit = Effect.fn("TokenBudget.commit")(function*(reservation: string, actualTokens: number) {
+      const id = yield* idOf("reservation", reservation)
+      const actual = yield* tokensOf("actualTokens", actualTokens)
+      const { value } = yield* run("commit", id, (draft) => Rules.commit(draft, id, actual))
+      return value
+    })
+
+    const release = Effect.fn("TokenBudget.release")(function*(reservation: string) {
+      const id = yield* idOf("reservation", reservation)
+      const { value } = yield* run("release", id, (draft) => Rules.release(draft, id))
+      return value
+    })
+
+    const agent = Effect.fn("TokenBudget.agent")(function*(id: string) {
+      const view = yield* store.view(0)
+      const row = view.agents.find((a) => a.id === id)
+      if (row === undefined) return yield* new UnknownAgent({ agent: id })
+      return statusOf(row, view.loans)
+    })
+
+    const dashboard = Effect.fn("TokenBudget.dashboard")(function*() {
+      const view = yield* store.view(config.transferLimit)
+      const team = view.team ?? {
+        total: config.total,
+        periodKey: "",
+        retiredUsed: 0,
+        retiredOverage: 0,
+        steals: 0,
+        reclaims: 0
+      }
+      const agents = [...view.agents].sort((a, b) => a.seq - b.seq)
+      let allocated = 0
+      let reserved = 0
+      let overage = team.retiredOverage
+      for (const a of agents) {
+        allocated += a.allocated
+        reserved += a.reserved
+        overage += a.overage
+      }
+      const used = Rules.teamUsed(team, agents)
+      const result: Dashboard = {
+        team: config.team,
+        period: team.periodKey,
+        total: team.total,
+        allocated,
+        used,
+        reserved,
+        remaining: Rules.teamRemaining(team, agents),
+        utilisation: team.total === 0 ? 0 : used / team.total,
+        overage,
+        retiredUsed: team.retiredUsed,
+        agents: agents.map((a) => statusOf(a, view.loans)),
+        outstandingReservations: view.held,
+        steals: team.steals,
+        reclaims: team.reclaims,
+        transfers: view.transfers,
+        history: view.history
+      }
+      return result
+    })
+
+    return {
+      team: config.team,
+      period: config.period,
+      register,
+      remove,
+      request,
+      reserve,
+      commit,
+      release,
+      agent,
+      dashboard,
+      alerts: Stream.fromPubSub(alerts),
+      subscribe: PubSub.subscribe(alerts)
+    }
+  })

@@ -1,0 +1,243 @@
+// The BudgetLedger contract on SqlClient (SQLite and Postgres). Every
+// operation is one transaction that first locks the team's row (`FOR UPDATE`
+// on Postgres; on SQLite a no-op UPDATE takes the database's write lock at
+// once, so the busy timeout applies instead of a failed lock upgrade), then
+// loads the team, runs the rules and writes the changes. Expired reservations
+// are found by the database's clock (core's Reservation.sqlExpired) and new
+// ones get their expiry from it (Reservation.sqlExpiresAt), so processes with
+// skewed clocks agree. Transient failures (a busy SQLite, a Postgres
+// serialisation failure or deadlock) retry the whole transaction.
+import * as Reservation from "@agentos/core/Reservation"
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
+import { StoreError } from "../Errors.js"
+import { migrations } from "./migrations.js"
+import type { AgentRow, BudgetLedger, LoanRow, ReservationRow, TeamRow } from "./store.js"
+
+type Row = Record<string, unknown>
+
+const num = (value: unknown): number => Sql.toNumber(value)
+
+const teamOf = (row: Row): TeamRow => ({
+  total: num(row.total),
+  periodKey: String(row.period_key),
+  retiredUsed: num(row.retired_used),
+  retiredOverage: num(row.retired_overage),
+  steals: num(row.steals),
+  reclaims: num(row.reclaims)
+})
+
+const agentOf = (row: Row): AgentRow => ({
+  id: String(row.id),
+  weight: num(row.weight),
+  minShare: num(row.min_share),
+  maxShare: num(row.max_share),
+  allocated: num(row.allocated),
+  used: num(row.used),
+  reserved: num(row.reserved),
+  overage: num(row.overage),
+  lastActivity: num(row.last_activity),
+  seq: num(row.seq)
+})
+
+const loanOf = (row: Row): LoanRow => ({
+  lender: String(row.lender),
+  borrower: String(row.borrower),
+  amount: num(row.amount)
+})
+
+const reservationOf = (row: Row): ReservationRow => ({
+  id: String(row.id),
+  agent: String(row.agent),
+  requested: num(row.requested),
+  amount: num(row.amount),
+  state: String(row.state) as ReservationState,
+  expiresAt: row.expires_at === null || row.expires_at === undefined ? null : num(row.expires_at),
+  actual: num(row.actual),
+  charged: num(row.charged),
+  refunded: num(row.refunded),
+  overage: num(row.overage)
+})
+
+const transferOf = (row: Row): Transfer => ({
+  kind: row.kind === "reclaim" ? "reclaim" : "steal",
+  from: String(row.from_agent),
+  to: String(row.to_agent),
+  amount: num(row.amount),
+  at: num(row.at)
+})
+
+const summaryOf = (row: Row): PeriodSummary => ({
+  period: String(row.period),
+  total: num(row.total),
+  used: num(row.used),
+  overage: num(row.overage),
+  steals: num(row.steals),
+  reclaims: num(row.reclaims),
+  endedAt: num(row.ended_at)
+})
+
+const RESERVATION_COLUMNS = "id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage"
+
+export const make = (
+  options: { readonly team: string }
+): Effect.Effect<BudgetLedger, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Sql.migrate({ packageName: "budget", migrations }).pipe(
+      Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
+    )
+    const team = options.team
+    const pg = Sql.isPg(sql)
+    const columns = sql.literal(RESERVATION_COLUMNS)
+
+    const lockTeam = pg
+      ? sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team} FOR UPDATE`
+      : Effect.zipRight(
+        sql`UPDATE agentos_budget_teams SET total = total WHERE team = ${team}`,
+        sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team}`
+      )
+
+    const transact: BudgetLedger["transact"] = (operation, reservationId, rules) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const teams = yield* lockTeam
+        const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
+        const loans = yield* sql<Row>`SELECT lender, borrower, amount FROM agentos_budget_loans WHERE team = ${team}`
+        const expired = yield* sql<Row>`SELECT ${columns} FROM agentos_budget_reservations
+          WHERE team = ${team} AND state = 'held' AND expires_at IS NOT NULL
+          AND ${Reservation.sqlExpired(sql, "expires_at")}`
+        const target = reservationId === undefined
+          ? []
+          : yield* sql<Row>`SELECT ${columns} FROM agentos_budget_reservations
+              WHERE team = ${team} AND id = ${reservationId}`
+        const outcome = rules({
+          team: teams.length === 0 ? undefined : teamOf(teams[0]!),
+          agents: agents.map(agentOf),
+          loans: loans.map(loanOf),
+          expired: expired.map(reservationOf),
+          target: target.length === 0 ? undefined : reservationOf(target[0]!)
+        })
+        if (outcome._tag === "Fail") return yield* Effect.fail(outcome.error)
+        const changes = outcome.changes
+        if (changes.team !== undefined) {
+          const t = changes.team
+          yield* sql`INSERT INTO agentos_budget_teams
+            (team, total, period_key, retired_used, retired_overage, steals, reclaims)
+            VALUES (${team}, ${t.total}, ${t.periodKey}, ${t.retiredUsed}, ${t.retiredOverage}, ${t.steals}, ${t.reclaims})
+            ON CONFLICT (team) DO UPDATE SET total = excluded.total, period_key = excluded.period_key,
+              retired_used = excluded.retired_used, retired_overage = excluded.retired_overage,
+              steals = excluded.steals, reclaims = excluded.reclaims`
+        }
+        if (changes.agents.length > 0) {
+          yield* sql`INSERT INTO agentos_budget_agents ${
+            sql.insert(changes.agents.map((a) => ({
+              team,
+              id: a.id,
+              weight: a.weight,
+              min_share: a.minShare,
+              max_share: a.maxShare,
+              allocated: a.allocated,
+              used: a.used,
+              reserved: a.reserved,
+              overage: a.overage,
+              last_activity: a.lastActivity,
+              seq: a.seq
+            })))
+          }
+            ON CONFLICT (team, id) DO UPDATE SET weight = excluded.weight, min_share = excluded.min_share,
+              max_share = excluded.max_share, allocated = excluded.allocated, used = excluded.used,
+              reserved = excluded.reserved, overage = excluded.overage, last_activity = excluded.last_activity`
+        }
+        if (changes.removedAgents.length > 0) {
+          yield* sql`DELETE FROM agentos_budget_agents WHERE team = ${team} AND ${sql.in("id", changes.removedAgents)}`
+        }
+        if (changes.clearLoans) yield* sql`DELETE FROM agentos_budget_loans WHERE team = ${team}`
+        for (const loan of changes.loans) {
+          yield* (loan.amount > 0
+            ? sql`INSERT INTO agentos_budget_loans (team, lender, borrower, amount)
+                VALUES (${team}, ${loan.lender}, ${loan.borrower}, ${loan.amount})
+                ON CONFLICT (team, lender, borrower) DO UPDATE SET amount = excluded.amount`
+            : sql`DELETE FROM agentos_budget_loans
+                WHERE team = ${team} AND lender = ${loan.lender} AND borrower = ${loan.borrower}`)
+        }
+        for (const row of changes.settled) {
+          yield* sql`UPDATE agentos_budget_reservations SET state = ${row.state}, actual = ${row.actual},
+            charged = ${row.charged}, refunded = ${row.refunded}, overage = ${row.overage}
+            WHERE team = ${team} AND id = ${row.id}`
+        }
+        let expiresAt: number | null = null
+        const added = changes.reservation
+        if (added !== undefined) {
+          const expiry = added.ttlMillis === null
+            ? sql.literal("NULL")
+            : Reservation.sqlExpiresAt(sql, added.ttlMillis)
+          const rows = yield* sql<Row>`INSERT INTO agentos_budget_reservations
+            (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
+            VALUES (${team}, ${added.id}, ${added.agent}, ${added.requested}, ${added.amount}, 'held', ${expiry},
+              0, 0, 0, 0)
+            RETURNING expires_at`
+          const value = rows[0]?.expires_at
+          expiresAt = value === null || value === undefined ? null : num(value)
+        }
+        if (changes.transfers.length > 0) {
+          yield* sql`INSERT INTO agentos_budget_transfers ${
+            sql.insert(changes.transfers.map((t) => ({
+              team,
+              kind: t.kind,
+              from_agent: t.from,
+              to_agent: t.to,
+              amount: t.amount,
+              at: t.at
+            })))
+          }`
+        }
+        if (changes.history.length > 0) {
+          yield* sql`INSERT INTO agentos_budget_history ${
+            sql.insert(changes.history.map((h) => ({
+              team,
+              period: h.period,
+              total: h.total,
+              used: h.used,
+              overage: h.overage,
+              steals: h.steals,
+              reclaims: h.reclaims,
+              ended_at: h.endedAt
+            })))
+          } ON CONFLICT (team, period) DO NOTHING`
+          // A new period forgets the settlements of the last one.
+          yield* sql`DELETE FROM agentos_budget_reservations WHERE team = ${team} AND state <> 'held'`
+        }
+        return { result: outcome.result, expiresAt }
+      })).pipe(
+        Sql.retryTransient(),
+        Sql.mapError((cause) => new StoreError({ operation, cause }))
+      )
+
+    const view: BudgetLedger["view"] = (transferLimit) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const teams = yield* sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team}`
+        const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
+        const loans = yield* sql<Row>`SELECT lender, borrower, amount FROM agentos_budget_loans WHERE team = ${team}`
+        const held = yield* sql<Row>`SELECT count(*) AS n FROM agentos_budget_reservations
+          WHERE team = ${team} AND state = 'held'`
+        const transfers = yield* sql<Row>`SELECT kind, from_agent, to_agent, amount, at FROM agentos_budget_transfers
+          WHERE team = ${team} ORDER BY seq DESC LIMIT ${transferLimit}`
+        const history = yield* sql<Row>`SELECT * FROM agentos_budget_history WHERE team = ${team}
+          ORDER BY ended_at, period`
+        return {
+          team: teams.length === 0 ? undefined : teamOf(teams[0]!),
+          agents: agents.map(agentOf),
+          loans: loans.map(loanOf),
+          held: num(held[0]?.n ?? 0),
+          transfers: transfers.map(transferOf),
+          history: history.map(summaryOf)
+        }
+      })).pipe(
+        Sql.retryTransient(),
+        Sql.mapError((cause) => new StoreError({ operation: "view", cause }))
+      )
+
+    return { transact, view }
+  })

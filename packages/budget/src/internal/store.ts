@@ -1,0 +1,135 @@
+// The narrow store contract of the token budget (the `BudgetLedger`): load a
+// team's state in one transaction, let the rules (internal/rules.ts) change
+// it, write the changes back in the same transaction. A backend decides
+// atomicity (a lock in memory, a transaction with row locks on SQL) and judges
+// reservation expiry by its own clock (Clock in memory, the database's on
+// SQL); it knows nothing of allocation.
+import type * as Effect from "effect/Effect"
+import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
+import type { StoreError } from "../Errors.js"
+
+export interface TeamRow {
+  readonly total: number
+  readonly periodKey: string
+  /** Used this period by agents since removed (still counted against the total). */
+  readonly retiredUsed: number
+  readonly retiredOverage: number
+  /** Tokens stolen and reclaimed this period. */
+  readonly steals: number
+  readonly reclaims: number
+}
+
+export interface AgentRow {
+  readonly id: string
+  readonly weight: number
+  readonly minShare: number
+  readonly maxShare: number
+  readonly allocated: number
+  readonly used: number
+  readonly reserved: number
+  readonly overage: number
+  readonly lastActivity: number
+  /** Registration order, for deterministic tie-breaks. */
+  readonly seq: number
+}
+
+/** Allocation `lender` gave `borrower` by steals, not yet reclaimed. */
+export interface LoanRow {
+  readonly lender: string
+  readonly borrower: string
+  readonly amount: number
+}
+
+export interface ReservationRow {
+  readonly id: string
+  readonly agent: string
+  readonly requested: number
+  readonly amount: number
+  readonly state: ReservationState
+  readonly expiresAt: number | null
+  /** Once settled: what the settlement was. */
+  readonly actual: number
+  readonly charged: number
+  readonly refunded: number
+  readonly overage: number
+}
+
+/** What a transaction sees. */
+export interface Snapshot {
+  readonly team: TeamRow | undefined
+  readonly agents: ReadonlyArray<AgentRow>
+  readonly loans: ReadonlyArray<LoanRow>
+  /** Held reservations whose expiry has passed, by the store's clock. */
+  readonly expired: ReadonlyArray<ReservationRow>
+  /** The reservation the operation names (commit, release), if it exists. */
+  readonly target: ReservationRow | undefined
+}
+
+/** A reservation to insert; the store sets its expiry `ttlMillis` from now by its clock (`null`: never). */
+export interface NewReservation {
+  readonly id: string
+  readonly agent: string
+  readonly requested: number
+  readonly amount: number
+  readonly ttlMillis: number | null
+}
+
+/** What a transaction writes. */
+export interface Changes {
+  readonly team: TeamRow | undefined
+  /** Inserted or updated agents. */
+  readonly agents: ReadonlyArray<AgentRow>
+  readonly removedAgents: ReadonlyArray<string>
+  /** Loans whose amount changed (0: delete). */
+  readonly loans: ReadonlyArray<LoanRow>
+  /** All loans are deleted first (a rebalance cancels them). */
+  readonly clearLoans: boolean
+  readonly reservation: NewReservation | undefined
+  /** Reservations whose state changed (settled or expired). */
+  readonly settled: ReadonlyArray<ReservationRow>
+  readonly transfers: ReadonlyArray<Transfer>
+  readonly history: ReadonlyArray<PeriodSummary>
+}
+
+/** What the rules return: changes to write and a result, or a failure (nothing written). */
+export type Outcome<A, E> =
+  | { readonly _tag: "Write"; readonly changes: Changes; readonly result: A }
+  | { readonly _tag: "Fail"; readonly error: E }
+
+/** What a read for the dashboard sees. */
+export interface View {
+  readonly team: TeamRow | undefined
+  readonly agents: ReadonlyArray<AgentRow>
+  readonly loans: ReadonlyArray<LoanRow>
+  readonly held: number
+  readonly transfers: ReadonlyArray<Transfer>
+  readonly history: ReadonlyArray<PeriodSummary>
+}
+
+export interface BudgetLedger {
+  /**
+   * Runs `rules` on the team's state atomically: no other transaction of the
+   * same team runs between the load and the write. `reservationId` names the
+   * reservation loaded as `target`. Returns the rules' result and, when a
+   * reservation was inserted, its expiry by the store's clock.
+   */
+  readonly transact: <A, E>(
+    operation: string,
+    reservationId: string | undefined,
+    rules: (snapshot: Snapshot) => Outcome<A, E>
+  ) => Effect.Effect<{ readonly result: A; readonly expiresAt: number | null }, E | StoreError>
+  /** The team's state for the dashboard; `transfers` newest first, at most `transferLimit`. */
+  readonly view: (transferLimit: number) => Effect.Effect<View, StoreError>
+}
+
+export const emptyChanges: Changes = {
+  team: undefined,
+  agents: [],
+  removedAgents: [],
+  loans: [],
+  clearLoans: false,
+  reservation: undefined,
+  settled: [],
+  transfers: [],
+  history: []
+}
