@@ -111,7 +111,11 @@ const texts = (recall: { readonly memories: ReadonlyArray<{ readonly memory: { r
   recall.memories.map((r) => r.memory.text)
 
 /**
- * The cases every `AgentMemory` layer passes.
+ * The cases every `AgentMemory` layer passes. Two cases build two memories
+ * in one case and expect them to share the store (as two processes over one
+ * database); they skip the `memory` backend, whose every build is a store of
+ * its own. A layer of your own that keeps its data in process runs
+ * `suiteFor({ sharedStore: false })`.
  *
  * @since 0.1.0
  * @category suites
@@ -381,3 +385,13 @@ export const suite: Conformance.Suite<Harness> = [
     })
   )
 ]
+
+/**
+ * The suite for a layer: without `sharedStore`, the cases that need two
+ * builds to share one store are left out.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const suiteFor = (options: { readonly sharedStore: boolean }): Conformance.Suite<Harness> =>
+  options.sharedStore ? suite : suite.filter((c) => c.skip?.includes("memory") !== true)

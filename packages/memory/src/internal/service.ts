@@ -412,7 +412,8 @@ export const make = (
           const m = index.memories[s]!
           if (!openSections.has(m.type) && !opened.has(m.type)) {
             opened.add(m.type)
-            cost += tokens.count(`\n\n${header(m.type)}`)
+            // the first section has no separator before it
+            cost += tokens.count(openSections.size + opened.size === 1 ? header(m.type) : `\n\n${header(m.type)}`)
           }
           cost += tokens.count(`\n${line(m.text)}`)
         }
