@@ -133,6 +133,7 @@ export const decide = (
   const latencies = scratch.latencies
   let best = -1
   let preferenceIndex = Number.MAX_SAFE_INTEGER
+  const preference = strategy._tag === "preference" ? strategy.models : undefined
   const maxLatency = request.maxLatencyMillis
   const maxCost = request.maxCost
   for (let i = 0; i < n; i++) {
@@ -154,8 +155,8 @@ export const decide = (
     if (maxCost !== undefined && cost > maxCost) mask |= COST
     if (remaining !== undefined && reserveCost(model, resolved, settings.marginPercent) > remaining) mask |= BUDGET
     let index = -1
-    if (strategy._tag === "preference") {
-      index = strategy.models.indexOf(model.name)
+    if (preference !== undefined) {
+      index = preference.indexOf(model.name)
       if (index < 0) mask |= NOT_PREFERRED
     }
     masks[i] = mask
