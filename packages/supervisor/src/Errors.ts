@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { FailureInfo } from "@agentos/core/Failure"
+import * as StoreFailure from "@agentos/core/StoreFailure"
 import * as Schema from "effect/Schema"
 
 /**
@@ -31,20 +32,16 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 
 /**
  * The task queue's backend failed. `operation` names the queue operation
- * (`"offer"`, `"take"`, `"finish"`); `cause` keeps the backend's error.
+ * (`"offer"`, `"take"`, `"finish"`); `cause` keeps the backend's error whole
+ * (core's `StoreFailure` shape, shared by every package's `StoreError`).
  *
  * @since 0.1.0
  * @category errors
  */
-export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  operation: Schema.String,
-  cause: Schema.Defect
-}) {
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", StoreFailure.fields) {
   /** @since 0.1.0 */
   override get message(): string {
-    const cause = this.cause
-    const text = cause instanceof Error ? cause.message : String(cause)
-    return `supervisor queue: ${this.operation} failed: ${text}`
+    return StoreFailure.message("supervisor", this)
   }
 }
 
