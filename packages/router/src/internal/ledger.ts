@@ -9,6 +9,7 @@ import * as Period from "@agentos/core/Period"
 import * as Reservation from "@agentos/core/Reservation"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
@@ -17,6 +18,7 @@ import * as Stream from "effect/Stream"
 import { InvalidInput, ReservationExpired, ReservationNotFound, SpendLimitExceeded } from "../Errors.js"
 import type * as Spend from "../Spend.js"
 import type * as SpendLedger from "../SpendLedger.js"
+import * as metrics from "./metrics.js"
 import type { Resolved } from "./options.js"
 import type * as Store from "./store.js"
 
@@ -93,6 +95,7 @@ export const make = (
           ttlMillis: options.reservationTtlMillis
         })
         if (outcome._tag === "Exceeded") {
+          yield* Metric.increment(metrics.refused)
           const part = parts.find((p) => p.scope === outcome.scope)!
           return yield* new SpendLimitExceeded({
             scope: outcome.scope,
@@ -104,6 +107,7 @@ export const make = (
             retryAfterMillis: Math.max(0, part.resetsAt - now)
           })
         }
+        yield* Metric.increment(metrics.reserved)
         const reservation: Spend.Reservation = {
           id,
           scopes: parts.map(({ period, scope }) => ({ scope, period })),
@@ -130,11 +134,15 @@ export const make = (
           case "NotFound":
             return yield* new ReservationNotFound({ id })
           case "Expired": {
+            yield* Metric.incrementBy(metrics.expired, outcome.moves.length)
             yield* publishMoves(outcome.moves)
             return yield* new ReservationExpired({ id, charged: outcome.amount })
           }
           case "Settled": {
             const s = Reservation.settle(outcome.amount, actual.charged)
+            yield* Metric.increment(metrics.settled)
+            yield* Metric.incrementBy(metrics.charged, s.charged)
+            if (s.overage > 0) yield* Metric.incrementBy(metrics.overage, s.overage)
             yield* publishMoves(outcome.moves)
             if (s.overage > 0) {
               yield* Effect.forEach(outcome.moves, (move) =>
@@ -165,7 +173,14 @@ export const make = (
         (found) => found ? Effect.void : Effect.fail(new ReservationNotFound({ id }))
       )
 
-    const expire = Effect.flatMap(store.expire, (moves) => Effect.as(publishMoves(moves), moves.length))
+    const expire = Effect.flatMap(
+      store.expire,
+      (moves) =>
+        Effect.as(
+          Effect.zipRight(Metric.incrementBy(metrics.expired, moves.length), publishMoves(moves)),
+          moves.length
+        )
+    ).pipe(Effect.withSpan("SpendLedger.expire"))
 
     const statusAt = (budget: Spend.Budget, now: number) =>
       Effect.gen(function*() {
@@ -229,7 +244,7 @@ export const make = (
       }
       const result: Spend.BudgetReport = { at: now, scopes }
       return result
-    })
+    }).pipe(Effect.withSpan("SpendLedger.report"))
 
     if (options.sweepIntervalMillis > 0) {
       yield* Effect.forkScoped(
