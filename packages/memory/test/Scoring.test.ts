@@ -76,6 +76,32 @@ describe("scoring", () => {
       assert.isTrue(recalled.memories.some((r) => r.memory.accessCount > 1))
     }).pipe(provide({ weights: Memory.ARTICLE_WEIGHTS, maxEntries: 100 })))
 
+  it.effect("scores stay the article's over spans of thousands of hours (the scoring epoch moves)", () =>
+    Effect.gen(function*() {
+      const m = yield* AgentMemory.AgentMemory
+      const a = yield* m.add({ text: "early", type: "instruction", importance: 0.3 })
+      yield* TestClock.adjust("9000 hours")
+      yield* m.add({ text: "later", type: "result", importance: 0.6 })
+      yield* m.touch([a.memory.id])
+      yield* TestClock.adjust("7 hours")
+      const early = yield* m.recall()
+      yield* TestClock.adjust("20000 hours")
+      const late = yield* m.recall()
+      for (const [recall, at] of [[early, 9007 * 3600], [late, 29007 * 3600]] as const) {
+        for (const { memory, score } of recall.memories) {
+          const expected = articleScore({
+            type: memory.type,
+            createdAt: memory.createdAt / 1000,
+            lastAccessed: memory.lastAccessedAt / 1000,
+            accessCount: memory.accessCount,
+            importance: memory.importance
+          }, at)
+          assert.closeTo(score, expected, 1e-12, `${memory.text} at ${at}`)
+        }
+      }
+      assert.deepStrictEqual(early.memories.map((r) => r.memory.text), ["later", "early"])
+    }).pipe(provide({ weights: Memory.ARTICLE_WEIGHTS })))
+
   it.effect("the default weights without a query are the article's formula too", () =>
     Effect.gen(function*() {
       const m = yield* AgentMemory.AgentMemory

@@ -2,17 +2,25 @@
 // store by the service: the scoring inputs of every memory in flat typed
 // arrays (one slot per memory, slots reused), the maps of keys, groups and
 // consolidation keys, and a MiniSearch full-text index that scores BM25
-// incrementally as memories come and go.
+// incrementally as memories come and go (memories enter it at the first
+// query after they were added, so a load or an add never pays for it).
 //
-// Recall scores every candidate once (a few multiplications and two exp per
-// memory) into a bounded heap of the k best: O(n log k), never a sort of the
-// store. Nothing in a scan changes access statistics.
+// Recall scores every candidate once into a bounded heap of the k best:
+// O(n log k), never a sort of the store. The two exponentials of a score are
+// factored around an epoch E: 2^(-(now - t)/h) = 2^(-(now - E)/h) · 2^((t - E)/h),
+// the second factor kept per memory (set when it is added or touched), the
+// first computed once per scan and type, so scoring a memory is a few
+// multiplications. E moves forward (every factor recomputed) before either
+// factor could leave the range of a double. Nothing in a scan changes access
+// statistics.
 import MiniSearch from "minisearch"
 import type { Memory } from "../Memory.js"
 
 const HOUR = 3_600_000
 
 export interface ScoringConfig {
+  /** ln 2 / the recency half-life, per millisecond. */
+  readonly recencyRate: number
   /** Half-life in hours of a type. */
   readonly halfLife: (type: string) => number
   /** Floor of a type (0 when none). */
@@ -28,8 +36,6 @@ export interface ScanInput {
   readonly recency: number
   readonly frequency: number
   readonly relevance: number
-  /** ln 2 / recency half-life, per millisecond. */
-  readonly recencyRate: number
   /** Agent code to include (-2: none), and whether team memories count. */
   readonly agent: number
   readonly includeTeam: boolean
@@ -56,6 +62,14 @@ export class MemoryIndex {
   accessed = new Float64Array(0)
   importance = new Float64Array(0)
   rate = new Float64Array(0)
+  decayFactor = new Float64Array(0)
+  recencyFactor = new Float64Array(0)
+  epoch: number | undefined = undefined
+  readonly typeRates: Array<number> = []
+  private maxRate = 0
+  private prepared:
+    | { readonly input: ScanInput; readonly typeFactor: Float64Array; readonly recencyNow: number }
+    | undefined
   floor = new Float64Array(0)
   freq = new Float64Array(0)
   expires = new Float64Array(0)
@@ -72,6 +86,8 @@ export class MemoryIndex {
   readonly typeCodes = new Map<string, number>()
   readonly typeNames: Array<string> = []
   readonly vectors = new Map<number, ReadonlyArray<number>>()
+  /** Slots not yet in the full-text index: it is brought up to date by the first search that needs it. */
+  readonly unindexed = new Set<number>()
   readonly text = new MiniSearch<{ readonly id: number; readonly text: string }>({
     fields: ["text"],
     idField: "id"
@@ -98,6 +114,9 @@ export class MemoryIndex {
       code = this.typeNames.length
       this.typeCodes.set(type, code)
       this.typeNames.push(type)
+      const rate = Math.LN2 / (this.config.halfLife(type) * HOUR)
+      this.typeRates.push(rate)
+      this.maxRate = Math.max(this.maxRate, rate, this.config.recencyRate)
     }
     return code
   }
@@ -118,6 +137,8 @@ export class MemoryIndex {
     this.accessed = f64(this.accessed)
     this.importance = f64(this.importance)
     this.rate = f64(this.rate)
+    this.decayFactor = f64(this.decayFactor)
+    this.recencyFactor = f64(this.recencyFactor)
     this.floor = f64(this.floor)
     this.freq = f64(this.freq)
     this.expires = f64(this.expires)
@@ -141,15 +162,18 @@ export class MemoryIndex {
     }
     this.memories[slot] = memory
     this.slotOf.set(memory.id, slot)
+    const type = this.typeCode(memory.type)
+    this.type[slot] = type
+    this.rate[slot] = this.typeRates[type]!
     this.created[slot] = memory.createdAt
+    this.keepInRange(memory.createdAt)
+    this.decayFactor[slot] = Math.exp(this.rate[slot]! * (memory.createdAt - this.epoch!))
     this.setAccess(slot, memory)
     this.importance[slot] = memory.importance
-    this.rate[slot] = Math.LN2 / (this.config.halfLife(memory.type) * HOUR)
     this.floor[slot] = memory.floor ?? this.config.typeFloor(memory.type)
     this.expires[slot] = memory.expiresAt ?? Infinity
     const agent = this.agentCode(memory.agent)
     this.agent[slot] = agent
-    this.type[slot] = this.typeCode(memory.type)
     this.live[slot] = 1
     this.size++
     if (memory.key !== undefined) this.keys.set(`${agent}\u0000${memory.key}`, slot)
@@ -166,11 +190,40 @@ export class MemoryIndex {
       this.consolidationKeyOf.set(slot, k)
     }
     if (vector !== undefined) this.vectors.set(slot, vector)
-    this.text.add({ id: slot, text: memory.text })
+    this.unindexed.add(slot)
+  }
+
+  // Moves the epoch to `at` when a factor of `at` could overflow.
+  private keepInRange(at: number): void {
+    if (this.epoch === undefined) this.epoch = at
+    else if (Math.abs(at - this.epoch) * this.maxRate > 600) this.rebase(at)
+  }
+
+  private rebase(epoch: number): void {
+    this.epoch = epoch
+    this.prepared = undefined
+    const rr = this.config.recencyRate
+    for (let slot = 0; slot < this.memories.length; slot++) {
+      if (this.live[slot] === 0) continue
+      this.decayFactor[slot] = Math.exp(this.rate[slot]! * (this.created[slot]! - epoch))
+      this.recencyFactor[slot] = Math.exp(rr * (this.accessed[slot]! - epoch))
+    }
+  }
+
+  private factors(input: ScanInput) {
+    if (this.prepared?.input === input) return this.prepared
+    this.keepInRange(input.now)
+    const elapsed = input.now - (this.epoch ?? input.now)
+    const typeFactor = new Float64Array(this.typeRates.length)
+    for (let t = 0; t < typeFactor.length; t++) typeFactor[t] = Math.exp(-this.typeRates[t]! * elapsed)
+    this.prepared = { input, typeFactor, recencyNow: Math.exp(-this.config.recencyRate * elapsed) }
+    return this.prepared
   }
 
   private setAccess(slot: number, memory: Memory): void {
     this.accessed[slot] = memory.lastAccessedAt
+    this.keepInRange(memory.lastAccessedAt)
+    this.recencyFactor[slot] = Math.exp(this.config.recencyRate * (memory.lastAccessedAt - this.epoch!))
     this.freq[slot] = Math.min(1, Math.log1p(memory.accessCount) / this.config.frequencyScale)
   }
 
@@ -221,11 +274,20 @@ export class MemoryIndex {
       this.consolidationKeyOf.delete(slot)
     }
     this.vectors.delete(slot)
-    this.text.discard(slot)
+    if (!this.unindexed.delete(slot)) this.text.discard(slot)
     this.memories[slot] = undefined
     this.live[slot] = 0
     this.size--
     this.free.push(slot)
+  }
+
+  /** BM25 hits of a query (MiniSearch's defaults: OR of the terms, exact, case-insensitive). */
+  search(query: string): ReadonlyArray<{ readonly id: number; readonly score: number }> {
+    if (this.unindexed.size > 0) {
+      for (const slot of this.unindexed) this.text.add({ id: slot, text: this.memories[slot]!.text })
+      this.unindexed.clear()
+    }
+    return this.text.search(query) as unknown as ReadonlyArray<{ readonly id: number; readonly score: number }>
   }
 
   get(id: string): Memory | undefined {
@@ -235,11 +297,11 @@ export class MemoryIndex {
 
   /** The score of one slot (the same arithmetic as `scan`). */
   scoreOf(slot: number, input: ScanInput): number {
-    const now = input.now
-    const age = now - this.created[slot]!
-    const since = now - this.accessed[slot]!
-    const decay = input.undecayed === true || age <= 0 ? 1 : Math.exp(-this.rate[slot]! * age)
-    const recency = since <= 0 ? 1 : Math.exp(-input.recencyRate * since)
+    const f = this.factors(input)
+    const d = f.typeFactor[this.type[slot]!]! * this.decayFactor[slot]!
+    const decay = input.undecayed === true || d > 1 ? 1 : d
+    const r = f.recencyNow * this.recencyFactor[slot]!
+    const recency = r > 1 ? 1 : r
     let s = input.importance * this.importance[slot]! + input.decay * decay + input.recency * recency +
       input.frequency * this.freq[slot]!
     if (input.relevanceOf !== undefined) s += input.relevance * input.relevanceOf[slot]!
@@ -267,10 +329,26 @@ export class MemoryIndex {
     // a is worse than b: lower score, or the same score and older, or the same and a later slot
     const worse = (sa: number, a: number, sb: number, b: number) =>
       sa < sb || (sa === sb && (created[a]! < created[b]! || (created[a] === created[b] && a > b)))
+    const { recencyNow, typeFactor } = this.factors(input)
+    const { agent: wantAgent, includeTeam, minScore, now, relevanceOf, types, undecayed } = input
+    const wI = input.importance, wD = input.decay, wR = input.recency, wF = input.frequency, wRel = input.relevance
+    const { agent, decayFactor, expires, floor, freq, importance, live, recencyFactor, type } = this
     for (let slot = 0; slot < end; slot++) {
-      if (!this.candidate(slot, input)) continue
-      const s = this.scoreOf(slot, input)
-      if (s < input.minScore) continue
+      // the test of `candidate` and the arithmetic of `scoreOf`, inlined
+      if (live[slot] === 0 || expires[slot]! <= now) continue
+      const a = agent[slot]!
+      if (a === -1 ? !includeTeam : a !== wantAgent) continue
+      const t = type[slot]!
+      if (types !== undefined && types[t] !== 1) continue
+      const d = typeFactor[t]! * decayFactor[slot]!
+      const r = recencyNow * recencyFactor[slot]!
+      let s = wI * importance[slot]! + wD * (undecayed === true || d > 1 ? 1 : d) + wR * (r > 1 ? 1 : r) +
+        wF * freq[slot]!
+      if (relevanceOf !== undefined) s += wRel * relevanceOf[slot]!
+      if (s > 1) s = 1
+      else if (s < 0) s = 0
+      if (s < floor[slot]!) s = floor[slot]!
+      if (s < minScore) continue
       if (n < k) {
         // sift up in a min-heap (the root is the worst kept)
         let i = n++

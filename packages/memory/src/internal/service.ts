@@ -93,13 +93,14 @@ export const make = (
       : yield* Effect.cached(TokenCounter.makeExact("o200k_base"))
     const team = resolved.team
     const halfLife = options.halfLifeOf(resolved)
+    const recencyRate = Math.LN2 / (resolved.recencyHalfLife * HOUR)
     const index = new MemoryIndex({
+      recencyRate,
       halfLife,
       typeFloor: (type) => resolved.floors[type] ?? 0,
       frequencyScale: resolved.frequencyScale
     }, resolved.consolidationKey)
     const lock = yield* Effect.makeSemaphore(1)
-    const recencyRate = Math.LN2 / (resolved.recencyHalfLife * HOUR)
 
     const embed = (
       texts: ReadonlyArray<string>
@@ -181,7 +182,6 @@ export const make = (
     ): ScanInput => ({
       now,
       ...effectiveWeights(relevanceOf !== undefined),
-      recencyRate,
       agent: scope.agent === undefined ? -2 : index.agentCodes.get(scope.agent) ?? -3,
       includeTeam: scope.agent === undefined || scope.includeTeam !== false,
       types: typeMask(types),
@@ -193,8 +193,8 @@ export const make = (
       Effect.gen(function*() {
         if (query === undefined || query.trim().length === 0) return undefined
         const rel = new Float64Array(index.capacity)
-        for (const hit of index.text.search(query)) {
-          rel[hit.id as number] = saturate(hit.score, resolved.relevanceHalfScore)
+        for (const hit of index.search(query)) {
+          rel[hit.id] = saturate(hit.score, resolved.relevanceHalfScore)
         }
         const vectors = yield* embed([query])
         const q = vectors?.[0]
@@ -213,7 +213,7 @@ export const make = (
       const term = (value: number, weight: number) => ({ value, weight, contribution: value * weight })
       const importance = term(index.importance[slot]!, input.importance)
       const decay = term(input.undecayed === true || age <= 0 ? 1 : Math.exp(-index.rate[slot]! * age), input.decay)
-      const recency = term(since <= 0 ? 1 : Math.exp(-input.recencyRate * since), input.recency)
+      const recency = term(since <= 0 ? 1 : Math.exp(-recencyRate * since), input.recency)
       const frequency = term(index.freq[slot]!, input.frequency)
       const rel = input.relevanceOf === undefined ? undefined : term(input.relevanceOf[slot]!, input.relevance)
       const sum = importance.contribution + decay.contribution + recency.contribution + frequency.contribution +

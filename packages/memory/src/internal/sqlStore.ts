@@ -66,42 +66,56 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
   const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
     self.pipe(Sql.retryTransient(), Sql.mapError((cause) => new StoreError({ operation, cause })))
 
+  // A row is decoded in a plain loop (a load reads every live row of a team),
+  // and a row that is not a memory is a StoreError, never passed on.
+  const decode = (row: Row): Memory | StoreError => {
+    const data = Sql.parseJson(row.data)
+    if (
+      !isObject(data) || typeof data.text !== "string" || typeof data.importance !== "number" ||
+      !isObject(data.metadata)
+    ) {
+      return new StoreError({ operation: "decode", cause: new Error(`memory "${row.id}" does not decode`) })
+    }
+    const d = data as unknown as Data
+    const memory: Memory = {
+      id: row.id as Memory["id"],
+      team: row.team,
+      ...(row.agent === "" ? {} : { agent: row.agent }),
+      type: row.type,
+      text: d.text,
+      importance: d.importance,
+      ...(row.mkey === null ? {} : { key: row.mkey }),
+      ...(d.group === undefined ? {} : { group: d.group }),
+      ...(d.floor === undefined ? {} : { floor: d.floor }),
+      metadata: d.metadata,
+      createdAt: Sql.toNumber(row.created_at),
+      lastAccessedAt: Sql.toNumber(row.last_accessed_at),
+      accessCount: Sql.toNumber(row.access_count),
+      ...(d.expiresAt === undefined ? {} : { expiresAt: d.expiresAt }),
+      ...(row.superseded_by === null ? {} : { supersededBy: row.superseded_by }),
+      ...(row.superseded_at === null || row.superseded_at === undefined
+        ? {}
+        : { supersededAt: Sql.toNumber(row.superseded_at) })
+    }
+    return memory
+  }
+
   const toMemory = (row: Row): Effect.Effect<Memory, StoreError> =>
     Effect.suspend(() => {
-      const data = Sql.parseJson(row.data)
-      if (
-        !isObject(data) || typeof data.text !== "string" || typeof data.importance !== "number" ||
-        !isObject(data.metadata)
-      ) {
-        return Effect.fail(
-          new StoreError({ operation: "decode", cause: new Error(`memory "${row.id}" does not decode`) })
-        )
-      }
-      const d = data as unknown as Data
-      const memory: Memory = {
-        id: row.id as Memory["id"],
-        team: row.team,
-        ...(row.agent === "" ? {} : { agent: row.agent }),
-        type: row.type,
-        text: d.text,
-        importance: d.importance,
-        ...(row.mkey === null ? {} : { key: row.mkey }),
-        ...(d.group === undefined ? {} : { group: d.group }),
-        ...(d.floor === undefined ? {} : { floor: d.floor }),
-        metadata: d.metadata,
-        createdAt: Sql.toNumber(row.created_at),
-        lastAccessedAt: Sql.toNumber(row.last_accessed_at),
-        accessCount: Sql.toNumber(row.access_count),
-        ...(d.expiresAt === undefined ? {} : { expiresAt: d.expiresAt }),
-        ...(row.superseded_by === null ? {} : { supersededBy: row.superseded_by }),
-        ...(row.superseded_at === null || row.superseded_at === undefined
-          ? {}
-          : { supersededAt: Sql.toNumber(row.superseded_at) })
-      }
-      return Effect.succeed(memory)
+      const m = decode(row)
+      return m instanceof StoreError ? Effect.fail(m) : Effect.succeed(m)
     })
 
-  const toMemories = (rows: ReadonlyArray<Row>) => Effect.forEach(rows, toMemory)
+  const toMemories = (rows: ReadonlyArray<Row>): Effect.Effect<Array<Memory>, StoreError> =>
+    Effect.suspend(() => {
+      const out: Array<Memory> = []
+      for (const row of rows) {
+        const m = decode(row)
+        if (m instanceof StoreError) return Effect.fail(m)
+        out.push(m)
+      }
+      return Effect.succeed(out)
+    })
 
   const versionOf = (team: string) =>
     Effect.map(
