@@ -413,6 +413,12 @@ const costReport = () => {
 }
 
 const main = async () => {
+  if (process.env.ROUTER_BENCH === "routing") {
+    // A quick look at the routing figures alone; writes nothing.
+    await routing()
+    for (const f of figures) console.log(`${f.name}: ${f.value} ${f.unit} (ratio ${f.ratio})`)
+    return
+  }
   costReport()
   await routing()
   await memoryPairs()

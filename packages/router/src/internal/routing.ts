@@ -51,7 +51,21 @@ export const reserveCost = (model: Model.Model, resolved: Resolved, marginPercen
 export const latency = (model: Model.Model, outputTokens: number): number =>
   model.timeToFirstTokenMillis + (outputTokens * 1000) / model.outputTokensPerSecond
 
-const RANK: Record<Complexity.Complexity, number> = { trivial: 0, simple: 1, moderate: 2, complex: 3, expert: 4 }
+/** A level's rank from its first letter (t, s, m, c, e are distinct): no keyed lookup in the loop. */
+const rankOf = (level: Complexity.Complexity): number => {
+  switch (level.charCodeAt(0)) {
+    case 116: // trivial
+      return 0
+    case 115: // simple
+      return 1
+    case 109: // moderate
+      return 2
+    case 99: // complex
+      return 3
+    default: // expert
+      return 4
+  }
+}
 
 const hasAll = (have: ReadonlyArray<string>, wanted: ReadonlyArray<string> | undefined): boolean => {
   if (wanted === undefined) return true
@@ -118,7 +132,7 @@ export const decide = (
 ): Outcome => {
   const request = resolved.request
   const strategy = request.strategy ?? settings.strategy
-  const rank = RANK[resolved.complexity]
+  const rank = rankOf(resolved.complexity)
   const requires = request.requires
   const allow = request.allowProviders
   const deny = request.denyProviders
@@ -146,7 +160,7 @@ export const decide = (
     }
     if (!hasAll(model.tags, tags)) mask |= TAG
     const range = model.complexity
-    if (rank < RANK[range.min] || rank > RANK[range.max]) mask |= COMPLEXITY
+    if (rank < rankOf(range.min) || rank > rankOf(range.max)) mask |= COMPLEXITY
     if (needed > model.contextWindow || resolved.maxOutputTokens > model.maxOutputTokens) mask |= CONTEXT
     if (!hasAll(model.capabilities, requires)) mask |= CAPABILITY
     const millis = latency(model, resolved.outputTokens)
@@ -190,15 +204,15 @@ export const decide = (
       }
     }
   }
-  const rejected: Array<Rejection> = []
-  for (let i = 0; i < n; i++) {
+  const rejected: Array<Rejection> = new Array(best < 0 ? n : n - 1)
+  for (let i = 0, j = 0; i < n; i++) {
     if (i === best) continue
-    rejected.push({
+    rejected[j++] = {
       model: models[i]!.name,
       reasons: reasonList(masks[i] === 0 ? OUTRANKED : masks[i]!),
       estimatedCost: costs[i]!,
       estimatedLatencyMillis: latencies[i]!
-    })
+    }
   }
   if (best < 0) return { _tag: "None", rejections: rejected }
   // The reference: the configured model, or the most expensive that can take
