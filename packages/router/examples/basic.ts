@@ -21,6 +21,6 @@ export const main = Effect.gen(function*() {
         outcome: { usage: TokenUsage.make({ inputTokens: 2_000, outputTokens: 180 }) }
       })
   )
-  const report = yield* router.budgetReport
+  const report = yield* router.budgetReport()
   return { decision, settlement, team: report.scopes[0]! }
 }).pipe(Effect.provide(Router.layer().pipe(Layer.provide(ledger))))

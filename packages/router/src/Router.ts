@@ -102,7 +102,8 @@ export interface RouterService {
     | StoreError,
     R
   >
-  readonly budgetReport: Effect.Effect<Spend.BudgetReport, StoreError>
+  /** The ledger's report: every scope in the period containing `at` (default now). */
+  readonly budgetReport: (options?: { readonly at?: number }) => Effect.Effect<Spend.BudgetReport, StoreError>
   readonly alerts: Stream.Stream<Spend.SpendAlert>
 }
 

@@ -89,7 +89,12 @@ export interface SpendLedgerService {
   readonly remaining: (
     scopes: ReadonlyArray<string>
   ) => Effect.Effect<Money.Money | undefined, InvalidInput | StoreError>
-  readonly report: Effect.Effect<Spend.BudgetReport, StoreError>
+  /**
+   * Every configured scope in the period containing `at` (epoch
+   * milliseconds; default now, by `Clock`). Settles expired reservations
+   * first.
+   */
+  readonly report: (options?: { readonly at?: number }) => Effect.Effect<Spend.BudgetReport, StoreError>
   /**
    * Threshold crossings and overage, as this process records them (a
    * crossing is recorded once, by the process whose settlement crossed it).

@@ -169,7 +169,7 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual([status.spent, status.overage], [130, 30])
       const [alert] = Chunk.toReadonlyArray(yield* Fiber.join(alerts))
       assert.strictEqual(alert?._tag, "OverageRecorded")
-      const report = yield* l.report
+      const report = yield* l.report()
       const team = report.scopes.find((s) => s.scope === "team:research")!
       assert.strictEqual(team.overage, 30)
       assert.strictEqual(team.byModel[0]?.estimatedCalls, 1)
@@ -235,6 +235,16 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual([alice.period, alice.spent, alice.remaining], ["2027-01-01", 0, 1_000])
       assert.strictEqual((yield* l.status("global")).period, "2027-01")
       yield* l.reserve(call(["agent:alice"], 200))
+      // The report of the past period: complete, so its projection is its spend.
+      const past = yield* l.report({ at: Date.parse("2026-12-31T12:00:00Z") })
+      const lastDay = past.scopes.find((s) => s.scope === "agent:alice")!
+      assert.deepStrictEqual([lastDay.period, lastDay.spent, lastDay.projected, lastDay.calls], [
+        "2026-12-31",
+        900,
+        900,
+        1
+      ])
+      assert.deepStrictEqual(lastDay.byModel.map((m) => [m.model, m.spent]), [["gpt-4.1-mini", 900]])
     })
   ),
   Conformance.test(
@@ -290,7 +300,7 @@ export const suite: Conformance.Suite<Harness> = [
       yield* l.settle(a.id, { charged: m(1_000), reference: m(9_000) })
       const b = yield* l.reserve({ ...call(["global"], 5_000), model: "claude-opus-4" })
       yield* l.settle(b.id, { charged: m(4_000), reference: m(4_000) })
-      const report = yield* l.report
+      const report = yield* l.report()
       const global = report.scopes.find((s) => s.scope === "global")!
       assert.strictEqual(global.spent, 5_000)
       assert.strictEqual(global.calls, 2)

@@ -63,7 +63,7 @@ describe("Router", () => {
       assert.strictEqual(result.decision.model.name, "gpt-4.1-nano")
       // 1,000 × 0.10 + 120 × 0.40 = 148 µ$; reserved 1,100 × 0.10 + 300 × 0.40 = 230 µ$
       assert.deepStrictEqual([result.settlement.charged, result.settlement.refunded], [148, 82])
-      const report = yield* router.budgetReport
+      const report = yield* router.budgetReport()
       const team = report.scopes.find((s) => s.scope === "team:research")!
       assert.strictEqual(team.spent, 148)
       // The reference (opus) for the same usage: 15,000 + 9,000 µ$

@@ -217,34 +217,37 @@ export const make = (
         return least === undefined ? undefined : money(least)
       })
 
-    const report = Effect.gen(function*() {
-      yield* expire
-      const now = yield* Clock.currentTimeMillis
-      const scopes: Array<Spend.ScopeReport> = []
-      for (const budget of options.budgets) {
-        const { status: s, window } = yield* statusAt(budget, now)
-        const rows = yield* store.usage(budget.scope, window.key)
-        const elapsed = now - window.start
-        const byModel = rows.map((row): Spend.ModelSpend => ({
-          model: row.model,
-          calls: row.calls,
-          spent: money(row.spent),
-          overage: money(row.overage),
-          reference: money(row.reference),
-          saving: money(row.reference - row.spent),
-          estimatedCalls: row.estimatedCalls
-        }))
-        scopes.push({
-          ...s,
-          utilisation: s.limit > 0 ? s.spent / s.limit : 0,
-          projected: money(elapsed > 0 ? Math.ceil((s.spent * Period.length(window)) / elapsed) : s.spent),
-          byModel,
-          saving: money(byModel.reduce((sum, m) => sum + m.saving, 0))
-        })
-      }
-      const result: Spend.BudgetReport = { at: now, scopes }
-      return result
-    }).pipe(Effect.withSpan("SpendLedger.report"))
+    const report = (reportOptions: { readonly at?: number } = {}) =>
+      Effect.gen(function*() {
+        yield* expire
+        const clockNow = yield* Clock.currentTimeMillis
+        const now = reportOptions.at ?? clockNow
+        const scopes: Array<Spend.ScopeReport> = []
+        for (const budget of options.budgets) {
+          const { status: s, window } = yield* statusAt(budget, now)
+          const rows = yield* store.usage(budget.scope, window.key)
+          // A past period is complete: its projection is what it spent.
+          const elapsed = Math.min(clockNow, window.end) - window.start
+          const byModel = rows.map((row): Spend.ModelSpend => ({
+            model: row.model,
+            calls: row.calls,
+            spent: money(row.spent),
+            overage: money(row.overage),
+            reference: money(row.reference),
+            saving: money(row.reference - row.spent),
+            estimatedCalls: row.estimatedCalls
+          }))
+          scopes.push({
+            ...s,
+            utilisation: s.limit > 0 ? s.spent / s.limit : 0,
+            projected: money(elapsed > 0 ? Math.ceil((s.spent * Period.length(window)) / elapsed) : s.spent),
+            byModel,
+            saving: money(byModel.reduce((sum, m) => sum + m.saving, 0))
+          })
+        }
+        const result: Spend.BudgetReport = { at: now, scopes }
+        return result
+      }).pipe(Effect.withSpan("SpendLedger.report"))
 
     if (options.sweepIntervalMillis > 0) {
       yield* Effect.forkScoped(
