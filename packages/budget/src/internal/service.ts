@@ -167,19 +167,21 @@ export const make = (
       yield* run("remove", undefined, (draft) => Rules.remove(draft, id))
     })
 
-    const request = Effect.fn("TokenBudget.request")(
-      function*(agent: string, tokens: number, options?: TokenBudget.RequestOptions) {
+    // request, reserve, commit and release are the hot path and untraced: an
+    // Effect.fn span costs ≈15 µs a call on Node 20 (measured), more than the
+    // memory store's whole operation.
+    const request = (agent: string, tokens: number, options?: TokenBudget.RequestOptions) =>
+      Effect.gen(function*() {
         const id = yield* idOf("agent", agent)
         const n = yield* tokensOf("tokens", tokens)
         const partial = options?.partial === true
         const { value } = yield* exhausted(run("request", undefined, (draft) => Rules.request(draft, id, n, partial)))
         yield* Metric.incrementBy(granted, value)
         return { agent: id, requested: n, granted: value, partial: value < n }
-      }
-    )
+      })
 
-    const reserve = Effect.fn("TokenBudget.reserve")(
-      function*(agent: string, tokens: number, options?: TokenBudget.ReserveOptions) {
+    const reserve = (agent: string, tokens: number, options?: TokenBudget.ReserveOptions) =>
+      Effect.gen(function*() {
         const id = yield* idOf("agent", agent)
         const n = yield* tokensOf("tokens", tokens)
         const partial = options?.partial === true
@@ -199,21 +201,22 @@ export const make = (
         )
         yield* Metric.incrementBy(granted, value)
         return { id: reservationId, agent: id, requested: n, amount: value, partial: value < n, expiresAt }
-      }
-    )
+      })
 
-    const commit = Effect.fn("TokenBudget.commit")(function*(reservation: string, actualTokens: number) {
-      const id = yield* idOf("reservation", reservation)
-      const actual = yield* tokensOf("actualTokens", actualTokens)
-      const { value } = yield* run("commit", id, (draft) => Rules.commit(draft, id, actual))
-      return value
-    })
+    const commit = (reservation: string, actualTokens: number) =>
+      Effect.gen(function*() {
+        const id = yield* idOf("reservation", reservation)
+        const actual = yield* tokensOf("actualTokens", actualTokens)
+        const { value } = yield* run("commit", id, (draft) => Rules.commit(draft, id, actual))
+        return value
+      })
 
-    const release = Effect.fn("TokenBudget.release")(function*(reservation: string) {
-      const id = yield* idOf("reservation", reservation)
-      const { value } = yield* run("release", id, (draft) => Rules.release(draft, id))
-      return value
-    })
+    const release = (reservation: string) =>
+      Effect.gen(function*() {
+        const id = yield* idOf("reservation", reservation)
+        const { value } = yield* run("release", id, (draft) => Rules.release(draft, id))
+        return value
+      })
 
     const agent = Effect.fn("TokenBudget.agent")(function*(id: string) {
       const view = yield* store.view(0)

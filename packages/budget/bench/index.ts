@@ -1,0 +1,355 @@
+// Benchmarks of @agentos/budget (issue 14):
+//  1. fairness: Jain's index over granted ÷ weighted max-min fair share, for
+//     ours (the memory layer under a simulated clock), first-come-first-served
+//     and the article's allocator, on one seeded request sequence;
+//  2. reserve + commit pairs: memory alone; SQLite and Postgres side by side
+//     in this process with the raw driver running the minimal statements a
+//     hand-written ledger needs for the same guarantee.
+// Run: pnpm --filter @agentos/budget bench
+import { Backends, Bench } from "@agentos/testkit"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import BetterSqlite from "better-sqlite3"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
+import Pg from "pg"
+import * as TokenBudget from "../src/TokenBudget.js"
+import { ArticleAllocator } from "./article.js"
+
+const SOURCE = "issue 14"
+
+// ---------------------------------------------------------------------------
+// 1. Fairness
+
+const mulberry32 = (seed: number) => () => {
+  let t = (seed += 0x6D2B79F5)
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+interface Agent {
+  readonly id: string
+  readonly weight: number
+}
+interface Ask {
+  readonly agent: string
+  readonly tokens: number
+  readonly at: number
+}
+
+const BUDGET = 1_000_000
+const agents: Array<Agent> = Array.from({ length: 20 }, (_, i) => ({
+  id: `agent-${String(i).padStart(2, "0")}`,
+  // 18 of weight 1, 2 of weight 2: agent-00 (chatty) and agent-10.
+  weight: i === 0 || i === 10 ? 2 : 1
+}))
+const chatty = new Set(["agent-00", "agent-01", "agent-02"])
+
+const workload = (seed: number): Array<Ask> => {
+  const random = mulberry32(seed)
+  const asks: Array<Ask & { readonly order: number }> = []
+  for (const agent of agents) {
+    for (let k = 0; k < 200; k++) {
+      asks.push(
+        chatty.has(agent.id)
+          ? { agent: agent.id, tokens: 50_000, at: k * 1000, order: random() }
+          : {
+            agent: agent.id,
+            tokens: 2_000 + Math.floor(random() * 18_001),
+            at: Math.floor(random() * 200_000),
+            order: random()
+          }
+      )
+    }
+  }
+  return asks.sort((a, b) => a.at - b.at || a.order - b.order)
+}
+
+/** Weighted max-min fair shares of `budget` given each agent's total demand. */
+const fairShares = (demand: Map<string, number>): Map<string, number> => {
+  let lo = 0
+  let hi = BUDGET
+  const fill = (lambda: number) => agents.reduce((s, a) => s + Math.min(demand.get(a.id)!, lambda * a.weight), 0)
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2
+    if (fill(mid) <= BUDGET) lo = mid
+    else hi = mid
+  }
+  return new Map(agents.map((a) => [a.id, Math.min(demand.get(a.id)!, lo * a.weight)]))
+}
+
+const jain = (xs: ReadonlyArray<number>) => {
+  const sum = xs.reduce((s, x) => s + x, 0)
+  const squares = xs.reduce((s, x) => s + x * x, 0)
+  return (sum * sum) / (xs.length * squares)
+}
+
+const fairness = async (): Promise<Array<Bench.Figure>> => {
+  const asks = workload(14)
+  const demand = new Map(agents.map((a) => [a.id, 0]))
+  for (const ask of asks) demand.set(ask.agent, demand.get(ask.agent)! + ask.tokens)
+  const shares = fairShares(demand)
+  const index = (granted: Map<string, number>) => jain(agents.map((a) => granted.get(a.id)! / shares.get(a.id)!))
+
+  // First come, first served: each request granted while the budget lasts (partially at the end).
+  const fcfs = new Map(agents.map((a) => [a.id, 0]))
+  let left = BUDGET
+  for (const ask of asks) {
+    const granted = Math.min(left, ask.tokens)
+    left -= granted
+    fcfs.set(ask.agent, fcfs.get(ask.agent)! + granted)
+  }
+
+  const article = new ArticleAllocator(BUDGET)
+  for (const agent of agents) article.registerAgent(agent.id, agent.weight)
+  const articleGranted = new Map(agents.map((a) => [a.id, 0]))
+  for (const ask of asks) {
+    article.now = ask.at / 1000
+    articleGranted.set(ask.agent, articleGranted.get(ask.agent)! + article.requestTokens(ask.agent, ask.tokens))
+  }
+
+  // Ours, as a user gets it (the memory layer, default options: steals from
+  // agents idle for a minute, half of what they have left), partial grants.
+  const ours = await Effect.runPromise(
+    Effect.gen(function*() {
+      const budget = yield* TokenBudget.TokenBudget
+      for (const agent of agents) yield* budget.register({ id: agent.id, weight: agent.weight })
+      const granted = new Map(agents.map((a) => [a.id, 0]))
+      for (const ask of asks) {
+        yield* TestClock.setTime(ask.at)
+        const grant = yield* Effect.either(budget.request(ask.agent, ask.tokens, { partial: true }))
+        if (grant._tag === "Right") granted.set(ask.agent, granted.get(ask.agent)! + grant.right.granted)
+      }
+      return granted
+    }).pipe(
+      Effect.provide(TokenBudget.layerMemory({ total: BUDGET })),
+      Effect.provide(TestContext.TestContext)
+    )
+  )
+  const config = {
+    budget: BUDGET,
+    agents: "20 (18 of weight 1, 2 of weight 2)",
+    chatty: "3 (one of weight 2): 50,000 tokens every simulated second",
+    others: "17: 2,000–20,000 tokens at random moments",
+    requests: "200 per agent, seeded order (seed 14)",
+    partialGrants: true
+  }
+  const oursIndex = index(ours)
+  const fcfsIndex = index(fcfs)
+  const articleIndex = index(articleGranted)
+  return [
+    {
+      name: "fairness: Jain's index of granted ÷ weighted max-min fair share (ours)",
+      value: Bench.round(oursIndex),
+      unit: "index",
+      better: "higher",
+      config,
+      baseline: { name: "first come, first served", value: Bench.round(fcfsIndex) },
+      ratio: Bench.round(fcfsIndex / oursIndex),
+      target: { source: SOURCE, description: "at least 0.9", min: 0.9, met: oursIndex >= 0.9 },
+      note: `first come, first served: ${Bench.round(fcfsIndex)} (below 0.7: ${fcfsIndex < 0.7}); the article's ` +
+        `allocator: ${Bench.round(articleIndex)}`
+    },
+    {
+      name: "fairness: Jain's index (the article's allocator, same budget and requests)",
+      value: Bench.round(articleIndex),
+      unit: "index",
+      better: "higher",
+      config,
+      baseline: { name: "ours", value: Bench.round(oursIndex) }
+    }
+  ]
+}
+
+// ---------------------------------------------------------------------------
+// 2. Reserve + commit pairs
+
+const TEAM = "bench"
+const RAW_TEAM = "raw"
+const big = { total: 1_000_000_000_000 }
+
+// The minimal hand-written ledger with the same guarantee: in one
+// transaction, reserve only if it fits (the agent's row is the lock) and
+// record the reservation with its expiry by the database's clock; in
+// another, settle the reservation once and move its tokens to used.
+const SQLITE_NOW = "(CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER))"
+const PG_NOW = "(floor(extract(epoch from clock_timestamp()) * 1000)::bigint)"
+const rawStatements = (now: string, p: (n: number) => string) => ({
+  reserve: `UPDATE agentos_budget_agents SET reserved = reserved + ${p(1)}
+    WHERE team = ${p(2)} AND id = ${p(3)} AND allocated - used - reserved >= ${p(1)} RETURNING reserved`,
+  insert: `INSERT INTO agentos_budget_reservations
+    (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
+    VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(4)}, 'held', ${now} + 300000, 0, 0, 0, 0)`,
+  settle: `UPDATE agentos_budget_reservations SET state = 'committed', actual = ${p(1)}, charged = ${p(1)}
+    WHERE team = ${p(2)} AND id = ${p(3)} AND state = 'held' RETURNING amount`,
+  charge: `UPDATE agentos_budget_agents SET reserved = reserved - ${p(1)}, used = used + ${p(2)}
+    WHERE team = ${p(3)} AND id = ${p(4)}`
+})
+
+let rawCounter = 0
+
+const rawSqlite = (filename: string) => {
+  const db = new BetterSqlite(filename)
+  db.pragma("journal_mode = WAL") // as SqliteClient; synchronous stays at its default, as there
+  db.pragma("busy_timeout = 5000")
+  // Positional parameters: a value used twice is passed twice.
+  const s = rawStatements(SQLITE_NOW, () => "?")
+  const reserve = db.prepare(s.reserve)
+  const insert = db.prepare(s.insert)
+  const settle = db.prepare(s.settle)
+  const charge = db.prepare(s.charge)
+  const doReserve = db.transaction((id: string) => {
+    if (reserve.all(100, RAW_TEAM, "a", 100).length === 0) throw new Error("raw: does not fit")
+    insert.run(RAW_TEAM, id, "a", 100, 100)
+  })
+  const doCommit = db.transaction((id: string) => {
+    const rows = settle.all(60, 60, RAW_TEAM, id) as Array<{ amount: number }>
+    if (rows.length === 1) charge.run(rows[0]!.amount, 60, RAW_TEAM, "a")
+  })
+  return {
+    pair: async () => {
+      const id = `raw-${++rawCounter}`
+      doReserve.immediate(id)
+      doCommit.immediate(id)
+    },
+    close: () => db.close()
+  }
+}
+
+const rawPg = async (url: string, schema: string) => {
+  const client = new Pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query(`SET search_path TO ${schema}`)
+  const s = rawStatements(PG_NOW, (n) => `$${n}`)
+  return {
+    pair: async () => {
+      const id = `raw-${++rawCounter}`
+      await client.query("BEGIN")
+      const r = await client.query({ name: "reserve", text: s.reserve, values: [100, RAW_TEAM, "a"] })
+      if (r.rowCount !== 1) throw new Error("raw: does not fit")
+      await client.query({ name: "insert", text: s.insert, values: [RAW_TEAM, id, "a", 100] })
+      await client.query("COMMIT")
+      await client.query("BEGIN")
+      const settled = await client.query({ name: "settle", text: s.settle, values: [60, RAW_TEAM, id] })
+      if (settled.rowCount === 1) {
+        await client.query({
+          name: "charge",
+          text: s.charge,
+          values: [Number(settled.rows[0].amount), 60, RAW_TEAM, "a"]
+        })
+      }
+      await client.query("COMMIT")
+    },
+    close: () => client.end()
+  }
+}
+
+const pairs = (budget: TokenBudget.TokenBudgetService, ops: number) =>
+  Effect.forEach(
+    Array.from({ length: ops }),
+    () => Effect.flatMap(budget.reserve("a", 100), (r) => budget.commit(r.id, 60)),
+    { discard: true }
+  )
+
+const memoryFigure = async (): Promise<Bench.Figure> => {
+  const runtime = ManagedRuntime.make(TokenBudget.layerMemory({ team: TEAM, ...big }))
+  try {
+    const budget = await runtime.runPromise(TokenBudget.TokenBudget)
+    await runtime.runPromise(budget.register({ id: "a" }))
+    const micros = await Bench.measure(
+      { name: "memory", run: (ops) => runtime.runPromise(pairs(budget, ops)) },
+      { ops: 5_000, rounds: 5 }
+    )
+    const perSecond = 1e6 / micros
+    return {
+      name: "reserve + commit pairs per second (memory)",
+      value: Bench.round(perSecond),
+      unit: "pairs/s",
+      better: "higher",
+      config: { layer: "layerMemory, default options (tracing spans on)", agents: 1, sequential: true },
+      target: { source: SOURCE, description: "at least 500,000/s", min: 500_000, met: perSecond >= 500_000 }
+    }
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+const sqlFigure = async (
+  backend: "sqlite" | "postgres",
+  client: Layer.Layer<SqlClient.SqlClient | Backends.TestDatabase, unknown>,
+  maxRatio: number,
+  ops: number
+): Promise<Bench.Figure> => {
+  const runtime = ManagedRuntime.make(Layer.provideMerge(TokenBudget.layerSql({ team: TEAM, ...big }), client))
+  try {
+    const budget = await runtime.runPromise(TokenBudget.TokenBudget)
+    await runtime.runPromise(budget.register({ id: "a" }))
+    // The raw side's team and agent rows, made by the layer (same schema).
+    const context = await runtime.runPromise(Effect.context<SqlClient.SqlClient | Backends.TestDatabase>())
+    await runtime.runPromise(
+      Effect.gen(function*() {
+        const built = yield* Layer.build(
+          TokenBudget.layerSql({ team: RAW_TEAM, ...big }).pipe(Layer.provide(Layer.succeedContext(context)))
+        )
+        yield* Context.get(built, TokenBudget.TokenBudget).register({ id: "a" })
+      }).pipe(Effect.scoped)
+    )
+    const database = Context.get(context, Backends.TestDatabase)
+    const raw = backend === "sqlite" ? rawSqlite(database.filename!) : await rawPg(database.url!, database.schema!)
+    try {
+      const comparison = await Bench.compare(
+        { name: "TokenBudget reserve + commit", run: (n) => runtime.runPromise(pairs(budget, n)) },
+        {
+          name: "raw",
+          run: async (n) => {
+            for (let i = 0; i < n; i++) await raw.pair()
+          }
+        },
+        { ops, rounds: 5 }
+      )
+      return Bench.comparedFigure({
+        name: `reserve + commit, one pair (${backend})`,
+        comparison,
+        baselineName: `${
+          backend === "sqlite" ? "better-sqlite3" : "pg (prepared statements)"
+        }: two transactions, a conditional UPDATE + INSERT, then UPDATE … RETURNING + UPDATE`,
+        config: backend === "sqlite"
+          ? { backend, journal: "WAL", synchronous: "default (FULL)", busyTimeout: 5000, layerTracing: "on" }
+          : { backend, poolSize: "4 (ours) / 1 client (raw)", layerTracing: "on", local: true },
+        target: { source: SOURCE, maxRatio },
+        note: "ours: per transaction a team row lock, reads of the agents, loans and expired reservations, " +
+          "then the writes; the raw ledger touches one agent row and one reservation"
+      })
+    } finally {
+      await raw.close()
+    }
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+const main = async () => {
+  const figures: Array<Bench.Figure> = []
+  for (const figure of await fairness()) figures.push(figure)
+  figures.push(await memoryFigure())
+  figures.push(await sqlFigure("sqlite", Backends.sqlite(), 3.5, 300))
+  if (Backends.pgUrl() !== undefined) figures.push(await sqlFigure("postgres", Backends.postgres(), 1.5, 150))
+  const file = Bench.writeResults("budget", "pnpm --filter @agentos/budget bench", figures)
+  for (const f of figures) {
+    console.log(
+      `${f.name}: ${f.value} ${f.unit}${f.baseline ? ` (${f.baseline.name}: ${f.baseline.value})` : ""}${
+        f.ratio === undefined ? "" : ` ratio ${f.ratio}`
+      }${f.note === undefined ? "" : ` — ${f.note}`}`
+    )
+  }
+  console.log(`wrote ${file}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
