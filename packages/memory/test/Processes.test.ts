@@ -1,0 +1,83 @@
+// Two "processes" over one database: two SqlClients (two SQLite connections
+// to one file, two Postgres pools on one schema), each with its own layer.
+import * as IdGenerator from "@agentos/core/IdGenerator"
+import * as TokenCounter from "@agentos/core/TokenCounter"
+import { Backends } from "@agentos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as AgentMemory from "../src/AgentMemory.js"
+
+const deps = (prefix: string) => Layer.mergeAll(IdGenerator.layerSequential(prefix), TokenCounter.layerApproximate)
+
+const second = (database: Context.Tag.Service<Backends.TestDatabase>) =>
+  database.dialect === "sqlite"
+    ? Backends.sqlite({ filename: database.filename! })
+    : Backends.postgres({ schema: database.schema! })
+
+const backends = [
+  { name: "sqlite", layer: Backends.sqlite() },
+  ...(Backends.pgUrl() === undefined ? [] : [{ name: "postgres", layer: Backends.postgres() }])
+]
+
+describe("AgentMemory.layerSql across processes", () => {
+  for (const backend of backends) {
+    it.scopedLive(
+      `${backend.name}: one process's writes are seen by the other at its next call; a key stays single`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "t" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const x = yield* a.add({ text: "written by a", type: "fact" })
+          assert.deepStrictEqual((yield* b.recall()).memories.map((r) => r.memory.text), ["written by a"])
+          yield* b.touch([x.memory.id])
+          assert.strictEqual((yield* a.recall()).memories[0]!.memory.accessCount, 1)
+          // both processes add the same key at once, 10 times each
+          yield* Effect.all(
+            Array.from(
+              { length: 20 },
+              (_, i) => (i % 2 === 0 ? a : b).add({ text: `city ${i}`, type: "fact", key: "user/city" })
+            ),
+            { concurrency: "unbounded" }
+          )
+          for (const m of [a, b]) {
+            const live = (yield* m.recall({ topK: 50 })).memories.filter((r) => r.memory.key === "user/city")
+            assert.lengthOf(live, 1)
+          }
+          const history = yield* a.history({ key: "user/city" })
+          assert.lengthOf(history, 20)
+          assert.lengthOf(history.filter((h) => h.supersededBy === undefined), 1)
+          yield* a.forget(x.memory.id)
+          assert.isFalse((yield* b.recall()).memories.some((r) => r.memory.id === x.memory.id))
+          assert.strictEqual(yield* b.clear(), 1)
+          assert.strictEqual((yield* a.stats()).total, 0)
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "t" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
+    it.effect(`${backend.name}: a stored row that is not a memory is a StoreError, never passed on`, () =>
+      Effect.gen(function*() {
+        const m = yield* AgentMemory.AgentMemory
+        const sql = yield* SqlClient.SqlClient
+        const { memory } = yield* m.add({ text: "fine", type: "fact" })
+        yield* sql`UPDATE agentos_memory_entries SET data = ${"{\"text\": 1}"} WHERE id = ${memory.id}`
+        const error = yield* Effect.flip(
+          Layer.build(AgentMemory.layerSql().pipe(Layer.provide(deps("c")))).pipe(Effect.scoped)
+        )
+        assert.strictEqual(error._tag, "StoreError")
+        assert.include(error.message, "does not decode")
+      }).pipe(
+        Effect.provide(AgentMemory.layerSql().pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a")))))
+      ))
+  }
+})
