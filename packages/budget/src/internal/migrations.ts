@@ -1,7 +1,7 @@
 // The numbered migrations of the SQL store (Sql.migrate's record, table
 // agentos_budget_migrations). A released migration is never edited: a new one
 // is added.
-import type * as Sql from "@agentos/core/Sql"
+import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 
@@ -12,6 +12,8 @@ export const migrations: Sql.Migrations = {
       pg: () => sql.literal("seq bigserial PRIMARY KEY"),
       orElse: () => sql.literal("seq INTEGER PRIMARY KEY AUTOINCREMENT")
     })
+    // A team's loans (steals not yet reclaimed, a handful at most) are a JSON
+    // column of its row: read by the statement that locks the row.
     yield* sql`CREATE TABLE agentos_budget_teams (
       team text PRIMARY KEY,
       total bigint NOT NULL,
@@ -19,7 +21,8 @@ export const migrations: Sql.Migrations = {
       retired_used bigint NOT NULL,
       retired_overage bigint NOT NULL,
       steals bigint NOT NULL,
-      reclaims bigint NOT NULL
+      reclaims bigint NOT NULL,
+      loans ${Sql.jsonType(sql)} NOT NULL
     )`
     yield* sql`CREATE TABLE agentos_budget_agents (
       team text NOT NULL,
@@ -34,13 +37,6 @@ export const migrations: Sql.Migrations = {
       last_activity bigint NOT NULL,
       seq bigint NOT NULL,
       PRIMARY KEY (team, id)
-    )`
-    yield* sql`CREATE TABLE agentos_budget_loans (
-      team text NOT NULL,
-      lender text NOT NULL,
-      borrower text NOT NULL,
-      amount bigint NOT NULL,
-      PRIMARY KEY (team, lender, borrower)
     )`
     yield* sql`CREATE TABLE agentos_budget_reservations (
       team text NOT NULL,

@@ -1,8 +1,9 @@
 // The BudgetLedger contract on SqlClient (SQLite and Postgres). Every
-// operation is one transaction that first locks the team's row (`FOR UPDATE`
-// on Postgres; on SQLite a no-op UPDATE takes the database's write lock at
-// once, so the busy timeout applies instead of a failed lock upgrade), then
-// loads the team, runs the rules and writes the changes. Expired reservations
+// operation is one transaction that first locks and reads the team's row with
+// a no-op `UPDATE … RETURNING` (a row lock on Postgres; on SQLite it takes the
+// database's write lock at once, so the busy timeout applies instead of a
+// failed lock upgrade), then loads the agents and the reservations it needs,
+// runs the rules and writes only what changed. Expired reservations
 // are found by the database's clock (core's Reservation.sqlExpired) and new
 // ones get their expiry from it (Reservation.sqlExpiresAt), so processes with
 // skewed clocks agree. Transient failures (a busy SQLite, a Postgres
@@ -42,11 +43,15 @@ const agentOf = (row: Row): AgentRow => ({
   seq: num(row.seq)
 })
 
-const loanOf = (row: Row): LoanRow => ({
-  lender: String(row.lender),
-  borrower: String(row.borrower),
-  amount: num(row.amount)
-})
+const loansOf = (column: unknown): Array<LoanRow> => {
+  const value = Sql.parseJson(column)
+  if (!Array.isArray(value)) throw new TypeError("budget store: a team's loans are not an array")
+  return value.map((loan: Record<string, unknown>) => ({
+    lender: String(loan.lender),
+    borrower: String(loan.borrower),
+    amount: num(loan.amount)
+  }))
+}
 
 const reservationOf = (row: Row): ReservationRow => ({
   id: String(row.id),
@@ -90,45 +95,53 @@ export const make = (
       Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
     )
     const team = options.team
-    const pg = Sql.isPg(sql)
     const columns = sql.literal(RESERVATION_COLUMNS)
 
-    const lockTeam = pg
-      ? sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team} FOR UPDATE`
-      : Effect.zipRight(
-        sql`UPDATE agentos_budget_teams SET total = total WHERE team = ${team}`,
-        sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team}`
-      )
+    // Locks the team's row (a row lock on Postgres, the write lock on SQLite)
+    // and reads it, loans included, in one statement.
+    const lockTeam = sql<Row>`UPDATE agentos_budget_teams SET total = total WHERE team = ${team} RETURNING *`
 
     const transact: BudgetLedger["transact"] = (operation, reservationId, rules) =>
       sql.withTransaction(Effect.gen(function*() {
         const teams = yield* lockTeam
         const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
-        const loans = yield* sql<Row>`SELECT lender, borrower, amount FROM agentos_budget_loans WHERE team = ${team}`
-        const expired = yield* sql<Row>`SELECT ${columns} FROM agentos_budget_reservations
-          WHERE team = ${team} AND state = 'held' AND expires_at IS NOT NULL
-          AND ${Reservation.sqlExpired(sql, "expires_at")}`
-        const target = reservationId === undefined
-          ? []
-          : yield* sql<Row>`SELECT ${columns} FROM agentos_budget_reservations
-              WHERE team = ${team} AND id = ${reservationId}`
-        const outcome = rules({
-          team: teams.length === 0 ? undefined : teamOf(teams[0]!),
-          agents: agents.map(agentOf),
-          loans: loans.map(loanOf),
-          expired: expired.map(reservationOf),
-          target: target.length === 0 ? undefined : reservationOf(target[0]!)
-        })
+        // Held reservations expired by the database's clock, and the one the operation names.
+        const reservations = yield* sql<Row>`SELECT ${columns},
+            CASE WHEN state = 'held' AND expires_at IS NOT NULL AND ${
+          Reservation.sqlExpired(sql, "expires_at")
+        } THEN 1 ELSE 0 END AS expired
+          FROM agentos_budget_reservations
+          WHERE team = ${team} AND ((state = 'held' AND expires_at IS NOT NULL AND ${
+          Reservation.sqlExpired(sql, "expires_at")
+        }) OR id = ${reservationId ?? ""})`
+        const loans = teams.length === 0 ? [] : loansOf(teams[0]!.loans)
+        const expired: Array<ReservationRow> = []
+        let target: ReservationRow | undefined
+        for (const row of reservations) {
+          const reservation = reservationOf(row)
+          if (num(row.expired) === 1) expired.push(reservation)
+          if (reservationId !== undefined && reservation.id === reservationId) target = reservation
+        }
+        const current = teams.length === 0 ? undefined : teamOf(teams[0]!)
+        const outcome = rules({ team: current, agents: agents.map(agentOf), loans, expired, target })
         if (outcome._tag === "Fail") return yield* Effect.fail(outcome.error)
         const changes = outcome.changes
-        if (changes.team !== undefined) {
-          const t = changes.team
+        const loansChanged = changes.clearLoans || changes.loans.length > 0
+        const t = changes.team ?? (loansChanged ? current : undefined)
+        if (t !== undefined) {
+          const nextLoans = new Map<string, LoanRow>()
+          if (!changes.clearLoans) {
+            for (const loan of loans) nextLoans.set(`${loan.lender}\u0000${loan.borrower}`, loan)
+          }
+          for (const loan of changes.loans) nextLoans.set(`${loan.lender}\u0000${loan.borrower}`, loan)
+          const loanList = Array.from(nextLoans.values()).filter((loan) => loan.amount > 0)
           yield* sql`INSERT INTO agentos_budget_teams
-            (team, total, period_key, retired_used, retired_overage, steals, reclaims)
-            VALUES (${team}, ${t.total}, ${t.periodKey}, ${t.retiredUsed}, ${t.retiredOverage}, ${t.steals}, ${t.reclaims})
+            (team, total, period_key, retired_used, retired_overage, steals, reclaims, loans)
+            VALUES (${team}, ${t.total}, ${t.periodKey}, ${t.retiredUsed}, ${t.retiredOverage}, ${t.steals}, ${t.reclaims},
+              ${Sql.json(sql, loanList)})
             ON CONFLICT (team) DO UPDATE SET total = excluded.total, period_key = excluded.period_key,
               retired_used = excluded.retired_used, retired_overage = excluded.retired_overage,
-              steals = excluded.steals, reclaims = excluded.reclaims`
+              steals = excluded.steals, reclaims = excluded.reclaims, loans = excluded.loans`
         }
         if (changes.agents.length > 0) {
           yield* sql`INSERT INTO agentos_budget_agents ${
@@ -152,15 +165,6 @@ export const make = (
         }
         if (changes.removedAgents.length > 0) {
           yield* sql`DELETE FROM agentos_budget_agents WHERE team = ${team} AND ${sql.in("id", changes.removedAgents)}`
-        }
-        if (changes.clearLoans) yield* sql`DELETE FROM agentos_budget_loans WHERE team = ${team}`
-        for (const loan of changes.loans) {
-          yield* (loan.amount > 0
-            ? sql`INSERT INTO agentos_budget_loans (team, lender, borrower, amount)
-                VALUES (${team}, ${loan.lender}, ${loan.borrower}, ${loan.amount})
-                ON CONFLICT (team, lender, borrower) DO UPDATE SET amount = excluded.amount`
-            : sql`DELETE FROM agentos_budget_loans
-                WHERE team = ${team} AND lender = ${loan.lender} AND borrower = ${loan.borrower}`)
         }
         for (const row of changes.settled) {
           yield* sql`UPDATE agentos_budget_reservations SET state = ${row.state}, actual = ${row.actual},
@@ -219,7 +223,6 @@ export const make = (
       sql.withTransaction(Effect.gen(function*() {
         const teams = yield* sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team}`
         const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
-        const loans = yield* sql<Row>`SELECT lender, borrower, amount FROM agentos_budget_loans WHERE team = ${team}`
         const held = yield* sql<Row>`SELECT count(*) AS n FROM agentos_budget_reservations
           WHERE team = ${team} AND state = 'held'`
         const transfers = yield* sql<Row>`SELECT kind, from_agent, to_agent, amount, at FROM agentos_budget_transfers
@@ -229,7 +232,7 @@ export const make = (
         return {
           team: teams.length === 0 ? undefined : teamOf(teams[0]!),
           agents: agents.map(agentOf),
-          loans: loans.map(loanOf),
+          loans: teams.length === 0 ? [] : loansOf(teams[0]!.loans),
           held: num(held[0]?.n ?? 0),
           transfers: transfers.map(transferOf),
           history: history.map(summaryOf)
