@@ -19,10 +19,10 @@
  *
  * @since 0.2.0
  */
-import type { PlatformError } from "@effect/platform/Error"
-import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import type { FileError } from "./FileLock.js"
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
@@ -46,7 +46,25 @@ const randomHex = Effect.map(
  *
  * @since 0.2.0
  */
-export type FileOperations = Pick<FileSystem.FileSystem, "open" | "rename" | "remove">
+export interface FileOperations {
+  readonly open: (
+    path: string,
+    options: { readonly flag: "r" | "w" }
+  ) => Effect.Effect<OpenFile, FileError, Scope.Scope>
+  /** Moves `oldPath` to `newPath`, atomically replacing any file there. */
+  readonly rename: (oldPath: string, newPath: string) => Effect.Effect<void, FileError>
+  readonly remove: (path: string) => Effect.Effect<void, FileError>
+}
+
+/**
+ * The operations `write` needs of an open file.
+ *
+ * @since 0.2.0
+ */
+export interface OpenFile {
+  readonly writeAll: (buffer: Uint8Array) => Effect.Effect<void, FileError>
+  readonly sync: Effect.Effect<void, FileError>
+}
 
 /**
  * Makes a directory's entries durable (the names created, renamed or removed
@@ -54,7 +72,7 @@ export type FileOperations = Pick<FileSystem.FileSystem, "open" | "rename" | "re
  *
  * @since 0.2.0
  */
-export const syncDirectory = (fs: FileOperations, directory: string): Effect.Effect<void, PlatformError> =>
+export const syncDirectory = (fs: FileOperations, directory: string): Effect.Effect<void, FileError> =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (file) => file.sync))
 
 /**
@@ -68,7 +86,7 @@ export const write = (
   fs: FileOperations,
   path: string,
   data: string | Uint8Array
-): Effect.Effect<void, PlatformError> =>
+): Effect.Effect<void, FileError> =>
   Effect.gen(function*() {
     const directory = dirname(path)
     const temp = `${directory}/.${basename(path)}.${yield* randomHex}.tmp`

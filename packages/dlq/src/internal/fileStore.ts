@@ -4,7 +4,6 @@
 // that one process owns the directory.
 import * as AtomicFile from "@agentos/core/AtomicFile"
 import * as FileLock from "@agentos/core/FileLock"
-import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -26,7 +25,7 @@ export const fileName = (id: string): string => AtomicFile.encodeName(id) + ".js
 
 const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g, "/")
 
-const storeError = (operation: string) => (cause: PlatformError) => new StoreError({ operation, cause })
+const storeError = (operation: string) => (cause: unknown) => new StoreError({ operation, cause })
 
 // The directory's lock file (one process owns the directory): core's
 // FileLock, its errors mapped to this package's.
