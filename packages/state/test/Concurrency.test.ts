@@ -78,7 +78,7 @@ describe("SharedState under contention", () => {
           const conflicts = yield* counterRun
           yield* Effect.logDebug(`${name}: ${conflicts} conflicts retried`)
         }).pipe(Effect.provide(layer)),
-      90_000
+      240_000
     )
   }
 
