@@ -9,6 +9,7 @@ import * as Json from "@agentos/core/Json"
 import * as TokenCounter from "@agentos/core/TokenCounter"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as AgentMemory from "../AgentMemory.js"
 import * as Embedder from "../Embedder.js"
@@ -28,6 +29,7 @@ import type {
 } from "../Memory.js"
 import { header, line, saturate } from "../Memory.js"
 import { MemoryIndex, type ScanInput } from "./memoryIndex.js"
+import * as Metrics from "./metrics.js"
 import * as options from "./options.js"
 import { type Batch, emptyBatch, type Store } from "./store.js"
 
@@ -130,9 +132,11 @@ export const make = (
         }
       })
 
+    const entriesGauge = Metric.tagged(Metrics.entries, "team", team)
     const loaded = yield* store.load(team)
     let version = loaded.version
     yield* putAll(loaded.live)
+    yield* Metric.set(entriesGauge, index.size)
 
     // Brings the index up to the store's version (another process's writes).
     const sync = Effect.gen(function*() {
@@ -141,6 +145,8 @@ export const make = (
       for (const id of changes.gone) index.remove(id)
       yield* putAll(changes.live)
       version = Math.max(version, changes.version)
+      yield* Metric.increment(Metrics.syncs)
+      yield* Metric.set(entriesGauge, index.size)
     })
 
     const write = (batch: Batch) =>
@@ -275,6 +281,7 @@ export const make = (
         const victims = slots.map((slot) => index.memories[slot]!.id)
         yield* write({ ...emptyBatch, remove: victims })
         for (const id of victims) index.remove(id)
+        yield* Metric.incrementBy(Metrics.evicted, victims.length)
         return victims
       })
 
@@ -321,6 +328,7 @@ export const make = (
             if (existing.expiresAt !== undefined && draft.expiresAt === undefined) delete (merged as any).expiresAt
             yield* write({ ...emptyBatch, update: [merged] })
             index.update(merged)
+            yield* Metric.increment(Metrics.merged)
             return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
           }
           const vectors = yield* embed([draft.text])
@@ -328,6 +336,9 @@ export const make = (
           for (const id of applied.superseded) index.remove(id)
           index.put(draft, vectors?.[0])
           const evicted = yield* evictLocked(now)
+          yield* Metric.increment(Metrics.added)
+          if (applied.superseded.length > 0) yield* Metric.incrementBy(Metrics.superseded, applied.superseded.length)
+          yield* Metric.set(entriesGauge, index.size)
           return { memory: draft, outcome: "added", superseded: applied.superseded, evicted } satisfies Added
         }))
       })
@@ -462,6 +473,7 @@ export const make = (
         if (!index.slotOf.has(id)) return yield* new MemoryNotFound({ id })
         yield* write({ ...emptyBatch, remove: [id] })
         index.remove(id)
+        yield* Metric.set(entriesGauge, index.size)
       }))
 
     const clear = (agent?: string) =>
@@ -472,6 +484,7 @@ export const make = (
           yield* sync
           const applied = yield* write({ ...emptyBatch, clear: { agent: agent ?? null } })
           for (const id of applied.cleared) index.remove(id)
+          yield* Metric.set(entriesGauge, index.size)
           return applied.cleared.length
         }))
       })
