@@ -205,6 +205,19 @@ describe("scoring", () => {
       assert.isTrue(best > 0 && best < 0.05, `best relevance ${best}`)
     }).pipe(provide()))
 
+  it.effect("one rare query word gives a relevance of about 0.7 among 1,000 memories (the documented scale)", () =>
+    Effect.gen(function*() {
+      const m = yield* AgentMemory.AgentMemory
+      for (let i = 0; i < 999; i++) {
+        yield* m.add({ text: `note ${i} about the weather and the team plans`, type: "fact" })
+      }
+      yield* m.add({ text: "The user prefers Python over JavaScript", type: "instruction" })
+      const { memories } = yield* m.recall({ query: "Python", explain: true, topK: 1 })
+      assert.strictEqual(memories[0]!.memory.text, "The user prefers Python over JavaScript")
+      const relevance = memories[0]!.explanation!.relevance!.value
+      assert.isTrue(relevance > 0.6 && relevance < 0.8, `relevance ${relevance}`)
+    }).pipe(provide()))
+
   it.effect("explain: the terms add up to the score, and what decay pushed below the cut is reported", () =>
     Effect.gen(function*() {
       const m = yield* AgentMemory.AgentMemory
