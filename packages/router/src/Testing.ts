@@ -289,7 +289,7 @@ export const suite: Conformance.Suite<Harness> = [
       const status = yield* l.status("team:research")
       assert.deepStrictEqual([status.spent, status.reserved, status.calls], [100_000, 0, 100])
     }),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   ),
   Conformance.test(
     "the report gives spend, calls, utilisation, projection and saving per scope and model",

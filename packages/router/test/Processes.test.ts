@@ -53,7 +53,7 @@ describe("two SqlClients on one database", () => {
       const a = yield* build(SpendLedger.layerSql(options).pipe(Layer.provide(Backends.sqlite({ filename }))))
       const b = yield* build(SpendLedger.layerSql(options).pipe(Layer.provide(Backends.sqlite({ filename }))))
       yield* race([a, b])
-    }), 60_000)
+    }), 180_000)
 
   it.scopedLive.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())(
     "Postgres: two pools on one schema",
@@ -65,6 +65,6 @@ describe("two SqlClients on one database", () => {
         const b = yield* build(SpendLedger.layerSql(options).pipe(Layer.provide(Backends.postgres({ schema }))))
         yield* race([a, b])
       }),
-    60_000
+    180_000
   )
 })
