@@ -2,6 +2,7 @@ import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -11,8 +12,10 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as Supervisor from "../src/Supervisor.js"
 import * as Task from "../src/Task.js"
-import { echo, gates, make, recordingDeadLetters, recordingPolicy, settle } from "./fixtures.js"
+import * as TaskQueue from "../src/TaskQueue.js"
+import { contractQueue, echo, gates, make, recordingDeadLetters, recordingPolicy, settle } from "./fixtures.js"
 
 describe("submit", () => {
   it.scoped("an unknown type, an invalid payload or a bad field is a typed error at submit", () =>
@@ -655,5 +658,114 @@ describe("worker health", () => {
       assert.deepStrictEqual(events.map((event) => event._tag), ["CircuitOpened", "CircuitHalfOpen", "CircuitClosed"])
       assert.strictEqual(worker.errors, 4)
       assert.strictEqual(worker.completed, 1)
+    }))
+})
+
+describe.each([
+  { queueName: "the memory queue", queue: TaskQueue.layerMemory() },
+  { queueName: "a queue through the contract only", queue: contractQueue }
+])("slots over $queueName", ({ queue }) => {
+  it.scoped(
+    "a slot whose handler was interrupted (timeout, cancel) is replaced: the next tasks run, finalizers ran, limits hold",
+    () =>
+      Effect.gen(function*() {
+        const grouped = Task.taskType("grouped", {
+          payload: Schema.Struct({ n: Schema.Number, hang: Schema.Boolean }),
+          result: Schema.Number
+        })
+        let running = 0
+        let peak = 0
+        const inGroup = new Map<string, number>()
+        let groupPeak = 0
+        const finalized: Array<number> = []
+        const supervisor = yield* make(
+          {
+            types: [grouped],
+            groupLimits: { default: 1 },
+            workers: [
+              Task.worker(grouped, {
+                name: "w",
+                maxConcurrent: 2,
+                handler: ({ hang, n }, context) =>
+                  Effect.acquireUseRelease(
+                    Effect.sync(() => {
+                      peak = Math.max(peak, ++running)
+                      const group = context.groupKey!
+                      inGroup.set(group, (inGroup.get(group) ?? 0) + 1)
+                      groupPeak = Math.max(groupPeak, inGroup.get(group)!)
+                    }),
+                    () => hang ? Effect.never : Effect.as(Effect.repeatN(Effect.yieldNow(), 3), n),
+                    () =>
+                      Effect.sync(() => {
+                        running--
+                        inGroup.set(context.groupKey!, inGroup.get(context.groupKey!)! - 1)
+                        finalized.push(n)
+                      })
+                  )
+              })
+            ]
+          },
+          Layer.empty,
+          queue
+        )
+        const timesOut = yield* supervisor.submit({
+          type: grouped,
+          payload: { n: -1, hang: true },
+          groupKey: "a",
+          timeoutMillis: 1_000
+        })
+        const cancelled = yield* supervisor.submit({ type: grouped, payload: { n: -2, hang: true }, groupKey: "b" })
+        yield* settle
+        const handles = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i + 1),
+          (n) => supervisor.submit({ type: grouped, payload: { n, hang: false }, groupKey: ["a", "b", "c"][n % 3]! })
+        )
+        yield* settle
+        // Both slots hang: nothing else started.
+        assert.deepStrictEqual(finalized, [])
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual((yield* Effect.flip(timesOut.await))._tag, "TaskTimeout")
+        yield* cancelled.cancel
+        assert.strictEqual((yield* Effect.flip(cancelled.await))._tag, "TaskCancelled")
+        // The interrupted handlers' finalizers ran, and every later task ran
+        // to completion in the slots' new fibers.
+        assert.deepStrictEqual(yield* Effect.forEach(handles, (handle) => handle.await), handles.map((_, i) => i + 1))
+        assert.includeMembers(finalized, [-1, -2])
+        assert.strictEqual(finalized.length, 14)
+        assert.strictEqual(peak, 2)
+        assert.strictEqual(groupPeak, 1)
+        const snapshot = yield* supervisor.snapshot
+        assert.strictEqual(snapshot.workers[0]!.inFlight, 0)
+        assert.strictEqual(snapshot.workers[0]!.completed, 12)
+        // The worker goes on taking tasks after its slots' fibers were replaced.
+        const later = yield* Effect.forEach([20, 21, 22], (n) =>
+          supervisor.submit({ type: grouped, payload: { n, hang: false }, groupKey: `later-${n}` }))
+        assert.deepStrictEqual(
+          yield* Effect.forEach(later, (handle) =>
+            handle.await),
+          [20, 21, 22]
+        )
+        assert.strictEqual(peak, 2)
+      })
+  )
+})
+
+describe("ids", () => {
+  it.scoped("without an IdGenerator, task ids are ULIDs: unique and increasing, within a millisecond too", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* Effect.map(
+        Layer.build(Supervisor.layerMemory({ types: [echo], maxQueued: 2_000 })),
+        (context) => Context.get(context, Supervisor.Supervisor)
+      )
+      const ids: Array<string> = []
+      for (let n = 0; n < 1_000; n++) {
+        ids.push((yield* supervisor.submit({ type: echo, payload: { n } })).id)
+        if (n === 500) yield* TestClock.adjust("1 millis")
+      }
+      for (const id of ids) assert.match(id, /^[0-9A-HJKMNP-TV-Z]{26}$/)
+      assert.strictEqual(new Set(ids).size, ids.length)
+      assert.deepStrictEqual([...ids].sort(), ids)
+      // The time part is the clock's.
+      assert.notStrictEqual(ids[500]!.slice(0, 10), ids[501]!.slice(0, 10))
     }))
 })

@@ -6,12 +6,14 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Task from "../src/Task.js"
-import { gates, make, recordingPolicy, settle } from "./fixtures.js"
+import * as TaskQueue from "../src/TaskQueue.js"
+import { contractQueue, gates, make, recordingPolicy, settle } from "./fixtures.js"
 
 const job = Task.taskType("job", {
   payload: Schema.Struct({ n: Schema.Number, behaviour: Schema.Literal("ok", "fail", "hang") }),
@@ -37,7 +39,12 @@ const MAX = { fast: 2, slow: 3 } as const
 const GROUP_LIMIT = 2
 const MAX_QUEUED = 4
 
-describe("invariants", () => {
+// Over the memory queue (which the supervisor calls directly) and over a
+// queue seen only through the TaskQueue contract (as any other queue is).
+describe.each([
+  { queueName: "the memory queue", queue: TaskQueue.layerMemory(), numRuns: 60 },
+  { queueName: "a queue through the contract only", queue: contractQueue, numRuns: 30 }
+])("invariants over $queueName", ({ numRuns, queue }) => {
   it.effect.prop(
     "hold under random operations",
     [FastCheck.array(Op, { minLength: 1, maxLength: 40 })],
@@ -71,17 +78,21 @@ describe("invariants", () => {
         }
         const scope = yield* Scope.make()
         const supervisor = yield* Scope.extend(
-          make({
-            types: [job],
-            maxQueued: MAX_QUEUED,
-            groupLimits: { default: GROUP_LIMIT },
-            admission: [recording.policy],
-            shutdown: { mode: "cancel" },
-            workers: [
-              Task.worker(job, { name: "fast", maxConcurrent: MAX.fast, handler }),
-              Task.worker(job, { name: "slow", maxConcurrent: MAX.slow, handler })
-            ]
-          }),
+          make(
+            {
+              types: [job],
+              maxQueued: MAX_QUEUED,
+              groupLimits: { default: GROUP_LIMIT },
+              admission: [recording.policy],
+              shutdown: { mode: "cancel" },
+              workers: [
+                Task.worker(job, { name: "fast", maxConcurrent: MAX.fast, handler }),
+                Task.worker(job, { name: "slow", maxConcurrent: MAX.slow, handler })
+              ]
+            },
+            Layer.empty,
+            queue
+          ),
           scope
         )
         const accepted: Array<Task.TaskHandle<number>> = []
@@ -148,6 +159,6 @@ describe("invariants", () => {
         assert.strictEqual(recording.settled.size, recording.granted())
         for (const count of recording.settled.values()) assert.strictEqual(count, 1)
       }),
-    { fastCheck: { numRuns: 60 } }
+    { fastCheck: { numRuns } }
   )
 })

@@ -13,18 +13,30 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "../src/Supervisor.js"
 import * as Task from "../src/Task.js"
+import * as TaskQueue from "../src/TaskQueue.js"
 
 export const echo = Task.taskType("echo", { payload: Schema.Struct({ n: Schema.Number }), result: Schema.Number })
 
-/** Builds a supervisor (memory queue, sequential ids) in the current scope. */
+/**
+ * The memory queue seen only through the `TaskQueue` contract (a copy of its
+ * service, without the direct calls the supervisor makes on its own memory
+ * queue): the path every other queue takes.
+ */
+export const contractQueue: Layer.Layer<TaskQueue.TaskQueue> = Layer.effect(
+  TaskQueue.TaskQueue,
+  Effect.map(Effect.provide(TaskQueue.TaskQueue, TaskQueue.layerMemory()), (inner) => ({ ...inner }))
+)
+
+/** Builds a supervisor (memory queue unless told, sequential ids) in the current scope. */
 export const make = (
   options: Supervisor.Options,
-  extra: Layer.Layer<never> = Layer.empty
+  extra: Layer.Layer<never> = Layer.empty,
+  queue: Layer.Layer<TaskQueue.TaskQueue> = TaskQueue.layerMemory()
 ): Effect.Effect<Supervisor.SupervisorService, unknown, Scope.Scope> =>
   Effect.map(
     Layer.build(
-      Supervisor.layerMemory(options).pipe(
-        Layer.provide(Layer.merge(IdGenerator.layerSequential("task"), extra))
+      Supervisor.layer(options).pipe(
+        Layer.provide(Layer.mergeAll(IdGenerator.layerSequential("task"), extra, queue))
       )
     ),
     (context) => Context.get(context, Supervisor.Supervisor)

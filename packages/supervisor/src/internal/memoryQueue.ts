@@ -42,6 +42,27 @@ const entryBefore = (a: Entry, b: Entry): boolean =>
   a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq)
 const laneBefore = (a: Lane, b: Lane): boolean => entryBefore(a.entries.peek()!, b.entries.peek()!)
 
+/**
+ * The memory queue's operations as plain calls. The supervisor over its own
+ * memory queue calls them directly, without an Effect per call; any other
+ * queue (a wrapper of this one included: the property is not enumerable, so
+ * a spread does not copy it) is called through the `TaskQueue` contract.
+ */
+export interface Direct {
+  readonly offer: (
+    record: Task.TaskRecord,
+    options: { readonly maxQueued: number; readonly force?: boolean }
+  ) => TaskQueue.OfferResult
+  readonly take: (type: string, limits: TaskQueue.GroupLimits) => Task.TaskRecord | undefined
+  readonly finish: (id: string) => void
+}
+
+const DirectId = Symbol.for("@agentos/supervisor/internal/memoryQueue/Direct")
+
+/** The direct calls of a memory queue made by `make`, else undefined. */
+export const direct = (queue: TaskQueue.TaskQueueService): Direct | undefined =>
+  (queue as unknown as { readonly [DirectId]?: Direct })[DirectId]
+
 const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
   limits.byGroup?.[group] ?? limits.default
 
@@ -92,71 +113,69 @@ export const make = (): TaskQueue.TaskQueueService => {
     }
   }
 
-  const offer = (record: Task.TaskRecord, options: { readonly maxQueued: number; readonly force?: boolean }) =>
-    Effect.sync((): TaskQueue.OfferResult => {
-      const queue = typeQueue(record.type)
-      if (options.force !== true && queue.depth >= options.maxQueued) return { _tag: "Full", depth: queue.depth }
-      let lane = queue.lanes.get(record.groupKey)
-      if (lane === undefined) {
-        lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Heap(entryBefore) }
-        queue.lanes.set(record.groupKey, lane)
-        if (record.groupKey !== undefined) group(record.groupKey).lanes.add(lane)
-      }
-      const entry: Entry = { heapIndex: -1, record, priority: record.priority, seq: ++seq, lane }
-      const head = lane.entries.peek()
-      lane.entries.push(entry)
-      queue.depth++
-      queued.set(record.id, entry)
-      if (record.groupKey !== undefined) group(record.groupKey).queued++
-      if (!queue.ready.has(lane)) queue.ready.push(lane)
-      else if (head !== lane.entries.peek()) queue.ready.update(lane)
-      return { _tag: "Queued", depth: queue.depth }
-    })
+  const offerNow = (
+    record: Task.TaskRecord,
+    options: { readonly maxQueued: number; readonly force?: boolean }
+  ): TaskQueue.OfferResult => {
+    const queue = typeQueue(record.type)
+    if (options.force !== true && queue.depth >= options.maxQueued) return { _tag: "Full", depth: queue.depth }
+    let lane = queue.lanes.get(record.groupKey)
+    if (lane === undefined) {
+      lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Heap(entryBefore) }
+      queue.lanes.set(record.groupKey, lane)
+      if (record.groupKey !== undefined) group(record.groupKey).lanes.add(lane)
+    }
+    const entry: Entry = { heapIndex: -1, record, priority: record.priority, seq: ++seq, lane }
+    const head = lane.entries.peek()
+    lane.entries.push(entry)
+    queue.depth++
+    queued.set(record.id, entry)
+    if (record.groupKey !== undefined) group(record.groupKey).queued++
+    if (!queue.ready.has(lane)) queue.ready.push(lane)
+    else if (head !== lane.entries.peek()) queue.ready.update(lane)
+    return { _tag: "Queued", depth: queue.depth }
+  }
 
-  const take = (type: string, limits: TaskQueue.GroupLimits) =>
-    Effect.sync((): Option.Option<Task.TaskRecord> => {
-      const queue = types.get(type)
-      if (queue === undefined) return Option.none()
-      for (;;) {
-        const lane = queue.ready.peek()
-        if (lane === undefined) return Option.none()
-        let state: Group | undefined
-        if (lane.group !== undefined) {
-          state = group(lane.group)
-          const limit = limitOf(limits, lane.group)
-          if (limit !== undefined && state.running >= limit) {
-            // Out of the ready heap until this group's next finish.
-            queue.ready.remove(lane)
-            continue
-          }
+  const takeNow = (type: string, limits: TaskQueue.GroupLimits): Task.TaskRecord | undefined => {
+    const queue = types.get(type)
+    if (queue === undefined) return undefined
+    for (;;) {
+      const lane = queue.ready.peek()
+      if (lane === undefined) return undefined
+      let state: Group | undefined
+      if (lane.group !== undefined) {
+        state = group(lane.group)
+        const limit = limitOf(limits, lane.group)
+        if (limit !== undefined && state.running >= limit) {
+          // Out of the ready heap until this group's next finish.
+          queue.ready.remove(lane)
+          continue
         }
-        const entry = lane.entries.pop()!
-        queue.depth--
-        queued.delete(entry.record.id)
-        running.set(entry.record.id, lane.group)
-        if (state !== undefined) {
-          state.queued--
-          state.running++
-        }
-        afterLaneShrank(lane)
-        return Option.some(entry.record)
       }
-    })
+      const entry = lane.entries.pop()!
+      queue.depth--
+      queued.delete(entry.record.id)
+      running.set(entry.record.id, lane.group)
+      if (state !== undefined) {
+        state.queued--
+        state.running++
+      }
+      afterLaneShrank(lane)
+      return entry.record
+    }
+  }
 
-  const finish = (id: string) =>
-    Effect.sync(() => {
-      if (!running.has(id)) return
-      const key = running.get(id)
-      running.delete(id)
-      if (key === undefined) return
-      const state = groups.get(key)
-      if (state === undefined) return
-      state.running--
-      for (const lane of state.lanes) {
-        if (lane.entries.size > 0 && !lane.type.ready.has(lane)) lane.type.ready.push(lane)
-      }
-      dropGroupIfIdle(key, state)
-    })
+  const finishNow = (id: string): void => {
+    const key = running.get(id)
+    if (!running.delete(id) || key === undefined) return
+    const state = groups.get(key)
+    if (state === undefined) return
+    state.running--
+    for (const lane of state.lanes) {
+      if (lane.entries.size > 0 && !lane.type.ready.has(lane)) lane.type.ready.push(lane)
+    }
+    dropGroupIfIdle(key, state)
+  }
 
   const remove = (id: string) =>
     Effect.sync(() => {
@@ -187,5 +206,15 @@ export const make = (): TaskQueue.TaskQueueService => {
     return { byType, byGroup }
   })
 
-  return { offer, take, finish, remove, depth, stats }
+  const service: TaskQueue.TaskQueueService = {
+    offer: (record, options) => Effect.sync(() => offerNow(record, options)),
+    take: (type, limits) => Effect.sync(() => Option.fromNullable(takeNow(type, limits))),
+    finish: (id) => Effect.sync(() => finishNow(id)),
+    remove,
+    depth,
+    stats
+  }
+  const calls: Direct = { offer: offerNow, take: takeNow, finish: finishNow }
+  Object.defineProperty(service, DirectId, { value: calls, enumerable: false })
+  return service
 }

@@ -21,6 +21,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
+import * as Random from "effect/Random"
 import * as Runtime from "effect/Runtime"
 import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -46,6 +47,8 @@ import {
 import type * as Supervisor from "../Supervisor.js"
 import * as Task from "../Task.js"
 import type * as TaskQueue from "../TaskQueue.js"
+import * as TaskIds from "./ids.js"
+import * as MemoryQueue from "./memoryQueue.js"
 import * as Metrics from "./metrics.js"
 import * as Options from "./options.js"
 import { Pulse } from "./pulse.js"
@@ -84,7 +87,31 @@ interface WorkerState {
   readonly window: Array<boolean>
   windowNext: number
   windowFailures: number
+  /** Slots whose fiber waits for its next task (at most `maxParked`). */
+  readonly parked: Array<Slot>
 }
+
+// A worker's slot: a long-lived fiber that runs one task after another, so a
+// busy supervisor forks no fiber per task. The fiber is uninterruptible but
+// for the handler. An interrupt sent to it (a timeout, a cancel) stays
+// pending on the fiber, so it ends after that task and another fiber takes
+// the slot's next task.
+interface Slot {
+  readonly worker: WorkerState
+  fiber: Fiber.RuntimeFiber<void> | undefined
+  /** The task it runs next, and whether that task is its worker's half-open trial. */
+  next: TaskState | undefined
+  nextTrial: boolean
+  /** Its task ended and its fiber may take the worker's next task itself. */
+  free: boolean
+  /** An interrupt was sent to its fiber. */
+  interrupted: boolean
+  /** Resumes the fiber while it is parked. */
+  wake: ((resume: Effect.Effect<void>) => void) | undefined
+}
+
+/** Parked slot fibers kept per worker; a slot freed beyond them ends its fiber. */
+const maxParked = 64
 
 interface TaskState {
   readonly record: Task.TaskRecord
@@ -98,7 +125,8 @@ interface TaskState {
   lastAttemptAt: number
   usage: TokenUsage.TokenUsage | undefined
   grantSettled: boolean
-  fiber: Fiber.RuntimeFiber<void> | undefined
+  /** The slot running it, while it runs. */
+  slot: Slot | undefined
   /** Set by `cancel` or a cancelling shutdown; the run ends as cancelled. */
   cancelled: "cancelled" | "shutdown" | undefined
   /** The retry schedule's state, from the first failure on. */
@@ -119,7 +147,8 @@ export const make = (
 ): Effect.Effect<Supervisor.SupervisorService, InvalidOptions, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* Options.resolve(options)
-    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    const providedIds = yield* Effect.serviceOption(IdGenerator.IdGenerator)
+    const ids = Option.getOrElse(providedIds, () => IdGenerator.makeUlid)
     const deadLetters = yield* Effect.serviceOption(DeadLetters.DeadLetters)
     const providedPolicy = yield* Effect.serviceOption(AdmissionPolicy.AdmissionPolicy)
     const policies = Option.isSome(providedPolicy) ? [...config.admission, providedPolicy.value] : config.admission
@@ -132,6 +161,15 @@ export const make = (
     // The clock of the layer's fiber (TestClock under tests), read without a
     // step on the dispatch path.
     const clock = yield* Effect.clock
+    // Without an IdGenerator of the application's, ids are made by a plain call.
+    let nextId: (() => string) | undefined
+    if (Option.isNone(providedIds)) {
+      const seed: Array<number> = []
+      for (let i = 0; i < 4; i++) seed.push(Math.floor((yield* Random.next) * 2 ** 32))
+      nextId = TaskIds.makeUlid(clock, seed as [number, number, number, number])
+    }
+    // The memory queue's direct calls, when the queue is the memory queue.
+    const direct = MemoryQueue.direct(queue)
     // Task and timer fibers start from the runtime the layer was built in,
     // not from the fiber that happens to dispatch them: a fiber forked from a
     // fiber inherits its parent's FiberRef stacks, so forking each task from
@@ -184,12 +222,11 @@ export const make = (
 
     // Tracked background fibers (circuit cooldowns, saturation alarms),
     // interrupted at shutdown.
-    const startTimer = (effect: Effect.Effect<void>) =>
-      Effect.sync(() => {
-        const fiber = fork(effect)
-        timers.add(fiber)
-        fiber.addObserver(() => timers.delete(fiber))
-      })
+    const startTimer = (effect: Effect.Effect<void>) => {
+      const fiber = fork(effect)
+      timers.add(fiber)
+      fiber.addObserver(() => timers.delete(fiber))
+    }
 
     // ---- workers and circuits ----
 
@@ -219,7 +256,7 @@ export const make = (
         worker.circuit = "open"
         Metrics.circuitOpened.unsafeUpdate(1, Metrics.label("worker", worker.spec.name))
         yield* publish({ _tag: "CircuitOpened", worker: worker.spec.name, errorRate })
-        yield* startTimer(
+        startTimer(
           Effect.gen(function*() {
             yield* Effect.sleep(Duration.millis(config.circuit.cooldownMillis))
             if (worker.circuit !== "open" || worker.removing) return
@@ -236,7 +273,8 @@ export const make = (
       worker.windowFailures = 0
     }
 
-    const record = (worker: WorkerState, failed: boolean, trial: boolean): Effect.Effect<void> => {
+    // Counts an outcome in the worker's window; an effect when its circuit changes.
+    const record = (worker: WorkerState, failed: boolean, trial: boolean): Effect.Effect<void> | undefined => {
       const size = config.circuit.windowSize
       if (worker.window.length < size) {
         worker.window.push(failed)
@@ -258,7 +296,7 @@ export const make = (
       ) {
         return openCircuit(worker, worker.windowFailures / worker.window.length)
       }
-      return Effect.void
+      return undefined
     }
 
     // ---- dispatch ----
@@ -273,10 +311,46 @@ export const make = (
       type.space.fire()
     }
 
+    // Starts a taken task on `worker`: in `current` (the slot whose task just
+    // ended, when it is this worker's and may go on), else in a parked slot of
+    // the worker, else in a new slot fiber.
+    const launch = (worker: WorkerState, state: TaskState, trial: boolean, current: Slot | undefined) => {
+      runningCount++
+      updateLoad()
+      state.status = "running"
+      let slot: Slot
+      if (current !== undefined && current.free && current.worker === worker) {
+        slot = current
+        slot.free = false
+      } else if (worker.parked.length > 0) {
+        slot = worker.parked.pop()!
+      } else {
+        slot = {
+          worker,
+          fiber: undefined,
+          next: undefined,
+          nextTrial: false,
+          free: false,
+          interrupted: false,
+          wake: undefined
+        }
+      }
+      slot.next = state
+      slot.nextTrial = trial
+      state.slot = slot
+      if (slot.fiber === undefined) {
+        slot.fiber = fork(Effect.uninterruptible(slotLoop(slot)))
+      } else if (slot.wake !== undefined) {
+        const wake = slot.wake
+        slot.wake = undefined
+        wake(Effect.void)
+      }
+    }
+
     // Starts queued tasks of `type` while a capable worker has a free slot.
     // The slot is reserved before the queue is asked, so concurrent
     // dispatches never overfill a worker.
-    const dispatch = (type: TypeEntry): Effect.Effect<void> =>
+    const dispatchVia = (type: TypeEntry, current?: Slot): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (type.queued === 0) return Effect.void
         const worker = pickWorker(type)
@@ -298,23 +372,86 @@ export const make = (
               // Not ours to run (cannot happen in one process: cancel removes first).
               worker.inFlight--
               usedSlots--
-              return Effect.zipRight(Effect.orDie(queue.finish(taken.value.id)), dispatch(type))
+              return Effect.zipRight(Effect.orDie(queue.finish(taken.value.id)), dispatchVia(type, current))
             }
-            runningCount++
-            updateLoad()
-            state.status = "running"
-            state.fiber = fork(run(state, worker, trial))
-            return dispatch(type)
+            launch(worker, state, trial, current)
+            return dispatchVia(type, current)
           }
         )
       })
 
-    const dispatchWorker = (worker: WorkerState) =>
-      worker.types.length === 1
-        ? dispatch(worker.types[0]!)
-        : Effect.forEach(worker.types, dispatch, { discard: true })
+    // The same over the memory queue's direct calls: done at once (undefined),
+    // else the effect that does it.
+    const dispatchNow = (type: TypeEntry, current: Slot | undefined): Effect.Effect<void> | undefined => {
+      if (direct === undefined) return dispatchVia(type, current)
+      while (type.queued > 0) {
+        const worker = pickWorker(type)
+        if (worker === undefined) return undefined
+        const taken = direct.take(type.name, limits)
+        if (taken === undefined) return undefined
+        onQueueShrank(type)
+        const state = active.get(taken.id)
+        if (state === undefined) {
+          direct.finish(taken.id)
+          continue
+        }
+        const trial = worker.circuit === "half-open"
+        worker.inFlight++
+        usedSlots++
+        launch(worker, state, trial, current)
+      }
+      return undefined
+    }
 
-    const dispatchAll = Effect.suspend(() => Effect.forEach(types.values(), dispatch, { discard: true }))
+    const dispatch = (type: TypeEntry, current?: Slot): Effect.Effect<void> =>
+      direct === undefined ? dispatchVia(type, current) : Effect.sync(() => void dispatchNow(type, current))
+
+    const dispatchWorker = (worker: WorkerState, current?: Slot) =>
+      worker.types.length === 1
+        ? dispatch(worker.types[0]!, current)
+        : Effect.forEach(worker.types, (type) => dispatch(type, current), { discard: true })
+
+    const dispatchAll = (current?: Slot) =>
+      Effect.suspend(() => Effect.forEach(types.values(), (type) => dispatch(type, current), { discard: true }))
+
+    // Ends the fibers of a worker's parked slots (shutdown, a removed worker).
+    const unpark = (worker: WorkerState) => {
+      for (const slot of worker.parked.splice(0)) {
+        const wake = slot.wake
+        slot.wake = undefined
+        wake?.(Effect.void)
+      }
+    }
+
+    // A slot's fiber: runs the task handed to it, then the next one, and
+    // parks when there is none (or ends: see `maxParked`).
+    const slotLoop = (slot: Slot): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const state = slot.next
+        if (state !== undefined) {
+          slot.next = undefined
+          return Effect.zipRight(runAttempt(slot, state, slot.nextTrial), slotLoop(slot))
+        }
+        slot.free = false
+        const worker = slot.worker
+        if (slot.interrupted || closed || worker.removing || worker.parked.length >= maxParked) {
+          slot.fiber = undefined
+          return Effect.void
+        }
+        worker.parked.push(slot)
+        return Effect.zipRight(
+          Effect.async<void>((resume) => {
+            slot.wake = resume
+          }),
+          slotLoop(slot)
+        )
+      })
+
+    const interruptSlot = (slot: Slot) => {
+      slot.interrupted = true
+      slot.free = false
+      slot.fiber?.unsafeInterruptAsFork(FiberId.none)
+    }
 
     // ---- running a task ----
 
@@ -342,113 +479,165 @@ export const make = (
       })
     }
 
-    // One attempt on `worker`, then what follows: completion, a retry (its
+    // One attempt in `slot`, then what follows: completion, a retry (its
     // delay is a timer; the slot is given back at once), or the final
-    // failure. Uninterruptible but for the handler, which a timeout or a
+    // failure. Runs uninterruptibly but for the handler, which a timeout or a
     // cancel interrupts, so the bookkeeping is always done.
-    const run = (state: TaskState, worker: WorkerState, trial: boolean): Effect.Effect<void> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const started = clock.unsafeCurrentTimeMillis()
-          state.attempts++
-          if (state.attempts === 1) state.firstAttemptAt = started
-          state.lastAttemptAt = started
-          const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
-          let exit: Exit.Exit<unknown, unknown>
-          state.inHandler = true
-          if (state.cancelled !== undefined) {
-            state.inHandler = false
-            exit = Exit.interrupt(FiberId.none)
-          } else {
-            state.timedOut = false
-            const deadline = yield* timeouts.add(started + timeoutMillis, () =>
-              Effect.sync(() => {
-                if (!state.inHandler) return
-                state.timedOut = true
-                state.fiber?.unsafeInterruptAsFork(FiberId.none)
-              }))
-            exit = yield* Effect.exit(
-              restore(attempt(state, worker)).pipe(
-                Effect.ensuring(Effect.sync(() => {
-                  state.inHandler = false
-                  timeouts.remove(deadline)
-                }))
-              )
+    const runAttempt = (slot: Slot, state: TaskState, trial: boolean): Effect.Effect<void> => {
+      const started = clock.unsafeCurrentTimeMillis()
+      state.attempts++
+      if (state.attempts === 1) state.firstAttemptAt = started
+      state.lastAttemptAt = started
+      const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
+      if (state.cancelled !== undefined) {
+        return afterAttempt(slot, state, trial, started, timeoutMillis, Exit.interrupt(FiberId.none))
+      }
+      state.timedOut = false
+      state.inHandler = true
+      const deadline = timeouts.add(started + timeoutMillis, () =>
+        Effect.sync(() => {
+          if (!state.inHandler || state.slot === undefined) return
+          state.timedOut = true
+          interruptSlot(state.slot)
+        }))
+      return Effect.flatMap(Effect.exit(Effect.interruptible(attempt(state, slot.worker))), (exit) => {
+        state.inHandler = false
+        timeouts.remove(deadline)
+        return afterAttempt(slot, state, trial, started, timeoutMillis, exit)
+      })
+    }
+
+    const afterAttempt = (
+      slot: Slot,
+      state: TaskState,
+      trial: boolean,
+      started: number,
+      timeoutMillis: number,
+      exit: Exit.Exit<unknown, unknown>
+    ): Effect.Effect<void> => {
+      const worker = slot.worker
+      const ended = clock.unsafeCurrentTimeMillis()
+      worker.inFlight--
+      usedSlots--
+      runningCount--
+      worker.attemptsFinished++
+      worker.latencyTotal += ended - started
+      Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
+      updateLoad()
+      state.slot = undefined
+      // Its fiber may take the next task itself, unless an interrupt is pending on it.
+      if (!slot.interrupted) slot.free = true
+      if (direct !== undefined) {
+        direct.finish(state.record.id)
+        return outcome(slot, state, trial, timeoutMillis, exit)
+      }
+      return Effect.flatMap(
+        Effect.orDie(queue.finish(state.record.id)),
+        () => outcome(slot, state, trial, timeoutMillis, exit)
+      )
+    }
+
+    const outcome = (
+      slot: Slot,
+      state: TaskState,
+      trial: boolean,
+      timeoutMillis: number,
+      exit: Exit.Exit<unknown, unknown>
+    ): Effect.Effect<void> => {
+      const worker = slot.worker
+      if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
+      if (Exit.isSuccess(exit)) {
+        const encoded = state.type.encodeResult(exit.value)
+        if (Either.isRight(encoded)) {
+          worker.completed++
+          state.encodedResult = encoded.right
+          const recorded = record(worker, false, trial)
+          if (recorded !== undefined) {
+            return Effect.zipRight(
+              recorded,
+              freedThenFinish(slot, state, "completed", exit as Exit.Exit<unknown, TaskError>)
             )
           }
-          const ended = clock.unsafeCurrentTimeMillis()
-          worker.inFlight--
-          usedSlots--
-          runningCount--
-          worker.attemptsFinished++
-          worker.latencyTotal += ended - started
-          Metrics.taskDuration.unsafeUpdate((ended - started) / 1000, state.type.labels)
-          updateLoad()
-          yield* Effect.orDie(queue.finish(state.record.id))
-          if (worker.removing && worker.inFlight === 0) workers.delete(worker.spec.name)
+          return freedThenFinish(slot, state, "completed", exit as Exit.Exit<unknown, TaskError>)
+        }
+        return failed(slot, state, trial, timeoutMillis, {
+          _tag: "InvalidResult",
+          message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
+        }, false)
+      }
+      if (state.timedOut && Cause.isInterruptedOnly(exit.cause)) {
+        const timeout = new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
+        return failed(slot, state, trial, timeoutMillis, timeout, true)
+      }
+      if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
+        const cancelled = new TaskCancelled({ taskId: state.record.id, reason: state.cancelled })
+        return freedThenFinish(slot, state, "cancelled", Exit.fail(cancelled))
+      }
+      const error = Cause.failureOption(exit.cause)
+      const failure = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
+      return failed(slot, state, trial, timeoutMillis, failure, false)
+    }
 
-          let failure: unknown
-          let timedOut = false
-          if (Exit.isSuccess(exit)) {
-            const encoded = state.type.encodeResult(exit.value)
-            if (Either.isRight(encoded)) {
-              worker.completed++
-              yield* record(worker, false, trial)
-              yield* freed(worker, state)
-              state.encodedResult = encoded.right
-              return yield* finish(state, "completed", Exit.succeed(exit.value))
-            }
-            failure = {
-              _tag: "InvalidResult",
-              message: `the result does not match the result schema of "${state.type.name}": ${encoded.left.message}`
-            }
-          } else if (state.timedOut && Cause.isInterruptedOnly(exit.cause)) {
-            timedOut = true
-            failure = new TaskTimeout({ taskId: state.record.id, timeoutMillis, attempts: state.attempts })
-          } else if (state.cancelled !== undefined && Cause.isInterruptedOnly(exit.cause)) {
-            yield* freed(worker, state)
+    // A failed attempt: counted, then retried after the policy's delay (a
+    // timer re-queues the task) or failed for good.
+    // The slot goes to the next task, then the task ends.
+    const freedThenFinish = (
+      slot: Slot,
+      state: TaskState,
+      status: "completed" | "cancelled",
+      exit: Exit.Exit<unknown, TaskError>
+    ): Effect.Effect<void> => {
+      const dispatched = freed(slot, state)
+      if (dispatched !== undefined) return Effect.zipRight(dispatched, finish(state, status, exit))
+      if (state.exit !== undefined) return Effect.void
+      if (admission === undefined || state.record.grantId === undefined) {
+        done(state, status, exit)
+        return Effect.void
+      }
+      return finish(state, status, exit)
+    }
+
+    const failed = (
+      slot: Slot,
+      state: TaskState,
+      trial: boolean,
+      timeoutMillis: number,
+      failure: unknown,
+      timedOut: boolean
+    ): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const worker = slot.worker
+        worker.errors++
+        const recorded = record(worker, true, trial)
+        if (recorded !== undefined) yield* recorded
+        const dispatched = freed(slot, state)
+        if (dispatched !== undefined) yield* dispatched
+        const info = Failure.fromUnknown(failure)
+        if (state.retryState === undefined) {
+          const schedule = state.record.retry === undefined
+            ? state.type.spec.retry
+            : Task.overrideSchedule(state.record.retry)
+          state.retryState = { schedule, state: schedule.initial }
+        }
+        const now = clock.unsafeCurrentTimeMillis()
+        const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
+        if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
+          if (state.cancelled !== undefined) {
             return yield* finish(
               state,
               "cancelled",
               Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
             )
-          } else {
-            const error = Cause.failureOption(exit.cause)
-            failure = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
           }
-          worker.errors++
-          yield* record(worker, true, trial)
-          yield* freed(worker, state)
-          const info = Failure.fromUnknown(failure)
-
-          // Retry after the policy's delay: a timer re-queues the task.
-          if (state.retryState === undefined) {
-            const schedule = state.record.retry === undefined
-              ? state.type.spec.retry
-              : Task.overrideSchedule(state.record.retry)
-            state.retryState = { schedule, state: schedule.initial }
-          }
-          const now = clock.unsafeCurrentTimeMillis()
-          const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
-          if (ScheduleDecision.isDone(decision) || state.cancelled !== undefined) {
-            if (state.cancelled !== undefined) {
-              return yield* finish(
-                state,
-                "cancelled",
-                Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled }))
-              )
-            }
-            return yield* failFinally(state, info, timedOut, timeoutMillis)
-          }
-          state.retryState.state = next
-          state.status = "retrying"
-          state.fiber = undefined
-          state.retryAt = yield* timeouts.add(
-            Math.max(now, ScheduleIntervals.start(decision.intervals)),
-            () => requeue(state)
-          )
-        })
-      )
+          return yield* failFinally(state, info, timedOut, timeoutMillis)
+        }
+        state.retryState.state = next
+        state.status = "retrying"
+        state.retryAt = timeouts.add(
+          Math.max(now, ScheduleIntervals.start(decision.intervals)),
+          () => requeue(state)
+        )
+      })
 
     const requeue = (state: TaskState): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -474,8 +663,16 @@ export const make = (
 
     // A slot was freed: start what can run on it. A task of a group may
     // have held back tasks of other types in that group.
-    const freed = (worker: WorkerState, state: TaskState) =>
-      state.record.groupKey === undefined ? dispatchWorker(worker) : dispatchAll
+    // Over the memory queue's direct calls it is done at once (undefined).
+    const freed = (slot: Slot, state: TaskState): Effect.Effect<void> | undefined => {
+      if (direct === undefined) {
+        return state.record.groupKey === undefined ? dispatchWorker(slot.worker, slot) : dispatchAll(slot)
+      }
+      for (const type of state.record.groupKey === undefined ? slot.worker.types : types.values()) {
+        dispatchNow(type, slot)
+      }
+      return undefined
+    }
 
     const failFinally = (
       state: TaskState,
@@ -591,7 +788,7 @@ export const make = (
       const now = clock.unsafeCurrentTimeMillis()
       state.status = status
       state.exit = exit
-      state.fiber = undefined
+      state.slot = undefined
       state.retryState = undefined
       state.finishedAt = now
       active.delete(state.record.id)
@@ -665,7 +862,7 @@ export const make = (
             return finish(state, "cancelled", cancelled)
           })
         }
-        if (state.inHandler && state.fiber !== undefined) state.fiber.unsafeInterruptAsFork(FiberId.none)
+        if (state.inHandler && state.slot !== undefined) interruptSlot(state.slot)
         return ended
       })
 
@@ -744,25 +941,24 @@ export const make = (
       })
     }
 
-    const onFull = (type: TypeEntry) =>
-      Effect.suspend(() => {
-        if (type.fullSince !== undefined) return Effect.void
-        const epoch = ++type.fullEpoch
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          type.fullSince = now
-          return startTimer(
-            Effect.gen(function*() {
-              yield* Effect.sleep(Duration.millis(config.queueSaturatedAfterMillis))
-              if (type.fullEpoch !== epoch || type.fullSince === undefined) return
-              const at = yield* Clock.currentTimeMillis
-              yield* publish({ _tag: "QueueSaturated", taskType: type.name, fullForMillis: at - type.fullSince })
-            })
-          )
+    // The queue of `type` became full: remembered, and a timer publishes
+    // `QueueSaturated` when it stays full past `queueSaturatedAfter`.
+    const markFull = (type: TypeEntry) => {
+      if (type.fullSince !== undefined) return
+      const epoch = ++type.fullEpoch
+      type.fullSince = clock.unsafeCurrentTimeMillis()
+      startTimer(
+        Effect.gen(function*() {
+          yield* Effect.sleep(Duration.millis(config.queueSaturatedAfterMillis))
+          if (type.fullEpoch !== epoch || type.fullSince === undefined) return
+          const at = yield* Clock.currentTimeMillis
+          yield* publish({ _tag: "QueueSaturated", taskType: type.name, fullForMillis: at - type.fullSince })
         })
-      })
+      )
+    }
 
     const submit = <R>(request: Task.SubmitRequest<R>): Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> =>
-      Effect.suspend(() => {
+      Effect.withFiberRuntime((fiber) => {
         if (closed) return Effect.fail(new SupervisorClosed())
         const name = typeof request.type === "string" ? request.type : request.type?.name
         const type = types.get(name)
@@ -778,118 +974,147 @@ export const make = (
         if (Either.isLeft(decoded)) {
           return Effect.fail(new InvalidPayload({ taskType: type.name, message: decoded.left.message }))
         }
-        if (type.queued >= type.maxQueued) return Effect.zipRight(onFull(type), Effect.fail(backpressure(type)))
+        if (type.queued >= type.maxQueued) {
+          markFull(type)
+          return Effect.fail(backpressure(type))
+        }
+        // The submitter's span, the parent of the task's spans.
+        const span = config.tracing ? fiber.currentSpan : undefined
+        if (nextId !== undefined && admission === undefined) {
+          return accept(type, request, decoded.right, nextId() as Ids.TaskId, undefined, span) as Effect.Effect<
+            Task.TaskHandle<R>,
+            Supervisor.SubmitError
+          >
+        }
         return Effect.flatMap(
           ids.next,
-          (id) => enqueue(type, request, decoded.right, id as Ids.TaskId) as Effect.Effect<Task.TaskHandle<R>, any>
+          (id) => admit(type, request, decoded.right, id as Ids.TaskId, span) as Effect.Effect<Task.TaskHandle<R>, any>
         )
       })
 
-    const enqueue = (
+    // Asks the admission policies (when there are any), then accepts the task.
+    const admit = (
       type: TypeEntry,
       request: Task.SubmitRequest<any>,
       payload: unknown,
-      id: Ids.TaskId
-    ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> =>
-      Effect.gen(function*() {
-        const now = clock.unsafeCurrentTimeMillis()
-        const span = config.tracing ? yield* Effect.serviceOption(Tracer.ParentSpan) : Option.none()
-        let grantId: string | undefined
-        if (admission !== undefined) {
-          const grant = yield* admission.admit({
-            taskId: id,
-            taskType: type.name,
-            ...(request.agentId === undefined ? {} : { agentId: request.agentId as Ids.AgentId }),
-            ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
-            priority: request.priority ?? 0
-          }).pipe(
-            Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
-          )
-          grantId = grant.id
-        }
-        const release = () =>
-          admission === undefined || grantId === undefined
-            ? Effect.void
-            : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
-        // Checked again: a policy may have let other fibers run.
-        if (closed) {
-          yield* release()
-          return yield* new SupervisorClosed()
-        }
-        const key = request.idempotencyKey
-        if (key !== undefined) {
-          const existing = byKey.get(key)
-          if (existing !== undefined) {
-            yield* release()
-            return handleOf(existing)
-          }
-        }
-        const fields: { -readonly [K in keyof Task.TaskRecord]: Task.TaskRecord[K] } = {
-          id,
-          type: type.name,
-          payload: request.payload,
-          priority: request.priority ?? 0,
-          submittedAt: now
-        }
-        if (request.agentId !== undefined) fields.agentId = request.agentId as Ids.AgentId
-        if (request.estimatedTokens !== undefined) fields.estimatedTokens = request.estimatedTokens
-        if (request.groupKey !== undefined) fields.groupKey = request.groupKey
-        if (key !== undefined) fields.idempotencyKey = key
-        if (request.timeoutMillis !== undefined) fields.timeoutMillis = request.timeoutMillis
-        if (request.retry !== undefined) fields.retry = request.retry
-        if (grantId !== undefined) fields.grantId = grantId
-        if (Option.isSome(span)) fields.trace = { traceId: span.value.traceId, spanId: span.value.spanId }
-        const record: Task.TaskRecord = fields
-        const state: TaskState = {
-          record,
-          type,
-          payload,
-          status: "queued",
-          deferred: Deferred.unsafeMake(FiberId.none),
-          exit: undefined,
-          attempts: 0,
-          firstAttemptAt: now,
-          lastAttemptAt: now,
-          usage: undefined,
-          grantSettled: false,
-          fiber: undefined,
-          cancelled: undefined,
-          retryState: undefined,
-          retryAt: undefined,
-          inHandler: false,
-          timedOut: false,
-          encodedResult: undefined,
-          finishedAt: 0,
-          handle: undefined
-        }
-        // Registered before it is queued: a dispatch may take it at once.
-        active.set(id, state)
-        if (key !== undefined) byKey.set(key, state)
-        const offered = yield* queue.offer(record, { maxQueued: type.maxQueued }).pipe(
-          Effect.tapErrorCause(() =>
-            Effect.zipRight(
-              Effect.sync(() => {
-                active.delete(id)
-                if (key !== undefined) byKey.delete(key)
-              }),
-              release()
-            )
-          )
-        )
+      id: Ids.TaskId,
+      span: Tracer.AnySpan | undefined
+    ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
+      if (admission === undefined) return accept(type, request, payload, id, undefined, span)
+      return Effect.flatMap(
+        admission.admit({
+          taskId: id,
+          taskType: type.name,
+          ...(request.agentId === undefined ? {} : { agentId: request.agentId as Ids.AgentId }),
+          ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
+          priority: request.priority ?? 0
+        }).pipe(
+          Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
+        ),
+        (grant) => accept(type, request, payload, id, grant.id, span)
+      )
+    }
+
+    // Queues an accepted task (its grant, if any, is released when it cannot
+    // be queued after all) and dispatches its type.
+    const accept = (
+      type: TypeEntry,
+      request: Task.SubmitRequest<any>,
+      payload: unknown,
+      id: Ids.TaskId,
+      grantId: string | undefined,
+      span: Tracer.AnySpan | undefined
+    ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
+      const release = () =>
+        admission === undefined || grantId === undefined
+          ? Effect.void
+          : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
+      // Checked again: a policy may have let other fibers run.
+      if (closed) return Effect.zipRight(release(), Effect.fail(new SupervisorClosed()))
+      const key = request.idempotencyKey
+      if (key !== undefined) {
+        const existing = byKey.get(key)
+        if (existing !== undefined) return Effect.as(release(), handleOf(existing))
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      const fields: { -readonly [K in keyof Task.TaskRecord]: Task.TaskRecord[K] } = {
+        id,
+        type: type.name,
+        payload: request.payload,
+        priority: request.priority ?? 0,
+        submittedAt: now
+      }
+      if (request.agentId !== undefined) fields.agentId = request.agentId as Ids.AgentId
+      if (request.estimatedTokens !== undefined) fields.estimatedTokens = request.estimatedTokens
+      if (request.groupKey !== undefined) fields.groupKey = request.groupKey
+      if (key !== undefined) fields.idempotencyKey = key
+      if (request.timeoutMillis !== undefined) fields.timeoutMillis = request.timeoutMillis
+      if (request.retry !== undefined) fields.retry = request.retry
+      if (grantId !== undefined) fields.grantId = grantId
+      if (span !== undefined) fields.trace = { traceId: span.traceId, spanId: span.spanId }
+      const record: Task.TaskRecord = fields
+      const state: TaskState = {
+        record,
+        type,
+        payload,
+        status: "queued",
+        deferred: Deferred.unsafeMake(FiberId.none),
+        exit: undefined,
+        attempts: 0,
+        firstAttemptAt: now,
+        lastAttemptAt: now,
+        usage: undefined,
+        grantSettled: false,
+        slot: undefined,
+        cancelled: undefined,
+        retryState: undefined,
+        retryAt: undefined,
+        inHandler: false,
+        timedOut: false,
+        encodedResult: undefined,
+        finishedAt: 0,
+        handle: undefined
+      }
+      // Registered before it is queued: a dispatch may take it at once.
+      active.set(id, state)
+      if (key !== undefined) byKey.set(key, state)
+      const unregister = () => {
+        active.delete(id)
+        if (key !== undefined) byKey.delete(key)
+      }
+      const queued = (
+        offered: TaskQueue.OfferResult
+      ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
         if (offered._tag === "Full") {
-          active.delete(id)
-          if (key !== undefined) byKey.delete(key)
-          yield* release()
+          unregister()
           type.queued = offered.depth
-          yield* onFull(type)
-          return yield* backpressure(type)
+          markFull(type)
+          return Effect.zipRight(release(), Effect.fail(backpressure(type)))
         }
         type.queued++
         Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
-        if (type.queued >= type.maxQueued) yield* onFull(type)
-        yield* dispatch(type)
-        return handleOf(state)
-      })
+        if (type.queued >= type.maxQueued) markFull(type)
+        const dispatched = dispatchNow(type, undefined)
+        const handle = handleOf(state)
+        return dispatched === undefined ? Effect.succeed(handle) : Effect.as(dispatched, handle)
+      }
+      if (direct !== undefined) {
+        let offered: TaskQueue.OfferResult
+        try {
+          offered = direct.offer(record, { maxQueued: type.maxQueued })
+        } catch (defect) {
+          unregister()
+          return Effect.zipRight(release(), Effect.die(defect))
+        }
+        return queued(offered)
+      }
+      return Effect.flatMap(
+        queue.offer(record, { maxQueued: type.maxQueued }).pipe(
+          Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(unregister), release()))
+        ),
+        queued
+      )
+    }
 
     const submitWait = <R>(
       request: Task.SubmitRequest<R>,
@@ -953,7 +1178,8 @@ export const make = (
           circuit: "closed",
           window: [],
           windowNext: 0,
-          windowFailures: 0
+          windowFailures: 0,
+          parked: []
         }
         workers.set(spec.name, worker)
         for (const type of entries) type.workers.push(worker)
@@ -970,6 +1196,7 @@ export const make = (
         for (const type of worker.types) type.workers.splice(type.workers.indexOf(worker), 1)
         // Its in-flight tasks keep counting as used until they end.
         totalSlots -= worker.spec.maxConcurrent
+        unpark(worker)
         if (worker.inFlight === 0) workers.delete(name)
         updateLoad()
         return Effect.void
@@ -1010,6 +1237,7 @@ export const make = (
         }
         yield* cancelAll
         yield* waitIdle
+        for (const worker of workers.values()) unpark(worker)
         yield* Fiber.interruptAll([...timers])
         yield* timeouts.shutdown
         yield* PubSub.shutdown(events)

@@ -1,7 +1,10 @@
 // Timeouts and retry delays without a fiber per task: deadlines sit in one heap and a
 // single timer fiber sleeps (on the Clock, so TestClock drives it) until the
-// earliest, then fires what is due. A deadline earlier than the one the
-// timer sleeps for restarts the timer; a removed deadline costs O(log n).
+// earliest, then fires what is due. Adding and removing are plain calls
+// (O(log n)), made on the dispatch path without an Effect step. The timer is
+// restarted only for a deadline earlier than the one it sleeps for: the
+// deadlines of a busy supervisor come in time order, so it is forked about
+// once per timeout period, not once per task.
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,7 +20,7 @@ export interface Deadline {
 }
 
 export interface Timeouts {
-  readonly add: (at: number, fire: () => Effect.Effect<void>) => Effect.Effect<Deadline>
+  readonly add: (at: number, fire: () => Effect.Effect<void>) => Deadline
   readonly remove: (deadline: Deadline) => void
   readonly shutdown: Effect.Effect<void>
 }
@@ -25,6 +28,8 @@ export interface Timeouts {
 export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): Timeouts => {
   const heap = new Heap<Deadline>((a, b) => a.at < b.at)
   let timer: Fiber.RuntimeFiber<void> | undefined
+  // When the running timer wakes next (Infinity while it is firing).
+  let wakeAt = Infinity
   let closed = false
 
   const step: Effect.Effect<void> = Effect.suspend(() => {
@@ -36,6 +41,7 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (head.at <= now) {
         heap.remove(head)
+        wakeAt = Infinity
         return Effect.zipRight(
           Effect.uninterruptible(
             Effect.catchAllCause(
@@ -46,24 +52,27 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
           step
         )
       }
+      wakeAt = head.at
       return Effect.zipRight(Effect.sleep(Duration.millis(head.at - now)), step)
     })
   })
 
-  const restart = Effect.suspend(() => {
-    if (closed) return Effect.void
+  const restart = () => {
+    if (closed) return
     timer?.unsafeInterruptAsFork(FiberId.none)
+    wakeAt = Infinity
     timer = fork(step)
-    return Effect.void
-  })
+  }
 
   return {
-    add: (at, fire) =>
-      Effect.suspend(() => {
-        const deadline: Deadline = { heapIndex: -1, at, fire }
-        heap.push(deadline)
-        return heap.peek() === deadline ? Effect.as(restart, deadline) : Effect.succeed(deadline)
-      }),
+    add: (at, fire) => {
+      const deadline: Deadline = { heapIndex: -1, at, fire }
+      heap.push(deadline)
+      // A timer that is firing (wakeAt Infinity) looks at the heap again
+      // before it sleeps; one sleeping past `at` must wake earlier.
+      if (timer === undefined || (wakeAt !== Infinity && at < wakeAt)) restart()
+      return deadline
+    },
     remove: (deadline) => heap.remove(deadline),
     shutdown: Effect.suspend(() => {
       closed = true
