@@ -9,7 +9,7 @@
 // win. Run: pnpm --filter @agentos/memory bench
 import * as Ids from "@agentos/core/Ids"
 import * as TokenCounter from "@agentos/core/TokenCounter"
-import { Bench } from "@agentos/testkit"
+import { Backends, Bench } from "@agentos/testkit"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -352,6 +352,53 @@ const main = async () => {
     note:
       "a new SQLite connection each round: the migrations check, one SELECT of the live rows, JSON parse, the scoring index (the text index waits for the first query)"
   })
+
+  // The cost of staying in step with other processes: the same recall of the
+  // top 20 of 1,000 memories on a SQL layer (one version read per call) and
+  // on the memory layer.
+  const SMALL = 1_000
+  const sqlBackends = [
+    { name: "sqlite", layer: Backends.sqlite() },
+    ...(Backends.pgUrl() === undefined ? [] : [{ name: "postgres", layer: Backends.postgres() }])
+  ]
+  for (const backend of sqlBackends) {
+    const sqlRuntime = ManagedRuntime.make(
+      AgentMemory.layerSql({ team: "sync" }).pipe(
+        Layer.provideMerge(Layer.mergeAll(backend.layer, TokenCounter.layerApproximate))
+      )
+    )
+    const memRuntime = ManagedRuntime.make(
+      AgentMemory.layerMemory({ team: "sync" }).pipe(
+        Layer.provideMerge(TokenCounter.layerApproximate)
+      )
+    )
+    const small = inputs.slice(0, SMALL)
+    for (const rt of [sqlRuntime, memRuntime] as const) {
+      await rt.runPromise(Effect.flatMap(
+        AgentMemory.AgentMemory,
+        (m) => Effect.forEach(small, (input) => m.add(input), { discard: true })
+      ))
+    }
+    const recallOn = (rt: typeof memRuntime) => (ops: number) =>
+      rt.runPromise(Effect.flatMap(
+        AgentMemory.AgentMemory,
+        (m) => Effect.forEach(Array.from({ length: ops }), () => m.recall({ topK: 20 }), { discard: true })
+      ))
+    const sync = await Bench.compare(
+      { name: "sql", run: recallOn(sqlRuntime as unknown as typeof memRuntime) },
+      { name: "memory", run: recallOn(memRuntime) },
+      { ops: 200, rounds: 7, warmupOps: 200 }
+    )
+    figures.push(Bench.comparedFigure({
+      name: `AgentMemory.recall, top 20 of 1,000, ${backend.name} layer (one version read per call)`,
+      comparison: sync,
+      baselineName: "the same recall on the memory layer",
+      config: { memories: SMALL, backend: backend.name },
+      note: "the difference is what staying in step with other processes costs a recall when nobody wrote"
+    }))
+    await sqlRuntime.dispose()
+    await memRuntime.dispose()
+  }
 
   for (const figure of figures) {
     console.log(
