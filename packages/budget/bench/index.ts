@@ -321,8 +321,9 @@ const sqlFigure = async (
           ? { backend, journal: "WAL", synchronous: "default (FULL)", busyTimeout: 5000, layerTracing: "on" }
           : { backend, poolSize: "4 (ours) / 1 client (raw)", layerTracing: "on", local: true },
         target: { source: SOURCE, maxRatio },
-        note: "ours: per transaction a team row lock, reads of the agents, loans and expired reservations, " +
-          "then the writes; the raw ledger touches one agent row and one reservation"
+        note: "ours: per transaction a team row lock, one read of the team with all its agents, the named " +
+          "reservation (and expired ones once one may have expired), then the writes; the raw ledger " +
+          "touches one agent row and one reservation"
       })
     } finally {
       await raw.close()

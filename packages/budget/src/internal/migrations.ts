@@ -14,6 +14,9 @@ export const migrations: Sql.Migrations = {
     })
     // A team's loans (steals not yet reclaimed, a handful at most) are a JSON
     // column of its row: read by the statement that locks the row.
+    // next_expiry is at most the earliest expiry of its held reservations
+    // (NULL: none expires), so a transaction looks for expired reservations
+    // only once one may have expired.
     yield* sql`CREATE TABLE agentos_budget_teams (
       team text PRIMARY KEY,
       total bigint NOT NULL,
@@ -22,7 +25,8 @@ export const migrations: Sql.Migrations = {
       retired_overage bigint NOT NULL,
       steals bigint NOT NULL,
       reclaims bigint NOT NULL,
-      loans ${Sql.jsonType(sql)} NOT NULL
+      loans ${Sql.jsonType(sql)} NOT NULL,
+      next_expiry bigint
     )`
     yield* sql`CREATE TABLE agentos_budget_agents (
       team text NOT NULL,

@@ -97,23 +97,45 @@ export const make = (
     const team = options.team
     const columns = sql.literal(RESERVATION_COLUMNS)
 
-    // Locks the team's row (a row lock on Postgres, the write lock on SQLite)
-    // and reads it, loans included, in one statement.
-    const lockTeam = sql<Row>`UPDATE agentos_budget_teams SET total = total WHERE team = ${team} RETURNING *`
+    // The team's row with its agents, and whether a held reservation may have
+    // expired (by the database's clock), in one statement.
+    const teamWithAgents = sql<Row>`SELECT t.total, t.period_key, t.retired_used, t.retired_overage, t.steals,
+        t.reclaims, t.loans, t.next_expiry, CASE WHEN t.next_expiry IS NOT NULL AND ${
+      Reservation.sqlExpired(sql, "t.next_expiry")
+    } THEN 1 ELSE 0 END AS sweep,
+        a.id, a.weight, a.min_share, a.max_share, a.allocated, a.used, a.reserved, a.overage, a.last_activity, a.seq
+      FROM agentos_budget_teams t LEFT JOIN agentos_budget_agents a ON a.team = t.team
+      WHERE t.team = ${team}`
+    // Locks the team's row first, in a statement of its own: a row lock on
+    // Postgres (the read that follows is a new statement, so under READ
+    // COMMITTED it sees what the previous holder committed; a join locked in
+    // the same statement would return the agents as they were before the
+    // wait); on SQLite a no-op UPDATE takes the database's write lock at once,
+    // so the busy timeout applies instead of a failed lock upgrade.
+    const lockTeam = Effect.zipRight(
+      Sql.isPg(sql)
+        ? sql`SELECT 1 FROM agentos_budget_teams WHERE team = ${team} FOR UPDATE`
+        : sql`UPDATE agentos_budget_teams SET total = total WHERE team = ${team}`,
+      teamWithAgents
+    )
 
     const transact: BudgetLedger["transact"] = (operation, reservationId, rules) =>
       sql.withTransaction(Effect.gen(function*() {
-        const teams = yield* lockTeam
-        const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
+        const rows = yield* lockTeam
+        const teams = rows.slice(0, 1)
+        const agents = rows.filter((row) => row.id !== null && row.id !== undefined)
+        const sweep = rows.length > 0 && num(rows[0]!.sweep) === 1
         // Held reservations expired by the database's clock, and the one the operation names.
-        const reservations = yield* sql<Row>`SELECT ${columns},
+        const reservations = !sweep && reservationId === undefined
+          ? []
+          : yield* sql<Row>`SELECT ${columns},
             CASE WHEN state = 'held' AND expires_at IS NOT NULL AND ${
-          Reservation.sqlExpired(sql, "expires_at")
-        } THEN 1 ELSE 0 END AS expired
+            Reservation.sqlExpired(sql, "expires_at")
+          } THEN 1 ELSE 0 END AS expired
           FROM agentos_budget_reservations
           WHERE team = ${team} AND ((state = 'held' AND expires_at IS NOT NULL AND ${
-          Reservation.sqlExpired(sql, "expires_at")
-        }) OR id = ${reservationId ?? ""})`
+            Reservation.sqlExpired(sql, "expires_at")
+          }) OR id = ${reservationId ?? ""})`
         const loans = teams.length === 0 ? [] : loansOf(teams[0]!.loans)
         const expired: Array<ReservationRow> = []
         let target: ReservationRow | undefined
@@ -177,13 +199,24 @@ export const make = (
           const expiry = added.ttlMillis === null
             ? sql.literal("NULL")
             : Reservation.sqlExpiresAt(sql, added.ttlMillis)
-          const rows = yield* sql<Row>`INSERT INTO agentos_budget_reservations
+          const inserted = yield* sql<Row>`INSERT INTO agentos_budget_reservations
             (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
             VALUES (${team}, ${added.id}, ${added.agent}, ${added.requested}, ${added.amount}, 'held', ${expiry},
               0, 0, 0, 0)
             RETURNING expires_at`
-          const value = rows[0]?.expires_at
+          const value = inserted[0]?.expires_at
           expiresAt = value === null || value === undefined ? null : num(value)
+        }
+        const nextExpiry = teams.length === 0 || teams[0]!.next_expiry === null || teams[0]!.next_expiry === undefined
+          ? null
+          : num(teams[0]!.next_expiry)
+        if (sweep) {
+          yield* sql`UPDATE agentos_budget_teams SET next_expiry = (
+              SELECT min(expires_at) FROM agentos_budget_reservations
+              WHERE team = ${team} AND state = 'held' AND expires_at IS NOT NULL)
+            WHERE team = ${team}`
+        } else if (expiresAt !== null && (nextExpiry === null || expiresAt < nextExpiry)) {
+          yield* sql`UPDATE agentos_budget_teams SET next_expiry = ${expiresAt} WHERE team = ${team}`
         }
         if (changes.transfers.length > 0) {
           yield* sql`INSERT INTO agentos_budget_transfers ${
