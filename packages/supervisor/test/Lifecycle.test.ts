@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as Metrics from "../src/internal/metrics.js"
 import * as Task from "../src/Task.js"
 import { echo, gates, make, recordingPolicy, settle } from "./fixtures.js"
@@ -127,6 +128,50 @@ describe("observability", () => {
       )
       yield* submitter.handle.await
       assert.strictEqual(parent, submitter.span.spanId)
+    }))
+
+  it.scoped("each attempt's span has the task's attributes and ends with the attempt's outcome", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.Span> = []
+      const inner = yield* Effect.tracer
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = inner.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f) => f()
+      })
+      const supervisor = yield* Effect.withTracer(
+        make({
+          types: [echo],
+          workers: [
+            Task.worker(echo, {
+              name: "w",
+              maxConcurrent: 1,
+              handler: ({ n }) =>
+                Effect.flatMap(
+                  Effect.currentSpan,
+                  (span) => n < 0 ? Effect.fail(`no: ${span.name}`) : Effect.succeed(n)
+                )
+            })
+          ]
+        }),
+        recording
+      )
+      const ok = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
+      const failing = yield* supervisor.submit({ type: echo, payload: { n: -1 } })
+      assert.strictEqual(yield* ok.await, 1)
+      const error = yield* Effect.flip(failing.await)
+      // The handler ran inside its attempt's span.
+      assert.strictEqual(error._tag === "TaskFailed" ? error.error.message : "", "no: Supervisor.task")
+      const tasks = spans.filter((span) => span.name === "Supervisor.task")
+      assert.deepStrictEqual(tasks.map((span) => span.attributes.get("task.id")), [ok.id, failing.id])
+      assert.deepStrictEqual(tasks.map((span) => span.attributes.get("task.attempt")), [1, 1])
+      assert.deepStrictEqual(tasks.map((span) => span.attributes.get("task.type")), ["echo", "echo"])
+      const [first, second] = tasks.map((span) => span.status)
+      assert.isTrue(first?._tag === "Ended" && Exit.isSuccess(first.exit))
+      assert.isTrue(second?._tag === "Ended" && Exit.isFailure(second.exit))
     }))
 
   it.scoped("a queue full past queueSaturatedAfter is published once", () =>

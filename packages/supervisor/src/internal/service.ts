@@ -11,6 +11,7 @@ import * as Ids from "@agentos/core/Ids"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,6 +19,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
@@ -118,7 +120,8 @@ interface TaskState {
   readonly type: TypeEntry
   readonly payload: unknown
   status: Task.TaskStatus
-  readonly deferred: Deferred.Deferred<unknown, TaskError>
+  /** Made when someone waits before the task ends (most awaits come after). */
+  deferred: Deferred.Deferred<unknown, TaskError> | undefined
   exit: Exit.Exit<unknown, TaskError> | undefined
   attempts: number
   firstAttemptAt: number
@@ -468,15 +471,35 @@ export const make = (
         })
     })
 
-    const attempt = (state: TaskState, worker: WorkerState) => {
-      const handler = Effect.suspend(() => worker.spec.handler(state.payload, context(state, worker)))
+    // The handler, interruptible, to its exit; with `tracing`, in a span of
+    // its own (child of the submitter's span) that is the handler's parent
+    // span. What `Effect.withSpan` does, in fewer steps: the slot's fiber is
+    // uninterruptible outside the handler, so the span is always ended and
+    // the fiber's context always put back without a finalizer.
+    const attempt = (state: TaskState, worker: WorkerState): Effect.Effect<Exit.Exit<unknown, unknown>> => {
+      const handler = Effect.exit(
+        Effect.interruptible(Effect.suspend(() => worker.spec.handler(state.payload, context(state, worker))))
+      )
       if (!config.tracing) return handler
       const trace = state.record.trace
-      return Effect.withSpan(handler, "Supervisor.task", {
+      const span = Effect.makeSpan("Supervisor.task", {
         attributes: { "task.id": state.record.id, "task.type": state.type.name, "task.attempt": state.attempts },
         captureStackTrace: false,
         ...(trace === undefined ? {} : { parent: Tracer.externalSpan(trace) })
       })
+      return Effect.flatMap(span, (span) =>
+        Effect.withFiberRuntime((fiber) => {
+          const outer = fiber.currentContext
+          const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
+          const spanClock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+          return Effect.zipRight(
+            FiberRef.set(FiberRef.currentContext, Context.add(outer, Tracer.ParentSpan, span)),
+            Effect.flatMap(handler, (exit) => {
+              if (span.status._tag !== "Ended") span.end(timing ? spanClock.unsafeCurrentTimeNanos() : BigInt(0), exit)
+              return Effect.as(FiberRef.set(FiberRef.currentContext, outer), exit)
+            })
+          )
+        }))
     }
 
     // One attempt in `slot`, then what follows: completion, a retry (its
@@ -500,7 +523,7 @@ export const make = (
           state.timedOut = true
           interruptSlot(state.slot)
         }))
-      return Effect.flatMap(Effect.exit(Effect.interruptible(attempt(state, slot.worker))), (exit) => {
+      return Effect.flatMap(attempt(state, slot.worker), (exit) => {
         state.inHandler = false
         timeouts.remove(deadline)
         return afterAttempt(slot, state, trial, started, timeoutMillis, exit)
@@ -796,7 +819,7 @@ export const make = (
       finishedOrder.push(state)
       evict(now)
       Metrics.tasks.unsafeUpdate(1, Metrics.outcomeLabels[status])
-      Deferred.unsafeDone(state.deferred, exit)
+      if (state.deferred !== undefined) Deferred.unsafeDone(state.deferred, exit)
       if (active.size === 0) idle.fire()
     }
 
@@ -825,6 +848,14 @@ export const make = (
       }
     }
 
+    // The task's outcome, once it has ended.
+    const awaitExit = (state: TaskState): Effect.Effect<unknown, TaskError> =>
+      Effect.suspend(() => {
+        if (state.exit !== undefined) return state.exit
+        if (state.deferred === undefined) state.deferred = Deferred.unsafeMake(FiberId.none)
+        return Deferred.await(state.deferred)
+      })
+
     const lookup = (id: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const state = active.get(id) ?? retained.get(id)
@@ -845,7 +876,7 @@ export const make = (
     // Returns once the task has ended.
     const cancelTask = (state: TaskState, reason: "cancelled" | "shutdown"): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const ended = Effect.asVoid(Effect.exit(Deferred.await(state.deferred)))
+        const ended = Effect.asVoid(Effect.exit(awaitExit(state)))
         if (state.exit !== undefined) return Effect.void
         if (state.cancelled !== undefined) return ended
         state.cancelled = reason
@@ -873,7 +904,7 @@ export const make = (
         return this.state.record.id
       }
       get await() {
-        return Deferred.await(this.state.deferred)
+        return awaitExit(this.state)
       }
       get poll() {
         return Effect.sync(() => Option.fromNullable(this.state.exit))
@@ -1058,7 +1089,7 @@ export const make = (
         type,
         payload,
         status: "queued",
-        deferred: Deferred.unsafeMake(FiberId.none),
+        deferred: undefined,
         exit: undefined,
         attempts: 0,
         firstAttemptAt: now,
@@ -1278,7 +1309,7 @@ export const make = (
         Effect.flatMap(
           lookup(id),
           (state) =>
-            Effect.flatMap(Deferred.await(state.deferred), () =>
+            Effect.flatMap(awaitExit(state), () =>
               Effect.orDie(
                 Schema.decodeUnknown(state.type.spec.result as Schema.Schema<unknown, unknown>)(
                   state.encodedResult
