@@ -34,4 +34,17 @@ describe("consolidation", () => {
       assert.strictEqual(again.outcome, "added")
       assert.strictEqual((yield* m.stats()).total, 2)
     }).pipe(provide({ consolidationKey: () => undefined })))
+
+  it.effect("a merge expires only when both memories expire, at the later time", () =>
+    Effect.gen(function*() {
+      const m = yield* AgentMemory.AgentMemory
+      yield* m.add({ text: "both expire", type: "fact", expiresAt: 1_000 })
+      const both = yield* m.add({ text: "both expire", type: "fact", expiresAt: 5_000 })
+      assert.strictEqual(both.memory.expiresAt, 5_000)
+      yield* m.add({ text: "one expires", type: "fact", expiresAt: 1_000 })
+      const one = yield* m.add({ text: "one expires", type: "fact" })
+      assert.strictEqual(one.outcome, "merged")
+      assert.isFalse("expiresAt" in one.memory)
+      assert.isFalse("expiresAt" in (yield* m.get(one.memory.id)))
+    }).pipe(provide({})))
 })

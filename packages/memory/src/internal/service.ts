@@ -314,8 +314,10 @@ export const make = (
             : index.consolidation.get(`${index.agentCode(draft.agent)}\u0000${draft.type}\u0000${ck}`)
           const existing = same === undefined ? undefined : index.memories[same]
           if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
+            // The merge expires only when both expire (at the later time).
+            const { expiresAt: _expiresAt, ...kept } = existing
             const merged: Memory = {
-              ...existing,
+              ...kept,
               importance: Math.max(existing.importance, draft.importance),
               metadata: { ...existing.metadata, ...draft.metadata },
               ...(draft.floor === undefined && existing.floor === undefined
@@ -325,7 +327,6 @@ export const make = (
                 ? {}
                 : { expiresAt: Math.max(existing.expiresAt, draft.expiresAt) })
             }
-            if (existing.expiresAt !== undefined && draft.expiresAt === undefined) delete (merged as any).expiresAt
             yield* write({ ...emptyBatch, update: [merged] })
             index.update(merged)
             yield* Metric.increment(Metrics.merged)
