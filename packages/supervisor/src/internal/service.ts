@@ -112,6 +112,9 @@ interface Slot {
   wake: ((resume: Effect.Effect<void>) => void) | undefined
 }
 
+/** What `submit` answers `submitWait` for a full queue. */
+const Wait: unique symbol = Symbol("@agentos/supervisor/Wait")
+
 /** Parked slot fibers kept per worker; a slot freed beyond them ends its fiber. */
 const maxParked = 64
 
@@ -953,6 +956,10 @@ export const make = (
 
     const backpressure = (type: TypeEntry) => {
       Metrics.rejections.unsafeUpdate(1, Metrics.backpressureLabels)
+      return backpressureError(type)
+    }
+
+    const backpressureError = (type: TypeEntry) => {
       let slots = 0
       let latency = 0
       let finished = 0
@@ -989,6 +996,14 @@ export const make = (
     }
 
     const submit = <R>(request: Task.SubmitRequest<R>): Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> =>
+      submitOrWait(request, false) as Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError>
+
+    // `submit`; with `wait`, a full queue answers `Wait` (the refusal is
+    // counted, its error made only if `submitWait` gives up).
+    const submitOrWait = <R>(
+      request: Task.SubmitRequest<R>,
+      wait: boolean
+    ): Effect.Effect<Task.TaskHandle<R> | typeof Wait, Supervisor.SubmitError> =>
       Effect.withFiberRuntime((fiber) => {
         if (closed) return Effect.fail(new SupervisorClosed())
         const name = typeof request.type === "string" ? request.type : request.type?.name
@@ -1007,6 +1022,10 @@ export const make = (
         }
         if (type.queued >= type.maxQueued) {
           markFull(type)
+          if (wait) {
+            Metrics.rejections.unsafeUpdate(1, Metrics.backpressureLabels)
+            return Effect.succeed(Wait)
+          }
           return Effect.fail(backpressure(type))
         }
         // The submitter's span, the parent of the task's spans.
@@ -1151,22 +1170,27 @@ export const make = (
       request: Task.SubmitRequest<R>,
       waitOptions?: { readonly timeout?: Duration.DurationInput }
     ): Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> => {
-      let last: Supervisor.SubmitError | undefined
+      // The last refusal: an error, or the type whose queue was full.
+      let last: Supervisor.SubmitError | TypeEntry | undefined
       const name = typeof request.type === "string" ? request.type : request.type?.name
       const attempt: Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> = Effect.suspend(() => {
         const type = types.get(name)
         // Taken before asking, so a slot freed in between is not missed.
         const space = type?.space.next()
-        const grants = settled.next()
+        const grants = admission === undefined ? undefined : settled.next()
         return Effect.catchIf(
-          submit(request),
+          Effect.flatMap(submitOrWait(request, true), (submitted) => {
+            if (submitted !== Wait) return Effect.succeed(submitted)
+            last = type
+            return Effect.zipRight(Deferred.await(space!), attempt)
+          }),
           (error) => error._tag === "Backpressure" || error._tag === "AdmissionRejected",
           (error) => {
             last = error
             const wake = error._tag === "Backpressure"
               ? Deferred.await(space!)
               : Effect.race(
-                Deferred.await(grants),
+                grants === undefined ? Effect.never : Deferred.await(grants),
                 Effect.sleep(Duration.millis(error.retryAfterMillis ?? 1_000))
               )
             return Effect.zipRight(wake, attempt)
@@ -1176,7 +1200,12 @@ export const make = (
       if (waitOptions?.timeout === undefined) return attempt
       return Effect.timeoutFail(attempt, {
         duration: waitOptions.timeout,
-        onTimeout: () => last ?? new SupervisorClosed()
+        onTimeout: () =>
+          last === undefined
+            ? new SupervisorClosed()
+            : "_tag" in last
+            ? last
+            : backpressureError(last)
       })
     }
 
