@@ -109,8 +109,14 @@ export const make = (
       return out
     }
 
-    const afterwards = (report: Rules.Report) =>
-      Effect.gen(function*() {
+    const afterwards = (report: Rules.Report) => {
+      const raisedNow = alertsOf(report)
+      // The common case (nothing moved, expired or crossed) costs no effect.
+      if (
+        raisedNow.length === 0 && report.transfers.length === 0 && report.overages.length === 0 &&
+        report.expired === 0
+      ) return Effect.void
+      return Effect.gen(function*() {
         for (const transfer of report.transfers) {
           yield* Metric.incrementBy(
             Metric.tagged(tagged(Metrics.transferredTokensTotal), "kind", transfer.kind),
@@ -119,9 +125,9 @@ export const make = (
         }
         for (const overage of report.overages) yield* Metric.incrementBy(overageTokens, overage.tokens)
         if (report.expired > 0) yield* Metric.incrementBy(expiredTotal, report.expired)
-        const raisedNow = alertsOf(report)
         if (raisedNow.length > 0) yield* PubSub.publishAll(alerts, raisedNow)
       })
+    }
 
     const run = <A, E>(
       operation: string,
