@@ -60,6 +60,8 @@ interface TypeEntry {
   readonly spec: Task.TaskType<any, any>
   readonly name: string
   readonly maxQueued: number
+  /** `{ maxQueued }`, made once for every offer. */
+  readonly offerOptions: { readonly maxQueued: number }
   readonly timeoutMillis: number
   readonly decode: (input: unknown) => Either.Either<unknown, ParseResult.ParseError>
   readonly encodeResult: (value: unknown) => Either.Either<unknown, ParseResult.ParseError>
@@ -194,6 +196,7 @@ export const make = (
         spec,
         name: spec.name,
         maxQueued: spec.maxQueued ?? config.maxQueued,
+        offerOptions: { maxQueued: spec.maxQueued ?? config.maxQueued },
         timeoutMillis: Duration.toMillis(spec.timeout),
         decode: Schema.decodeUnknownEither(spec.payload as Schema.Schema<unknown, unknown>),
         encodeResult: Schema.encodeEither(spec.result as Schema.Schema<unknown, unknown>),
@@ -505,6 +508,14 @@ export const make = (
         }))
     }
 
+    // A task's deadline passed: its handler, if it is still running, is interrupted.
+    const timeOut = (state: TaskState) =>
+      Effect.sync(() => {
+        if (!state.inHandler || state.slot === undefined) return
+        state.timedOut = true
+        interruptSlot(state.slot)
+      })
+
     // One attempt in `slot`, then what follows: completion, a retry (its
     // delay is a timer; the slot is given back at once), or the final
     // failure. Runs uninterruptibly but for the handler, which a timeout or a
@@ -520,12 +531,7 @@ export const make = (
       }
       state.timedOut = false
       state.inHandler = true
-      const deadline = timeouts.add(started + timeoutMillis, () =>
-        Effect.sync(() => {
-          if (!state.inHandler || state.slot === undefined) return
-          state.timedOut = true
-          interruptSlot(state.slot)
-        }))
+      const deadline = timeouts.add(started + timeoutMillis, timeOut, state)
       return Effect.flatMap(attempt(state, slot.worker), (exit) => {
         state.inHandler = false
         timeouts.remove(deadline)
@@ -661,7 +667,8 @@ export const make = (
         state.status = "retrying"
         state.retryAt = timeouts.add(
           Math.max(now, ScheduleIntervals.start(decision.intervals)),
-          () => requeue(state)
+          requeue,
+          state
         )
       })
 
@@ -1075,16 +1082,12 @@ export const make = (
       grantId: string | undefined,
       span: Tracer.AnySpan | undefined
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
-      const release = () =>
-        admission === undefined || grantId === undefined
-          ? Effect.void
-          : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
       // Checked again: a policy may have let other fibers run.
-      if (closed) return Effect.zipRight(release(), Effect.fail(new SupervisorClosed()))
+      if (closed) return Effect.zipRight(releaseGrant(grantId), Effect.fail(new SupervisorClosed()))
       const key = request.idempotencyKey
       if (key !== undefined) {
         const existing = byKey.get(key)
-        if (existing !== undefined) return Effect.as(release(), handleOf(existing))
+        if (existing !== undefined) return Effect.as(releaseGrant(grantId), handleOf(existing))
       }
       const now = clock.unsafeCurrentTimeMillis()
       const fields: { -readonly [K in keyof Task.TaskRecord]: Task.TaskRecord[K] } = {
@@ -1128,42 +1131,55 @@ export const make = (
       // Registered before it is queued: a dispatch may take it at once.
       active.set(id, state)
       if (key !== undefined) byKey.set(key, state)
-      const unregister = () => {
-        active.delete(id)
-        if (key !== undefined) byKey.delete(key)
-      }
-      const queued = (
-        offered: TaskQueue.OfferResult
-      ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
-        if (offered._tag === "Full") {
-          unregister()
-          type.queued = offered.depth
-          markFull(type)
-          return Effect.zipRight(release(), Effect.fail(backpressure(type)))
-        }
-        type.queued++
-        Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
-        if (type.queued >= type.maxQueued) markFull(type)
-        const dispatched = dispatchNow(type, undefined)
-        const handle = handleOf(state)
-        return dispatched === undefined ? Effect.succeed(handle) : Effect.as(dispatched, handle)
-      }
       if (direct !== undefined) {
         let offered: TaskQueue.OfferResult
         try {
-          offered = direct.offer(record, { maxQueued: type.maxQueued })
+          offered = direct.offer(record, type.offerOptions)
         } catch (defect) {
-          unregister()
-          return Effect.zipRight(release(), Effect.die(defect))
+          unregister(state)
+          return Effect.zipRight(releaseGrant(grantId), Effect.die(defect))
         }
-        return queued(offered)
+        return queued(state, grantId, offered)
       }
       return Effect.flatMap(
-        queue.offer(record, { maxQueued: type.maxQueued }).pipe(
-          Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(unregister), release()))
+        queue.offer(record, type.offerOptions).pipe(
+          Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => unregister(state)), releaseGrant(grantId)))
         ),
-        queued
+        (offered) => queued(state, grantId, offered)
       )
+    }
+
+    // A grant given for a task that was not queued after all.
+    const releaseGrant = (grantId: string | undefined): Effect.Effect<void> =>
+      admission === undefined || grantId === undefined
+        ? Effect.void
+        : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
+
+    const unregister = (state: TaskState) => {
+      active.delete(state.record.id)
+      const key = state.record.idempotencyKey
+      if (key !== undefined) byKey.delete(key)
+    }
+
+    // What the queue answered an accepted task's offer.
+    const queued = (
+      state: TaskState,
+      grantId: string | undefined,
+      offered: TaskQueue.OfferResult
+    ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
+      const type = state.type
+      if (offered._tag === "Full") {
+        unregister(state)
+        type.queued = offered.depth
+        markFull(type)
+        return Effect.zipRight(releaseGrant(grantId), Effect.fail(backpressure(type)))
+      }
+      type.queued++
+      Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
+      if (type.queued >= type.maxQueued) markFull(type)
+      const dispatched = dispatchNow(type, undefined)
+      const handle = handleOf(state)
+      return dispatched === undefined ? Effect.succeed(handle) : Effect.as(dispatched, handle)
     }
 
     const submitWait = <R>(

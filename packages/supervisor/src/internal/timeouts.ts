@@ -15,12 +15,14 @@ import { Heap } from "./heap.js"
 export interface Deadline {
   heapIndex: number
   readonly at: number
-  /** Runs uninterruptibly on the timer fiber; a failure is logged. */
-  readonly fire: () => Effect.Effect<void>
+  /** Runs uninterruptibly on the timer fiber with `target`; a failure is logged. */
+  readonly fire: (target: any) => Effect.Effect<void>
+  readonly target: unknown
 }
 
 export interface Timeouts {
-  readonly add: (at: number, fire: () => Effect.Effect<void>) => Deadline
+  /** `fire(target)` at `at` (a shared function and its argument: no closure per deadline). */
+  readonly add: <T>(at: number, fire: (target: T) => Effect.Effect<void>, target: T) => Deadline
   readonly remove: (deadline: Deadline) => void
   readonly shutdown: Effect.Effect<void>
 }
@@ -45,7 +47,7 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
         return Effect.zipRight(
           Effect.uninterruptible(
             Effect.catchAllCause(
-              Effect.suspend(head.fire),
+              Effect.suspend(() => head.fire(head.target)),
               (cause) => Effect.logError("supervisor: a timer failed", cause)
             )
           ),
@@ -65,8 +67,8 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
   }
 
   return {
-    add: (at, fire) => {
-      const deadline: Deadline = { heapIndex: -1, at, fire }
+    add: (at, fire, target) => {
+      const deadline: Deadline = { heapIndex: -1, at, fire, target }
       heap.push(deadline)
       // A timer that is firing (wakeAt Infinity) looks at the heap again
       // before it sleeps; one sleeping past `at` must wake earlier.
