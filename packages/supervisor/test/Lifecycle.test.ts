@@ -1,7 +1,10 @@
+import type * as AdmissionPolicy from "@agentos/core/AdmissionPolicy"
+import * as DeadLetters from "@agentos/core/DeadLetters"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -172,6 +175,56 @@ describe("observability", () => {
       const [first, second] = tasks.map((span) => span.status)
       assert.isTrue(first?._tag === "Ended" && Exit.isSuccess(first.exit))
       assert.isTrue(second?._tag === "Ended" && Exit.isFailure(second.exit))
+    }))
+
+  it.scoped("what runs after an attempt (grants, dead letters) runs outside the attempt's span", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const spanName = Effect.map(
+        Effect.option(Effect.currentSpan),
+        (span) => Option.getOrElse(Option.map(span, (s) => s.name), () => "none")
+      )
+      const policy: AdmissionPolicy.AdmissionPolicyService = {
+        admit: () => Effect.succeed({ id: "grant" }),
+        commit: () => Effect.flatMap(spanName, (name) => Effect.sync(() => seen.push(`commit:${name}`))),
+        release: () => Effect.flatMap(spanName, (name) => Effect.sync(() => seen.push(`release:${name}`)))
+      }
+      const deadLetters: DeadLetters.DeadLettersService = {
+        send: () =>
+          Effect.flatMap(spanName, (name) => {
+            seen.push(`send:${name}`)
+            return Effect.succeed({ letterId: "letter" as never, duplicate: false })
+          })
+      }
+      const supervisor = yield* make(
+        {
+          types: [echo],
+          admission: [policy],
+          workers: [
+            Task.worker(echo, {
+              name: "w",
+              maxConcurrent: 1,
+              handler: ({ n }) =>
+                Effect.flatMap(spanName, (name) => {
+                  seen.push(`handler:${name}`)
+                  return n < 0 ? Effect.fail("no") : Effect.succeed(n)
+                })
+            })
+          ]
+        },
+        Layer.succeed(DeadLetters.DeadLetters, deadLetters)
+      )
+      const ok = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
+      const failing = yield* supervisor.submit({ type: echo, payload: { n: -1 } })
+      yield* ok.await
+      yield* Effect.flip(failing.await)
+      assert.deepStrictEqual(seen, [
+        "handler:Supervisor.task",
+        "release:none",
+        "handler:Supervisor.task",
+        "send:none",
+        "release:none"
+      ])
     }))
 
   it.scoped("a queue full past queueSaturatedAfter is published once", () =>

@@ -112,6 +112,10 @@ interface Slot {
   interrupted: boolean
   /** Resumes the fiber while it is parked. */
   wake: ((resume: Effect.Effect<void>) => void) | undefined
+  /** The fiber's own context, without a task's span (with `tracing`). */
+  outer: Context.Context<never> | undefined
+  /** Its context still holds the span of the attempt that just ended. */
+  inSpan: boolean
 }
 
 /** What `submit` answers `submitWait` for a full queue. */
@@ -341,14 +345,23 @@ export const make = (
           nextTrial: false,
           free: false,
           interrupted: false,
-          wake: undefined
+          wake: undefined,
+          outer: undefined,
+          inSpan: false
         }
       }
       slot.next = state
       slot.nextTrial = trial
       state.slot = slot
       if (slot.fiber === undefined) {
-        slot.fiber = fork(Effect.uninterruptible(slotLoop(slot)))
+        slot.fiber = fork(Effect.uninterruptible(
+          config.tracing
+            ? Effect.withFiberRuntime((fiber) => {
+              slot.outer = fiber.currentContext
+              return slotLoop(slot)
+            })
+            : slotLoop(slot)
+        ))
       } else if (slot.wake !== undefined) {
         const wake = slot.wake
         slot.wake = undefined
@@ -478,34 +491,56 @@ export const make = (
     })
 
     // The handler, interruptible, to its exit; with `tracing`, in a span of
-    // its own (child of the submitter's span) that is the handler's parent
-    // span. What `Effect.withSpan` does, in fewer steps: the slot's fiber is
-    // uninterruptible outside the handler, so the span is always ended and
-    // the fiber's context always put back without a finalizer.
-    const attempt = (state: TaskState, worker: WorkerState): Effect.Effect<Exit.Exit<unknown, unknown>> => {
+    // its own (child of the submitter's span, else of the slot's own parent
+    // span) that is the handler's parent span. What `Effect.withSpan` does,
+    // in fewer steps: the slot's fiber is uninterruptible outside the
+    // handler, so the span is always ended without a finalizer, and the
+    // fiber's own context is put back only before an effect that is not the
+    // next attempt runs in it (`withOuter`).
+    const attempt = (slot: Slot, state: TaskState): Effect.Effect<Exit.Exit<unknown, unknown>> => {
+      const worker = slot.worker
       const handler = Effect.exit(
         Effect.interruptible(Effect.suspend(() => worker.spec.handler(state.payload, context(state, worker))))
       )
       if (!config.tracing) return handler
+      const outer = slot.outer!
       const trace = state.record.trace
+      const parent = trace === undefined ? parentIn(outer) : Tracer.externalSpan(trace)
       const span = Effect.makeSpan("Supervisor.task", {
         attributes: { "task.id": state.record.id, "task.type": state.type.name, "task.attempt": state.attempts },
         captureStackTrace: false,
-        ...(trace === undefined ? {} : { parent: Tracer.externalSpan(trace) })
+        ...(parent === undefined ? { root: true } : { parent })
       })
       return Effect.flatMap(span, (span) =>
         Effect.withFiberRuntime((fiber) => {
-          const outer = fiber.currentContext
           const timing = fiber.getFiberRef(FiberRef.currentTracerTimingEnabled)
           const spanClock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+          slot.inSpan = true
           return Effect.zipRight(
             FiberRef.set(FiberRef.currentContext, Context.add(outer, Tracer.ParentSpan, span)),
-            Effect.flatMap(handler, (exit) => {
+            Effect.map(handler, (exit) => {
               if (span.status._tag !== "Ended") span.end(timing ? spanClock.unsafeCurrentTimeNanos() : BigInt(0), exit)
-              return Effect.as(FiberRef.set(FiberRef.currentContext, outer), exit)
+              return exit
             })
           )
         }))
+    }
+
+    // The parent span a span made in `context` gets (as `Effect.withSpan` finds it).
+    const parentIn = (context: Context.Context<never>): Tracer.AnySpan | undefined => {
+      const parent = Context.getOption(context, Tracer.ParentSpan)
+      if (Option.isNone(parent)) return undefined
+      const span = parent.value
+      return span._tag === "Span" && Context.get(span.context, Tracer.DisablePropagation) ? undefined : span
+    }
+
+    // `next` to run in the slot's fiber after an attempt: its own context
+    // first, unless `next` does nothing (then the next attempt replaces the
+    // span in the context anyway).
+    const withOuter = (slot: Slot, next: Effect.Effect<void>): Effect.Effect<void> => {
+      if (!slot.inSpan || next === Effect.void) return next
+      slot.inSpan = false
+      return Effect.zipRight(FiberRef.set(FiberRef.currentContext, slot.outer!), next)
     }
 
     // A task's deadline passed: its handler, if it is still running, is interrupted.
@@ -527,15 +562,15 @@ export const make = (
       state.lastAttemptAt = started
       const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
       if (state.cancelled !== undefined) {
-        return afterAttempt(slot, state, trial, started, timeoutMillis, Exit.interrupt(FiberId.none))
+        return withOuter(slot, afterAttempt(slot, state, trial, started, timeoutMillis, Exit.interrupt(FiberId.none)))
       }
       state.timedOut = false
       state.inHandler = true
       const deadline = timeouts.add(started + timeoutMillis, timeOut, state)
-      return Effect.flatMap(attempt(state, slot.worker), (exit) => {
+      return Effect.flatMap(attempt(slot, state), (exit) => {
         state.inHandler = false
         timeouts.remove(deadline)
-        return afterAttempt(slot, state, trial, started, timeoutMillis, exit)
+        return withOuter(slot, afterAttempt(slot, state, trial, started, timeoutMillis, exit))
       })
     }
 
