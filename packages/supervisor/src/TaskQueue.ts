@@ -90,8 +90,9 @@ export interface TaskQueueService {
 export class TaskQueue extends Context.Tag("@agentos/supervisor/TaskQueue")<TaskQueue, TaskQueueService>() {}
 
 /**
- * The queue in memory: one process, nothing persisted. Priority queues are
- * binary heaps, so `offer`, `take` and `remove` cost O(log n).
+ * The queue in memory: one process, nothing persisted. Each type and group
+ * keeps a list per priority, so `offer`, `take` and `remove` cost O(1) (plus
+ * O(log p) for p priorities and groups present).
  *
  * @since 0.1.0
  * @category layers

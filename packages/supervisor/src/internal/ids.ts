@@ -31,19 +31,37 @@ export const makeUlid = (clock: Clock.Clock, seed: readonly [number, number, num
   let lastMillis = -1
   let high = 0
   let low = 0
+  // The time and high parts change once a millisecond: encoded then, not per id.
+  let prefix = ""
   return () => {
     const millis = clock.unsafeCurrentTimeMillis()
     if (millis > lastMillis) {
       lastMillis = millis
       high = next40()
       low = next40()
+      prefix = ""
     } else if (++low === SPACE) {
       low = 0
+      prefix = ""
       if (++high === SPACE) {
         high = 0
         lastMillis++
       }
     }
-    return IdGenerator.ulid(lastMillis, high / SPACE, low / SPACE)
+    if (prefix === "") prefix = IdGenerator.ulid(lastMillis, high / SPACE, 0).slice(0, 18)
+    return prefix + encode8(low)
   }
+}
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// Eight characters of Crockford base 32, as core's ULIDs encode their low 40 bits.
+const encode8 = (value: number): string => {
+  let out = ""
+  let rest = value
+  for (let i = 0; i < 8; i++) {
+    out = ALPHABET[rest % 32] + out
+    rest = Math.floor(rest / 32)
+  }
+  return out
 }

@@ -1,28 +1,31 @@
 // The task queue in memory. Each type's queue is split into lanes, one per
-// group key (tasks without a group share one lane); a lane is a heap of its
-// tasks by (priority, arrival), and each type keeps a heap of its ready lanes
-// ordered by their first task. `take` pops the best ready lane; a lane whose
+// group key (tasks without a group share one lane); a lane holds its tasks
+// by priority, then arrival (a list per priority: O(1) for each task), and
+// each type keeps a heap of its ready lanes ordered by their first task. `take` pops the best ready lane; a lane whose
 // group is at its limit leaves the ready heap until its group's next
 // `finish`, so a full group never blocks the tasks behind it.
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Task from "../Task.js"
 import type * as TaskQueue from "../TaskQueue.js"
+import { type Bucket, Buckets } from "./buckets.js"
 import { Heap } from "./heap.js"
 
 interface Entry {
-  heapIndex: number
   readonly record: Task.TaskRecord
   readonly priority: number
   readonly seq: number
   readonly lane: Lane
+  prev: Entry | undefined
+  next: Entry | undefined
+  bucket: Bucket<Entry> | undefined
 }
 
 interface Lane {
   heapIndex: number
   readonly type: TypeQueue
   readonly group: string | undefined
-  readonly entries: Heap<Entry>
+  readonly entries: Buckets<Entry>
 }
 
 interface TypeQueue {
@@ -121,11 +124,19 @@ export const make = (): TaskQueue.TaskQueueService => {
     if (options.force !== true && queue.depth >= options.maxQueued) return { _tag: "Full", depth: queue.depth }
     let lane = queue.lanes.get(record.groupKey)
     if (lane === undefined) {
-      lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Heap(entryBefore) }
+      lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Buckets() }
       queue.lanes.set(record.groupKey, lane)
       if (record.groupKey !== undefined) group(record.groupKey).lanes.add(lane)
     }
-    const entry: Entry = { heapIndex: -1, record, priority: record.priority, seq: ++seq, lane }
+    const entry: Entry = {
+      record,
+      priority: record.priority,
+      seq: ++seq,
+      lane,
+      prev: undefined,
+      next: undefined,
+      bucket: undefined
+    }
     const head = lane.entries.peek()
     lane.entries.push(entry)
     queue.depth++
