@@ -214,8 +214,13 @@ export const make = (
       Metrics.queueDepth.unsafeUpdate(0, types.get(spec.name)!.labels)
     }
     const workers = new Map<string, WorkerState>()
-    const active = new Map<string, TaskState>()
-    const retained = new Map<string, TaskState>()
+    // Every known task by id: active ones (queued, running, retrying) and
+    // finished ones still kept for `status` / `result` (one map: a task that
+    // ends stays where it is).
+    const tasks = new Map<string, TaskState>()
+    let activeCount = 0
+    let retainedCount = 0
+    const activeTasks = () => [...tasks.values()].filter((state) => state.exit === undefined)
     const byKey = new Map<string, TaskState>()
     const timers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
     const idle = new Pulse()
@@ -389,8 +394,8 @@ export const make = (
               return Effect.void
             }
             onQueueShrank(type)
-            const state = active.get(taken.value.id)
-            if (state === undefined) {
+            const state = tasks.get(taken.value.id)
+            if (state === undefined || state.exit !== undefined) {
               // Not ours to run (cannot happen in one process: cancel removes first).
               worker.inFlight--
               usedSlots--
@@ -412,8 +417,8 @@ export const make = (
         const taken = direct.take(type.name, limits)
         if (taken === undefined) return undefined
         onQueueShrank(type)
-        const state = active.get(taken.id)
-        if (state === undefined) {
+        const state = tasks.get(taken.id)
+        if (state === undefined || state.exit !== undefined) {
           direct.finish(taken.id)
           continue
         }
@@ -859,13 +864,13 @@ export const make = (
       state.slot = undefined
       state.retryState = undefined
       state.finishedAt = now
-      active.delete(state.record.id)
-      retained.set(state.record.id, state)
+      activeCount--
+      retainedCount++
       finishedOrder.push(state)
       evict(now)
       Metrics.tasks.unsafeUpdate(1, Metrics.outcomeLabels[status])
       if (state.deferred !== undefined) Deferred.unsafeDone(state.deferred, exit)
-      if (active.size === 0) idle.fire()
+      if (activeCount === 0) idle.fire()
     }
 
     // Finished tasks in the order they finished. A queue with a moving head,
@@ -876,14 +881,15 @@ export const make = (
     const evict = (now: number) => {
       while (finishedHead < finishedOrder.length) {
         const state = finishedOrder[finishedHead]!
-        const current = retained.get(state.record.id) === state
+        const current = tasks.get(state.record.id) === state
         if (
-          current && retained.size <= config.results.maxCount &&
+          current && retainedCount <= config.results.maxCount &&
           state.finishedAt + config.results.retentionMillis > now
         ) break
         finishedOrder[finishedHead++] = undefined as never
         if (!current) continue
-        retained.delete(state.record.id)
+        tasks.delete(state.record.id)
+        retainedCount--
         const key = state.record.idempotencyKey
         if (key !== undefined && byKey.get(key) === state) byKey.delete(key)
       }
@@ -903,11 +909,14 @@ export const make = (
 
     const lookup = (id: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const state = active.get(id) ?? retained.get(id)
+        const state = tasks.get(id)
         if (state === undefined) return Effect.fail(new TaskNotFound({ taskId: id }))
         if (state.exit !== undefined && state.finishedAt + config.results.retentionMillis <= now) {
           evict(now)
-          retained.delete(id)
+          if (tasks.get(id) === state) {
+            tasks.delete(id)
+            retainedCount--
+          }
           const key = state.record.idempotencyKey
           if (key !== undefined && byKey.get(key) === state) byKey.delete(key)
           return Effect.fail(new TaskNotFound({ taskId: id }))
@@ -1164,7 +1173,10 @@ export const make = (
         handle: undefined
       }
       // Registered before it is queued: a dispatch may take it at once.
-      active.set(id, state)
+      const previous = tasks.get(id)
+      if (previous?.exit !== undefined) retainedCount-- // an id given again (by an IdGenerator of the application's)
+      tasks.set(id, state)
+      activeCount++
       if (key !== undefined) byKey.set(key, state)
       if (direct !== undefined) {
         let offered: TaskQueue.OfferResult
@@ -1191,7 +1203,8 @@ export const make = (
         : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
 
     const unregister = (state: TaskState) => {
-      active.delete(state.record.id)
+      tasks.delete(state.record.id)
+      activeCount--
       const key = state.record.idempotencyKey
       if (key !== undefined) byKey.delete(key)
     }
@@ -1320,11 +1333,11 @@ export const make = (
     // ---- shutdown ----
 
     const waitIdle: Effect.Effect<void> = Effect.suspend(() =>
-      active.size === 0 ? Effect.void : Effect.zipRight(Deferred.await(idle.next()), waitIdle)
+      activeCount === 0 ? Effect.void : Effect.zipRight(Deferred.await(idle.next()), waitIdle)
     )
 
     const cancelAll = Effect.suspend(() =>
-      Effect.forEach([...active.values()], (state) => cancelTask(state, "shutdown"), {
+      Effect.forEach(activeTasks(), (state) => cancelTask(state, "shutdown"), {
         concurrency: "unbounded",
         discard: true
       })
@@ -1338,7 +1351,7 @@ export const make = (
         if (config.shutdown.mode === "drain") {
           // Queued tasks of a type no worker takes cannot drain: cancelled now.
           yield* Effect.forEach(
-            [...active.values()].filter((state) => state.status === "queued" && state.type.workers.length === 0),
+            activeTasks().filter((state) => state.status === "queued" && state.type.workers.length === 0),
             (state) => cancelTask(state, "shutdown"),
             { discard: true }
           )
