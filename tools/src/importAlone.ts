@@ -26,26 +26,65 @@ export interface Failure {
 }
 
 const child = fileURLToPath(new URL("importAloneChild.mjs", import.meta.url))
+const plainChild = fileURLToPath(new URL("importAloneProcess.mjs", import.meta.url))
+
+/** Why a child process failed, when it did not report a result. */
+class ChildCrashed extends Error {}
+
+const run = (args: ReadonlyArray<string>, input: string | undefined): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const process = execFile(
+      globalThis.process.execPath,
+      args,
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(
+          new ChildCrashed(
+            `the import-alone child failed (exit ${String(error.code)}, signal ${
+              String(error.signal)
+            }):\n${stdout}${stderr}`
+          )
+        )
+    )
+    process.stdin!.end(input)
+  })
+
+/** Each file in a process of its own (a few at a time): slower, and needs no vm modules. */
+export const importEachInItsOwnProcess = async (files: ReadonlyArray<string>): Promise<ReadonlyArray<Failure>> => {
+  const results: Array<Failure | undefined> = new Array(files.length)
+  let next = 0
+  const worker = async () => {
+    while (next < files.length) {
+      const index = next++
+      const error = JSON.parse(await run(["--no-warnings", plainChild, files[index]!], undefined)) as string | null
+      results[index] = error === null ? undefined : { module: files[index]!, error }
+    }
+  }
+  await Promise.all(Array.from({ length: 4 }, worker))
+  return results.filter((result): result is Failure => result !== undefined)
+}
 
 /**
  * Imports each file first and alone; the failures, in the files' order. One
  * child process loads them all (see importAloneChild.mjs): every file and
  * the workspace modules it reaches are evaluated afresh for it, the packages
- * in node_modules are shared.
+ * in node_modules are shared. Node 20 sometimes crashes (SIGSEGV) in that
+ * child's vm modules; the check then imports every file in a plain process
+ * of its own, so a crash of the fast path never decides the outcome.
  */
-export const importAlone = (files: ReadonlyArray<string>): Promise<ReadonlyArray<Failure>> =>
-  new Promise((resolve, reject) => {
-    const process = execFile(
-      globalThis.process.execPath,
+export const importAlone = async (files: ReadonlyArray<string>): Promise<ReadonlyArray<Failure>> => {
+  try {
+    const stdout = await run(
       ["--experimental-vm-modules", "--experimental-import-meta-resolve", "--no-warnings", child],
-      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        error === null
-          ? resolve(JSON.parse(stdout) as ReadonlyArray<Failure>)
-          : reject(new Error(`the import-alone child failed:\n${stdout}${stderr}`))
+      JSON.stringify(files)
     )
-    process.stdin!.end(JSON.stringify(files))
-  })
+    return JSON.parse(stdout) as ReadonlyArray<Failure>
+  } catch (error) {
+    if (!(error instanceof ChildCrashed)) throw error
+    console.error(`${error.message.split("\n")[0]}; importing every module in a process of its own instead`)
+    return importEachInItsOwnProcess(files)
+  }
+}
 
 /** The built counterpart of a source module: src/X.ts → dist/X.js. */
 export const builtModule = (packageDir: string, source: string): string =>
