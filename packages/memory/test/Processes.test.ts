@@ -4,11 +4,13 @@ import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as TokenCounter from "@agentos/core/TokenCounter"
 import { Backends } from "@agentos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Statement from "@effect/sql/Statement"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as AgentMemory from "../src/AgentMemory.js"
+import type * as Memory from "../src/Memory.js"
 
 const deps = (prefix: string) => Layer.mergeAll(IdGenerator.layerSequential(prefix), TokenCounter.layerApproximate)
 
@@ -61,6 +63,43 @@ describe("AgentMemory.layerSql across processes", () => {
         }).pipe(
           Effect.provide(
             AgentMemory.layerSql({ team: "t" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
+    // Another process supersedes a key while this one reads what changed
+    // (between its statements): the old memory must not come back beside the
+    // new one. The write is injected before the read of changed rows.
+    it.scopedLive(
+      `${backend.name}: a key superseded in the middle of a sync is never recalled`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "r" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          yield* a.add({ text: "lives in Paris", type: "fact", key: "user/city" })
+          yield* b.add({ text: "likes tea", type: "fact" })
+          let armed = true
+          const recalled = yield* a.recall({ topK: 10 }).pipe(Statement.withTransformer((statement) => {
+            const [text] = statement.compile()
+            if (!armed || !text.includes("version >") || !text.includes("live = 1")) return Effect.succeed(statement)
+            armed = false
+            return Statement.withTransformerDisabled(
+              b.add({ text: "moved to Berlin", type: "fact", key: "user/city" })
+            ).pipe(Effect.orDie, Effect.as(statement))
+          }))
+          assert.isFalse(armed, "the write was injected")
+          const cities = (r: Memory.Recall) =>
+            r.memories.filter((m) => m.memory.key === "user/city").map((m) => m.memory.text)
+          assert.notInclude(cities(recalled), "lives in Paris")
+          assert.deepStrictEqual(cities(yield* a.recall({ topK: 10 })), ["moved to Berlin"])
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "r" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
           )
         ),
       30_000

@@ -142,8 +142,9 @@ export const make = (
     const sync = Effect.gen(function*() {
       const changes = yield* store.changes(team, version)
       if (changes === undefined) return
-      for (const id of changes.gone) index.remove(id)
+      // gone ids last: an id ended after its row was read is never kept
       yield* putAll(changes.live)
+      for (const id of changes.gone) index.remove(id)
       version = Math.max(version, changes.version)
       yield* Metric.increment(Metrics.syncs)
       yield* Metric.set(entriesGauge, index.size)

@@ -130,14 +130,17 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
       return { version, live: yield* toMemories(rows), gone: [] }
     }).pipe(fail("load"))
 
-  // Gone ids are read before rows: a transaction committing in between can
-  // only add rows stamped after `version`, which the next call reads again.
+  // Rows are read before gone ids, and the service applies the gone ids
+  // last: a transaction committing between the two reads (say one that
+  // supersedes a key) has its gone ids read too, so a memory it ended is
+  // never kept beside its successor. What it wrote after `version` is read
+  // again at the next call.
   const changes = (team: string, since: number): Effect.Effect<Changes | undefined, StoreError> =>
     Effect.gen(function*() {
       const version = yield* versionOf(team)
       if (version === since) return undefined
-      const gone = yield* sql<{ id: string }>`SELECT id FROM ${goneTable} WHERE team = ${team} AND version > ${since}`
       const rows = yield* sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND version > ${since} AND live = 1`
+      const gone = yield* sql<{ id: string }>`SELECT id FROM ${goneTable} WHERE team = ${team} AND version > ${since}`
       return { version, live: yield* toMemories(rows), gone: gone.map((r) => r.id) }
     }).pipe(fail("changes"))
 

@@ -43,7 +43,7 @@ export interface Changes {
   readonly version: number
   /** Live memories written after `since` (inserted, updated, touched). */
   readonly live: ReadonlyArray<Memory>
-  /** Ids no longer live since `since` (superseded, removed, cleared). */
+  /** Ids no longer live since `since` (superseded, removed, cleared); read after `live`, so an id in both is gone. */
   readonly gone: ReadonlyArray<string>
 }
 
