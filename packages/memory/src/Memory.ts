@@ -464,4 +464,4 @@ export const header = (type: string): string => `## ${type.charAt(0).toUpperCase
  * @since 0.1.0
  * @category context
  */
-export const line = (text: string): string => `- ${text.replace(/\r?\n/g, "\n  ")}`
+export const line = (text: string): string => `- ${text.replace(/\r\n?|\n/g, "\n  ")}`

@@ -54,6 +54,8 @@ const addProblem = (input: AddInput): string | undefined => {
   const textIssue = Json.textIssue(input.text)
   if (textIssue !== undefined) return `text cannot hold ${textIssue}`
   return nameProblem("type", input.type) ?? (input.type === undefined ? "type is required" : undefined) ??
+    // a type names a section of the context: a line break would open another
+    (/[\r\n]/.test(input.type) ? "type cannot hold a line break" : undefined) ??
     (input.importance === undefined || isUnit(input.importance)
       ? undefined
       : `importance must be within 0–1, got ${String(input.importance)}`) ??
