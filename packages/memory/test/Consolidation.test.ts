@@ -35,6 +35,20 @@ describe("consolidation", () => {
       assert.strictEqual((yield* m.stats()).total, 2)
     }).pipe(provide({ consolidationKey: () => undefined })))
 
+  it.effect("identical text still merges after the same text was added with another key or group", () =>
+    Effect.gen(function*() {
+      const m = yield* AgentMemory.AgentMemory
+      const plain = yield* m.add({ text: "same", type: "fact" })
+      yield* m.add({ text: "same", type: "fact", key: "k" })
+      yield* m.add({ text: "same", type: "fact", group: "g" })
+      const again = yield* m.add({ text: "same", type: "fact" })
+      assert.strictEqual(again.outcome, "merged")
+      assert.strictEqual(again.memory.id, plain.memory.id)
+      const keyed = yield* m.add({ text: "same", type: "fact", key: "k" })
+      assert.strictEqual(keyed.outcome, "merged")
+      assert.strictEqual((yield* m.stats()).total, 3)
+    }).pipe(provide({})))
+
   it.effect("a merge expires only when both memories expire, at the later time", () =>
     Effect.gen(function*() {
       const m = yield* AgentMemory.AgentMemory

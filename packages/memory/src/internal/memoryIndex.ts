@@ -185,12 +185,21 @@ export class MemoryIndex {
     }
     const ck = this.consolidationKey(memory)
     if (ck !== undefined) {
-      const k = `${agent}\u0000${memory.type}\u0000${ck}`
+      const k = this.consolidationSlotKey(agent, memory, ck)
       this.consolidation.set(k, slot)
       this.consolidationKeyOf.set(slot, k)
     }
     if (vector !== undefined) this.vectors.set(slot, vector)
     this.unindexed.add(slot)
+  }
+
+  /**
+   * The entry of `consolidation` for a memory: its scope, type, key, group
+   * and consolidation key, so memories that can never merge (another key or
+   * group) never take each other's entry. Types, keys and groups hold no NUL.
+   */
+  consolidationSlotKey(agent: number, memory: Memory, ck: string): string {
+    return `${agent}\u0000${memory.type}\u0000${memory.key ?? ""}\u0000${memory.group ?? ""}\u0000${ck}`
   }
 
   // Moves the epoch to `at` when a factor of `at` could overflow.

@@ -314,7 +314,7 @@ export const make = (
           const ck = resolved.consolidationKey(draft)
           const same = ck === undefined
             ? undefined
-            : index.consolidation.get(`${index.agentCode(draft.agent)}\u0000${draft.type}\u0000${ck}`)
+            : index.consolidation.get(index.consolidationSlotKey(index.agentCode(draft.agent), draft, ck))
           const existing = same === undefined ? undefined : index.memories[same]
           if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
             // The merge expires only when both expire (at the later time).
