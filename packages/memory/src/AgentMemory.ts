@@ -89,11 +89,11 @@ export interface AgentMemoryService {
   readonly buildContext: (
     input: ContextInput
   ) => Effect.Effect<BuiltContext, InvalidInput | EmbeddingFailed | StoreError>
-  readonly forget: (id: string) => Effect.Effect<void, MemoryNotFound | StoreError>
+  readonly forget: (id: string) => Effect.Effect<void, InvalidInput | MemoryNotFound | StoreError>
   /** Removes an agent's memories (history too), or every memory of the team; returns how many live ones. */
   readonly clear: (agent?: string) => Effect.Effect<number, InvalidInput | StoreError>
   /** A memory by id, live or superseded. */
-  readonly get: (id: string) => Effect.Effect<Memory, MemoryNotFound | StoreError>
+  readonly get: (id: string) => Effect.Effect<Memory, InvalidInput | MemoryNotFound | StoreError>
   /** Every memory of a key (in an agent's scope, else the team's), superseded ones included, oldest first. */
   readonly history: (
     input: { readonly key: string; readonly agent?: string }

@@ -168,6 +168,11 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual((yield* failure(m.recall({ topK: 0 })))._tag, "InvalidInput")
       assert.strictEqual((yield* failure(m.recall({ minScore: 2 })))._tag, "InvalidInput")
       assert.strictEqual((yield* failure(m.buildContext({ maxTokens: 0 })))._tag, "InvalidInput")
+      for (const id of [7, undefined, null]) {
+        assert.strictEqual((yield* failure(m.forget(id as never)))._tag, "InvalidInput")
+        assert.strictEqual((yield* failure(m.get(id as never)))._tag, "InvalidInput")
+        assert.strictEqual((yield* failure(m.touch([id] as never)))._tag, "InvalidInput")
+      }
       assert.strictEqual((yield* m.stats()).total, 0)
     })
   ),

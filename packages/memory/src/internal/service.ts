@@ -471,14 +471,21 @@ export const make = (
       }
     }
 
+    const idProblem = (id: unknown) =>
+      typeof id === "string" ? undefined : `a memory id must be a string, got ${String(id)}`
+
     const forget = (id: string) =>
-      lock.withPermits(1)(Effect.gen(function*() {
-        yield* sync
-        if (!index.slotOf.has(id)) return yield* new MemoryNotFound({ id })
-        yield* write({ ...emptyBatch, remove: [id] })
-        index.remove(id)
-        yield* Metric.set(entriesGauge, index.size)
-      }))
+      Effect.gen(function*() {
+        const problem = idProblem(id)
+        if (problem !== undefined) return yield* invalid(problem)
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          yield* sync
+          if (!index.slotOf.has(id)) return yield* new MemoryNotFound({ id })
+          yield* write({ ...emptyBatch, remove: [id] })
+          index.remove(id)
+          yield* Metric.set(entriesGauge, index.size)
+        }))
+      })
 
     const clear = (agent?: string) =>
       Effect.gen(function*() {
@@ -495,6 +502,8 @@ export const make = (
 
     const get = (id: string) =>
       Effect.gen(function*() {
+        const problem = idProblem(id)
+        if (problem !== undefined) return yield* invalid(problem)
         const memory = yield* lock.withPermits(1)(Effect.zipRight(sync, Effect.sync(() => index.get(id))))
         if (memory !== undefined) return memory
         const stored = yield* store.get(team, id)
