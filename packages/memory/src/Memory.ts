@@ -2,15 +2,16 @@
  * The data of agent memory: memory types and their half-lives, the scoring
  * weights and formula, what `add`, `recall` and `buildContext` take and give.
  *
- * A memory's score is a weighted mean of terms in [0, 1]:
+ * A memory's score is a weighted mean of terms in [0, 1] (frequency, as in
+ * the article, passes 1 after about 147 accesses):
  *
  * - `importance` — given at `add` (0–1);
  * - `decay` — `2^(-age / halfLife)`, the age since creation, the half-life
  *   per type (the article's rates as half-lives: `ln 2 / rate` hours);
  * - `recency` — `2^(-sinceLastAccess / recencyHalfLife)` (the article's
  *   `exp(-0.1 h)`: a half-life of `ln 2 / 0.1` ≈ 6.93 hours);
- * - `frequency` — `min(1, ln(1 + accessCount) / 5)` (the article's term,
- *   capped at 1 from about 147 accesses so each term stays in [0, 1]);
+ * - `frequency` — `ln(1 + accessCount) / 5` (the article's term, uncapped, so
+ *   the article's formula holds at any access count);
  * - `relevance` — only when a query is given: the BM25 score `s` of the
  *   text mapped by `s / (s + relevanceHalfScore)` (see `saturate`), or the
  *   cosine similarity of an `Embedder`'s vectors when it is higher.
@@ -188,17 +189,18 @@ export const decay = (elapsed: number, halfLife: number): number =>
   elapsed <= 0 ? 1 : Math.exp(-(Math.LN2 / halfLife) * elapsed)
 
 /**
- * The frequency term: `min(1, ln(1 + accessCount) / scale)`.
+ * The frequency term: `ln(1 + accessCount) / scale` (the article's; above 1
+ * after `e^scale - 1` accesses, the score's clamp keeps the score in [0, 1]).
  *
  * @since 0.1.0
  * @category scoring
  */
 export const frequency = (accessCount: number, scale: number = DEFAULT_FREQUENCY_SCALE): number =>
-  Math.min(1, Math.log1p(accessCount) / scale)
+  Math.log1p(accessCount) / scale
 
 /**
- * The terms of a score, each in [0, 1]; `relevance` is undefined without a
- * query.
+ * The terms of a score, each in [0, 1] but `frequency` (see `frequency`);
+ * `relevance` is undefined without a query.
  *
  * @since 0.1.0
  * @category models

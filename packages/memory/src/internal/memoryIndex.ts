@@ -233,7 +233,8 @@ export class MemoryIndex {
     this.accessed[slot] = memory.lastAccessedAt
     this.keepInRange(memory.lastAccessedAt)
     this.recencyFactor[slot] = Math.exp(this.config.recencyRate * (memory.lastAccessedAt - this.epoch!))
-    this.freq[slot] = Math.min(1, Math.log1p(memory.accessCount) / this.config.frequencyScale)
+    // the article's term, uncapped: it passes 1 after ≈147 accesses (the score is clamped)
+    this.freq[slot] = Math.log1p(memory.accessCount) / this.config.frequencyScale
   }
 
   /** Replaces the memory of a slot whose text, type, key and group did not change. */
