@@ -105,6 +105,47 @@ describe("AgentMemory.layerSql across processes", () => {
       30_000
     )
 
+    // Another process forgets a memory between this one's sync and its merge
+    // into that memory: the merge must not vanish with it.
+    it.scopedLive(
+      `${backend.name}: a merge into a memory another process just removed stores it anew`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "s" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const first = yield* a.add({ text: "the API is rate-limited", type: "fact" })
+          let armed = true
+          const again = yield* a.add({ text: "the API is rate-limited", type: "fact" }).pipe(
+            Statement.withTransformer((statement) => {
+              const [text] = statement.compile()
+              if (!armed || !text.includes("agentos_memory_teams") || !text.startsWith("INSERT")) {
+                return Effect.succeed(statement)
+              }
+              armed = false
+              return Statement.withTransformerDisabled(b.forget(first.memory.id)).pipe(
+                Effect.orDie,
+                Effect.as(statement)
+              )
+            })
+          )
+          assert.isFalse(armed, "the forget was injected")
+          assert.strictEqual(again.outcome, "added")
+          for (const m of [a, b]) {
+            const texts = (yield* m.recall({ topK: 10 })).memories.map((r) => r.memory.text)
+            assert.deepStrictEqual(texts, ["the API is rate-limited"])
+          }
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "s" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
     it.effect(`${backend.name}: a stored row that is not a memory is a StoreError, never passed on`, () =>
       Effect.gen(function*() {
         const m = yield* AgentMemory.AgentMemory

@@ -39,6 +39,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
       const version = ++t.version
       const superseded: Array<string> = []
       const cleared: Array<string> = []
+      const missing: Array<string> = []
       for (const memory of batch.insert) {
         if (memory.key !== undefined) {
           const k = scopeKey(memory)
@@ -59,7 +60,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
         if (row !== undefined && isLive(row)) {
           row.memory = { ...memory, accessCount: row.memory.accessCount, lastAccessedAt: row.memory.lastAccessedAt }
           row.version = version
-        }
+        } else missing.push(memory.id)
       }
       for (const id of batch.touch) {
         const row = t.rows.get(id)
@@ -87,7 +88,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
           if ((agent === null || row.memory.agent === agent) && drop(id) && isLive(row)) cleared.push(id)
         }
       }
-      return { version, superseded, cleared }
+      return { version, superseded, cleared, missing }
     }
 
     const changesSince = (t: Team, since: number): Changes => {

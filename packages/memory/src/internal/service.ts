@@ -330,10 +330,14 @@ export const make = (
                 ? {}
                 : { expiresAt: Math.max(existing.expiresAt, draft.expiresAt) })
             }
-            yield* write({ ...emptyBatch, update: [merged] })
-            index.update(merged)
-            yield* Metric.increment(Metrics.merged)
-            return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
+            const updated = yield* write({ ...emptyBatch, update: [merged] })
+            if (!updated.missing.includes(merged.id)) {
+              index.update(merged)
+              yield* Metric.increment(Metrics.merged)
+              return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
+            }
+            // another process ended it since the sync: the memory is stored anew
+            index.remove(merged.id)
           }
           const vectors = yield* embed([draft.text])
           const applied = yield* write({ ...emptyBatch, insert: [draft] })

@@ -151,6 +151,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
       const version = Sql.toNumber(bumped!.version)
       const superseded: Array<string> = []
       const cleared: Array<string> = []
+      const missing: Array<string> = []
       for (const m of batch.insert) {
         if (m.key !== undefined) {
           const old = yield* sql<{ id: string }>`UPDATE ${entries}
@@ -182,8 +183,10 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
         }`
       }
       for (const m of batch.update) {
-        yield* sql`UPDATE ${entries} SET data = ${Sql.json(sql, dataOf(m))}, version = ${version}
-          WHERE id = ${m.id} AND team = ${team} AND live = 1`
+        const updated = yield* sql<{ id: string }>`UPDATE ${entries}
+          SET data = ${Sql.json(sql, dataOf(m))}, version = ${version}
+          WHERE id = ${m.id} AND team = ${team} AND live = 1 RETURNING id`
+        if (updated.length === 0) missing.push(m.id)
       }
       for (const chunk of chunks(batch.touch)) {
         yield* sql`UPDATE ${entries} SET access_count = access_count + 1,
@@ -205,7 +208,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
           SELECT team, ${version}, id FROM ${entries} WHERE ${scope} AND live = 1`
         yield* sql`DELETE FROM ${entries} WHERE ${scope}`
       }
-      return { version, superseded, cleared }
+      return { version, superseded, cleared, missing }
     })).pipe(fail("apply"))
 
   const get = (team: string, id: string) =>

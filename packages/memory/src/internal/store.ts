@@ -37,6 +37,8 @@ export interface Applied {
   readonly superseded: ReadonlyArray<string>
   /** Memories removed by `clear`. */
   readonly cleared: ReadonlyArray<string>
+  /** Updated memories that were no longer live (another process ended them): nothing was written for them. */
+  readonly missing: ReadonlyArray<string>
 }
 
 export interface Changes {
