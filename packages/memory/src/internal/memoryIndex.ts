@@ -1,6 +1,6 @@
 // The in-process index of a team's live memories, kept in step with the
 // store by the service: the scoring inputs of every memory in flat typed
-// arrays (one slot per memory, slots reused), the maps of keys, groups and
+// arrays (one slot per memory, slots reused), the maps of groups and
 // consolidation keys, and a MiniSearch full-text index that scores BM25
 // incrementally as memories come and go (memories enter it at the first
 // query after they were added, so a load or an add never pays for it).
@@ -78,7 +78,6 @@ export class MemoryIndex {
   live = new Uint8Array(0)
   readonly free: Array<number> = []
   readonly slotOf = new Map<string, number>()
-  readonly keys = new Map<string, number>()
   readonly groups = new Map<string, Set<number>>()
   readonly consolidation = new Map<string, number>()
   readonly consolidationKeyOf = new Map<number, string>()
@@ -176,7 +175,6 @@ export class MemoryIndex {
     this.agent[slot] = agent
     this.live[slot] = 1
     this.size++
-    if (memory.key !== undefined) this.keys.set(`${agent}\u0000${memory.key}`, slot)
     if (memory.group !== undefined) {
       const g = `${agent}\u0000${memory.group}`
       let set = this.groups.get(g)
@@ -268,10 +266,6 @@ export class MemoryIndex {
     const memory = this.memories[slot]!
     const agent = this.agent[slot]!
     this.slotOf.delete(memory.id)
-    if (memory.key !== undefined) {
-      const k = `${agent}\u0000${memory.key}`
-      if (this.keys.get(k) === slot) this.keys.delete(k)
-    }
     if (memory.group !== undefined) {
       const g = `${agent}\u0000${memory.group}`
       const set = this.groups.get(g)
