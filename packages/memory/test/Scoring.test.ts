@@ -41,6 +41,16 @@ const articleScore = (
   return Math.min(1, Math.max(0, score))
 }
 
+// The article's score of a stored memory at `nowMs` (milliseconds, as stored).
+const articleScoreOf = (memory: Memory.Memory, nowMs: number) =>
+  articleScore({
+    type: memory.type,
+    createdAt: memory.createdAt / 1000,
+    lastAccessed: memory.lastAccessedAt / 1000,
+    accessCount: memory.accessCount,
+    importance: memory.importance
+  }, nowMs / 1000)
+
 describe("scoring", () => {
   it.effect("with the article's weights, every score is the article's formula", () =>
     Effect.gen(function*() {
@@ -63,14 +73,7 @@ describe("scoring", () => {
       const recalled = yield* m.recall({ topK: 24 })
       assert.lengthOf(recalled.memories, 24)
       for (const { memory, score } of recalled.memories) {
-        const expected = articleScore({
-          type: memory.type,
-          createdAt: memory.createdAt / 1000,
-          lastAccessed: memory.lastAccessedAt / 1000,
-          accessCount: memory.accessCount,
-          importance: memory.importance
-        }, now / 1000)
-        assert.closeTo(score, expected, 1e-12, `${memory.text}`)
+        assert.closeTo(score, articleScoreOf(memory, now), 1e-12, `${memory.text}`)
       }
       // the ranking is the article's sort
       const scores = recalled.memories.map((r) => r.score)
@@ -92,14 +95,7 @@ describe("scoring", () => {
       const late = yield* m.recall()
       for (const [recall, at] of [[early, 9007 * 3600], [late, 29007 * 3600]] as const) {
         for (const { memory, score } of recall.memories) {
-          const expected = articleScore({
-            type: memory.type,
-            createdAt: memory.createdAt / 1000,
-            lastAccessed: memory.lastAccessedAt / 1000,
-            accessCount: memory.accessCount,
-            importance: memory.importance
-          }, at)
-          assert.closeTo(score, expected, 1e-12, `${memory.text} at ${at}`)
+          assert.closeTo(score, articleScoreOf(memory, at * 1000), 1e-12, `${memory.text} at ${at}`)
         }
       }
       assert.deepStrictEqual(early.memories.map((r) => r.memory.text), ["later", "early"])
