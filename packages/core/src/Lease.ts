@@ -170,8 +170,6 @@ export interface MemoryLeases {
   readonly holds: (key: string, token: number) => boolean
   /** The last token granted for the key (0 when never). */
   readonly lastToken: (key: string) => number
-  /** Forgets a key whose lease is free (its token history goes too: use only when the key itself is deleted for good). */
-  readonly forget: (key: string) => void
 }
 
 interface Entry {
@@ -242,9 +240,6 @@ export const makeMemory = (): MemoryLeases => {
       const entry = entries.get(key)
       return entry !== undefined && entry.token === token && entry.expiresAt !== undefined
     },
-    lastToken: (key) => entries.get(key)?.token ?? 0,
-    forget: (key) => {
-      entries.delete(key)
-    }
+    lastToken: (key) => entries.get(key)?.token ?? 0
   }
 }

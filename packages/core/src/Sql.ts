@@ -24,6 +24,7 @@ import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
+import { describeCause } from "./StoreFailure.js"
 
 /**
  * A package's migrations, keyed `"<id>_<name>"` (e.g. `"0001_create_letters"`).
@@ -205,17 +206,13 @@ export const isRetryable = (error: SqlError): boolean => {
 }
 
 /**
- * A one-line description of a `SqlError` with the driver's code and message.
+ * A one-line description of a `SqlError` with the driver's code and message
+ * (`StoreFailure.describeCause`, which every `StoreError` message uses).
  *
  * @since 0.1.0
  * @category errors
  */
-export const describe = (error: SqlError): string => {
-  const cause = causeOf(error)
-  const code = codeOf(error)
-  const detail = Predicate.hasProperty(cause, "message") && typeof cause.message === "string" ? cause.message : ""
-  return [error.message, code === undefined ? "" : `[${code}]`, detail].filter((part) => part !== "").join(" ")
-}
+export const describe = (error: SqlError): string => describeCause(error)
 
 /**
  * Maps the `SqlError`s of an effect into a package's own error, keeping every
@@ -282,11 +279,11 @@ const retryTransientImpl = <A, E, R>(
   options: RetryOptions = {}
 ): Effect.Effect<A, E, R> =>
   Effect.catchIf(effect, isRetryableError, () =>
-    Effect.retry(Effect.delay(effect, "1 millis"), {
+    Effect.retry(effect, {
       schedule: Schedule.exponential("2 millis", 2).pipe(
         Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(100))),
         Schedule.jittered,
         Schedule.upTo(options.maxElapsed ?? "10 seconds")
       ),
       while: isRetryableError
-    }))
+    }).pipe(Effect.delay("1 millis")))
