@@ -5,9 +5,7 @@ import * as Reservation from "@agentos/core/Reservation"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { PeriodSummary, Transfer } from "../Budget.js"
-import type { AgentRow, BudgetLedger, LoanRow, ReservationRow, TeamRow } from "./store.js"
-
-const loanKey = (lender: string, borrower: string) => `${lender}\u0000${borrower}`
+import { type AgentRow, type BudgetLedger, loanKey, type LoanRow, type ReservationRow, type TeamRow } from "./store.js"
 
 export const make = (options: { readonly transferLimit: number }): BudgetLedger => {
   let team: TeamRow | undefined

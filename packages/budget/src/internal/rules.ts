@@ -12,7 +12,16 @@
 import * as Reservation from "@agentos/core/Reservation"
 import type { PeriodSummary, Settlement, Transfer } from "../Budget.js"
 import { AgentBusy, BudgetExhausted, InvalidInput, ReservationNotFound, UnknownAgent } from "../Errors.js"
-import type { AgentRow, Changes, LoanRow, Outcome, ReservationRow, Snapshot, TeamRow } from "./store.js"
+import {
+  type AgentRow,
+  type Changes,
+  loanKey,
+  type LoanRow,
+  type Outcome,
+  type ReservationRow,
+  type Snapshot,
+  type TeamRow
+} from "./store.js"
 
 export interface Settings {
   /** The team's total, as configured. */
@@ -44,8 +53,6 @@ export interface Result<A> {
   readonly value: A
   readonly report: Report
 }
-
-const loanKey = (lender: string, borrower: string) => `${lender}\u0000${borrower}`
 
 export class Draft {
   readonly team: Mutable<TeamRow>

@@ -15,11 +15,14 @@ import * as Effect from "effect/Effect"
 import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
 import { StoreError } from "../Errors.js"
 import { migrations } from "./migrations.js"
-import type { AgentRow, BudgetLedger, LoanRow, ReservationRow, TeamRow } from "./store.js"
+import { type AgentRow, type BudgetLedger, loanKey, type LoanRow, type ReservationRow, type TeamRow } from "./store.js"
 
 type Row = Record<string, unknown>
 
 const num = (value: unknown): number => Sql.toNumber(value)
+
+/** A nullable number column (an expiry): `null` stays `null`. */
+const numOrNull = (value: unknown): number | null => value === null || value === undefined ? null : num(value)
 
 const teamOf = (row: Row): TeamRow => ({
   total: num(row.total),
@@ -59,7 +62,7 @@ const reservationOf = (row: Row): ReservationRow => ({
   requested: num(row.requested),
   amount: num(row.amount),
   state: String(row.state) as ReservationState,
-  expiresAt: row.expires_at === null || row.expires_at === undefined ? null : num(row.expires_at),
+  expiresAt: numOrNull(row.expires_at),
   actual: num(row.actual),
   charged: num(row.charged),
   refunded: num(row.refunded),
@@ -153,9 +156,9 @@ export const make = (
         if (t !== undefined) {
           const nextLoans = new Map<string, LoanRow>()
           if (!changes.clearLoans) {
-            for (const loan of loans) nextLoans.set(`${loan.lender}\u0000${loan.borrower}`, loan)
+            for (const loan of loans) nextLoans.set(loanKey(loan.lender, loan.borrower), loan)
           }
-          for (const loan of changes.loans) nextLoans.set(`${loan.lender}\u0000${loan.borrower}`, loan)
+          for (const loan of changes.loans) nextLoans.set(loanKey(loan.lender, loan.borrower), loan)
           const loanList = Array.from(nextLoans.values()).filter((loan) => loan.amount > 0)
           yield* sql`INSERT INTO agentos_budget_teams
             (team, total, period_key, retired_used, retired_overage, steals, reclaims, loans)
@@ -204,12 +207,9 @@ export const make = (
             VALUES (${team}, ${added.id}, ${added.agent}, ${added.requested}, ${added.amount}, 'held', ${expiry},
               0, 0, 0, 0)
             RETURNING expires_at`
-          const value = inserted[0]?.expires_at
-          expiresAt = value === null || value === undefined ? null : num(value)
+          expiresAt = numOrNull(inserted[0]?.expires_at)
         }
-        const nextExpiry = teams.length === 0 || teams[0]!.next_expiry === null || teams[0]!.next_expiry === undefined
-          ? null
-          : num(teams[0]!.next_expiry)
+        const nextExpiry = numOrNull(teams[0]?.next_expiry)
         if (sweep) {
           yield* sql`UPDATE agentos_budget_teams SET next_expiry = (
               SELECT min(expires_at) FROM agentos_budget_reservations

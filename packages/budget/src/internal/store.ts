@@ -40,6 +40,9 @@ export interface LoanRow {
   readonly amount: number
 }
 
+/** A loan's identity: one loan per lender and borrower. */
+export const loanKey = (lender: string, borrower: string): string => `${lender}\u0000${borrower}`
+
 export interface ReservationRow {
   readonly id: string
   readonly agent: string
