@@ -21,7 +21,7 @@ const OLD_TMP_PREFIX = ".tmp-"
 const decodeLetter = Schema.decodeUnknownEither(Letter)
 const encodeLetter = Schema.encodeSync(Letter)
 
-export const fileName = (id: string): string => AtomicFile.encodeName(id) + ".json"
+const fileName = (id: string): string => AtomicFile.encodeName(id) + ".json"
 
 const join = (...parts: ReadonlyArray<string>) => parts.join("/").replace(/\/+/g, "/")
 

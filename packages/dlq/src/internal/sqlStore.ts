@@ -94,10 +94,11 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
     }
   }
 
+  // The letter of a lookup's first row, or undefined when there is none.
+  const firstLetter = (rows: ReadonlyArray<Row>) => rows.length === 0 ? Effect.succeed(undefined) : toLetter(rows[0]!)
+
   const byKey = (key: string) =>
-    sql<Row>`SELECT data, resolution FROM ${table} WHERE dedupe_key = ${key}`.pipe(
-      Effect.flatMap((rows) => rows.length === 0 ? Effect.succeed(undefined) : toLetter(rows[0]!))
-    )
+    Effect.flatMap(sql<Row>`SELECT data, resolution FROM ${table} WHERE dedupe_key = ${key}`, firstLetter)
 
   const insert = (letter: Letter, maxLetters: number | undefined): Effect.Effect<InsertOutcome, StoreError> => {
     const c = columns(letter)
@@ -157,10 +158,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
   }
 
   const get = (id: string) =>
-    sql<Row>`SELECT data, resolution FROM ${table} WHERE id = ${id}`.pipe(
-      Effect.flatMap((rows) => rows.length === 0 ? Effect.succeed(undefined) : toLetter(rows[0]!)),
-      fail("get")
-    )
+    sql<Row>`SELECT data, resolution FROM ${table} WHERE id = ${id}`.pipe(Effect.flatMap(firstLetter), fail("get"))
 
   const list = (query: Query) => {
     const where: Array<Statement.Fragment> = [sql`1 = 1`]
