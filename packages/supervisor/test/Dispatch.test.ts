@@ -15,7 +15,16 @@ import * as TestClock from "effect/TestClock"
 import * as Supervisor from "../src/Supervisor.js"
 import * as Task from "../src/Task.js"
 import * as TaskQueue from "../src/TaskQueue.js"
-import { contractQueue, echo, gates, make, recordingDeadLetters, recordingPolicy, settle } from "./fixtures.js"
+import {
+  contractQueue,
+  echo,
+  echoWorker,
+  gates,
+  make,
+  recordingDeadLetters,
+  recordingPolicy,
+  settle
+} from "./fixtures.js"
 
 describe("submit", () => {
   it.scoped("an unknown type, an invalid payload or a bad field is a typed error at submit", () =>
@@ -39,11 +48,7 @@ describe("submit", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }) => Effect.as(n === 0 ? gate.wait(0) : Effect.sync(() => order.push(n)), n)
-          })
+          echoWorker(({ n }) => Effect.as(n === 0 ? gate.wait(0) : Effect.sync(() => order.push(n)), n))
         ]
       })
       const blocker = yield* supervisor.submit({ type: echo, payload: { n: 0 } })
@@ -63,7 +68,7 @@ describe("submit", () => {
       const supervisor = yield* make({
         types: [echo],
         maxQueued: 2,
-        workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.as(gate.wait(n), n) })]
+        workers: [echoWorker(({ n }) => Effect.as(gate.wait(n), n))]
       })
       const running = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
       yield* settle
@@ -124,11 +129,7 @@ describe("submit", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }) => Effect.as(Effect.sync(() => runs.push(n)), n)
-          })
+          echoWorker(({ n }) => Effect.as(Effect.sync(() => runs.push(n)), n))
         ]
       })
       const first = yield* supervisor.submit({ type: echo, payload: { n: 1 }, idempotencyKey: "k" })
@@ -283,11 +284,7 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: () => Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true))))
-          })
+          echoWorker(() => Effect.never.pipe(Effect.ensuring(Effect.sync(() => void (finalized = true)))))
         ]
       })
       const handle = yield* supervisor.submit({ type: echo, payload: { n: 1 }, timeoutMillis: 5_000 })
@@ -307,15 +304,12 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }, context) =>
-              Effect.suspend(() => {
-                attempts.push(context.attempt)
-                return context.attempt < 3 ? Effect.fail("flaky") : Effect.succeed(n)
-              })
-          })
+          echoWorker(({ n }, context) =>
+            Effect.suspend(() => {
+              attempts.push(context.attempt)
+              return context.attempt < 3 ? Effect.fail("flaky") : Effect.succeed(n)
+            })
+          )
         ]
       })
       const handle = yield* supervisor.submit({
@@ -342,15 +336,12 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }, context) =>
-              Effect.suspend(() => {
-                attempts.push(context.attempt)
-                return context.attempt === 1 ? Effect.never : Effect.succeed(n)
-              })
-          })
+          echoWorker(({ n }, context) =>
+            Effect.suspend(() => {
+              attempts.push(context.attempt)
+              return context.attempt === 1 ? Effect.never : Effect.succeed(n)
+            })
+          )
         ]
       })
       const retry = { maxAttempts: 2, backoffMillis: 50 }
@@ -398,7 +389,7 @@ describe("outcomes", () => {
       const supervisor = yield* make(
         {
           types: [echo],
-          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: () => Effect.fail(new Error("boom")) })]
+          workers: [echoWorker(() => Effect.fail(new Error("boom")))]
         },
         Layer.succeed(DeadLetters.DeadLetters, dlq.service)
       )
@@ -432,7 +423,7 @@ describe("outcomes", () => {
       const supervisor = yield* make(
         {
           types: [echo],
-          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: () => Effect.fail(new Error("boom")) })]
+          workers: [echoWorker(() => Effect.fail(new Error("boom")))]
         },
         Layer.succeed(DeadLetters.DeadLetters, dlq.service)
       )
@@ -456,7 +447,7 @@ describe("outcomes", () => {
     Effect.gen(function*() {
       const supervisor = yield* make({
         types: [echo],
-        workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: () => Effect.succeed("x" as never) })]
+        workers: [echoWorker(() => Effect.succeed("x" as never))]
       })
       const error = yield* Effect.flip((yield* supervisor.submit({ type: echo, payload: { n: 1 } })).await)
       assert.strictEqual(error._tag, "TaskFailed")
@@ -469,11 +460,7 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: () => Effect.never.pipe(Effect.ensuring(Effect.sync(() => void finalized++)))
-          })
+          echoWorker(() => Effect.never.pipe(Effect.ensuring(Effect.sync(() => void finalized++))))
         ]
       })
       const running = yield* supervisor.submit({ type: echo, payload: { n: 1 } })
@@ -495,11 +482,7 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }) => Effect.sync(() => ran++).pipe(Effect.as(n))
-          })
+          echoWorker(({ n }) => Effect.sync(() => ran++).pipe(Effect.as(n)))
         ]
       })
       // Dispatched at submit: its fiber is forked but has not started yet.
@@ -518,7 +501,7 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         results: { retention: "1 minute" },
-        workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n) })]
+        workers: [echoWorker(({ n }) => Effect.succeed(n))]
       })
       const first = yield* supervisor.submit({ type: echo, payload: { n: 1 }, idempotencyKey: "k" })
       yield* first.await
@@ -534,7 +517,7 @@ describe("outcomes", () => {
       const supervisor = yield* make({
         types: [echo],
         results: { maxCount: 3, retention: "1 minute" },
-        workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n) })]
+        workers: [echoWorker(({ n }) => Effect.succeed(n))]
       })
       const handles = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => supervisor.submit({ type: echo, payload: { n } }))
       yield* Effect.forEach(handles, (handle) => handle.await)
@@ -568,20 +551,17 @@ describe("admission", () => {
         types: [echo],
         admission: [recording.policy],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }, context) =>
-              n === 0
-                ? Effect.fail("no usage")
-                : Effect.as(
-                  Effect.zipRight(
-                    context.reportUsage(TokenUsage.make({ inputTokens: n, outputTokens: 1 })),
-                    context.reportUsage(TokenUsage.make({ inputTokens: n, outputTokens: 1 }))
-                  ),
-                  n
-                )
-          })
+          echoWorker(({ n }, context) =>
+            n === 0
+              ? Effect.fail("no usage")
+              : Effect.as(
+                Effect.zipRight(
+                  context.reportUsage(TokenUsage.make({ inputTokens: n, outputTokens: 1 })),
+                  context.reportUsage(TokenUsage.make({ inputTokens: n, outputTokens: 1 }))
+                ),
+                n
+              )
+          )
         ]
       })
       yield* (yield* supervisor.submit({ type: echo, payload: { n: 5 } })).await

@@ -13,7 +13,7 @@ import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import * as Metrics from "../src/internal/metrics.js"
 import * as Task from "../src/Task.js"
-import { echo, gates, make, recordingPolicy, settle } from "./fixtures.js"
+import { echo, echoWorker, gates, make, recordingPolicy, settle } from "./fixtures.js"
 
 describe("shutdown", () => {
   it.effect("drain: closing the scope stops admission and runs every accepted task; grants are settled", () =>
@@ -25,7 +25,7 @@ describe("shutdown", () => {
         make({
           types: [echo],
           admission: [recording.policy],
-          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.as(gate.wait(n), n) })]
+          workers: [echoWorker(({ n }) => Effect.as(gate.wait(n), n))]
         }),
         scope
       )
@@ -86,7 +86,7 @@ describe("shutdown", () => {
         make({
           types: [echo],
           shutdown: { mode: "drain", timeout: "5 seconds" },
-          workers: [Task.worker(echo, { name: "w", maxConcurrent: 1, handler: () => Effect.never })]
+          workers: [echoWorker(() => Effect.never)]
         }),
         scope
       )
@@ -113,15 +113,12 @@ describe("observability", () => {
       const supervisor = yield* make({
         types: [echo],
         workers: [
-          Task.worker(echo, {
-            name: "w",
-            maxConcurrent: 1,
-            handler: ({ n }) =>
-              Effect.map(Effect.currentSpan, (span) => {
-                parent = Option.getOrUndefined(span.parent)?.spanId
-                return n
-              })
-          })
+          echoWorker(({ n }) =>
+            Effect.map(Effect.currentSpan, (span) => {
+              parent = Option.getOrUndefined(span.parent)?.spanId
+              return n
+            })
+          )
         ]
       })
       const submitter = yield* Effect.withSpan(
@@ -149,15 +146,12 @@ describe("observability", () => {
         make({
           types: [echo],
           workers: [
-            Task.worker(echo, {
-              name: "w",
-              maxConcurrent: 1,
-              handler: ({ n }) =>
-                Effect.flatMap(
-                  Effect.currentSpan,
-                  (span) => n < 0 ? Effect.fail(`no: ${span.name}`) : Effect.succeed(n)
-                )
-            })
+            echoWorker(({ n }) =>
+              Effect.flatMap(
+                Effect.currentSpan,
+                (span) => n < 0 ? Effect.fail(`no: ${span.name}`) : Effect.succeed(n)
+              )
+            )
           ]
         }),
         recording
@@ -201,15 +195,12 @@ describe("observability", () => {
           types: [echo],
           admission: [policy],
           workers: [
-            Task.worker(echo, {
-              name: "w",
-              maxConcurrent: 1,
-              handler: ({ n }) =>
-                Effect.flatMap(spanName, (name) => {
-                  seen.push(`handler:${name}`)
-                  return n < 0 ? Effect.fail("no") : Effect.succeed(n)
-                })
-            })
+            echoWorker(({ n }) =>
+              Effect.flatMap(spanName, (name) => {
+                seen.push(`handler:${name}`)
+                return n < 0 ? Effect.fail("no") : Effect.succeed(n)
+              })
+            )
           ]
         },
         Layer.succeed(DeadLetters.DeadLetters, deadLetters)

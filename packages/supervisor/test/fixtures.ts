@@ -42,6 +42,12 @@ export const make = (
     (context) => Context.get(context, Supervisor.Supervisor)
   )
 
+/** An `echo` worker running one task at a time (named `w` unless told). */
+export const echoWorker = (
+  handler: (payload: { readonly n: number }, context: Task.TaskContext) => Effect.Effect<number, unknown>,
+  name = "w"
+): Task.Worker => Task.worker(echo, { name, maxConcurrent: 1, handler })
+
 /** Lets the forked dispatch and handler fibers run. */
 export const settle = Effect.gen(function*() {
   for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
