@@ -24,6 +24,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { AgentId, TaskId } from "./Ids.js"
 import type { TokenUsage } from "./TokenUsage.js"
@@ -174,14 +175,9 @@ export const all = (policies: ReadonlyArray<AdmissionPolicyService>): AdmissionP
   }
 }
 
-const parseIds = (text: string): ReadonlyArray<string> | undefined => {
-  try {
-    const value: unknown = JSON.parse(text)
-    return Array.isArray(value) && value.every((id) => typeof id === "string") ? value : undefined
-  } catch {
-    return undefined
-  }
-}
+const parseIds = (text: string): ReadonlyArray<string> | undefined => Option.getOrUndefined(decodeIds(text))
+
+const decodeIds = Schema.decodeUnknownOption(Schema.parseJson(Schema.Array(Schema.String)))
 
 const settleAll = (effects: ReadonlyArray<Effect.Effect<void, AdmissionSettleError>>) =>
   Effect.flatMap(
