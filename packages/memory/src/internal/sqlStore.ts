@@ -5,6 +5,7 @@
 // version order and a reader that sees version V has every row stamped ≤ V.
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import { StoreError } from "../Errors.js"
 import type { Memory } from "../Memory.js"
@@ -47,11 +48,7 @@ const dataOf = (m: Memory): Data => ({
   ...(m.expiresAt === undefined ? {} : { expiresAt: m.expiresAt })
 })
 
-const chunks = <A>(items: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK))
-  return out
-}
+const chunks = <A>(items: ReadonlyArray<A>) => Arr.chunksOf(items, CHUNK)
 
 export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -99,12 +96,6 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
     }
     return memory
   }
-
-  const toMemory = (row: Row): Effect.Effect<Memory, StoreError> =>
-    Effect.suspend(() => {
-      const m = decode(row)
-      return m instanceof StoreError ? Effect.fail(m) : Effect.succeed(m)
-    })
 
   const toMemories = (rows: ReadonlyArray<Row>): Effect.Effect<Array<Memory>, StoreError> =>
     Effect.suspend(() => {
@@ -212,10 +203,11 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
     })).pipe(fail("apply"))
 
   const get = (team: string, id: string) =>
-    Effect.flatMap(
-      sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND id = ${id}`,
-      (rows) => rows.length === 0 ? Effect.succeed(undefined) : toMemory(rows[0]!)
-    ).pipe(fail("get"))
+    sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND id = ${id}`.pipe(
+      Effect.flatMap(toMemories),
+      Effect.map((memories): Memory | undefined => memories[0]),
+      fail("get")
+    )
 
   const history = (team: string, agent: string | null, key: string) =>
     Effect.flatMap(
