@@ -67,7 +67,7 @@ export const make = (
         const scopes = [...new Set(input.scopes)].sort()
         if (scopes.length === 0) return yield* new InvalidInput({ message: "a reservation needs a spend scope" })
         const now = yield* Clock.currentTimeMillis
-        const parts: Array<Store.PartInput & { readonly resetsAt: number }> = []
+        const parts: Array<Store.PartInput & { readonly window: Period.Window }> = []
         for (const scope of scopes) {
           const budget = yield* budgetOf(scope)
           const window = Period.windowAt(budget.period, now)
@@ -82,7 +82,7 @@ export const make = (
               retryAfterMillis: Period.untilReset(window, now)
             })
           }
-          parts.push({ scope, period: window.key, limit: budget.limit, resetsAt: window.end })
+          parts.push({ scope, period: window.key, limit: budget.limit, window })
         }
         const id = yield* ids.next
         const outcome = yield* store.reserve({
@@ -104,7 +104,7 @@ export const make = (
             committed: outcome.committed,
             remaining: Math.max(0, outcome.limit - outcome.committed),
             requested: input.amount,
-            retryAfterMillis: Math.max(0, part.resetsAt - now)
+            retryAfterMillis: Period.untilReset(part.window, now)
           })
         }
         yield* Metric.increment(metrics.reserved)
