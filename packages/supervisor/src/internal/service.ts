@@ -124,6 +124,10 @@ const Wait: unique symbol = Symbol("@agentos/supervisor/Wait")
 /** Parked slot fibers kept per worker; a slot freed beyond them ends its fiber. */
 const maxParked = 64
 
+// The guards of submit's checks, built once rather than on every submit.
+const isAgentId = Schema.is(Ids.AgentId)
+const isRetryOverride = Schema.is(Task.RetryOverride)
+
 interface TaskState {
   readonly record: Task.TaskRecord
   readonly type: TypeEntry
@@ -985,7 +989,7 @@ export const make = (
         request.estimatedTokens !== undefined &&
         (!Number.isSafeInteger(request.estimatedTokens) || request.estimatedTokens < 0)
       ) return `estimatedTokens must be a non-negative integer, got ${String(request.estimatedTokens)}`
-      if (request.agentId !== undefined && !Schema.is(Ids.AgentId)(request.agentId)) {
+      if (request.agentId !== undefined && !isAgentId(request.agentId)) {
         return `agentId is not a valid id: ${JSON.stringify(request.agentId)}`
       }
       if (request.groupKey !== undefined && (typeof request.groupKey !== "string" || request.groupKey === "")) {
@@ -999,7 +1003,7 @@ export const make = (
         request.timeoutMillis !== undefined &&
         (!Number.isSafeInteger(request.timeoutMillis) || request.timeoutMillis < 1)
       ) return `timeoutMillis must be a positive integer, got ${String(request.timeoutMillis)}`
-      if (request.retry !== undefined && !Schema.is(Task.RetryOverride)(request.retry)) {
+      if (request.retry !== undefined && !isRetryOverride(request.retry)) {
         return "retry must be { maxAttempts: 1–1000, backoffMillis?: 0–86400000 }"
       }
       return undefined
