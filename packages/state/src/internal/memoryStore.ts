@@ -13,11 +13,10 @@ import type { Config } from "./options.js"
 import { type Conflict, conflict, type Decision, type LockRefusal, type Store } from "./store.js"
 
 /**
- * A deep, frozen copy of a JSON object (core's `Json.frozenCopy`: one walk
- * checks and copies), or why it is not one.
+ * A deep, frozen copy of an object the service checked (core's
+ * `Json.frozenCopy`: one walk checks and copies), or why it is not JSON.
  */
 const prepare = (value: unknown): Json.JsonObject | string => {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return "expected a JSON object"
   const copy = Json.frozenCopy(value)
   return Either.isRight(copy) ? copy.right as Json.JsonObject : copy.left
 }

@@ -114,6 +114,10 @@ const makeGate = (permits: number) => {
 }
 
 /** The service over a store. */
+/** Why a value is not an object, or undefined (a store's `prepare` checks the rest). */
+const notObject = (value: unknown): string | undefined =>
+  typeof value !== "object" || value === null || Array.isArray(value) ? "expected a JSON object" : undefined
+
 export const make = (store: Store, config: Config): Effect.Effect<SharedState.SharedStateService> =>
   Effect.map(Effect.clock, (clock) => {
     // One constant label array: the metric caches its hook by this array's identity.
@@ -121,6 +125,8 @@ export const make = (store: Store, config: Config): Effect.Effect<SharedState.Sh
     const countWrite = () => Metrics.writesTotal.unsafeUpdate(1, labels)
     const countConflict = () => Metrics.conflictsTotal.unsafeUpdate(1, labels)
     const trusted = store.trusted
+    /** The value as the store will keep it, or why it is not a JSON object. */
+    const prepare = (value: unknown): JsonObject | string => notObject(value) ?? store.prepare(value)
 
     const versionConflict = (key: string, expectedVersion: number, current: Entry | undefined) =>
       new VersionConflict({
@@ -171,7 +177,7 @@ export const make = (store: Store, config: Config): Effect.Effect<SharedState.Sh
           }
           let merged: JsonObject | string
           try {
-            merged = store.prepare(
+            merged = prepare(
               Merge.apply(rules.merge, current.value, value, {
                 key,
                 currentVersion,
@@ -253,7 +259,7 @@ export const make = (store: Store, config: Config): Effect.Effect<SharedState.Sh
         const bad = checkWrite(key, agent, expectedVersion, fence, strategy)
         if (bad !== undefined) return Effect.fail(bad)
         const rules = config.rules(key)
-        const prepared = store.prepare(value)
+        const prepared = prepare(value)
         if (typeof prepared === "string") return Effect.fail(new InvalidValue({ key, reason: prepared }))
         const invalid = checkSchema(key, prepared, rules)
         if (invalid !== undefined) return Effect.fail(invalid)

@@ -43,30 +43,12 @@ const toVersion = (row: Row): Version => ({
 
 const isSqlError = (error: unknown): error is SqlError => Predicate.isTagged(error, "SqlError")
 
-/**
- * `effect` under core's `Sql.retryTransient`, entered only once it has
- * failed with a transient error: a write that succeeds at once (nearly
- * all) does not build the retry schedule.
- */
-const retryTransient = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.catchIf(
-    effect,
-    (error) => isSqlError(error) && Sql.isRetryable(error),
-    () => Sql.retryTransient(effect)
-  )
-
 /** The condition of a write: a compare-and-set (`expectedVersion` > 0), a create (`0`) or none. */
 type WriteKind = "compare-and-set" | "create" | "unconditional"
 
 const FEED_WINDOW = 1_000
 const TRIM_EVERY = 8
 const POLL_BATCH = 1_000
-
-/** Why a value is not a JSON object (core's check), or undefined. */
-const invalidObject = (value: unknown): string | undefined =>
-  typeof value !== "object" || value === null || Array.isArray(value)
-    ? "expected a JSON object"
-    : Json.findInvalid(value)
 
 /** The store on the `SqlClient` of the context, after running its migrations. */
 export const make = (
@@ -346,7 +328,7 @@ export const make = (
       const text = JSON.stringify(value)
       return Effect.flatMap(
         singleStatement(key, text, JSON.stringify([agent]), at, expected, fence).pipe(
-          retryTransient,
+          Sql.retryTransient(),
           storeError("set")
         ),
         (version): Effect.Effect<CasResult, StaleFence | KeyLocked | StoreError> => {
@@ -561,7 +543,7 @@ export const make = (
       backend: "sql",
       trusted: false,
       spans: true,
-      prepare: (value) => invalidObject(value) ?? (value as Json.JsonObject),
+      prepare: (value) => Json.findInvalid(value) ?? (value as Json.JsonObject),
       compareAndSet,
       modify,
       get: (key) =>

@@ -73,8 +73,9 @@ export interface Store {
   readonly spans: boolean
   /**
    * The value as the store will keep it (the memory store: a deep frozen
-   * copy), or why it is not a JSON object. Called for every value the
-   * service writes, a merge's result included.
+   * copy), or why it is not JSON. Called for every value the service
+   * writes, a merge's result included, once the service has checked that
+   * it is an object.
    */
   readonly prepare: (value: unknown) => JsonObject | string
   /**
