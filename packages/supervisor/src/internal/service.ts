@@ -200,11 +200,12 @@ export const make = (
 
     const types = new Map<string, TypeEntry>()
     for (const spec of config.types) {
-      types.set(spec.name, {
+      const maxQueued = spec.maxQueued ?? config.maxQueued
+      const entry: TypeEntry = {
         spec,
         name: spec.name,
-        maxQueued: spec.maxQueued ?? config.maxQueued,
-        offerOptions: { maxQueued: spec.maxQueued ?? config.maxQueued },
+        maxQueued,
+        offerOptions: { maxQueued },
         timeoutMillis: Duration.toMillis(spec.timeout),
         decode: Schema.decodeUnknownEither(spec.payload as Schema.Schema<unknown, unknown>),
         encodeResult: Schema.encodeEither(spec.result as Schema.Schema<unknown, unknown>),
@@ -214,8 +215,9 @@ export const make = (
         space: new Pulse(),
         fullEpoch: 0,
         fullSince: undefined
-      })
-      Metrics.queueDepth.unsafeUpdate(0, types.get(spec.name)!.labels)
+      }
+      types.set(spec.name, entry)
+      Metrics.queueDepth.unsafeUpdate(0, entry.labels)
     }
     const workers = new Map<string, WorkerState>()
     // Every known task by id: active ones (queued, running, retrying) and
