@@ -159,9 +159,9 @@ export const make = (
         return applied
       })
 
-    const effectiveWeights = (hasQuery: boolean) => {
+    // The weights divided by their sum, with and without a query (fixed per layer).
+    const normalised = (relevance: number) => {
       const w = resolved.weights
-      const relevance = hasQuery ? w.relevance : 0
       const sum = w.importance + w.decay + w.recency + w.frequency + relevance
       return {
         importance: w.importance / sum,
@@ -171,6 +171,8 @@ export const make = (
         relevance: relevance / sum
       }
     }
+    const weightsWithQuery = normalised(resolved.weights.relevance)
+    const weightsWithoutQuery = normalised(0)
 
     const typeMask = (types: ReadonlyArray<string> | undefined) => {
       if (types === undefined) return undefined
@@ -190,7 +192,7 @@ export const make = (
       minScore: number
     ): ScanInput => ({
       now,
-      ...effectiveWeights(relevanceOf !== undefined),
+      ...(relevanceOf === undefined ? weightsWithoutQuery : weightsWithQuery),
       agent: scope.agent === undefined ? -2 : index.agentCodes.get(scope.agent) ?? -3,
       includeTeam: scope.agent === undefined || scope.includeTeam !== false,
       types: typeMask(types),
