@@ -129,6 +129,15 @@ export const make = (
       })
     }
 
+    // The period's current window, kept until the clock leaves it: windowAt
+    // formats dates in the period's time zone, too dear for every operation.
+    let window: Period.Window | undefined
+    const periodKeyAt = (now: number): string => {
+      if (config.period === undefined) return "all"
+      if (window === undefined || now < window.start || now >= window.end) window = Period.windowAt(config.period, now)
+      return window.key
+    }
+
     const run = <A, E>(
       operation: string,
       reservationId: string | undefined,
@@ -137,7 +146,7 @@ export const make = (
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const settings: Rules.Settings = {
           total: config.total,
-          periodKey: config.period === undefined ? "all" : Period.windowAt(config.period, now).key,
+          periodKey: periodKeyAt(now),
           now,
           idleAfterMillis: config.idleAfterMillis,
           donorShare: config.donorShare
