@@ -254,12 +254,9 @@ export class MemoryIndex {
     this.expires[slot] = memory.expiresAt ?? Infinity
   }
 
-  remove(id: string): Memory | undefined {
+  remove(id: string): void {
     const slot = this.slotOf.get(id)
-    if (slot === undefined) return undefined
-    const memory = this.memories[slot]
-    this.removeSlot(slot)
-    return memory
+    if (slot !== undefined) this.removeSlot(slot)
   }
 
   private removeSlot(slot: number): void {
@@ -315,14 +312,6 @@ export class MemoryIndex {
     return s < floor ? floor : s
   }
 
-  /** Whether a slot is a candidate of a scan (live, unexpired, in scope, of an allowed type). */
-  candidate(slot: number, input: ScanInput): boolean {
-    if (this.live[slot] === 0 || this.expires[slot]! <= input.now) return false
-    const agent = this.agent[slot]!
-    if (agent === -1 ? !input.includeTeam : agent !== input.agent) return false
-    return input.types === undefined || input.types[this.type[slot]!] === 1
-  }
-
   /** The k best candidates at or above minScore, best first. */
   scan(input: ScanInput, k: number): Ranked {
     const heapSlots = new Int32Array(k)
@@ -338,7 +327,8 @@ export class MemoryIndex {
     const wI = input.importance, wD = input.decay, wR = input.recency, wF = input.frequency, wRel = input.relevance
     const { agent, decayFactor, expires, floor, freq, importance, live, recencyFactor, type } = this
     for (let slot = 0; slot < end; slot++) {
-      // the test of `candidate` and the arithmetic of `scoreOf`, inlined
+      // a candidate is live, unexpired, in scope and of an allowed type; its
+      // score is the arithmetic of `scoreOf`, inlined
       if (live[slot] === 0 || expires[slot]! <= now) continue
       const a = agent[slot]!
       if (a === -1 ? !includeTeam : a !== wantAgent) continue
