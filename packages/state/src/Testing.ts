@@ -343,6 +343,23 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "a value that is not an object (an array, null, a string) is InvalidValue on every backend, and nothing is written",
+    Effect.gen(function*() {
+      const state = yield* store()
+      yield* state.set("shape", { v: 1 }, { agent: "a" })
+      for (const value of [[1, 2], null, "text", 3]) {
+        const result = yield* Effect.either(state.set("shape", value as never, { agent: "a" }))
+        assert.isTrue(
+          Either.isLeft(result) && result.left._tag === "InvalidValue" &&
+            /expected a JSON object/.test(result.left.message),
+          `${JSON.stringify(value)}: ${Either.isLeft(result) ? result.left.message : "written"}`
+        )
+      }
+      const entry = Option.getOrThrow(yield* state.get("shape"))
+      assert.deepStrictEqual([entry.value, entry.version], [{ v: 1 }, 1])
+    })
+  ),
+  Conformance.test(
     "unconditional writes and matching compare-and-set bump the version by one",
     Effect.gen(function*() {
       const state = yield* store()
