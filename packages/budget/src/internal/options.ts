@@ -29,8 +29,9 @@ export interface Config {
   readonly transferLimit: number
 }
 
-const millis = (name: string, input: Duration.DurationInput | undefined, fallback: Duration.DurationInput) => {
-  const decoded = Duration.decodeUnknown(input ?? fallback)
+/** A positive, finite duration in whole milliseconds (rounded up), or what is wrong with it. */
+export const millis = (name: string, input: unknown): number | string => {
+  const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") return `${name} is not a duration`
   const ms = Duration.toMillis(decoded.value)
   if (!Number.isFinite(ms) || ms <= 0) return `${name} must be a positive, finite duration`
@@ -54,9 +55,12 @@ export const validate = (options: TokenBudget.Options): Either.Either<Config, In
     if (Either.isLeft(decoded)) return invalid(`period is not valid: ${decoded.left.message}`)
     period = decoded.right
   }
-  const idleAfterMillis = millis("idleAfter", options.idleAfter, DEFAULT_IDLE_AFTER)
+  const idleAfterMillis = millis("idleAfter", options.idleAfter ?? DEFAULT_IDLE_AFTER)
   if (typeof idleAfterMillis === "string") return invalid(idleAfterMillis)
-  const reservationTimeoutMillis = millis("reservationTimeout", options.reservationTimeout, DEFAULT_RESERVATION_TIMEOUT)
+  const reservationTimeoutMillis = millis(
+    "reservationTimeout",
+    options.reservationTimeout ?? DEFAULT_RESERVATION_TIMEOUT
+  )
   if (typeof reservationTimeoutMillis === "string") return invalid(reservationTimeoutMillis)
   const donorShare = options.donorShare ?? DEFAULT_DONOR_SHARE
   if (typeof donorShare !== "number" || !(donorShare >= 0 && donorShare <= 1)) {

@@ -4,7 +4,6 @@
 import * as IdGenerator from "@agentos/core/IdGenerator"
 import * as Period from "@agentos/core/Period"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -17,7 +16,7 @@ import { AgentSpec, type AgentStatus, type Alert, type Dashboard } from "../Budg
 import { InvalidInput, type StoreError, UnknownAgent } from "../Errors.js"
 import type * as TokenBudget from "../TokenBudget.js"
 import * as Metrics from "./metrics.js"
-import type { Config } from "./options.js"
+import * as Options from "./options.js"
 import * as Rules from "./rules.js"
 import type { AgentRow, BudgetLedger, LoanRow, Outcome } from "./store.js"
 
@@ -58,7 +57,7 @@ export const statusOf = (agent: AgentRow, loans: ReadonlyArray<LoanRow>): AgentS
 }
 
 export const make = (
-  config: Config,
+  config: Options.Config,
   store: BudgetLedger,
   backend: string
 ): Effect.Effect<TokenBudget.TokenBudgetService, StoreError, Scope.Scope> =>
@@ -203,12 +202,11 @@ export const make = (
         let ttl: number | null = config.reservationTimeoutMillis
         if (options?.timeout === "never") ttl = null
         else if (options?.timeout !== undefined) {
-          const decoded = Duration.decodeUnknown(options.timeout)
-          const ms = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
-          if (!Number.isFinite(ms) || ms <= 0) {
+          const ms = Options.millis("timeout", options.timeout)
+          if (typeof ms === "string") {
             return yield* new InvalidInput({ message: "timeout must be a positive, finite duration or \"never\"" })
           }
-          ttl = Math.ceil(ms)
+          ttl = ms
         }
         const reservationId = yield* ids.next
         const { expiresAt, value } = yield* exhausted(
