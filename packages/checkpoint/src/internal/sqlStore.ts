@@ -5,7 +5,6 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { Checkpoint, type Lease as WorkflowLease } from "../Checkpoint.js"
 import type { CheckpointStoreService } from "../CheckpointStore.js"
@@ -64,19 +63,6 @@ const fromRow = (row: Row) =>
   )
 
 const storeError = (operation: string) => (cause: SqlError) => new StoreError({ operation, cause })
-
-const isTransient = (error: unknown): boolean =>
-  Predicate.isTagged(error, "SqlError") && Sql.isRetryable(error as SqlError)
-
-/**
- * Runs a statement (one transaction) again while it meets a busy SQLite
- * database or a Postgres serialisation failure or deadlock
- * (`Sql.retryTransient`). The retry's schedule is set up only once the
- * statement has met one: a statement that succeeds, the hot path, pays
- * nothing for it.
- */
-const transient = <A, E, R>(statement: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.catchIf(statement, isTransient, () => Sql.retryTransient(statement))
 
 /** @internal */
 export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.SqlClient> = Effect.gen(function*() {
@@ -208,7 +194,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
           return { workflowId, holder, epoch: Sql.toNumber(granted[0]!.epoch), ttlMillis }
         }
         return yield* busy(workflowId)
-      }).pipe(transient, Sql.mapError(storeError("acquire"))),
+      }).pipe(Sql.retryTransient(), Sql.mapError(storeError("acquire"))),
     acquireAndCreate: (workflowId, holder, ttlMillis, initial) =>
       isPg
         ? Effect.gen(function*() {
@@ -222,10 +208,10 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             created,
             cancelRequested: created && Sql.toNumber(rows[0]!.cancel_requested) !== 0
           }
-        }).pipe(transient, Sql.mapError(storeError("acquire")))
+        }).pipe(Sql.retryTransient(), Sql.mapError(storeError("acquire")))
         : Effect.flatMap(service.acquire(workflowId, holder, ttlMillis), (lease) =>
           sql.unsafe<{ readonly cancel_requested: unknown }>(createText, saveValues(lease, initial)).pipe(
-            transient,
+            Sql.retryTransient(),
             Effect.map((rows) => ({
               lease,
               created: rows.length > 0,
@@ -241,23 +227,23 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
               Effect.ignore(sql.unsafe(abandonText, [lease.workflowId, lease.epoch, lease.holder]))
             )
           )),
-    renew: (lease) => renewStatement(lease).pipe(transient, Sql.mapError(storeError("renew"))),
+    renew: (lease) => renewStatement(lease).pipe(Sql.retryTransient(), Sql.mapError(storeError("renew"))),
     release: (lease) =>
       sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
-        transient,
+        Sql.retryTransient(),
         Effect.asVoid,
         Sql.mapError(storeError("release"))
       ),
     requestCancel: (workflowId) =>
       sql<{ readonly epoch: unknown }>`UPDATE ${sql(LEASES)} SET cancel_requested = 1
         WHERE workflow_id = ${workflowId} AND ${Lease.sqlLive(sql, "expires_at")} RETURNING epoch`.pipe(
-        transient,
+        Sql.retryTransient(),
         Effect.map((rows) => rows.length > 0),
         Sql.mapError(storeError("requestCancel"))
       ),
     load: (workflowId) =>
       sql<Row>`SELECT * FROM ${sql(WORKFLOWS)} WHERE workflow_id = ${workflowId}`.pipe(
-        transient,
+        Sql.retryTransient(),
         Sql.mapError(storeError("load")),
         Effect.flatMap((rows) =>
           rows.length === 0 ? Effect.succeed(Option.none()) : Effect.map(fromRow(rows[0]!), Option.some)
@@ -281,13 +267,13 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
             ? Effect.fail(new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch }))
             : Effect.succeed({ cancelRequested: Sql.toNumber(rows[0]!.cancel_requested ?? 0) !== 0 })
       )
-      const committed = saved.pipe(transient, Sql.mapError(storeError("save")))
+      const committed = saved.pipe(Sql.retryTransient(), Sql.mapError(storeError("save")))
       return release && !isPg
         ? Effect.tap(committed, () =>
           // The save is committed: a release that fails now must not report
           // it as failed. The lease expires after its ttl, as after a crash.
           sql.unsafe(releaseText, [lease.workflowId, lease.epoch, lease.holder]).pipe(
-            transient,
+            Sql.retryTransient(),
             Effect.catchAll((error) =>
               Effect.logWarning("checkpoint: the lease was not released; it expires after its ttl", {
                 workflowId: lease.workflowId,
@@ -307,7 +293,7 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         ]
         const rows = yield* sql<Row>`SELECT * FROM ${sql(WORKFLOWS)}
           ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(transient, Sql.mapError(storeError("list")))
+          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(Sql.retryTransient(), Sql.mapError(storeError("list")))
         const items = yield* Effect.forEach(rows.slice(0, limit), fromRow)
         return rows.length > limit ? { items, cursor: items[items.length - 1]!.workflowId } : { items }
       }),
@@ -316,7 +302,11 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
         WHERE ${sql.in("status", statuses)} AND updated_at < ${updatedBefore}
           AND NOT EXISTS (SELECT 1 FROM ${sql(LEASES)} l
             WHERE l.workflow_id = ${sql(WORKFLOWS)}.workflow_id AND ${Lease.sqlLive(sql, "l.expires_at")})
-        RETURNING workflow_id`.pipe(transient, Effect.map((rows) => rows.length), Sql.mapError(storeError("prune")))
+        RETURNING workflow_id`.pipe(
+        Sql.retryTransient(),
+        Effect.map((rows) => rows.length),
+        Sql.mapError(storeError("prune"))
+      )
   }
   return service
 })
