@@ -118,23 +118,16 @@ export const make = (options: {
           yield* writeAtomically(workflowId, { ...initial, workflowId, epoch: lease.epoch })
           return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
         })),
-      renew: (lease) =>
-        Effect.map(leases.whileHeld(lease, Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
+      renew: leases.renew,
       release: leases.release,
       requestCancel: leases.requestCancel,
       load: (workflowId) => locked(loadUnlocked(workflowId)),
       save: (lease, checkpoint, options) =>
         locked(
-          Effect.flatMap(
-            leases.whileHeld(
-              lease,
-              writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
-              false
-            ),
-            ({ cancelRequested }) =>
-              options?.release === true
-                ? Effect.as(leases.release(lease), { cancelRequested })
-                : Effect.succeed({ cancelRequested })
+          leases.save(
+            lease,
+            writeAtomically(lease.workflowId, { ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch }),
+            options?.release === true
           )
         ),
       list: (query = {}) => locked(Effect.map(readAll, (all) => Paging.page(all, query))),

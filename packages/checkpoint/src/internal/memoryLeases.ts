@@ -19,16 +19,17 @@ export interface Leases {
     ttlMillis: number,
     epochFloor: number
   ) => Effect.Effect<WorkflowLease, WorkflowBusy>
+  /** Extends the lease by its ttl; LeaseLost unless it is the latest grant of its workflow and not released. */
+  readonly renew: (lease: WorkflowLease) => Effect.Effect<LeaseState, LeaseLost>
   /**
-   * Fails with LeaseLost unless `lease` is the latest grant of its workflow
-   * (and, to `extend` it, not released); else runs `f`, then extends the
-   * lease by its ttl when `extend`.
+   * Runs `write` when `lease` is the latest grant of its workflow (else
+   * LeaseLost), then releases the lease when `release`.
    */
-  readonly whileHeld: <A, E>(
+  readonly save: <E>(
     lease: WorkflowLease,
-    f: Effect.Effect<A, E>,
-    extend: boolean
-  ) => Effect.Effect<LeaseState & { readonly value: A }, E | LeaseLost>
+    write: Effect.Effect<void, E>,
+    release: boolean
+  ) => Effect.Effect<LeaseState, E | LeaseLost>
   /** Ends the lease and clears a pending cancellation request (no-op when it is not the current grant). */
   readonly release: (lease: WorkflowLease) => Effect.Effect<void>
   /** Asks the holder of a live lease to cancel; false when nobody holds one. */
@@ -46,6 +47,14 @@ export const make = (): Leases => {
   // expired, never released); a release clears it.
   const cancels = new Set<string>()
   const lost = (lease: WorkflowLease) => new LeaseLost({ workflowId: lease.workflowId, epoch: lease.epoch })
+  // A save is fenced by the epoch alone, as the SQL store's is: the lease's
+  // latest grant, released or not. A renewal also needs it not released, so
+  // that one that raced the save releasing it does not bring it back.
+  const state = (lease: WorkflowLease): LeaseState => ({ cancelRequested: cancels.has(lease.workflowId) })
+  const release = (lease: WorkflowLease) =>
+    Effect.map(table.release(lease.workflowId, lease.epoch), (released) => {
+      if (released) cancels.delete(lease.workflowId)
+    })
   return {
     acquire: (workflowId, holder, ttlMillis, epochFloor) =>
       Effect.flatMap(
@@ -60,30 +69,25 @@ export const make = (): Leases => {
                 retryAfterMillis: Lease.remainingMillis(outcome.grant.expiresAt, now)
               })).pipe(Effect.flip)
       ),
-    whileHeld: <A, E>(lease: WorkflowLease, f: Effect.Effect<A, E>, extend: boolean) =>
-      Effect.suspend(() => {
-        // A save is fenced by the epoch alone, as the SQL store's is: the
-        // lease's latest grant, released or not. A renewal also needs it not
-        // released, so that one that raced the save releasing it does not
-        // bring it back.
-        const current = extend
-          ? table.holds(lease.workflowId, lease.epoch)
-          : table.lastToken(lease.workflowId) === lease.epoch
-        if (!current) return Effect.fail(lost(lease))
-        return Effect.flatMap(f, (value) => {
-          const state = { cancelRequested: cancels.has(lease.workflowId), value }
-          return extend
-            ? Effect.flatMap(
-              table.renew(lease.workflowId, lease.epoch, lease.ttlMillis),
-              Option.match({ onNone: () => Effect.fail(lost(lease)), onSome: () => Effect.succeed(state) })
-            )
-            : Effect.succeed(state)
-        })
-      }),
-    release: (lease) =>
-      Effect.map(table.release(lease.workflowId, lease.epoch), (released) => {
-        if (released) cancels.delete(lease.workflowId)
-      }),
+    renew: (lease) =>
+      Effect.suspend(() =>
+        table.holds(lease.workflowId, lease.epoch)
+          ? Effect.flatMap(
+            table.renew(lease.workflowId, lease.epoch, lease.ttlMillis),
+            Option.match({ onNone: () => Effect.fail(lost(lease)), onSome: () => Effect.succeed(state(lease)) })
+          )
+          : Effect.fail(lost(lease))
+      ),
+    save: <E>(lease: WorkflowLease, write: Effect.Effect<void, E>, releaseAfter: boolean) =>
+      Effect.suspend((): Effect.Effect<LeaseState, E | LeaseLost> =>
+        table.lastToken(lease.workflowId) === lease.epoch
+          ? Effect.flatMap(write, () => {
+            const after = state(lease)
+            return releaseAfter ? Effect.as(release(lease), after) : Effect.succeed(after)
+          })
+          : Effect.fail(lost(lease))
+      ),
+    release,
     requestCancel: (workflowId) =>
       Effect.map(table.current(workflowId), (grant) => {
         if (grant === undefined) return false

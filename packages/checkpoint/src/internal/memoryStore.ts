@@ -22,28 +22,21 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
           checkpoints.set(workflowId, structuredClone({ ...initial, workflowId, epoch: lease.epoch }))
           return { lease, created: true, cancelRequested: leases.cancelRequested(lease) }
         })),
-    renew: (lease) =>
-      Effect.map(leases.whileHeld(lease, Effect.void, true), ({ cancelRequested }) => ({ cancelRequested })),
+    renew: leases.renew,
     release: leases.release,
     requestCancel: leases.requestCancel,
     load: (workflowId) =>
       Effect.sync(() => Option.map(Option.fromNullable(checkpoints.get(workflowId)), structuredClone)),
     save: (lease, checkpoint, options) =>
-      Effect.flatMap(
-        leases.whileHeld(
-          lease,
-          Effect.sync(() =>
-            void checkpoints.set(
-              lease.workflowId,
-              structuredClone({ ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
-            )
-          ),
-          false
+      leases.save(
+        lease,
+        Effect.sync(() =>
+          void checkpoints.set(
+            lease.workflowId,
+            structuredClone({ ...checkpoint, workflowId: lease.workflowId, epoch: lease.epoch })
+          )
         ),
-        ({ cancelRequested }) =>
-          options?.release === true
-            ? Effect.as(leases.release(lease), { cancelRequested })
-            : Effect.succeed({ cancelRequested })
+        options?.release === true
       ),
     list: (query = {}) => Effect.sync(() => structuredClone(Paging.page(checkpoints.values(), query))),
     prune: ({ statuses, updatedBefore }) =>
