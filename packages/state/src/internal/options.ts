@@ -15,11 +15,11 @@ import type * as Merge from "../Merge.js"
 import type * as SharedState from "../SharedState.js"
 
 /** The default history kept per key. */
-export const DEFAULT_HISTORY_LIMIT = 20
+const DEFAULT_HISTORY_LIMIT = 20
 /** The default number of `update` attempts in flight per key in one store instance. */
-export const DEFAULT_UPDATE_CONCURRENCY = 2
+const DEFAULT_UPDATE_CONCURRENCY = 2
 /** The default interval of the SQL change feed's poll. */
-export const DEFAULT_POLL_INTERVAL: Duration.DurationInput = "50 millis"
+const DEFAULT_POLL_INTERVAL: Duration.DurationInput = "50 millis"
 
 /**
  * The default retry schedule of `update`: jittered exponential backoff from
