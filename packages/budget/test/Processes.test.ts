@@ -65,7 +65,7 @@ describe("two SqlClients on one team budget", () => {
       yield* hammer([a, b], 600)
     }), 120_000)
 
-  it.scopedLive.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())(
+  it.scopedLive.skipIf(Backends.skipPostgres())(
     "Postgres: two pools on one schema",
     () =>
       Effect.gen(function*() {

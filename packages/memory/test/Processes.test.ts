@@ -21,8 +21,7 @@ const second = (database: Context.Tag.Service<Backends.TestDatabase>) =>
 
 const backends = [
   { name: "sqlite", layer: Backends.sqlite() },
-  // under CI=true Postgres is never skipped: without AGENTOS_TEST_PG_URL its cases fail
-  ...(Backends.pgUrl() === undefined && !Backends.isCI() ? [] : [{ name: "postgres", layer: Backends.postgres() }])
+  ...(Backends.skipPostgres() ? [] : [{ name: "postgres", layer: Backends.postgres() }])
 ]
 
 describe("AgentMemory.layerSql across processes", () => {

@@ -55,7 +55,7 @@ describe("two SqlClients on one database", () => {
       yield* race([a, b])
     }), 180_000)
 
-  it.scopedLive.skipIf(Backends.pgUrl() === undefined && !Backends.isCI())(
+  it.scopedLive.skipIf(Backends.skipPostgres())(
     "Postgres: two pools on one schema",
     () =>
       Effect.gen(function*() {

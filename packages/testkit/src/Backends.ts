@@ -137,8 +137,15 @@ export interface SqlBackend {
   readonly layer: Layer.Layer<SqlClient.SqlClient, SqlError>
 }
 
-/** SQLite always; Postgres when `AGENTOS_TEST_PG_URL` is set. */
+/**
+ * Whether Postgres cases are skipped: only outside CI, when
+ * `AGENTOS_TEST_PG_URL` is not set. Under `CI=true` they run, and fail
+ * without a database, as the conformance suites do.
+ */
+export const skipPostgres = (): boolean => pgUrl() === undefined && !isCI()
+
+/** SQLite always; Postgres unless `skipPostgres()`. */
 export const sqlBackends = (): ReadonlyArray<SqlBackend> => [
   { name: "sqlite", layer: sqlite() },
-  ...(pgUrl() === undefined ? [] : [{ name: "postgres" as const, layer: postgres() }])
+  ...(skipPostgres() ? [] : [{ name: "postgres" as const, layer: postgres() }])
 ]
