@@ -40,7 +40,7 @@ export type Strategy = typeof Strategy.Type
  * - `inputTokens`, or `prompt` (counted with core's `TokenCounter`);
  * - `outputTokens`: the expected output, for the cost and latency estimates;
  * - `maxOutputTokens`: the output cap the call enforces as `max_tokens`
- *   (default `outputTokens`), checked against the model's limits and
+ *   (default `outputTokens`, at least 1), checked against the model's limits and
  *   reserved in full;
  * - `complexity`: when omitted, the `ComplexityEstimator` judges the prompt;
  * - `requires`: capabilities the model must have;

@@ -179,7 +179,7 @@ export const decide = (
   const outcome = routing.decide(catalog.models, {
     inputTokens: request.inputTokens,
     outputTokens: request.outputTokens,
-    maxOutputTokens: request.maxOutputTokens ?? request.outputTokens,
+    maxOutputTokens: routing.maxOutputTokensOf(request),
     complexity: request.complexity,
     request
   }, {

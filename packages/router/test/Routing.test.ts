@@ -3,11 +3,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import { ArticleRouter, fromModel } from "../bench/article.js"
 import * as DefaultCatalog from "../src/DefaultCatalog.js"
 import type { ReasonKind } from "../src/Errors.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
 import * as Router from "../src/Router.js"
+import * as SpendLedger from "../src/SpendLedger.js"
 
 const source = [{ url: "https://example.com/prices", title: "test prices", asOf: "2026-12-06", covers: ["price"] }]
 const model = (
@@ -237,4 +239,21 @@ describe("the article's example: 2,000 input tokens, 500 output, simple, 3,000 m
     const relaxed = Router.decide(DefaultCatalog.catalog, { ...task, maxLatencyMillis: undefined })
     assert.isTrue(Either.isRight(relaxed) && relaxed.right.model.name === "gpt-5-nano")
   })
+})
+
+describe("decide and route share one rule", () => {
+  it.effect("the output cap defaults to the expected output, at least one token, in both", () =>
+    Effect.gen(function*() {
+      const request = { inputTokens: 1_000, outputTokens: 0, complexity: "simple" } as const
+      const decided = chosen(request)
+      const router = yield* Router.Router
+      const routed = yield* router.route(request)
+      assert.strictEqual(routed.maxOutputTokens, 1)
+      assert.strictEqual(decided.maxOutputTokens, routed.maxOutputTokens)
+      assert.strictEqual(decided.reserveCost, routed.reserveCost)
+    }).pipe(
+      Effect.provide(
+        Router.layer({ catalog }).pipe(Layer.provide(SpendLedger.layerMemory({ budgets: [], sweepInterval: 0 })))
+      )
+    ))
 })

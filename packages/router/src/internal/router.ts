@@ -71,7 +71,7 @@ export const make = (
       return {
         inputTokens,
         outputTokens: request.outputTokens,
-        maxOutputTokens: request.maxOutputTokens ?? Math.max(1, request.outputTokens),
+        maxOutputTokens: routing.maxOutputTokensOf(request),
         complexity,
         request
       }

@@ -36,6 +36,16 @@ const usage = (inputTokens: number, outputTokens: number): TokenUsage.TokenUsage
   source: "estimated"
 })
 
+/**
+ * The output cap a call enforces and reserves: the request's
+ * `maxOutputTokens`, else its expected output but at least one token (a
+ * provider refuses `max_tokens: 0`). One rule for `route` and `decide`.
+ */
+export const maxOutputTokensOf = (request: {
+  readonly outputTokens: number
+  readonly maxOutputTokens?: number | undefined
+}): number => request.maxOutputTokens ?? Math.max(1, request.outputTokens)
+
 /** The input tokens a reservation holds: the input plus the margin, rounded up. */
 export const reservedInput = (inputTokens: number, marginPercent: number): number =>
   inputTokens + Math.ceil((inputTokens * marginPercent) / 100)
