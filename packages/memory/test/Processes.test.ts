@@ -145,6 +145,56 @@ describe("AgentMemory.layerSql across processes", () => {
       30_000
     )
 
+    // Another process merges into the same memory between this one's sync
+    // and its merge: both merges must be kept (no lost update).
+    it.scopedLive(
+      `${backend.name}: two processes merging into one memory at once keep both merges`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "m" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const text = "the API is rate-limited"
+          const first = yield* a.add({ text, type: "fact", importance: 0.2, metadata: { a: 1 } })
+          assert.strictEqual((yield* b.recall()).memories.length, 1)
+          let armed = true
+          const fromB = Effect.suspend(() => b.add({ text, type: "fact", importance: 0.9, metadata: { b: 2 } }))
+          const again = yield* a.add({ text, type: "fact", importance: 0.3, metadata: { c: 3 } }).pipe(
+            Statement.withTransformer((statement) => {
+              const [sqlText] = statement.compile()
+              if (!armed || !sqlText.includes("agentos_memory_teams") || !sqlText.startsWith("INSERT")) {
+                return Effect.succeed(statement)
+              }
+              armed = false
+              return Statement.withTransformerDisabled(fromB).pipe(
+                Effect.tap((added) => assert.strictEqual(added.outcome, "merged")),
+                Effect.orDie,
+                Effect.as(statement)
+              )
+            })
+          )
+          assert.isFalse(armed, "the other merge was injected")
+          assert.strictEqual(again.outcome, "merged")
+          assert.deepStrictEqual(again.memory.metadata, { a: 1, b: 2, c: 3 })
+          assert.strictEqual(again.memory.importance, 0.9)
+          for (const m of [a, b]) {
+            const stored = yield* m.get(first.memory.id)
+            assert.deepStrictEqual(stored.metadata, { a: 1, b: 2, c: 3 })
+            assert.strictEqual(stored.importance, 0.9)
+            const [recalled] = (yield* m.recall()).memories
+            assert.deepStrictEqual(recalled!.memory.metadata, { a: 1, b: 2, c: 3 })
+          }
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "m" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
     it.effect(`${backend.name}: a stored row that is not a memory is a StoreError, never passed on`, () =>
       Effect.gen(function*() {
         const m = yield* AgentMemory.AgentMemory

@@ -3,6 +3,7 @@
 // runs unchanged over both.
 import * as Effect from "effect/Effect"
 import type { Memory } from "../Memory.js"
+import { mergeMemory } from "./merge.js"
 import type { Applied, Batch, Changes, Store } from "./store.js"
 
 interface Row {
@@ -39,6 +40,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
       const version = ++t.version
       const superseded: Array<string> = []
       const cleared: Array<string> = []
+      const merged: Array<Memory> = []
       const missing: Array<string> = []
       for (const memory of batch.insert) {
         if (memory.key !== undefined) {
@@ -55,11 +57,12 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
         t.rows.set(memory.id, { memory, version })
         t.gone.delete(memory.id)
       }
-      for (const memory of batch.update) {
+      for (const memory of batch.merge) {
         const row = t.rows.get(memory.id)
         if (row !== undefined && isLive(row)) {
-          row.memory = { ...memory, accessCount: row.memory.accessCount, lastAccessedAt: row.memory.lastAccessedAt }
+          row.memory = mergeMemory(row.memory, memory)
           row.version = version
+          merged.push(row.memory)
         } else missing.push(memory.id)
       }
       for (const id of batch.touch) {
@@ -88,7 +91,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
           if ((agent === null || row.memory.agent === agent) && drop(id) && isLive(row)) cleared.push(id)
         }
       }
-      return { version, superseded, cleared, missing }
+      return { version, superseded, cleared, merged, missing }
     }
 
     const changesSince = (t: Team, since: number): Changes => {

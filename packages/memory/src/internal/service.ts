@@ -319,27 +319,16 @@ export const make = (
             : index.consolidation.get(index.consolidationSlotKey(index.agentCode(draft.agent), draft, ck))
           const existing = same === undefined ? undefined : index.memories[same]
           if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
-            // The merge expires only when both expire (at the later time).
-            const { expiresAt: _expiresAt, ...kept } = existing
-            const merged: Memory = {
-              ...kept,
-              importance: Math.max(existing.importance, draft.importance),
-              metadata: { ...existing.metadata, ...draft.metadata },
-              ...(draft.floor === undefined && existing.floor === undefined
-                ? {}
-                : { floor: Math.max(existing.floor ?? 0, draft.floor ?? 0) }),
-              ...(existing.expiresAt === undefined || draft.expiresAt === undefined
-                ? {}
-                : { expiresAt: Math.max(existing.expiresAt, draft.expiresAt) })
-            }
-            const updated = yield* write({ ...emptyBatch, update: [merged] })
-            if (!updated.missing.includes(merged.id)) {
+            // merged into the memory as stored (another process may have merged meanwhile)
+            const applied = yield* write({ ...emptyBatch, merge: [{ ...draft, id: existing.id }] })
+            const merged = applied.merged[0]
+            if (merged !== undefined) {
               index.update(merged)
               yield* Metric.increment(Metrics.merged)
               return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
             }
             // another process ended it since the sync: the memory is stored anew
-            index.remove(merged.id)
+            index.remove(existing.id)
           }
           const vectors = yield* embed([draft.text])
           const applied = yield* write({ ...emptyBatch, insert: [draft] })

@@ -9,6 +9,7 @@ import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import { StoreError } from "../Errors.js"
 import type { Memory } from "../Memory.js"
+import { mergeMemory } from "./merge.js"
 import { ENTRIES, GONE, migrations, TEAMS } from "./migrations.js"
 import type { Applied, Batch, Changes, Store } from "./store.js"
 
@@ -142,6 +143,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
       const version = Sql.toNumber(bumped!.version)
       const superseded: Array<string> = []
       const cleared: Array<string> = []
+      const merged: Array<Memory> = []
       const missing: Array<string> = []
       for (const m of batch.insert) {
         if (m.key !== undefined) {
@@ -173,11 +175,19 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
           })))
         }`
       }
-      for (const m of batch.update) {
-        const updated = yield* sql<{ id: string }>`UPDATE ${entries}
-          SET data = ${Sql.json(sql, dataOf(m))}, version = ${version}
-          WHERE id = ${m.id} AND team = ${team} AND live = 1 RETURNING id`
-        if (updated.length === 0) missing.push(m.id)
+      // the stored memory is read after the team's version was advanced (its
+      // row lock held), so no other writer of the team can change it meanwhile
+      for (const m of batch.merge) {
+        const [row] = yield* sql<Row>`SELECT * FROM ${entries} WHERE id = ${m.id} AND team = ${team} AND live = 1`
+        if (row === undefined) {
+          missing.push(m.id)
+          continue
+        }
+        const [stored] = yield* toMemories([row])
+        const memory = mergeMemory(stored!, m)
+        yield* sql`UPDATE ${entries} SET data = ${Sql.json(sql, dataOf(memory))}, version = ${version}
+          WHERE id = ${m.id} AND team = ${team}`
+        merged.push(memory)
       }
       for (const chunk of chunks(batch.touch)) {
         yield* sql`UPDATE ${entries} SET access_count = access_count + 1,
@@ -199,7 +209,7 @@ export const makeSqlStore: Effect.Effect<Store, StoreError, SqlClient.SqlClient>
           SELECT team, ${version}, id FROM ${entries} WHERE ${scope} AND live = 1`
         yield* sql`DELETE FROM ${entries} WHERE ${scope}`
       }
-      return { version, superseded, cleared, missing }
+      return { version, superseded, cleared, merged, missing }
     })).pipe(fail("apply"))
 
   const get = (team: string, id: string) =>

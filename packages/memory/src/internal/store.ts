@@ -20,8 +20,12 @@ export interface Batch {
    * processes adding one key leave one live memory).
    */
   readonly insert: ReadonlyArray<Memory>
-  /** Replaced memories (a merge changes importance and metadata). */
-  readonly update: ReadonlyArray<Memory>
+  /**
+   * Merges: each added memory (carrying the id of the live memory it merges
+   * into) is merged with `mergeMemory` into that memory as stored, inside
+   * the transaction, so a merge another process made meanwhile is kept.
+   */
+  readonly merge: ReadonlyArray<Memory>
   /** Accessed memories: one access more each, last access at `at`. */
   readonly touch: ReadonlyArray<string>
   readonly touchedAt: number
@@ -37,7 +41,9 @@ export interface Applied {
   readonly superseded: ReadonlyArray<string>
   /** Memories removed by `clear`. */
   readonly cleared: ReadonlyArray<string>
-  /** Updated memories that were no longer live (another process ended them): nothing was written for them. */
+  /** The merged memories as stored. */
+  readonly merged: ReadonlyArray<Memory>
+  /** Ids of merges whose memory was no longer live (another process ended it): nothing was written for them. */
   readonly missing: ReadonlyArray<string>
 }
 
@@ -65,4 +71,4 @@ export interface Store {
   ) => Effect.Effect<ReadonlyArray<Memory>, StoreError>
 }
 
-export const emptyBatch: Batch = { insert: [], update: [], touch: [], touchedAt: 0, remove: [] }
+export const emptyBatch: Batch = { insert: [], merge: [], touch: [], touchedAt: 0, remove: [] }
