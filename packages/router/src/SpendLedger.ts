@@ -84,6 +84,14 @@ export interface SpendLedgerService {
   readonly cancel: (id: string) => Effect.Effect<void, ReservationNotFound | StoreError>
   /** Settles every expired reservation at its reserved amount; how many parts it settled. */
   readonly expire: Effect.Effect<number, StoreError>
+  /**
+   * Deletes the settled, expired and cancelled reservations whose expiry is
+   * older than `retention` (by the database's clock on SQL), folding them
+   * into per-scope, per-period, per-model totals first: the report is
+   * unchanged. How many reservations it deleted. The sweep runs it after
+   * `expire`.
+   */
+  readonly purge: Effect.Effect<number, StoreError>
   readonly status: (scope: string) => Effect.Effect<Spend.ScopeStatus, InvalidInput | StoreError>
   /** What the tightest of `scopes` has left (undefined for no scope). */
   readonly remaining: (
@@ -123,6 +131,9 @@ export class SpendLedger extends Context.Tag("@agentos/router/SpendLedger")<Spen
  * - `sweepInterval`: how often expired reservations are settled in the
  *   background (default 1 minute; 0 turns it off — `expire` and the report
  *   still settle them);
+ * - `retention`: how long a finished reservation's row is kept after its
+ *   expiry before the sweep (or `purge`) folds it into per-model totals and
+ *   deletes it (default 7 days), so the reservations table stays bounded;
  * - `maxConcurrentTransactions` (SQL): see below.
  *
  * @since 0.1.0
@@ -137,6 +148,7 @@ export interface Options {
   readonly reservationTtl?: Duration.DurationInput
   readonly alertPercents?: ReadonlyArray<number>
   readonly sweepInterval?: Duration.DurationInput
+  readonly retention?: Duration.DurationInput
   /**
    * SQL: at most this many of the ledger's transactions run at once in this
    * process (default 8); the rest wait in order rather than fail on the

@@ -32,6 +32,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import type * as Spend from "./Spend.js"
 import * as SpendLedger from "./SpendLedger.js"
 
 /**
@@ -215,6 +216,48 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual(yield* l.expire, 1)
       const swept = yield* l.status("team:research")
       assert.deepStrictEqual([swept.spent, swept.reserved], [850, 0])
+    }),
+    { live: true }
+  ),
+  Conformance.test(
+    "finished reservations older than the retention window are purged; the report is unchanged",
+    Effect.gen(function*() {
+      // Margins of hundreds of milliseconds: the SQL clock and the test's sleeps
+      // are judged apart, and a loaded machine delays both.
+      const l = yield* ledger({ reservationTtl: "300 millis", retention: "1 second" })
+      const a = yield* l.reserve({ ...call(["team:research", "global"], 500), model: "gpt-4.1-nano" })
+      yield* l.settle(a.id, { charged: m(300), reference: m(900), estimated: true })
+      yield* l.reserve(call(["team:research"], 200))
+      const c = yield* l.reserve(call(["team:research"], 100))
+      yield* l.cancel(c.id)
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual(yield* l.expire, 1)
+      // Past their expiry, but inside the retention window: kept.
+      assert.strictEqual(yield* l.purge, 0)
+      const kept = (r: Spend.BudgetReport) =>
+        r.scopes.map((x) => ({ scope: x.scope, spent: x.spent, calls: x.calls, saving: x.saving, byModel: x.byModel }))
+      const before = kept(yield* l.report())
+      yield* Effect.sleep("1100 millis")
+      // An open reservation is never purged.
+      const open = yield* l.reserve(call(["team:research"], 50))
+      assert.strictEqual(yield* l.purge, 3)
+      yield* l.settle(open.id, { charged: m(50) })
+      assert.strictEqual(yield* l.purge, 0)
+      const after = kept(yield* l.report())
+      const team = after.find((s) => s.scope === "team:research")!
+      assert.deepStrictEqual(team.byModel.map((x) => [x.model, x.calls, x.spent, x.estimatedCalls]), [
+        ["gpt-4.1-mini", 2, 250, 0],
+        ["gpt-4.1-nano", 1, 300, 1]
+      ])
+      assert.deepStrictEqual(after.find((s) => s.scope === "global"), before.find((s) => s.scope === "global"))
+      assert.strictEqual((yield* l.status("team:research")).spent, 550)
+      // A purged reservation is gone.
+      const again = yield* Effect.either(l.settle(a.id, { charged: m(1) }))
+      assert.isTrue(Either.isLeft(again) && again.left._tag === "ReservationNotFound")
+      // Purged totals and purged rows fold together in the report.
+      yield* Effect.sleep("1400 millis")
+      assert.strictEqual(yield* l.purge, 1)
+      assert.deepStrictEqual(kept(yield* l.report()), after)
     }),
     { live: true }
   ),

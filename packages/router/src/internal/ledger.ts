@@ -182,6 +182,8 @@ export const make = (
         )
     ).pipe(Effect.withSpan("SpendLedger.expire"))
 
+    const purge = store.purge(options.retentionMillis).pipe(Effect.withSpan("SpendLedger.purge"))
+
     const statusAt = (budget: Spend.Budget, now: number) =>
       Effect.gen(function*() {
         const window = Period.windowAt(budget.period, now)
@@ -251,7 +253,7 @@ export const make = (
 
     if (options.sweepIntervalMillis > 0) {
       yield* Effect.forkScoped(
-        expire.pipe(
+        Effect.zipRight(expire, purge).pipe(
           Effect.catchAll((error) => Effect.logWarning("router: sweeping expired reservations failed", error)),
           Effect.repeat(Schedule.spaced(options.sweepIntervalMillis))
         )
@@ -264,6 +266,7 @@ export const make = (
       settle,
       cancel,
       expire,
+      purge,
       status,
       remaining,
       report,

@@ -29,6 +29,8 @@ interface Held {
 export const makeMemoryStore = (): Store.Store => {
   const scopes = new Map<string, ScopeRow>()
   const held = new Map<string, Held>()
+  /** The totals of purged reservations, per scope, period and model. */
+  const folded = new Map<string, Store.UsageRow & { readonly scope: string; readonly period: string }>()
   const key = (scope: string, period: string) => `${scope}\u0000${period}`
   const row = (scope: string, period: string): ScopeRow => {
     const k = key(scope, period)
@@ -116,6 +118,32 @@ export const makeMemoryStore = (): Store.Store => {
       }
       return moves
     }),
+    purge: (retentionMillis) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        let purged = 0
+        for (const [id, h] of held) {
+          if (h.state === "open" || h.expiresAt > now - retentionMillis) continue
+          if (h.state !== "cancelled") {
+            for (const { period, scope } of h.parts) {
+              const k = `${key(scope, period)}\u0000${h.model}`
+              const u = folded.get(k)
+              folded.set(k, {
+                scope,
+                period,
+                model: h.model,
+                calls: (u?.calls ?? 0) + 1,
+                spent: (u?.spent ?? 0) + h.charged,
+                overage: (u?.overage ?? 0) + h.overage,
+                reference: (u?.reference ?? 0) + h.reference,
+                estimatedCalls: (u?.estimatedCalls ?? 0) + (h.estimated ? 1 : 0)
+              })
+            }
+          }
+          held.delete(id)
+          purged++
+        }
+        return purged
+      }),
     totals: (scope, period) =>
       Effect.sync(() => {
         const r = scopes.get(key(scope, period))
@@ -124,6 +152,18 @@ export const makeMemoryStore = (): Store.Store => {
     usage: (scope, period) =>
       Effect.sync(() => {
         const byModel = new Map<string, Store.UsageRow>()
+        for (const u of folded.values()) {
+          if (u.scope === scope && u.period === period) {
+            byModel.set(u.model, {
+              model: u.model,
+              calls: u.calls,
+              spent: u.spent,
+              overage: u.overage,
+              reference: u.reference,
+              estimatedCalls: u.estimatedCalls
+            })
+          }
+        }
         for (const h of held.values()) {
           if (h.state !== "settled" && h.state !== "expired") continue
           if (!h.parts.some((p) => p.scope === scope && p.period === period)) continue

@@ -36,5 +36,22 @@ export const migrations: Sql.Migrations = {
     )`
     yield* sql`CREATE INDEX agentos_router_reservations_open ON agentos_router_reservations (state, expires_at)`
     yield* sql`CREATE INDEX agentos_router_reservations_scope ON agentos_router_reservations (scope, period, state)`
+  }),
+  // The totals of purged reservations, per scope, period and model: the
+  // report reads them beside the reservations still kept.
+  "0002_usage_totals": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const text = sql.onDialectOrElse({ pg: () => sql.literal(`text COLLATE "C"`), orElse: () => sql.literal("text") })
+    yield* sql`CREATE TABLE agentos_router_usage (
+      scope ${text} NOT NULL,
+      period ${text} NOT NULL,
+      model ${text} NOT NULL,
+      calls bigint NOT NULL,
+      spent bigint NOT NULL,
+      overage bigint NOT NULL,
+      reference_cost bigint NOT NULL,
+      estimated_calls bigint NOT NULL,
+      PRIMARY KEY (scope, period, model)
+    )`
   })
 }

@@ -16,6 +16,7 @@ export interface Resolved {
   readonly reservationTtlMillis: number
   readonly alertPercents: ReadonlyArray<number>
   readonly sweepIntervalMillis: number
+  readonly retentionMillis: number
   readonly maxConcurrentTransactions: number
 }
 
@@ -45,6 +46,8 @@ export const resolve = (options: SpendLedger.Options): Effect.Effect<Resolved, I
     if (Either.isLeft(ttl)) return fail(ttl.left)
     const sweep = millis("sweepInterval", options.sweepInterval, 60_000, true)
     if (Either.isLeft(sweep)) return fail(sweep.left)
+    const retention = millis("retention", options.retention, 7 * 24 * 3_600_000, false)
+    if (Either.isLeft(retention)) return fail(retention.left)
     const percents = options.alertPercents ?? [80, 100]
     if (!percents.every((p) => Number.isInteger(p) && p > 0 && p <= 1000)) {
       return fail("alertPercents must be integers from 1 to 1000")
@@ -56,6 +59,7 @@ export const resolve = (options: SpendLedger.Options): Effect.Effect<Resolved, I
       budgets: budgets.right,
       reservationTtlMillis: ttl.right,
       alertPercents: [...new Set(percents)].sort((a, b) => a - b),
-      sweepIntervalMillis: sweep.right
+      sweepIntervalMillis: sweep.right,
+      retentionMillis: retention.right
     })
   })

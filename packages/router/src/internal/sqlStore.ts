@@ -220,6 +220,63 @@ export const makeSqlStore = (
       return yield* applyMoves(rows, undefined)
     })).pipe(store("expire"), gated(gate))
 
+    const purge = (retentionMillis: number) =>
+      sql.withTransaction(Effect.gen(function*() {
+        // Delete first and fold what was deleted: a row that changes state
+        // meanwhile is either deleted and counted here, or kept.
+        const rows = yield* sql<{
+          id: string
+          scope: string
+          period: string
+          model: string
+          state: string
+          charged: unknown
+          overage: unknown
+          reference_cost: unknown
+          estimated: unknown
+        }>`DELETE FROM agentos_router_reservations
+        WHERE state IN ('settled', 'expired', 'cancelled')
+          AND expires_at <= ${Sql.nowMillis(sql)} - ${retentionMillis}
+        RETURNING id, scope, period, model, state, charged, overage, reference_cost, estimated`
+        const groups = new Map<string, Store.UsageRow & { scope: string; period: string }>()
+        for (const row of rows) {
+          if (row.state === "cancelled") continue
+          const k = `${row.scope}\u0000${row.period}\u0000${row.model}`
+          const g = groups.get(k) ??
+            {
+              scope: row.scope,
+              period: row.period,
+              model: row.model,
+              calls: 0,
+              spent: 0,
+              overage: 0,
+              reference: 0,
+              estimatedCalls: 0
+            }
+          groups.set(k, {
+            ...g,
+            calls: g.calls + 1,
+            spent: g.spent + num(row.charged),
+            overage: g.overage + num(row.overage),
+            reference: g.reference + num(row.reference_cost),
+            estimatedCalls: g.estimatedCalls + num(row.estimated)
+          })
+        }
+        for (const g of groups.values()) {
+          yield* sql`INSERT INTO agentos_router_usage
+            (scope, period, model, calls, spent, overage, reference_cost, estimated_calls)
+          VALUES (${g.scope}, ${g.period}, ${g.model}, ${g.calls}, ${g.spent}, ${g.overage}, ${g.reference},
+            ${g.estimatedCalls})
+          ON CONFLICT (scope, period, model) DO UPDATE SET
+            calls = agentos_router_usage.calls + excluded.calls,
+            spent = agentos_router_usage.spent + excluded.spent,
+            overage = agentos_router_usage.overage + excluded.overage,
+            reference_cost = agentos_router_usage.reference_cost + excluded.reference_cost,
+            estimated_calls = agentos_router_usage.estimated_calls + excluded.estimated_calls`
+        }
+        return new Set(rows.map((row) => row.id)).size
+      })).pipe(store("purge"), gated(gate))
+
     const totals = (scope: string, period: string) =>
       sql<{ spent: unknown; reserved: unknown; overage: unknown; calls: unknown }>`
       SELECT spent, reserved, overage, calls FROM agentos_router_scopes WHERE scope = ${scope} AND period = ${period}`
@@ -239,10 +296,16 @@ export const makeSqlStore = (
 
     const usage = (scope: string, period: string) =>
       sql<{ model: string; calls: unknown; spent: unknown; overage: unknown; reference: unknown; estimated: unknown }>`
-      SELECT model, count(*) AS calls, sum(charged) AS spent, sum(overage) AS overage,
+      SELECT model, sum(calls) AS calls, sum(spent) AS spent, sum(overage) AS overage,
         sum(reference_cost) AS reference, sum(estimated) AS estimated
-      FROM agentos_router_reservations
-      WHERE scope = ${scope} AND period = ${period} AND state IN ('settled', 'expired')
+      FROM (
+        SELECT model, 1 AS calls, charged AS spent, overage, reference_cost, estimated
+        FROM agentos_router_reservations
+        WHERE scope = ${scope} AND period = ${period} AND state IN ('settled', 'expired')
+        UNION ALL
+        SELECT model, calls, spent, overage, reference_cost, estimated_calls AS estimated
+        FROM agentos_router_usage WHERE scope = ${scope} AND period = ${period}
+      ) AS kept
       GROUP BY model ORDER BY model`.pipe(
         Effect.map((rows) =>
           rows.map((row): Store.UsageRow => ({
@@ -257,5 +320,5 @@ export const makeSqlStore = (
         store("usage")
       )
 
-    return { reserve, settle, cancel, expire, totals, usage }
+    return { reserve, settle, cancel, expire, purge, totals, usage }
   })

@@ -81,6 +81,13 @@ export interface Store {
   readonly cancel: (id: string) => Effect.Effect<boolean, StoreError>
   /** Settles every expired open reservation at its amount. */
   readonly expire: Effect.Effect<ReadonlyArray<SpendMove>, StoreError>
+  /**
+   * Deletes the settled, expired and cancelled reservations whose expiry is
+   * at least `retentionMillis` in the past (by the database's clock on SQL),
+   * folding the settled and expired ones into per-model totals first, so
+   * `usage` and `totals` are unchanged; how many reservations it deleted.
+   */
+  readonly purge: (retentionMillis: number) => Effect.Effect<number, StoreError>
   readonly totals: (scope: string, period: string) => Effect.Effect<Totals, StoreError>
   readonly usage: (scope: string, period: string) => Effect.Effect<ReadonlyArray<UsageRow>, StoreError>
 }
