@@ -5,9 +5,19 @@
  * group, so that `take` never starts a task whose group is at its limit.
  * Everything it holds is a plain, storable `TaskRecord`.
  *
- * This release ships the memory layer (one process); a SQL layer shares
- * the same contract across processes. A layer of your own passes the
- * published suite in `@agentos/supervisor/Testing`.
+ * Two protocols share the queue. `take` / `finish` serve one process that
+ * keeps its tasks' lives in memory (the in-process supervisor). `claim`,
+ * `renew`, `retry` and `end` serve many processes: a task is claimed under
+ * a lease with a fencing token, the lease is renewed while its handler
+ * runs, and only the holder of the current token can record the task's
+ * retry or its end. `reclaim` returns the tasks of runners whose lease
+ * expired (a lost delivery, counted apart from handler failures) and turns
+ * a task that lost `maxDeliveries` deliveries into a poison task. Every
+ * ended task keeps a terminal record (`status`) until `purge` drops it.
+ *
+ * `layerMemory` serves one process; `layerSql` (SQLite for one process,
+ * Postgres for many) judges leases by the database's clock. A layer of your
+ * own passes the published suite in `@agentos/supervisor/Testing`.
  *
  * @since 0.1.0
  */
@@ -15,9 +25,10 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { StoreError } from "./Errors.js"
 import * as internal from "./internal/memoryQueue.js"
-import type { TaskRecord } from "./Task.js"
+import type { TaskRecord, TaskStatus } from "./Task.js"
 
 /**
  * What `offer` did: queued the task (`depth` is its type's queued tasks
@@ -55,6 +66,111 @@ export interface QueueStats {
 }
 
 /**
+ * What `claim` is asked: the type, the group limits, who claims (a
+ * process's name, for operators) and the lease's length.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ClaimOptions {
+  readonly limits: GroupLimits
+  readonly holder: string
+  readonly leaseMillis: number
+}
+
+/**
+ * A claimed task: its record, the lease's fencing token (needed by `renew`,
+ * `retry` and `end`), how many times it has been delivered (this one
+ * included), how many of those deliveries were lost to a runner that died
+ * (`lostDeliveries`), how many attempts failed in a handler (`failures`),
+ * and whether it is a poison task: it lost `maxDeliveries` deliveries, so
+ * it must not run again but be dead-lettered and ended.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Claim {
+  readonly record: TaskRecord
+  readonly token: number
+  readonly deliveries: number
+  readonly lostDeliveries: number
+  readonly failures: number
+  readonly poisoned: boolean
+}
+
+/**
+ * What `renew` found: the lease was extended (and whether someone asked to
+ * cancel the task), or it is lost — another runner holds the task or it has
+ * ended — and its runner must stop without recording anything.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RenewResult =
+  | { readonly _tag: "Renewed"; readonly cancelRequested: boolean }
+  | { readonly _tag: "Lost" }
+
+/**
+ * How a task ended, as stored: a completed task keeps its encoded result,
+ * any other its encoded error (JSON values).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Outcome =
+  | { readonly status: "completed"; readonly result: unknown }
+  | { readonly status: "failed" | "cancelled" | "dead-lettered"; readonly error: unknown }
+
+/**
+ * A task as the queue knows it. `finishedAt` (epoch milliseconds, by the
+ * store's clock) and `outcome` once it has ended.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StoredTask {
+  readonly record: TaskRecord
+  readonly status: TaskStatus
+  readonly deliveries: number
+  readonly lostDeliveries: number
+  readonly failures: number
+  readonly cancelRequested: boolean
+  readonly outcome?: Outcome | undefined
+  readonly finishedAt?: number | undefined
+}
+
+/**
+ * What `cancel` did: a queued or retrying task is ended as cancelled at
+ * once; a running one is marked, and its runner ends it when it next renews
+ * its lease (or `reclaim` does, if that runner died); an ended one is left.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CancelResult =
+  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Requested" }
+  | { readonly _tag: "Ended"; readonly status: TaskStatus }
+  | { readonly _tag: "NotFound" }
+
+/**
+ * What `reclaim` did: tasks whose lease expired went back to the queue
+ * (`requeued`), or became poison tasks after `maxDeliveries` lost
+ * deliveries (`poisoned`, queued to be dead-lettered), or ended as cancelled
+ * when a cancel was asked (`cancelled`); retrying tasks whose delay is over
+ * were queued again (`due`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReclaimResult {
+  readonly requeued: number
+  readonly poisoned: number
+  readonly cancelled: number
+  readonly due: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -81,6 +197,52 @@ export interface TaskQueueService {
   /** The queued tasks of one type. */
   readonly depth: (type: string) => Effect.Effect<number, StoreError>
   readonly stats: Effect.Effect<QueueStats, StoreError>
+  /**
+   * Claims the first queued task of `type` (as `take` picks it) under a
+   * lease of `leaseMillis` with a new fencing token, counting it as running
+   * in its group. None when no such task is queued.
+   */
+  readonly claim: (type: string, options: ClaimOptions) => Effect.Effect<Option.Option<Claim>, StoreError>
+  /** Extends a claimed task's lease to now + `leaseMillis` while `token` is its current token. */
+  readonly renew: (id: string, token: number, leaseMillis: number) => Effect.Effect<RenewResult, StoreError>
+  /**
+   * A claimed task's attempt failed in its handler and is retried: while
+   * `token` is its current token, it counts one more failure and waits
+   * `delayMillis` as `retrying` (its group slot is free), until `reclaim`
+   * queues it again. False, changing nothing, when the lease was lost.
+   */
+  readonly retry: (id: string, token: number, delayMillis: number) => Effect.Effect<boolean, StoreError>
+  /**
+   * Records a claimed task's end while `token` is its current token: its
+   * terminal status and outcome are kept until `purge`. A `failed` or
+   * `dead-lettered` end of a task that is not poisoned counts one more
+   * handler failure. False, changing nothing, when the lease was lost.
+   */
+  readonly end: (id: string, token: number, outcome: Outcome) => Effect.Effect<boolean, StoreError>
+  /**
+   * Returns expired leases' tasks to the queue (one more lost delivery
+   * each; poison after `maxDeliveries` lost ones; cancelled when a cancel was
+   * asked) and queues retrying tasks whose delay is over. Judged by the
+   * store's clock (the database's, on SQL).
+   */
+  readonly reclaim: (options: { readonly maxDeliveries: number }) => Effect.Effect<ReclaimResult, StoreError>
+  /** Cancels a task by id, from any process (see `CancelResult`). */
+  readonly cancel: (id: string) => Effect.Effect<CancelResult, StoreError>
+  /** A task by id: queued, running, retrying, or ended and not yet purged. */
+  readonly status: (id: string) => Effect.Effect<Option.Option<StoredTask>, StoreError>
+  /**
+   * Drops ended tasks that ended `retentionMillis` or more ago, then the
+   * oldest ended ones beyond `maxCount`; returns how many it dropped.
+   */
+  readonly purge: (
+    options: { readonly retentionMillis: number; readonly maxCount: number }
+  ) => Effect.Effect<number, StoreError>
+  /**
+   * The types with new queued work, as other processes announce it
+   * (Postgres LISTEN/NOTIFY). Best effort: a notification can be lost, so a
+   * reader polls as well. Empty for a store that serves one process.
+   */
+  readonly notifications: Stream.Stream<string>
 }
 
 /**

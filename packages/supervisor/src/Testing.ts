@@ -21,6 +21,7 @@ import * as Conformance from "@agentos/testkit/Conformance"
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as TestServices from "effect/TestServices"
 import type * as Task from "./Task.js"
 import * as TaskQueue from "./TaskQueue.js"
 
@@ -57,6 +58,21 @@ const takeIds = (type: string, limits: TaskQueue.GroupLimits = {}, max = 100) =>
 
 const offerAll = (records: ReadonlyArray<Task.TaskRecord>, maxQueued = 1_000) =>
   Effect.flatMap(TaskQueue.TaskQueue, (queue) => Effect.forEach(records, (task) => queue.offer(task, { maxQueued })))
+
+const claimOptions = (leaseMillis = 60_000, limits: TaskQueue.GroupLimits = {}): TaskQueue.ClaimOptions => ({
+  limits,
+  holder: "runner-a",
+  leaseMillis
+})
+
+const claimOne = (type = "t", options: TaskQueue.ClaimOptions = claimOptions()) =>
+  Effect.flatMap(TaskQueue.TaskQueue, (queue) => Effect.map(queue.claim(type, options), Option.getOrThrow))
+
+const statusOf = (id: string) =>
+  Effect.flatMap(TaskQueue.TaskQueue, (queue) => Effect.map(queue.status(id), Option.getOrThrow))
+
+/** Real time, whatever clock the case runs under (leases on SQL follow the database's clock). */
+const sleepLive = (millis: number) => TestServices.provideLive(Effect.sleep(millis))
 
 /**
  * The cases every `TaskQueue` layer passes.
@@ -210,6 +226,227 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       yield* queue.finish("nope")
       assert.strictEqual(yield* queue.depth("t"), 0)
       assert.deepStrictEqual((yield* queue.stats).byGroup, {})
+    })
+  ),
+  Conformance.test(
+    "claim takes in take's order under a lease with a fencing token; end records the outcome once",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "a", priority: 1 }), record({ id: "b", priority: 0 })])
+      const first = yield* claimOne()
+      assert.strictEqual(first.record.id, "b")
+      assert.deepStrictEqual(
+        { deliveries: first.deliveries, lost: first.lostDeliveries, failures: first.failures, poison: first.poisoned },
+        { deliveries: 1, lost: 0, failures: 0, poison: false }
+      )
+      assert.strictEqual((yield* statusOf("b")).status, "running")
+      assert.strictEqual(yield* queue.depth("t"), 1)
+      assert.isFalse(yield* queue.end("b", first.token + 1, { status: "completed", result: 0 }))
+      assert.isTrue(yield* queue.end("b", first.token, { status: "completed", result: { answer: [42] } }))
+      assert.isFalse(yield* queue.end("b", first.token, { status: "failed", error: "late" }))
+      const done = yield* statusOf("b")
+      assert.strictEqual(done.status, "completed")
+      assert.deepStrictEqual(done.outcome, { status: "completed", result: { answer: [42] } })
+      assert.strictEqual(typeof done.finishedAt, "number")
+      assert.deepStrictEqual(yield* queue.renew("b", first.token, 1_000), { _tag: "Lost" })
+      assert.isTrue(Option.isNone(yield* queue.status("nope")))
+      assert.strictEqual((yield* statusOf("a")).status, "queued")
+    })
+  ),
+  Conformance.test(
+    "renew extends only the current token's lease",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "a" })])
+      const claim = yield* claimOne()
+      assert.deepStrictEqual(yield* queue.renew("a", claim.token, 60_000), { _tag: "Renewed", cancelRequested: false })
+      assert.deepStrictEqual(yield* queue.renew("a", claim.token - 1, 60_000), { _tag: "Lost" })
+      assert.deepStrictEqual(yield* queue.renew("nope", 1, 60_000), { _tag: "Lost" })
+    })
+  ),
+  Conformance.test(
+    "retry counts a handler failure, frees the group slot and waits its delay as retrying",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "a", groupKey: "g" }), record({ id: "b", groupKey: "g" })])
+      const limits = { default: 1 }
+      const a = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions(60_000, limits))))
+      assert.isFalse(yield* queue.retry("a", a.token + 1, 0))
+      assert.isTrue(yield* queue.retry("a", a.token, 60_000))
+      assert.isFalse(yield* queue.retry("a", a.token, 0))
+      const waiting = yield* statusOf("a")
+      assert.deepStrictEqual([waiting.status, waiting.failures, waiting.lostDeliveries], ["retrying", 1, 0])
+      assert.strictEqual(yield* queue.depth("t"), 1)
+      assert.deepStrictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).due, 0)
+      const b = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.strictEqual(b.record.id, "b")
+      assert.isTrue(yield* queue.retry("b", b.token, 0))
+      assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 3 }), {
+        requeued: 0,
+        poisoned: 0,
+        cancelled: 0,
+        due: 1
+      })
+      const again = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.deepStrictEqual(
+        [again.record.id, again.deliveries, again.failures, again.lostDeliveries],
+        ["b", 2, 1, 0]
+      )
+      assert.notStrictEqual(again.token, b.token)
+    })
+  ),
+  Conformance.test(
+    "an expired lease is reclaimed as a lost delivery; the old holder is fenced off",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "short" }), record({ id: "long" })])
+      const short = yield* claimOne("t", claimOptions(150))
+      const long = yield* claimOne("t", claimOptions(60_000))
+      yield* sleepLive(400)
+      assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 5 }), {
+        requeued: 1,
+        poisoned: 0,
+        cancelled: 0,
+        due: 0
+      })
+      assert.strictEqual((yield* statusOf("short")).status, "queued")
+      assert.strictEqual((yield* statusOf("long")).status, "running")
+      const again = yield* claimOne("t", claimOptions(60_000))
+      assert.deepStrictEqual([again.record.id, again.deliveries, again.lostDeliveries, again.failures], [
+        "short",
+        2,
+        1,
+        0
+      ])
+      assert.deepStrictEqual(yield* queue.renew("short", short.token, 60_000), { _tag: "Lost" })
+      assert.isFalse(yield* queue.end("short", short.token, { status: "completed", result: 1 }))
+      assert.isFalse(yield* queue.retry("short", short.token, 0))
+      assert.isTrue(yield* queue.end("short", again.token, { status: "completed", result: 2 }))
+      assert.isTrue(yield* queue.end("long", long.token, { status: "completed", result: 3 }))
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "a task that lost maxDeliveries deliveries is a poison task; its dead letter counts no failure",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "p" })])
+      for (let i = 1; i <= 2; i++) {
+        const claim = yield* claimOne("t", claimOptions(100))
+        assert.isFalse(claim.poisoned)
+        assert.strictEqual(claim.lostDeliveries, i - 1)
+        yield* sleepLive(300)
+        const reclaimed = yield* queue.reclaim({ maxDeliveries: 2 })
+        assert.deepStrictEqual([reclaimed.requeued, reclaimed.poisoned], i === 1 ? [1, 0] : [0, 1])
+      }
+      const poison = yield* claimOne("t", claimOptions(60_000))
+      assert.deepStrictEqual([poison.poisoned, poison.deliveries, poison.lostDeliveries, poison.failures], [
+        true,
+        3,
+        2,
+        0
+      ])
+      assert.isTrue(yield* queue.end("p", poison.token, { status: "dead-lettered", error: { letterId: "l-1" } }))
+      const done = yield* statusOf("p")
+      assert.deepStrictEqual([done.status, done.failures, done.lostDeliveries], ["dead-lettered", 0, 2])
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "a failed end counts a handler failure",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "f" })])
+      const claim = yield* claimOne()
+      assert.isTrue(yield* queue.end("f", claim.token, { status: "failed", error: { message: "boom" } }))
+      const done = yield* statusOf("f")
+      assert.deepStrictEqual([done.status, done.failures, done.outcome], ["failed", 1, {
+        status: "failed",
+        error: { message: "boom" }
+      }])
+    })
+  ),
+  Conformance.test(
+    "cancel ends a queued or retrying task, marks a running one, leaves an ended one",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "r" }), record({ id: "q" }), record({ id: "w" })])
+      const running = yield* claimOne()
+      const waiting = yield* claimOne()
+      assert.strictEqual(waiting.record.id, "q")
+      yield* queue.retry("q", waiting.token, 60_000)
+      assert.deepStrictEqual(yield* queue.cancel("w"), { _tag: "Cancelled" })
+      assert.deepStrictEqual(yield* queue.cancel("q"), { _tag: "Cancelled" })
+      assert.deepStrictEqual(yield* queue.cancel("r"), { _tag: "Requested" })
+      assert.deepStrictEqual(yield* queue.cancel("nope"), { _tag: "NotFound" })
+      assert.strictEqual(yield* queue.depth("t"), 0)
+      const cancelled = yield* statusOf("w")
+      assert.strictEqual(cancelled.status, "cancelled")
+      assert.strictEqual(cancelled.outcome?.status, "cancelled")
+      assert.deepStrictEqual([(yield* statusOf("q")).status, (yield* statusOf("q")).failures], ["cancelled", 1])
+      assert.deepStrictEqual(yield* queue.cancel("w"), { _tag: "Ended", status: "cancelled" })
+      assert.deepStrictEqual(yield* queue.renew("r", running.token, 60_000), {
+        _tag: "Renewed",
+        cancelRequested: true
+      })
+      assert.isTrue((yield* statusOf("r")).cancelRequested)
+      assert.isTrue(yield* queue.end("r", running.token, { status: "cancelled", error: "by request" }))
+      assert.deepStrictEqual(yield* queue.cancel("r"), { _tag: "Ended", status: "cancelled" })
+      assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions())))
+    })
+  ),
+  Conformance.test(
+    "a running task asked to cancel whose runner died ends cancelled at reclaim",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "c" })])
+      yield* claimOne("t", claimOptions(100))
+      assert.deepStrictEqual(yield* queue.cancel("c"), { _tag: "Requested" })
+      yield* sleepLive(300)
+      assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 3 }), {
+        requeued: 0,
+        poisoned: 0,
+        cancelled: 1,
+        due: 0
+      })
+      assert.strictEqual((yield* statusOf("c")).status, "cancelled")
+      assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions())))
+    }),
+    { live: true, timeout: 20_000 }
+  ),
+  Conformance.test(
+    "claimed tasks count in their group's limit and stats until they end",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "a1", groupKey: "a" }), record({ id: "a2", groupKey: "a" })])
+      const limits = { byGroup: { a: 1 } }
+      const first = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions(60_000, limits))))
+      assert.deepStrictEqual((yield* queue.stats).byGroup, { a: { queued: 1, running: 1 } })
+      yield* queue.end(first.record.id, first.token, { status: "completed", result: null })
+      const second = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.strictEqual(second.record.id, "a2")
+      assert.deepStrictEqual(second.record, (yield* statusOf("a2")).record)
+    })
+  ),
+  Conformance.test(
+    "purge drops ended tasks past their retention, then the oldest beyond maxCount",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "e1" }), record({ id: "e2" }), record({ id: "e3" }), record({ id: "live" })])
+      for (const id of ["e1", "e2", "e3"]) {
+        const claim = yield* claimOne()
+        assert.strictEqual(claim.record.id, id)
+        yield* queue.end(id, claim.token, { status: "completed", result: id })
+      }
+      assert.strictEqual(yield* queue.purge({ retentionMillis: 3_600_000, maxCount: 100 }), 0)
+      assert.strictEqual(yield* queue.purge({ retentionMillis: 3_600_000, maxCount: 2 }), 1)
+      assert.isTrue(Option.isNone(yield* queue.status("e1")))
+      assert.strictEqual((yield* statusOf("e2")).status, "completed")
+      assert.strictEqual(yield* queue.purge({ retentionMillis: 0, maxCount: 100 }), 2)
+      assert.isTrue(Option.isNone(yield* queue.status("e3")))
+      assert.strictEqual((yield* statusOf("live")).status, "queued")
     })
   )
 ]

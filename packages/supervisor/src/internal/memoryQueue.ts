@@ -4,8 +4,14 @@
 // each type keeps a heap of its ready lanes ordered by their first task. `take` pops the best ready lane; a lane whose
 // group is at its limit leaves the ready heap until its group's next
 // `finish`, so a full group never blocks the tasks behind it.
+//
+// The leased protocol (claim, renew, retry, end) keeps a `Leased` entry per
+// claimed task beside the same lanes, judged by `Clock`; ended tasks keep a
+// terminal record until `purge`.
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type * as Task from "../Task.js"
 import type * as TaskQueue from "../TaskQueue.js"
 import { type Bucket, Buckets } from "./buckets.js"
@@ -69,12 +75,33 @@ export const direct = (queue: TaskQueue.TaskQueueService): Direct | undefined =>
 const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
   limits.byGroup?.[group] ?? limits.default
 
+// A task claimed at least once, until it ends.
+interface Leased {
+  readonly record: Task.TaskRecord
+  state: "running" | "retrying" | "queued"
+  token: number
+  expiresAt: number
+  runAfter: number
+  deliveries: number
+  lost: number
+  failures: number
+  poisoned: boolean
+  cancelRequested: boolean
+}
+
+/** The stored error of a task cancelled by `cancel` (an encoded `TaskCancelled`). */
+export const cancelledError = (id: string) => ({ _tag: "TaskCancelled", taskId: id, reason: "cancelled" })
+
 export const make = (): TaskQueue.TaskQueueService => {
   const types = new Map<string, TypeQueue>()
   const groups = new Map<string, Group>()
   // Queued entries by id; running tasks by id with their group.
   const queued = new Map<string, Entry>()
-  const running = new Map<string, string | undefined>()
+  const running = new Map<string, Task.TaskRecord>()
+  const leased = new Map<string, Leased>()
+  const retrying = new Set<Leased>()
+  // Ended tasks in the order they ended (a Map keeps insertion order).
+  const ended = new Map<string, TaskQueue.StoredTask>()
   let seq = 0
 
   const typeQueue = (name: string): TypeQueue => {
@@ -166,7 +193,7 @@ export const make = (): TaskQueue.TaskQueueService => {
       const entry = lane.entries.pop()!
       queue.depth--
       queued.delete(entry.record.id)
-      running.set(entry.record.id, lane.group)
+      running.set(entry.record.id, entry.record)
       if (state !== undefined) {
         state.queued--
         state.running++
@@ -177,7 +204,7 @@ export const make = (): TaskQueue.TaskQueueService => {
   }
 
   const finishNow = (id: string): void => {
-    const key = running.get(id)
+    const key = running.get(id)?.groupKey
     if (!running.delete(id) || key === undefined) return
     const state = groups.get(key)
     if (state === undefined) return
@@ -188,22 +215,24 @@ export const make = (): TaskQueue.TaskQueueService => {
     dropGroupIfIdle(key, state)
   }
 
-  const remove = (id: string) =>
-    Effect.sync(() => {
-      const entry = queued.get(id)
-      if (entry === undefined) return false
-      queued.delete(id)
-      const lane = entry.lane
-      const wasHead = lane.entries.peek() === entry
-      lane.entries.remove(entry)
-      lane.type.depth--
-      if (lane.group !== undefined) {
-        const state = groups.get(lane.group)
-        if (state !== undefined) state.queued--
-      }
-      if (lane.entries.size === 0 || wasHead) afterLaneShrank(lane)
-      return true
-    })
+  const removeNow = (id: string): boolean => {
+    const entry = queued.get(id)
+    if (entry === undefined) return false
+    queued.delete(id)
+    const lane = entry.lane
+    const wasHead = lane.entries.peek() === entry
+    lane.entries.remove(entry)
+    lane.type.depth--
+    if (lane.group !== undefined) {
+      const state = groups.get(lane.group)
+      if (state !== undefined) state.queued--
+    }
+    if (lane.entries.size === 0 || wasHead) afterLaneShrank(lane)
+    leased.delete(id)
+    return true
+  }
+
+  const remove = (id: string) => Effect.sync(() => removeNow(id))
 
   const depth = (type: string) => Effect.sync(() => types.get(type)?.depth ?? 0)
 
@@ -217,13 +246,222 @@ export const make = (): TaskQueue.TaskQueueService => {
     return { byType, byGroup }
   })
 
+  // ---- the leased protocol ----
+
+  const storedOf = (lease: Leased): TaskQueue.StoredTask => ({
+    record: lease.record,
+    status: lease.state,
+    deliveries: lease.deliveries,
+    lostDeliveries: lease.lost,
+    failures: lease.failures,
+    cancelRequested: lease.cancelRequested
+  })
+
+  const endNow = (lease: Leased, outcome: TaskQueue.Outcome, now: number) => {
+    const id = lease.record.id
+    leased.delete(id)
+    retrying.delete(lease)
+    if (lease.state === "running") finishNow(id)
+    const failed = (outcome.status === "failed" || outcome.status === "dead-lettered") && !lease.poisoned
+    ended.set(id, {
+      record: lease.record,
+      status: outcome.status,
+      deliveries: lease.deliveries,
+      lostDeliveries: lease.lost,
+      failures: lease.failures + (failed ? 1 : 0),
+      cancelRequested: lease.cancelRequested,
+      outcome,
+      finishedAt: now
+    })
+  }
+
+  const current = (id: string, token: number): Leased | undefined => {
+    const lease = leased.get(id)
+    return lease !== undefined && lease.state === "running" && lease.token === token ? lease : undefined
+  }
+
+  const claim = (type: string, options: TaskQueue.ClaimOptions) =>
+    Effect.map(Clock.currentTimeMillis, (now): Option.Option<TaskQueue.Claim> => {
+      const record = takeNow(type, options.limits)
+      if (record === undefined) return Option.none()
+      let lease = leased.get(record.id)
+      if (lease === undefined) {
+        lease = {
+          record,
+          state: "running",
+          token: 0,
+          expiresAt: 0,
+          runAfter: 0,
+          deliveries: 0,
+          lost: 0,
+          failures: 0,
+          poisoned: false,
+          cancelRequested: false
+        }
+        leased.set(record.id, lease)
+      }
+      lease.state = "running"
+      lease.token++
+      lease.deliveries++
+      lease.expiresAt = now + options.leaseMillis
+      return Option.some({
+        record,
+        token: lease.token,
+        deliveries: lease.deliveries,
+        lostDeliveries: lease.lost,
+        failures: lease.failures,
+        poisoned: lease.poisoned
+      })
+    })
+
+  const renew = (id: string, token: number, leaseMillis: number) =>
+    Effect.map(Clock.currentTimeMillis, (now): TaskQueue.RenewResult => {
+      const lease = current(id, token)
+      if (lease === undefined) return { _tag: "Lost" }
+      lease.expiresAt = now + leaseMillis
+      return { _tag: "Renewed", cancelRequested: lease.cancelRequested }
+    })
+
+  const retry = (id: string, token: number, delayMillis: number) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const lease = current(id, token)
+      if (lease === undefined) return false
+      finishNow(id)
+      lease.state = "retrying"
+      lease.failures++
+      lease.runAfter = now + Math.max(0, delayMillis)
+      retrying.add(lease)
+      return true
+    })
+
+  const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const lease = current(id, token)
+      if (lease === undefined) return false
+      endNow(lease, outcome, now)
+      return true
+    })
+
+  const requeue = (lease: Leased) => {
+    lease.state = "queued"
+    offerNow(lease.record, { maxQueued: 0, force: true })
+  }
+
+  const reclaim = (options: { readonly maxDeliveries: number }) =>
+    Effect.map(Clock.currentTimeMillis, (now): TaskQueue.ReclaimResult => {
+      let requeued = 0
+      let poisoned = 0
+      let cancelled = 0
+      let due = 0
+      for (const lease of [...leased.values()]) {
+        if (lease.state !== "running" || now < lease.expiresAt) continue
+        // Taken with `take` (no lease) never expires: such a task has no Leased entry.
+        if (lease.cancelRequested) {
+          endNow(lease, { status: "cancelled", error: cancelledError(lease.record.id) }, now)
+          cancelled++
+          continue
+        }
+        finishNow(lease.record.id)
+        lease.lost++
+        if (!lease.poisoned && lease.lost >= options.maxDeliveries) {
+          lease.poisoned = true
+          poisoned++
+        } else {
+          requeued++
+        }
+        requeue(lease)
+      }
+      for (const lease of [...retrying]) {
+        if (now < lease.runAfter) continue
+        retrying.delete(lease)
+        requeue(lease)
+        due++
+      }
+      return { requeued, poisoned, cancelled, due }
+    })
+
+  const cancel = (id: string) =>
+    Effect.map(Clock.currentTimeMillis, (now): TaskQueue.CancelResult => {
+      const done = ended.get(id)
+      if (done !== undefined) return { _tag: "Ended", status: done.status }
+      const lease = leased.get(id)
+      if (lease?.state === "running") {
+        lease.cancelRequested = true
+        return { _tag: "Requested" }
+      }
+      const entry = queued.get(id)
+      if (lease === undefined && entry === undefined) {
+        const taken = running.get(id)
+        if (taken === undefined) return { _tag: "NotFound" }
+        // Taken with `take`: its process ends it; the request is all a store can keep.
+        return { _tag: "Requested" }
+      }
+      if (entry !== undefined) removeNow(id)
+      const record = lease?.record ?? entry!.record
+      const cancelled: TaskQueue.Outcome = { status: "cancelled", error: cancelledError(id) }
+      if (lease !== undefined) {
+        lease.state = "queued"
+        endNow(lease, cancelled, now)
+      } else {
+        ended.set(id, {
+          record,
+          status: "cancelled",
+          deliveries: 0,
+          lostDeliveries: 0,
+          failures: 0,
+          cancelRequested: true,
+          outcome: cancelled,
+          finishedAt: now
+        })
+      }
+      return { _tag: "Cancelled" }
+    })
+
+  const status = (id: string) =>
+    Effect.sync((): Option.Option<TaskQueue.StoredTask> => {
+      const done = ended.get(id)
+      if (done !== undefined) return Option.some(done)
+      const lease = leased.get(id)
+      if (lease !== undefined) return Option.some(storedOf(lease))
+      const record = queued.get(id)?.record ?? running.get(id)
+      if (record === undefined) return Option.none()
+      return Option.some({
+        record,
+        status: queued.has(id) ? "queued" : "running",
+        deliveries: queued.has(id) ? 0 : 1,
+        lostDeliveries: 0,
+        failures: 0,
+        cancelRequested: false
+      })
+    })
+
+  const purge = (options: { readonly retentionMillis: number; readonly maxCount: number }) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      let dropped = 0
+      for (const [id, task] of ended) {
+        if (ended.size <= options.maxCount && task.finishedAt! + options.retentionMillis > now) break
+        ended.delete(id)
+        dropped++
+      }
+      return dropped
+    })
+
   const service: TaskQueue.TaskQueueService = {
     offer: (record, options) => Effect.sync(() => offerNow(record, options)),
     take: (type, limits) => Effect.sync(() => Option.fromNullable(takeNow(type, limits))),
     finish: (id) => Effect.sync(() => finishNow(id)),
     remove,
     depth,
-    stats
+    stats,
+    claim,
+    renew,
+    retry,
+    end,
+    reclaim,
+    cancel,
+    status,
+    purge,
+    notifications: Stream.never
   }
   const calls: Direct = { offer: offerNow, take: takeNow, finish: finishNow }
   Object.defineProperty(service, DirectId, { value: calls, enumerable: false })
