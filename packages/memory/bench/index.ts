@@ -284,7 +284,7 @@ const main = async () => {
   const sqlite = SqliteClient.layer({ filename })
   await Effect.runPromise(
     Effect.gen(function*() {
-      const store = yield* makeSqlStore
+      const store = yield* makeSqlStore()
       const at = 1_700_000_000_000
       for (let i = 0; i < N; i += 10_000) {
         const batch: Array<Memory.Memory> = inputs.slice(i, i + 10_000).map((input, j) => ({

@@ -72,6 +72,14 @@ export interface Options {
    * return undefined to never merge.
    */
   readonly consolidationKey?: (memory: Memory) => string | undefined
+  /**
+   * How long the store keeps the ids of memories that stopped being live
+   * (forgotten, evicted, superseded, cleared) for other processes to catch
+   * up with, in hours (default 24); older ones are trimmed as the team is
+   * written. A process that has not synced for longer reloads the team's
+   * live memories at its next call instead of reading what changed.
+   */
+  readonly syncRetentionHours?: number
 }
 
 /**
@@ -120,7 +128,7 @@ export const layerMemory = (
     AgentMemory,
     Effect.flatMap(
       internalOptions.resolve(options),
-      (resolved) => Effect.flatMap(makeMemoryStore(), (store) => internal.make(store, resolved))
+      (resolved) => Effect.flatMap(makeMemoryStore(resolved.syncRetention), (store) => internal.make(store, resolved))
     )
   )
 
@@ -141,6 +149,6 @@ export const layerSql = (
     AgentMemory,
     Effect.flatMap(
       internalOptions.resolve(options),
-      (resolved) => Effect.flatMap(makeSqlStore, (store) => internal.make(store, resolved))
+      (resolved) => Effect.flatMap(makeSqlStore(resolved.syncRetention), (store) => internal.make(store, resolved))
     )
   )

@@ -182,6 +182,7 @@ export const suite: Conformance.Suite<Harness> = [
       for (
         const options of [
           { maxEntries: 0 },
+          { syncRetentionHours: 0 },
           { weights: { importance: -1 } },
           { halfLives: { fact: 0 } },
           { floors: { fact: 2 } },
@@ -354,6 +355,25 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual(texts(yield* other.recall()), [])
       yield* b.clear()
       assert.strictEqual((yield* a.stats()).total, 0)
+    }),
+    { skip: ["memory"] }
+  ),
+  Conformance.test(
+    "a layer that did not sync for longer than syncRetentionHours reloads: nothing removed meanwhile comes back",
+    Effect.gen(function*() {
+      const a = yield* memory({ team: "slept", syncRetentionHours: 1 })
+      const b = yield* memory({ team: "slept", syncRetentionHours: 1 })
+      const old = yield* a.add({ text: "old note", type: "fact" })
+      yield* a.add({ text: "lives in Paris", type: "fact", key: "city" })
+      yield* a.add({ text: "kept", type: "fact" })
+      assert.sameMembers(texts(yield* b.recall({ topK: 10 })), ["old note", "lives in Paris", "kept"])
+      yield* a.forget(old.memory.id)
+      yield* a.add({ text: "lives in Berlin", type: "fact", key: "city" })
+      // past the retention: the next write trims the removed ids b has not read
+      yield* TestClock.adjust("2 hours")
+      yield* a.add({ text: "new", type: "fact" })
+      assert.sameMembers(texts(yield* b.recall({ topK: 10 })), ["lives in Berlin", "kept", "new"])
+      assert.strictEqual((yield* b.stats()).total, 3)
     }),
     { skip: ["memory"] }
   ),

@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
 import * as AgentMemory from "../src/AgentMemory.js"
 import type * as Memory from "../src/Memory.js"
 
@@ -190,6 +191,51 @@ describe("AgentMemory.layerSql across processes", () => {
         }).pipe(
           Effect.provide(
             AgentMemory.layerSql({ team: "m" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
+    // Another process trims the log of removed ids while this one reads what
+    // changed (between its statements): an id removed before the trim must
+    // not be kept because its log entry vanished under the read.
+    it.scoped(
+      `${backend.name}: a memory whose removal is trimmed in the middle of a sync is never recalled`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "z", syncRetentionHours: 1 }).pipe(
+              Layer.provide(Layer.merge(second(database), deps("b")))
+            )
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const texts = (r: Memory.Recall) => r.memories.map((m) => m.memory.text)
+          const old = yield* a.add({ text: "old note", type: "fact" })
+          yield* a.add({ text: "kept", type: "fact" })
+          assert.sameMembers(texts(yield* b.recall({ topK: 10 })), ["old note", "kept"])
+          yield* a.forget(old.memory.id)
+          yield* TestClock.adjust("2 hours")
+          let armed = true
+          const recalled = yield* b.recall({ topK: 10 }).pipe(Statement.withTransformer((statement) => {
+            const [text] = statement.compile()
+            if (!armed || !text.includes("version >") || !text.includes("live = 1")) return Effect.succeed(statement)
+            armed = false
+            // past the retention: this write trims the forget's log entry
+            return Statement.withTransformerDisabled(a.add({ text: "new", type: "fact" })).pipe(
+              Effect.orDie,
+              Effect.as(statement)
+            )
+          }))
+          assert.isFalse(armed, "the trimming write was injected")
+          assert.notInclude(texts(recalled), "old note")
+          assert.sameMembers(texts(yield* b.recall({ topK: 10 })), ["kept", "new"])
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "z", syncRetentionHours: 1 }).pipe(
+              Layer.provideMerge(Layer.merge(backend.layer, deps("a")))
+            )
           )
         ),
       30_000

@@ -4,7 +4,7 @@
 import * as Effect from "effect/Effect"
 import type { Memory } from "../Memory.js"
 import { mergeMemory } from "./merge.js"
-import type { Applied, Batch, Changes, Store } from "./store.js"
+import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store } from "./store.js"
 
 interface Row {
   memory: Memory
@@ -14,30 +14,47 @@ interface Row {
 interface Team {
   version: number
   readonly rows: Map<string, Row>
-  /** id → the version at which it stopped being live. */
-  readonly gone: Map<string, number>
+  /** id → the version at which it stopped being live, and when (in the order logged). */
+  readonly gone: Map<string, { readonly version: number; readonly at: number }>
+  /** The log of gone ids was trimmed through this version, last at `trimmedAt`. */
+  trimmed: number
+  trimmedAt: number
   /** team-or-agent and key → the live memory's id. */
   readonly keys: Map<string, string>
 }
 
 const scopeKey = (memory: Memory) => `${memory.agent ?? ""}\u0000${memory.key ?? ""}`
 
-export const makeMemoryStore = (): Effect.Effect<Store> =>
+export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.Effect<Store> =>
   Effect.sync(() => {
     const teams = new Map<string, Team>()
     const team = (name: string): Team => {
       let t = teams.get(name)
       if (t === undefined) {
-        t = { version: 0, rows: new Map(), gone: new Map(), keys: new Map() }
+        t = { version: 0, rows: new Map(), gone: new Map(), keys: new Map(), trimmed: 0, trimmedAt: 0 }
         teams.set(name, t)
       }
       return t
     }
     const isLive = (row: Row) => row.memory.supersededBy === undefined
 
+    // The rule of the SQL store: drop the ids logged before `at` − retention
+    // and every id of a version up to theirs, at most every retention / 4.
+    const trim = (t: Team, at: number) => {
+      if (at < t.trimmedAt + retention / 4) return
+      t.trimmedAt = at
+      const cutoff = at - retention
+      let through = 0
+      for (const entry of t.gone.values()) if (entry.at < cutoff && entry.version > through) through = entry.version
+      if (through === 0) return
+      for (const [id, entry] of t.gone) if (entry.version <= through) t.gone.delete(id)
+      t.trimmed = Math.max(t.trimmed, through)
+    }
+
     const apply = (name: string, batch: Batch): Applied => {
       const t = team(name)
       const version = ++t.version
+      trim(t, batch.at)
       const superseded: Array<string> = []
       const cleared: Array<string> = []
       const merged: Array<Memory> = []
@@ -49,7 +66,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
           if (row !== undefined && isLive(row)) {
             row.memory = { ...row.memory, supersededBy: memory.id, supersededAt: memory.createdAt }
             row.version = version
-            t.gone.set(row.memory.id, version)
+            t.gone.set(row.memory.id, { version, at: batch.at })
             superseded.push(row.memory.id)
           }
           t.keys.set(k, memory.id)
@@ -80,7 +97,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
         const row = t.rows.get(id)
         if (row === undefined) return false
         t.rows.delete(id)
-        t.gone.set(id, version)
+        t.gone.set(id, { version, at: batch.at })
         if (row.memory.key !== undefined && t.keys.get(scopeKey(row.memory)) === id) t.keys.delete(scopeKey(row.memory))
         return true
       }
@@ -98,7 +115,7 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
       const live: Array<Memory> = []
       for (const row of t.rows.values()) if (row.version > since && isLive(row)) live.push(row.memory)
       const gone: Array<string> = []
-      for (const [id, v] of t.gone) if (v > since) gone.push(id)
+      for (const [id, entry] of t.gone) if (entry.version > since) gone.push(id)
       return { version: t.version, live, gone }
     }
 
@@ -107,7 +124,8 @@ export const makeMemoryStore = (): Effect.Effect<Store> =>
       changes: (name, since) =>
         Effect.sync(() => {
           const t = team(name)
-          return t.version === since ? undefined : changesSince(t, since)
+          if (t.version === since) return undefined
+          return since < t.trimmed ? { ...changesSince(t, 0), gone: [], reset: true } : changesSince(t, since)
         }),
       apply: (name, batch) => Effect.sync(() => apply(name, batch)),
       get: (name, id) => Effect.sync(() => team(name).rows.get(id)?.memory),

@@ -14,10 +14,14 @@ export const migrations: Sql.Migrations = {
     const sql = yield* SqlClient.SqlClient
     const text = sql.onDialectOrElse({ pg: () => sql.literal(`text COLLATE "C"`), orElse: () => sql.literal("text") })
     // A team's version: every write transaction advances it first (a row
-    // lock), and stamps what it writes with it.
+    // lock), and stamps what it writes with it. The log of gone ids is
+    // trimmed through `trimmed` (a reader behind it reloads the team), last
+    // at `trimmed_at` (the writer's clock).
     yield* sql`CREATE TABLE agentos_memory_teams (
       team ${text} PRIMARY KEY,
-      version bigint NOT NULL
+      version bigint NOT NULL,
+      trimmed bigint NOT NULL DEFAULT 0,
+      trimmed_at bigint NOT NULL DEFAULT 0
     )`
     // agent is '' for a memory of the team; live is 0 once superseded.
     yield* sql`CREATE TABLE agentos_memory_entries (
@@ -36,16 +40,18 @@ export const migrations: Sql.Migrations = {
       data ${Sql.jsonType(sql)} NOT NULL
     )`
     yield* sql`CREATE INDEX agentos_memory_entries_version ON agentos_memory_entries (team, version)`
-    yield* sql`CREATE INDEX agentos_memory_entries_agent ON agentos_memory_entries (team, agent)`
     yield* sql`CREATE UNIQUE INDEX agentos_memory_entries_live_key ON agentos_memory_entries (team, agent, mkey)
       WHERE live = 1 AND mkey IS NOT NULL`
     yield* sql`CREATE INDEX agentos_memory_entries_key ON agentos_memory_entries (team, agent, mkey)`
-    // Ids no longer live (removed, cleared, superseded), by the version that did it.
+    // Ids no longer live (removed, cleared, superseded), by the version that
+    // did it and when (the writer's clock), for the trim.
     yield* sql`CREATE TABLE agentos_memory_gone (
       team ${text} NOT NULL,
       version bigint NOT NULL,
-      id ${text} NOT NULL
+      id ${text} NOT NULL,
+      at bigint NOT NULL
     )`
     yield* sql`CREATE INDEX agentos_memory_gone_version ON agentos_memory_gone (team, version)`
+    yield* sql`CREATE INDEX agentos_memory_gone_at ON agentos_memory_gone (team, at)`
   })
 }

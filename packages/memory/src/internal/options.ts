@@ -18,6 +18,7 @@ export const DEFAULT_TEAM = "default"
 export const DEFAULT_MAX_ENTRIES = 10_000
 export const DEFAULT_TOP_K = 20
 export const DEFAULT_CANDIDATES = 200
+export const DEFAULT_SYNC_RETENTION_HOURS = 24
 
 export interface Resolved {
   readonly team: string
@@ -31,6 +32,8 @@ export interface Resolved {
   readonly relevanceHalfScore: number
   readonly order: ReadonlyArray<MemoryType>
   readonly consolidationKey: (memory: Memory) => string | undefined
+  /** In milliseconds. */
+  readonly syncRetention: number
 }
 
 const positive = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n > 0
@@ -84,7 +87,12 @@ export const resolve = (options: AgentMemory.Options): Effect.Effect<Resolved, I
     }
     const consolidationKey = options.consolidationKey ?? ((memory: Memory) => memory.text)
     if (typeof consolidationKey !== "function") return fail("consolidationKey must be a function")
+    const syncRetentionHours = options.syncRetentionHours ?? DEFAULT_SYNC_RETENTION_HOURS
+    if (!positive(syncRetentionHours)) {
+      return fail(`syncRetentionHours must be a positive number, got ${String(syncRetentionHours)}`)
+    }
     return Effect.succeed({
+      syncRetention: syncRetentionHours * 3_600_000,
       team,
       maxEntries,
       evictionBatch,

@@ -144,6 +144,11 @@ export const make = (
     const sync = Effect.gen(function*() {
       const changes = yield* store.changes(team, version)
       if (changes === undefined) return
+      if (changes.reset === true) {
+        // the log of removed ids was trimmed past our version: what is not live is gone
+        const live = new Set<string>(changes.live.map((m) => m.id))
+        for (const id of [...index.slotOf.keys()]) if (!live.has(id)) index.remove(id)
+      }
       // gone ids last: an id ended after its row was read is never kept
       yield* putAll(changes.live)
       for (const id of changes.gone) index.remove(id)
@@ -153,7 +158,7 @@ export const make = (
     })
 
     const write = (batch: Batch) =>
-      Effect.map(store.apply(team, batch), (applied) => {
+      Effect.map(Effect.flatMap(Clock.currentTimeMillis, (at) => store.apply(team, { ...batch, at })), (applied) => {
         // When another process wrote in between, the next sync fetches both.
         if (applied.version === version + 1) version = applied.version
         return applied

@@ -8,6 +8,11 @@
 // order) and stamps the rows it writes with it. `changes(team, since)`
 // returns the live rows stamped after `since` and the ids removed after it:
 // that is how a process sees what another process wrote.
+//
+// The log of removed ids is trimmed: a write at time T drops the ids
+// removed before T − retention (at most every retention / 4). A reader whose
+// `since` is older than what was trimmed gets every live memory instead
+// (`reset`), so nothing removed comes back in a process that slept.
 import type * as Effect from "effect/Effect"
 import type { StoreError } from "../Errors.js"
 import type { Memory } from "../Memory.js"
@@ -29,6 +34,8 @@ export interface Batch {
   /** Accessed memories: one access more each, last access at `at`. */
   readonly touch: ReadonlyArray<string>
   readonly touchedAt: number
+  /** The writer's clock: removed ids are logged at this time. */
+  readonly at: number
   /** Removed memories (forget, eviction). */
   readonly remove: ReadonlyArray<string>
   /** Removes every memory of the team (`null`), or of an agent. */
@@ -49,6 +56,8 @@ export interface Applied {
 
 export interface Changes {
   readonly version: number
+  /** `live` is every live memory: what the reader holds beside it is gone (its `since` was trimmed away). */
+  readonly reset?: boolean
   /** Live memories written after `since` (inserted, updated, touched). */
   readonly live: ReadonlyArray<Memory>
   /** Ids no longer live since `since` (superseded, removed, cleared); read after `live`, so an id in both is gone. */
@@ -71,4 +80,7 @@ export interface Store {
   ) => Effect.Effect<ReadonlyArray<Memory>, StoreError>
 }
 
-export const emptyBatch: Batch = { insert: [], merge: [], touch: [], touchedAt: 0, remove: [] }
+export const emptyBatch: Batch = { insert: [], merge: [], touch: [], touchedAt: 0, at: 0, remove: [] }
+
+/** How long removed ids are kept in the log by default: 24 hours. */
+export const DEFAULT_RETENTION = 24 * 3_600_000
