@@ -107,5 +107,12 @@ export const resolve = (options: AgentMemory.Options): Effect.Effect<Resolved, I
     })
   })
 
+// A type is any string, also "constructor" or "__proto__": its half-life and
+// floor are own properties or nothing, never inherited ones.
+const own = (record: Readonly<Record<string, number>>, type: string): number | undefined =>
+  Object.hasOwn(record, type) ? record[type] : undefined
+
 export const halfLifeOf = (resolved: Resolved) => (type: string): number =>
-  resolved.halfLives[type] ?? DEFAULT_HALF_LIFE
+  own(resolved.halfLives, type) ?? DEFAULT_HALF_LIFE
+
+export const floorOf = (resolved: Resolved) => (type: string): number => own(resolved.floors, type) ?? 0

@@ -101,7 +101,7 @@ export const make = (
     const index = new MemoryIndex({
       recencyRate,
       halfLife,
-      typeFloor: (type) => resolved.floors[type] ?? 0,
+      typeFloor: options.floorOf(resolved),
       frequencyScale: resolved.frequencyScale
     }, resolved.consolidationKey)
     const lock = yield* Effect.makeSemaphore(1)
@@ -527,13 +527,13 @@ export const make = (
         return yield* lock.withPermits(1)(Effect.gen(function*() {
           yield* sync
           const scan = scanInput(now, {}, undefined, undefined, 0)
-          const byType: Record<string, number> = {}
+          const byType = new Map<string, number>()
           const scores: Array<number> = []
           let teamCount = 0
           for (let slot = 0; slot < index.memories.length; slot++) {
             const m = index.memories[slot]
             if (m === undefined || index.expires[slot]! <= now) continue
-            byType[m.type] = (byType[m.type] ?? 0) + 1
+            byType.set(m.type, (byType.get(m.type) ?? 0) + 1)
             if (m.agent === undefined) teamCount++
             scores.push(index.scoreOf(slot, scan))
           }
@@ -542,7 +542,8 @@ export const make = (
             scores.length === 0 ? 0 : scores[Math.min(scores.length - 1, Math.floor(q * scores.length))]!
           return {
             total: scores.length,
-            byType,
+            // own properties, also for a type named "__proto__"
+            byType: Object.fromEntries(byType),
             team: teamCount,
             agents: scores.length - teamCount,
             scores: {
