@@ -21,6 +21,7 @@
  *
  * @since 0.1.0
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -28,6 +29,7 @@ import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { StoreError } from "./Errors.js"
 import * as internal from "./internal/memoryQueue.js"
+import * as sqlQueue from "./internal/sqlQueue.js"
 import type { TaskRecord, TaskStatus } from "./Task.js"
 
 /**
@@ -260,6 +262,34 @@ export class TaskQueue extends Context.Tag("@agentos/supervisor/TaskQueue")<Task
  * @category layers
  */
 export const layerMemory = (): Layer.Layer<TaskQueue> => Layer.sync(TaskQueue, internal.make)
+
+/**
+ * Options of `layerSql`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SqlOptions {
+  /**
+   * Listen for the new work of other processes (Postgres LISTEN/NOTIFY,
+   * when the `SqlClient` is `@effect/sql-pg`'s). Default true.
+   */
+  readonly notifications?: boolean
+}
+
+/**
+ * The queue on `SqlClient`: SQLite for one process, Postgres for many. It
+ * runs its own migrations (`agentos_supervisor_migrations`, table
+ * `agentos_supervisor_tasks`). Claims use `FOR UPDATE SKIP LOCKED` on
+ * Postgres; leases, retry delays and retention follow the database's clock;
+ * a limited group's running count and a type's queue bound are checked
+ * under Postgres advisory locks in the claiming or offering transaction.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerSql = (options: SqlOptions = {}): Layer.Layer<TaskQueue, StoreError, SqlClient.SqlClient> =>
+  Layer.effect(TaskQueue, sqlQueue.make(options))
 
 /**
  * The limit of a group under `limits`, or undefined when it is unlimited.

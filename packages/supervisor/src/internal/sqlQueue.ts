@@ -1,0 +1,428 @@
+// The task queue on SqlClient: one table, the same statements on SQLite and
+// Postgres where they can be. Claims take the first queued row of a type with
+// `FOR UPDATE SKIP LOCKED` on Postgres (SQLite has one writer at a time);
+// leases, retry delays and retention are judged by the database's clock;
+// every write of a claimed task is fenced by its token. A group's running
+// count is the count of its running rows; on Postgres a claim of a limited
+// group re-counts under a transaction-scoped advisory lock of the group, and
+// an offer counts its type's queued rows under one of the type, so that
+// neither bound is overshot by claims or offers racing in other processes.
+import * as Lease from "@agentos/core/Lease"
+import * as Sql from "@agentos/core/Sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { StoreError } from "../Errors.js"
+import type * as Task from "../Task.js"
+import type * as TaskQueue from "../TaskQueue.js"
+import { migrations, TABLE } from "./migrations.js"
+
+export interface Options {
+  /** Listen for other processes' new work (Postgres LISTEN/NOTIFY). Default true. */
+  readonly notifications?: boolean
+}
+
+interface Row {
+  readonly id: string
+  readonly record: unknown
+  readonly state: string
+  readonly token: unknown
+  readonly deliveries: unknown
+  readonly lost: unknown
+  readonly failures: unknown
+  readonly poisoned: unknown
+  readonly cancel_requested: unknown
+  readonly outcome: unknown
+  readonly finished_at: unknown
+  readonly group_key: string | null
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const terminal = new Set(["completed", "failed", "cancelled", "dead-lettered"])
+
+const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
+  limits.byGroup?.[group] ?? limits.default
+
+/** Thrown inside a claim's transaction when a group turned out full: rolled back and tried again. */
+class GroupFull {
+  readonly _tag = "GroupFull"
+}
+
+export const make = (
+  options: Options = {}
+): Effect.Effect<TaskQueue.TaskQueueService, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* Sql.migrate({ packageName: "supervisor", migrations }).pipe(
+      Sql.retryTransient(),
+      Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
+    )
+    const pg = Sql.isPg(sql)
+    const table = sql(TABLE)
+    const now = Sql.nowMillis(sql)
+    const leaseFree = sql`(lease_expires_at IS NOT NULL AND ${Lease.sqlFree(sql, "lease_expires_at")})`
+    const nextSeq = pg
+      ? sql`nextval('agentos_supervisor_task_seq')`
+      : sql`(SELECT COALESCE(MAX(seq), 0) + 1 FROM ${table})`
+    // Postgres: the channel of this schema's notifications (one per schema,
+    // so that queues in different schemas do not wake each other).
+    const channel = pg
+      ? `agentos_supervisor_${
+        (yield* sql<{ schema: string }>`SELECT current_schema() AS schema`.pipe(
+          Effect.mapError((cause) => new StoreError({ operation: "open", cause }))
+        ))[0]!.schema
+      }`
+      : undefined
+
+    const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      self.pipe(Sql.retryTransient(), Sql.mapError((cause) => new StoreError({ operation, cause })))
+
+    const decodeRecord = (value: unknown): Task.TaskRecord => {
+      const record = Sql.parseJson(value)
+      if (!isObject(record) || typeof record.id !== "string" || typeof record.type !== "string") {
+        throw new StoreError({ operation: "decode", cause: "a stored task record is not a task record" })
+      }
+      return record as unknown as Task.TaskRecord
+    }
+
+    const decode = <A>(operation: string, f: () => A): Effect.Effect<A, StoreError> =>
+      Effect.try({
+        try: f,
+        catch: (cause) => cause instanceof StoreError ? cause : new StoreError({ operation, cause })
+      })
+
+    const notify = (types: Iterable<string>): Effect.Effect<void, SqlError> =>
+      channel === undefined
+        ? Effect.void
+        : Effect.forEach(new Set(types), (type) => sql`SELECT pg_notify(${channel}, ${type})`, { discard: true })
+
+    const typeLock = (type: string) =>
+      pg
+        ? sql`SELECT pg_advisory_xact_lock(hashtext('agentos_supervisor_type:' || current_schema() || ':' || ${type}))`
+        : Effect.void
+
+    const groupLock = (group: string) =>
+      sql`SELECT pg_advisory_xact_lock(hashtext('agentos_supervisor_group:' || current_schema() || ':' || ${group}))`
+
+    const countQueued = (type: string) =>
+      Effect.map(
+        sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${table} WHERE type = ${type} AND state = 'queued'`,
+        (rows) => Sql.toNumber(rows[0]!.n)
+      )
+
+    // ---- offer, take, finish, remove ----
+
+    const offer = (record: Task.TaskRecord, offerOptions: { readonly maxQueued: number; readonly force?: boolean }) =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* typeLock(record.type)
+        const depth = yield* countQueued(record.type)
+        if (offerOptions.force !== true && depth >= offerOptions.maxQueued) {
+          return { _tag: "Full", depth } satisfies TaskQueue.OfferResult
+        }
+        yield* sql`INSERT INTO ${table} (id, seq, type, priority, group_key, state, record)
+          VALUES (${record.id}, ${nextSeq}, ${record.type}, ${record.priority}, ${record.groupKey ?? null},
+            'queued', ${Sql.json(sql, record)})`
+        yield* notify([record.type])
+        return { _tag: "Queued", depth: depth + 1 } satisfies TaskQueue.OfferResult
+      })).pipe(fail("offer"))
+
+    // The condition "the task's group is below its limit", or none when every group is unlimited.
+    const groupCondition = (limits: TaskQueue.GroupLimits): Statement.Fragment | undefined => {
+      const byGroup = Object.entries(limits.byGroup ?? {})
+      if (limits.default === undefined && byGroup.length === 0) return undefined
+      const otherwise = limits.default === undefined ? sql`NULL` : sql`CAST(${limits.default} AS integer)`
+      const limit = byGroup.length === 0
+        ? otherwise
+        : sql`CASE t.group_key ${
+          sql.join(" ", false)(byGroup.map(([group, n]) => sql`WHEN ${group} THEN CAST(${n} AS integer)`))
+        } ELSE ${otherwise} END`
+      return sql`(t.group_key IS NULL OR ${limit} IS NULL OR (SELECT COUNT(*) FROM ${table} r
+        WHERE r.group_key = t.group_key AND r.state = 'running') < ${limit})`
+    }
+
+    // Claims one row; the lease is none for `take`.
+    const claimRow = (
+      type: string,
+      limits: TaskQueue.GroupLimits,
+      holder: string | null,
+      leaseMillis: number | undefined
+    ): Effect.Effect<Row | undefined, SqlError | GroupFull> => {
+      const condition = groupCondition(limits)
+      const where = condition === undefined
+        ? sql`t.type = ${type} AND t.state = 'queued'`
+        : sql`t.type = ${type} AND t.state = 'queued' AND ${condition}`
+      const expires = leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
+      const set = sql`state = 'running', holder = ${holder}, token = token + 1, deliveries = deliveries + 1,
+        lease_expires_at = ${expires}`
+      const returning = sql`id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested,
+        outcome, finished_at, group_key`
+      const statement = pg
+        ? sql<Row>`WITH next AS (
+            SELECT t.id AS next_id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
+            FOR UPDATE SKIP LOCKED
+          )
+          UPDATE ${table} SET ${set} FROM next WHERE id = next.next_id RETURNING ${returning}`
+        : sql<Row>`UPDATE ${table} SET ${set} WHERE id = (
+            SELECT t.id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
+          ) RETURNING ${returning}`
+      const claimed = Effect.map(statement, (rows) => rows[0])
+      if (!pg || condition === undefined) return claimed
+      // The count in the statement may miss a claim of the same group
+      // committed meanwhile: counted again under the group's lock.
+      return sql.withTransaction(Effect.flatMap(claimed, (row) => {
+        if (row === undefined || row.group_key === null) return Effect.succeed(row)
+        const limit = limitOf(limits, row.group_key)
+        if (limit === undefined) return Effect.succeed(row)
+        return Effect.zipRight(
+          groupLock(row.group_key),
+          Effect.flatMap(
+            sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${table}
+              WHERE group_key = ${row.group_key} AND state = 'running'`,
+            (rows) => Sql.toNumber(rows[0]!.n) > limit ? Effect.fail(new GroupFull()) : Effect.succeed(row)
+          )
+        )
+      }))
+    }
+
+    const claimRetrying = (
+      type: string,
+      limits: TaskQueue.GroupLimits,
+      holder: string | null,
+      leaseMillis: number | undefined
+    ) =>
+      claimRow(type, limits, holder, leaseMillis).pipe(
+        Effect.retry({ while: (e) => e instanceof GroupFull, schedule: Schedule.recurs(20) }),
+        Effect.catchIf((e): e is GroupFull => e instanceof GroupFull, () => Effect.succeed(undefined))
+      )
+
+    const take = (type: string, limits: TaskQueue.GroupLimits) =>
+      claimRetrying(type, limits, null, undefined).pipe(
+        Effect.flatMap((row) =>
+          row === undefined
+            ? Effect.succeed(Option.none())
+            : decode("take", () => Option.some(decodeRecord(row.record)))
+        ),
+        fail("take")
+      )
+
+    const finish = (id: string) =>
+      sql`DELETE FROM ${table} WHERE id = ${id} AND state = 'running' AND lease_expires_at IS NULL`.pipe(
+        Effect.asVoid,
+        fail("finish")
+      )
+
+    const remove = (id: string) =>
+      sql<{ id: string }>`DELETE FROM ${table} WHERE id = ${id} AND state = 'queued' RETURNING id`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        fail("remove")
+      )
+
+    const depth = (type: string) => countQueued(type).pipe(fail("depth"))
+
+    const stats = Effect.gen(function*() {
+      const types = yield* sql<{ type: string; n: unknown }>`SELECT type, COUNT(*) AS n FROM ${table}
+        WHERE state = 'queued' GROUP BY type`
+      const groups = yield* sql<{ group_key: string; state: string; n: unknown }>`SELECT group_key, state,
+        COUNT(*) AS n FROM ${table} WHERE group_key IS NOT NULL AND state IN ('queued', 'running')
+        GROUP BY group_key, state`
+      const byType: Record<string, number> = {}
+      for (const row of types) byType[row.type] = Sql.toNumber(row.n)
+      const byGroup: Record<string, { queued: number; running: number }> = {}
+      for (const row of groups) {
+        const entry = byGroup[row.group_key] ??= { queued: 0, running: 0 }
+        if (row.state === "queued") entry.queued = Sql.toNumber(row.n)
+        else entry.running = Sql.toNumber(row.n)
+      }
+      return { byType, byGroup } satisfies TaskQueue.QueueStats
+    }).pipe(fail("stats"))
+
+    // ---- the leased protocol ----
+
+    const claim = (type: string, claimOptions: TaskQueue.ClaimOptions) =>
+      claimRetrying(type, claimOptions.limits, claimOptions.holder, claimOptions.leaseMillis).pipe(
+        Effect.flatMap((row) =>
+          row === undefined ?
+            Effect.succeed(Option.none<TaskQueue.Claim>()) :
+            decode("claim", () =>
+              Option.some<TaskQueue.Claim>({
+                record: decodeRecord(row.record),
+                token: Sql.toNumber(row.token),
+                deliveries: Sql.toNumber(row.deliveries),
+                lostDeliveries: Sql.toNumber(row.lost),
+                failures: Sql.toNumber(row.failures),
+                poisoned: Sql.toNumber(row.poisoned) === 1
+              }))
+        ),
+        fail("claim")
+      )
+
+    const fenced = sql`state = 'running'`
+
+    const renew = (id: string, token: number, leaseMillis: number) =>
+      sql<{ cancel_requested: unknown }>`UPDATE ${table} SET lease_expires_at = ${Lease.sqlExpiresAt(sql, leaseMillis)}
+        WHERE id = ${id} AND token = ${token} AND ${fenced} AND lease_expires_at IS NOT NULL
+        RETURNING cancel_requested`.pipe(
+        Effect.map((rows): TaskQueue.RenewResult =>
+          rows.length === 0
+            ? { _tag: "Lost" }
+            : { _tag: "Renewed", cancelRequested: Sql.toNumber(rows[0]!.cancel_requested) === 1 }
+        ),
+        fail("renew")
+      )
+
+    const retry = (id: string, token: number, delayMillis: number) =>
+      sql<{ id: string }>`UPDATE ${table} SET state = 'retrying', failures = failures + 1,
+        run_after = ${now} + ${Math.max(0, Math.round(delayMillis))}, holder = NULL, lease_expires_at = NULL
+        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        fail("retry")
+      )
+
+    const end = (id: string, token: number, outcome: TaskQueue.Outcome) => {
+      const countsFailure = outcome.status === "failed" || outcome.status === "dead-lettered"
+      return sql<{ id: string }>`UPDATE ${table} SET state = ${outcome.status}, outcome = ${Sql.json(sql, outcome)},
+        finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
+        failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
+        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`.pipe(
+        Effect.map((rows) => rows.length > 0),
+        fail("end")
+      )
+    }
+
+    // The stored error of a task cancelled by `cancel` (an encoded TaskCancelled), built from its id.
+    const cancelledOutcome = pg
+      ? sql`jsonb_build_object('status', 'cancelled', 'error',
+          jsonb_build_object('_tag', 'TaskCancelled', 'taskId', id, 'reason', 'cancelled'))`
+      : sql`json_object('status', 'cancelled', 'error',
+          json_object('_tag', 'TaskCancelled', 'taskId', id, 'reason', 'cancelled'))`
+
+    const reclaim = (reclaimOptions: { readonly maxDeliveries: number }) =>
+      Effect.gen(function*() {
+        const max = reclaimOptions.maxDeliveries
+        const cancelled = yield* sql<{ id: string }>`UPDATE ${table} SET state = 'cancelled',
+          outcome = ${cancelledOutcome}, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL
+          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 1 RETURNING id`
+        const poisoned = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
+          lost = lost + 1, poisoned = 1, holder = NULL, lease_expires_at = NULL
+          WHERE state = 'running' AND ${leaseFree} AND poisoned = 0 AND lost + 1 >= ${max} RETURNING type`
+        const requeued = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
+          lost = lost + 1, holder = NULL, lease_expires_at = NULL
+          WHERE state = 'running' AND ${leaseFree} RETURNING type`
+        const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
+          WHERE state = 'retrying' AND run_after <= ${now} RETURNING type`
+        yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
+        return {
+          requeued: requeued.length,
+          poisoned: poisoned.length,
+          cancelled: cancelled.length,
+          due: due.length
+        } satisfies TaskQueue.ReclaimResult
+      }).pipe(fail("reclaim"))
+
+    const stateOf = (id: string) =>
+      Effect.map(sql<{ state: string }>`SELECT state FROM ${table} WHERE id = ${id}`, (rows) => rows[0]?.state)
+
+    const cancelOnce = (id: string): Effect.Effect<TaskQueue.CancelResult | undefined, SqlError> =>
+      Effect.gen(function*() {
+        const ended = yield* sql<{ id: string }>`UPDATE ${table} SET state = 'cancelled', outcome = ${cancelledOutcome},
+          finished_at = ${now}, seq = ${nextSeq}, cancel_requested = 1
+          WHERE id = ${id} AND state IN ('queued', 'retrying') RETURNING id`
+        if (ended.length > 0) return { _tag: "Cancelled" }
+        const marked = yield* sql<{ id: string }>`UPDATE ${table} SET cancel_requested = 1
+          WHERE id = ${id} AND state = 'running' RETURNING id`
+        if (marked.length > 0) return { _tag: "Requested" }
+        const state = yield* stateOf(id)
+        if (state === undefined) return { _tag: "NotFound" }
+        // Moved between the statements (claimed, retried): asked again.
+        return terminal.has(state) ? { _tag: "Ended", status: state as Task.TaskStatus } : undefined
+      })
+
+    const cancel = (id: string) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < 10; i++) {
+          const result = yield* cancelOnce(id)
+          if (result !== undefined) return result
+        }
+        return yield* Effect.fail(
+          new StoreError({ operation: "cancel", cause: `task ${id} kept changing state during cancel` })
+        )
+      }).pipe(fail("cancel"))
+
+    const status = (id: string) =>
+      sql<Row & { run_after: unknown }>`SELECT id, record, state, token, deliveries, lost, failures, poisoned,
+        cancel_requested, outcome, finished_at, group_key FROM ${table} WHERE id = ${id}`.pipe(
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.succeed(Option.none<TaskQueue.StoredTask>()) : decode("status", () => {
+            const row = rows[0]!
+            const stored: TaskQueue.StoredTask = {
+              record: decodeRecord(row.record),
+              status: row.state as Task.TaskStatus,
+              deliveries: Sql.toNumber(row.deliveries),
+              lostDeliveries: Sql.toNumber(row.lost),
+              failures: Sql.toNumber(row.failures),
+              cancelRequested: Sql.toNumber(row.cancel_requested) === 1,
+              ...(row.outcome === null || row.outcome === undefined
+                ? {}
+                : { outcome: Sql.parseJson(row.outcome) as TaskQueue.Outcome }),
+              ...(row.finished_at === null || row.finished_at === undefined
+                ? {}
+                : { finishedAt: Sql.toNumber(row.finished_at) })
+            }
+            return Option.some(stored)
+          })
+        ),
+        fail("status")
+      )
+
+    const purge = (purgeOptions: { readonly retentionMillis: number; readonly maxCount: number }) =>
+      Effect.gen(function*() {
+        const old = yield* sql<{ id: string }>`DELETE FROM ${table}
+          WHERE finished_at IS NOT NULL AND finished_at + ${purgeOptions.retentionMillis} <= ${now} RETURNING id`
+        const offset = Math.max(0, Math.floor(purgeOptions.maxCount))
+        const beyond = yield* sql<{ id: string }>`DELETE FROM ${table} WHERE id IN (
+          SELECT id FROM ${table} WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC
+          ${pg ? sql`OFFSET ${offset}` : sql`LIMIT -1 OFFSET ${offset}`}
+        ) RETURNING id`
+        return old.length + beyond.length
+      }).pipe(fail("purge"))
+
+    const notifications: Stream.Stream<string> = channel === undefined || options.notifications === false
+      ? Stream.never
+      : listen(sql, channel)
+
+    const service: TaskQueue.TaskQueueService = {
+      offer,
+      take,
+      finish,
+      remove,
+      depth,
+      stats,
+      claim,
+      renew,
+      retry,
+      end,
+      reclaim,
+      cancel,
+      status,
+      purge,
+      notifications
+    }
+    return service
+  })
+
+// A Postgres client of @effect/sql-pg has `listen`; it is used when present,
+// so the queue needs only `SqlClient`. A failed connection is listened to
+// again after a second (the readers' poll covers the gap).
+const listen = (sql: SqlClient.SqlClient, channel: string): Stream.Stream<string> => {
+  const client = sql as SqlClient.SqlClient & { readonly listen?: (channel: string) => Stream.Stream<string, unknown> }
+  if (typeof client.listen !== "function") return Stream.never
+  return client.listen(channel).pipe(
+    Stream.retry(Schedule.spaced("1 second")),
+    Stream.catchAll(() => Stream.never)
+  )
+}

@@ -1,0 +1,98 @@
+// The SQL queue beyond the published suite: leases follow the database's
+// clock, not the runner's Effect Clock; and on Postgres, claims and offers
+// racing from two connection pools (two "processes") keep every bound.
+import { Backends } from "@agentos/testkit"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as TestServices from "effect/TestServices"
+import * as TaskQueue from "../src/TaskQueue.js"
+import { record } from "../src/Testing.js"
+
+const claimOptions = (leaseMillis: number, limits: TaskQueue.GroupLimits = {}): TaskQueue.ClaimOptions => ({
+  limits,
+  holder: "test",
+  leaseMillis
+})
+
+describe("TaskQueue.layerSql leases", () => {
+  for (const backend of Backends.sqlBackends()) {
+    it.effect(
+      `a lease expires by the database's clock, not the runner's Effect Clock — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const queue = yield* TaskQueue.TaskQueue
+          yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
+          const claim = Option.getOrThrow(yield* queue.claim("t", claimOptions(500)))
+          // The Effect Clock jumps an hour ahead: for the database the lease is still live.
+          yield* TestClock.adjust("1 hour")
+          assert.strictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).requeued, 0)
+          assert.strictEqual((yield* queue.renew("a", claim.token, 500))._tag, "Renewed")
+          // Real time passes the lease while the Effect Clock stands still: now it has expired.
+          yield* TestServices.provideLive(Effect.sleep("800 millis"))
+          assert.strictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).requeued, 1)
+          assert.strictEqual((yield* queue.renew("a", claim.token, 500))._tag, "Lost")
+        }).pipe(Effect.provide(TaskQueue.layerSql().pipe(Layer.provide(backend.layer)))),
+      30_000
+    )
+  }
+})
+
+// Two pools on one schema, each with its own queue layer.
+const pair = Effect.gen(function*() {
+  const base = yield* Layer.build(
+    Layer.provideMerge(TaskQueue.layerSql(), Backends.postgres({ maxConnections: 8 }))
+  )
+  const database = base.unsafeMap.get(Backends.TestDatabase.key) as Backends.TestDatabase["Type"]
+  const other = yield* Layer.build(
+    TaskQueue.layerSql().pipe(Layer.provide(Backends.postgres({ schema: database.schema!, maxConnections: 8 })))
+  )
+  return [
+    base.unsafeMap.get(TaskQueue.TaskQueue.key) as TaskQueue.TaskQueueService,
+    other.unsafeMap.get(TaskQueue.TaskQueue.key) as TaskQueue.TaskQueueService
+  ] as const
+})
+
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql on Postgres, two processes", () => {
+  it.live("concurrent claims take every task exactly once and keep a group's limit", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* pair
+      for (let i = 0; i < 40; i++) yield* a.offer(record({ id: `t${i}` }), { maxQueued: 1_000 })
+      for (let i = 0; i < 6; i++) yield* a.offer(record({ id: `g${i}`, type: "g", groupKey: "g" }), { maxQueued: 100 })
+      const claimAll = (queue: TaskQueue.TaskQueueService) =>
+        Effect.gen(function*() {
+          const ids: Array<string> = []
+          for (;;) {
+            const claim = yield* queue.claim("t", claimOptions(60_000))
+            if (Option.isNone(claim)) return ids
+            ids.push(claim.value.record.id)
+          }
+        })
+      const claimed = yield* Effect.all([claimAll(a), claimAll(b), claimAll(a), claimAll(b)], {
+        concurrency: "unbounded"
+      })
+      const all = claimed.flat().sort()
+      assert.strictEqual(all.length, 40)
+      assert.strictEqual(new Set(all).size, 40)
+      const limits = { byGroup: { g: 2 } }
+      const grouped = yield* Effect.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).claim("g", claimOptions(60_000, limits))),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(grouped.filter(Option.isSome).length, 2)
+      assert.deepStrictEqual((yield* b.stats).byGroup, { g: { queued: 4, running: 2 } })
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("concurrent offers never pass a type's bound", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* pair
+      const offers = yield* Effect.all(
+        Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? a : b).offer(record({ id: `o${i}` }), { maxQueued: 5 })),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(offers.filter((offer) => offer._tag === "Queued").length, 5)
+      assert.strictEqual(yield* a.depth("t"), 5)
+    }).pipe(Effect.scoped), 60_000)
+})
