@@ -30,7 +30,7 @@ import type {
   SpendLimitExceeded,
   StoreError
 } from "./Errors.js"
-import { NoEligibleModel } from "./Errors.js"
+import type { NoEligibleModel } from "./Errors.js"
 import * as internal from "./internal/router.js"
 import * as routing from "./internal/routing.js"
 import type * as ModelCatalog from "./ModelCatalog.js"
@@ -189,7 +189,7 @@ export const decide = (
   }, options.remaining)
   return outcome._tag === "Chosen"
     ? Either.right(outcome.decision)
-    : Either.left(new NoEligibleModel({ rejections: outcome.rejections }, true))
+    : Either.left(routing.noEligibleModel(outcome.rejections))
 }
 
 const CHEAPEST: Route.Strategy = { _tag: "cheapest" }

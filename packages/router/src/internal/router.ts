@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as ComplexityEstimator from "../ComplexityEstimator.js"
 import * as DefaultCatalog from "../DefaultCatalog.js"
-import { InvalidInput, InvalidOptions, NoEligibleModel, type StoreError } from "../Errors.js"
+import { InvalidInput, InvalidOptions, type NoEligibleModel, type StoreError } from "../Errors.js"
 import * as Route from "../Route.js"
 import type * as Router from "../Router.js"
 import type * as SpendLedger from "../SpendLedger.js"
@@ -83,7 +83,7 @@ export const make = (
     ): Effect.Effect<Route.RouteDecision, NoEligibleModel> => {
       const outcome = routing.decide(catalog.models, resolved, settings, remaining)
       return outcome._tag === "None"
-        ? Effect.fail(new NoEligibleModel({ rejections: outcome.rejections }, true))
+        ? Effect.fail(routing.noEligibleModel(outcome.rejections))
         : Effect.succeed(outcome.decision)
     }
 
