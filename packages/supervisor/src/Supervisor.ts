@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import type * as AdmissionPolicy from "@agentos/core/AdmissionPolicy"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -67,13 +68,13 @@ export interface SupervisorService {
     options?: { readonly timeout?: Duration.DurationInput }
   ) => Effect.Effect<TaskHandle<R>, SubmitError>
   /** The task's status (kept for `results.retention` after it ends). */
-  readonly status: (id: string) => Effect.Effect<TaskStatus, TaskNotFound>
+  readonly status: (id: string) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
   /** Waits for the task's outcome; a result is decoded with its type's result schema. */
-  readonly result: (id: string) => Effect.Effect<unknown, TaskError | TaskNotFound>
+  readonly result: (id: string) => Effect.Effect<unknown, TaskError | TaskNotFound | StoreError>
   /** The handle of a known task. */
-  readonly handle: (id: string) => Effect.Effect<TaskHandle<unknown>, TaskNotFound>
+  readonly handle: (id: string) => Effect.Effect<TaskHandle<unknown>, TaskNotFound | StoreError>
   /** Cancels a task: a queued one is dropped, a running one interrupted. A no-op once it ended. */
-  readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound>
+  readonly cancel: (id: string) => Effect.Effect<void, TaskNotFound | StoreError>
   /** Adds a worker; it starts taking queued tasks at once. */
   readonly addWorker: (worker: Worker) => Effect.Effect<void, InvalidInput>
   /** Removes a worker: it takes no new task and finishes its in-flight ones. */
@@ -134,6 +135,24 @@ export interface Options {
   readonly queueSaturatedAfter?: Duration.DurationInput
   /** A span per task attempt, child of the submitter's span. Default true. */
   readonly tracing?: boolean
+  /**
+   * Share the queue with other supervisor processes (a `TaskQueue.layerSql`
+   * on Postgres): tasks are claimed under a `lease` (default 30 s) renewed
+   * every third of it while the handler runs; a runner that dies loses its
+   * lease and the task runs again elsewhere, at most `maxDeliveries` times
+   * (default 3) before it is dead-lettered as a poison task; new work is
+   * noticed through the queue's notifications and a poll every
+   * `pollInterval` (default 1 s), which also reclaims expired leases and
+   * queues due retries. Results, statuses and cancels go through the queue,
+   * so they work from any process. `holder` names this process in the
+   * queue (default: `supervisor-<pid>-<random>`).
+   */
+  readonly shared?: {
+    readonly lease?: Duration.DurationInput
+    readonly pollInterval?: Duration.DurationInput
+    readonly maxDeliveries?: number
+    readonly holder?: string
+  }
 }
 
 /**
@@ -145,6 +164,20 @@ export interface Options {
  */
 export const layer = (options: Options): Layer.Layer<Supervisor, InvalidOptions, TaskQueue.TaskQueue> =>
   Layer.scoped(Supervisor, Effect.flatMap(TaskQueue.TaskQueue, (queue) => internal.make(options, queue)))
+
+/**
+ * The supervisor sharing a SQL task queue (`TaskQueue.layerSql`) with other
+ * processes: `shared` defaults apply when the options give none.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerSql = (
+  options: Options & { readonly queue?: TaskQueue.SqlOptions }
+): Layer.Layer<Supervisor, InvalidOptions | StoreError, SqlClient.SqlClient> => {
+  const { queue, ...rest } = options
+  return Layer.provide(layer({ ...rest, shared: rest.shared ?? {} }), TaskQueue.layerSql(queue))
+}
 
 /**
  * The supervisor with the memory task queue.

@@ -24,6 +24,15 @@ export interface Resolved {
   readonly shutdown: { readonly mode: "drain" | "cancel"; readonly timeoutMillis: number }
   readonly queueSaturatedAfterMillis: number
   readonly tracing: boolean
+  readonly shared: Shared | undefined
+}
+
+export interface Shared {
+  readonly leaseMillis: number
+  readonly renewMillis: number
+  readonly pollMillis: number
+  readonly maxDeliveries: number
+  readonly holder: string
 }
 
 export const defaults = {
@@ -35,7 +44,10 @@ export const defaults = {
   maxResults: 10_000,
   retention: Duration.hours(1),
   shutdownTimeout: Duration.seconds(30),
-  queueSaturatedAfter: Duration.seconds(10)
+  queueSaturatedAfter: Duration.seconds(10),
+  lease: Duration.seconds(30),
+  pollInterval: Duration.seconds(1),
+  maxDeliveries: 3
 } as const
 
 const positiveInt = (value: number | undefined, name: string, fallback: number): number => {
@@ -52,6 +64,24 @@ const millis = (value: Duration.DurationInput | undefined, name: string, fallbac
     throw new InvalidOptions({ message: `${name} must be a finite duration, got ${String(value)}` })
   }
   return Duration.toMillis(decoded.value)
+}
+
+const resolveShared = (shared: NonNullable<Supervisor.Options["shared"]>): Shared => {
+  const leaseMillis = Math.round(millis(shared.lease, "shared.lease", defaults.lease))
+  if (leaseMillis < 30) throw new InvalidOptions({ message: `shared.lease must be at least 30 ms, got ${leaseMillis}` })
+  const pollMillis = Math.round(millis(shared.pollInterval, "shared.pollInterval", defaults.pollInterval))
+  if (pollMillis < 1) throw new InvalidOptions({ message: "shared.pollInterval must be at least 1 ms" })
+  const holder = shared.holder ?? `supervisor-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  if (typeof holder !== "string" || holder === "") {
+    throw new InvalidOptions({ message: "shared.holder must be a non-empty string" })
+  }
+  return {
+    leaseMillis,
+    renewMillis: Math.max(10, Math.floor(leaseMillis / 3)),
+    pollMillis,
+    maxDeliveries: positiveInt(shared.maxDeliveries, "shared.maxDeliveries", defaults.maxDeliveries),
+    holder
+  }
 }
 
 export const resolve = (options: Supervisor.Options): Effect.Effect<Resolved, InvalidOptions> =>
@@ -112,7 +142,8 @@ export const resolve = (options: Supervisor.Options): Effect.Effect<Resolved, In
           "queueSaturatedAfter",
           defaults.queueSaturatedAfter
         ),
-        tracing: options.tracing ?? true
+        tracing: options.tracing ?? true,
+        shared: options.shared === undefined ? undefined : resolveShared(options.shared)
       }
     },
     catch: (error) => error instanceof InvalidOptions ? error : new InvalidOptions({ message: String(error) })

@@ -37,6 +37,7 @@ import {
   InvalidInput,
   InvalidOptions,
   InvalidPayload,
+  type StoreError,
   SupervisorClosed,
   TaskCancelled,
   TaskDeadLettered,
@@ -155,6 +156,12 @@ interface TaskState {
   encodedResult: unknown
   finishedAt: number
   handle: Task.TaskHandle<unknown> | undefined
+  /** Shared queue: the lease it runs under here (its token, and its failures when claimed). */
+  claim: { readonly token: number; readonly failures: number } | undefined
+  /** Shared queue: the lease was lost (another runner took the task); nothing is recorded. */
+  leaseLost: boolean
+  /** Shared queue: it left this process without ending here (`abandon`). */
+  gone: boolean
 }
 
 export const make = (
@@ -184,8 +191,12 @@ export const make = (
       for (let i = 0; i < 4; i++) seed.push(Math.floor((yield* Random.next) * 2 ** 32))
       nextId = TaskIds.makeUlid(clock, seed as [number, number, number, number])
     }
-    // The memory queue's direct calls, when the queue is the memory queue.
-    const direct = MemoryQueue.direct(queue)
+    // A queue shared with other processes: the leased protocol.
+    const shared = config.shared
+    // The memory queue's direct calls, when the queue is the memory queue (not shared).
+    const direct = shared === undefined ? MemoryQueue.direct(queue) : undefined
+    // Shared queue: the tasks running here under a lease, renewed together.
+    const leasedRunning = new Set<TaskState>()
     // Task and timer fibers start from the runtime the layer was built in,
     // not from the fiber that happens to dispatch them: a fiber forked from a
     // fiber inherits its parent's FiberRef stacks, so forking each task from
@@ -416,6 +427,7 @@ export const make = (
     // The same over the memory queue's direct calls: done at once (undefined),
     // else the effect that does it.
     const dispatchNow = (type: TypeEntry, current: Slot | undefined): Effect.Effect<void> | undefined => {
+      if (shared !== undefined) return dispatchShared(type, current)
       if (direct === undefined) return dispatchVia(type, current)
       while (type.queued > 0) {
         const worker = pickWorker(type)
@@ -437,7 +449,11 @@ export const make = (
     }
 
     const dispatch = (type: TypeEntry, current?: Slot): Effect.Effect<void> =>
-      direct === undefined ? dispatchVia(type, current) : Effect.sync(() => void dispatchNow(type, current))
+      shared !== undefined
+        ? dispatchShared(type, current)
+        : direct === undefined
+        ? dispatchVia(type, current)
+        : Effect.sync(() => void dispatchNow(type, current))
 
     const dispatchWorker = (worker: WorkerState, current?: Slot) =>
       worker.types.length === 1
@@ -605,6 +621,16 @@ export const make = (
       state.slot = undefined
       // Its fiber may take the next task itself, unless an interrupt is pending on it.
       if (!slot.interrupted) slot.free = true
+      if (shared !== undefined) {
+        leasedRunning.delete(state)
+        if (state.leaseLost) {
+          // Another runner has the task now: nothing of this attempt is recorded.
+          const dispatched = freed(slot, state)
+          abandon(state)
+          return dispatched ?? Effect.void
+        }
+        return outcome(slot, state, trial, timeoutMillis, exit)
+      }
       if (direct !== undefined) {
         direct.finish(state.record.id)
         return outcome(slot, state, trial, timeoutMillis, exit)
@@ -668,7 +694,7 @@ export const make = (
       const dispatched = freed(slot, state)
       if (dispatched !== undefined) return Effect.zipRight(dispatched, finish(state, status, exit))
       if (state.exit !== undefined) return Effect.void
-      if (admission === undefined || state.record.grantId === undefined) {
+      if (shared === undefined && (admission === undefined || state.record.grantId === undefined)) {
         done(state, status, exit)
         return Effect.void
       }
@@ -696,6 +722,16 @@ export const make = (
             ? state.type.spec.retry
             : Task.overrideSchedule(state.record.retry)
           state.retryState = { schedule, state: schedule.initial }
+          // Claimed after failures elsewhere: the policy is replayed to where they left it.
+          for (let i = 0; i < (state.claim?.failures ?? 0); i++) {
+            const [replayed, , step] = yield* schedule.step(
+              clock.unsafeCurrentTimeMillis(),
+              failure,
+              state.retryState.state
+            )
+            state.retryState.state = replayed
+            if (ScheduleDecision.isDone(step)) break
+          }
         }
         const now = clock.unsafeCurrentTimeMillis()
         const [next, , decision] = yield* state.retryState.schedule.step(now, failure, state.retryState.state)
@@ -710,6 +746,9 @@ export const make = (
           return yield* failFinally(state, info, timedOut, timeoutMillis)
         }
         state.retryState.state = next
+        if (shared !== undefined) {
+          return yield* retryShared(state, Math.max(0, ScheduleIntervals.start(decision.intervals) - now))
+        }
         state.status = "retrying"
         state.retryAt = timeouts.add(
           Math.max(now, ScheduleIntervals.start(decision.intervals)),
@@ -853,9 +892,24 @@ export const make = (
       Effect.suspend(() => {
         if (state.exit !== undefined) return Effect.void
         const complete = Effect.sync(() => done(state, status, exit))
-        return admission === undefined || state.record.grantId === undefined
+        const settled = admission === undefined || state.record.grantId === undefined
           ? complete
           : Effect.zipRight(settleGrant(state), complete)
+        if (shared === undefined) return settled
+        if (state.claim === undefined || state.gone) return Effect.sync(() => abandon(state))
+        // Recorded in the queue first, fenced by the lease: a runner that lost
+        // it records nothing and leaves the grant to the task's new runner.
+        return Effect.flatMap(
+          queue.end(state.record.id, state.claim.token, outcomeOf(state, status, exit)).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.as(
+                Effect.logError(`supervisor: the end of task ${state.record.id} could not be recorded`, cause),
+                false
+              )
+            )
+          ),
+          (recorded) => recorded ? settled : Effect.sync(() => abandon(state))
+        )
       })
 
     const done = (
@@ -1077,7 +1131,7 @@ export const make = (
         if (Either.isLeft(decoded)) {
           return Effect.fail(new InvalidPayload({ taskType: type.name, message: decoded.left.message }))
         }
-        if (type.queued >= type.maxQueued) {
+        if (shared === undefined && type.queued >= type.maxQueued) {
           markFull(type)
           if (wait) {
             Metrics.rejections.unsafeUpdate(1, Metrics.backpressureLabels)
@@ -1156,6 +1210,7 @@ export const make = (
       if (grantId !== undefined) fields.grantId = grantId
       if (span !== undefined) fields.trace = { traceId: span.traceId, spanId: span.spanId }
       const record: Task.TaskRecord = fields
+      if (shared !== undefined) return acceptShared(type, record, grantId)
       const state: TaskState = {
         record,
         type,
@@ -1176,7 +1231,10 @@ export const make = (
         timedOut: false,
         encodedResult: undefined,
         finishedAt: 0,
-        handle: undefined
+        handle: undefined,
+        claim: undefined,
+        leaseLost: false,
+        gone: false
       }
       // Registered before it is queued: a dispatch may take it at once.
       const previous = tasks.get(id)
@@ -1277,6 +1335,360 @@ export const make = (
             ? last
             : backpressureError(last)
       })
+    }
+
+    // ---- a queue shared with other processes ----
+
+    const claimOptions: TaskQueue.ClaimOptions | undefined = shared === undefined ? undefined : {
+      limits,
+      holder: shared.holder,
+      leaseMillis: shared.leaseMillis
+    }
+
+    const logged = (what: string) => (cause: Cause.Cause<unknown>) =>
+      Effect.logWarning(`supervisor: ${what} failed`, cause)
+
+    // Queues an accepted task in the shared queue (the queue checks its
+    // type's bound in the insert's transaction) and dispatches its type here.
+    const acceptShared = (
+      type: TypeEntry,
+      record: Task.TaskRecord,
+      grantId: string | undefined
+    ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> =>
+      Effect.flatMap(
+        queue.offer(record, type.offerOptions).pipe(Effect.tapErrorCause(() => releaseGrant(grantId))),
+        (offered): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
+          type.queued = offered.depth
+          Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
+          if (offered._tag === "Full") {
+            markFull(type)
+            return Effect.zipRight(releaseGrant(grantId), Effect.fail(backpressure(type)))
+          }
+          if (type.queued >= type.maxQueued) markFull(type)
+          return Effect.as(dispatchShared(type, undefined), new StoredHandle(record.id))
+        }
+      )
+
+    // Claims and starts tasks of `type` while a capable worker has a free
+    // slot (reserved before the claim, as in `dispatchVia`).
+    const dispatchShared = (type: TypeEntry, current: Slot | undefined): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.void
+        const worker = pickWorker(type)
+        if (worker === undefined) return Effect.void
+        const trial = worker.circuit === "half-open"
+        worker.inFlight++
+        usedSlots++
+        return Effect.flatMap(
+          queue.claim(type.name, claimOptions!).pipe(
+            Effect.catchAllCause((cause) => Effect.as(logged("claim")(cause), Option.none<TaskQueue.Claim>()))
+          ),
+          (claimed): Effect.Effect<void> => {
+            if (Option.isNone(claimed)) {
+              worker.inFlight--
+              usedSlots--
+              return Effect.void
+            }
+            if (type.queued > 0) onQueueShrank(type)
+            const claim = claimed.value
+            const decoded = type.decode(claim.record.payload)
+            const state = claimedState(type, claim, Either.isRight(decoded) ? decoded.right : undefined)
+            if (claim.poisoned || Either.isLeft(decoded)) {
+              // Never run: a poison task, or a payload this process cannot read.
+              worker.inFlight--
+              usedSlots--
+              const failure = claim.poisoned
+                ? Object.assign(
+                  new Error(`poison task: ${claim.lostDeliveries} deliveries were lost to runners that died`),
+                  { name: "PoisonTask" }
+                )
+                : new InvalidPayload({ taskType: type.name, message: (decoded as Either.Left<any, any>).left.message })
+              const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
+              return Effect.zipRight(
+                failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis),
+                dispatchShared(type, current)
+              )
+            }
+            launch(worker, state, trial, current)
+            leasedRunning.add(state)
+            return dispatchShared(type, current)
+          }
+        )
+      })
+
+    // The local state of a task claimed here.
+    const claimedState = (type: TypeEntry, claim: TaskQueue.Claim, payload: unknown): TaskState => {
+      const id = claim.record.id
+      const now = clock.unsafeCurrentTimeMillis()
+      const previous = tasks.get(id)
+      if (previous !== undefined && previous.exit === undefined) abandon(previous)
+      else if (previous !== undefined) retainedCount--
+      const state: TaskState = {
+        record: claim.record,
+        type,
+        payload,
+        status: "queued",
+        deferred: undefined,
+        exit: undefined,
+        attempts: claim.failures,
+        firstAttemptAt: now,
+        lastAttemptAt: now,
+        usage: undefined,
+        grantSettled: false,
+        slot: undefined,
+        cancelled: undefined,
+        retryState: undefined,
+        retryAt: undefined,
+        inHandler: false,
+        timedOut: false,
+        encodedResult: undefined,
+        finishedAt: 0,
+        handle: undefined,
+        claim: { token: claim.token, failures: claim.failures },
+        leaseLost: false,
+        gone: false
+      }
+      tasks.set(id, state)
+      activeCount++
+      return state
+    }
+
+    // The task left this process without ending here (retried, or its lease
+    // lost): its local state goes; a local waiter follows it in the queue.
+    const abandon = (state: TaskState) => {
+      if (state.exit !== undefined || state.gone) return
+      state.gone = true
+      state.leaseLost = true
+      leasedRunning.delete(state)
+      state.claim = undefined
+      if (tasks.get(state.record.id) === state) tasks.delete(state.record.id)
+      activeCount--
+      if (activeCount === 0) idle.fire()
+      const deferred = state.deferred
+      if (deferred !== undefined) {
+        fork(Effect.flatMap(awaitStored(state.record.id), (exit) => Deferred.done(deferred, exit)))
+      }
+    }
+
+    // A failed attempt to retry after `delayMillis`: recorded in the queue
+    // (fenced), then the task waits there; a timer here queues it again when
+    // due (the poll of any process does too).
+    const retryShared = (state: TaskState, delayMillis: number): Effect.Effect<void> => {
+      const claim = state.claim
+      if (claim === undefined) return Effect.void
+      const id = state.record.id
+      return Effect.flatMap(
+        queue.retry(id, claim.token, Math.ceil(delayMillis)).pipe(
+          Effect.catchAllCause((cause) => Effect.as(logged(`the retry of task ${id}`)(cause), false))
+        ),
+        (recorded) =>
+          Effect.sync(() => {
+            state.status = "retrying"
+            abandon(state)
+            if (!recorded) return
+            startTimer(Effect.zipRight(
+              Effect.sleep(Duration.millis(delayMillis)),
+              Effect.zipRight(reclaimShared, dispatch(state.type))
+            ))
+          })
+      )
+    }
+
+    const reclaimShared = Effect.suspend(() =>
+      queue.reclaim({ maxDeliveries: shared!.maxDeliveries }).pipe(
+        Effect.asVoid,
+        Effect.catchAllCause(logged("reclaim"))
+      )
+    )
+
+    // The errors a task can end with, as stored.
+    const TaskErrorSchema = Schema.Union(TaskFailed, TaskTimeout, TaskCancelled, TaskDeadLettered)
+    const encodeError = Schema.encodeSync(TaskErrorSchema)
+    const decodeError = Schema.decodeUnknownEither(TaskErrorSchema)
+
+    const outcomeOf = (
+      state: TaskState,
+      status: "completed" | "failed" | "cancelled" | "dead-lettered",
+      exit: Exit.Exit<unknown, TaskError>
+    ): TaskQueue.Outcome => {
+      if (status === "completed") return { status, result: state.encodedResult }
+      const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      return {
+        status,
+        error: Option.isSome(error)
+          ? encodeError(error.value)
+          : {
+            _tag: "TaskFailed",
+            taskId: state.record.id,
+            attempts: state.attempts,
+            error: { tag: "Unknown", message: status }
+          }
+      }
+    }
+
+    // The exit of a task that ended, from its stored record.
+    const exitOfStored = (stored: TaskQueue.StoredTask): Exit.Exit<unknown, TaskError> => {
+      const outcome = stored.outcome
+      const id = stored.record.id
+      if (outcome?.status === "completed") {
+        const type = types.get(stored.record.type)
+        if (type === undefined) return Exit.succeed(outcome.result)
+        const decoded = Schema.decodeUnknownEither(type.spec.result as Schema.Schema<unknown, unknown>)(outcome.result)
+        return Either.isRight(decoded) ? Exit.succeed(decoded.right) : Exit.fail(
+          new TaskFailed({
+            taskId: id,
+            attempts: stored.failures,
+            error: { tag: "InvalidResult", message: decoded.left.message }
+          })
+        )
+      }
+      const decoded = decodeError(outcome?.error)
+      return Exit.fail(
+        Either.isRight(decoded) ? decoded.right : new TaskFailed({
+          taskId: id,
+          attempts: stored.failures,
+          error: { tag: "Unknown", message: `task ${id} ended ${stored.status}` }
+        })
+      )
+    }
+
+    // Waits for a task's end as the queue records it, polling (from 5 ms up
+    // to the poll interval); a task no longer known fails as TaskFailed.
+    const awaitStored = (id: string): Effect.Effect<Exit.Exit<unknown, TaskError>> =>
+      Effect.gen(function*() {
+        let wait = 5
+        for (;;) {
+          const stored = yield* queue.status(id).pipe(
+            Effect.catchAllCause((cause) => Effect.as(logged(`the status of task ${id}`)(cause), undefined))
+          )
+          if (stored !== undefined) {
+            if (Option.isNone(stored)) {
+              return Exit.fail(
+                new TaskFailed({
+                  taskId: id,
+                  attempts: 0,
+                  error: { tag: "TaskNotFound", message: `task ${id} is no longer kept` }
+                })
+              )
+            }
+            if (Task.isTerminal(stored.value.status)) return exitOfStored(stored.value)
+          }
+          yield* Effect.sleep(Duration.millis(wait))
+          wait = Math.min(shared?.pollMillis ?? 1_000, wait * 2)
+        }
+      })
+
+    // A task by id: its local state while it runs here or its end is kept
+    // here, else its record in the queue.
+    const storedOrLocal = (
+      id: string
+    ): Effect.Effect<
+      { readonly state: TaskState } | { readonly stored: TaskQueue.StoredTask },
+      TaskNotFound | StoreError
+    > =>
+      Effect.suspend((): Effect.Effect<
+        { readonly state: TaskState } | { readonly stored: TaskQueue.StoredTask },
+        TaskNotFound | StoreError
+      > => {
+        const state = tasks.get(id)
+        if (state !== undefined && state.exit === undefined) return Effect.succeed({ state })
+        return Effect.flatMap(queue.status(id), (stored) =>
+          Option.isSome(stored)
+            ? Effect.succeed({ stored: stored.value })
+            : Effect.fail(new TaskNotFound({ taskId: id })))
+      })
+
+    // Cancels a task by id through the queue: a queued one ends here (and
+    // its grant is released here), a running one is asked to stop — its
+    // runner sees it when it renews its lease — and this waits for its end.
+    const cancelShared = (id: string): Effect.Effect<void, TaskNotFound | StoreError> =>
+      Effect.suspend(() => {
+        const state = tasks.get(id)
+        if (state !== undefined && state.exit === undefined) return cancelTask(state, "cancelled")
+        return Effect.flatMap(queue.cancel(id), (result): Effect.Effect<void, TaskNotFound | StoreError> => {
+          switch (result._tag) {
+            case "NotFound":
+              return Effect.fail(new TaskNotFound({ taskId: id }))
+            case "Ended":
+              return Effect.void
+            case "Requested":
+              return Effect.asVoid(awaitStored(id))
+            case "Cancelled":
+              return Effect.flatMap(
+                queue.status(id),
+                (stored) => Option.isSome(stored) ? releaseGrant(stored.value.record.grantId) : Effect.void
+              )
+          }
+        })
+      })
+
+    // Renews the leases of the tasks running here; a lost lease or a cancel
+    // asked in another process interrupts the handler.
+    const renewAll = Effect.suspend(() =>
+      Effect.forEach([...leasedRunning], (state) => {
+        const claim = state.claim
+        if (claim === undefined) return Effect.void
+        return queue.renew(state.record.id, claim.token, shared!.leaseMillis).pipe(
+          Effect.map((renewed) => {
+            if (renewed._tag === "Lost") state.leaseLost = true
+            else if (renewed.cancelRequested && state.cancelled === undefined) state.cancelled = "cancelled"
+            else return
+            if (state.inHandler && state.slot !== undefined) interruptSlot(state.slot)
+          }),
+          Effect.catchAllCause(logged(`the lease renewal of task ${state.record.id}`))
+        )
+      }, { concurrency: 8, discard: true })
+    )
+
+    // A handle of a task in the shared queue: it follows the task wherever it runs.
+    class StoredHandle implements Task.TaskHandle<unknown> {
+      constructor(readonly id: Ids.TaskId) {}
+      get await() {
+        return Effect.flatten(Effect.suspend(() => {
+          const state = tasks.get(this.id)
+          return state !== undefined ? Effect.exit(awaitExit(state)) : awaitStored(this.id)
+        }))
+      }
+      get poll() {
+        return Effect.suspend(() => {
+          const state = tasks.get(this.id)
+          if (state !== undefined) return Effect.succeed(Option.fromNullable(state.exit))
+          return queue.status(this.id).pipe(
+            Effect.map((stored) =>
+              Option.isSome(stored) && Task.isTerminal(stored.value.status)
+                ? Option.some(exitOfStored(stored.value))
+                : Option.none()
+            ),
+            Effect.orElseSucceed(() => Option.none())
+          )
+        })
+      }
+      get cancel() {
+        return Effect.ignoreLogged(cancelShared(this.id))
+      }
+    }
+
+    if (shared !== undefined) {
+      // The poll: expired leases reclaimed, due retries queued, every type
+      // dispatched (what a lost notification missed), old ends purged.
+      let polls = 0
+      startTimer(Effect.forever(Effect.zipRight(
+        Effect.sleep(Duration.millis(shared.pollMillis)),
+        Effect.suspend(() => {
+          const purge = ++polls % 60 === 0
+            ? queue.purge({ retentionMillis: config.results.retentionMillis, maxCount: config.results.maxCount }).pipe(
+              Effect.asVoid,
+              Effect.catchAllCause(logged("purge"))
+            )
+            : Effect.void
+          return Effect.zipRight(Effect.zipRight(reclaimShared, purge), dispatchAll())
+        })
+      )))
+      startTimer(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(shared.renewMillis)), renewAll)))
+      startTimer(Stream.runForEach(queue.notifications, (name) => {
+        const type = types.get(name)
+        return type === undefined ? Effect.void : dispatchShared(type, undefined)
+      }))
     }
 
     // ---- workers ----
@@ -1403,20 +1815,41 @@ export const make = (
     const service: Supervisor.SupervisorService = {
       submit,
       submitWait,
-      status: (id) => Effect.map(lookup(id), (state) => state.status),
-      result: (id) =>
-        Effect.flatMap(
-          lookup(id),
-          (state) =>
-            Effect.flatMap(awaitExit(state), () =>
-              Effect.orDie(
-                Schema.decodeUnknown(state.type.spec.result as Schema.Schema<unknown, unknown>)(
-                  state.encodedResult
-                )
-              ))
+      status: (id) =>
+        shared === undefined ? Effect.map(lookup(id), (state) => state.status) : Effect.map(
+          storedOrLocal(id),
+          (found) => "state" in found ? found.state.status : found.stored.status
         ),
-      handle: (id) => Effect.map(lookup(id), handleOf),
-      cancel: (id) => Effect.flatMap(lookup(id), (state) => cancelTask(state, "cancelled")),
+      result: (id) =>
+        shared !== undefined
+          ? Effect.flatMap(storedOrLocal(id), (found) =>
+            "state" in found
+              ? Effect.flatMap(awaitExit(found.state), () =>
+                Effect.orDie(
+                  Schema.decodeUnknown(found.state.type.spec.result as Schema.Schema<unknown, unknown>)(
+                    found.state.encodedResult
+                  )
+                ))
+              : Effect.flatten(awaitStored(id)))
+          : Effect.flatMap(
+            lookup(id),
+            (state) =>
+              Effect.flatMap(awaitExit(state), () =>
+                Effect.orDie(
+                  Schema.decodeUnknown(state.type.spec.result as Schema.Schema<unknown, unknown>)(
+                    state.encodedResult
+                  )
+                ))
+          ),
+      handle: (id) =>
+        shared === undefined ? Effect.map(lookup(id), handleOf) : Effect.map(
+          storedOrLocal(id),
+          (found) => "state" in found ? handleOf(found.state) : new StoredHandle(found.stored.record.id)
+        ),
+      cancel: (id) =>
+        shared === undefined
+          ? Effect.flatMap(lookup(id), (state) => cancelTask(state, "cancelled"))
+          : cancelShared(id),
       addWorker,
       removeWorker,
       snapshot,

@@ -1,0 +1,224 @@
+// The supervisor on a shared queue (the leased protocol): on memory, SQLite
+// and Postgres one supervisor retries by its policy and records results in
+// the queue; on Postgres two supervisors (two connection pools, as two
+// processes would have) share one queue: a cancel reaches a task running in
+// the other one, a grant taken in one is settled by the other, and a lost
+// notification is covered by the poll.
+import * as TokenUsage from "@agentos/core/TokenUsage"
+import { Backends } from "@agentos/testkit"
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Supervisor from "../src/Supervisor.js"
+import * as Task from "../src/Task.js"
+import * as TaskQueue from "../src/TaskQueue.js"
+import { recordingPolicy } from "./fixtures.js"
+
+const work = Task.taskType("work", { payload: Schema.Struct({ n: Schema.Number }), result: Schema.Number })
+
+const sharedOptions = { lease: "600 millis", pollInterval: "200 millis", maxDeliveries: 3 } as const
+
+/** A queue service built once in the scope, and its layer for supervisors. */
+const queueOf = (layer: Layer.Layer<TaskQueue.TaskQueue, unknown>) =>
+  Effect.map(Layer.build(layer), (context) => ({
+    queue: Context.get(context, TaskQueue.TaskQueue),
+    layer: Layer.succeedContext(context)
+  }))
+
+const supervisor = (
+  options: Supervisor.Options,
+  queue: Layer.Layer<TaskQueue.TaskQueue>
+) =>
+  Effect.map(
+    Layer.build(Supervisor.layer({ shared: sharedOptions, ...options }).pipe(Layer.provide(queue))),
+    (context) => Context.get(context, Supervisor.Supervisor)
+  )
+
+const backends: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Layer<TaskQueue.TaskQueue, unknown> }> = [
+  { name: "memory", layer: TaskQueue.layerMemory() },
+  ...Backends.sqlBackends().map((backend) => ({
+    name: backend.name,
+    layer: TaskQueue.layerSql().pipe(Layer.provide(backend.layer))
+  }))
+]
+
+describe("Supervisor on a shared queue", () => {
+  for (const backend of backends) {
+    it.live(
+      `retries by the task's policy and records every end in the queue — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const { layer, queue } = yield* queueOf(backend.layer)
+          let calls = 0
+          const sup = yield* supervisor({
+            types: [work],
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 2,
+                handler: ({ n }) =>
+                  Effect.suspend(() => {
+                    if (n === 0) return Effect.fail("always")
+                    return ++calls < 3 ? Effect.fail(`flaky ${calls}`) : Effect.succeed(n * 10)
+                  })
+              })
+            ]
+          }, layer)
+          const flaky = yield* sup.submit({
+            type: work,
+            payload: { n: 4 },
+            retry: { maxAttempts: 3, backoffMillis: 10 }
+          })
+          assert.strictEqual(yield* flaky.await, 40)
+          assert.strictEqual(yield* sup.result(flaky.id), 40)
+          assert.strictEqual(yield* sup.status(flaky.id), "completed")
+          const stored = Option.getOrThrow(yield* queue.status(flaky.id))
+          assert.deepStrictEqual([stored.failures, stored.lostDeliveries, stored.deliveries], [2, 0, 3])
+          assert.deepStrictEqual(stored.outcome, { status: "completed", result: 40 })
+
+          const failing = yield* sup.submit({
+            type: work,
+            payload: { n: 0 },
+            retry: { maxAttempts: 2, backoffMillis: 10 }
+          })
+          const error = yield* Effect.flip(failing.await)
+          assert.strictEqual(error._tag, "TaskFailed")
+          if (error._tag === "TaskFailed") assert.strictEqual(error.attempts, 2)
+          const failed = Option.getOrThrow(yield* queue.status(failing.id))
+          assert.deepStrictEqual([failed.status, failed.failures, failed.lostDeliveries], ["failed", 2, 0])
+          const byId = yield* Effect.flip(sup.result(failing.id))
+          assert.strictEqual(byId._tag, "TaskFailed")
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
+// Two pools on one fresh Postgres schema: two queue layers, as two processes.
+const twoQueues = Effect.gen(function*() {
+  const first = yield* Layer.build(Backends.postgres())
+  const database = Context.get(first, Backends.TestDatabase)
+  const second = yield* Layer.build(Backends.postgres({ schema: database.schema! }))
+  return (notifications = true) =>
+    [
+      queueOf(TaskQueue.layerSql({ notifications }).pipe(Layer.provide(Layer.succeedContext(first)))),
+      queueOf(TaskQueue.layerSql({ notifications }).pipe(Layer.provide(Layer.succeedContext(second))))
+    ] as const
+})
+
+const waitUntil = <E>(condition: Effect.Effect<boolean, E>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 400; i++) {
+      if (yield* condition) return
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(new Error("the condition never held"))
+  })
+
+describe.skipIf(Backends.skipPostgres())("two supervisors on one Postgres queue", () => {
+  it.live("a cancel in one process reaches the task running in the other", () =>
+    Effect.gen(function*() {
+      const queues = (yield* twoQueues)()
+      const a = yield* queues[0]
+      const b = yield* queues[1]
+      const interrupted = yield* Deferred.make<void>()
+      const runner = yield* supervisor({
+        types: [work],
+        workers: [
+          Task.worker(work, {
+            name: "w",
+            maxConcurrent: 1,
+            handler: () => Effect.onInterrupt(Effect.never, () => Deferred.succeed(interrupted, undefined))
+          })
+        ]
+      }, a.layer)
+      const other = yield* supervisor({ types: [work] }, b.layer)
+      const handle = yield* runner.submit({ type: work, payload: { n: 1 } })
+      yield* waitUntil(Effect.map(other.status(handle.id), (status) => status === "running"))
+      yield* other.cancel(handle.id)
+      yield* Deferred.await(interrupted)
+      assert.strictEqual(yield* other.status(handle.id), "cancelled")
+      assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live(
+    "a grant taken at submit in one process is settled once by the process that ends the task",
+    () =>
+      Effect.gen(function*() {
+        const queues = (yield* twoQueues)()
+        const a = yield* queues[0]
+        const b = yield* queues[1]
+        const recording = recordingPolicy()
+        const submitter = yield* supervisor({ types: [work], admission: [recording.policy] }, a.layer)
+        yield* supervisor({
+          types: [work],
+          admission: [recording.policy],
+          workers: [
+            Task.worker(work, {
+              name: "runner",
+              maxConcurrent: 1,
+              handler: ({ n }, context) =>
+                Effect.as(context.reportUsage(TokenUsage.make({ inputTokens: n, outputTokens: 1 })), n)
+            })
+          ]
+        }, b.layer)
+        const handle = yield* submitter.submit({ type: work, payload: { n: 7 } })
+        assert.strictEqual(yield* handle.await, 7)
+        yield* waitUntil(Effect.sync(() => recording.settled.get("grant-1") === 1))
+        assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:commit:8"])
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live("with every notification lost, the poll still starts the task", () =>
+    Effect.gen(function*() {
+      const queues = (yield* twoQueues)(false)
+      const a = yield* queues[0]
+      const b = yield* queues[1]
+      const submitter = yield* supervisor({ types: [work] }, a.layer)
+      yield* supervisor({
+        types: [work],
+        shared: { ...sharedOptions, pollInterval: "300 millis" },
+        workers: [Task.worker(work, { name: "runner", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n + 1) })]
+      }, b.layer)
+      const handle = yield* submitter.submit({ type: work, payload: { n: 1 } })
+      assert.strictEqual(yield* handle.await, 2)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live(
+    "a notification starts the task in the other process without waiting for the poll",
+    () =>
+      Effect.gen(function*() {
+        const queues = (yield* twoQueues)()
+        const a = yield* queues[0]
+        const b = yield* queues[1]
+        const submitter = yield* supervisor({ types: [work] }, a.layer)
+        const started = yield* Deferred.make<void>()
+        yield* supervisor({
+          types: [work],
+          // A poll far beyond this test's timeout: only the notification can start the task.
+          shared: { ...sharedOptions, pollInterval: "10 minutes" },
+          workers: [
+            Task.worker(work, {
+              name: "runner",
+              maxConcurrent: 1,
+              handler: ({ n }) => Effect.as(Deferred.succeed(started, undefined), n)
+            })
+          ]
+        }, b.layer)
+        // LISTEN is set up asynchronously: submit until one is noticed.
+        yield* Effect.gen(function*() {
+          for (let i = 0; i < 40; i++) {
+            yield* submitter.submit({ type: work, payload: { n: i } })
+            if (Option.isSome(yield* Effect.timeout(Deferred.await(started), "250 millis").pipe(Effect.option))) return
+          }
+          return yield* Effect.die(new Error("no notification was received"))
+        })
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
