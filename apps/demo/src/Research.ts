@@ -1,86 +1,167 @@
 // The source article's research workflow — gather requirements → search
-// sources → synthesize → format — as a checkpointed workflow whose model
-// calls go to a deterministic simulated provider with an injectable outage.
+// sources → synthesize results → format output — as a checkpointed workflow.
+// Each step builds its prompt from the agent's memory (`buildContext`), calls
+// a model through the router with the step's complexity, and remembers what
+// it learnt; the team's progress lives in shared state. The checkpoint engine
+// is the one layer that retries a step; a workflow that fails for good
+// becomes its dead letter.
 import { Workflow } from "@agentos/checkpoint"
+import type { Complexity } from "@agentos/core"
+import { AgentMemory } from "@agentos/memory"
 import { SharedState } from "@agentos/state"
-import { Context, Data, Effect, Layer, Ref, Schema } from "effect"
-
-/** The model provider failed; retrying at once will not help. */
-export class ModelOverloaded extends Data.TaggedError("ModelOverloaded")<{ readonly message: string }> {}
-
-/**
- * A deterministic simulated LLM with a small and a large model; `outage`
- * takes the large model (used to synthesize) down.
- */
-export class Model extends Context.Tag("@agentos/demo/Model")<Model, {
-  readonly complete: (prompt: string) => Effect.Effect<string, ModelOverloaded>
-  readonly outage: Ref.Ref<boolean>
-  /** How many calls reached the model, by step — to show what ran again. */
-  readonly calls: Ref.Ref<Record<string, number>>
-}>() {
-  static readonly layer = Layer.effect(
-    Model,
-    Effect.gen(function*() {
-      const outage = yield* Ref.make(false)
-      const calls = yield* Ref.make<Record<string, number>>({})
-      return {
-        outage,
-        calls,
-        complete: (prompt) =>
-          Effect.gen(function*() {
-            const step = prompt.split(":")[0]!
-            yield* Ref.update(calls, (all) => ({ ...all, [step]: (all[step] ?? 0) + 1 }))
-            if (step === "synthesize" && (yield* Ref.get(outage))) {
-              return yield* new ModelOverloaded({ message: "the large model answered 529: overloaded" })
-            }
-            return `${step} done for "${prompt.slice(step.length + 1).trim()}"`
-          })
-      }
-    })
-  )
-}
+import { Effect, Option, Schedule, Schema } from "effect"
+import { Models } from "./Models.js"
 
 /** The workflow's state: a Schema, so a checkpoint is validated on resume. */
 export const ResearchState = Schema.Struct({
   topic: Schema.String,
-  requirements: Schema.optional(Schema.Array(Schema.String)),
-  sources: Schema.optional(Schema.Array(Schema.String)),
+  agent: Schema.String,
+  requirements: Schema.optional(Schema.String),
+  sources: Schema.optional(Schema.String),
   synthesis: Schema.optional(Schema.String),
-  report: Schema.optional(Schema.String)
+  report: Schema.optional(Schema.String),
+  models: Schema.optional(Schema.Array(Schema.String))
 })
+export type ResearchState = typeof ResearchState.Type
+
+/** A step's model call: what it asks, how hard it is, how long an answer it expects. */
+const ask = (
+  state: ResearchState,
+  step: string,
+  complexity: Complexity.Complexity,
+  outputTokens: number,
+  question: string,
+  idempotencyKey: string
+) =>
+  Effect.gen(function*() {
+    const memory = yield* AgentMemory.AgentMemory
+    const context = yield* Effect.orDie(memory.buildContext({
+      agent: state.agent,
+      includeTeam: true,
+      query: state.topic,
+      maxTokens: 300
+    }))
+    const prompt = `${question}\n\n${context.text}`
+    const answer = yield* (yield* Models).complete({
+      agent: state.agent,
+      step,
+      prompt,
+      complexity,
+      outputTokens,
+      idempotencyKey
+    })
+    // Mark what the prompt actually used (recall itself never counts as use).
+    if (context.memories.length > 0) yield* Effect.ignore(memory.touch(context.memories.map((m) => m.id)))
+    return answer
+  })
+
+// The step's own retries: a simulated 529 is worth retrying; a refusal by the router is not.
+const retry = Schedule.intersect(Schedule.exponential("200 millis"), Schedule.recurs(3))
+const nonRetryable = ["ModelRefused"]
 
 export const research = Workflow.make({ name: "research", version: 1, state: ResearchState })
   .step({
     name: "gather-requirements",
-    run: (state) =>
-      Effect.succeed({ requirements: [`scope: ${state.topic}`, "audience: engineers", "length: one page"] })
+    retry,
+    nonRetryable,
+    timeout: "60 seconds",
+    run: (state, { idempotencyKey }) =>
+      Effect.map(
+        ask(
+          state,
+          "gather-requirements",
+          "simple",
+          200,
+          `List the requirements of a brief on: ${state.topic}`,
+          idempotencyKey
+        ),
+        (answer) => ({ requirements: answer.text, models: [answer.model] })
+      )
   })
   .step({
     name: "search-sources",
+    retry,
+    nonRetryable,
+    timeout: "60 seconds",
     run: (state, { idempotencyKey }) =>
       Effect.gen(function*() {
-        const model = yield* Model
-        const answer = yield* model.complete(`search: ${state.topic}`)
-        return { sources: [answer, `request ${idempotencyKey}`] }
+        const answer = yield* ask(
+          state,
+          "search-sources",
+          "moderate",
+          400,
+          `Find sources on: ${state.topic}`,
+          idempotencyKey
+        )
+        // What was found is a result: it decays fast.
+        yield* Effect.orDie((yield* AgentMemory.AgentMemory).add({
+          text: `sources on ${state.topic}: ${answer.text}`,
+          type: "result",
+          agent: state.agent,
+          importance: 0.4
+        }))
+        return { sources: answer.text, models: [...(state.models ?? []), answer.model] }
       })
   })
   .step({
     name: "synthesize",
-    nonRetryable: ["ModelOverloaded"],
-    run: (state, { workflowId }) =>
+    retry,
+    nonRetryable,
+    timeout: "60 seconds",
+    run: (state, { idempotencyKey, workflowId }) =>
       Effect.gen(function*() {
-        const model = yield* Model
-        const synthesis = yield* model.complete(`synthesize: ${state.topic} from ${state.sources?.length ?? 0} sources`)
-        // Other agents see the team's progress in shared state.
+        const answer = yield* ask(
+          state,
+          "synthesize",
+          "complex",
+          800,
+          `Synthesize the findings on ${state.topic} from: ${state.sources ?? ""}`,
+          idempotencyKey
+        )
+        // The rest of the team sees the work in progress in shared state.
         const shared = yield* SharedState.SharedState
-        yield* Effect.orDie(shared.update(`research/${workflowId}`, () => ({ stage: "synthesized", synthesis }), {
-          agent: "synthesizer"
-        }))
-        return { synthesis }
+        yield* Effect.orDie(shared.set(`research/${workflowId}`, {
+          topic: state.topic,
+          stage: "synthesized",
+          model: answer.model
+        }, { agent: state.agent }))
+        return { synthesis: answer.text, models: [...(state.models ?? []), answer.model] }
       })
   })
   .step({
     name: "format",
-    run: (state) =>
-      Effect.succeed({ report: `# ${state.topic}\n\n${state.synthesis}\n\nSources: ${state.sources?.length}` })
+    retry,
+    nonRetryable,
+    timeout: "60 seconds",
+    run: (state, { idempotencyKey, workflowId }) =>
+      Effect.gen(function*() {
+        const answer = yield* ask(
+          state,
+          "format",
+          "simple",
+          300,
+          `Format a one-page report on ${state.topic}`,
+          idempotencyKey
+        )
+        const report = `# ${state.topic}\n\n${state.synthesis ?? ""}\n\n${answer.text}`
+        const memory = yield* AgentMemory.AgentMemory
+        // A finished report is a fact the whole team may build on (one per topic: the key supersedes).
+        yield* Effect.orDie(memory.add({
+          text: `a report on ${state.topic} exists (workflow ${workflowId})`,
+          type: "fact",
+          key: `report/${state.topic.toLowerCase().slice(0, 100)}`,
+          importance: 0.7
+        }))
+        // The team's counter: a read-modify-write retried on conflict by the state store.
+        const shared = yield* SharedState.SharedState
+        yield* Effect.orDie(shared.update("team/progress", (current) => {
+          const value = Option.getOrUndefined(Option.map(current, (entry) => entry.value))
+          const reports = typeof value?.reports === "number" ? value.reports : 0
+          return { reports: reports + 1, last: state.topic }
+        }, { agent: state.agent }))
+        yield* Effect.orDie(shared.set(`research/${workflowId}`, { topic: state.topic, stage: "reported" }, {
+          agent: state.agent
+        }))
+        return { report, models: [...(state.models ?? []), answer.model] }
+      })
   })

@@ -1,0 +1,64 @@
+// The service's configuration, read through Effect `Config` (environment
+// variables by default). Every default runs offline on a fresh machine.
+import { Config, Duration, Option, Redacted } from "effect"
+
+export interface AppConfig {
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  readonly databaseUrl: Option.Option<Redacted.Redacted>
+  readonly apiToken: Option.Option<Redacted.Redacted>
+  readonly maxBodyBytes: number
+  readonly team: boolean
+  readonly teamInterval: Duration.Duration
+  readonly agents: ReadonlyArray<string>
+  readonly drainTimeout: Duration.Duration
+  readonly leaseTtl: Duration.Duration
+  readonly tokenBudget: number
+  readonly spendLimitMicros: number
+  readonly simLatency: Duration.Duration
+  readonly simFailureRate: number
+  readonly summaryInterval: Duration.Duration
+  readonly alertWebhook: Option.Option<string>
+}
+
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
+  )
+
+/** Every setting, with its environment variable and default (the README's table). */
+export const AppConfig: Config.Config<AppConfig> = Config.all({
+  host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
+  port: Config.integer("PORT").pipe(
+    Config.withDefault(3000),
+    Config.validate({ message: "PORT must be 0 (any free port) to 65535", validation: (p) => p >= 0 && p <= 65535 })
+  ),
+  dataDir: Config.string("AGENTOS_DATA_DIR").pipe(Config.withDefault(".agentos-data")),
+  databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
+  apiToken: Config.option(Config.redacted("AGENTOS_API_TOKEN")).pipe(
+    Config.map(Option.filter((token) => Redacted.value(token).length > 0))
+  ),
+  maxBodyBytes: positiveInt("AGENTOS_MAX_BODY_BYTES", 64 * 1024),
+  team: Config.boolean("AGENTOS_TEAM").pipe(Config.withDefault(true)),
+  teamInterval: Config.duration("AGENTOS_TEAM_INTERVAL").pipe(Config.withDefault(Duration.seconds(3))),
+  agents: Config.array(Config.string(), "AGENTOS_AGENTS").pipe(
+    Config.withDefault(["lead", "analyst", "writer"]),
+    Config.validate({
+      message: "AGENTOS_AGENTS must name 1-50 agents of [A-Za-z0-9_-]",
+      validation: (agents) => agents.length > 0 && agents.length <= 50 && agents.every((a) => /^[\w-]{1,64}$/.test(a))
+    })
+  ),
+  drainTimeout: Config.duration("AGENTOS_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  leaseTtl: Config.duration("AGENTOS_LEASE_TTL").pipe(Config.withDefault(Duration.seconds(15))),
+  tokenBudget: positiveInt("AGENTOS_TOKEN_BUDGET", 50_000_000),
+  spendLimitMicros: positiveInt("AGENTOS_SPEND_LIMIT_MICROS", 20_000_000),
+  simLatency: Config.duration("AGENTOS_SIM_LATENCY").pipe(Config.withDefault(Duration.millis(150))),
+  simFailureRate: Config.number("AGENTOS_SIM_FAILURE_RATE").pipe(
+    Config.withDefault(0.03),
+    Config.validate({ message: "AGENTOS_SIM_FAILURE_RATE must be in [0, 1]", validation: (r) => r >= 0 && r <= 1 })
+  ),
+  summaryInterval: Config.duration("AGENTOS_SUMMARY_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
+  alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK"))
+})

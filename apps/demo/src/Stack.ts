@@ -1,0 +1,108 @@
+// The wiring: the article's layered architecture in one file, and the one
+// place to swap a layer. Each line names the layer that provides a service;
+// replace it with your own layer for the same Tag (a Redis state store, a
+// company queue, a real provider) and nothing else changes.
+//
+//   alerts      Alerts                ← dlq, budget, router and supervisor events
+//   team        Team (Supervisor)     ← admission: TokenBudget policy + router SpendAdmission
+//   models      Models                ← Router over the simulated provider
+//   router      Router, SpendLedger   ← spend budgets per agent and for the team
+//   budget      TokenBudget           ← the team's daily tokens, weighted per agent
+//   state       SharedState           ← versioned shared state (the task ledger too)
+//   memory      AgentMemory           ← memory with decay (buildContext for prompts)
+//   checkpoint  WorkflowEngine        ← CheckpointStore; dead letters through dlq's port
+//   dlq         DeadLetterQueue
+//   core        SqlClient, IdGenerator ← one SQLite file, or Postgres with DATABASE_URL
+import { TokenBudget } from "@agentos/budget"
+import { CheckpointStore, WorkflowEngine } from "@agentos/checkpoint"
+import { IdGenerator } from "@agentos/core"
+import { DeadLetterQueue } from "@agentos/dlq"
+import { AgentMemory } from "@agentos/memory"
+import { Router, SpendAdmission, SpendLedger } from "@agentos/router"
+import { SharedState } from "@agentos/state"
+import type { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer, Option } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Alerts from "./Alerts.js"
+import type { AppConfig } from "./Config.js"
+import * as Models from "./Models.js"
+import * as Team from "./Team.js"
+
+export const TEAM = "research"
+export const TEAM_SCOPE = `team:${TEAM}`
+
+/** Where the stores live: one SQLite file under the data directory, or the Postgres of DATABASE_URL. */
+export const sql = (config: AppConfig): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  Option.match(config.databaseUrl, {
+    onNone: () =>
+      Layer.unwrapEffect(Effect.sync(() => {
+        Fs.mkdirSync(config.dataDir, { recursive: true })
+        return SqliteClient.layer({ filename: Path.join(config.dataDir, "agentos.db") })
+      })),
+    onSome: (url) => PgClient.layer({ url, maxConnections: 10 })
+  })
+
+/** A description of the storage for the terminal. */
+export const storage = (config: AppConfig): string =>
+  Option.isSome(config.databaseUrl)
+    ? "postgres (DATABASE_URL)"
+    : `sqlite ${Path.join(config.dataDir, "agentos.db")}`
+
+/** Every store on one `SqlClient`; each runs its own migrations. */
+const stores = (config: AppConfig) =>
+  Layer.mergeAll(
+    CheckpointStore.layerSql(),
+    DeadLetterQueue.layerSql(),
+    SharedState.layerSql(),
+    AgentMemory.layerSql({ team: TEAM }),
+    TokenBudget.layerSql({ team: TEAM, total: config.tokenBudget, period: { unit: "day" } }),
+    SpendLedger.layerSql({
+      budgets: [
+        { scope: TEAM_SCOPE, limit: config.spendLimitMicros, period: { unit: "day" } },
+        ...config.agents.map((agent) => ({
+          scope: `agent:${agent}`,
+          limit: Math.max(1, Math.floor(config.spendLimitMicros / 2)),
+          period: { unit: "day" as const }
+        }))
+      ]
+    })
+  )
+
+/**
+ * The whole stack over a `SqlClient` (the app passes `sql(config)`; tests pass
+ * a throw-away database).
+ */
+export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.SqlClient, E>) => {
+  const core = Layer.merge(stores(config), IdGenerator.layer).pipe(Layer.provide(sqlClient))
+  // The checkpoint engine retries steps and sends a failed workflow to the dead letter queue.
+  const engine = WorkflowEngine.layer({ leaseTtl: config.leaseTtl }).pipe(
+    Layer.provide(DeadLetterQueue.layerPort)
+  )
+  const router = Router.layer()
+  const models = Models.layerSimulated({
+    latency: config.simLatency,
+    failureRate: config.simFailureRate,
+    teamScope: TEAM_SCOPE
+  })
+  // The supervisor admits a task only if the token budget reserves its estimate and its spend scopes have money left.
+  const team = Layer.unwrapEffect(Effect.gen(function*() {
+    const budget = yield* TokenBudget.TokenBudget
+    for (const [i, agent] of config.agents.entries()) {
+      // The first agent leads: twice the others' share of the tokens.
+      yield* budget.register({ id: agent, weight: i === 0 ? 2 : 1 })
+    }
+    const tokens = yield* TokenBudget.makeAdmissionPolicy(budget)
+    const spend = SpendAdmission.make(yield* SpendLedger.SpendLedger, { teamOf: () => TEAM_SCOPE })
+    return Team.layer(config, [tokens, spend])
+  }))
+  return Alerts.layer(config).pipe(
+    Layer.provideMerge(team),
+    Layer.provideMerge(models),
+    Layer.provideMerge(router),
+    Layer.provideMerge(engine),
+    Layer.provideMerge(core)
+  )
+}

@@ -1,0 +1,392 @@
+// End-to-end: the service started in-process on a random port, spoken to over
+// HTTP, on SQLite and (with AGENTOS_TEST_PG_URL) on Postgres.
+import { Backends } from "@agentos/testkit"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Logger, LogLevel } from "effect"
+import * as Path from "node:path"
+import { ESTIMATED_TOKENS } from "../src/Team.js"
+import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
+
+const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
+
+const finished = (http: ReturnType<typeof client>, id: string) =>
+  eventually(Effect.map(http.request("GET", `/tasks/${id}`), (r) => r.body?.status === "accepted" ? undefined : r.body))
+
+for (const backend of Backends.sqlBackends()) {
+  describe(`demo service over HTTP (${backend.name})`, () => {
+    it.live(
+      "a research workflow runs through every package and is visible on every route",
+      () =>
+        Effect.gen(function*() {
+          const { base } = yield* start(config(), backend.layer)
+          const http = client(base)
+
+          const started = yield* http.request("POST", "/workflows", {
+            body: { topic: "agent runtimes", agent: "analyst" }
+          })
+          assert.strictEqual(started.status, 202, started.text)
+          const id: string = started.body.id
+          const task = yield* finished(http, id)
+          assert.strictEqual(task.status, "completed", JSON.stringify(task))
+          assert.strictEqual(task.agent, "analyst")
+
+          // Per-step status and attempts from the checkpoint.
+          const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+          assert.strictEqual(workflow.status, "completed")
+          assert.deepStrictEqual(
+            workflow.steps.map((s: any) => [s.name, s.status, s.attempts]),
+            [
+              ["gather-requirements", "completed", 1],
+              ["search-sources", "completed", 1],
+              ["synthesize", "completed", 1],
+              ["format", "completed", 1]
+            ]
+          )
+          assert.include(workflow.state.report, "# agent runtimes")
+          const list = (yield* http.request("GET", "/workflows?status=completed")).body
+          assert.deepStrictEqual(list.items.map((w: any) => w.id), [id])
+
+          // Shared state written by the steps.
+          const shared = yield* http.request("GET", `/state/${encodeURIComponent(`research/${id}`)}`)
+          assert.strictEqual(shared.body.value.stage, "reported")
+          assert.deepStrictEqual((yield* http.request("GET", "/state/team%2Fprogress")).body.value.reports, 1)
+
+          // Memory: the step results and the report fact, recalled with explanations.
+          const recall = (yield* http.request("GET", "/memory/recall?query=runtimes&topK=5")).body
+          assert.isAbove(recall.memories.length, 0)
+          assert.isDefined(recall.memories[0].explanation.relevance)
+          assert.isAbove((yield* http.request("GET", "/memory/stats")).body.total, 0)
+
+          // Four routed model calls, charged to the spend ledger; tokens committed to the budget grant.
+          const decisions = (yield* http.request("GET", "/router/decisions")).body
+          assert.deepStrictEqual(
+            decisions.map((d: any) => d.step).reverse(),
+            ["gather-requirements", "search-sources", "synthesize", "format"]
+          )
+          assert.isTrue(decisions.every((d: any) => d.outcome === "settled" && d.chargedMicros > 0))
+          const report = (yield* http.request("GET", "/router/report")).body
+          const teamSpend = report.scopes.find((s: any) => s.scope === "team:research")
+          assert.strictEqual(teamSpend.spent, decisions.reduce((sum: number, d: any) => sum + d.chargedMicros, 0))
+          const budget = (yield* http.request("GET", "/budget")).body
+          const analyst = budget.agents.find((a: any) => a.id === "analyst")
+          assert.isAbove(analyst.used, 0)
+          assert.strictEqual(analyst.reserved, 0) // the admission grant was committed, not left held
+          assert.strictEqual(budget.used, analyst.used)
+
+          const explained = (yield* http.request("POST", "/router/explain", {
+            body: { inputTokens: 2_000, outputTokens: 300, complexity: "simple" }
+          })).body
+          assert.isString(explained.chosen)
+          assert.isAbove(explained.decision.rejected.length, 0)
+
+          const snapshot = (yield* http.request("GET", "/supervisor")).body
+          assert.strictEqual(snapshot.workers[0].completed, 1)
+          assert.strictEqual((yield* http.request("GET", "/dead-letters/summary")).body.total, 0)
+
+          // Health, metrics in Prometheus text, the OpenAPI document and its UI.
+          assert.strictEqual((yield* http.request("GET", "/healthz")).status, 200)
+          assert.strictEqual((yield* http.request("GET", "/readyz")).status, 200)
+          const metrics = yield* http.request("GET", "/metrics")
+          assert.strictEqual(metrics.status, 200)
+          assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain/)
+          assert.match(metrics.text, /# TYPE agentos_checkpoint_steps_completed_total counter/)
+          assert.match(metrics.text, /agentos_demo_http_requests_total\{method="POST",status="202"\} [1-9]\d*/)
+          assert.match(metrics.text, /agentos_demo_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/)
+          const openapi = (yield* http.request("GET", "/openapi.json")).body
+          assert.includeMembers(Object.keys(openapi.paths), ["/tasks", "/workflows/{id}", "/dead-letters/{id}/replay"])
+          assert.strictEqual((yield* http.request("GET", "/docs")).status, 200)
+        }).pipe(Effect.scoped, quiet),
+      { timeout: 60_000 }
+    )
+
+    it.live(
+      "state: If-Match writes over that version only; a conflict answers 409 with the current version",
+      () =>
+        Effect.gen(function*() {
+          const { base } = yield* start(config(), backend.layer)
+          const http = client(base)
+          const created = yield* http.request("PUT", "/state/notes%2Fa", {
+            body: { value: { text: "one" } },
+            headers: { "if-match": "0" }
+          })
+          assert.strictEqual(created.status, 200, created.text)
+          assert.strictEqual(created.body.version, 1)
+          const stale = yield* http.request("PUT", "/state/notes%2Fa", {
+            body: { value: { text: "two" } },
+            headers: { "if-match": "0" }
+          })
+          assert.strictEqual(stale.status, 409)
+          assert.deepStrictEqual([stale.body._tag, stale.body.currentVersion], ["Conflict", 1])
+          const next = yield* http.request("PUT", "/state/notes%2Fa", {
+            body: { value: { text: "two" } },
+            headers: { "if-match": "\"1\"" }
+          })
+          assert.strictEqual(next.body.version, 2)
+          assert.strictEqual((yield* http.request("GET", "/state/notes%2Fa")).body.value.text, "two")
+        }).pipe(Effect.scoped, quiet),
+      { timeout: 30_000 }
+    )
+
+    it.live(
+      "an exhausted token budget answers 429 with Retry-After, and records nothing",
+      () =>
+        Effect.gen(function*() {
+          // Each agent's share is below one run's estimate.
+          const { base, state } = yield* start(config({ tokenBudget: ESTIMATED_TOKENS }), backend.layer)
+          const http = client(base)
+          const refused = yield* http.request("POST", "/tasks", {
+            body: { type: "research", payload: { topic: "too expensive", agent: "analyst" } }
+          })
+          assert.strictEqual(refused.status, 429, refused.text)
+          assert.strictEqual(refused.body._tag, "TooManyRequests")
+          assert.strictEqual(refused.body.reason, "budget")
+          assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
+          const tasks = yield* Effect.orDie(state.list("demo/tasks/"))
+          assert.strictEqual(tasks.entries.length, 0)
+          assert.strictEqual((yield* http.request("GET", "/workflows")).body.items.length, 0)
+        }).pipe(Effect.scoped, quiet),
+      { timeout: 30_000 }
+    )
+  })
+}
+
+describe("demo service: bad input", () => {
+  it.live(
+    "every bad request gets its documented 4xx, never a 5xx, and nothing is written",
+    () =>
+      Effect.gen(function*() {
+        const token = "s3cret-token"
+        const { base, state } = yield* start(config(withToken(token)), Backends.sqlite())
+        const http = client(base, token)
+        const anonymous = client(base)
+        const wrong = client(base, "not-the-token")
+        const big = "x".repeat(5_000)
+        const cases: ReadonlyArray<
+          readonly [
+            string,
+            ReturnType<typeof client>,
+            string,
+            string,
+            { body?: unknown; raw?: string; headers?: Record<string, string> },
+            number,
+            string
+          ]
+        > = [
+          ["malformed JSON", http, "POST", "/tasks", { raw: "{\"type\": \"research\"," }, 400, "InvalidRequest"],
+          ["a body that is not an object", http, "POST", "/workflows", { raw: "[1,2]" }, 400, "HttpApiDecodeError"],
+          [
+            "wrong type of a field",
+            http,
+            "POST",
+            "/tasks",
+            { body: { type: 5, payload: {} } },
+            400,
+            "HttpApiDecodeError"
+          ],
+          ["a missing field", http, "POST", "/workflows", { body: { agent: "lead" } }, 400, "HttpApiDecodeError"],
+          [
+            "a payload of the wrong shape",
+            http,
+            "POST",
+            "/tasks",
+            { body: { type: "research", payload: { topic: 5 } } },
+            400,
+            "InvalidRequest"
+          ],
+          ["an empty topic", http, "POST", "/workflows", { body: { topic: "   " } }, 400, "HttpApiDecodeError"],
+          [
+            "an unknown task type",
+            http,
+            "POST",
+            "/tasks",
+            { body: { type: "summarize", payload: {} } },
+            400,
+            "UnknownTaskType"
+          ],
+          [
+            "an unknown agent",
+            http,
+            "POST",
+            "/workflows",
+            { body: { topic: "x", agent: "mallory" } },
+            400,
+            "InvalidRequest"
+          ],
+          [
+            "a priority out of range",
+            http,
+            "POST",
+            "/tasks",
+            { body: { type: "research", payload: { topic: "x" }, priority: 99 } },
+            400,
+            "HttpApiDecodeError"
+          ],
+          ["an oversized body", http, "POST", "/workflows", { body: { topic: big } }, 413, "PayloadTooLarge"],
+          ["no token", anonymous, "GET", "/workflows", {}, 401, "Unauthorized"],
+          ["a wrong token", wrong, "POST", "/workflows", { body: { topic: "x" } }, 401, "Unauthorized"],
+          ["no token on the docs", anonymous, "GET", "/openapi.json", {}, 401, "Unauthorized"],
+          ["no token on the metrics", anonymous, "GET", "/metrics", {}, 401, "Unauthorized"],
+          ["an unknown task id", http, "GET", "/tasks/wf-nope", {}, 404, "NotFound"],
+          ["an unknown workflow id", http, "GET", "/workflows/wf-nope", {}, 404, "NotFound"],
+          ["cancel of an unknown workflow", http, "POST", "/workflows/wf-nope/cancel", {}, 404, "NotFound"],
+          ["retry of an unknown workflow", http, "POST", "/workflows/wf-nope/retry", {}, 404, "NotFound"],
+          ["an unknown state key", http, "GET", "/state/nope", {}, 404, "NotFound"],
+          ["an unknown letter", http, "GET", "/dead-letters/nope", {}, 404, "NotFound"],
+          ["replay of an unknown letter", http, "POST", "/dead-letters/nope/replay", {}, 404, "NotFound"],
+          [
+            "resolve of an unknown letter",
+            http,
+            "POST",
+            "/dead-letters/nope/resolve",
+            { body: { note: "x" } },
+            404,
+            "NotFound"
+          ],
+          ["an unknown route", http, "GET", "/nope", {}, 404, "NotFound"],
+          [
+            "a bad If-Match",
+            http,
+            "PUT",
+            "/state/k",
+            { body: { value: {} }, headers: { "if-match": "abc" } },
+            400,
+            "InvalidRequest"
+          ],
+          [
+            "a state value that is not an object",
+            http,
+            "PUT",
+            "/state/k",
+            { body: { value: [1] } },
+            400,
+            "HttpApiDecodeError"
+          ],
+          [
+            "a write to the service's own keys",
+            http,
+            "PUT",
+            "/state/demo%2Ftasks%2Fx",
+            { body: { value: {} } },
+            400,
+            "InvalidRequest"
+          ],
+          ["a bad page size", http, "GET", "/workflows?limit=abc", {}, 400, "HttpApiDecodeError"],
+          [
+            "a bad purge age",
+            http,
+            "POST",
+            "/dead-letters/purge",
+            { body: { resolvedOlderThanHours: -1 } },
+            400,
+            "HttpApiDecodeError"
+          ]
+        ]
+        for (const [name, who, method, path, options, status, tag] of cases) {
+          const response = yield* who.request(method, path, options)
+          assert.strictEqual(response.status, status, `${name}: ${response.status} ${response.text}`)
+          assert.strictEqual(response.body?._tag, tag, `${name}: ${response.text}`)
+          assert.isString(response.body?.message, `${name}: every error has a message`)
+        }
+        // /healthz and /readyz need no token.
+        assert.strictEqual((yield* anonymous.request("GET", "/healthz")).status, 200)
+        assert.strictEqual((yield* anonymous.request("GET", "/readyz")).status, 200)
+        // Nothing was written: no task, no workflow, no state, no letter, no tokens.
+        assert.strictEqual((yield* Effect.orDie(state.list(""))).entries.length, 0)
+        assert.strictEqual((yield* http.request("GET", "/workflows")).body.items.length, 0)
+        assert.strictEqual((yield* http.request("GET", "/dead-letters/summary")).body.total, 0)
+        const budget = (yield* http.request("GET", "/budget")).body
+        assert.deepStrictEqual([budget.used, budget.reserved], [0, 0])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
+  )
+})
+
+describe("demo service: restarts", () => {
+  it.live("stopped mid-run and started again, every workflow completes", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+      const ids = yield* Effect.scoped(Effect.gen(function*() {
+        // Slow model calls, a short drain: the stop catches work in flight and in the queue.
+        const { base } = yield* start(
+          config({ simLatency: Duration.millis(150), drainTimeout: Duration.millis(50) }),
+          sqlite()
+        )
+        const http = client(base)
+        const ids: Array<string> = []
+        for (let i = 0; i < 10; i++) {
+          const r = yield* http.request("POST", "/workflows", { body: { topic: `topic ${i}` } })
+          assert.strictEqual(r.status, 202, r.text)
+          ids.push(r.body.id)
+        }
+        // Wait until some step has been checkpointed, then stop.
+        yield* eventually(Effect.map(http.request("GET", "/workflows?status=running"), (r) =>
+          r.body.items.some((w: any) =>
+              w.steps.some((s: any) =>
+                s.status === "completed"
+              )
+            )
+            ? true
+            : undefined))
+        return ids
+      }))
+      const { base } = yield* start(config(), sqlite())
+      const http = client(base)
+      for (const id of ids) {
+        const task = yield* finished(http, id)
+        assert.strictEqual(task.status, "completed", `${id}: ${JSON.stringify(task)}`)
+        const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+        assert.deepStrictEqual(
+          workflow.steps.map((s: any) =>
+            s.status
+          ),
+          ["completed", "completed", "completed", "completed"]
+        )
+      }
+      // A workflow that had completed steps before the stop resumed after them: none ran twice.
+      assert.strictEqual((yield* http.request("GET", "/state/team%2Fprogress")).body.value.reports, ids.length)
+    }).pipe(Effect.scoped, quiet), { timeout: 60_000 })
+
+  it.live(
+    "a failed workflow becomes a dead letter; replayed after a restart, it resumes at its failed step",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+        const { id, letterId } = yield* Effect.scoped(Effect.gen(function*() {
+          // Every model call fails: the engine retries the first step, then dead-letters the workflow.
+          const { base } = yield* start(config({ simFailureRate: 1 }), sqlite())
+          const http = client(base)
+          const id: string = (yield* http.request("POST", "/workflows", { body: { topic: "outage" } })).body.id
+          const task = yield* finished(http, id)
+          assert.strictEqual(task.status, "failed")
+          assert.include(task.error, "StepFailed")
+          const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+          assert.deepStrictEqual(workflow.steps[0], { name: "gather-requirements", status: "failed", attempts: 4 })
+          const letters = (yield* http.request("GET", "/dead-letters?resolved=false")).body.letters
+          assert.strictEqual(letters.length, 1)
+          assert.strictEqual(letters[0].workflow.id, id)
+          const alerts = yield* eventually(Effect.map(http.request("GET", "/alerts"), (r) =>
+            r.body.some((a: any) => a.kind === "DeadLetter")
+              ? r.body
+              : undefined))
+          assert.include(alerts[0].message, id)
+          return { id, letterId: letters[0].id as string }
+        }))
+        const { base } = yield* start(config(), sqlite())
+        const http = client(base)
+        const replayed = yield* http.request("POST", `/dead-letters/${letterId}/replay`)
+        assert.strictEqual(replayed.status, 200, replayed.text)
+        assert.strictEqual(replayed.body._tag, "Succeeded")
+        const letter = (yield* http.request("GET", `/dead-letters/${letterId}`)).body
+        assert.isDefined(letter.resolution)
+        const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+        assert.strictEqual(workflow.status, "completed")
+        assert.strictEqual((yield* http.request("GET", `/tasks/${id}`)).body.status, "completed")
+        const again = yield* http.request("POST", `/dead-letters/${letterId}/replay`)
+        assert.strictEqual(again.status, 409)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+})

@@ -1,0 +1,106 @@
+// Starts the service in-process on a random port over a given SqlClient
+// layer, and speaks HTTP to it with fetch.
+import { SharedState } from "@agentos/state"
+import { HttpServer } from "@effect/platform"
+import type { SqlClient } from "@effect/sql"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import type { Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { AppConfig } from "../src/Config.js"
+import * as Server from "../src/Server.js"
+
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
+  host: "127.0.0.1",
+  port: 0,
+  dataDir: Path.join(Os.tmpdir(), "agentos-demo-unused"),
+  databaseUrl: Option.none(),
+  apiToken: Option.none(),
+  maxBodyBytes: 4_096,
+  team: false,
+  teamInterval: Duration.seconds(1),
+  agents: ["lead", "analyst"],
+  drainTimeout: Duration.millis(200),
+  leaseTtl: Duration.seconds(1),
+  tokenBudget: 10_000_000,
+  spendLimitMicros: 10_000_000,
+  simLatency: Duration.zero,
+  simFailureRate: 0,
+  summaryInterval: Duration.hours(1),
+  alertWebhook: Option.none(),
+  ...overrides
+})
+
+export const withToken = (token: string) => ({ apiToken: Option.some(Redacted.make(token)) })
+
+export interface Client {
+  readonly base: string
+  readonly request: (
+    method: string,
+    path: string,
+    options?: { readonly body?: unknown; readonly raw?: string; readonly headers?: Record<string, string> }
+  ) => Effect.Effect<{ readonly status: number; readonly headers: Headers; readonly body: any; readonly text: string }>
+}
+
+export const client = (base: string, token?: string): Client => ({
+  base,
+  request: (method, path, options = {}) =>
+    Effect.promise(async () => {
+      const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}) }
+      let body: string | undefined
+      if (options.raw !== undefined) {
+        body = options.raw
+        headers["content-type"] = "application/json"
+      } else if (options.body !== undefined) {
+        body = JSON.stringify(options.body)
+        headers["content-type"] = "application/json"
+      }
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...headers, ...options.headers },
+        ...(body === undefined ? {} : { body })
+      })
+      const text = await response.text()
+      let parsed: unknown = undefined
+      try {
+        parsed = JSON.parse(text)
+      } catch {
+        parsed = undefined
+      }
+      return { status: response.status, headers: response.headers, body: parsed as any, text }
+    })
+})
+
+/** Builds the whole service in the current scope; returns its base URL. */
+export const start = <E>(
+  appConfig: AppConfig,
+  sql: Layer.Layer<SqlClient.SqlClient, E>
+): Effect.Effect<{ readonly base: string; readonly state: SharedState.SharedStateService }, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Server.layerWith(appConfig, sql, { terminal: false }))
+    return {
+      base: Server.baseUrl(Context.get(context, HttpServer.HttpServer).address),
+      state: Context.get(context, SharedState.SharedState)
+    }
+  })
+
+/** Polls `check` until it returns a value (at most `timeout`). */
+export const eventually = <A>(
+  check: Effect.Effect<A | undefined>,
+  timeout: Duration.DurationInput = "20 seconds"
+): Effect.Effect<A> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(timeout)
+    while (true) {
+      const value = yield* check
+      if (value !== undefined) return value
+      if (Date.now() > deadline) return yield* Effect.dieMessage("condition not met in time")
+      yield* Effect.sleep("50 millis")
+    }
+  })
