@@ -91,7 +91,7 @@ const world: Effect.Effect<World, unknown, Scope.Scope> = Effect.gen(function*()
 
 const waitUntil = <R>(condition: Effect.Effect<boolean, unknown, R>, what: string) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 1_200; i++) {
+    for (let i = 0; i < 3_600; i++) {
       if (yield* condition) return
       yield* Effect.sleep("50 millis")
     }
@@ -131,7 +131,7 @@ describe.skipIf(Backends.skipPostgres())("supervisor processes on one Postgres q
         const starts = markers().filter(([event, id]) => event === "start" && id === hung.id).map(([, , pid]) => pid)
         assert.deepStrictEqual(starts, [`${first.pid}`, `${second.pid}`])
       }).pipe(Effect.scoped),
-    120_000
+    240_000
   )
 
   it.live(
@@ -183,6 +183,6 @@ describe.skipIf(Backends.skipPostgres())("supervisor processes on one Postgres q
           markers().some(([event, id, attempts]) => event === "letter" && id === failing.id && attempts === "3")
         )
       }).pipe(Effect.scoped),
-    120_000
+    240_000
   )
 })

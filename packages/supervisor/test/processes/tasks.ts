@@ -13,4 +13,5 @@ export const poison = Task.taskType("poison", { payload: Schema.Struct({}), resu
 /** Its handler always fails. */
 export const flaky = Task.taskType("flaky", { payload: Schema.Struct({}), result: Schema.Number })
 
-export const sharedOptions = { lease: "1 second", pollInterval: "200 millis", maxDeliveries: 2 } as const
+// A lease long enough that a runner slowed down by a loaded machine still renews it in time.
+export const sharedOptions = { lease: "4 seconds", pollInterval: "200 millis", maxDeliveries: 2 } as const
