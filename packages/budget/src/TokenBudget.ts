@@ -141,7 +141,8 @@ export class TokenBudget extends Context.Tag("@agentos/budget/TokenBudget")<Toke
 
 /**
  * A budget kept in this process's memory. Takes ids from core's
- * `IdGenerator` when one is provided (ULIDs otherwise).
+ * `IdGenerator` when one is provided (otherwise a ULID drawn when the layer
+ * is built, followed by a counter).
  *
  * @since 0.1.0
  * @category layers

@@ -1,18 +1,32 @@
 // The BudgetLedger contract in memory: one process. A transaction is one
 // synchronous step (load, rules, write), so nothing runs between the load
 // and the write; expiry is judged by Clock with core's Reservation rule.
+// The fast paths are synchronous steps too, and touch one agent's row, the
+// team's use and one reservation: O(1) whatever the number of agents.
 import * as Reservation from "@agentos/core/Reservation"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { PeriodSummary, Transfer } from "../Budget.js"
-import { type AgentRow, type BudgetLedger, loanKey, type LoanRow, type ReservationRow, type TeamRow } from "./store.js"
+import {
+  type AgentRow,
+  type BudgetLedger,
+  type FastGuard,
+  loanKey,
+  type LoanRow,
+  type ReservationRow,
+  type TeamRow
+} from "./store.js"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 export const make = (options: { readonly transferLimit: number }): BudgetLedger => {
-  let team: TeamRow | undefined
-  const agents = new Map<string, AgentRow>()
+  // Rows are kept mutable here and copied whenever they leave the store
+  // (the rules copy what they load; view copies).
+  let team: Mutable<TeamRow> | undefined
+  const agents = new Map<string, Mutable<AgentRow>>()
   const loans = new Map<string, LoanRow>()
-  const reservations = new Map<string, ReservationRow>()
-  const held = new Map<string, ReservationRow>()
+  const reservations = new Map<string, Mutable<ReservationRow>>()
+  const held = new Map<string, Mutable<ReservationRow>>()
   // The earliest expiry among held reservations: no scan before it.
   let nextExpiry = Infinity
   const transfers: Array<Transfer> = []
@@ -43,8 +57,8 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
         })
         if (outcome._tag === "Fail") return Effect.fail(outcome.error)
         const changes = outcome.changes
-        if (changes.team !== undefined) team = changes.team
-        for (const agent of changes.agents) agents.set(agent.id, agent)
+        if (changes.team !== undefined) team = { ...changes.team }
+        for (const agent of changes.agents) agents.set(agent.id, { ...agent })
         for (const id of changes.removedAgents) agents.delete(id)
         if (changes.clearLoans) loans.clear()
         for (const loan of changes.loans) {
@@ -52,14 +66,14 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
           else loans.delete(loanKey(loan.lender, loan.borrower))
         }
         for (const row of changes.settled) {
-          reservations.set(row.id, row)
+          reservations.set(row.id, { ...row })
           held.delete(row.id)
         }
         let expiresAt: number | null = null
         const added = changes.reservation
         if (added !== undefined) {
           expiresAt = added.ttlMillis === null ? null : now + added.ttlMillis
-          const row: ReservationRow = {
+          const row: Mutable<ReservationRow> = {
             id: added.id,
             agent: added.agent,
             requested: added.requested,
@@ -85,15 +99,92 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
         return Effect.succeed({ result: outcome.result, expiresAt })
       }))
 
+  /** The team, when the guard holds and no held reservation may have expired. */
+  const guarded = (guard: FastGuard): Mutable<TeamRow> | undefined =>
+    team !== undefined && team.periodKey === guard.periodKey && team.total === guard.total &&
+      guard.now < nextExpiry
+      ? team
+      : undefined
+
+  const lends = (agent: string): boolean => {
+    if (loans.size === 0) return false
+    for (const loan of loans.values()) if (loan.lender === agent && loan.amount > 0) return true
+    return false
+  }
+
+  const reserveFast: BudgetLedger["reserveFast"] = (input) =>
+    Effect.sync(() => {
+      const t = guarded(input)
+      if (t === undefined) return undefined
+      const agent = agents.get(input.agent)
+      if (agent === undefined || lends(agent.id)) return undefined
+      if (!Reservation.fits(agent.allocated, agent.used + agent.reserved, input.tokens)) return undefined
+      const expiresAt = input.ttlMillis === null ? null : input.now + input.ttlMillis
+      agent.reserved += input.tokens
+      agent.lastActivity = input.now
+      const row: Mutable<ReservationRow> = {
+        id: input.id,
+        agent: agent.id,
+        requested: input.tokens,
+        amount: input.tokens,
+        state: "held",
+        expiresAt,
+        actual: 0,
+        charged: 0,
+        refunded: 0,
+        overage: 0
+      }
+      reservations.set(row.id, row)
+      held.set(row.id, row)
+      if (expiresAt !== null && expiresAt < nextExpiry) nextExpiry = expiresAt
+      return {
+        agent: agent.id,
+        used: agent.used,
+        allocated: agent.allocated,
+        teamUsed: t.used,
+        amount: input.tokens,
+        expiresAt
+      }
+    })
+
+  const commitFast: BudgetLedger["commitFast"] = (input) =>
+    Effect.sync(() => {
+      const t = guarded(input)
+      if (t === undefined) return undefined
+      const row = held.get(input.id)
+      if (row === undefined || row.amount <= 0 || input.actual > row.amount) return undefined
+      if (row.expiresAt !== null && Reservation.isExpired(row.expiresAt, input.now)) return undefined
+      const agent = agents.get(row.agent)
+      if (agent === undefined) return undefined
+      agent.used += input.actual
+      agent.reserved -= row.amount
+      agent.lastActivity = input.now
+      t.used += input.actual
+      // The row is this store's own (the rules copy what they settle): settled in place.
+      row.state = "committed"
+      row.actual = input.actual
+      row.charged = input.actual
+      row.refunded = row.amount - input.actual
+      held.delete(row.id)
+      return {
+        agent: agent.id,
+        used: agent.used,
+        allocated: agent.allocated,
+        teamUsed: t.used,
+        amount: row.amount,
+        expiresAt: row.expiresAt
+      }
+    })
+
   const view: BudgetLedger["view"] = (transferLimit) =>
     Effect.sync(() => ({
-      team,
-      agents: Array.from(agents.values()),
+      team: team === undefined ? undefined : { ...team },
+      agents: Array.from(agents.values(), (agent) => ({ ...agent })),
       loans: Array.from(loans.values()),
       held: held.size,
       transfers: transfers.slice(Math.max(0, transfers.length - transferLimit)).reverse(),
       history: [...history]
     }))
 
-  return { transact, view }
+  return { transact, reserveFast, commitFast, view }
 }

@@ -80,5 +80,14 @@ export const migrations: Sql.Migrations = {
       ended_at bigint NOT NULL,
       PRIMARY KEY (team, period)
     )`
+  }),
+  // The team's use this period (retired_used plus its agents' use) on its
+  // row, so that a commit charges it in the statement that charges the agent
+  // and reads the team's use for its alerts without reading every agent.
+  "0002_team_used": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE agentos_budget_teams ADD COLUMN used bigint NOT NULL DEFAULT 0`
+    yield* sql`UPDATE agentos_budget_teams SET used = retired_used + COALESCE((
+      SELECT sum(a.used) FROM agentos_budget_agents a WHERE a.team = agentos_budget_teams.team), 0)`
   })
 }

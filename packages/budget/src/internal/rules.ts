@@ -77,6 +77,7 @@ export class Draft {
         periodKey: settings.periodKey,
         retiredUsed: 0,
         retiredOverage: 0,
+        used: 0,
         steals: 0,
         reclaims: 0
       }
@@ -152,6 +153,11 @@ export class Draft {
   }
 
   write<A>(value: A): Outcome<Result<A>, never> {
+    const used = teamUsed(this.team, this.agents.values())
+    if (this.team.used !== used) {
+      this.team.used = used
+      this.teamDirty = true
+    }
     const loans: Array<LoanRow> = []
     for (const key of this.dirtyLoans) {
       const loan = this.loans.get(key)
@@ -176,7 +182,7 @@ export class Draft {
         value,
         report: {
           team: { ...this.team },
-          teamUsed: teamUsed(this.team, this.agents.values()),
+          teamUsed: used,
           agents,
           transfers: this.transfers,
           overages: this.overages,

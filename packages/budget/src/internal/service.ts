@@ -12,13 +12,26 @@ import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentSpec, type AgentStatus, type Alert, type Dashboard } from "../Budget.js"
-import { InvalidInput, type StoreError, UnknownAgent } from "../Errors.js"
+import {
+  AgentSpec,
+  type AgentStatus,
+  type Alert,
+  type Dashboard,
+  type Reservation,
+  type Settlement
+} from "../Budget.js"
+import {
+  type BudgetExhausted,
+  InvalidInput,
+  type ReservationNotFound,
+  type StoreError,
+  UnknownAgent
+} from "../Errors.js"
 import type * as TokenBudget from "../TokenBudget.js"
 import * as Metrics from "./metrics.js"
 import * as Options from "./options.js"
 import * as Rules from "./rules.js"
-import type { AgentRow, BudgetLedger, LoanRow, Outcome } from "./store.js"
+import type { AgentRow, BudgetLedger, FastOutcome, LoanRow, Outcome } from "./store.js"
 
 const tokensOf = (name: string, value: unknown): Either.Either<number, InvalidInput> =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0
@@ -62,21 +75,49 @@ export const make = (
   backend: string
 ): Effect.Effect<TokenBudget.TokenBudgetService, StoreError, Scope.Scope> =>
   Effect.gen(function*() {
-    const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
+    // Reservation ids: from core's IdGenerator when one is provided;
+    // otherwise a ULID drawn when the layer is built followed by a counter,
+    // as unique as the ULID and made without an effect per id (a ULID per
+    // id costs ≈6 µs on Node 20, more than the rest of a memory reserve).
+    const provided = yield* Effect.serviceOption(IdGenerator.IdGenerator)
+    const prefix = Option.isNone(provided) ? yield* IdGenerator.makeUlid.next : ""
+    let counter = 0
+    const localId = () => `${prefix}-${(++counter).toString(36).padStart(11, "0")}`
+    /** Runs `f` with a new reservation id and the time by Clock. */
+    const withIdAndTime = <A, E>(f: (id: string, now: number) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Option.isNone(provided)
+        ? Effect.clockWith((clock) => f(localId(), clock.unsafeCurrentTimeMillis()))
+        : Effect.flatMap(
+          provided.value.next,
+          (id) => Effect.clockWith((clock) => f(id, clock.unsafeCurrentTimeMillis()))
+        )
     const alerts = yield* Effect.acquireRelease(PubSub.unbounded<Alert>(), PubSub.shutdown)
-    const tagged = <T extends number | bigint>(metric: Metric.Metric.Counter<T>) =>
-      Metric.tagged(metric, "backend", backend)
+    const tagged = (metric: Metric.Metric.Counter<number>, ...tags: ReadonlyArray<readonly [string, string]>) =>
+      Metrics.taggedCounter(metric, [["backend", backend], ...tags])
     const granted = tagged(Metrics.grantedTokensTotal)
     const overageTokens = tagged(Metrics.overageTokensTotal)
     const expiredTotal = tagged(Metrics.expiredReservationsTotal)
+    const transferred = {
+      steal: tagged(Metrics.transferredTokensTotal, ["kind", "steal"]),
+      reclaim: tagged(Metrics.transferredTokensTotal, ["kind", "reclaim"])
+    }
+    const exhaustedBy = {
+      agent: tagged(Metrics.exhaustedTotal, ["scope", "agent"]),
+      team: tagged(Metrics.exhaustedTotal, ["scope", "team"])
+    }
 
     // Threshold alerts already raised by this instance, for the current period.
     const raised = new Set<string>()
     let raisedPeriod: string | undefined
 
-    const alertsOf = (report: Rules.Report): Array<Alert> => {
-      const out: Array<Alert> = []
-      const period = report.team.periodKey
+    /** Threshold crossings not yet raised by this instance in `period`, added to `out`. */
+    const crossings = (
+      out: Array<Alert>,
+      period: string,
+      total: number,
+      teamUsed: number,
+      agents: ReadonlyArray<Pick<AgentRow, "id" | "used" | "allocated">>
+    ) => {
       if (raisedPeriod !== period) {
         raised.clear()
         raisedPeriod = period
@@ -99,13 +140,35 @@ export const make = (
           })
         }
       }
-      for (const agent of report.agents) cross("agent", agent.id, agent.used, agent.allocated)
-      cross("team", undefined, report.teamUsed, report.team.total)
+      for (const agent of agents) cross("agent", agent.id, agent.used, agent.allocated)
+      cross("team", undefined, teamUsed, total)
+    }
+
+    const alertsOf = (report: Rules.Report): Array<Alert> => {
+      const out: Array<Alert> = []
+      crossings(out, report.team.periodKey, report.team.total, report.teamUsed, report.agents)
       for (const transfer of report.transfers) {
         out.push(transfer.kind === "steal" ? { _tag: "Stolen", transfer } : { _tag: "Reclaimed", transfer })
       }
       for (const overage of report.overages) out.push({ _tag: "Overage", ...overage })
       return out
+    }
+
+    const lowest = config.alertThresholds.length === 0 ? Infinity : config.alertThresholds[0]!
+    /** After a fast path (nothing moved, expired or overran): the threshold alerts alone, then `result`. */
+    const afterFast = <A>(periodKey: string, outcome: FastOutcome, result: A): Effect.Effect<A> => {
+      // Below the lowest threshold (the common case) nothing can cross.
+      if (
+        outcome.used < lowest * outcome.allocated && outcome.teamUsed < lowest * config.total &&
+        raisedPeriod === periodKey
+      ) return Effect.succeed(result)
+      const out: Array<Alert> = []
+      crossings(out, periodKey, config.total, outcome.teamUsed, [{
+        id: outcome.agent,
+        used: outcome.used,
+        allocated: outcome.allocated
+      }])
+      return out.length === 0 ? Effect.succeed(result) : Effect.as(PubSub.publishAll(alerts, out), result)
     }
 
     const afterwards = (report: Rules.Report) => {
@@ -117,10 +180,7 @@ export const make = (
       ) return Effect.void
       return Effect.gen(function*() {
         for (const transfer of report.transfers) {
-          yield* Metric.incrementBy(
-            Metric.tagged(tagged(Metrics.transferredTokensTotal), "kind", transfer.kind),
-            transfer.amount
-          )
+          yield* Metric.incrementBy(transferred[transfer.kind], transfer.amount)
         }
         for (const overage of report.overages) yield* Metric.incrementBy(overageTokens, overage.tokens)
         if (report.expired > 0) yield* Metric.incrementBy(expiredTotal, report.expired)
@@ -163,9 +223,7 @@ export const make = (
     const exhausted = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.tapError(effect, (error) =>
         error._tag === "BudgetExhausted"
-          ? Metric.increment(
-            Metric.tagged(tagged(Metrics.exhaustedTotal), "scope", (error as unknown as { scope: string }).scope)
-          )
+          ? Metric.increment(exhaustedBy[(error as unknown as { scope: "agent" | "team" }).scope])
           : Effect.void)
 
     yield* run("open", undefined, Rules.open)
@@ -194,35 +252,113 @@ export const make = (
         return { agent: id, requested: n, granted: value, partial: value < n }
       })
 
-    const reserve = (agent: string, tokens: number, options?: TokenBudget.ReserveOptions) =>
-      Effect.gen(function*() {
-        const id = yield* idOf("agent", agent)
-        const n = yield* tokensOf("tokens", tokens)
-        const partial = options?.partial === true
-        let ttl: number | null = config.reservationTimeoutMillis
-        if (options?.timeout === "never") ttl = null
-        else if (options?.timeout !== undefined) {
-          const ms = Options.millis("timeout", options.timeout)
-          if (typeof ms === "string") {
-            return yield* new InvalidInput({ message: "timeout must be a positive, finite duration or \"never\"" })
-          }
-          ttl = ms
+    // reserve and commit first try the store's fast path (one agent's row,
+    // the reservation and the team's use, without loading the team), which
+    // applies when nothing else would change: no period to roll over, no
+    // expiry to sweep, no reclaim, no steal, no overage. Otherwise, or when
+    // the fast path finds it does not apply, the whole rules run.
+    const reserve = (
+      agent: string,
+      tokens: number,
+      options?: TokenBudget.ReserveOptions
+    ): Effect.Effect<Reservation, InvalidInput | UnknownAgent | BudgetExhausted | StoreError> => {
+      const id = idOf("agent", agent)
+      if (Either.isLeft(id)) return Effect.fail(id.left)
+      const n = tokensOf("tokens", tokens)
+      if (Either.isLeft(n)) return Effect.fail(n.left)
+      const partial = options?.partial === true
+      let ttl: number | null = config.reservationTimeoutMillis
+      if (options?.timeout === "never") ttl = null
+      else if (options?.timeout !== undefined) {
+        const ms = Options.millis("timeout", options.timeout)
+        if (typeof ms === "string") {
+          return Effect.fail(new InvalidInput({ message: "timeout must be a positive, finite duration or \"never\"" }))
         }
-        const reservationId = yield* ids.next
-        const { expiresAt, value } = yield* exhausted(
-          run("reserve", undefined, (draft) => Rules.reserve(draft, reservationId, id, n, partial, ttl))
+        ttl = ms
+      }
+      const agentId = id.right
+      const amount = n.right
+      return withIdAndTime((reservationId, now) => {
+        const periodKey = periodKeyAt(now)
+        return Effect.flatMap(
+          store.reserveFast({
+            id: reservationId,
+            agent: agentId,
+            tokens: amount,
+            ttlMillis: ttl,
+            now,
+            periodKey,
+            total: config.total
+          }),
+          (fast) =>
+            fast === undefined
+              ? Effect.map(
+                exhausted(
+                  run(
+                    "reserve",
+                    undefined,
+                    (draft) => Rules.reserve(draft, reservationId, agentId, amount, partial, ttl)
+                  )
+                ),
+                ({ expiresAt, value }) => ({
+                  id: reservationId,
+                  agent: agentId,
+                  requested: amount,
+                  amount: value,
+                  partial: value < amount,
+                  expiresAt
+                })
+              ).pipe(Effect.tap(({ amount }) => Metric.incrementBy(granted, amount)))
+              : Effect.zipRight(
+                Metric.incrementBy(granted, amount),
+                afterFast(periodKey, fast, {
+                  id: reservationId,
+                  agent: agentId,
+                  requested: amount,
+                  amount,
+                  partial: false,
+                  expiresAt: fast.expiresAt
+                })
+              )
         )
-        yield* Metric.incrementBy(granted, value)
-        return { id: reservationId, agent: id, requested: n, amount: value, partial: value < n, expiresAt }
       })
+    }
 
-    const commit = (reservation: string, actualTokens: number) =>
-      Effect.gen(function*() {
-        const id = yield* idOf("reservation", reservation)
-        const actual = yield* tokensOf("actualTokens", actualTokens)
-        const { value } = yield* run("commit", id, (draft) => Rules.commit(draft, id, actual))
-        return value
+    const commit = (
+      reservation: string,
+      actualTokens: number
+    ): Effect.Effect<Settlement, InvalidInput | ReservationNotFound | StoreError> => {
+      const id = idOf("reservation", reservation)
+      if (Either.isLeft(id)) return Effect.fail(id.left)
+      const n = tokensOf("actualTokens", actualTokens)
+      if (Either.isLeft(n)) return Effect.fail(n.left)
+      const reservationId = id.right
+      const actual = n.right
+      return Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const periodKey = periodKeyAt(now)
+        return Effect.flatMap(
+          store.commitFast({ id: reservationId, actual, now, periodKey, total: config.total }),
+          (fast) =>
+            fast === undefined
+              ? Effect.map(
+                run("commit", reservationId, (draft) => Rules.commit(draft, reservationId, actual)),
+                (r) => r.value
+              )
+              : afterFast(periodKey, fast, {
+                id: reservationId,
+                agent: fast.agent,
+                state: "committed" as const,
+                reserved: fast.amount,
+                actual,
+                charged: actual,
+                refunded: fast.amount - actual,
+                overage: 0,
+                repeated: false
+              })
+        )
       })
+    }
 
     const release = (reservation: string) =>
       Effect.gen(function*() {
@@ -245,6 +381,7 @@ export const make = (
         periodKey: "",
         retiredUsed: 0,
         retiredOverage: 0,
+        used: 0,
         steals: 0,
         reclaims: 0
       }
@@ -257,7 +394,9 @@ export const make = (
         reserved += a.reserved
         overage += a.overage
       }
-      const used = Rules.teamUsed(team, agents)
+      // The team's use as kept on its row (the conformance suite checks it
+      // against its agents' use).
+      const used = team.used
       const result: Dashboard = {
         team: config.team,
         period: team.periodKey,

@@ -15,7 +15,16 @@ import * as Effect from "effect/Effect"
 import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
 import { StoreError } from "../Errors.js"
 import { migrations } from "./migrations.js"
-import { type AgentRow, type BudgetLedger, loanKey, type LoanRow, type ReservationRow, type TeamRow } from "./store.js"
+import {
+  type AgentRow,
+  type BudgetLedger,
+  type FastGuard,
+  type FastOutcome,
+  loanKey,
+  type LoanRow,
+  type ReservationRow,
+  type TeamRow
+} from "./store.js"
 
 type Row = Record<string, unknown>
 
@@ -24,13 +33,15 @@ const num = (value: unknown): number => Sql.toNumber(value)
 /** A nullable number column (an expiry): `null` stays `null`. */
 const numOrNull = (value: unknown): number | null => value === null || value === undefined ? null : num(value)
 
-const teamOf = (row: Row): TeamRow => ({
+/** A team's row; `used` is read from `team_used` where a join with the agents names it so. */
+const teamOf = (row: Row, usedColumn: "used" | "team_used" = "used"): TeamRow => ({
   total: num(row.total),
   periodKey: String(row.period_key),
   retiredUsed: num(row.retired_used),
   retiredOverage: num(row.retired_overage),
   steals: num(row.steals),
-  reclaims: num(row.reclaims)
+  reclaims: num(row.reclaims),
+  used: num(row[usedColumn])
 })
 
 const agentOf = (row: Row): AgentRow => ({
@@ -102,7 +113,9 @@ export const make = (
 
     // The team's row with its agents, and whether a held reservation may have
     // expired (by the database's clock), in one statement.
-    const teamWithAgents = sql<Row>`SELECT t.total, t.period_key, t.retired_used, t.retired_overage, t.steals,
+    const teamWithAgents = sql<
+      Row
+    >`SELECT t.total, t.period_key, t.retired_used, t.retired_overage, t.used AS team_used, t.steals,
         t.reclaims, t.loans, t.next_expiry, CASE WHEN t.next_expiry IS NOT NULL AND ${
       Reservation.sqlExpired(sql, "t.next_expiry")
     } THEN 1 ELSE 0 END AS sweep,
@@ -147,7 +160,7 @@ export const make = (
           if (num(row.expired) === 1) expired.push(reservation)
           if (reservationId !== undefined && reservation.id === reservationId) target = reservation
         }
-        const current = teams.length === 0 ? undefined : teamOf(teams[0]!)
+        const current = teams.length === 0 ? undefined : teamOf(teams[0]!, "team_used")
         const outcome = rules({ team: current, agents: agents.map(agentOf), loans, expired, target })
         if (outcome._tag === "Fail") return yield* Effect.fail(outcome.error)
         const changes = outcome.changes
@@ -161,11 +174,11 @@ export const make = (
           for (const loan of changes.loans) nextLoans.set(loanKey(loan.lender, loan.borrower), loan)
           const loanList = Array.from(nextLoans.values()).filter((loan) => loan.amount > 0)
           yield* sql`INSERT INTO agentos_budget_teams
-            (team, total, period_key, retired_used, retired_overage, steals, reclaims, loans)
-            VALUES (${team}, ${t.total}, ${t.periodKey}, ${t.retiredUsed}, ${t.retiredOverage}, ${t.steals}, ${t.reclaims},
-              ${Sql.json(sql, loanList)})
+            (team, total, period_key, retired_used, retired_overage, used, steals, reclaims, loans)
+            VALUES (${team}, ${t.total}, ${t.periodKey}, ${t.retiredUsed}, ${t.retiredOverage}, ${t.used}, ${t.steals},
+              ${t.reclaims}, ${Sql.json(sql, loanList)})
             ON CONFLICT (team) DO UPDATE SET total = excluded.total, period_key = excluded.period_key,
-              retired_used = excluded.retired_used, retired_overage = excluded.retired_overage,
+              retired_used = excluded.retired_used, retired_overage = excluded.retired_overage, used = excluded.used,
               steals = excluded.steals, reclaims = excluded.reclaims, loans = excluded.loans`
         }
         if (changes.agents.length > 0) {
@@ -275,5 +288,143 @@ export const make = (
         Sql.mapError((cause) => new StoreError({ operation: "view", cause }))
       )
 
-    return { transact, view }
+    // -------------------------------------------------------------------------
+    // Fast paths: reserve and commit touching only the agent's row, the
+    // reservation and (commit) the team's use, when nothing else would change.
+    // The team's row is read in the same statement under the guard (this
+    // period, this total, no expiry due, the agent lent nothing); on Postgres
+    // it is locked FOR KEY SHARE, which waits for a transaction that holds it
+    // FOR UPDATE (every `transact` does) and makes `transact` wait for it, but
+    // lets fast paths of other agents run side by side. The agent's row is
+    // changed by a conditional UPDATE (its check re-evaluated by Postgres on
+    // the row's latest version), so the guarantee comes from the database's
+    // row locks, never from a read in this process.
+    const AGENT_COLUMNS = sql.literal("a.id, a.allocated, a.used")
+    // SQLite's RETURNING names the columns of the updated table unqualified.
+    const AGENT_RETURNING = sql.literal("id, allocated, used")
+    const pg = Sql.isPg(sql)
+    const noExpiryDue = sql`(t.next_expiry IS NULL OR ${Reservation.sqlHeld(sql, "t.next_expiry")})`
+    const lendsNothing = (agent: string) =>
+      pg
+        ? sql`NOT (t.loans @> jsonb_build_array(jsonb_build_object('lender', ${agent}::text)))`
+        : sql`NOT EXISTS (SELECT 1 FROM json_each(t.loans) l WHERE json_extract(l.value, '$.lender') = ${agent})`
+    // A new reservation expires no earlier than the team's next expiry, so
+    // next_expiry (at most the earliest held expiry) stays right unchanged.
+    const expiresAfterNext = (ttl: number | null) =>
+      ttl === null
+        ? noExpiryDue
+        : sql`(t.next_expiry IS NOT NULL AND ${Reservation.sqlHeld(sql, "t.next_expiry")}
+          AND t.next_expiry <= ${Reservation.sqlExpiresAt(sql, ttl)})`
+    const guard = (input: FastGuard) =>
+      sql`t.team = ${team} AND t.period_key = ${input.periodKey} AND t.total = ${input.total}`
+    const expiryOf = (ttl: number | null) => ttl === null ? sql.literal("NULL") : Reservation.sqlExpiresAt(sql, ttl)
+
+    const fastOutcome = (row: Row, amount: number): FastOutcome => ({
+      agent: String(row.id),
+      used: num(row.used),
+      allocated: num(row.allocated),
+      teamUsed: num(row.team_used),
+      amount,
+      expiresAt: numOrNull(row.expires_at)
+    })
+
+    const reserveFast: BudgetLedger["reserveFast"] = (input) =>
+      (pg
+        ? Effect.map(
+          sql<Row>`WITH t AS (
+              SELECT t.team, t.used FROM agentos_budget_teams t
+              WHERE ${guard(input)} AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)}
+              FOR KEY SHARE
+            ), a AS (
+              UPDATE agentos_budget_agents AS a SET reserved = a.reserved + ${input.tokens},
+                last_activity = ${input.now}
+              FROM t WHERE a.team = t.team AND a.id = ${input.agent}
+                AND a.allocated - a.used - a.reserved >= ${input.tokens}
+              RETURNING ${AGENT_COLUMNS}, t.used AS team_used
+            ), r AS (
+              INSERT INTO agentos_budget_reservations
+                (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
+              SELECT ${team}, ${input.id}, a.id, ${input.tokens}, ${input.tokens}, 'held',
+                ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0
+              FROM a
+              RETURNING expires_at
+            )
+            SELECT a.*, r.expires_at FROM a, r`,
+          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
+        )
+        : sql.withTransaction(Effect.gen(function*() {
+          const rows = yield* sql<Row>`UPDATE agentos_budget_agents SET reserved = reserved + ${input.tokens},
+              last_activity = ${input.now}
+            WHERE team = ${team} AND id = ${input.agent} AND allocated - used - reserved >= ${input.tokens}
+              AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guard(input)}
+                AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)})
+            RETURNING ${AGENT_RETURNING}, (SELECT t.used FROM agentos_budget_teams t WHERE t.team = ${team}) AS team_used`
+          if (rows.length === 0) return undefined
+          const inserted = yield* sql<Row>`INSERT INTO agentos_budget_reservations
+              (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
+            VALUES (${team}, ${input.id}, ${input.agent}, ${input.tokens}, ${input.tokens}, 'held',
+              ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0)
+            RETURNING expires_at`
+          return fastOutcome({ ...rows[0]!, expires_at: inserted[0]?.expires_at }, input.tokens)
+        }))).pipe(
+          Sql.retryTransient(),
+          Sql.mapError((cause) => new StoreError({ operation: "reserve", cause }))
+        )
+
+    // A held reservation of a positive amount keeps its agent's reserved
+    // above zero, and an agent that holds reservations cannot be removed:
+    // the reservation's UPDATE matching implies the agent's UPDATE matches.
+    const commitFast: BudgetLedger["commitFast"] = (input) =>
+      (pg
+        ? Effect.map(
+          sql<Row>`WITH t AS (
+              SELECT t.team FROM agentos_budget_teams t
+              WHERE ${guard(input)} AND ${noExpiryDue}
+              FOR KEY SHARE
+            ), r AS (
+              UPDATE agentos_budget_reservations AS r SET state = 'committed', actual = ${input.actual},
+                charged = ${input.actual}, refunded = r.amount - ${input.actual}, overage = 0
+              FROM t WHERE r.team = t.team AND r.id = ${input.id} AND r.state = 'held' AND r.amount > 0
+                AND r.amount >= ${input.actual}
+                AND (r.expires_at IS NULL OR ${Reservation.sqlHeld(sql, "r.expires_at")})
+              RETURNING r.agent, r.amount, r.expires_at
+            ), a AS (
+              UPDATE agentos_budget_agents AS a SET used = a.used + ${input.actual}, reserved = a.reserved - r.amount,
+                last_activity = ${input.now}
+              FROM r WHERE a.team = ${team} AND a.id = r.agent
+              RETURNING ${AGENT_COLUMNS}, r.amount AS held, r.expires_at
+            ), u AS (
+              UPDATE agentos_budget_teams AS u SET used = u.used + ${input.actual}
+              FROM a WHERE u.team = ${team}
+              RETURNING u.used
+            )
+            SELECT a.*, u.used AS team_used FROM a, u`,
+          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
+        )
+        : sql.withTransaction(Effect.gen(function*() {
+          const settled = yield* sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed',
+              actual = ${input.actual}, charged = ${input.actual}, refunded = amount - ${input.actual}, overage = 0
+            WHERE team = ${team} AND id = ${input.id} AND state = 'held' AND amount > 0 AND amount >= ${input.actual}
+              AND (expires_at IS NULL OR ${Reservation.sqlHeld(sql, "expires_at")})
+              AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guard(input)} AND ${noExpiryDue})
+            RETURNING agent, amount, expires_at`
+          if (settled.length === 0) return undefined
+          const held = num(settled[0]!.amount)
+          const agents = yield* sql<Row>`UPDATE agentos_budget_agents SET used = used + ${input.actual},
+              reserved = reserved - ${held}, last_activity = ${input.now}
+            WHERE team = ${team} AND id = ${String(settled[0]!.agent)}
+            RETURNING ${AGENT_RETURNING}`
+          const teams = yield* sql<Row>`UPDATE agentos_budget_teams SET used = used + ${input.actual}
+            WHERE team = ${team} RETURNING used`
+          if (agents.length === 0 || teams.length === 0) {
+            // Cannot happen (see above); failing rolls the settlement back.
+            return yield* Effect.die(new Error("budget store: a held reservation's agent or team is missing"))
+          }
+          return fastOutcome({ ...agents[0]!, team_used: teams[0]!.used, expires_at: settled[0]!.expires_at }, held)
+        }))).pipe(
+          Sql.retryTransient(),
+          Sql.mapError((cause) => new StoreError({ operation: "commit", cause }))
+        )
+
+    return { transact, reserveFast, commitFast, view }
   })

@@ -14,6 +14,13 @@ export interface TeamRow {
   /** Used this period by agents since removed (still counted against the total). */
   readonly retiredUsed: number
   readonly retiredOverage: number
+  /**
+   * What the team used this period: `retiredUsed` plus every agent's use.
+   * Kept on the row (the rules set it on every write) so that a fast-path
+   * commit can add to it in the statement that charges the agent, and read
+   * the team's use for its alerts without reading every agent.
+   */
+  readonly used: number
   /** Tokens stolen and reclaimed this period. */
   readonly steals: number
   readonly reclaims: number
@@ -109,6 +116,44 @@ export interface View {
   readonly history: ReadonlyArray<PeriodSummary>
 }
 
+/**
+ * What the fast paths need to know of the service's state: they apply only
+ * when the team is already in this period with this total (no rollover, no
+ * rebalance to do) and no held reservation may have expired (no sweep to do).
+ */
+export interface FastGuard {
+  readonly periodKey: string
+  readonly total: number
+  /** The service's Clock: the agent's activity time. */
+  readonly now: number
+}
+
+/** A reservation that the fast path makes when the whole amount fits. */
+export interface FastReserve extends FastGuard {
+  readonly id: string
+  readonly agent: string
+  readonly tokens: number
+  readonly ttlMillis: number | null
+}
+
+/** A commit of a held reservation that the fast path settles when `actual ≤ amount`. */
+export interface FastCommit extends FastGuard {
+  readonly id: string
+  readonly actual: number
+}
+
+/** What a fast path did: the agent's and the team's figures after it (for the threshold alerts). */
+export interface FastOutcome {
+  readonly agent: string
+  readonly used: number
+  readonly allocated: number
+  readonly teamUsed: number
+  /** The reservation's amount (reserve: the tokens; commit: what it held). */
+  readonly amount: number
+  /** A new reservation's expiry by the store's clock (`null`: never); on commit, undefined. */
+  readonly expiresAt: number | null
+}
+
 export interface BudgetLedger {
   /**
    * Runs `rules` on the team's state atomically: no other transaction of the
@@ -121,6 +166,22 @@ export interface BudgetLedger {
     reservationId: string | undefined,
     rules: (snapshot: Snapshot) => Outcome<A, E>
   ) => Effect.Effect<{ readonly result: A; readonly expiresAt: number | null }, E | StoreError>
+  /**
+   * Reserves without loading the team, when nothing but this agent's row
+   * and the new reservation change: the guard holds, the agent lent nothing
+   * (no reclaim to do), the tokens fit what it has left, and the new
+   * reservation expires no earlier than the team's next expiry. Returns
+   * `undefined`, having changed nothing, when any of that does not hold:
+   * the caller then runs the whole rules in `transact`. Atomic against
+   * `transact` and against every other fast path.
+   */
+  readonly reserveFast: (input: FastReserve) => Effect.Effect<FastOutcome | undefined, StoreError>
+  /**
+   * Commits a held reservation without loading the team, when its actual
+   * usage is at most what it holds (no overage), its amount is positive and
+   * the guard holds; `undefined` otherwise, with nothing changed.
+   */
+  readonly commitFast: (input: FastCommit) => Effect.Effect<FastOutcome | undefined, StoreError>
   /** The team's state for the dashboard; `transfers` newest first, at most `transferLimit`. */
   readonly view: (transferLimit: number) => Effect.Effect<View, StoreError>
 }
