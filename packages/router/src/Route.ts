@@ -6,6 +6,7 @@
  */
 import * as Complexity from "@agentos/core/Complexity"
 import type * as Money from "@agentos/core/Money"
+import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import type { Rejection } from "./Errors.js"
 import * as Model from "./Model.js"
@@ -101,3 +102,25 @@ export interface RouteDecision {
   readonly saving: Money.Money
   readonly rejected: ReadonlyArray<Rejection>
 }
+
+/**
+ * What a caller of the routed `LanguageModel` says about a call beyond its
+ * prompt (the prompt is counted; the rest is a `RouteRequest`): expected
+ * output, output cap, complexity, capabilities, ceilings, providers, tags,
+ * spend scopes, strategy.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CallHints = Omit<RouteRequest, "prompt" | "inputTokens" | "outputTokens"> & {
+  readonly outputTokens?: number
+}
+
+/**
+ * The hints of the calls run inside an effect or stream (see
+ * `RoutedLanguageModel.withRequest`).
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class Hints extends Context.Tag("@agentos/router/Route/Hints")<Hints, CallHints>() {}

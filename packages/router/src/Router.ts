@@ -80,6 +80,15 @@ export interface RouterService {
     hold: Hold,
     outcome: Outcome
   ) => Effect.Effect<Spend.Settlement, ReservationNotFound | ReservationExpired | InvalidInput | StoreError>
+  /**
+   * Settles an interrupted call at its reservation (it may have spent it):
+   * the ledger's rule for a call whose usage will never be known.
+   *
+   * @since 0.2.0
+   */
+  readonly settleInterrupted: (
+    hold: Hold
+  ) => Effect.Effect<Spend.Settlement, ReservationNotFound | ReservationExpired | InvalidInput | StoreError>
   /** Gives a reservation back in full: the call never went out. */
   readonly cancel: (hold: Hold) => Effect.Effect<void, ReservationNotFound | StoreError>
   /**

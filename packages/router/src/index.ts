@@ -26,3 +26,9 @@ export * as ComplexityEstimator from "./ComplexityEstimator.js"
 export * as Router from "./Router.js"
 /** @since 0.1.0 */
 export * as SpendAdmission from "./SpendAdmission.js"
+/** @since 0.2.0 */
+export * as ModelProvider from "./ModelProvider.js"
+/** @since 0.2.0 */
+export * as RoutedLanguageModel from "./RoutedLanguageModel.js"
+/** @since 0.2.0 */
+export * as SimulatedProvider from "./SimulatedProvider.js"

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { main } from "../examples/basic.js"
+import { main as routedMain } from "../examples/routed.js"
 
 describe("the README example", () => {
   it.effect("runs: the cheapest capable model is chosen, charged its actual usage, and reported", () =>
@@ -13,5 +14,18 @@ describe("the README example", () => {
       assert.strictEqual(team.spent, 172)
       assert.strictEqual(team.calls, 1)
       assert.isAbove(team.saving, 0)
+    }))
+})
+
+describe("the README's routed-model example", () => {
+  it.effect("runs: the call is routed, and charged the simulated provider's reported usage", () =>
+    Effect.gen(function*() {
+      const { team, text, usage } = yield* routedMain
+      assert.isAbove(text.length, 0)
+      assert.strictEqual(team.calls, 1)
+      assert.strictEqual(team.reserved, 0)
+      // gpt-5-nano ($0.05/M input, $0.40/M output) for a simple request
+      const expected = Math.ceil((usage.inputTokens! * 50_000 + usage.outputTokens! * 400_000) / 1e6)
+      assert.strictEqual(team.spent, expected)
     }))
 })

@@ -141,6 +141,9 @@ export const make = (
 
     const cancel = (hold: Router.Hold) => ledger.cancel(hold.reservation.id)
 
+    const settleInterrupted = (hold: Router.Hold) =>
+      ledger.settle(hold.reservation.id, { charged: hold.reservation.amount, estimated: true })
+
     const call: Router.RouterService["call"] = (request, run) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -153,10 +156,7 @@ export const make = (
           }
           if (Cause.isInterruptedOnly(exit.cause)) {
             // The call may have spent what it reserved: settle at the reservation.
-            yield* Effect.ignore(ledger.settle(hold.reservation.id, {
-              charged: hold.reservation.amount,
-              estimated: true
-            }))
+            yield* Effect.ignore(settleInterrupted(hold))
           } else {
             yield* Effect.ignore(cancel(hold))
           }
@@ -169,6 +169,7 @@ export const make = (
       route,
       reserve,
       settle,
+      settleInterrupted,
       cancel,
       call,
       budgetReport: ledger.report,

@@ -1,0 +1,16 @@
+/** What the router and the simulated provider read of an `@effect/ai` prompt. */
+import type * as Prompt from "@effect/ai/Prompt"
+
+/** The text of a prompt: system instructions and every text part. */
+export const promptText = (prompt: Prompt.Prompt): string => {
+  const out: Array<string> = []
+  for (const message of prompt.content) {
+    if (typeof message.content === "string") out.push(message.content)
+    else {
+      for (const part of message.content) {
+        if (part.type === "text" || part.type === "reasoning") out.push(part.text)
+      }
+    }
+  }
+  return out.join("\n")
+}

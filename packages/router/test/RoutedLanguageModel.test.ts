@@ -1,0 +1,192 @@
+// The routed LanguageModel over the simulated provider: each call routed,
+// reserved and settled from the provider's usage, checked against the
+// provider's billed log.
+import * as Pricing from "@agentos/core/Pricing"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
+import * as SimulatedProvider from "../src/SimulatedProvider.js"
+import * as SpendLedger from "../src/SpendLedger.js"
+import { catalog, routed, tempLog } from "./fixtures.js"
+
+const costOf = (billed: SimulatedProvider.BilledCall) =>
+  Pricing.cost(catalog.models.find((m) => m.name === billed.model)!.pricing, {
+    inputTokens: billed.inputTokens,
+    outputTokens: billed.outputTokens,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    source: "reported"
+  })
+
+const spentOf = (scope: string) => Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status(scope))
+
+describe("RoutedLanguageModel", () => {
+  it.effect("generateText: routed to the cheapest model, charged exactly what the provider billed", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const response = yield* LanguageModel.generateText({ prompt: "Summarise the quarterly revenue report" })
+      assert.isAbove(response.text.length, 0)
+      assert.strictEqual(response.finishReason, "stop")
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.model, "small")
+      assert.strictEqual(billed!.status, "completed")
+      assert.strictEqual(billed!.outputTokens, response.usage.outputTokens)
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.spent, costOf(billed!))
+      assert.deepStrictEqual([team.reserved, team.calls], [0, 1])
+      assert.isString(billed!.reservation)
+    }).pipe(Effect.provide(routed({ seed: 7, billedLog: log })))
+  })
+
+  it.effect("the same seed and prompt give the same answer", () =>
+    Effect.gen(function*() {
+      const a = yield* LanguageModel.generateText({ prompt: "Explain caching" }).pipe(
+        Effect.provide(routed({ seed: 3 }))
+      )
+      const b = yield* LanguageModel.generateText({ prompt: "Explain caching" }).pipe(
+        Effect.provide(routed({ seed: 3 }))
+      )
+      const c = yield* LanguageModel.generateText({ prompt: "Explain caching" }).pipe(
+        Effect.provide(routed({ seed: 4 }))
+      )
+      assert.strictEqual(a.text, b.text)
+      assert.notStrictEqual(a.text, c.text)
+    }))
+
+  it.effect("hints route the call: a tools request skips the model without tools; the cap is sent as max_tokens", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const response = yield* LanguageModel.generateText({ prompt: "Plan the migration" }).pipe(
+        RoutedLanguageModel.withRequest({ requires: ["tools"], outputTokens: 40 })
+      )
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.model, "mid")
+      // Asked for 100–200 tokens, capped at 40: the provider stops at the cap.
+      assert.strictEqual(billed!.outputTokens, 40)
+      assert.strictEqual(response.finishReason, "length")
+    }).pipe(Effect.provide(routed({ seed: 1, billedLog: log, defaults: { outputTokens: { min: 100, max: 200 } } })))
+  })
+
+  it.effect("generateObject: the json capability is required and the object decodes", () =>
+    Effect.gen(function*() {
+      const Ticket = Schema.Struct({ title: Schema.String, priority: Schema.Literal("low", "high") })
+      const response = yield* LanguageModel.generateObject({ prompt: "File a ticket", schema: Ticket })
+      assert.isTrue(Schema.is(Ticket)(response.value))
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.calls, 1)
+      assert.isAbove(team.spent, 0)
+    }).pipe(Effect.provide(routed({ seed: 2 }))))
+
+  it.effect("streamText: settled at the finish part's usage, equal to the billed log", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const parts = Chunk.toReadonlyArray(
+        yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Write a status update about the rollout" }))
+      )
+      const text = parts.flatMap((p) => p.type === "text-delta" ? [p.delta] : []).join("")
+      assert.isAbove(text.length, 0)
+      assert.strictEqual(parts.at(-1)?.type, "finish")
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.status, "completed")
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.spent, costOf(billed!))
+      assert.strictEqual(team.reserved, 0)
+    }).pipe(Effect.provide(routed({ seed: 5, billedLog: log })))
+  })
+
+  it.effect("a response without a finish part is counted and marked estimated", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generateText({ prompt: "Say hello" })
+      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Say hello again" }))
+      const ledger = yield* SpendLedger.SpendLedger
+      const report = yield* ledger.report()
+      const team = report.scopes.find((s) => s.scope === "team")!
+      assert.strictEqual(team.calls, 2)
+      assert.strictEqual(team.byModel[0]?.estimatedCalls, 2)
+      assert.isAbove(team.spent, 0)
+    }).pipe(Effect.provide(routed({ seed: 9, defaults: { reportUsage: false } }))))
+
+  it.effect("a stream its consumer stops early is charged its reservation; the provider billed less", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const parts = yield* Stream.runCollect(
+        Stream.take(LanguageModel.streamText({ prompt: "List every step of the deployment" }), 3)
+      )
+      assert.strictEqual(Chunk.size(parts), 3)
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.status, "interrupted")
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.reserved, 0)
+      assert.isAtLeast(team.spent, costOf(billed!))
+      const report = yield* Effect.flatMap(SpendLedger.SpendLedger, (l) => l.report())
+      assert.strictEqual(report.scopes.find((s) => s.scope === "team")!.byModel[0]?.estimatedCalls, 1)
+    }).pipe(Effect.provide(routed({ seed: 5, billedLog: log, defaults: { outputTokens: { min: 200, max: 200 } } })))
+  })
+
+  it.effect("an interrupted call is charged its reservation; the provider billed what it wrote", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        LanguageModel.generateText({ prompt: "Draft the incident report" }).pipe(
+          RoutedLanguageModel.withRequest({ outputTokens: 300 })
+        )
+      )
+      // 200 ms to the first token, then 100 tokens/s: 1 s later, 80 tokens are written.
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.deepStrictEqual([billed!.status, billed!.outputTokens], ["interrupted", 80])
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.reserved, 0)
+      assert.isAbove(team.spent, costOf(billed!))
+    }).pipe(Effect.provide(routed({
+      seed: 5,
+      billedLog: log,
+      timing: "catalog",
+      defaults: { outputTokens: { min: 300, max: 300 } }
+    })))
+  })
+
+  it.effect("a failed call is cancelled: nothing charged, the provider's error reaches the caller", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.either(LanguageModel.generateText({ prompt: "Anything" }))
+      assert.isTrue(Either.isLeft(failed))
+      if (Either.isLeft(failed)) {
+        assert.strictEqual(failed.left._tag, "HttpResponseError")
+        if (failed.left._tag === "HttpResponseError") assert.strictEqual(failed.left.response.status, 500)
+      }
+      const team = yield* spentOf("team")
+      assert.deepStrictEqual([team.spent, team.reserved, team.calls], [0, 0, 0])
+    }).pipe(Effect.provide(routed({ seed: 1, defaults: { failures: { serverError: 1 } } }))))
+
+  it.effect("no model can take the request: NoEligibleModel behind the AiError, nothing reserved", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.either(
+        LanguageModel.generateText({ prompt: "Anything" }).pipe(
+          RoutedLanguageModel.withRequest({ requires: ["vision"], maxCost: 1 })
+        )
+      )
+      assert.isTrue(Either.isLeft(failed))
+      if (Either.isLeft(failed)) {
+        const cause = RoutedLanguageModel.routerError(failed.left)
+        assert.isTrue(Option.isSome(cause) && cause.value._tag === "NoEligibleModel")
+      }
+      assert.strictEqual((yield* spentOf("team")).reserved, 0)
+    }).pipe(Effect.provide(routed({ seed: 1 }))))
+
+  it.effect("bad options are InvalidOptions when the layer is built", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.either(Effect.provide(Effect.void, routed({ defaults: { failures: { timeout: 2 } } })))
+      assert.isTrue(Either.isLeft(bad) && (bad.left as { _tag: string })._tag === "InvalidOptions")
+      const noScope = yield* Effect.either(Effect.provide(Effect.void, routed({}, { routed: { scopes: [] } })))
+      assert.isTrue(Either.isLeft(noScope) && (noScope.left as { _tag: string })._tag === "InvalidOptions")
+    }))
+})
