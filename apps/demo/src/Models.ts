@@ -72,6 +72,34 @@ const unit = (seed: string, salt: string): number =>
 const refused = (error: RouterErrors.NoEligibleModel | RouterErrors.SpendLimitExceeded | { readonly _tag: string }) =>
   new ModelRefused({ reason: error._tag, message: "message" in error ? String(error.message) : error._tag })
 
+/**
+ * The simulated provider's answer to one call attempt: deterministic in the
+ * idempotency key (the same attempt answers the same), between half and all
+ * of the expected output, never above the cap sent as `max_tokens`.
+ */
+export const simulate = (input: {
+  readonly model: string
+  readonly step: string
+  readonly prompt: string
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly maxOutputTokens: number
+  readonly idempotencyKey: string
+}): { readonly text: string; readonly usage: TokenUsage.TokenUsage } => {
+  const outputTokens = Math.min(
+    input.maxOutputTokens,
+    Math.max(1, Math.round(input.outputTokens * (0.5 + unit(input.idempotencyKey, "len") / 2)))
+  )
+  return {
+    text: `[${input.model}] ${input.step}: ${input.prompt.split("\n")[0]!.slice(0, 120)}`,
+    usage: TokenUsage.make({ inputTokens: input.inputTokens, outputTokens })
+  }
+}
+
+/** Whether the simulated provider fails this call attempt, at `failureRate`. */
+export const simulatedFailure = (idempotencyKey: string, failureRate: number): boolean =>
+  unit(idempotencyKey, "fail") < failureRate
+
 /** The simulated provider behind the router, with the team's spend scopes. */
 export const layerSimulated = (options: {
   readonly latency: Duration.Duration
@@ -105,19 +133,21 @@ export const layerSimulated = (options: {
                 yield* Ref.update(calls, (n) => n + 1)
                 if (Duration.toMillis(options.latency) > 0) yield* Effect.sleep(options.latency)
                 const model = decision.model.name
-                if (unit(input.idempotencyKey, "fail") < options.failureRate) {
+                if (simulatedFailure(input.idempotencyKey, options.failureRate)) {
                   return yield* new ModelUnavailable({
                     model,
                     message: `${model} answered 529: overloaded (simulated)`
                   })
                 }
-                // Between half and all of the expected output, never above the cap sent as max_tokens.
-                const outputTokens = Math.min(
-                  decision.maxOutputTokens,
-                  Math.max(1, Math.round(input.outputTokens * (0.5 + unit(input.idempotencyKey, "len") / 2)))
-                )
-                const text = `[${model}] ${input.step}: ${input.prompt.split("\n")[0]!.slice(0, 120)}`
-                const usage = TokenUsage.make({ inputTokens, outputTokens })
+                const { text, usage } = simulate({
+                  model,
+                  step: input.step,
+                  prompt: input.prompt,
+                  inputTokens,
+                  outputTokens: input.outputTokens,
+                  maxOutputTokens: decision.maxOutputTokens,
+                  idempotencyKey: input.idempotencyKey
+                })
                 return { value: { text, model, usage }, outcome: { usage } }
               })
           ).pipe(

@@ -102,6 +102,10 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
     unknown,
     Api.NotFound | Api.InvalidState | Api.InvalidRequest | Api.InternalError
   >
+  /** Submits a research run and waits for its report (the benchmark's unit of work). */
+  readonly run: (
+    payload: typeof Api.ResearchPayload.Type
+  ) => Effect.Effect<string, SubmitError | SupervisorErrors.TaskError>
   readonly ready: Effect.Effect<boolean>
   readonly counts: Effect.Effect<Counts>
   readonly supervisor: Supervisor.SupervisorService
@@ -286,11 +290,11 @@ export const layer = (
             Effect.mapError(refusal)
           )
           yield* count("accepted")
-          return { id: entry.id, workflowId: entry.workflowId, status: "accepted" as const, supervisor: handle.id }
+          return { id: entry.id, workflowId: entry.workflowId, status: "accepted" as const, handle }
         })
 
       let next = 0
-      const submit = (request: typeof Api.SubmitTask.Type) =>
+      const submitTask = (request: typeof Api.SubmitTask.Type) =>
         Effect.gen(function*() {
           if (!(TASK_TYPES as ReadonlyArray<string>).includes(request.type)) {
             return yield* new Api.UnknownTaskType({
@@ -312,7 +316,7 @@ export const layer = (
           }
           const id = yield* ids.next.pipe(Effect.map((raw) => `wf-${raw}`))
           const submittedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          const accepted = yield* admit({
+          return yield* admit({
             id,
             type: "research",
             status: "accepted",
@@ -322,8 +326,14 @@ export const layer = (
             submittedAt,
             ...(request.priority === undefined ? {} : { priority: request.priority })
           }, "execute")
-          return { id: accepted.id, workflowId: accepted.workflowId, status: accepted.status }
         })
+      const submit = (request: typeof Api.SubmitTask.Type) =>
+        Effect.map(submitTask(request), (a) => ({ id: a.id, workflowId: a.workflowId, status: a.status }))
+      const run = (payload: typeof Api.ResearchPayload.Type) =>
+        Effect.flatMap(
+          submitTask({ type: "research", payload }),
+          (accepted) => Effect.map(accepted.handle.await, (result) => result.report)
+        )
 
       const readLedger = (id: string) =>
         state.get(ledgerKey(id)).pipe(
@@ -385,10 +395,7 @@ export const layer = (
               return yield* Effect.fail(new Error(`letter ${letter.id} refers to no workflow`))
             }
             const accepted = yield* retry(workflowId)
-            const handle = yield* supervisor.handle(
-              (accepted as { supervisor: string }).supervisor
-            )
-            return yield* handle.await
+            return yield* accepted.handle.await
           })).pipe(
             Effect.catchTags({
               LetterNotFound: () =>
@@ -453,6 +460,7 @@ export const layer = (
         retry: (workflowId: string) =>
           Effect.map(retry(workflowId), (a) => ({ id: a.id, workflowId: a.workflowId, status: a.status })),
         replay,
+        run,
         ready: Ref.get(ready),
         counts: Ref.get(counts),
         supervisor

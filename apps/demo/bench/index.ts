@@ -1,0 +1,142 @@
+// The per-workflow overhead of the whole stack: one research run through all
+// seven packages (the task recorded in shared state, admitted by the token
+// budget and the spend policy, queued and dispatched by the supervisor, run
+// by the checkpoint engine with a checkpoint per step, each step's prompt
+// built from memory, routed, reserved and settled by the router, its result
+// remembered, the team's progress in shared state, the grant committed)
+// against the same four steps called directly on the same simulated
+// provider (no latency, no failures), side by side in one process, on SQLite
+// and on Postgres (with AGENTOS_TEST_PG_URL).
+//
+//   pnpm --filter @agentos/demo bench     (BENCH_OPS, BENCH_ROUNDS to change the run)
+import { TokenCounter } from "@agentos/core"
+import * as Backends from "@agentos/testkit/Backends"
+import * as Bench from "@agentos/testkit/Bench"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import type { SqlClient } from "@effect/sql"
+import { Duration, Effect, Layer, ManagedRuntime, Option } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { AppConfig } from "../src/Config.js"
+import { simulate } from "../src/Models.js"
+import * as Stack from "../src/Stack.js"
+import { Team } from "../src/Team.js"
+
+const OPS = Number(process.env.BENCH_OPS ?? 40)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+
+const config: AppConfig = {
+  host: "127.0.0.1",
+  port: 0,
+  dataDir: Os.tmpdir(),
+  databaseUrl: Option.none(),
+  apiToken: Option.none(),
+  maxBodyBytes: 65_536,
+  team: false,
+  teamInterval: Duration.seconds(1),
+  agents: ["lead", "analyst", "writer"],
+  drainTimeout: Duration.seconds(5),
+  leaseTtl: Duration.seconds(15),
+  tokenBudget: 1_000_000_000,
+  spendLimitMicros: 1_000_000_000,
+  simLatency: Duration.zero,
+  simFailureRate: 0,
+  summaryInterval: Duration.hours(1),
+  alertWebhook: Option.none()
+}
+
+let sequence = 0
+
+const stack = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
+  const runtime = ManagedRuntime.make(Stack.layer(config, sql).pipe(Layer.provide(Reactivity.layer)))
+  const contender: Bench.Contender = {
+    name: "the whole stack",
+    run: async (ops) => {
+      for (let i = 0; i < ops; i++) {
+        const report = await runtime.runPromise(
+          Effect.flatMap(Team, (team) => team.run({ topic: `topic ${++sequence}`, agent: config.agents[i % 3]! }))
+        )
+        if (!report.startsWith("# topic")) throw new Error("the stack: wrong report")
+      }
+    }
+  }
+  return { contender, dispose: () => runtime.dispose() }
+}
+
+// The same four steps, their prompts and the same simulated answers, called directly.
+const STEPS = [
+  ["gather-requirements", 200, "gpt-5-nano", (topic: string) => `List the requirements of a brief on: ${topic}`],
+  ["search-sources", 400, "gpt-4o-mini", (topic: string) => `Find sources on: ${topic}`],
+  ["synthesize", 800, "deepseek-chat", (topic: string) => `Synthesize the findings on ${topic} from: `],
+  ["format", 300, "gpt-5-nano", (topic: string) => `Format a one-page report on ${topic}`]
+] as const
+
+const direct: Bench.Contender = {
+  name: "the four steps called directly",
+  run: async (ops) => {
+    for (let i = 0; i < ops; i++) {
+      const topic = `topic ${++sequence}`
+      const answers: Array<string> = []
+      for (const [step, outputTokens, model, question] of STEPS) {
+        const prompt = question(topic) + (answers[1] ?? "")
+        const answer = simulate({
+          model,
+          step,
+          prompt,
+          inputTokens: TokenCounter.approximate.count(prompt),
+          outputTokens,
+          maxOutputTokens: outputTokens * 2,
+          idempotencyKey: `direct-${sequence}:${step}:1`
+        })
+        answers.push(answer.text)
+        await Promise.resolve()
+      }
+      const report = `# ${topic}\n\n${answers[2]}\n\n${answers[3]}`
+      if (!report.startsWith("# topic")) throw new Error("direct: wrong report")
+    }
+  }
+}
+
+const figures: Array<Bench.Figure> = []
+const backends: Array<[string, () => Layer.Layer<SqlClient.SqlClient, unknown>]> = [
+  ["sqlite", () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-bench-"))
+    process.on("exit", () => Fs.rmSync(dir, { recursive: true, force: true }))
+    return Backends.sqlite({ filename: Path.join(dir, "agentos.db") })
+  }],
+  ...(Backends.pgUrl() === undefined
+    ? []
+    : [["postgres", () => Backends.postgres()] as [string, () => Layer.Layer<SqlClient.SqlClient, unknown>]])
+]
+
+for (const [name, sql] of backends) {
+  const ours = stack(sql())
+  const comparison = await Bench.compare(ours.contender, direct, { ops: OPS, rounds: ROUNDS, warmupOps: 10 })
+  await ours.dispose()
+  const overhead = comparison.ours - comparison.baseline
+  console.log(
+    `${name}: stack ${comparison.ours.toFixed(0)} µs/workflow, direct ${comparison.baseline.toFixed(1)} µs/workflow, ` +
+      `overhead ${overhead.toFixed(0)} µs/workflow (rounds ${comparison.oursRange.map((v) => v.toFixed(0)).join("–")})`
+  )
+  figures.push({
+    name: `research workflow through the whole stack (${name})`,
+    value: comparison.ours,
+    unit: "µs/op",
+    better: "lower",
+    config: { backend: name, ops: OPS, rounds: ROUNDS, steps: 4, latencyMillis: 0 },
+    baseline: { name: direct.name, value: comparison.baseline },
+    ratio: comparison.ratio,
+    spread: {
+      min: comparison.oursRange[0],
+      max: comparison.oursRange[1],
+      baselineMin: comparison.baselineRange[0],
+      baselineMax: comparison.baselineRange[1]
+    },
+    note: `overhead of the stack: ${overhead.toFixed(0)} µs per workflow (median of ${ROUNDS} rounds of ${OPS})`
+  })
+}
+
+const file = Bench.writeResults("demo", "pnpm --filter @agentos/demo bench", figures)
+console.log(`wrote ${file}`)
+process.exit(0)
