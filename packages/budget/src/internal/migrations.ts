@@ -89,5 +89,38 @@ export const migrations: Sql.Migrations = {
     yield* sql`ALTER TABLE agentos_budget_teams ADD COLUMN used bigint NOT NULL DEFAULT 0`
     yield* sql`UPDATE agentos_budget_teams SET used = retired_used + COALESCE((
       SELECT sum(a.used) FROM agentos_budget_agents a WHERE a.team = agentos_budget_teams.team), 0)`
+  }),
+  // SQLite has no data-modifying CTE: its fast paths are one statement on
+  // the reservation (an INSERT … SELECT guarded by the agent's and the team's
+  // rows; an UPDATE guarded by the team's row) and these triggers apply the
+  // agent's and the team's side in the same statement, so each fast path is
+  // atomic without a transaction. fast_at (the agent's activity time) is set
+  // only by a fast path's statement; every other write of a reservation
+  // leaves it NULL, so the triggers never act on the rules' own writes (which
+  // write the agents themselves). BEFORE triggers: the statement's RETURNING
+  // then reads the agent's and the team's figures after them.
+  "0003_fast_paths": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE agentos_budget_reservations ADD COLUMN fast_at bigint`
+    yield* sql.onDialectOrElse({
+      pg: () => Effect.void,
+      orElse: () =>
+        Effect.zipRight(
+          sql`CREATE TRIGGER agentos_budget_fast_reserve BEFORE INSERT ON agentos_budget_reservations
+            WHEN NEW.fast_at IS NOT NULL
+            BEGIN
+              UPDATE agentos_budget_agents SET reserved = reserved + NEW.amount, last_activity = NEW.fast_at
+              WHERE team = NEW.team AND id = NEW.agent;
+            END`,
+          sql`CREATE TRIGGER agentos_budget_fast_commit BEFORE UPDATE OF state ON agentos_budget_reservations
+            WHEN OLD.state = 'held' AND NEW.state = 'committed' AND NEW.fast_at IS NOT NULL
+            BEGIN
+              UPDATE agentos_budget_agents SET used = used + NEW.actual, reserved = reserved - OLD.amount,
+                last_activity = NEW.fast_at
+              WHERE team = OLD.team AND id = OLD.agent;
+              UPDATE agentos_budget_teams SET used = used + NEW.actual WHERE team = OLD.team;
+            END`
+        )
+    })
   })
 }

@@ -206,7 +206,7 @@ export const make = (
         }
         for (const row of changes.settled) {
           yield* sql`UPDATE agentos_budget_reservations SET state = ${row.state}, actual = ${row.actual},
-            charged = ${row.charged}, refunded = ${row.refunded}, overage = ${row.overage}
+            charged = ${row.charged}, refunded = ${row.refunded}, overage = ${row.overage}, fast_at = NULL
             WHERE team = ${team} AND id = ${row.id}`
         }
         let expiresAt: number | null = null
@@ -300,8 +300,15 @@ export const make = (
     // the row's latest version), so the guarantee comes from the database's
     // row locks, never from a read in this process.
     const AGENT_COLUMNS = sql.literal("a.id, a.allocated, a.used")
-    // SQLite's RETURNING names the columns of the updated table unqualified.
-    const AGENT_RETURNING = sql.literal("id, allocated, used")
+    // SQLite: the agent's and the team's figures after the statement and its
+    // (BEFORE) triggers, read by its RETURNING.
+    const sqliteFigures = sql.literal(
+      `(SELECT a.used FROM agentos_budget_agents a WHERE a.team = agentos_budget_reservations.team
+        AND a.id = agentos_budget_reservations.agent) AS used,
+      (SELECT a.allocated FROM agentos_budget_agents a WHERE a.team = agentos_budget_reservations.team
+        AND a.id = agentos_budget_reservations.agent) AS allocated,
+      (SELECT t.used FROM agentos_budget_teams t WHERE t.team = agentos_budget_reservations.team) AS team_used`
+    )
     const pg = Sql.isPg(sql)
     const noExpiryDue = sql`(t.next_expiry IS NULL OR ${Reservation.sqlHeld(sql, "t.next_expiry")})`
     const lendsNothing = (agent: string) =>
@@ -343,30 +350,26 @@ export const make = (
               RETURNING ${AGENT_COLUMNS}, t.used AS team_used
             ), r AS (
               INSERT INTO agentos_budget_reservations
-                (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
+                (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage, fast_at)
               SELECT ${team}, ${input.id}, a.id, ${input.tokens}, ${input.tokens}, 'held',
-                ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0
+                ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0, ${input.now}
               FROM a
               RETURNING expires_at
             )
             SELECT a.*, r.expires_at FROM a, r`,
           (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
         )
-        : sql.withTransaction(Effect.gen(function*() {
-          const rows = yield* sql<Row>`UPDATE agentos_budget_agents SET reserved = reserved + ${input.tokens},
-              last_activity = ${input.now}
-            WHERE team = ${team} AND id = ${input.agent} AND allocated - used - reserved >= ${input.tokens}
-              AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guard(input)}
-                AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)})
-            RETURNING ${AGENT_RETURNING}, (SELECT t.used FROM agentos_budget_teams t WHERE t.team = ${team}) AS team_used`
-          if (rows.length === 0) return undefined
-          const inserted = yield* sql<Row>`INSERT INTO agentos_budget_reservations
-              (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage)
-            VALUES (${team}, ${input.id}, ${input.agent}, ${input.tokens}, ${input.tokens}, 'held',
-              ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0)
-            RETURNING expires_at`
-          return fastOutcome({ ...rows[0]!, expires_at: inserted[0]?.expires_at }, input.tokens)
-        }))).pipe(
+        : Effect.map(
+          sql<Row>`INSERT INTO agentos_budget_reservations
+              (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage, fast_at)
+            SELECT a.team, ${input.id}, a.id, ${input.tokens}, ${input.tokens}, 'held', ${expiryOf(input.ttlMillis)},
+              0, 0, 0, 0, ${input.now}
+            FROM agentos_budget_agents a JOIN agentos_budget_teams t ON t.team = a.team
+            WHERE a.team = ${team} AND a.id = ${input.agent} AND a.allocated - a.used - a.reserved >= ${input.tokens}
+              AND ${guard(input)} AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)}
+            RETURNING agent AS id, expires_at, ${sqliteFigures}`,
+          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
+        )).pipe(
           Sql.retryTransient(),
           Sql.mapError((cause) => new StoreError({ operation: "reserve", cause }))
         )
@@ -383,7 +386,7 @@ export const make = (
               FOR KEY SHARE
             ), r AS (
               UPDATE agentos_budget_reservations AS r SET state = 'committed', actual = ${input.actual},
-                charged = ${input.actual}, refunded = r.amount - ${input.actual}, overage = 0
+                charged = ${input.actual}, refunded = r.amount - ${input.actual}, overage = 0, fast_at = ${input.now}
               FROM t WHERE r.team = t.team AND r.id = ${input.id} AND r.state = 'held' AND r.amount > 0
                 AND r.amount >= ${input.actual}
                 AND (r.expires_at IS NULL OR ${Reservation.sqlHeld(sql, "r.expires_at")})
@@ -401,27 +404,15 @@ export const make = (
             SELECT a.*, u.used AS team_used FROM a, u`,
           (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
         )
-        : sql.withTransaction(Effect.gen(function*() {
-          const settled = yield* sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed',
-              actual = ${input.actual}, charged = ${input.actual}, refunded = amount - ${input.actual}, overage = 0
+        : Effect.map(
+          sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed', actual = ${input.actual},
+              charged = ${input.actual}, refunded = amount - ${input.actual}, overage = 0, fast_at = ${input.now}
             WHERE team = ${team} AND id = ${input.id} AND state = 'held' AND amount > 0 AND amount >= ${input.actual}
               AND (expires_at IS NULL OR ${Reservation.sqlHeld(sql, "expires_at")})
               AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guard(input)} AND ${noExpiryDue})
-            RETURNING agent, amount, expires_at`
-          if (settled.length === 0) return undefined
-          const held = num(settled[0]!.amount)
-          const agents = yield* sql<Row>`UPDATE agentos_budget_agents SET used = used + ${input.actual},
-              reserved = reserved - ${held}, last_activity = ${input.now}
-            WHERE team = ${team} AND id = ${String(settled[0]!.agent)}
-            RETURNING ${AGENT_RETURNING}`
-          const teams = yield* sql<Row>`UPDATE agentos_budget_teams SET used = used + ${input.actual}
-            WHERE team = ${team} RETURNING used`
-          if (agents.length === 0 || teams.length === 0) {
-            // Cannot happen (see above); failing rolls the settlement back.
-            return yield* Effect.die(new Error("budget store: a held reservation's agent or team is missing"))
-          }
-          return fastOutcome({ ...agents[0]!, team_used: teams[0]!.used, expires_at: settled[0]!.expires_at }, held)
-        }))).pipe(
+            RETURNING agent AS id, amount AS held, expires_at, ${sqliteFigures}`,
+          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
+        )).pipe(
           Sql.retryTransient(),
           Sql.mapError((cause) => new StoreError({ operation: "commit", cause }))
         )
