@@ -111,7 +111,7 @@ const texts = (recall: { readonly memories: ReadonlyArray<{ readonly memory: { r
   recall.memories.map((r) => r.memory.text)
 
 /**
- * The cases every `AgentMemory` layer passes. Two cases build two memories
+ * The cases every `AgentMemory` layer passes. Three cases build two memories
  * in one case and expect them to share the store (as two processes over one
  * database); they skip the `memory` backend, whose every build is a store of
  * its own. A layer of your own that keeps its data in process runs

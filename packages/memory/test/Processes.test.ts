@@ -196,6 +196,44 @@ describe("AgentMemory.layerSql across processes", () => {
       30_000
     )
 
+    // Another process supersedes a memory between this one's sync and its
+    // forget (or eviction) of it: the superseded memory stays in history.
+    it.scopedLive(
+      `${backend.name}: forgetting a memory another process just superseded keeps it in history`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "h" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const paris = yield* a.add({ text: "lives in Paris", type: "fact", key: "user/city" })
+          let armed = true
+          yield* a.forget(paris.memory.id).pipe(Statement.withTransformer((statement) => {
+            const [text] = statement.compile()
+            if (!armed || !text.includes("agentos_memory_teams") || !text.startsWith("INSERT")) {
+              return Effect.succeed(statement)
+            }
+            armed = false
+            return Statement.withTransformerDisabled(
+              b.add({ text: "moved to Berlin", type: "fact", key: "user/city" })
+            ).pipe(Effect.orDie, Effect.as(statement))
+          }))
+          assert.isFalse(armed, "the superseding add was injected")
+          for (const m of [a, b]) {
+            const history = yield* m.history({ key: "user/city" })
+            assert.deepStrictEqual(history.map((h) => h.text), ["lives in Paris", "moved to Berlin"])
+            assert.deepStrictEqual((yield* m.recall()).memories.map((r) => r.memory.text), ["moved to Berlin"])
+          }
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "h" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
     // Another process trims the log of removed ids while this one reads what
     // changed (between its statements): an id removed before the trim must
     // not be kept because its log entry vanished under the read.

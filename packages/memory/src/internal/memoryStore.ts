@@ -101,7 +101,11 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
         if (row.memory.key !== undefined && t.keys.get(scopeKey(row.memory)) === id) t.keys.delete(scopeKey(row.memory))
         return true
       }
-      for (const id of batch.remove) drop(id)
+      // live ones only, as on SQL: a superseded memory stays in history
+      for (const id of batch.remove) {
+        const row = t.rows.get(id)
+        if (row !== undefined && isLive(row)) drop(id)
+      }
       if (batch.clear !== undefined) {
         const agent = batch.clear.agent
         for (const [id, row] of t.rows) {

@@ -234,7 +234,8 @@ export const makeSqlStore = (
           SELECT team, ${version}, id, ${batch.at} FROM ${entries} WHERE team = ${team} AND live = 1 AND ${
             sql.in("id", chunk)
           }`
-          yield* sql`DELETE FROM ${entries} WHERE team = ${team} AND ${sql.in("id", chunk)}`
+          // live ones only: a memory another process superseded meanwhile stays in history
+          yield* sql`DELETE FROM ${entries} WHERE team = ${team} AND live = 1 AND ${sql.in("id", chunk)}`
         }
         if (batch.clear !== undefined) {
           const agent = batch.clear.agent

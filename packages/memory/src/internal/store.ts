@@ -36,7 +36,7 @@ export interface Batch {
   readonly touchedAt: number
   /** The writer's clock: removed ids are logged at this time. */
   readonly at: number
-  /** Removed memories (forget, eviction). */
+  /** Removed memories (forget, eviction): live ones only; a superseded one stays in history. */
   readonly remove: ReadonlyArray<string>
   /** Removes every memory of the team (`null`), or of an agent. */
   readonly clear?: { readonly agent: string | null }
