@@ -52,6 +52,11 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   maxBytes: Schema.Int
 }, HttpApiSchema.annotations({ status: 413 })) {}
 
+/** 411: a request body without `Content-Length` (chunked): its size must be known before it is read. */
+export class LengthRequired extends Schema.TaggedError<LengthRequired>()("LengthRequired", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 411 })) {}
+
 /**
  * 429: backpressure (the task type's queue is full) or an exhausted budget
  * (tokens or money); the response also carries `Retry-After` (seconds).
@@ -363,6 +368,7 @@ export class Api extends HttpApi.make("agentos")
   .add(SupervisorApi)
   .addError(Unauthorized)
   .addError(PayloadTooLarge)
+  .addError(LengthRequired)
   .addError(InternalError)
   .annotate(OpenApi.Title, "AgentOS reference service")
   .annotate(

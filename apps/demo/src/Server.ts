@@ -79,6 +79,12 @@ const apiMiddleware = (config: AppConfig) => (app: HttpApp.Default): HttpApp.Def
         })
       }
     }
+    if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
+      return json(411, {
+        _tag: "LengthRequired",
+        message: "send the body with a Content-Length (chunked bodies are not accepted)"
+      })
+    }
     const length = Number(request.headers["content-length"] ?? "0")
     if (Number.isFinite(length) && length > config.maxBodyBytes) {
       return json(413, {

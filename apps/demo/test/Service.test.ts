@@ -168,7 +168,7 @@ describe("demo service: bad input", () => {
             ReturnType<typeof client>,
             string,
             string,
-            { body?: unknown; raw?: string; headers?: Record<string, string> },
+            { body?: unknown; raw?: string; headers?: Record<string, string>; chunked?: boolean },
             number,
             string
           ]
@@ -223,6 +223,15 @@ describe("demo service: bad input", () => {
             "HttpApiDecodeError"
           ],
           ["an oversized body", http, "POST", "/workflows", { body: { topic: big } }, 413, "PayloadTooLarge"],
+          [
+            "a chunked body",
+            http,
+            "POST",
+            "/workflows",
+            { body: { topic: big }, chunked: true },
+            411,
+            "LengthRequired"
+          ],
           ["no token", anonymous, "GET", "/workflows", {}, 401, "Unauthorized"],
           ["a wrong token", wrong, "POST", "/workflows", { body: { topic: "x" } }, 401, "Unauthorized"],
           ["no token on the docs", anonymous, "GET", "/openapi.json", {}, 401, "Unauthorized"],

@@ -44,7 +44,13 @@ export interface Client {
   readonly request: (
     method: string,
     path: string,
-    options?: { readonly body?: unknown; readonly raw?: string; readonly headers?: Record<string, string> }
+    options?: {
+      readonly body?: unknown
+      readonly raw?: string
+      readonly headers?: Record<string, string>
+      /** Send the body as a stream: chunked, without Content-Length. */
+      readonly chunked?: boolean
+    }
   ) => Effect.Effect<{ readonly status: number; readonly headers: Headers; readonly body: any; readonly text: string }>
 }
 
@@ -64,7 +70,11 @@ export const client = (base: string, token?: string): Client => ({
       const response = await fetch(`${base}${path}`, {
         method,
         headers: { ...headers, ...options.headers },
-        ...(body === undefined ? {} : { body })
+        ...(body === undefined
+          ? {}
+          : options.chunked
+          ? { body: new Blob([body]).stream(), duplex: "half" }
+          : { body })
       })
       const text = await response.text()
       let parsed: unknown = undefined
