@@ -40,11 +40,18 @@ describe("the log of removed ids", () => {
       const before = yield* store.changes("t", 1)
       assert.lengthOf(before!.gone, 100)
       assert.isUndefined(before!.reset)
+      // version 3: one more memory, removed at version 4, after the coming cutoff
+      yield* store.apply("t", { ...emptyBatch, insert: [memoryAt(200, HOUR)], at: HOUR })
+      yield* store.apply("t", { ...emptyBatch, remove: [memoryAt(200, HOUR).id], at: 1.5 * HOUR })
       yield* store.apply("t", { ...emptyBatch, insert: [memoryAt(100, 2 * HOUR)], at: 2 * HOUR })
       const after = yield* store.changes("t", 1)
       assert.isTrue(after!.reset)
       assert.deepStrictEqual(after!.live.map((m) => m.text), ["memory 100"])
       assert.deepStrictEqual(after!.gone, [])
+      // the removal logged after the cutoff is kept for a reader at version 2
+      const recent = yield* store.changes("t", 2)
+      assert.isUndefined(recent!.reset)
+      assert.deepStrictEqual(recent!.gone, ["m200"])
     }))
 
   const backends = [

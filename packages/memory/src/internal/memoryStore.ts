@@ -4,7 +4,7 @@
 import * as Effect from "effect/Effect"
 import type { Memory } from "../Memory.js"
 import { mergeMemory } from "./merge.js"
-import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store } from "./store.js"
+import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
 
 interface Row {
   memory: Memory
@@ -39,16 +39,20 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
     const isLive = (row: Row) => row.memory.supersededBy === undefined
 
     // The rule of the SQL store: drop the ids logged before `at` − retention
-    // and every id of a version up to theirs, at most every retention / 4.
+    // and every id of a version up to theirs, at most once per trim period.
+    // The log is in version order (a Map keeps insertion order), so a trim
+    // walks only what it drops.
     const trim = (t: Team, at: number) => {
-      if (at < t.trimmedAt + retention / 4) return
+      if (at < t.trimmedAt + trimPeriod(retention)) return
       t.trimmedAt = at
       const cutoff = at - retention
-      let through = 0
-      for (const entry of t.gone.values()) if (entry.at < cutoff && entry.version > through) through = entry.version
-      if (through === 0) return
-      for (const [id, entry] of t.gone) if (entry.version <= through) t.gone.delete(id)
-      t.trimmed = Math.max(t.trimmed, through)
+      let through = t.trimmed
+      for (const [id, entry] of t.gone) {
+        if (entry.at >= cutoff && entry.version > through) break
+        through = Math.max(through, entry.version)
+        t.gone.delete(id)
+      }
+      t.trimmed = through
     }
 
     const apply = (name: string, batch: Batch): Applied => {

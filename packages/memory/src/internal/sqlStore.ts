@@ -11,7 +11,7 @@ import { StoreError } from "../Errors.js"
 import type { Memory } from "../Memory.js"
 import { mergeMemory } from "./merge.js"
 import { ENTRIES, GONE, migrations, TEAMS } from "./migrations.js"
-import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store } from "./store.js"
+import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
 
 const CHUNK = 500
 
@@ -151,8 +151,8 @@ export const makeSqlStore = (
         return { version: head.version, live: yield* toMemories(rows), gone: gone.map((r) => r.id) }
       }).pipe(fail("changes"))
 
-    // Drops the gone ids logged before `at` − retention, at most every
-    // retention / 4 (the team's row lock is held).
+    // Drops the gone ids logged before `at` − retention, at most once per
+    // trim period (the team's row lock is held).
     const trim = (team: string, at: number) =>
       Effect.gen(function*() {
         const cutoff = at - retention
@@ -174,7 +174,7 @@ export const makeSqlStore = (
         VALUES (${team}, 1) ON CONFLICT (team) DO UPDATE SET version = ${teams}.version + 1
         RETURNING version, trimmed_at`
         const version = Sql.toNumber(bumped!.version)
-        if (batch.at >= Sql.toNumber(bumped!.trimmed_at) + retention / 4) yield* trim(team, batch.at)
+        if (batch.at >= Sql.toNumber(bumped!.trimmed_at) + trimPeriod(retention)) yield* trim(team, batch.at)
         const superseded: Array<string> = []
         const cleared: Array<string> = []
         const merged: Array<Memory> = []

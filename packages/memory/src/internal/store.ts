@@ -10,7 +10,8 @@
 // that is how a process sees what another process wrote.
 //
 // The log of removed ids is trimmed: a write at time T drops the ids
-// removed before T − retention (at most every retention / 4). A reader whose
+// removed before T − retention (at most once per `trimPeriod`, so each trim
+// drops about a period's worth of ids, never a day's at once). A reader whose
 // `since` is older than what was trimmed gets every live memory instead
 // (`reset`), so nothing removed comes back in a process that slept.
 import type * as Effect from "effect/Effect"
@@ -84,3 +85,6 @@ export const emptyBatch: Batch = { insert: [], merge: [], touch: [], touchedAt: 
 
 /** How long removed ids are kept in the log by default: 24 hours. */
 export const DEFAULT_RETENTION = 24 * 3_600_000
+
+/** How often a team's log is trimmed: every minute, or every quarter of a shorter retention. */
+export const trimPeriod = (retention: number): number => Math.min(60_000, retention / 4)
