@@ -11,6 +11,7 @@
 import * as Reservation from "@agentos/core/Reservation"
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
 import { StoreError } from "../Errors.js"
@@ -335,87 +336,148 @@ export const make = (
       expiresAt: numOrNull(row.expires_at)
     })
 
-    const reserveFast: BudgetLedger["reserveFast"] = (input) =>
-      (pg
-        ? Effect.map(
-          sql<Row>`WITH t AS (
+    type Args = ReadonlyArray<unknown>
+
+    /**
+     * A statement compiled once, with sentinel arguments, to its SQL text and
+     * the place of each argument among its parameters: a call binds its
+     * arguments to that text (`sql.unsafe`), the same statement every time,
+     * without building and compiling the template per call. `numeric` names
+     * the arguments that must be numbers when the statement is built (a ttl
+     * that core's Reservation.sqlExpiresAt checks).
+     */
+    const compiled = (
+      build: (args: Args) => Statement.Statement<Row>,
+      arity: number,
+      numeric: ReadonlyArray<number>
+    ) => {
+      const sentinels: Array<unknown> = Array.from(
+        { length: arity },
+        (_, i) => numeric.includes(i) ? 2 ** 52 + i : `\u0000agentos_budget:${i}\u0000`
+      )
+      const [text, params] = build(sentinels).compile()
+      if (sentinels.some((sentinel) => text.includes(String(sentinel)))) {
+        throw new Error("budget store: a statement argument was compiled into the SQL text")
+      }
+      const slots = params.map((param) => sentinels.indexOf(param))
+      return (args: Args) => {
+        const values = new Array<unknown>(params.length)
+        for (let i = 0; i < values.length; i++) {
+          const slot = slots[i]!
+          values[i] = slot >= 0 ? args[slot] : params[i]
+        }
+        return sql.unsafe<Row>(text, values)
+      }
+    }
+
+    // reserve's arguments: id, agent, tokens, now, periodKey, total, ttl.
+    const reserveStatement = (ttl: "ttl" | "never") => (args: Args) => {
+      const [id, agent, tokens, now, periodKey, total, ttlMillis] = args as [
+        string,
+        string,
+        number,
+        number,
+        string,
+        number,
+        number
+      ]
+      const guarded = guard({ periodKey, total, now })
+      const expiry = ttl === "never" ? null : ttlMillis
+      return pg
+        ? sql<Row>`WITH t AS (
               SELECT t.team, t.used FROM agentos_budget_teams t
-              WHERE ${guard(input)} AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)}
+              WHERE ${guarded} AND ${expiresAfterNext(expiry)} AND ${lendsNothing(agent)}
               FOR KEY SHARE
             ), a AS (
-              UPDATE agentos_budget_agents AS a SET reserved = a.reserved + ${input.tokens},
-                last_activity = ${input.now}
-              FROM t WHERE a.team = t.team AND a.id = ${input.agent}
-                AND a.allocated - a.used - a.reserved >= ${input.tokens}
+              UPDATE agentos_budget_agents AS a SET reserved = a.reserved + ${tokens}, last_activity = ${now}
+              FROM t WHERE a.team = t.team AND a.id = ${agent} AND a.allocated - a.used - a.reserved >= ${tokens}
               RETURNING ${AGENT_COLUMNS}, t.used AS team_used
             ), r AS (
               INSERT INTO agentos_budget_reservations
                 (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage, fast_at)
-              SELECT ${team}, ${input.id}, a.id, ${input.tokens}, ${input.tokens}, 'held',
-                ${expiryOf(input.ttlMillis)}, 0, 0, 0, 0, ${input.now}
+              SELECT ${team}, ${id}, a.id, ${tokens}, ${tokens}, 'held', ${expiryOf(expiry)}, 0, 0, 0, 0, ${now}
               FROM a
               RETURNING expires_at
             )
-            SELECT a.*, r.expires_at FROM a, r`,
-          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
-        )
-        : Effect.map(
-          sql<Row>`INSERT INTO agentos_budget_reservations
+            SELECT a.*, r.expires_at FROM a, r`
+        : sql<Row>`INSERT INTO agentos_budget_reservations
               (team, id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage, fast_at)
-            SELECT a.team, ${input.id}, a.id, ${input.tokens}, ${input.tokens}, 'held', ${expiryOf(input.ttlMillis)},
-              0, 0, 0, 0, ${input.now}
+            SELECT a.team, ${id}, a.id, ${tokens}, ${tokens}, 'held', ${expiryOf(expiry)}, 0, 0, 0, 0, ${now}
             FROM agentos_budget_agents a JOIN agentos_budget_teams t ON t.team = a.team
-            WHERE a.team = ${team} AND a.id = ${input.agent} AND a.allocated - a.used - a.reserved >= ${input.tokens}
-              AND ${guard(input)} AND ${expiresAfterNext(input.ttlMillis)} AND ${lendsNothing(input.agent)}
-            RETURNING agent AS id, expires_at, ${sqliteFigures}`,
-          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
-        )).pipe(
-          Sql.retryTransient(),
-          Sql.mapError((cause) => new StoreError({ operation: "reserve", cause }))
-        )
+            WHERE a.team = ${team} AND a.id = ${agent} AND a.allocated - a.used - a.reserved >= ${tokens}
+              AND ${guarded} AND ${expiresAfterNext(expiry)} AND ${lendsNothing(agent)}
+            RETURNING agent AS id, expires_at, ${sqliteFigures}`
+    }
+    const reserveWithTtl = compiled(reserveStatement("ttl"), 7, [6])
+    const reserveNever = compiled(reserveStatement("never"), 7, [6])
 
+    const reserveFast: BudgetLedger["reserveFast"] = (input) =>
+      Effect.map(
+        (input.ttlMillis === null ? reserveNever : reserveWithTtl)([
+          input.id,
+          input.agent,
+          input.tokens,
+          input.now,
+          input.periodKey,
+          input.total,
+          input.ttlMillis ?? 0
+        ]),
+        (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, input.tokens)
+      ).pipe(
+        Sql.retryTransient(),
+        Sql.mapError((cause) => new StoreError({ operation: "reserve", cause }))
+      )
+
+    // commit's arguments: id, actual, now, periodKey, total.
     // A held reservation of a positive amount keeps its agent's reserved
     // above zero, and an agent that holds reservations cannot be removed:
     // the reservation's UPDATE matching implies the agent's UPDATE matches.
-    const commitFast: BudgetLedger["commitFast"] = (input) =>
-      (pg
-        ? Effect.map(
-          sql<Row>`WITH t AS (
+    const commitStatement = compiled(
+      (args: Args) => {
+        const [id, actual, now, periodKey, total] = args as [string, number, number, string, number]
+        const guarded = guard({ periodKey, total, now })
+        return pg
+          ? sql<Row>`WITH t AS (
               SELECT t.team FROM agentos_budget_teams t
-              WHERE ${guard(input)} AND ${noExpiryDue}
+              WHERE ${guarded} AND ${noExpiryDue}
               FOR KEY SHARE
             ), r AS (
-              UPDATE agentos_budget_reservations AS r SET state = 'committed', actual = ${input.actual},
-                charged = ${input.actual}, refunded = r.amount - ${input.actual}, overage = 0, fast_at = ${input.now}
-              FROM t WHERE r.team = t.team AND r.id = ${input.id} AND r.state = 'held' AND r.amount > 0
-                AND r.amount >= ${input.actual}
+              UPDATE agentos_budget_reservations AS r SET state = 'committed', actual = ${actual},
+                charged = ${actual}, refunded = r.amount - ${actual}, overage = 0, fast_at = ${now}
+              FROM t WHERE r.team = t.team AND r.id = ${id} AND r.state = 'held' AND r.amount > 0
+                AND r.amount >= ${actual}
                 AND (r.expires_at IS NULL OR ${Reservation.sqlHeld(sql, "r.expires_at")})
               RETURNING r.agent, r.amount, r.expires_at
             ), a AS (
-              UPDATE agentos_budget_agents AS a SET used = a.used + ${input.actual}, reserved = a.reserved - r.amount,
-                last_activity = ${input.now}
+              UPDATE agentos_budget_agents AS a SET used = a.used + ${actual}, reserved = a.reserved - r.amount,
+                last_activity = ${now}
               FROM r WHERE a.team = ${team} AND a.id = r.agent
               RETURNING ${AGENT_COLUMNS}, r.amount AS held, r.expires_at
             ), u AS (
-              UPDATE agentos_budget_teams AS u SET used = u.used + ${input.actual}
+              UPDATE agentos_budget_teams AS u SET used = u.used + ${actual}
               FROM a WHERE u.team = ${team}
               RETURNING u.used
             )
-            SELECT a.*, u.used AS team_used FROM a, u`,
-          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
-        )
-        : Effect.map(
-          sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed', actual = ${input.actual},
-              charged = ${input.actual}, refunded = amount - ${input.actual}, overage = 0, fast_at = ${input.now}
-            WHERE team = ${team} AND id = ${input.id} AND state = 'held' AND amount > 0 AND amount >= ${input.actual}
+            SELECT a.*, u.used AS team_used FROM a, u`
+          : sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed', actual = ${actual},
+              charged = ${actual}, refunded = amount - ${actual}, overage = 0, fast_at = ${now}
+            WHERE team = ${team} AND id = ${id} AND state = 'held' AND amount > 0 AND amount >= ${actual}
               AND (expires_at IS NULL OR ${Reservation.sqlHeld(sql, "expires_at")})
-              AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guard(input)} AND ${noExpiryDue})
-            RETURNING agent AS id, amount AS held, expires_at, ${sqliteFigures}`,
-          (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
-        )).pipe(
-          Sql.retryTransient(),
-          Sql.mapError((cause) => new StoreError({ operation: "commit", cause }))
-        )
+              AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guarded} AND ${noExpiryDue})
+            RETURNING agent AS id, amount AS held, expires_at, ${sqliteFigures}`
+      },
+      5,
+      []
+    )
+
+    const commitFast: BudgetLedger["commitFast"] = (input) =>
+      Effect.map(
+        commitStatement([input.id, input.actual, input.now, input.periodKey, input.total]),
+        (rows) => rows.length === 0 ? undefined : fastOutcome(rows[0]!, num(rows[0]!.held))
+      ).pipe(
+        Sql.retryTransient(),
+        Sql.mapError((cause) => new StoreError({ operation: "commit", cause }))
+      )
 
     return { transact, reserveFast, commitFast, view }
   })
