@@ -14,7 +14,7 @@ import * as Backends from "@agentos/testkit/Backends"
 import * as Bench from "@agentos/testkit/Bench"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, ManagedRuntime, Option } from "effect"
+import { Duration, Effect, Layer, LogLevel, ManagedRuntime, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -43,7 +43,9 @@ const config: AppConfig = {
   simLatency: Duration.zero,
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
-  alertWebhook: Option.none()
+  alertWebhook: Option.none(),
+  logFormat: "logfmt",
+  logLevel: LogLevel.Info
 }
 
 let sequence = 0

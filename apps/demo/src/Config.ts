@@ -1,6 +1,6 @@
 // The service's configuration, read through Effect `Config` (environment
 // variables by default). Every default runs offline on a fresh machine.
-import { Config, Duration, Option, Redacted } from "effect"
+import { Config, Duration, LogLevel, Option, Redacted } from "effect"
 
 export interface AppConfig {
   readonly host: string
@@ -20,6 +20,8 @@ export interface AppConfig {
   readonly simFailureRate: number
   readonly summaryInterval: Duration.Duration
   readonly alertWebhook: Option.Option<string>
+  readonly logFormat: "logfmt" | "json" | "pretty"
+  readonly logLevel: LogLevel.LogLevel
 }
 
 const positiveInt = (name: string, fallback: number) =>
@@ -60,5 +62,9 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
     Config.validate({ message: "AGENTOS_SIM_FAILURE_RATE must be in [0, 1]", validation: (r) => r >= 0 && r <= 1 })
   ),
   summaryInterval: Config.duration("AGENTOS_SUMMARY_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
-  alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK"))
+  alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK")),
+  logFormat: Config.literal("logfmt", "json", "pretty")("AGENTOS_LOG_FORMAT").pipe(
+    Config.withDefault("logfmt" as const)
+  ),
+  logLevel: Config.logLevel("AGENTOS_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
 })

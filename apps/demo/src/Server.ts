@@ -18,7 +18,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
-import { Cause, Clock, Console, Duration, Effect, Layer, Metric, Option, Redacted, Schedule } from "effect"
+import { Cause, Clock, Console, Duration, Effect, Layer, Logger, Metric, Option, Redacted, Schedule } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { AppConfig } from "./Config.js"
@@ -202,7 +202,14 @@ export const layerWith = <E>(config: AppConfig, sql: Layer.Layer<SqlClient.SqlCl
   return withTerminal.pipe(Layer.provideMerge(stack))
 }
 
+/** Structured logs: logfmt (default) or JSON lines, or pretty for a person; at the configured level. */
+export const logger = (config: AppConfig) =>
+  Layer.merge(
+    config.logFormat === "json" ? Logger.json : config.logFormat === "pretty" ? Logger.pretty : Logger.logFmt,
+    Logger.minimumLogLevel(config.logLevel)
+  )
+
 /** The service as configured by the environment (`pnpm demo`). */
 export const layer = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => layerWith(config, Stack.sql(config)))
+  Effect.map(AppConfig, (config) => layerWith(config, Stack.sql(config)).pipe(Layer.provide(logger(config))))
 )

@@ -3,7 +3,7 @@
 import { SharedState } from "@agentos/state"
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, LogLevel, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -34,6 +34,8 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
+  logFormat: "logfmt",
+  logLevel: LogLevel.Info,
   ...overrides
 })
 
