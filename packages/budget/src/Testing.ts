@@ -38,6 +38,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import type { Alert } from "./Budget.js"
 import * as TokenBudget from "./TokenBudget.js"
 
 /**
@@ -624,6 +625,26 @@ export const sharedSuite: Conformance.Suite<Harness> = [
       assert.strictEqual(d.used, 700)
       const other = yield* budget({ team: "other", total: 10 })
       assert.deepStrictEqual((yield* other.dashboard()).agents, [])
+    })
+  ),
+  Conformance.test(
+    "a threshold alert is raised once per period across the budgets that share the team",
+    Effect.gen(function*() {
+      const one = yield* team([["a", 1]], { team: "alerts2", total: 1000 })
+      const two = yield* budget({ team: "alerts2", total: 1000 })
+      const first = yield* one.subscribe
+      const second = yield* two.subscribe
+      const r = yield* one.reserve("a", 900)
+      yield* one.commit(r.id, 850)
+      yield* two.request("a", 10)
+      yield* two.request("a", 140)
+      yield* one.request("a", 0)
+      const seen = (alerts: Chunk.Chunk<Alert>) =>
+        Chunk.toReadonlyArray(alerts).map((alert) =>
+          alert._tag === "ThresholdCrossed" ? `${alert.scope}:${alert.agent ?? ""}:${alert.threshold}` : alert._tag
+        )
+      assert.deepStrictEqual(seen(yield* Queue.takeAll(first)), ["agent:a:0.8", "team::0.8"])
+      assert.deepStrictEqual(seen(yield* Queue.takeAll(second)), ["agent:a:1", "team::1"])
     })
   ),
   Conformance.test(

@@ -176,6 +176,24 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
       }
     })
 
+  // Claimed alerts of the latest period claimed.
+  let claimedPeriod: string | undefined
+  const claimed = new Set<string>()
+  const claimAlerts: BudgetLedger["claimAlerts"] = (period, keys) =>
+    Effect.sync(() => {
+      if (period !== claimedPeriod) {
+        claimed.clear()
+        claimedPeriod = period
+      }
+      const won: Array<string> = []
+      for (const key of keys) {
+        if (claimed.has(key)) continue
+        claimed.add(key)
+        won.push(key)
+      }
+      return won
+    })
+
   const view: BudgetLedger["view"] = (transferLimit) =>
     Effect.sync(() => ({
       team: team === undefined ? undefined : { ...team },
@@ -186,5 +204,5 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
       history: [...history]
     }))
 
-  return { transact, reserveFast, commitFast, view }
+  return { transact, reserveFast, commitFast, claimAlerts, view }
 }

@@ -122,5 +122,17 @@ export const migrations: Sql.Migrations = {
             END`
         )
     })
+  }),
+  // Threshold alerts claimed per team and period, so that each is raised
+  // once across every process sharing the team (the rows of ended periods are
+  // deleted when a new period starts).
+  "0004_alerts": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE agentos_budget_alerts (
+      team text NOT NULL,
+      period text NOT NULL,
+      alert text NOT NULL,
+      PRIMARY KEY (team, period, alert)
+    )`
   })
 }

@@ -106,13 +106,21 @@ export const make = (
       team: tagged(Metrics.exhaustedTotal, ["scope", "team"])
     }
 
-    // Threshold alerts already raised by this instance, for the current period.
+    // Threshold alerts this instance raised or found raised, for the current
+    // period: a crossing is claimed from the store once per team, scope,
+    // threshold and period (so once across processes), and asked of the store
+    // only once per instance.
     const raised = new Set<string>()
     let raisedPeriod: string | undefined
 
-    /** Threshold crossings not yet raised by this instance in `period`, added to `out`. */
+    interface Crossing {
+      readonly key: string
+      readonly alert: Alert
+    }
+
+    /** Threshold crossings this instance has not yet seen in `period`, added to `out`. */
     const crossings = (
-      out: Array<Alert>,
+      out: Array<Crossing>,
       period: string,
       total: number,
       teamUsed: number,
@@ -126,17 +134,21 @@ export const make = (
         if (limit <= 0) return
         for (const threshold of config.alertThresholds) {
           if (used < threshold * limit) break
-          const key = `${scope}\u0000${agent ?? ""}\u0000${threshold}`
+          // scope and threshold hold no colon, so the key names one crossing.
+          const key = `${scope}:${threshold}:${agent ?? ""}`
           if (raised.has(key)) continue
           raised.add(key)
           out.push({
-            _tag: "ThresholdCrossed",
-            scope,
-            ...(agent === undefined ? {} : { agent }),
-            threshold,
-            used,
-            limit,
-            period
+            key,
+            alert: {
+              _tag: "ThresholdCrossed",
+              scope,
+              ...(agent === undefined ? {} : { agent }),
+              threshold,
+              used,
+              limit,
+              period
+            }
           })
         }
       }
@@ -144,15 +156,21 @@ export const make = (
       cross("team", undefined, teamUsed, total)
     }
 
-    const alertsOf = (report: Rules.Report): Array<Alert> => {
-      const out: Array<Alert> = []
-      crossings(out, report.team.periodKey, report.team.total, report.teamUsed, report.agents)
-      for (const transfer of report.transfers) {
-        out.push(transfer.kind === "steal" ? { _tag: "Stolen", transfer } : { _tag: "Reclaimed", transfer })
-      }
-      for (const overage of report.overages) out.push({ _tag: "Overage", ...overage })
-      return out
-    }
+    /**
+     * The crossings no process raised before, claimed from the store. When
+     * the store fails, the operation has already happened: the crossings are
+     * raised here rather than lost (at worst twice across processes).
+     */
+    const claim = (period: string, found: ReadonlyArray<Crossing>): Effect.Effect<Array<Alert>> =>
+      found.length === 0
+        ? Effect.succeed([])
+        : store.claimAlerts(period, found.map((c) => c.key)).pipe(
+          Effect.map((keys) => {
+            const won = new Set(keys)
+            return found.flatMap((c) => won.has(c.key) ? [c.alert] : [])
+          }),
+          Effect.orElseSucceed(() => found.map((c) => c.alert))
+        )
 
     const lowest = config.alertThresholds.length === 0 ? Infinity : config.alertThresholds[0]!
     /** After a fast path (nothing moved, expired or overran): the threshold alerts alone, then `result`. */
@@ -162,29 +180,47 @@ export const make = (
         outcome.used < lowest * outcome.allocated && outcome.teamUsed < lowest * config.total &&
         raisedPeriod === periodKey
       ) return Effect.succeed(result)
-      const out: Array<Alert> = []
-      crossings(out, periodKey, config.total, outcome.teamUsed, [{
+      const found: Array<Crossing> = []
+      crossings(found, periodKey, config.total, outcome.teamUsed, [{
         id: outcome.agent,
         used: outcome.used,
         allocated: outcome.allocated
       }])
-      return out.length === 0 ? Effect.succeed(result) : Effect.as(PubSub.publishAll(alerts, out), result)
+      if (found.length === 0) return Effect.succeed(result)
+      return Effect.flatMap(claim(periodKey, found), (out) =>
+        out.length === 0 ? Effect.succeed(result) : Effect.as(PubSub.publishAll(alerts, out), result))
     }
 
     const afterwards = (report: Rules.Report) => {
-      const raisedNow = alertsOf(report)
+      const found: Array<Crossing> = []
+      crossings(found, report.team.periodKey, report.team.total, report.teamUsed, report.agents)
       // The common case (nothing moved, expired or crossed) costs no effect.
       if (
-        raisedNow.length === 0 && report.transfers.length === 0 && report.overages.length === 0 &&
+        found.length === 0 && report.transfers.length === 0 && report.overages.length === 0 &&
         report.expired === 0
-      ) return Effect.void
+      ) {
+        return Effect.void
+      }
       return Effect.gen(function*() {
         for (const transfer of report.transfers) {
           yield* Metric.incrementBy(transferred[transfer.kind], transfer.amount)
         }
-        for (const overage of report.overages) yield* Metric.incrementBy(overageTokens, overage.tokens)
-        if (report.expired > 0) yield* Metric.incrementBy(expiredTotal, report.expired)
-        if (raisedNow.length > 0) yield* PubSub.publishAll(alerts, raisedNow)
+        for (const overage of report.overages) {
+          yield* Metric.incrementBy(overageTokens, overage.tokens)
+        }
+        if (report.expired > 0) {
+          yield* Metric.incrementBy(expiredTotal, report.expired)
+        }
+        const out = yield* claim(report.team.periodKey, found)
+        for (const transfer of report.transfers) {
+          out.push(transfer.kind === "steal" ? { _tag: "Stolen", transfer } : { _tag: "Reclaimed", transfer })
+        }
+        for (const overage of report.overages) {
+          out.push({ _tag: "Overage", ...overage })
+        }
+        if (out.length > 0) {
+          yield* PubSub.publishAll(alerts, out)
+        }
       })
     }
 
@@ -192,8 +228,12 @@ export const make = (
     // formats dates in the period's time zone, too dear for every operation.
     let window: Period.Window | undefined
     const periodKeyAt = (now: number): string => {
-      if (config.period === undefined) return "all"
-      if (window === undefined || now < window.start || now >= window.end) window = Period.windowAt(config.period, now)
+      if (config.period === undefined) {
+        return "all"
+      }
+      if (window === undefined || now < window.start || now >= window.end) {
+        window = Period.windowAt(config.period, now)
+      }
       return window.key
     }
 
@@ -216,7 +256,9 @@ export const make = (
           return rules(draft)
         })
       }).pipe(
-        Effect.tap(({ result }) => afterwards(result.report)),
+        Effect.tap(({ result }) =>
+          afterwards(result.report)
+        ),
         Effect.map(({ expiresAt, result }) => ({ value: result.value, expiresAt }))
       )
 

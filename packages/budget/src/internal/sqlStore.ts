@@ -257,8 +257,11 @@ export const make = (
               ended_at: h.endedAt
             })))
           } ON CONFLICT (team, period) DO NOTHING`
-          // A new period forgets the settlements of the last one.
+          // A new period forgets the settlements and the alerts of the last one.
           yield* sql`DELETE FROM agentos_budget_reservations WHERE team = ${team} AND state <> 'held'`
+          if (t !== undefined) {
+            yield* sql`DELETE FROM agentos_budget_alerts WHERE team = ${team} AND period <> ${t.periodKey}`
+          }
         }
         return { result: outcome.result, expiresAt }
       })).pipe(
@@ -479,5 +482,16 @@ export const make = (
         Sql.mapError((cause) => new StoreError({ operation: "commit", cause }))
       )
 
-    return { transact, reserveFast, commitFast, view }
+    const claimAlerts: BudgetLedger["claimAlerts"] = (period, keys) =>
+      Effect.map(
+        sql<Row>`INSERT INTO agentos_budget_alerts ${
+          sql.insert(keys.map((alert) => ({ team, period, alert })))
+        } ON CONFLICT DO NOTHING RETURNING alert`,
+        (rows) => rows.map((row) => String(row.alert))
+      ).pipe(
+        Sql.retryTransient(),
+        Sql.mapError((cause) => new StoreError({ operation: "claimAlerts", cause }))
+      )
+
+    return { transact, reserveFast, commitFast, claimAlerts, view }
   })

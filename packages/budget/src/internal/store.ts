@@ -182,6 +182,15 @@ export interface BudgetLedger {
    * the guard holds; `undefined` otherwise, with nothing changed.
    */
   readonly commitFast: (input: FastCommit) => Effect.Effect<FastOutcome | undefined, StoreError>
+  /**
+   * Claims threshold alerts of `period`: returns the keys that no process
+   * claimed before (each key is claimed once per team and period); the
+   * claims of ended periods are forgotten when a new period starts.
+   */
+  readonly claimAlerts: (
+    period: string,
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** The team's state for the dashboard; `transfers` newest first, at most `transferLimit`. */
   readonly view: (transferLimit: number) => Effect.Effect<View, StoreError>
 }
