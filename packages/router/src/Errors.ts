@@ -64,7 +64,14 @@ export class InvalidCatalog extends Schema.TaggedError<InvalidCatalog>()("Invali
  * - `missing-tag`: it lacks a tag the request requires;
  * - `not-preferred`: the preference strategy does not list it;
  * - `outranked`: it qualified, and the strategy chose another (more
- *   expensive, slower, or later in the preference list).
+ *   expensive, slower, or later in the preference list);
+ * - `cooling-down` (routed calls): it failed repeatedly, or answered 429
+ *   with a `Retry-After` that has not passed;
+ * - `rate-limited` (routed calls): the call would pass its model's or
+ *   provider's requests- or tokens-per-minute limit;
+ * - `failed-this-call` (routed calls): it already failed this call, which
+ *   falls back to another model;
+ * - `no-provider` (routed calls): no provider of the application serves it.
  *
  * @since 0.1.0
  * @category models
@@ -79,7 +86,11 @@ export const ReasonKind = Schema.Literal(
   "provider-excluded",
   "missing-tag",
   "not-preferred",
-  "outranked"
+  "outranked",
+  "cooling-down",
+  "rate-limited",
+  "failed-this-call",
+  "no-provider"
 )
 
 /**

@@ -21,10 +21,13 @@
  */
 import type * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as DecisionLog from "./DecisionLog.js"
 import type {
   InvalidInput,
   InvalidOptions,
@@ -47,7 +50,20 @@ import * as Router from "./Router.js"
  * - `outputTokens`: the expected output of a call that does not say
  *   (default 512);
  * - `maxOutputTokens`: the output cap of a call that does not say (default:
- *   its expected output).
+ *   its expected output);
+ * - `maxAttempts`: attempts of a call, the first and its fallbacks
+ *   (default 3). A retryable provider failure (429, 408, 409, 5xx, a
+ *   transport error or timeout) is cancelled in the ledger and the call is
+ *   routed again, with every model that failed it passed over
+ *   (`failed-this-call`); each fallback reserves its own cost;
+ * - `cooldown`: after `failures` retryable failures in a row (default 3) a
+ *   model cools down for `duration` (default 1 minute); a `Retry-After`
+ *   cools it down at least that long. A cooling model is passed over
+ *   (`cooling-down`) by every call, fallbacks included;
+ * - `limits`: requests and tokens (input plus output cap) per minute, per
+ *   model name and per catalog provider, checked before a call is sent; a
+ *   model over a limit is passed over (`rate-limited`);
+ * - `decisionLogSize`: entries the decision log keeps (default 1,000).
  *
  * @since 0.2.0
  * @category models
@@ -56,23 +72,48 @@ export interface Options {
   readonly scopes: ReadonlyArray<string>
   readonly outputTokens?: number
   readonly maxOutputTokens?: number
+  readonly maxAttempts?: number
+  readonly cooldown?: { readonly failures?: number; readonly duration?: Duration.DurationInput }
+  readonly limits?: {
+    readonly models?: Readonly<Record<string, Limit>>
+    readonly providers?: Readonly<Record<string, Limit>>
+  }
+  readonly decisionLogSize?: number
 }
 
 /**
- * The routed `LanguageModel`, over the `Router` and the `ModelProviders`.
+ * A rate limit: requests and tokens per sliding minute.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Limit {
+  readonly requestsPerMinute?: number
+  readonly tokensPerMinute?: number
+}
+
+/**
+ * The routed `LanguageModel` and its `DecisionLog`, over the `Router` and
+ * the `ModelProviders`.
  *
  * @since 0.2.0
  * @category layers
  */
 export const layer = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel, InvalidOptions, Router.Router | ModelProvider.ModelProviders> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
+): Layer.Layer<
+  LanguageModel.LanguageModel | DecisionLog.DecisionLog,
+  InvalidOptions,
+  Router.Router | ModelProvider.ModelProviders
+> =>
+  Layer.effectContext(
     Effect.gen(function*() {
       const router = yield* Router.Router
       const providers = yield* ModelProvider.ModelProviders
-      return yield* internal.make(options, router, providers)
+      const built = yield* internal.make(options, router, providers)
+      return Context.make(LanguageModel.LanguageModel, built.model).pipe(
+        Context.add(DecisionLog.DecisionLog, built.log)
+      )
     })
   )
 

@@ -33,6 +33,7 @@ import type {
 import type { NoEligibleModel } from "./Errors.js"
 import * as internal from "./internal/router.js"
 import * as routing from "./internal/routing.js"
+import type * as Model from "./Model.js"
 import type * as ModelCatalog from "./ModelCatalog.js"
 import type * as Route from "./Route.js"
 import type * as Spend from "./Spend.js"
@@ -66,9 +67,16 @@ export type Outcome = { readonly usage: TokenUsage.TokenUsage } | { readonly out
  */
 export interface RouterService {
   readonly catalog: ModelCatalog.ModelCatalog
-  /** Routes a request; with `scopes`, a model whose reservation would not fit is `over-budget`. */
+  /**
+   * Routes a request; with `scopes`, a model whose reservation would not fit
+   * is `over-budget`. `exclude` adds reasons from outside the catalog for a
+   * model (`tokens`: the request's input plus its output cap).
+   */
   readonly route: (
-    request: Route.RouteRequest
+    request: Route.RouteRequest,
+    options?: {
+      readonly exclude?: (model: Model.Model, tokens: number) => ReadonlyArray<Exclusion>
+    }
   ) => Effect.Effect<Route.RouteDecision, NoEligibleModel | InvalidInput | StoreError>
   /** Reserves the decision's `reserveCost` in every scope. */
   readonly reserve: (
@@ -115,6 +123,15 @@ export interface RouterService {
   readonly budgetReport: (options?: { readonly at?: number }) => Effect.Effect<Spend.BudgetReport, StoreError>
   readonly alerts: Stream.Stream<Spend.SpendAlert>
 }
+
+/**
+ * A reason from outside the catalog to pass a model over (the routed
+ * model's cooldowns, rate limits and fallbacks).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Exclusion = "cooling-down" | "rate-limited" | "failed-this-call" | "no-provider"
 
 /**
  * @since 0.1.0

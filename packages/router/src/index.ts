@@ -32,3 +32,5 @@ export * as ModelProvider from "./ModelProvider.js"
 export * as RoutedLanguageModel from "./RoutedLanguageModel.js"
 /** @since 0.2.0 */
 export * as SimulatedProvider from "./SimulatedProvider.js"
+/** @since 0.2.0 */
+export * as DecisionLog from "./DecisionLog.js"

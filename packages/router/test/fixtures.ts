@@ -13,7 +13,7 @@ import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
 
 const source = [{ url: "https://example.com/prices", title: "test prices", asOf: "2026-12-06", covers: ["price"] }]
-const model = (
+export const model = (
   name: string,
   provider: string,
   input: string,
@@ -51,7 +51,8 @@ export const tempLog = (): string => {
 
 export const budgets: SpendLedger.Options["budgets"] = [
   { scope: "team", limit: 100_000_000, period: { unit: "month" } },
-  { scope: "tight", limit: 2_000, period: { unit: "month" } }
+  { scope: "tight", limit: 2_000, period: { unit: "month" } },
+  { scope: "medium", limit: 50_000, period: { unit: "month" } }
 ]
 
 /** The routed model over the simulated provider and a memory ledger; the ledger and router stay visible. */
@@ -65,6 +66,7 @@ export const routed = (
 ) => {
   const ledger = options.ledger ?? SpendLedger.layerMemory({ budgets, sweepInterval: 0 })
   const router = Router.layer({ catalog, ...options.router }).pipe(Layer.provideMerge(ledger))
+  // (catalog: options.router.catalog overrides the fixtures' catalog)
   const providers = SimulatedProvider.layer(simulated).pipe(Layer.provide(NodeFileSystem.layer))
   return RoutedLanguageModel.layer({ scopes: ["team"], ...options.routed }).pipe(
     Layer.provideMerge(Layer.merge(router, providers)),

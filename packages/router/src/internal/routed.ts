@@ -17,10 +17,14 @@ import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import type * as DecisionLog from "../DecisionLog.js"
 import {
   type InvalidInput,
   InvalidOptions,
@@ -35,7 +39,10 @@ import * as ModelProvider from "../ModelProvider.js"
 import * as Route from "../Route.js"
 import type * as RoutedLanguageModel from "../RoutedLanguageModel.js"
 import type * as Router from "../Router.js"
+import { make as makeHealth } from "./health.js"
+import type * as health from "./health.js"
 import { promptText } from "./prompt.js"
+import * as routing from "./routing.js"
 
 type RouterFailure =
   | NoEligibleModel
@@ -81,11 +88,68 @@ export const outcomeOf = (
   }
 }
 
+const NO_PROVIDER: ReadonlyArray<Router.Exclusion> = ["no-provider"]
+
+interface StreamState {
+  readonly attempts: Array<DecisionLog.Attempt>
+  readonly tried: Set<string>
+  last: AiError.AiError | undefined
+  /** Whether the attempt that just failed may fall back (it delivered nothing, and may be retried). */
+  fallback: boolean
+}
+
+/** Whether a provider's error may be retried on another model, and the `Retry-After` it gave. */
+export const classify = (error: unknown): {
+  readonly retryable: boolean
+  readonly status: number | undefined
+  readonly retryAfterMillis: number | undefined
+  readonly description: string
+} => {
+  const description = typeof error === "object" && error !== null && "message" in error
+    ? String((error as { message: unknown }).message)
+    : String(error)
+  if (AiError.isAiError(error)) {
+    if (error._tag === "HttpResponseError") {
+      const status = error.response.status
+      const headers = error.response.headers
+      return {
+        retryable: status === 408 || status === 409 || status === 429 || status >= 500,
+        status,
+        retryAfterMillis: retryAfter(headers),
+        description
+      }
+    }
+    if (error._tag === "HttpRequestError") {
+      return { retryable: error.reason === "Transport", status: undefined, retryAfterMillis: undefined, description }
+    }
+  }
+  return { retryable: false, status: undefined, retryAfterMillis: undefined, description }
+}
+
+/** `retry-after-ms`, or `retry-after` in seconds or as an HTTP date (judged against the wall clock it names). */
+const retryAfter = (headers: Readonly<Record<string, string>>): number | undefined => {
+  const get = (name: string) => headers[name] ?? headers[name.toLowerCase()]
+  const ms = get("retry-after-ms")
+  if (ms !== undefined && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Math.ceil(Number(ms))
+  const value = get("retry-after")
+  if (value === undefined) return undefined
+  const seconds = Number(value)
+  if (value.trim() !== "" && Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000)
+  const date = Date.parse(value)
+  // An HTTP date is the server's wall clock, not our Clock: the only clock it can be read against.
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}
+
+export interface Built {
+  readonly model: LanguageModel.Service
+  readonly log: DecisionLog.DecisionLogService
+}
+
 export const make = (
   options: RoutedLanguageModel.Options,
   router: Router.RouterService,
   providers: ReadonlyArray<ModelProvider.ModelProvider>
-): Effect.Effect<LanguageModel.Service, InvalidOptions> =>
+): Effect.Effect<Built, InvalidOptions> =>
   Effect.gen(function*() {
     const scopes = options.scopes
     if (scopes.length === 0) return yield* new InvalidOptions({ message: "scopes: a routed call needs a spend scope" })
@@ -93,6 +157,40 @@ export const make = (
     if (!Number.isSafeInteger(outputTokens) || outputTokens < 1) {
       return yield* new InvalidOptions({ message: "outputTokens must be a positive integer" })
     }
+    const positiveInt = (name: string, value: number | undefined, fallback: number) =>
+      value === undefined
+        ? Effect.succeed(fallback)
+        : Number.isSafeInteger(value) && value > 0
+        ? Effect.succeed(value)
+        : Effect.fail(new InvalidOptions({ message: `${name} must be a positive integer` }))
+    const maxAttempts = yield* positiveInt("maxAttempts", options.maxAttempts, 3)
+    const failuresBeforeCooldown = yield* positiveInt("cooldown.failures", options.cooldown?.failures, 3)
+    const logSize = yield* positiveInt("decisionLogSize", options.decisionLogSize, 1_000)
+    const cooldown = Duration.decodeUnknown(options.cooldown?.duration ?? "1 minute")
+    if (Option.isNone(cooldown) || !Duration.isFinite(cooldown.value)) {
+      return yield* new InvalidOptions({ message: "cooldown.duration must be a finite duration" })
+    }
+    const limitsOf = (name: string, record: Readonly<Record<string, health.Limit>> | undefined) => {
+      const map = new Map<string, health.Limit>()
+      for (const [key, limit] of Object.entries(record ?? {})) {
+        for (const value of [limit.requestsPerMinute, limit.tokensPerMinute]) {
+          if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+            return Effect.fail(
+              new InvalidOptions({ message: `${name}.${key}: limits must be positive integers per minute` })
+            )
+          }
+        }
+        map.set(key, limit)
+      }
+      return Effect.succeed(map)
+    }
+    const health = makeHealth({
+      failuresBeforeCooldown,
+      cooldownMillis: Duration.toMillis(cooldown.value),
+      models: yield* limitsOf("limits.models", options.limits?.models),
+      providers: yield* limitsOf("limits.providers", options.limits?.providers)
+    })
+    const log = makeLog(logSize)
     const services = new Map<string, LanguageModel.Service>()
     const serviceFor = (model: Model.Model): Effect.Effect<LanguageModel.Service, AiError.AiError> => {
       const known = services.get(model.name)
@@ -140,13 +238,102 @@ export const make = (
       attempt
     })
 
-    /** Route, reserve, run, settle: one call that returns a response. */
+    const served = new Map<string, boolean>()
+    const isServed = (model: Model.Model) => {
+      let known = served.get(model.name)
+      if (known === undefined) {
+        known = providers.some((p) => p.serves(model))
+        served.set(model.name, known)
+      }
+      return known
+    }
+    const providerName = (model: Model.Model) => providers.find((p) => p.serves(model))?.name
+
+    /** Reasons from outside the catalog: no provider, failed this call, cooling down, rate-limited. */
+    const exclusions = (tried: ReadonlySet<string>, now: number) => (model: Model.Model, tokens: number) => {
+      if (!isServed(model)) return NO_PROVIDER
+      const reasons = health.reasons(model, tokens, now)
+      return tried.has(model.name) ? [...reasons, "failed-this-call" as const] : reasons
+    }
+
+    const routeAttempt = (
+      request: Route.RouteRequest & { readonly scopes: ReadonlyArray<string> },
+      tried: ReadonlySet<string>
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(router.route(request, { exclude: exclusions(tried, now) }), (decision) =>
+          // Applied before the call is sent: a limit the decision raced past refuses the model.
+          health.admit(decision.model, decision.inputTokens + decision.maxOutputTokens, now)
+            ? Effect.succeed(decision)
+            : router.route(request, { exclude: exclusions(tried, now) }).pipe(
+              Effect.filterOrElse(
+                (again) =>
+                  health.admit(again.model, again.inputTokens + again.maxOutputTokens, now),
+                (again) =>
+                  Effect.fail(
+                    routing.noEligibleModel([
+                      ...again.rejected,
+                      {
+                        model: again.model.name,
+                        reasons: ["rate-limited"],
+                        estimatedCost: again.estimatedCost,
+                        estimatedLatencyMillis: again.estimatedLatencyMillis
+                      }
+                    ])
+                  )
+              )
+            )))
+
+    const attemptOf = (
+      n: number,
+      startedAt: number,
+      endedAt: number,
+      fields: Partial<DecisionLog.Attempt> & Pick<DecisionLog.Attempt, "outcome">
+    ): DecisionLog.Attempt => ({
+      attempt: n,
+      model: undefined,
+      provider: undefined,
+      rejected: [],
+      reservation: undefined,
+      reserved: 0,
+      startedAt,
+      endedAt,
+      ...fields
+    })
+
+    const heldFields = (hold: Router.Hold) => ({
+      model: hold.decision.model.name,
+      provider: providerName(hold.decision.model),
+      rejected: hold.decision.rejected,
+      reservation: hold.reservation.id,
+      reserved: hold.reservation.amount
+    })
+
+    const failureFields = (error: unknown) => {
+      const info = classify(error)
+      return {
+        error: info.description,
+        status: info.status,
+        retryable: info.retryable,
+        retryAfterMillis: info.retryAfterMillis
+      }
+    }
+
+    const routeFailure = (error: unknown) =>
+      typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "NoEligibleModel"
+        ? { outcome: "no-model" as const, rejected: (error as NoEligibleModel).rejections }
+        : { outcome: "refused" as const, error: String((error as { message?: unknown }).message ?? error) }
+
+    /**
+     * Route, reserve, run, settle; on a retryable provider failure, cancel
+     * and try again with the models that failed this call passed over.
+     */
     const generate = <
       A extends { readonly content: ReadonlyArray<{ readonly type: string }>; readonly text: string },
       E,
       R
     >(
-      method: string,
+      method: DecisionLog.Entry["method"],
       prompt: Prompt.RawInput,
       needs: ReadonlyArray<Model.Capability>,
       run: (service: LanguageModel.Service) => Effect.Effect<A, E, R>
@@ -154,55 +341,168 @@ export const make = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const request = yield* requestOf(prompt, needs)
-          const decision = yield* restore(router.route(request)).pipe(Effect.mapError(toAiError(method)))
-          const hold = yield* router.reserve(decision, request.scopes).pipe(Effect.mapError(toAiError(method)))
-          const exit = yield* Effect.exit(
-            restore(
-              Effect.flatMap(
-                serviceFor(decision.model),
-                (service) => run(service).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, 1)))
+          const at = yield* Clock.currentTimeMillis
+          const attempts: Array<DecisionLog.Attempt> = []
+          const tried = new Set<string>()
+          const finish = (outcome: DecisionLog.Entry["outcome"]) =>
+            log.add({ method, scopes: request.scopes, at, outcome, attempts })
+          let last: Cause.Cause<E | AiError.AiError> | undefined
+          for (let n = 1; n <= maxAttempts; n++) {
+            const startedAt = yield* Clock.currentTimeMillis
+            const routed = yield* Effect.either(restore(routeAttempt(request, tried)))
+            if (Either.isLeft(routed)) {
+              attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, routeFailure(routed.left)))
+              finish("failed")
+              return yield* last === undefined ? Effect.fail(toAiError(method)(routed.left)) : Effect.failCause(last)
+            }
+            const decision = routed.right
+            const held = yield* Effect.either(router.reserve(decision, request.scopes))
+            if (Either.isLeft(held)) {
+              attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
+                model: decision.model.name,
+                provider: providerName(decision.model),
+                rejected: decision.rejected,
+                ...routeFailure(held.left)
+              }))
+              finish("failed")
+              return yield* Effect.fail(toAiError(method)(held.left))
+            }
+            const hold = held.right
+            const exit = yield* Effect.exit(
+              restore(
+                Effect.flatMap(serviceFor(decision.model), (service) =>
+                  run(service).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n))))
               )
             )
-          )
-          if (Exit.isSuccess(exit)) {
-            yield* router.settle(hold, outcomeOf(exit.value.content, exit.value.text)).pipe(
-              Effect.mapError(toAiError(method))
-            )
-            return exit.value
+            const endedAt = yield* Clock.currentTimeMillis
+            if (Exit.isSuccess(exit)) {
+              const settled = yield* Effect.either(router.settle(hold, outcomeOf(exit.value.content, exit.value.text)))
+              health.succeeded(decision.model.name)
+              attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "succeeded",
+                ...(Either.isRight(settled)
+                  ? { charged: settled.right.charged, estimated: settled.right.estimated }
+                  : { error: settled.left.message })
+              }))
+              finish("succeeded")
+              if (Either.isLeft(settled)) {
+                return yield* Effect.fail(toAiError(method)(settled.left))
+              }
+              return exit.value
+            }
+            if (Cause.isInterruptedOnly(exit.cause)) {
+              const settled = yield* Effect.either(router.settleInterrupted(hold))
+              attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "interrupted",
+                ...(Either.isRight(settled) ? { charged: settled.right.charged, estimated: true } : {})
+              }))
+              finish("interrupted")
+              return yield* Effect.failCause(exit.cause)
+            }
+            yield* Effect.ignore(router.cancel(hold))
+            const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+            const fields = failureFields(error)
+            attempts.push(attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "failed", ...fields }))
+            last = exit.cause
+            if (!fields.retryable) {
+              break
+            }
+            health.failed(decision.model.name, endedAt, fields.retryAfterMillis)
+            tried.add(decision.model.name)
           }
-          if (Cause.isInterruptedOnly(exit.cause)) yield* Effect.ignore(router.settleInterrupted(hold))
-          else yield* Effect.ignore(router.cancel(hold))
-          return yield* Effect.failCause(exit.cause)
+          finish("failed")
+          return yield* Effect.failCause(last!)
         })
       )
 
-    const streamText = (streamOptions: LanguageModel.GenerateTextOptions<any>) =>
+    /** One attempt of a stream: routed, reserved, settled when its scope closes. */
+    const streamAttempt = (
+      streamOptions: LanguageModel.GenerateTextOptions<any>,
+      request: Route.RouteRequest & { readonly scopes: ReadonlyArray<string> },
+      state: StreamState,
+      n: number
+    ): Stream.Stream<Response.StreamPart<any>, AiError.AiError> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         let text = ""
+        let delivered = false
         let finish: Response.FinishPart | undefined
         let ended = false
-        const request = yield* requestOf(streamOptions.prompt, ["streaming"])
-        const decision = yield* router.route(request).pipe(Effect.mapError(toAiError("streamText")))
+        state.fallback = false
+        const startedAt = yield* Clock.currentTimeMillis
+        const routed = yield* Effect.either(routeAttempt(request, state.tried))
+        if (Either.isLeft(routed)) {
+          state.attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, routeFailure(routed.left)))
+          return yield* Effect.fail(state.last ?? toAiError("streamText")(routed.left))
+        }
+        const decision = routed.right
         const service = yield* serviceFor(decision.model)
-        const hold = yield* Effect.acquireRelease(
-          router.reserve(decision, request.scopes).pipe(Effect.mapError(toAiError("streamText"))),
-          (hold, exit) =>
-            Effect.ignore(Effect.suspend((): Effect.Effect<unknown, unknown> => {
-              if (finish !== undefined) return router.settle(hold, outcomeOf([finish], text))
-              if (ended) return router.settle(hold, { outputText: text })
-              if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
-                return text.length === 0 ? router.cancel(hold) : router.settle(hold, { outputText: text })
-              }
+        const held = yield* Effect.either(router.reserve(decision, request.scopes))
+        if (Either.isLeft(held)) {
+          state.attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
+            model: decision.model.name,
+            provider: providerName(decision.model),
+            rejected: decision.rejected,
+            ...routeFailure(held.left)
+          }))
+          return yield* Effect.fail(toAiError("streamText")(held.left))
+        }
+        const hold = held.right
+        yield* Effect.addFinalizer((exit) =>
+          Effect.gen(function*() {
+            const endedAt = yield* Clock.currentTimeMillis
+            const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+            const settle = finish !== undefined
+              ? router.settle(hold, outcomeOf([finish], text))
+              : ended || (failed && delivered)
+              ? router.settle(hold, { outputText: text })
+              : failed
+              ? Effect.as(router.cancel(hold), undefined)
               // Stopped early by its consumer, or interrupted: the provider
               // may have spent the whole reservation.
-              return router.settleInterrupted(hold)
-            }))
+              : router.settleInterrupted(hold)
+            const settled = yield* Effect.either(settle)
+            const charged = Either.isRight(settled) && settled.right !== undefined
+              ? { charged: settled.right.charged, estimated: settled.right.estimated }
+              : {}
+            if (failed) {
+              const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+              const fields = failureFields(error)
+              state.attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "failed",
+                ...fields,
+                ...charged
+              }))
+              state.fallback = !delivered && fields.retryable
+              if (fields.retryable) {
+                health.failed(decision.model.name, endedAt, fields.retryAfterMillis)
+                state.tried.add(decision.model.name)
+              }
+            } else {
+              if (finish !== undefined || ended) {
+                health.succeeded(decision.model.name)
+              }
+              state.attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: finish !== undefined || ended ? "succeeded" : "interrupted",
+                ...charged
+              }))
+            }
+          })
         )
         return service.streamText(streamOptions).pipe(
           Stream.tap((part) =>
             Effect.sync(() => {
-              if (part.type === "text-delta") text += part.delta
-              else if (part.type === "finish") finish = part
+              if (part.type === "text-delta") {
+                text += part.delta
+                delivered = true
+              } else if (part.type === "finish") {
+                finish = part
+              } else if (part.type !== "response-metadata" && part.type !== "text-start") {
+                delivered = true
+              }
             })
           ),
           Stream.concat(
@@ -210,27 +510,80 @@ export const make = (
               ended = true
             })).pipe(Stream.drain)
           ),
-          Stream.provideService(ModelProvider.CallContext, callOf(hold, 1))
+          Stream.provideService(ModelProvider.CallContext, callOf(hold, n))
         )
+      })).pipe(
+        Stream.catchAll((error) => {
+          state.last = error
+          return state.fallback && n < maxAttempts
+            ? streamAttempt(streamOptions, request, state, n + 1)
+            : Stream.fail(error)
+        })
+      )
+
+    const streamText = (streamOptions: LanguageModel.GenerateTextOptions<any>) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const request = yield* requestOf(streamOptions.prompt, ["streaming"])
+        const at = yield* Clock.currentTimeMillis
+        const state: StreamState = { attempts: [], tried: new Set(), last: undefined, fallback: false }
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const outcome = state.attempts.at(-1)?.outcome
+            log.add({
+              method: "streamText",
+              scopes: request.scopes,
+              at,
+              outcome: outcome === "succeeded" ? "succeeded" : outcome === "interrupted" ? "interrupted" : "failed",
+              attempts: state.attempts
+            })
+          })
+        )
+        return streamAttempt(streamOptions, request, state, 1)
       }))
 
-    const service: LanguageModel.Service = {
+    const model: LanguageModel.Service = {
       generateText: ((o: LanguageModel.GenerateTextOptions<any>) =>
         generate(
           "generateText",
           o.prompt,
           o.toolkit === undefined ? [] : ["tools"],
-          (s) => s.generateText(o)
+          (s) =>
+            s.generateText(o)
         )) as LanguageModel.Service["generateText"],
       generateObject: ((o: LanguageModel.GenerateObjectOptions<any, any, any, any>) =>
         generate(
           "generateObject",
           o.prompt,
           o.toolkit === undefined ? ["json"] : ["json", "tools"],
-          (s) => s.generateObject(o)
+          (s) =>
+            s.generateObject(o)
         )) as LanguageModel.Service["generateObject"],
       streamText: ((o: LanguageModel.GenerateTextOptions<any>) =>
         streamText(o)) as unknown as LanguageModel.Service["streamText"]
     }
-    return service
+    return { model, log: { recent: log.recent } }
   })
+
+/** The decision log: a ring of the last `size` entries. */
+const makeLog = (size: number) => {
+  const ring: Array<DecisionLog.Entry | undefined> = new Array(size)
+  let next = 0
+  return {
+    add: (entry: Omit<DecisionLog.Entry, "id">) => {
+      ring[next % size] = { id: next + 1, ...entry }
+      next++
+    },
+    recent: (query: DecisionLog.Query = {}) =>
+      Effect.sync(() => {
+        const limit = query.limit ?? 100
+        const out: Array<DecisionLog.Entry> = []
+        for (let i = next - 1; i >= 0 && i >= next - size && out.length < limit; i--) {
+          const entry = ring[i % size]!
+          if (query.outcome !== undefined && entry.outcome !== query.outcome) continue
+          if (query.model !== undefined && !entry.attempts.some((a) => a.model === query.model)) continue
+          out.push(entry)
+        }
+        return out
+      })
+  }
+}

@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import type * as ComplexityEstimator from "../ComplexityEstimator.js"
 import * as DefaultCatalog from "../DefaultCatalog.js"
 import { InvalidInput, InvalidOptions, type NoEligibleModel, type StoreError } from "../Errors.js"
+import type * as Model from "../Model.js"
 import * as Route from "../Route.js"
 import type * as Router from "../Router.js"
 import type * as SpendLedger from "../SpendLedger.js"
@@ -25,6 +26,13 @@ const decodeRequest = Schema.decodeUnknownEither(Route.RouteRequest)
 // no transformations); only an invalid one is decoded, for its message.
 const isRequest = Schema.is(Route.RouteRequest)
 const decodeStrategy = Schema.decodeUnknownEither(Route.Strategy)
+
+const EXCLUSION_BITS: Readonly<Record<Router.Exclusion, number>> = {
+  "cooling-down": routing.COOLING_DOWN,
+  "rate-limited": routing.RATE_LIMITED,
+  "failed-this-call": routing.FAILED_THIS_CALL,
+  "no-provider": routing.NO_PROVIDER
+}
 
 export const make = (
   options: Router.Options,
@@ -79,9 +87,10 @@ export const make = (
 
     const decideWith = (
       resolved: routing.Resolved,
-      remaining: number | undefined
+      remaining: number | undefined,
+      exclude: ((model: Model.Model, tokens: number) => number) | undefined
     ): Effect.Effect<Route.RouteDecision, NoEligibleModel> => {
-      const outcome = routing.decide(catalog.models, resolved, settings, remaining)
+      const outcome = routing.decide(catalog.models, resolved, settings, remaining, exclude)
       return outcome._tag === "None"
         ? Effect.fail(routing.noEligibleModel(outcome.rejections))
         : Effect.succeed(outcome.decision)
@@ -89,14 +98,21 @@ export const make = (
 
     // Written without Effect.gen: a generator costs more than the decision
     // itself on this path (measured about 5 µs per run).
-    const route = (input: Route.RouteRequest) =>
+    const route: Router.RouterService["route"] = (input, routeOptions) =>
       Effect.suspend((): Effect.Effect<Route.RouteDecision, NoEligibleModel | InvalidInput | StoreError> => {
         const resolved = resolve(input)
         if (resolved instanceof InvalidInput) return Effect.fail(resolved)
         const scopes = resolved.request.scopes
+        const given = routeOptions?.exclude
+        const exclude = given === undefined ? undefined : (model: Model.Model, tokens: number) => {
+          const reasons = given(model, tokens)
+          let bits = 0
+          for (const reason of reasons) bits |= EXCLUSION_BITS[reason]
+          return bits
+        }
         return scopes === undefined || scopes.length === 0
-          ? decideWith(resolved, undefined)
-          : Effect.flatMap(ledger.remaining(scopes), (remaining) => decideWith(resolved, remaining))
+          ? decideWith(resolved, undefined, exclude)
+          : Effect.flatMap(ledger.remaining(scopes), (remaining) => decideWith(resolved, remaining, exclude))
       })
 
     const reserve = (decision: Route.RouteDecision, scopes: ReadonlyArray<string>) =>

@@ -150,7 +150,11 @@ const KINDS: ReadonlyArray<ReasonKind> = [
   "over-cost-ceiling",
   "over-budget",
   "not-preferred",
-  "outranked"
+  "outranked",
+  "cooling-down",
+  "rate-limited",
+  "failed-this-call",
+  "no-provider"
 ]
 const PROVIDER = 1
 const TAG = 2
@@ -162,6 +166,11 @@ const COST = 64
 const BUDGET = 128
 const NOT_PREFERRED = 256
 const OUTRANKED = 512
+/** The reasons a caller adds from outside the catalog (the routed model's health and limits). */
+export const COOLING_DOWN = 1024
+export const RATE_LIMITED = 2048
+export const FAILED_THIS_CALL = 4096
+export const NO_PROVIDER = 8192
 
 /**
  * The reason list of each bit set, built once per set on first use and
@@ -194,7 +203,8 @@ export const decide = (
   models: ReadonlyArray<Model.Model>,
   resolved: Resolved,
   settings: Settings,
-  remaining: number | undefined
+  remaining: number | undefined,
+  exclude?: (model: Model.Model, tokens: number) => number
 ): Outcome => {
   const request = resolved.request
   const strategy = request.strategy ?? settings.strategy
@@ -241,6 +251,7 @@ export const decide = (
     const cost = Pricing.cost(pricing, expected)
     if (maxCost !== undefined && cost > maxCost) mask |= COST
     if (reservedUsage !== undefined && Pricing.cost(pricing, reservedUsage) > remaining!) mask |= BUDGET
+    if (exclude !== undefined) mask |= exclude(models[i]!, needed)
     let index = -1
     if (preference !== undefined) {
       index = preference.indexOf(names[i]!)

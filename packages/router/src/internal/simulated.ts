@@ -14,13 +14,16 @@ import * as TokenCounter from "@agentos/core/TokenCounter"
 import * as AiError from "@effect/ai/AiError"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Response from "@effect/ai/Response"
+import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -202,8 +205,9 @@ export const make = (
       () => TokenCounter.approximate
     )
 
-    // The billed log: one file opened for appending, lines written one at a
-    // time and fsynced.
+    // The billed log: one file opened for appending. A writer fiber takes
+    // every line waiting, writes them at once and fsyncs (a group commit);
+    // each call returns once its line is on disk.
     let append: (line: string) => Effect.Effect<void, unknown> = () => Effect.void
     if (options.billedLog !== undefined) {
       const fs = yield* Effect.serviceOption(FileSystem.FileSystem)
@@ -215,9 +219,22 @@ export const make = (
           new InvalidOptions({ message: `billedLog: cannot open ${options.billedLog}: ${cause.message}` })
         )
       )
-      const lock = yield* Effect.makeSemaphore(1)
       const encoder = new TextEncoder()
-      append = (line) => lock.withPermits(1)(Effect.zipRight(file.writeAll(encoder.encode(line + "\n")), file.sync))
+      const queue = yield* Queue.unbounded<readonly [string, Deferred.Deferred<void, PlatformError>]>()
+      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        const first = yield* Queue.take(queue)
+        const batch = [first, ...(yield* Queue.takeAll(queue))]
+        const written = yield* Effect.exit(Effect.zipRight(
+          file.writeAll(encoder.encode(batch.map(([line]) => line + "\n").join(""))),
+          file.sync
+        ))
+        for (const [, done] of batch) yield* Deferred.done(done, written)
+      })))
+      append = (line) =>
+        Effect.flatMap(
+          Deferred.make<void, PlatformError>(),
+          (done) => Effect.zipRight(Queue.offer(queue, [line, done]), Deferred.await(done))
+        )
     }
 
     let calls = 0
