@@ -8,6 +8,7 @@ import * as Statement from "@effect/sql/Statement"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import * as AgentMemory from "../src/AgentMemory.js"
@@ -19,6 +20,14 @@ const second = (database: Context.Tag.Service<Backends.TestDatabase>) =>
   database.dialect === "sqlite"
     ? Backends.sqlite({ filename: database.filename! })
     : Backends.postgres({ schema: database.schema! })
+
+// An injected write of the other "process" runs on its own connection: the
+// statement transformer runs inside this process's transaction, whose
+// connection the fiber's context would otherwise hand to the other client.
+const elsewhere = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Statement.withTransformerDisabled(effect).pipe(
+    Effect.locallyWith(FiberRef.currentContext, Context.omit(SqlClient.TransactionConnection))
+  )
 
 const backends = [
   { name: "sqlite", layer: Backends.sqlite() },
@@ -88,7 +97,7 @@ describe("AgentMemory.layerSql across processes", () => {
             const [text] = statement.compile()
             if (!armed || !text.includes("version >") || !text.includes("live = 1")) return Effect.succeed(statement)
             armed = false
-            return Statement.withTransformerDisabled(
+            return elsewhere(
               b.add({ text: "moved to Berlin", type: "fact", key: "user/city" })
             ).pipe(Effect.orDie, Effect.as(statement))
           }))
@@ -126,7 +135,7 @@ describe("AgentMemory.layerSql across processes", () => {
                 return Effect.succeed(statement)
               }
               armed = false
-              return Statement.withTransformerDisabled(b.forget(first.memory.id)).pipe(
+              return elsewhere(b.forget(first.memory.id)).pipe(
                 Effect.orDie,
                 Effect.as(statement)
               )
@@ -170,7 +179,7 @@ describe("AgentMemory.layerSql across processes", () => {
                 return Effect.succeed(statement)
               }
               armed = false
-              return Statement.withTransformerDisabled(fromB).pipe(
+              return elsewhere(fromB).pipe(
                 Effect.tap((added) => assert.strictEqual(added.outcome, "merged")),
                 Effect.orDie,
                 Effect.as(statement)
@@ -196,6 +205,48 @@ describe("AgentMemory.layerSql across processes", () => {
       30_000
     )
 
+    // Another process adds the same text between this one's sync and its
+    // insert: the second add merges into the first instead of duplicating it.
+    it.scopedLive(
+      `${backend.name}: two processes adding identical text at once keep one memory`,
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Backends.TestDatabase
+          const a = yield* AgentMemory.AgentMemory
+          const otherContext = yield* Layer.build(
+            AgentMemory.layerSql({ team: "d" }).pipe(Layer.provide(Layer.merge(second(database), deps("b"))))
+          )
+          const b = Context.get(otherContext, AgentMemory.AgentMemory)
+          const text = "the deploy needs approval"
+          let armed = true
+          const fromA = yield* a.add({ text, type: "fact", importance: 0.4, metadata: { a: 1 } }).pipe(
+            Statement.withTransformer((statement) => {
+              const [sqlText] = statement.compile()
+              if (!armed || !sqlText.includes("agentos_memory_teams") || !sqlText.startsWith("INSERT")) {
+                return Effect.succeed(statement)
+              }
+              armed = false
+              return elsewhere(
+                b.add({ text, type: "fact", importance: 0.7, metadata: { b: 2 } })
+              ).pipe(Effect.orDie, Effect.as(statement))
+            })
+          )
+          assert.isFalse(armed, "the other add was injected")
+          assert.strictEqual(fromA.outcome, "merged")
+          for (const m of [a, b]) {
+            const recalled = (yield* m.recall({ topK: 10 })).memories.map((r) => r.memory)
+            assert.lengthOf(recalled, 1)
+            assert.deepStrictEqual(recalled[0]!.metadata, { a: 1, b: 2 })
+            assert.strictEqual(recalled[0]!.importance, 0.7)
+          }
+        }).pipe(
+          Effect.provide(
+            AgentMemory.layerSql({ team: "d" }).pipe(Layer.provideMerge(Layer.merge(backend.layer, deps("a"))))
+          )
+        ),
+      30_000
+    )
+
     // Another process supersedes a memory between this one's sync and its
     // forget (or eviction) of it: the superseded memory stays in history.
     it.scopedLive(
@@ -216,7 +267,7 @@ describe("AgentMemory.layerSql across processes", () => {
               return Effect.succeed(statement)
             }
             armed = false
-            return Statement.withTransformerDisabled(
+            return elsewhere(
               b.add({ text: "moved to Berlin", type: "fact", key: "user/city" })
             ).pipe(Effect.orDie, Effect.as(statement))
           }))
@@ -261,7 +312,7 @@ describe("AgentMemory.layerSql across processes", () => {
             if (!armed || !text.includes("version >") || !text.includes("live = 1")) return Effect.succeed(statement)
             armed = false
             // past the retention: this write trims the forget's log entry
-            return Statement.withTransformerDisabled(a.add({ text: "new", type: "fact" })).pipe(
+            return elsewhere(a.add({ text: "new", type: "fact" })).pipe(
               Effect.orDie,
               Effect.as(statement)
             )

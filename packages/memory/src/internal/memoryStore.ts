@@ -4,7 +4,7 @@
 import * as Effect from "effect/Effect"
 import type { Memory } from "../Memory.js"
 import { mergeMemory } from "./merge.js"
-import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
+import { type Applied, type Batch, type Changes, clashed, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
 
 interface Row {
   memory: Memory
@@ -57,6 +57,11 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
 
     const apply = (name: string, batch: Batch): Applied => {
       const t = team(name)
+      if (batch.unseen !== undefined && t.version !== batch.unseen.since) {
+        const since = batch.unseen.since
+        const unseen = [...t.rows.values()].filter((row) => row.version > since && isLive(row)).map((r) => r.memory)
+        if (batch.unseen.clashes(unseen)) return clashed
+      }
       const version = ++t.version
       trim(t, batch.at)
       const superseded: Array<string> = []

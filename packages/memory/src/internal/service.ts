@@ -13,7 +13,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as AgentMemory from "../AgentMemory.js"
 import * as Embedder from "../Embedder.js"
-import { type EmbeddingFailed, InvalidInput, MemoryNotFound } from "../Errors.js"
+import { type EmbeddingFailed, InvalidInput, MemoryNotFound, type StoreError } from "../Errors.js"
 import type {
   Added,
   AddInput,
@@ -35,6 +35,8 @@ import { type Batch, emptyBatch, type Store } from "./store.js"
 
 const HOUR = 3_600_000
 const EMBED_BATCH = 256
+
+type AddError = EmbeddingFailed | StoreError
 
 const invalid = (message: string) => Effect.fail(new InvalidInput({ message }))
 
@@ -295,56 +297,72 @@ export const make = (
         return victims
       })
 
+    // The add under the lock. Before inserting, the write checks that no
+    // memory another process wrote since the sync would have merged with
+    // this one (its consolidation key); if one did, the add runs again over
+    // the synced index and merges into it. After 3 clashes it inserts anyway.
+    const addLocked = (input: AddInput, now: number, attempt: number): Effect.Effect<Added, AddError> =>
+      Effect.gen(function*() {
+        yield* sync
+        const draft: Memory = {
+          id: Ids.MemoryId.make(yield* ids.next),
+          team,
+          ...(input.agent === undefined ? {} : { agent: input.agent }),
+          type: input.type,
+          text: input.text,
+          importance: input.importance ?? 0.5,
+          ...(input.key === undefined ? {} : { key: input.key }),
+          ...(input.group === undefined ? {} : { group: input.group }),
+          ...(input.floor === undefined ? {} : { floor: input.floor }),
+          metadata: Json.isJson(input.metadata) ? structuredClone(input.metadata) : {},
+          createdAt: now,
+          lastAccessedAt: now,
+          accessCount: 0,
+          ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt })
+        }
+        const slotKey = (memory: Memory) => {
+          const ck = resolved.consolidationKey(memory)
+          return ck === undefined ? undefined : index.consolidationSlotKey(index.agentCode(memory.agent), memory, ck)
+        }
+        const key = slotKey(draft)
+        const same = key === undefined ? undefined : index.consolidation.get(key)
+        const existing = same === undefined ? undefined : index.memories[same]
+        if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
+          // merged into the memory as stored (another process may have merged meanwhile)
+          const applied = yield* write({ ...emptyBatch, merge: [{ ...draft, id: existing.id }] })
+          const merged = applied.merged[0]
+          if (merged !== undefined) {
+            index.update(merged)
+            yield* Metric.increment(Metrics.merged)
+            return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
+          }
+          // another process ended it since the sync: the memory is stored anew
+          index.remove(existing.id)
+        }
+        const vectors = yield* embed([draft.text])
+        const applied = yield* write({
+          ...emptyBatch,
+          insert: [draft],
+          ...(key === undefined || attempt >= 3
+            ? {}
+            : { unseen: { since: version, clashes: (memories) => memories.some((m) => slotKey(m) === key) } })
+        })
+        if (applied.clashed === true) return yield* addLocked(input, now, attempt + 1)
+        for (const id of applied.superseded) index.remove(id)
+        index.put(draft, vectors?.[0])
+        const evicted = yield* evictLocked(now)
+        yield* Metric.increment(Metrics.added)
+        if (applied.superseded.length > 0) yield* Metric.incrementBy(Metrics.superseded, applied.superseded.length)
+        yield* Metric.set(entriesGauge, index.size)
+        return { memory: draft, outcome: "added", superseded: applied.superseded, evicted } satisfies Added
+      })
+
     const add = (input: AddInput) =>
       Effect.gen(function*() {
         const problem = addProblem(input)
         if (problem !== undefined) return yield* invalid(problem)
         const now = yield* Clock.currentTimeMillis
-        return yield* lock.withPermits(1)(Effect.gen(function*() {
-          yield* sync
-          const draft: Memory = {
-            id: Ids.MemoryId.make(yield* ids.next),
-            team,
-            ...(input.agent === undefined ? {} : { agent: input.agent }),
-            type: input.type,
-            text: input.text,
-            importance: input.importance ?? 0.5,
-            ...(input.key === undefined ? {} : { key: input.key }),
-            ...(input.group === undefined ? {} : { group: input.group }),
-            ...(input.floor === undefined ? {} : { floor: input.floor }),
-            metadata: Json.isJson(input.metadata) ? structuredClone(input.metadata) : {},
-            createdAt: now,
-            lastAccessedAt: now,
-            accessCount: 0,
-            ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt })
-          }
-          const ck = resolved.consolidationKey(draft)
-          const same = ck === undefined
-            ? undefined
-            : index.consolidation.get(index.consolidationSlotKey(index.agentCode(draft.agent), draft, ck))
-          const existing = same === undefined ? undefined : index.memories[same]
-          if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
-            // merged into the memory as stored (another process may have merged meanwhile)
-            const applied = yield* write({ ...emptyBatch, merge: [{ ...draft, id: existing.id }] })
-            const merged = applied.merged[0]
-            if (merged !== undefined) {
-              index.update(merged)
-              yield* Metric.increment(Metrics.merged)
-              return { memory: merged, outcome: "merged", superseded: [], evicted: [] } satisfies Added
-            }
-            // another process ended it since the sync: the memory is stored anew
-            index.remove(existing.id)
-          }
-          const vectors = yield* embed([draft.text])
-          const applied = yield* write({ ...emptyBatch, insert: [draft] })
-          for (const id of applied.superseded) index.remove(id)
-          index.put(draft, vectors?.[0])
-          const evicted = yield* evictLocked(now)
-          yield* Metric.increment(Metrics.added)
-          if (applied.superseded.length > 0) yield* Metric.incrementBy(Metrics.superseded, applied.superseded.length)
-          yield* Metric.set(entriesGauge, index.size)
-          return { memory: draft, outcome: "added", superseded: applied.superseded, evicted } satisfies Added
-        }))
+        return yield* lock.withPermits(1)(addLocked(input, now, 0))
       })
 
     const recall = (input: RecallInput = {}) =>

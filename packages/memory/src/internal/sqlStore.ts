@@ -6,14 +6,18 @@
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Arr from "effect/Array"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { StoreError } from "../Errors.js"
 import type { Memory } from "../Memory.js"
 import { mergeMemory } from "./merge.js"
 import { ENTRIES, GONE, migrations, TEAMS } from "./migrations.js"
-import { type Applied, type Batch, type Changes, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
+import { type Applied, type Batch, type Changes, clashed, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
 
 const CHUNK = 500
+
+// The failure that rolls back a write whose batch clashed with unseen memories.
+class Clash extends Data.TaggedError("Clash") {}
 
 interface Row {
   readonly id: string
@@ -174,6 +178,12 @@ export const makeSqlStore = (
         VALUES (${team}, 1) ON CONFLICT (team) DO UPDATE SET version = ${teams}.version + 1
         RETURNING version, trimmed_at`
         const version = Sql.toNumber(bumped!.version)
+        if (batch.unseen !== undefined && version !== batch.unseen.since + 1) {
+          const unseen = yield* sql<Row>`SELECT * FROM ${entries}
+            WHERE team = ${team} AND version > ${batch.unseen.since} AND live = 1`
+          // rolls the transaction back: nothing is written, not even the version
+          if (batch.unseen.clashes(yield* toMemories(unseen))) return yield* new Clash()
+        }
         if (batch.at >= Sql.toNumber(bumped!.trimmed_at) + trimPeriod(retention)) yield* trim(team, batch.at)
         const superseded: Array<string> = []
         const cleared: Array<string> = []
@@ -247,7 +257,10 @@ export const makeSqlStore = (
           yield* sql`DELETE FROM ${entries} WHERE ${scope}`
         }
         return { version, superseded, cleared, merged, missing }
-      })).pipe(fail("apply"))
+      })).pipe(
+        Effect.catchTag("Clash", () => Effect.succeed(clashed)),
+        fail("apply")
+      )
 
     const get = (team: string, id: string) =>
       sql<Row>`SELECT * FROM ${entries} WHERE team = ${team} AND id = ${id}`.pipe(

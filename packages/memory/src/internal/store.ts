@@ -41,6 +41,16 @@ export interface Batch {
   readonly remove: ReadonlyArray<string>
   /** Removes every memory of the team (`null`), or of an agent. */
   readonly clear?: { readonly agent: string | null }
+  /**
+   * Checked first, inside the write: when the live memories written after
+   * `since` (by another process, unseen by the writer) clash with the batch,
+   * nothing is written and `Applied.clashed` is true (consolidation: another
+   * process added the same text meanwhile).
+   */
+  readonly unseen?: {
+    readonly since: number
+    readonly clashes: (memories: ReadonlyArray<Memory>) => boolean
+  }
 }
 
 export interface Applied {
@@ -53,7 +63,12 @@ export interface Applied {
   readonly merged: ReadonlyArray<Memory>
   /** Ids of merges whose memory was no longer live (another process ended it): nothing was written for them. */
   readonly missing: ReadonlyArray<string>
+  /** The batch clashed with unseen memories (see `Batch.unseen`): nothing was written. */
+  readonly clashed?: boolean
 }
+
+/** The result of a batch that clashed: nothing written, no version. */
+export const clashed: Applied = { version: -1, superseded: [], cleared: [], merged: [], missing: [], clashed: true }
 
 export interface Changes {
   readonly version: number
