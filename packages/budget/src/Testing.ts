@@ -395,6 +395,26 @@ export const suite: Conformance.Suite<Harness> = [
     { live: true, timeout: 10_000 }
   ),
   Conformance.test(
+    "a settled reservation is remembered for the settlement retention, then forgotten (by the store's clock)",
+    Effect.gen(function*() {
+      const b = yield* team([["a", 1]], { total: 1000, settlementRetention: "300 millis" })
+      const r = yield* b.reserve("a", 100)
+      const first = yield* b.commit(r.id, 60)
+      const again = yield* b.commit(r.id, 99)
+      assert.deepStrictEqual([again.repeated, again.charged, again.actual], [true, 60, 60])
+      const released = yield* b.reserve("a", 50)
+      yield* b.release(released.id)
+      yield* Effect.sleep("600 millis")
+      // A later operation forgets them; a settlement asked after the retention finds nothing.
+      yield* b.request("a", 1)
+      assert.strictEqual((yield* failure(b.commit(r.id, 60)))._tag, "ReservationNotFound")
+      assert.strictEqual((yield* failure(b.release(released.id)))._tag, "ReservationNotFound")
+      const d = yield* checkInvariants(b)
+      assert.deepStrictEqual([d.used, d.reserved, first.charged], [61, 0, 60])
+    }),
+    { live: true, timeout: 10_000 }
+  ),
+  Conformance.test(
     "an active agent steals from idle ones: idlest first, then lowest weight; a donor gives at most half of what it has left",
     Effect.gen(function*() {
       const b = yield* budget({ total: 1200, idleAfter: "1 minute" })

@@ -60,6 +60,13 @@ export interface Options {
   readonly donorShare?: number
   /** How long a reservation is held unless committed or released (default 5 minutes). */
   readonly reservationTimeout?: Duration.DurationInput
+  /**
+   * How long a settled (committed, released or expired) reservation is
+   * remembered, by the store's clock (default 1 hour): within it a second
+   * `commit` or `release` returns the first settlement; after it, or once
+   * the period ends, the reservation is forgotten (`ReservationNotFound`).
+   */
+  readonly settlementRetention?: Duration.DurationInput
   /** Use fractions that raise a `ThresholdCrossed` alert, once per scope and period (default `[0.8, 1]`). */
   readonly alertThresholds?: ReadonlyArray<number>
   /** How many of the latest steals and reclaims the dashboard shows (default 100). */
@@ -151,7 +158,14 @@ export const layerMemory = (options: Options): Layer.Layer<TokenBudget, InvalidO
   Layer.scoped(
     TokenBudget,
     Effect.flatMap(OptionsInternal.validate(options), (config) =>
-      Service.make(config, MemoryStore.make({ transferLimit: config.transferLimit }), "memory"))
+      Service.make(
+        config,
+        MemoryStore.make({
+          transferLimit: config.transferLimit,
+          settlementRetentionMillis: config.settlementRetentionMillis
+        }),
+        "memory"
+      ))
   )
 
 /**
@@ -168,7 +182,10 @@ export const layerSql = (
   Layer.scoped(
     TokenBudget,
     Effect.flatMap(OptionsInternal.validate(options), (config) =>
-      Effect.flatMap(SqlStore.make({ team: config.team }), (store) => Service.make(config, store, "sql")))
+      Effect.flatMap(
+        SqlStore.make({ team: config.team, settlementRetentionMillis: config.settlementRetentionMillis }),
+        (store) => Service.make(config, store, "sql")
+      ))
   )
 
 /**

@@ -19,18 +19,51 @@ import {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
-export const make = (options: { readonly transferLimit: number }): BudgetLedger => {
+/** A reservation as this store keeps it: with when it was last settled. */
+type Kept = Mutable<ReservationRow> & { settledAt?: number }
+
+export const make = (
+  options: { readonly transferLimit: number; readonly settlementRetentionMillis: number }
+): BudgetLedger => {
   // Rows are kept mutable here and copied whenever they leave the store
   // (the rules copy what they load; view copies).
   let team: Mutable<TeamRow> | undefined
   const agents = new Map<string, Mutable<AgentRow>>()
   const loans = new Map<string, LoanRow>()
-  const reservations = new Map<string, Mutable<ReservationRow>>()
-  const held = new Map<string, Mutable<ReservationRow>>()
+  const reservations = new Map<string, Kept>()
+  const held = new Map<string, Kept>()
   // The earliest expiry among held reservations: no scan before it.
   let nextExpiry = Infinity
   const transfers: Array<Transfer> = []
   const history: Array<PeriodSummary> = []
+  // Settled reservations in the order they were settled, with when: each is
+  // forgotten once its retention has passed (amortised O(1) per settlement).
+  let settledIds: Array<string> = []
+  let settledAts: Array<number> = []
+  let settledHead = 0
+  const settled = (row: Kept, at: number) => {
+    row.settledAt = at
+    settledIds.push(row.id)
+    settledAts.push(at)
+  }
+  /** Forgets the settlements whose retention has passed by `now`. */
+  const forget = (now: number) => {
+    const retention = options.settlementRetentionMillis
+    while (settledHead < settledIds.length && settledAts[settledHead]! + retention <= now) {
+      const id = settledIds[settledHead]!
+      const row = reservations.get(id)
+      // A reservation settled again since (a commit after its expiry) stays for its latest settlement.
+      if (row !== undefined && row.state !== "held" && row.settledAt === settledAts[settledHead]) {
+        reservations.delete(id)
+      }
+      settledHead++
+    }
+    if (settledHead > 1024 && settledHead * 2 > settledIds.length) {
+      settledIds = settledIds.slice(settledHead)
+      settledAts = settledAts.slice(settledHead)
+      settledHead = 0
+    }
+  }
 
   const expiredAt = (now: number): Array<ReservationRow> => {
     if (now < nextExpiry) return []
@@ -48,6 +81,7 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
   const transact: BudgetLedger["transact"] = (_operation, reservationId, rules) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.suspend(() => {
+        forget(now)
         const outcome = rules({
           team,
           agents: Array.from(agents.values()),
@@ -66,14 +100,16 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
           else loans.delete(loanKey(loan.lender, loan.borrower))
         }
         for (const row of changes.settled) {
-          reservations.set(row.id, { ...row })
+          const kept: Kept = { ...row }
+          reservations.set(row.id, kept)
           held.delete(row.id)
+          settled(kept, now)
         }
         let expiresAt: number | null = null
         const added = changes.reservation
         if (added !== undefined) {
           expiresAt = added.ttlMillis === null ? null : now + added.ttlMillis
-          const row: Mutable<ReservationRow> = {
+          const row: Kept = {
             id: added.id,
             agent: added.agent,
             requested: added.requested,
@@ -122,7 +158,7 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
       const expiresAt = input.ttlMillis === null ? null : input.now + input.ttlMillis
       agent.reserved += input.tokens
       agent.lastActivity = input.now
-      const row: Mutable<ReservationRow> = {
+      const row: Kept = {
         id: input.id,
         agent: agent.id,
         requested: input.tokens,
@@ -166,6 +202,8 @@ export const make = (options: { readonly transferLimit: number }): BudgetLedger 
       row.charged = input.actual
       row.refunded = row.amount - input.actual
       held.delete(row.id)
+      settled(row, input.now)
+      forget(input.now)
       return {
         agent: agent.id,
         used: agent.used,

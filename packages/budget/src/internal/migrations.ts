@@ -134,5 +134,16 @@ export const migrations: Sql.Migrations = {
       alert text NOT NULL,
       PRIMARY KEY (team, period, alert)
     )`
+  }),
+  // A settled reservation is remembered for the layer's settlement retention
+  // from settled_at (by the database's clock), then deleted; next_prune is
+  // when a transaction next deletes the forgotten ones (the fast paths leave
+  // that to a transaction).
+  "0005_settlement_retention": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE agentos_budget_reservations ADD COLUMN settled_at bigint`
+    yield* sql`ALTER TABLE agentos_budget_teams ADD COLUMN next_prune bigint`
+    yield* sql`CREATE INDEX agentos_budget_reservations_settled ON agentos_budget_reservations (team, settled_at)
+      WHERE state <> 'held'`
   })
 }

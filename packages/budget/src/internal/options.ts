@@ -15,6 +15,8 @@ export const DEFAULT_DONOR_SHARE = 0.5
 export const DEFAULT_RESERVATION_TIMEOUT: Duration.DurationInput = "5 minutes"
 /** The default use fractions that raise an alert. */
 export const DEFAULT_ALERT_THRESHOLDS: ReadonlyArray<number> = [0.8, 1]
+/** The default time a settled reservation is remembered (for idempotent settlement). */
+export const DEFAULT_SETTLEMENT_RETENTION: Duration.DurationInput = "1 hour"
 /** The default number of transfers the dashboard shows. */
 export const DEFAULT_TRANSFER_LIMIT = 100
 
@@ -25,6 +27,7 @@ export interface Config {
   readonly idleAfterMillis: number
   readonly donorShare: number
   readonly reservationTimeoutMillis: number
+  readonly settlementRetentionMillis: number
   readonly alertThresholds: ReadonlyArray<number>
   readonly transferLimit: number
 }
@@ -62,6 +65,11 @@ export const validate = (options: TokenBudget.Options): Either.Either<Config, In
     options.reservationTimeout ?? DEFAULT_RESERVATION_TIMEOUT
   )
   if (typeof reservationTimeoutMillis === "string") return invalid(reservationTimeoutMillis)
+  const settlementRetentionMillis = millis(
+    "settlementRetention",
+    options.settlementRetention ?? DEFAULT_SETTLEMENT_RETENTION
+  )
+  if (typeof settlementRetentionMillis === "string") return invalid(settlementRetentionMillis)
   const donorShare = options.donorShare ?? DEFAULT_DONOR_SHARE
   if (typeof donorShare !== "number" || !(donorShare >= 0 && donorShare <= 1)) {
     return invalid(`donorShare must be a number from 0 to 1, got ${String(donorShare)}`)
@@ -81,6 +89,7 @@ export const validate = (options: TokenBudget.Options): Either.Either<Config, In
     idleAfterMillis,
     donorShare,
     reservationTimeoutMillis,
+    settlementRetentionMillis,
     alertThresholds: [...alertThresholds].sort((a, b) => a - b),
     transferLimit
   })

@@ -102,7 +102,7 @@ const summaryOf = (row: Row): PeriodSummary => ({
 const RESERVATION_COLUMNS = "id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage"
 
 export const make = (
-  options: { readonly team: string }
+  options: { readonly team: string; readonly settlementRetentionMillis: number }
 ): Effect.Effect<BudgetLedger, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -110,6 +110,10 @@ export const make = (
       Effect.mapError((cause) => new StoreError({ operation: "migrate", cause }))
     )
     const team = options.team
+    const retention = options.settlementRetentionMillis
+    const dbNow = Sql.nowMillis(sql)
+    // A transaction deletes forgotten settlements at most this often.
+    const pruneEvery = Math.max(1_000, Math.ceil(retention / 4))
     const columns = sql.literal(RESERVATION_COLUMNS)
 
     // The team's row with its agents, and whether a held reservation may have
@@ -120,6 +124,7 @@ export const make = (
         t.reclaims, t.loans, t.next_expiry, CASE WHEN t.next_expiry IS NOT NULL AND ${
       Reservation.sqlExpired(sql, "t.next_expiry")
     } THEN 1 ELSE 0 END AS sweep,
+        CASE WHEN t.next_prune IS NULL OR t.next_prune <= ${dbNow} THEN 1 ELSE 0 END AS prune,
         a.id, a.weight, a.min_share, a.max_share, a.allocated, a.used, a.reserved, a.overage, a.last_activity, a.seq
       FROM agentos_budget_teams t LEFT JOIN agentos_budget_agents a ON a.team = t.team
       WHERE t.team = ${team}`
@@ -152,7 +157,8 @@ export const make = (
           FROM agentos_budget_reservations
           WHERE team = ${team} AND ((state = 'held' AND expires_at IS NOT NULL AND ${
             Reservation.sqlExpired(sql, "expires_at")
-          }) OR id = ${reservationId ?? ""})`
+          }) OR (id = ${reservationId ?? ""}
+            AND (state = 'held' OR settled_at IS NULL OR settled_at > ${dbNow} - ${retention})))`
         const loans = teams.length === 0 ? [] : loansOf(teams[0]!.loans)
         const expired: Array<ReservationRow> = []
         let target: ReservationRow | undefined
@@ -207,7 +213,8 @@ export const make = (
         }
         for (const row of changes.settled) {
           yield* sql`UPDATE agentos_budget_reservations SET state = ${row.state}, actual = ${row.actual},
-            charged = ${row.charged}, refunded = ${row.refunded}, overage = ${row.overage}, fast_at = NULL
+            charged = ${row.charged}, refunded = ${row.refunded}, overage = ${row.overage}, fast_at = NULL,
+            settled_at = ${dbNow}
             WHERE team = ${team} AND id = ${row.id}`
         }
         let expiresAt: number | null = null
@@ -231,6 +238,11 @@ export const make = (
             WHERE team = ${team}`
         } else if (expiresAt !== null && (nextExpiry === null || expiresAt < nextExpiry)) {
           yield* sql`UPDATE agentos_budget_teams SET next_expiry = ${expiresAt} WHERE team = ${team}`
+        }
+        if (rows.length > 0 && num(rows[0]!.prune) === 1) {
+          yield* sql`DELETE FROM agentos_budget_reservations
+            WHERE team = ${team} AND state <> 'held' AND settled_at <= ${dbNow} - ${retention}`
+          yield* sql`UPDATE agentos_budget_teams SET next_prune = ${dbNow} + ${pruneEvery} WHERE team = ${team}`
         }
         if (changes.transfers.length > 0) {
           yield* sql`INSERT INTO agentos_budget_transfers ${
@@ -326,8 +338,10 @@ export const make = (
         ? noExpiryDue
         : sql`(t.next_expiry IS NOT NULL AND ${Reservation.sqlHeld(sql, "t.next_expiry")}
           AND t.next_expiry <= ${Reservation.sqlExpiresAt(sql, ttl)})`
+    // ... and no prune of forgotten settlements is due (a transaction does it).
     const guard = (input: FastGuard) =>
-      sql`t.team = ${team} AND t.period_key = ${input.periodKey} AND t.total = ${input.total}`
+      sql`t.team = ${team} AND t.period_key = ${input.periodKey} AND t.total = ${input.total}
+        AND (t.next_prune IS NULL OR t.next_prune > ${dbNow})`
     const expiryOf = (ttl: number | null) => ttl === null ? sql.literal("NULL") : Reservation.sqlExpiresAt(sql, ttl)
 
     const fastOutcome = (row: Row, amount: number): FastOutcome => ({
@@ -446,7 +460,8 @@ export const make = (
               FOR KEY SHARE
             ), r AS (
               UPDATE agentos_budget_reservations AS r SET state = 'committed', actual = ${actual},
-                charged = ${actual}, refunded = r.amount - ${actual}, overage = 0, fast_at = ${now}
+                charged = ${actual}, refunded = r.amount - ${actual}, overage = 0, fast_at = ${now},
+                settled_at = ${dbNow}
               FROM t WHERE r.team = t.team AND r.id = ${id} AND r.state = 'held' AND r.amount > 0
                 AND r.amount >= ${actual}
                 AND (r.expires_at IS NULL OR ${Reservation.sqlHeld(sql, "r.expires_at")})
@@ -463,7 +478,8 @@ export const make = (
             )
             SELECT a.*, u.used AS team_used FROM a, u`
           : sql<Row>`UPDATE agentos_budget_reservations SET state = 'committed', actual = ${actual},
-              charged = ${actual}, refunded = amount - ${actual}, overage = 0, fast_at = ${now}
+              charged = ${actual}, refunded = amount - ${actual}, overage = 0, fast_at = ${now},
+              settled_at = ${dbNow}
             WHERE team = ${team} AND id = ${id} AND state = 'held' AND amount > 0 AND amount >= ${actual}
               AND (expires_at IS NULL OR ${Reservation.sqlHeld(sql, "expires_at")})
               AND EXISTS (SELECT 1 FROM agentos_budget_teams t WHERE ${guarded} AND ${noExpiryDue})
