@@ -324,8 +324,8 @@ export const make = (
           const ck = resolved.consolidationKey(memory)
           return ck === undefined ? undefined : index.consolidationSlotKey(index.agentCode(memory.agent), memory, ck)
         }
-        const key = slotKey(draft)
-        const same = key === undefined ? undefined : index.consolidation.get(key)
+        const mergeKey = slotKey(draft)
+        const same = mergeKey === undefined ? undefined : index.consolidation.get(mergeKey)
         const existing = same === undefined ? undefined : index.memories[same]
         if (existing !== undefined && existing.key === draft.key && existing.group === draft.group) {
           // merged into the memory as stored (another process may have merged meanwhile)
@@ -343,9 +343,9 @@ export const make = (
         const applied = yield* write({
           ...emptyBatch,
           insert: [draft],
-          ...(key === undefined || attempt >= 3
+          ...(mergeKey === undefined || attempt >= 3
             ? {}
-            : { unseen: { since: version, clashes: (memories) => memories.some((m) => slotKey(m) === key) } })
+            : { unseen: { since: version, clashes: (memories) => memories.some((m) => slotKey(m) === mergeKey) } })
         })
         if (applied.clashed === true) return yield* addLocked(input, now, attempt + 1)
         for (const id of applied.superseded) index.remove(id)
