@@ -44,6 +44,7 @@ const config: AppConfig = {
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
+  otlpEndpoint: Option.none(),
   logFormat: "logfmt",
   logLevel: LogLevel.Info
 }

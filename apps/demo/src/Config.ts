@@ -20,6 +20,7 @@ export interface AppConfig {
   readonly simFailureRate: number
   readonly summaryInterval: Duration.Duration
   readonly alertWebhook: Option.Option<string>
+  readonly otlpEndpoint: Option.Option<string>
   readonly logFormat: "logfmt" | "json" | "pretty"
   readonly logLevel: LogLevel.LogLevel
 }
@@ -63,6 +64,7 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
   ),
   summaryInterval: Config.duration("AGENTOS_SUMMARY_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
   alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK")),
+  otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
   logFormat: Config.literal("logfmt", "json", "pretty")("AGENTOS_LOG_FORMAT").pipe(
     Config.withDefault("logfmt" as const)
   ),

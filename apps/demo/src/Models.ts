@@ -192,8 +192,18 @@ export const layerSimulated = (options: {
           })
           const reporter = yield* Effect.serviceOption(TaskUsage)
           if (Option.isSome(reporter)) yield* reporter.value.report(result.value.usage)
+          yield* Effect.annotateCurrentSpan({
+            model: result.decision.model.name,
+            inputTokens: result.value.usage.inputTokens,
+            outputTokens: result.value.usage.outputTokens,
+            chargedMicros: result.settlement.charged
+          })
           return { ...result.value, chargedMicros: result.settlement.charged }
-        })
+        }).pipe(
+          Effect.withSpan("Models.complete", {
+            attributes: { agent: input.agent, step: input.step, complexity: input.complexity }
+          })
+        )
 
       return {
         complete,

@@ -6,7 +6,9 @@
 import { TokenBudget } from "@agentos/budget"
 import { DeadLetterQueue } from "@agentos/dlq"
 import { Router } from "@agentos/router"
+import * as Otlp from "@effect/opentelemetry/Otlp"
 import {
+  FetchHttpClient,
   HttpApiBuilder,
   HttpApiSwagger,
   type HttpApp,
@@ -168,6 +170,7 @@ const terminal = (config: AppConfig) =>
       `  health    ${base}/healthz  ${base}/readyz`,
       `  storage   ${Stack.storage(config)}`,
       `  team      ${config.team ? `on: ${config.agents.join(", ")} (AGENTOS_TEAM=false turns it off)` : "off"}`,
+      `  traces    ${Option.getOrElse(config.otlpEndpoint, () => "off (set OTEL_EXPORTER_OTLP_ENDPOINT)")}`,
       `  auth      ${
         Option.isSome(config.apiToken) ? "bearer token required (AGENTOS_API_TOKEN)" : "open (set AGENTOS_API_TOKEN)"
       }`,
@@ -209,7 +212,24 @@ export const logger = (config: AppConfig) =>
     Logger.minimumLogLevel(config.logLevel)
   )
 
+/**
+ * OpenTelemetry: with OTEL_EXPORTER_OTLP_ENDPOINT set, every span (the HTTP
+ * request, the supervisor task, the workflow and its steps, each model
+ * call: one trace per request) is exported over OTLP/HTTP JSON, with the
+ * logs and metrics, through @effect/opentelemetry.
+ */
+export const tracing = (config: AppConfig): Layer.Layer<never> =>
+  Option.match(config.otlpEndpoint, {
+    onNone: () => Layer.empty,
+    onSome: (baseUrl) =>
+      Otlp.layerJson({ baseUrl, resource: { serviceName: "agentos-demo" } }).pipe(Layer.provide(FetchHttpClient.layer))
+  })
+
 /** The service as configured by the environment (`pnpm demo`). */
 export const layer = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => layerWith(config, Stack.sql(config)).pipe(Layer.provide(logger(config))))
+  Effect.map(AppConfig, (config) =>
+    layerWith(config, Stack.sql(config)).pipe(
+      Layer.provide(tracing(config)),
+      Layer.provide(logger(config))
+    ))
 )

@@ -3,7 +3,7 @@
 import { Backends } from "@agentos/testkit"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel } from "effect"
+import { Duration, Effect, Logger, LogLevel, Option, Tracer } from "effect"
 import * as Path from "node:path"
 import { ESTIMATED_TOKENS } from "../src/Team.js"
 import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
@@ -397,5 +397,51 @@ describe("demo service: restarts", () => {
         assert.strictEqual(again.status, 409)
       }).pipe(Effect.scoped, quiet),
     { timeout: 60_000 }
+  )
+})
+
+describe("demo service: tracing", () => {
+  it.live(
+    "one trace runs from the HTTP request through the task and the workflow to every model call",
+    () =>
+      Effect.gen(function*() {
+        const spans: Array<Tracer.Span> = []
+        const base = yield* Effect.tracer
+        const recording = Tracer.make({
+          span: (...args) => {
+            const span = base.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: base.context
+        })
+        const { base: url } = yield* start(config(), Backends.sqlite()).pipe(Effect.withTracer(recording))
+        const http = client(url)
+        const id: string = (yield* http.request("POST", "/workflows", { body: { topic: "traces" } })).body.id
+        assert.strictEqual((yield* finished(http, id)).status, "completed")
+        const calls = spans.filter((s) => s.name === "Models.complete")
+        assert.strictEqual(calls.length, 4)
+        const byId = new Map(spans.map((s) => [s.spanId, s]))
+        const ancestry = (span: Tracer.Span) => {
+          const names: Array<string> = []
+          let parent = Option.getOrUndefined(span.parent)
+          while (parent !== undefined) {
+            // The supervisor carries the submitter's span across its queue as an external span: follow it by id.
+            const found = byId.get(parent.spanId)
+            names.push(found?.name ?? parent.spanId)
+            parent = found === undefined ? undefined : Option.getOrUndefined(found.parent)
+          }
+          return names
+        }
+        const http202 = spans.find((s) => s.name === "http.server POST")!
+        for (const call of calls) {
+          assert.strictEqual(call.traceId, http202.traceId)
+          const names = ancestry(call)
+          assert.include(names, "Supervisor.task")
+          assert.include(names, "WorkflowEngine.execute")
+          assert.strictEqual(names.at(-1), "http.server POST", names.join(" < "))
+        }
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
   )
 })

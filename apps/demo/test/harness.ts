@@ -34,6 +34,7 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
+  otlpEndpoint: Option.none(),
   logFormat: "logfmt",
   logLevel: LogLevel.Info,
   ...overrides
