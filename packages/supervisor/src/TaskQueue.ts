@@ -222,6 +222,17 @@ export interface TaskQueueService {
    */
   readonly end: (id: string, token: number, outcome: Outcome) => Effect.Effect<boolean, StoreError>
   /**
+   * `end`, then `claim` of the next task of `type`, in one step (one
+   * statement on Postgres when every group is unlimited): a runner whose
+   * task ended takes its next one without a second round trip. `ended` is
+   * what `end` answered; the claim is made either way.
+   */
+  readonly endThenClaim: (
+    ended: { readonly id: string; readonly token: number; readonly outcome: Outcome },
+    type: string,
+    options: ClaimOptions
+  ) => Effect.Effect<{ readonly ended: boolean; readonly next: Option.Option<Claim> }, StoreError>
+  /**
    * Returns expired leases' tasks to the queue (one more lost delivery
    * each; poison after `maxDeliveries` lost ones; cancelled when a cancel was
    * asked) and queues retrying tasks whose delay is over. Judged by the

@@ -254,6 +254,38 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
+    "endThenClaim records the end (fenced) and claims the next task",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "a" }), record({ id: "b", priority: 1 }), record({ id: "c", type: "other" })])
+      const a = yield* claimOne()
+      const first = yield* queue.endThenClaim(
+        { id: "a", token: a.token, outcome: { status: "completed", result: "A" } },
+        "t",
+        claimOptions()
+      )
+      assert.isTrue(first.ended)
+      const b = Option.getOrThrow(first.next)
+      assert.deepStrictEqual([b.record.id, b.deliveries], ["b", 1])
+      assert.deepStrictEqual((yield* statusOf("a")).outcome, { status: "completed", result: "A" })
+      const stale = yield* queue.endThenClaim(
+        { id: "b", token: b.token + 1, outcome: { status: "completed", result: "late" } },
+        "t",
+        claimOptions()
+      )
+      assert.deepStrictEqual([stale.ended, Option.isNone(stale.next)], [false, true])
+      assert.strictEqual((yield* statusOf("b")).status, "running")
+      const last = yield* queue.endThenClaim(
+        { id: "b", token: b.token, outcome: { status: "failed", error: "boom" } },
+        "t",
+        claimOptions()
+      )
+      assert.deepStrictEqual([last.ended, Option.isNone(last.next)], [true, true])
+      assert.deepStrictEqual([(yield* statusOf("b")).status, (yield* statusOf("b")).failures], ["failed", 1])
+      assert.strictEqual((yield* statusOf("c")).status, "queued")
+    })
+  ),
+  Conformance.test(
     "renew extends only the current token's lease",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue

@@ -457,6 +457,11 @@ export const make = (): TaskQueue.TaskQueueService => {
     renew,
     retry,
     end,
+    endThenClaim: (ended, type, options) =>
+      Effect.flatMap(
+        end(ended.id, ended.token, ended.outcome),
+        (recorded) => Effect.map(claim(type, options), (next) => ({ ended: recorded, next }))
+      ),
     reclaim,
     cancel,
     status,

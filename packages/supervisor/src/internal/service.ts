@@ -691,6 +691,10 @@ export const make = (
       status: "completed" | "cancelled",
       exit: Exit.Exit<unknown, TaskError>
     ): Effect.Effect<void> => {
+      if (shared !== undefined) {
+        const next = endThenNext(slot, state, status, exit)
+        if (next !== undefined) return next
+      }
       const dispatched = freed(slot, state)
       if (dispatched !== undefined) return Effect.zipRight(dispatched, finish(state, status, exit))
       if (state.exit !== undefined) return Effect.void
@@ -884,6 +888,18 @@ export const make = (
       )
     }
 
+    // A task's end, once recorded: its grant settled, then its exit.
+    const settledEnd = (
+      state: TaskState,
+      status: "completed" | "failed" | "cancelled" | "dead-lettered",
+      exit: Exit.Exit<unknown, TaskError>
+    ): Effect.Effect<void> => {
+      const complete = Effect.sync(() => done(state, status, exit))
+      return admission === undefined || state.record.grantId === undefined
+        ? complete
+        : Effect.zipRight(settleGrant(state), complete)
+    }
+
     const finish = (
       state: TaskState,
       status: "completed" | "failed" | "cancelled" | "dead-lettered",
@@ -891,10 +907,7 @@ export const make = (
     ): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (state.exit !== undefined) return Effect.void
-        const complete = Effect.sync(() => done(state, status, exit))
-        const settled = admission === undefined || state.record.grantId === undefined
-          ? complete
-          : Effect.zipRight(settleGrant(state), complete)
+        const settled = settledEnd(state, status, exit)
         if (shared === undefined) return settled
         if (state.claim === undefined || state.gone) return Effect.sync(() => abandon(state))
         // Recorded in the queue first, fenced by the lease: a runner that lost
@@ -1389,32 +1402,95 @@ export const make = (
               usedSlots--
               return Effect.void
             }
-            if (type.queued > 0) onQueueShrank(type)
-            const claim = claimed.value
-            const decoded = type.decode(claim.record.payload)
-            const state = claimedState(type, claim, Either.isRight(decoded) ? decoded.right : undefined)
-            if (claim.poisoned || Either.isLeft(decoded)) {
-              // Never run: a poison task, or a payload this process cannot read.
-              worker.inFlight--
-              usedSlots--
-              const failure = claim.poisoned
-                ? Object.assign(
-                  new Error(`poison task: ${claim.lostDeliveries} deliveries were lost to runners that died`),
-                  { name: "PoisonTask" }
-                )
-                : new InvalidPayload({ taskType: type.name, message: (decoded as Either.Left<any, any>).left.message })
-              const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
-              return Effect.zipRight(
-                failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis),
-                dispatchShared(type, current)
-              )
-            }
-            launch(worker, state, trial, current)
-            leasedRunning.add(state)
-            return dispatchShared(type, current)
+            return Effect.zipRight(
+              startClaimed(worker, type, claimed.value, trial, current),
+              dispatchShared(type, current)
+            )
           }
         )
       })
+
+    // Starts a task claimed on a slot reserved for it on `worker`; a poison
+    // task, or one whose payload this process cannot read, is never run: it
+    // gives the slot back and ends as failed or dead-lettered.
+    const startClaimed = (
+      worker: WorkerState,
+      type: TypeEntry,
+      claim: TaskQueue.Claim,
+      trial: boolean,
+      current: Slot | undefined
+    ): Effect.Effect<void> => {
+      if (type.queued > 0) onQueueShrank(type)
+      const decoded = type.decode(claim.record.payload)
+      const state = claimedState(type, claim, Either.isRight(decoded) ? decoded.right : undefined)
+      if (claim.poisoned || Either.isLeft(decoded)) {
+        worker.inFlight--
+        usedSlots--
+        const failure = claim.poisoned
+          ? Object.assign(
+            new Error(`poison task: ${claim.lostDeliveries} deliveries were lost to runners that died`),
+            { name: "PoisonTask" }
+          )
+          : new InvalidPayload({ taskType: type.name, message: (decoded as Either.Left<any, any>).left.message })
+        const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
+        return failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis)
+      }
+      launch(worker, state, trial, current)
+      leasedRunning.add(state)
+      return Effect.void
+    }
+
+    const hasGroupLimits = limits.default !== undefined || Object.keys(limits.byGroup ?? {}).length > 0
+
+    // A slot whose task ended records the end and claims its next task in
+    // one step (`endThenClaim`), when its worker takes only this type and no
+    // group limit is involved; undefined otherwise (the end, then a dispatch).
+    const endThenNext = (
+      slot: Slot,
+      state: TaskState,
+      status: "completed" | "cancelled",
+      exit: Exit.Exit<unknown, TaskError>
+    ): Effect.Effect<void> | undefined => {
+      const worker = slot.worker
+      const claim = state.claim
+      const type = state.type
+      if (
+        claim === undefined || state.gone || state.exit !== undefined || closed || hasGroupLimits ||
+        worker.types.length !== 1 || worker.types[0] !== type || freeSlots(worker) <= 0
+      ) return undefined
+      const trial = worker.circuit === "half-open"
+      worker.inFlight++
+      usedSlots++
+      const id = state.record.id
+      return Effect.flatMap(
+        queue.endThenClaim(
+          { id, token: claim.token, outcome: outcomeOf(state, status, exit) },
+          type.name,
+          claimOptions!
+        )
+          .pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.as(logged(`the end of task ${id}`)(cause), { ended: false, next: Option.none<TaskQueue.Claim>() })
+            )
+          ),
+        ({ ended, next }) => {
+          const settled = ended ? settledEnd(state, status, exit) : Effect.sync(() => abandon(state))
+          if (Option.isNone(next)) {
+            worker.inFlight--
+            usedSlots--
+            return settled
+          }
+          // A task that was not run (poison) leaves the slot free: dispatched again.
+          return Effect.zipRight(
+            startClaimed(worker, type, next.value, trial, slot),
+            Effect.zipRight(
+              settled,
+              Effect.suspend(() => slot.next === undefined ? dispatchShared(type, slot) : Effect.void)
+            )
+          )
+        }
+      )
+    }
 
     // The local state of a task claimed here.
     const claimedState = (type: TypeEntry, claim: TaskQueue.Claim, payload: unknown): TaskState => {

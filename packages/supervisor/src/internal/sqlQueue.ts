@@ -45,6 +45,13 @@ const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 
 const terminal = new Set(["completed", "failed", "cancelled", "dead-lettered"])
 
+const checkTtl = (ttlMillis: number): number => {
+  if (!Number.isSafeInteger(ttlMillis) || ttlMillis <= 0) {
+    throw new RangeError(`the lease must be a positive integer of milliseconds, got ${ttlMillis}`)
+  }
+  return ttlMillis
+}
+
 const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
   limits.byGroup?.[group] ?? limits.default
 
@@ -78,6 +85,24 @@ export const make = (
         ))[0]!.schema
       }`
       : undefined
+
+    // The hot statements are compiled once: a statement built with a
+    // sentinel for each argument gives its text and where each argument
+    // goes; a call runs that text with its arguments (`unsafe`), skipping the
+    // template's compilation on every claim and end.
+    const prepare = <A extends object>(
+      arity: number,
+      build: (...args: Array<any>) => Statement.Statement<A>
+    ): (...args: Array<unknown>) => Statement.Statement<A> => {
+      const sentinels = Array.from({ length: arity }, (_, i) => `\u0000agentos-argument-${i}`)
+      const [text, params] = build(...sentinels).compile()
+      const order = params.map((param) => {
+        const index = sentinels.indexOf(param as string)
+        if (index < 0) throw new TypeError(`sqlQueue.prepare: a parameter is not an argument: ${String(param)}`)
+        return index
+      })
+      return (...args) => sql.unsafe<A>(text, order.map((index) => args[index]))
+    }
 
     const fail = (operation: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       self.pipe(Sql.retryTransient(), Sql.mapError((cause) => new StoreError({ operation, cause })))
@@ -115,6 +140,8 @@ export const make = (
         (rows) => Sql.toNumber(rows[0]!.n)
       )
 
+    const fenced = sql`state = 'running'`
+
     // ---- offer, take, finish, remove ----
 
     const offer = (record: Task.TaskRecord, offerOptions: { readonly maxQueued: number; readonly force?: boolean }) =>
@@ -145,23 +172,20 @@ export const make = (
         WHERE r.group_key = t.group_key AND r.state = 'running') < ${limit})`
     }
 
-    // Claims one row; the lease is none for `take`.
-    const claimRow = (
-      type: string,
-      limits: TaskQueue.GroupLimits,
-      holder: string | null,
-      leaseMillis: number | undefined
-    ): Effect.Effect<Row | undefined, SqlError | GroupFull> => {
-      const condition = groupCondition(limits)
+    const claimStatement = (
+      type: unknown,
+      condition: Statement.Fragment | undefined,
+      holder: unknown,
+      expires: Statement.Fragment
+    ) => {
       const where = condition === undefined
         ? sql`t.type = ${type} AND t.state = 'queued'`
         : sql`t.type = ${type} AND t.state = 'queued' AND ${condition}`
-      const expires = leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
       const set = sql`state = 'running', holder = ${holder}, token = token + 1, deliveries = deliveries + 1,
         lease_expires_at = ${expires}`
       const returning = sql`id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested,
         outcome, finished_at, group_key`
-      const statement = pg
+      return pg
         ? sql<Row>`WITH next AS (
             SELECT t.id AS next_id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
             FOR UPDATE SKIP LOCKED
@@ -170,6 +194,29 @@ export const make = (
         : sql<Row>`UPDATE ${table} SET ${set} WHERE id = (
             SELECT t.id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
           ) RETURNING ${returning}`
+    }
+    // A claim of a type whose groups are all unlimited, the hot path: prepared.
+    const claimUnlimited = prepare<Row>(
+      3,
+      (type, holder, ttl) => claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+    )
+
+    // Claims one row; the lease is none for `take`.
+    const claimRow = (
+      type: string,
+      limits: TaskQueue.GroupLimits,
+      holder: string | null,
+      leaseMillis: number | undefined
+    ): Effect.Effect<Row | undefined, SqlError | GroupFull> => {
+      const condition = groupCondition(limits)
+      const statement = condition === undefined && leaseMillis !== undefined
+        ? claimUnlimited(type, holder, checkTtl(leaseMillis))
+        : claimStatement(
+          type,
+          condition,
+          holder,
+          leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
+        )
       const claimed = Effect.map(statement, (rows) => rows[0])
       if (!pg || condition === undefined) return claimed
       // The count in the statement may miss a claim of the same group
@@ -243,25 +290,24 @@ export const make = (
 
     // ---- the leased protocol ----
 
+    const claimOf = (row: Row): TaskQueue.Claim => ({
+      record: decodeRecord(row.record),
+      token: Sql.toNumber(row.token),
+      deliveries: Sql.toNumber(row.deliveries),
+      lostDeliveries: Sql.toNumber(row.lost),
+      failures: Sql.toNumber(row.failures),
+      poisoned: Sql.toNumber(row.poisoned) === 1
+    })
+
     const claim = (type: string, claimOptions: TaskQueue.ClaimOptions) =>
       claimRetrying(type, claimOptions.limits, claimOptions.holder, claimOptions.leaseMillis).pipe(
         Effect.flatMap((row) =>
-          row === undefined ?
-            Effect.succeed(Option.none<TaskQueue.Claim>()) :
-            decode("claim", () =>
-              Option.some<TaskQueue.Claim>({
-                record: decodeRecord(row.record),
-                token: Sql.toNumber(row.token),
-                deliveries: Sql.toNumber(row.deliveries),
-                lostDeliveries: Sql.toNumber(row.lost),
-                failures: Sql.toNumber(row.failures),
-                poisoned: Sql.toNumber(row.poisoned) === 1
-              }))
+          row === undefined
+            ? Effect.succeed(Option.none<TaskQueue.Claim>())
+            : decode("claim", () => Option.some(claimOf(row)))
         ),
         fail("claim")
       )
-
-    const fenced = sql`state = 'running'`
 
     const renew = (id: string, token: number, leaseMillis: number) =>
       sql<{ cancel_requested: unknown }>`UPDATE ${table} SET lease_expires_at = ${Lease.sqlExpiresAt(sql, leaseMillis)}
@@ -283,16 +329,87 @@ export const make = (
         fail("retry")
       )
 
-    const end = (id: string, token: number, outcome: TaskQueue.Outcome) => {
-      const countsFailure = outcome.status === "failed" || outcome.status === "dead-lettered"
-      return sql<{ id: string }>`UPDATE ${table} SET state = ${outcome.status}, outcome = ${Sql.json(sql, outcome)},
-        finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
+    const endStatement = (countsFailure: boolean) =>
+      prepare<{ id: string }>(4, (status, outcome, id, token) =>
+        sql`UPDATE ${table} SET state = ${status}, outcome = ${
+          pg ? sql`${outcome}::jsonb` : sql`${outcome}`
+        }, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
         failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
-        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`.pipe(
-        Effect.map((rows) => rows.length > 0),
-        fail("end")
+        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`)
+    const endCountingFailure = endStatement(true)
+    const endOther = endStatement(false)
+
+    // Postgres, groups unlimited: the end and the next claim in one statement
+    // (the claim's snapshot does not see the end, which frees no queued row).
+    const endThenClaimStatement = (countsFailure: boolean) =>
+      prepare<Row & { ended: unknown }>(7, (status, outcome, id, token, type, holder, ttl) =>
+        sql`WITH ended AS (
+          UPDATE ${table} SET state = ${status}, outcome = ${sql`${outcome}::jsonb`}, finished_at = ${now},
+            seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
+            failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
+          WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id
+        ), next AS (
+          SELECT t.id AS next_id FROM ${table} t WHERE t.type = ${type} AND t.state = 'queued'
+          ORDER BY t.priority, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+          UPDATE ${table} SET state = 'running', holder = ${holder}, token = token + 1, deliveries = deliveries + 1,
+            lease_expires_at = (${now} + ${ttl})
+          FROM next WHERE id = next.next_id
+          RETURNING id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested, outcome,
+            finished_at, group_key
+        )
+        SELECT (SELECT COUNT(*) FROM ended) AS ended, claimed.* FROM (SELECT 1 AS one) AS one
+        LEFT JOIN claimed ON true`)
+    const endThenClaimCountingFailure = pg ? endThenClaimStatement(true) : undefined
+    const endThenClaimOther = pg ? endThenClaimStatement(false) : undefined
+
+    const endThenClaim = (
+      ended: { readonly id: string; readonly token: number; readonly outcome: TaskQueue.Outcome },
+      type: string,
+      claimOptions: TaskQueue.ClaimOptions
+    ) => {
+      const countsFailure = ended.outcome.status === "failed" || ended.outcome.status === "dead-lettered"
+      if (!pg || groupCondition(claimOptions.limits) !== undefined) {
+        return Effect.flatMap(
+          end(ended.id, ended.token, ended.outcome),
+          (recorded) =>
+            Effect.map(claim(type, claimOptions), (next) => ({ ended: recorded, next }))
+        )
+      }
+      return (countsFailure ? endThenClaimCountingFailure! : endThenClaimOther!)(
+        ended.outcome.status,
+        JSON.stringify(ended.outcome),
+        ended.id,
+        ended.token,
+        type,
+        claimOptions.holder,
+        checkTtl(claimOptions.leaseMillis)
+      ).pipe(
+        Effect.flatMap((rows) =>
+          decode("endThenClaim", () => {
+            const row = rows[0]!
+            return {
+              ended: Sql.toNumber(row.ended) > 0,
+              next: row.id === null || row.id === undefined ? Option.none<TaskQueue.Claim>() : Option.some(claimOf(row))
+            }
+          })
+        ),
+        fail("endThenClaim")
       )
     }
+
+    const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
+      (outcome.status === "failed" || outcome.status === "dead-lettered" ? endCountingFailure : endOther)(
+        outcome.status,
+        JSON.stringify(outcome),
+        id,
+        token
+      ).pipe(
+        Effect.map((rows) =>
+          rows.length > 0
+        ),
+        fail("end")
+      )
 
     // The stored error of a task cancelled by `cancel` (an encoded TaskCancelled), built from its id.
     const cancelledOutcome = pg
@@ -406,6 +523,7 @@ export const make = (
       renew,
       retry,
       end,
+      endThenClaim,
       reclaim,
       cancel,
       status,
