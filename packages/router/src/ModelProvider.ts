@@ -24,7 +24,9 @@ import type * as Model from "./Model.js"
  * - `name`: for logs and the decision log;
  * - `serves`: whether it runs a catalog model (usually by its `provider`);
  * - `languageModel`: the model's `LanguageModel` service. The routed model
- *   asks once per model and keeps it; each call reads `CallContext`.
+ *   asks once per model and keeps it; each call reads `CallContext`;
+ * - `cachedInputSeparate`: its usage counts cache reads apart from the
+ *   input tokens (Anthropic), so the routed model adds them to the input.
  *
  * @since 0.2.0
  * @category models
@@ -33,6 +35,7 @@ export interface ModelProvider {
   readonly name: string
   readonly serves: (model: Model.Model) => boolean
   readonly languageModel: (model: Model.Model) => Effect.Effect<LanguageModel.Service, AiError.AiError>
+  readonly cachedInputSeparate?: boolean
 }
 
 /**

@@ -3,6 +3,10 @@
  * decisions, and spend accounting that reserves before and settles after
  * every call.
  *
+ * The real providers (`@agentos/router/OpenAiProvider`, `AnthropicProvider`,
+ * `ChatCompletionsProvider`) are imported by path: their `@effect/ai-*`
+ * packages are optional peer dependencies.
+ *
  * @since 0.1.0
  */
 

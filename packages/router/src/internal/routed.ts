@@ -70,18 +70,20 @@ export const routerError = (error: AiError.AiError): Option.Option<RouterFailure
 /** The usage a response's finish part reports, or the text to count when it reports none. */
 export const outcomeOf = (
   content: ReadonlyArray<{ readonly type: string }>,
-  text: string
+  text: string,
+  cachedInputSeparate = false
 ): Router.Outcome => {
   const finish = content.find((part): part is Response.FinishPart => part.type === "finish")
   const usage = finish?.usage
   if (usage === undefined || usage.inputTokens === undefined || usage.outputTokens === undefined) {
     return { outputText: text }
   }
+  const cached = usage.cachedInputTokens ?? 0
   return {
     usage: {
-      inputTokens: usage.inputTokens,
+      inputTokens: cachedInputSeparate ? usage.inputTokens + cached : usage.inputTokens,
       outputTokens: usage.outputTokens,
-      cachedInputTokens: usage.cachedInputTokens ?? 0,
+      cachedInputTokens: cached,
       reasoningTokens: usage.reasoningTokens ?? 0,
       source: "reported"
     }
@@ -248,6 +250,7 @@ export const make = (
       return known
     }
     const providerName = (model: Model.Model) => providers.find((p) => p.serves(model))?.name
+    const separate = (model: Model.Model) => providers.find((p) => p.serves(model))?.cachedInputSeparate === true
 
     /** Reasons from outside the catalog: no provider, failed this call, cooling down, rate-limited. */
     const exclusions = (tried: ReadonlySet<string>, now: number) => (model: Model.Model, tokens: number) => {
@@ -376,7 +379,9 @@ export const make = (
             )
             const endedAt = yield* Clock.currentTimeMillis
             if (Exit.isSuccess(exit)) {
-              const settled = yield* Effect.either(router.settle(hold, outcomeOf(exit.value.content, exit.value.text)))
+              const settled = yield* Effect.either(
+                router.settle(hold, outcomeOf(exit.value.content, exit.value.text, separate(decision.model)))
+              )
               health.succeeded(decision.model.name)
               attempts.push(attemptOf(n, startedAt, endedAt, {
                 ...heldFields(hold),
@@ -454,7 +459,7 @@ export const make = (
             const endedAt = yield* Clock.currentTimeMillis
             const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
             const settle = finish !== undefined
-              ? router.settle(hold, outcomeOf([finish], text))
+              ? router.settle(hold, outcomeOf([finish], text, separate(decision.model)))
               : ended || (failed && delivered)
               ? router.settle(hold, { outputText: text })
               : failed
