@@ -8,6 +8,7 @@
 import * as Complexity from "@agentos/core/Complexity"
 import * as Money from "@agentos/core/Money"
 import { Backends, Bench } from "@agentos/testkit"
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as SqlClient from "@effect/sql/SqlClient"
 import BetterSqlite from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -15,10 +16,13 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import Pg from "pg"
+import * as DecisionLog from "../src/DecisionLog.js"
 import * as DefaultCatalog from "../src/DefaultCatalog.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
 import type * as Route from "../src/Route.js"
+import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as Router from "../src/Router.js"
+import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
 import { ArticleRouter, fromModel } from "./article.js"
 
@@ -412,7 +416,84 @@ const costReport = () => {
   }
 }
 
+// ---------------------------------------------------------------------------
+// 4. The routed model's overhead per call (issue #13): generateText through
+// RoutedLanguageModel (route, reserve, call, settle, decision log) on the
+// simulated provider with zero latency, against the same simulated
+// provider's LanguageModel called directly, on memory and SQLite ledgers.
+
+const overhead = async (backend: "memory" | "sqlite") => {
+  const ledgerOptions = {
+    budgets: [{ scope: "bench", limit: 1_000_000_000_000, period: { unit: "month" as const } }],
+    sweepInterval: 0
+  }
+  const ledger = backend === "memory"
+    ? SpendLedger.layerMemory(ledgerOptions)
+    : SpendLedger.layerSql(ledgerOptions).pipe(Layer.provide(Backends.sqlite()))
+  const simulated = { seed: 1, outputTokens: { min: 50, max: 50 } }
+  const routedLayer = RoutedLanguageModel.layer({ scopes: ["bench"], outputTokens: 100 }).pipe(
+    Layer.provide(SimulatedProvider.layer({ seed: 1, defaults: { outputTokens: simulated.outputTokens } })),
+    Layer.provide(Router.layer()),
+    Layer.provide(ledger)
+  )
+  const routed = ManagedRuntime.make(routedLayer)
+  const prompt = "Summarise the incident report for the on-call engineer in three sentences."
+  const hints = { complexity: "simple" as const, outputTokens: 100 }
+  // The model the router chooses for this call, called directly.
+  const chosen = await routed.runPromise(
+    Effect.map(
+      Effect.flatMap(LanguageModel.LanguageModel, (m) => m.generateText({ prompt })).pipe(
+        RoutedLanguageModel.withRequest(hints)
+      ),
+      () => 0
+    ).pipe(Effect.zipRight(Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 }))))
+  )
+  const modelName = chosen[0]!.attempts[0]!.model!
+  const model = DefaultCatalog.catalog.models.find((m) => m.name === modelName)!
+  const direct = ManagedRuntime.make(
+    SimulatedProvider.layerLanguageModel(model, { seed: 1, defaults: { outputTokens: simulated.outputTokens } })
+  )
+  const calls = (runtime: typeof routed | typeof direct, routedCall: boolean) => async (ops: number) => {
+    const one = Effect.flatMap(LanguageModel.LanguageModel, (m) => m.generateText({ prompt }))
+    await runtime.runPromise(
+      Effect.repeatN(routedCall ? RoutedLanguageModel.withRequest(one, hints) : one, ops - 1) as Effect.Effect<
+        unknown,
+        unknown,
+        never
+      >
+    )
+  }
+  const comparison = await Bench.compare(
+    { name: "routed generateText", run: calls(routed, true) },
+    { name: "simulated LanguageModel", run: calls(direct, false) },
+    { ops: backend === "memory" ? 2_000 : 300, rounds: 7, warmupOps: backend === "memory" ? 2_000 : 300 }
+  )
+  figures.push({
+    ...Bench.comparedFigure({
+      name: `routed generateText overhead, ${backend} ledger`,
+      comparison,
+      baselineName: `the simulated provider's LanguageModel (${modelName}) called directly`,
+      config: {
+        ledger: backend,
+        catalog: `default, ${DefaultCatalog.catalog.models.length} models`,
+        provider: "simulated, zero latency, 50 output tokens, no billed log",
+        perCall: "route (every model judged), reserve, call, settle, decision log entry"
+      }
+    }),
+    note: `${(comparison.ours - comparison.baseline).toFixed(1)} µs added per call`
+  })
+  await routed.dispose()
+  await direct.dispose()
+}
+
 const main = async () => {
+  if (process.env.ROUTER_BENCH === "overhead") {
+    // The routed model's overhead alone; writes nothing.
+    await overhead("memory")
+    await overhead("sqlite")
+    for (const f of figures) console.log(`${f.name}: ${f.value} ${f.unit} (ratio ${f.ratio}) — ${f.note}`)
+    return
+  }
   if (process.env.ROUTER_BENCH === "routing") {
     // A quick look at the routing figures alone; writes nothing.
     await routing()
@@ -422,6 +503,8 @@ const main = async () => {
   costReport()
   await routing()
   await memoryPairs()
+  await overhead("memory")
+  await overhead("sqlite")
   await sqlPairs("sqlite")
   if (Backends.pgUrl() !== undefined) await sqlPairs("postgres")
   else console.log("AGENTOS_TEST_PG_URL not set: no Postgres figure")

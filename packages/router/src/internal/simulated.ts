@@ -62,6 +62,8 @@ const behaviourOf = (
   reportUsage: options?.reportUsage ?? base.reportUsage
 })
 
+const SEEN_LIMIT = 100_000
+
 const DEFAULTS: Behaviour = {
   timeToFirstTokenMillis: undefined,
   outputTokensPerSecond: undefined,
@@ -238,15 +240,19 @@ export const make = (
     }
 
     let calls = 0
-    const seen = new Map<string, number>()
+    // How many times each model has seen each prompt (keyed by a hash), so a
+    // repeated prompt draws anew. Bounded: past SEEN_LIMIT keys it starts
+    // over, which only matters to a run of more distinct prompts than that.
+    const seen = new Map<number, number>()
 
     const plan = (model: Model.Model, options: LanguageModel.ProviderOptions, cap: number | undefined): Plan => {
       const behaviour = behaviours.get(model.name) ?? base
       const text = promptText(options.prompt)
-      const key = `${model.name}\u0000${text}`
+      const key = hash(seed, `${model.name}\u0000${text}`)
       const occurrence = seen.get(key) ?? 0
+      if (seen.size >= SEEN_LIMIT) seen.clear()
       seen.set(key, occurrence + 1)
-      const random = generator(hash(hash(seed, key), String(occurrence)))
+      const random = generator(hash(key, String(occurrence)))
       const draw = random()
       const failure = draw < behaviour.rateLimited
         ? "rate-limited"
