@@ -9,17 +9,18 @@
 // and on Postgres (with AGENTOS_TEST_PG_URL).
 //
 //   pnpm --filter @agentos/demo bench     (BENCH_OPS, BENCH_ROUNDS to change the run)
-import { TokenCounter } from "@agentos/core"
+import { DefaultCatalog, ModelCatalog, SimulatedProvider } from "@agentos/router"
 import * as Backends from "@agentos/testkit/Backends"
 import * as Bench from "@agentos/testkit/Bench"
+import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, LogLevel, ManagedRuntime, Option } from "effect"
+import { Duration, Effect, Layer, LogLevel, ManagedRuntime, Option, Runtime } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { AppConfig } from "../src/Config.js"
-import { simulate } from "../src/Models.js"
+import * as Models from "../src/Models.js"
 import * as Stack from "../src/Stack.js"
 import { Team } from "../src/Team.js"
 
@@ -67,13 +68,24 @@ const stack = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
   return { contender, dispose: () => runtime.dispose() }
 }
 
-// The same four steps, their prompts and the same simulated answers, called directly.
+// The same four steps and prompts, each sent straight to the simulated provider's own
+// LanguageModel for the model the router picks for that step (no routing, no accounting,
+// no checkpoint, no memory, no state, no supervisor).
 const STEPS = [
-  ["gather-requirements", 200, "gpt-5-nano", (topic: string) => `List the requirements of a brief on: ${topic}`],
-  ["search-sources", 400, "gpt-4o-mini", (topic: string) => `Find sources on: ${topic}`],
-  ["synthesize", 800, "deepseek-chat", (topic: string) => `Synthesize the findings on ${topic} from: `],
-  ["format", 300, "gpt-5-nano", (topic: string) => `Format a one-page report on ${topic}`]
+  ["gpt-5-nano", (topic: string) => `List the requirements of a brief on: ${topic}`],
+  ["gpt-4o-mini", (topic: string) => `Find sources on: ${topic}`],
+  ["deepseek-chat", (topic: string) => `Synthesize the findings on ${topic} from: `],
+  ["gpt-5-nano", (topic: string) => `Format a one-page report on ${topic}`]
 ] as const
+
+const options = Models.simulated({ latency: Duration.zero, failureRate: 0 })
+const providers = Object.fromEntries(
+  await Promise.all([...new Set(STEPS.map(([model]) => model))].map(async (name) => {
+    const model = ModelCatalog.find(DefaultCatalog.catalog, name)!
+    const runtime = ManagedRuntime.make(SimulatedProvider.layerLanguageModel(model, options))
+    return [name, await runtime.runtime()] as const
+  }))
+)
 
 const direct: Bench.Contender = {
   name: "the four steps called directly",
@@ -81,19 +93,12 @@ const direct: Bench.Contender = {
     for (let i = 0; i < ops; i++) {
       const topic = `topic ${++sequence}`
       const answers: Array<string> = []
-      for (const [step, outputTokens, model, question] of STEPS) {
-        const prompt = question(topic) + (answers[1] ?? "")
-        const answer = simulate({
-          model,
-          step,
-          prompt,
-          inputTokens: TokenCounter.approximate.count(prompt),
-          outputTokens,
-          maxOutputTokens: outputTokens * 2,
-          idempotencyKey: `direct-${sequence}:${step}:1`
-        })
-        answers.push(answer.text)
-        await Promise.resolve()
+      for (const [model, question] of STEPS) {
+        const response = await Runtime.runPromise(providers[model]!)(
+          LanguageModel.generateText({ prompt: question(topic) + (answers[1] ?? "") })
+        )
+        if (response.text.length === 0) throw new Error("direct: empty answer")
+        answers.push(response.text)
       }
       const report = `# ${topic}\n\n${answers[2]}\n\n${answers[3]}`
       if (!report.startsWith("# topic")) throw new Error("direct: wrong report")

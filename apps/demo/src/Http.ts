@@ -5,14 +5,13 @@ import type { Checkpoint } from "@agentos/checkpoint"
 import { WorkflowEngine } from "@agentos/checkpoint"
 import { DeadLetterQueue } from "@agentos/dlq"
 import { AgentMemory } from "@agentos/memory"
-import { Router } from "@agentos/router"
+import { DecisionLog, Router } from "@agentos/router"
 import { SharedState } from "@agentos/state"
 import { HttpApiBuilder, HttpApp, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { Alerts } from "./Alerts.js"
 import * as Api from "./Api.js"
 import * as Metrics from "./Metrics.js"
-import { Models } from "./Models.js"
 import { research } from "./Research.js"
 import { Team } from "./Team.js"
 
@@ -195,10 +194,10 @@ export const BudgetLive = HttpApiBuilder.group(Api.Api, "budget", (handlers) =>
 export const RouterLive = HttpApiBuilder.group(Api.Api, "router", (handlers) =>
   Effect.gen(function*() {
     const router = yield* Router.Router
-    const models = yield* Models
+    const log = yield* DecisionLog.DecisionLog
     return handlers
       .handle("report", () => Effect.orDie(router.budgetReport()))
-      .handle("decisions", () => models.recent)
+      .handle("decisions", () => log.recent({ limit: 100 }))
       .handle("explain", ({ payload }) =>
         router.route(payload).pipe(
           Effect.map((decision) => ({ chosen: decision.model.name, decision })),

@@ -10,7 +10,7 @@ import type { Complexity } from "@agentos/core"
 import { AgentMemory } from "@agentos/memory"
 import { SharedState } from "@agentos/state"
 import { Effect, Option, Schedule, Schema } from "effect"
-import { Models } from "./Models.js"
+import * as Models from "./Models.js"
 
 /** The workflow's state: a Schema, so a checkpoint is validated on resume. */
 export const ResearchState = Schema.Struct({
@@ -19,19 +19,17 @@ export const ResearchState = Schema.Struct({
   requirements: Schema.optional(Schema.String),
   sources: Schema.optional(Schema.String),
   synthesis: Schema.optional(Schema.String),
-  report: Schema.optional(Schema.String),
-  models: Schema.optional(Schema.Array(Schema.String))
+  report: Schema.optional(Schema.String)
 })
 export type ResearchState = typeof ResearchState.Type
 
-/** A step's model call: what it asks, how hard it is, how long an answer it expects. */
+/** A step's model call: its prompt built from memory, how hard it is, how long an answer it expects. */
 const ask = (
   state: ResearchState,
   step: string,
   complexity: Complexity.Complexity,
   outputTokens: number,
-  question: string,
-  idempotencyKey: string
+  question: string
 ) =>
   Effect.gen(function*() {
     const memory = yield* AgentMemory.AgentMemory
@@ -41,14 +39,12 @@ const ask = (
       query: state.topic,
       maxTokens: 300
     }))
-    const prompt = `${question}\n\n${context.text}`
-    const answer = yield* (yield* Models).complete({
+    const answer = yield* Models.complete({
       agent: state.agent,
       step,
-      prompt,
+      prompt: `${question}\n\n${context.text}`,
       complexity,
-      outputTokens,
-      idempotencyKey
+      outputTokens
     })
     // Mark what the prompt actually used (recall itself never counts as use).
     if (context.memories.length > 0) yield* Effect.ignore(memory.touch(context.memories.map((m) => m.id)))
@@ -65,17 +61,16 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { idempotencyKey }) =>
+    run: (state) =>
       Effect.map(
         ask(
           state,
           "gather-requirements",
           "simple",
           200,
-          `List the requirements of a brief on: ${state.topic}`,
-          idempotencyKey
+          `List the requirements of a brief on: ${state.topic}`
         ),
-        (answer) => ({ requirements: answer.text, models: [answer.model] })
+        (answer) => ({ requirements: answer.text })
       )
   })
   .step({
@@ -83,15 +78,14 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { idempotencyKey }) =>
+    run: (state) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
           "search-sources",
           "moderate",
           400,
-          `Find sources on: ${state.topic}`,
-          idempotencyKey
+          `Find sources on: ${state.topic}`
         )
         // What was found is a result: it decays fast.
         yield* Effect.orDie((yield* AgentMemory.AgentMemory).add({
@@ -100,7 +94,7 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
           agent: state.agent,
           importance: 0.4
         }))
-        return { sources: answer.text, models: [...(state.models ?? []), answer.model] }
+        return { sources: answer.text }
       })
   })
   .step({
@@ -108,24 +102,22 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { idempotencyKey, workflowId }) =>
+    run: (state, { workflowId }) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
           "synthesize",
           "complex",
           800,
-          `Synthesize the findings on ${state.topic} from: ${state.sources ?? ""}`,
-          idempotencyKey
+          `Synthesize the findings on ${state.topic} from: ${state.sources ?? ""}`
         )
         // The rest of the team sees the work in progress in shared state.
         const shared = yield* SharedState.SharedState
         yield* Effect.orDie(shared.set(`research/${workflowId}`, {
           topic: state.topic,
-          stage: "synthesized",
-          model: answer.model
+          stage: "synthesized"
         }, { agent: state.agent }))
-        return { synthesis: answer.text, models: [...(state.models ?? []), answer.model] }
+        return { synthesis: answer.text }
       })
   })
   .step({
@@ -133,15 +125,14 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { idempotencyKey, workflowId }) =>
+    run: (state, { workflowId }) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
           "format",
           "simple",
           300,
-          `Format a one-page report on ${state.topic}`,
-          idempotencyKey
+          `Format a one-page report on ${state.topic}`
         )
         const report = `# ${state.topic}\n\n${state.synthesis ?? ""}\n\n${answer.text}`
         const memory = yield* AgentMemory.AgentMemory
@@ -162,6 +153,6 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         yield* Effect.orDie(shared.set(`research/${workflowId}`, { topic: state.topic, stage: "reported" }, {
           agent: state.agent
         }))
-        return { report, models: [...(state.models ?? []), answer.model] }
+        return { report }
       })
   })

@@ -5,7 +5,7 @@
 //
 //   alerts      Alerts                ← dlq, budget, router and supervisor events
 //   team        Team (Supervisor)     ← admission: TokenBudget policy + router SpendAdmission
-//   models      Models                ← Router over the simulated provider
+//   models      LanguageModel         ← the router's routed @effect/ai model over its simulated provider
 //   router      Router, SpendLedger   ← spend budgets per agent and for the team
 //   budget      TokenBudget           ← the team's daily tokens, weighted per agent
 //   state       SharedState           ← versioned shared state (the task ledger too)
@@ -29,10 +29,10 @@ import * as Path from "node:path"
 import * as Alerts from "./Alerts.js"
 import type { AppConfig } from "./Config.js"
 import * as Models from "./Models.js"
+import { TEAM, TEAM_SCOPE } from "./Models.js"
 import * as Team from "./Team.js"
 
-export const TEAM = "research"
-export const TEAM_SCOPE = `team:${TEAM}`
+export { TEAM, TEAM_SCOPE } from "./Models.js"
 
 /** Where the stores live: one SQLite file under the data directory, or the Postgres of DATABASE_URL. */
 export const sql = (config: AppConfig): Layer.Layer<SqlClient.SqlClient, unknown> =>
@@ -82,11 +82,8 @@ export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.Sql
     Layer.provide(DeadLetterQueue.layerPort)
   )
   const router = Router.layer()
-  const models = Models.layerSimulated({
-    latency: config.simLatency,
-    failureRate: config.simFailureRate,
-    teamScope: TEAM_SCOPE
-  })
+  // The routed LanguageModel over the simulated provider: swap the provider here for real models.
+  const models = Models.layer({ latency: config.simLatency, failureRate: config.simFailureRate })
   // The supervisor admits a task only if the token budget reserves its estimate and its spend scopes have money left.
   const team = Layer.unwrapEffect(Effect.gen(function*() {
     const budget = yield* TokenBudget.TokenBudget

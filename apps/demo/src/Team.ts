@@ -17,6 +17,7 @@ import type { AgentMemory } from "@agentos/memory"
 import { SharedState } from "@agentos/state"
 import { Supervisor, Task } from "@agentos/supervisor"
 import type { Errors as SupervisorErrors } from "@agentos/supervisor"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
 import {
   Cause,
   Context,
@@ -34,7 +35,7 @@ import {
 } from "effect"
 import * as Api from "./Api.js"
 import type { AppConfig } from "./Config.js"
-import { type Models, TaskUsage } from "./Models.js"
+import { TaskUsage } from "./Models.js"
 import { research } from "./Research.js"
 
 /** What a research run is expected to spend (the budget's admission reserves it). */
@@ -145,7 +146,9 @@ export const layer = (
       const state = yield* SharedState.SharedState
       const dlq = yield* DeadLetterQueue.DeadLetterQueue
       const ids = yield* IdGenerator.IdGenerator
-      const services = yield* Effect.context<Models | AgentMemory.AgentMemory | SharedState.SharedState>()
+      const services = yield* Effect.context<
+        LanguageModel.LanguageModel | AgentMemory.AgentMemory | SharedState.SharedState
+      >()
       const counts = yield* Ref.make<Counts>({ accepted: 0, completed: 0, failed: 0, refused: 0 })
       const ready = yield* Ref.make(false)
       const count = (key: keyof Counts) =>
