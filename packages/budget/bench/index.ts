@@ -240,16 +240,27 @@ const rawSqlite = (filename: string) => {
   }
 }
 
-const rawPg = async (url: string, schema: string) => {
+// `prepared`: named statements (parsed and planned once per connection), as
+// a hand-written ledger on pg would; otherwise unnamed, parsed and planned on
+// every call, as @effect/sql-pg sends every statement (it has no named ones).
+const rawPg = async (url: string, schema: string, prepared: boolean) => {
   const client = new Pg.Client({ connectionString: url })
   await client.connect()
   await client.query(`SET search_path TO ${schema}`)
   return {
     pair: async () => {
       const id = `raw-${++rawCounter}`
-      const r = await client.query({ name: "reserve", text: PG_RESERVE, values: [100, RAW_TEAM, "a", id] })
+      const r = await client.query({
+        ...(prepared ? { name: "reserve" } : {}),
+        text: PG_RESERVE,
+        values: [100, RAW_TEAM, "a", id]
+      })
       if (r.rowCount !== 1) throw new Error("raw: does not fit")
-      const settled = await client.query({ name: "settle", text: PG_SETTLE, values: [60, RAW_TEAM, id] })
+      const settled = await client.query({
+        ...(prepared ? { name: "settle" } : {}),
+        text: PG_SETTLE,
+        values: [60, RAW_TEAM, id]
+      })
       if (settled.rowCount !== 1) throw new Error("raw: not settled")
     },
     close: () => client.end()
@@ -329,7 +340,7 @@ const sqlFigure = async (
   client: Layer.Layer<SqlClient.SqlClient | Backends.TestDatabase, unknown>,
   maxRatio: number,
   ops: number
-): Promise<Bench.Figure> => {
+): Promise<Array<Bench.Figure>> => {
   const runtime = ManagedRuntime.make(Layer.provideMerge(TokenBudget.layerSql({ team: TEAM, ...big }), client))
   try {
     const budget = await runtime.runPromise(TokenBudget.TokenBudget)
@@ -345,19 +356,20 @@ const sqlFigure = async (
       }).pipe(Effect.scoped)
     )
     const database = Context.get(context, Backends.TestDatabase)
-    const raw = backend === "sqlite" ? rawSqlite(database.filename!) : await rawPg(database.url!, database.schema!)
+    const raw = backend === "sqlite"
+      ? rawSqlite(database.filename!)
+      : await rawPg(database.url!, database.schema!, true)
+    const ours = { name: "TokenBudget reserve + commit", run: (n: number) => runtime.runPromise(pairs(budget, n)) }
+    const side = (r: { readonly pair: () => Promise<void> }) => ({
+      name: "raw",
+      run: async (n: number) => {
+        for (let i = 0; i < n; i++) await r.pair()
+      }
+    })
     try {
-      const comparison = await Bench.compare(
-        { name: "TokenBudget reserve + commit", run: (n) => runtime.runPromise(pairs(budget, n)) },
-        {
-          name: "raw",
-          run: async (n) => {
-            for (let i = 0; i < n; i++) await raw.pair()
-          }
-        },
-        { ops, rounds: 9 }
-      )
-      return Bench.comparedFigure({
+      const comparison = await Bench.compare(ours, side(raw), { ops, rounds: 9 })
+      const figures: Array<Bench.Figure> = []
+      figures.push(Bench.comparedFigure({
         name: `reserve + commit, one pair (${backend})`,
         comparison,
         baselineName: backend === "sqlite" ? `better-sqlite3: ${SQLITE_MINIMAL}` : `pg: ${PG_MINIMAL}`,
@@ -365,9 +377,10 @@ const sqlFigure = async (
           ? {
             backend,
             statements: SQLITE_MINIMAL,
-            ours: "reserve: a transaction of the agent's conditional UPDATE (guarded by the team's row: this " +
-              "period and total, no expiry due, nothing lent) and the reservation INSERT; commit: a transaction of " +
-              "the reservation's conditional UPDATE, the agent's UPDATE and the team's use",
+            ours: "reserve: one statement, the reservation's INSERT … SELECT guarded by the agent's row (the tokens " +
+              "fit) and the team's (this period and total, no expiry or prune due, nothing lent), whose trigger " +
+              "adds to the agent's reserved; commit: one statement, the reservation's conditional UPDATE, whose " +
+              "trigger charges the agent and the team's use",
             journal: "WAL",
             synchronous: "default (FULL)",
             busyTimeoutMs: 5000,
@@ -385,8 +398,28 @@ const sqlFigure = async (
           },
         target: { source: SOURCE, maxRatio },
         note: `${Math.round(1e6 / comparison.ours)} pairs/s; the raw side ${Math.round(1e6 / comparison.baseline)} ` +
-          "pairs/s. Both on the same tables; ours also guards on the team's row and keeps the team's use"
-      })
+          "pairs/s. Both on the same tables; ours also guards on the team's row and keeps the team's use" +
+          (backend === "postgres" ? "; the raw side's statements are named (prepared), ours cannot be" : "")
+      }))
+      if (backend === "postgres") {
+        // The same raw statements unnamed, as @effect/sql-pg sends ours: what
+        // server-side preparation is worth in the ratio above.
+        const unnamed = await rawPg(database.url!, database.schema!, false)
+        try {
+          const c = await Bench.compare(ours, side(unnamed), { ops, rounds: 9 })
+          figures.push(Bench.comparedFigure({
+            name: "reserve + commit, one pair (postgres), against unprepared raw statements",
+            comparison: c,
+            baselineName: `pg: ${PG_MINIMAL}, unnamed (parsed and planned on every call)`,
+            config: { backend, statements: PG_MINIMAL, prepared: false, poolSize: "4 (ours) / 1 client (raw)" },
+            note: "informational: @effect/sql-pg sends every statement unnamed, so ours are parsed and planned " +
+              "on every call; the target is held against the prepared peer above"
+          }))
+        } finally {
+          await unnamed.close()
+        }
+      }
+      return figures
     } finally {
       await raw.close()
     }
@@ -399,8 +432,10 @@ const main = async () => {
   const figures: Array<Bench.Figure> = []
   for (const figure of await fairness()) figures.push(figure)
   figures.push(await memoryFigure())
-  figures.push(await sqlFigure("sqlite", Backends.sqlite(), 3.5, 300))
-  if (Backends.pgUrl() !== undefined) figures.push(await sqlFigure("postgres", Backends.postgres(), 1.5, 150))
+  for (const figure of await sqlFigure("sqlite", Backends.sqlite(), 3.5, 300)) figures.push(figure)
+  if (Backends.pgUrl() !== undefined) {
+    for (const figure of await sqlFigure("postgres", Backends.postgres(), 1.5, 150)) figures.push(figure)
+  }
   const file = Bench.writeResults("budget", "pnpm --filter @agentos/budget bench", figures)
   for (const f of figures) {
     console.log(
