@@ -4,9 +4,35 @@ import { Backends } from "@agentos/testkit"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Logger, LogLevel, Option, Tracer } from "effect"
+import * as Http from "node:http"
 import * as Path from "node:path"
 import { ESTIMATED_TOKENS } from "../src/Team.js"
 import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
+
+/** A local webhook that records what it is sent. */
+const webhook = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly received: Array<any>; readonly server: Http.Server }>((resume) => {
+    const received: Array<any> = []
+    const server = Http.createServer((req, res) => {
+      let body = ""
+      req.on("data", (chunk) => (body += chunk))
+      req.on("end", () => {
+        received.push(JSON.parse(body))
+        res.end()
+      })
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resume(Effect.succeed({
+        url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`,
+        received,
+        server
+      })))
+  }),
+  ({ server }) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
+)
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -369,7 +395,12 @@ describe("demo service: restarts", () => {
         const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
         const { id, letterId } = yield* Effect.scoped(Effect.gen(function*() {
           // Every model call fails: the engine retries the first step, then dead-letters the workflow.
-          const { base } = yield* start(config({ simFailureRate: 1 }), sqlite())
+          // The alert of the new letter is also POSTed to a webhook.
+          const hook = yield* webhook
+          const { base } = yield* start(
+            config({ simFailureRate: 1, alertWebhook: Option.some(hook.url) }),
+            sqlite()
+          )
           const http = client(base)
           const id: string = (yield* http.request("POST", "/workflows", { body: { topic: "outage" } })).body.id
           const task = yield* finished(http, id)
@@ -385,6 +416,12 @@ describe("demo service: restarts", () => {
               ? r.body
               : undefined))
           assert.include(alerts[0].message, id)
+          const delivered = yield* eventually(Effect.sync(() =>
+            hook.received.length > 0 ? hook.received : undefined
+          ))
+          assert.strictEqual(delivered[0].type, "alert")
+          assert.strictEqual(delivered[0].alert.kind, "DeadLetter")
+          assert.include(delivered[0].alert.message, id)
           return { id, letterId: letters[0].id as string }
         }))
         const { base } = yield* start(config(), sqlite())
