@@ -222,7 +222,8 @@ export const make = (
         const requires = [...new Set([...(hints.requires ?? []), ...needs])]
         const request: Route.RouteRequest & { scopes: ReadonlyArray<string> } = {
           ...hints,
-          prompt: promptText(Prompt.make(prompt)),
+          // A string prompt is its own text: no need to build the Prompt.
+          prompt: typeof prompt === "string" ? prompt : promptText(Prompt.make(prompt)),
           outputTokens: hints.outputTokens ?? outputTokens,
           ...(hints.maxOutputTokens ?? options.maxOutputTokens) === undefined
             ? {}
