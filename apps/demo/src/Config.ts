@@ -21,6 +21,10 @@ export interface AppConfig {
   readonly summaryInterval: Duration.Duration
   readonly alertWebhook: Option.Option<string>
   readonly otlpEndpoint: Option.Option<string>
+  readonly openAiKey: Option.Option<Redacted.Redacted>
+  readonly anthropicKey: Option.Option<Redacted.Redacted>
+  readonly openAiBaseUrl: Option.Option<string>
+  readonly openAiModel: Option.Option<string>
   readonly logFormat: "logfmt" | "json" | "pretty"
   readonly logLevel: LogLevel.LogLevel
 }
@@ -65,6 +69,10 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
   summaryInterval: Config.duration("AGENTOS_SUMMARY_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
   alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK")),
   otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  openAiKey: Config.option(Config.redacted("OPENAI_API_KEY")),
+  anthropicKey: Config.option(Config.redacted("ANTHROPIC_API_KEY")),
+  openAiBaseUrl: Config.option(Config.string("OPENAI_BASE_URL")),
+  openAiModel: Config.option(Config.string("AGENTOS_OPENAI_COMPATIBLE_MODEL")),
   logFormat: Config.literal("logfmt", "json", "pretty")("AGENTOS_LOG_FORMAT").pipe(
     Config.withDefault("logfmt" as const)
   ),

@@ -9,10 +9,17 @@
 // failed call fails its workflow step, which the checkpoint engine retries.
 import { TokenUsage } from "@agentos/core"
 import type { Complexity } from "@agentos/core"
-import { RoutedLanguageModel, SimulatedProvider } from "@agentos/router"
+import { DefaultCatalog, ModelProvider, RoutedLanguageModel, SimulatedProvider } from "@agentos/router"
 import type { DecisionLog, Errors as RouterErrors, Router } from "@agentos/router"
+import * as AnthropicProvider from "@agentos/router/AnthropicProvider"
+import * as ChatCompletionsProvider from "@agentos/router/ChatCompletionsProvider"
+import * as OpenAiProvider from "@agentos/router/OpenAiProvider"
+import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
+import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import { FetchHttpClient } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import type { AppConfig } from "./Config.js"
 
 export const TEAM = "research"
 export const TEAM_SCOPE = `team:${TEAM}`
@@ -89,15 +96,74 @@ export const simulated = (options: { readonly latency: Duration.Duration; readon
   }
 })
 
+/** The catalog's providers: an OpenAI-compatible server is sent the models of all of them. */
+const CATALOG_PROVIDERS = [...new Set(DefaultCatalog.catalog.models.map((model) => model.provider))]
+
+/**
+ * Where model calls go: OpenAI with OPENAI_API_KEY, Anthropic with
+ * ANTHROPIC_API_KEY, an OpenAI-compatible chat-completions server (vLLM,
+ * Ollama, OpenRouter, LM Studio) with OPENAI_BASE_URL — each serving the
+ * catalog models of its provider (the compatible server every model, as
+ * AGENTOS_OPENAI_COMPATIBLE_MODEL when set) — else the simulated provider.
+ */
+export const providers = (
+  config: AppConfig
+): Layer.Layer<ModelProvider.ModelProviders, RouterErrors.InvalidOptions> => {
+  const http = FetchHttpClient.layer
+  const real: Array<Layer.Layer<ModelProvider.ModelProviders>> = []
+  if (Option.isSome(config.openAiBaseUrl)) {
+    const model = Option.getOrUndefined(config.openAiModel)
+    real.push(
+      ChatCompletionsProvider.layer({
+        name: "openai-compatible",
+        serves: CATALOG_PROVIDERS,
+        ...(model === undefined
+          ? {}
+          : { modelIds: Object.fromEntries(DefaultCatalog.catalog.models.map((m) => [m.name, model])) })
+      }).pipe(
+        Layer.provide(OpenAiClient.layer({
+          apiUrl: config.openAiBaseUrl.value,
+          ...(Option.isSome(config.openAiKey) ? { apiKey: config.openAiKey.value } : {})
+        })),
+        Layer.provide(http)
+      )
+    )
+  } else if (Option.isSome(config.openAiKey)) {
+    real.push(
+      Layer.effect(ModelProvider.ModelProviders, Effect.map(OpenAiProvider.make(), (p) => [p])).pipe(
+        Layer.provide(OpenAiClient.layer({ apiKey: config.openAiKey.value })),
+        Layer.provide(http)
+      )
+    )
+  }
+  if (Option.isSome(config.anthropicKey)) {
+    real.push(
+      Layer.effect(ModelProvider.ModelProviders, Effect.map(AnthropicProvider.make(), (p) => [p])).pipe(
+        Layer.provide(AnthropicClient.layer({ apiKey: config.anthropicKey.value })),
+        Layer.provide(http)
+      )
+    )
+  }
+  return real.length === 0
+    ? SimulatedProvider.layer(simulated({ latency: config.simLatency, failureRate: config.simFailureRate }))
+    : ModelProvider.combine(...real)
+}
+
+/** A description of the providers for the terminal. */
+export const describeProviders = (config: AppConfig): string => {
+  const names = [
+    ...(Option.isSome(config.openAiBaseUrl) ? [`openai-compatible ${config.openAiBaseUrl.value}`] : []),
+    ...(Option.isNone(config.openAiBaseUrl) && Option.isSome(config.openAiKey) ? ["openai"] : []),
+    ...(Option.isSome(config.anthropicKey) ? ["anthropic"] : [])
+  ]
+  return names.length === 0 ? "simulated (set OPENAI_API_KEY, ANTHROPIC_API_KEY or OPENAI_BASE_URL)" : names.join(", ")
+}
+
 /**
  * `LanguageModel` (and the router's `DecisionLog`): routed, over the
- * simulated provider. Swap `SimulatedProvider.layer` for a real provider's
- * `ModelProviders` layer to call real models.
+ * configured providers.
  */
-export const layer = (options: {
-  readonly latency: Duration.Duration
-  readonly failureRate: number
-}): Layer.Layer<LanguageModel.LanguageModel | DecisionLog.DecisionLog, RouterErrors.InvalidOptions, Router.Router> =>
-  RoutedLanguageModel.layer({ scopes: [TEAM_SCOPE], maxAttempts: 1 }).pipe(
-    Layer.provide(SimulatedProvider.layer(simulated(options)))
-  )
+export const layer = (
+  config: AppConfig
+): Layer.Layer<LanguageModel.LanguageModel | DecisionLog.DecisionLog, RouterErrors.InvalidOptions, Router.Router> =>
+  RoutedLanguageModel.layer({ scopes: [TEAM_SCOPE], maxAttempts: 1 }).pipe(Layer.provide(providers(config)))

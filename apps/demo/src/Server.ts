@@ -26,6 +26,7 @@ import { createServer } from "node:http"
 import { AppConfig } from "./Config.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
+import * as Models from "./Models.js"
 import * as Stack from "./Stack.js"
 import { Team } from "./Team.js"
 
@@ -170,6 +171,7 @@ const terminal = (config: AppConfig) =>
       `  health    ${base}/healthz  ${base}/readyz`,
       `  storage   ${Stack.storage(config)}`,
       `  team      ${config.team ? `on: ${config.agents.join(", ")} (AGENTOS_TEAM=false turns it off)` : "off"}`,
+      `  models    ${Models.describeProviders(config)}`,
       `  traces    ${Option.getOrElse(config.otlpEndpoint, () => "off (set OTEL_EXPORTER_OTLP_ENDPOINT)")}`,
       `  auth      ${
         Option.isSome(config.apiToken) ? "bearer token required (AGENTOS_API_TOKEN)" : "open (set AGENTOS_API_TOKEN)"

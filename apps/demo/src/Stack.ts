@@ -83,7 +83,7 @@ export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.Sql
   )
   const router = Router.layer()
   // The routed LanguageModel over the simulated provider: swap the provider here for real models.
-  const models = Models.layer({ latency: config.simLatency, failureRate: config.simFailureRate })
+  const models = Models.layer(config)
   // The supervisor admits a task only if the token budget reserves its estimate and its spend scopes have money left.
   const team = Layer.unwrapEffect(Effect.gen(function*() {
     const budget = yield* TokenBudget.TokenBudget

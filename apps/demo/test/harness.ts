@@ -35,6 +35,10 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
   otlpEndpoint: Option.none(),
+  openAiKey: Option.none(),
+  anthropicKey: Option.none(),
+  openAiBaseUrl: Option.none(),
+  openAiModel: Option.none(),
   logFormat: "logfmt",
   logLevel: LogLevel.Info,
   ...overrides
