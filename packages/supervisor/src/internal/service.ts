@@ -1328,8 +1328,11 @@ export const make = (
           (error) => error._tag === "Backpressure" || error._tag === "AdmissionRejected",
           (error) => {
             last = error
+            // On a shared queue other processes' starts make room too: asked again after a poll interval.
             const wake = error._tag === "Backpressure"
-              ? Deferred.await(space!)
+              ? shared === undefined
+                ? Deferred.await(space!)
+                : Effect.race(Deferred.await(space!), Effect.sleep(Duration.millis(shared.pollMillis)))
               : Effect.race(
                 grants === undefined ? Effect.never : Deferred.await(grants),
                 Effect.sleep(Duration.millis(error.retryAfterMillis ?? 1_000))
