@@ -1,9 +1,11 @@
 // End-to-end: the service started in-process on a random port, spoken to over
 // HTTP, on SQLite and (with AGENTOS_TEST_PG_URL) on Postgres.
 import { Backends } from "@agentos/testkit"
+import type { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Logger, LogLevel, Option, Tracer } from "effect"
+import type { Scope } from "effect"
+import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 import * as Http from "node:http"
 import * as Path from "node:path"
 import { ESTIMATED_TOKENS } from "../src/Team.js"
@@ -341,51 +343,73 @@ describe("demo service: bad input", () => {
   )
 })
 
-describe("demo service: restarts", () => {
-  it.live("stopped mid-run and started again, every workflow completes", () =>
-    Effect.gen(function*() {
+/** A database that two starts of the service share: a SQLite file, or one Postgres schema. */
+const sharedDatabase = (
+  backend: "sqlite" | "postgres"
+): Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, unknown>, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (backend === "sqlite") {
       const dir = yield* tempDir
-      const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
-      const ids = yield* Effect.scoped(Effect.gen(function*() {
-        // Slow model calls, a short drain: the stop catches work in flight and in the queue.
-        const { base } = yield* start(
-          config({ simLatency: Duration.millis(150), drainTimeout: Duration.millis(50) }),
-          sqlite()
-        )
-        const http = client(base)
-        const ids: Array<string> = []
-        for (let i = 0; i < 10; i++) {
-          const r = yield* http.request("POST", "/workflows", { body: { topic: `topic ${i}` } })
-          assert.strictEqual(r.status, 202, r.text)
-          ids.push(r.body.id)
-        }
-        // Wait until some step has been checkpointed, then stop.
-        yield* eventually(Effect.map(http.request("GET", "/workflows?status=running"), (r) =>
-          r.body.items.some((w: any) =>
-              w.steps.some((s: any) =>
-                s.status === "completed"
+      return () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+    }
+    const admin = yield* Layer.build(Backends.postgres())
+    const schema = Context.get(admin, Backends.TestDatabase).schema!
+    return () => Backends.postgres({ schema })
+  })
+
+describe("demo service: restarts", () => {
+  it.live.each(Backends.skipPostgres() ? ["sqlite" as const] : ["sqlite" as const, "postgres" as const])(
+    "stopped mid-run and started again, every workflow completes (%s)",
+    (backend) =>
+      Effect.gen(function*() {
+        const sqlite = yield* sharedDatabase(backend)
+        const ids = yield* Effect.scoped(Effect.gen(function*() {
+          // Slow model calls, a short drain: the stop catches work in flight and in the queue.
+          const { base } = yield* start(
+            config({ simLatency: Duration.millis(150), drainTimeout: Duration.millis(50) }),
+            sqlite()
+          )
+          const http = client(base)
+          const ids: Array<string> = []
+          for (let i = 0; i < 10; i++) {
+            const r = yield* http.request("POST", "/workflows", { body: { topic: `topic ${i}` } })
+            assert.strictEqual(r.status, 202, r.text)
+            ids.push(r.body.id)
+          }
+          // Wait until some step has been checkpointed, then stop.
+          yield* eventually(Effect.map(http.request("GET", "/workflows?status=running"), (r) =>
+            r.body.items.some((w: any) =>
+                w.steps.some((s: any) =>
+                  s.status === "completed"
+                )
               )
-            )
-            ? true
-            : undefined))
-        return ids
-      }))
-      const { base } = yield* start(config(), sqlite())
-      const http = client(base)
-      for (const id of ids) {
-        const task = yield* finished(http, id)
-        assert.strictEqual(task.status, "completed", `${id}: ${JSON.stringify(task)}`)
-        const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
-        assert.deepStrictEqual(
-          workflow.steps.map((s: any) =>
-            s.status
-          ),
-          ["completed", "completed", "completed", "completed"]
-        )
-      }
-      // A workflow that had completed steps before the stop resumed after them: none ran twice.
-      assert.strictEqual((yield* http.request("GET", "/state/team%2Fprogress")).body.value.reports, ids.length)
-    }).pipe(Effect.scoped, quiet), { timeout: 60_000 })
+              ? true
+              : undefined))
+          return ids
+        }))
+        const { base } = yield* start(config(), sqlite())
+        const http = client(base)
+        for (const id of ids) {
+          const task = yield* finished(http, id)
+          assert.strictEqual(task.status, "completed", `${id}: ${JSON.stringify(task)}`)
+          const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+          assert.deepStrictEqual(
+            workflow.steps.map((s: any) =>
+              s.status
+            ),
+            ["completed", "completed", "completed", "completed"]
+          )
+        }
+        // Every step counts one attempt: a step cut short by the stop ran again under the same attempt
+        // (its side effects run at least once, so the team's counter may count a report twice).
+        for (const id of ids) {
+          const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+          assert.deepStrictEqual(workflow.steps.map((s: any) => s.attempts), [1, 1, 1, 1], id)
+        }
+        assert.isAtLeast((yield* http.request("GET", "/state/team%2Fprogress")).body.value.reports, ids.length)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
 
   it.live(
     "a failed workflow becomes a dead letter; replayed after a restart, it resumes at its failed step",
