@@ -223,15 +223,28 @@ export const make = (
       )
       const encoder = new TextEncoder()
       const queue = yield* Queue.unbounded<readonly [string, Deferred.Deferred<void, PlatformError>]>()
-      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-        const first = yield* Queue.take(queue)
-        const batch = [first, ...(yield* Queue.takeAll(queue))]
-        const written = yield* Effect.exit(Effect.zipRight(
-          file.writeAll(encoder.encode(batch.map(([line]) => line + "\n").join(""))),
-          file.sync
-        ))
-        for (const [, done] of batch) yield* Deferred.done(done, written)
-      })))
+      // A batch taken is written and answered whole; when the layer closes,
+      // lines still waiting are answered with a defect rather than left hanging.
+      yield* Effect.forkScoped(
+        Effect.forever(Effect.flatMap(Queue.take(queue), (first) =>
+          Effect.uninterruptible(Effect.gen(function*() {
+            const batch = [first, ...(yield* Queue.takeAll(queue))]
+            const written = yield* Effect.exit(Effect.zipRight(
+              file.writeAll(encoder.encode(batch.map(([line]) => line + "\n").join(""))),
+              file.sync
+            ))
+            for (const [, done] of batch) yield* Deferred.done(done, written)
+          })))).pipe(
+            Effect.onInterrupt(() =>
+              Effect.flatMap(Queue.takeAll(queue), (left) =>
+                Effect.forEach(
+                  left,
+                  ([, done]) => Deferred.die(done, new Error("the billed log was closed before this line was written")),
+                  { discard: true }
+                ))
+            )
+          )
+      )
       append = (line) =>
         Effect.flatMap(
           Deferred.make<void, PlatformError>(),
