@@ -34,6 +34,7 @@ const config: AppConfig = {
   databaseUrl: Option.none(),
   apiToken: Option.none(),
   maxBodyBytes: 65_536,
+  maxQueued: 200,
   team: false,
   teamInterval: Duration.seconds(1),
   agents: ["lead", "analyst", "writer"],

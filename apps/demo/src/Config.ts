@@ -9,6 +9,7 @@ export interface AppConfig {
   readonly databaseUrl: Option.Option<Redacted.Redacted>
   readonly apiToken: Option.Option<Redacted.Redacted>
   readonly maxBodyBytes: number
+  readonly maxQueued: number
   readonly team: boolean
   readonly teamInterval: Duration.Duration
   readonly agents: ReadonlyArray<string>
@@ -48,6 +49,7 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
     Config.map(Option.filter((token) => Redacted.value(token).length > 0))
   ),
   maxBodyBytes: positiveInt("AGENTOS_MAX_BODY_BYTES", 64 * 1024),
+  maxQueued: positiveInt("AGENTOS_MAX_QUEUED", 200),
   team: Config.boolean("AGENTOS_TEAM").pipe(Config.withDefault(true)),
   teamInterval: Config.duration("AGENTOS_TEAM_INTERVAL").pipe(Config.withDefault(Duration.seconds(3))),
   agents: Config.array(Config.string(), "AGENTOS_AGENTS").pipe(

@@ -15,9 +15,6 @@ import * as Metrics from "./Metrics.js"
 import { research } from "./Research.js"
 import { Team } from "./Team.js"
 
-const internal = (operation: string) => (error: { readonly _tag: string; readonly message?: string }) =>
-  new Api.InternalError({ message: `${operation}: ${error._tag}${error.message ? `: ${error.message}` : ""}` })
-
 /** A 429 also says when to come back, in whole seconds (`Retry-After`). */
 const withRetryAfter = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.tapError(effect, (error) =>
@@ -252,11 +249,7 @@ export const DeadLettersLive = HttpApiBuilder.group(Api.Api, "deadLetters", (han
         dlq.get(path.id).pipe(
           Effect.catchTags({ LetterNotFound: () => Effect.fail(notFound(path.id)), StoreError: (e) => Effect.die(e) })
         ))
-      .handle("replay", ({ path }) =>
-        team.replay(path.id).pipe(
-          Effect.map((outcome) => outcome),
-          Effect.catchTag("InternalError", (e) => Effect.die(e))
-        ))
+      .handle("replay", ({ path }) => team.replay(path.id))
       .handle("resolve", ({ path, payload }) =>
         dlq.resolve(path.id, payload.note).pipe(
           Effect.catchTags({
@@ -305,5 +298,3 @@ export const layer = HttpApiBuilder.api(Api.Api).pipe(
     SupervisorLive
   ])
 )
-
-export { internal }

@@ -52,12 +52,14 @@ const TaskPayload = Schema.Struct({
 })
 type TaskPayload = typeof TaskPayload.Type
 
-export const researchTask = Task.taskType("research", {
-  payload: TaskPayload,
-  result: Schema.Struct({ workflowId: Schema.String, report: Schema.String }),
-  timeout: "10 minutes",
-  maxQueued: 200
-})
+/** The `research` task type: its queue holds at most `maxQueued` tasks (more: 429 backpressure). */
+export const researchTask = (maxQueued: number) =>
+  Task.taskType("research", {
+    payload: TaskPayload,
+    result: Schema.Struct({ workflowId: Schema.String, report: Schema.String }),
+    timeout: "10 minutes",
+    maxQueued
+  })
 
 /** A task as recorded in shared state. */
 const Ledger = Schema.Struct({
@@ -208,9 +210,10 @@ export const layer = (
         )
       }
 
+      const taskType = researchTask(config.maxQueued)
       const supervisorLayer = Supervisor.layerMemory({
-        types: [researchTask],
-        workers: [Task.worker(researchTask, { name: "researchers", maxConcurrent: 4, handler })],
+        types: [taskType],
+        workers: [Task.worker(taskType, { name: "researchers", maxConcurrent: 4, handler })],
         groupLimits: { default: 2 },
         admission: policies,
         shutdown: { mode: "drain", timeout: config.drainTimeout }
@@ -222,7 +225,7 @@ export const layer = (
 
       const enqueue = (entry: Ledger, mode: TaskPayload["mode"], wait: boolean) => {
         const request = {
-          type: researchTask,
+          type: taskType,
           payload: {
             workflowId: entry.workflowId,
             topic: entry.topic,

@@ -510,3 +510,33 @@ describe("demo service: tracing", () => {
     { timeout: 30_000 }
   )
 })
+
+describe("demo service: backpressure", () => {
+  it.live(
+    "a full research queue answers 429 with Retry-After, and records nothing for the refused",
+    () =>
+      Effect.gen(function*() {
+        // One queued task at most; slow model calls keep the workers busy.
+        const { base, state } = yield* start(
+          config({ maxQueued: 1, simLatency: Duration.millis(300), agents: ["a", "b", "c", "d", "e", "f"] }),
+          Backends.sqlite()
+        )
+        const http = client(base)
+        const responses = yield* Effect.forEach(
+          ["a", "b", "c", "d", "e", "f", "a", "b"],
+          (agent) => http.request("POST", "/workflows", { body: { topic: `busy ${agent}`, agent } })
+        )
+        const accepted = responses.filter((r) => r.status === 202)
+        const refused = responses.filter((r) => r.status === 429)
+        assert.strictEqual(accepted.length + refused.length, responses.length)
+        assert.isAbove(refused.length, 0)
+        for (const r of refused) {
+          assert.deepStrictEqual([r.body._tag, r.body.reason], ["TooManyRequests", "backpressure"])
+          assert.isAtLeast(Number(r.headers.get("retry-after")), 1)
+        }
+        const recorded = yield* Effect.orDie(state.list("demo/tasks/"))
+        assert.strictEqual(recorded.entries.length, accepted.length)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
+  )
+})

@@ -23,6 +23,7 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   databaseUrl: Option.none(),
   apiToken: Option.none(),
   maxBodyBytes: 4_096,
+  maxQueued: 200,
   team: false,
   teamInterval: Duration.seconds(1),
   agents: ["lead", "analyst"],
