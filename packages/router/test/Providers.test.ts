@@ -183,6 +183,17 @@ describe("Anthropic (Messages API)", () => {
     }).pipe(Effect.provide(anthropic())))
 })
 
+describe("Anthropic (Messages API), usage omitted", () => {
+  it.live("a stream cut before message_delta: what was delivered is counted, marked estimated", () =>
+    Effect.gen(function*() {
+      reply = { sse: F.anthropicStreamWithoutUsage }
+      yield* Effect.either(Stream.runDrain(LanguageModel.streamText({ prompt: "Hello" })))
+      const t = yield* team
+      assert.deepStrictEqual([t.calls, t.reserved, t.byModel[0]?.estimatedCalls], [1, 0, 1])
+      assert.isAbove(t.spent, 0)
+    }).pipe(Effect.provide(anthropic())))
+})
+
 describe("OpenAI-compatible chat completions", () => {
   it.live("reported usage is charged; max_tokens and the server's model id are sent", () =>
     Effect.gen(function*() {

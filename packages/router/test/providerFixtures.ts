@@ -320,3 +320,6 @@ export const responsesStreamWithoutUsage = responsesStream.slice(
   0,
   responsesStream.indexOf("event: response.completed")
 )
+
+/** The streaming example cut before message_delta: the output usage never arrives. */
+export const anthropicStreamWithoutUsage = anthropicStream.slice(0, anthropicStream.indexOf("event: message_delta"))
