@@ -46,6 +46,7 @@ const config: AppConfig = {
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
+  alertBackoff: Duration.millis(500),
   otlpEndpoint: Option.none(),
   openAiKey: Option.none(),
   anthropicKey: Option.none(),

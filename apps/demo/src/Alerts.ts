@@ -100,7 +100,7 @@ export const layer = (config: AppConfig) =>
               attempts++
               return post(alert)
             }).pipe(
-              Effect.retry(Schedule.intersect(Schedule.exponential("500 millis"), Schedule.recurs(4))),
+              Effect.retry(Schedule.intersect(Schedule.exponential(config.alertBackoff), Schedule.recurs(4))),
               Effect.catchAll((error) =>
                 Effect.gen(function*() {
                   const last = yield* Effect.clockWith((clock) => clock.currentTimeMillis)

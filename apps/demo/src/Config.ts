@@ -21,6 +21,7 @@ export interface AppConfig {
   readonly simFailureRate: number
   readonly summaryInterval: Duration.Duration
   readonly alertWebhook: Option.Option<string>
+  readonly alertBackoff: Duration.Duration
   readonly otlpEndpoint: Option.Option<string>
   readonly openAiKey: Option.Option<Redacted.Redacted>
   readonly anthropicKey: Option.Option<Redacted.Redacted>
@@ -70,6 +71,7 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
   ),
   summaryInterval: Config.duration("AGENTOS_SUMMARY_INTERVAL").pipe(Config.withDefault(Duration.seconds(5))),
   alertWebhook: Config.option(Config.string("AGENTOS_ALERT_WEBHOOK")),
+  alertBackoff: Config.duration("AGENTOS_ALERT_BACKOFF").pipe(Config.withDefault(Duration.millis(500))),
   otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")),
   openAiKey: Config.option(Config.redacted("OPENAI_API_KEY")),
   anthropicKey: Config.option(Config.redacted("ANTHROPIC_API_KEY")),

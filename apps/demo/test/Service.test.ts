@@ -11,30 +11,34 @@ import * as Path from "node:path"
 import { ESTIMATED_TOKENS } from "../src/Team.js"
 import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
 
-/** A local webhook that records what it is sent. */
-const webhook = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly received: Array<any>; readonly server: Http.Server }>((resume) => {
-    const received: Array<any> = []
-    const server = Http.createServer((req, res) => {
-      let body = ""
-      req.on("data", (chunk) => (body += chunk))
-      req.on("end", () => {
-        received.push(JSON.parse(body))
-        res.end()
+/** A local webhook that records what it is sent, and answers `status`. */
+const webhookAnswering = (status: number) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly received: Array<any>; readonly server: Http.Server }>((resume) => {
+      const received: Array<any> = []
+      const server = Http.createServer((req, res) => {
+        let body = ""
+        req.on("data", (chunk) => (body += chunk))
+        req.on("end", () => {
+          received.push(JSON.parse(body))
+          res.statusCode = status
+          res.end()
+        })
       })
-    })
-    server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({
-        url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`,
-        received,
-        server
-      })))
-  }),
-  ({ server }) =>
-    Effect.async<void>((resume) => {
-      server.close(() => resume(Effect.void))
-    })
-)
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({
+          url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`,
+          received,
+          server
+        })))
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+const webhook = webhookAnswering(204)
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -536,6 +540,35 @@ describe("demo service: backpressure", () => {
         }
         const recorded = yield* Effect.orDie(state.list("demo/tasks/"))
         assert.strictEqual(recorded.entries.length, accepted.length)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
+  )
+})
+
+describe("demo service: alert webhook", () => {
+  it.live(
+    "a delivery that keeps failing is retried with backoff, then becomes a dead letter",
+    () =>
+      Effect.gen(function*() {
+        const hook = yield* webhookAnswering(500)
+        const { base } = yield* start(
+          config({ simFailureRate: 1, alertWebhook: Option.some(hook.url), alertBackoff: Duration.millis(5) }),
+          Backends.sqlite()
+        )
+        const http = client(base)
+        const id: string = (yield* http.request("POST", "/workflows", { body: { topic: "outage" } })).body.id
+        const letter = yield* eventually(Effect.map(http.request("GET", "/dead-letters?resolved=false"), (r) =>
+          r.body.letters.find((l: any) =>
+            l.taskType === "alert-webhook"
+          )))
+        assert.strictEqual(letter.attempts, 5)
+        assert.strictEqual(letter.error.tag, "WebhookFailed")
+        assert.include(letter.payload.alert.message, id)
+        // Five attempts of the workflow's alert; the webhook's own letter is not sent to it again.
+        assert.strictEqual(hook.received.length, 5)
+        assert.isTrue(hook.received.every((body: any) =>
+          body.alert.kind === "DeadLetter"
+        ))
       }).pipe(Effect.scoped, quiet),
     { timeout: 30_000 }
   )

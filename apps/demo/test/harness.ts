@@ -35,6 +35,7 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
   alertWebhook: Option.none(),
+  alertBackoff: Duration.millis(500),
   otlpEndpoint: Option.none(),
   openAiKey: Option.none(),
   anthropicKey: Option.none(),
