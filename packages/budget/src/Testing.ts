@@ -395,6 +395,20 @@ export const suite: Conformance.Suite<Harness> = [
     { live: true, timeout: 10_000 }
   ),
   Conformance.test(
+    "an expiry is not lost to a refused operation: the expired tokens return at the next one",
+    Effect.gen(function*() {
+      const b = yield* team([["a", 1]], { total: 1000 })
+      yield* b.reserve("a", 1000, { timeout: "100 millis" })
+      yield* Effect.sleep("400 millis")
+      // Refused even with the expired tokens back: it writes nothing, its expiry included.
+      assert.strictEqual((yield* failure(b.request("a", 1001)))._tag, "BudgetExhausted")
+      assert.strictEqual((yield* b.request("a", 1000)).granted, 1000)
+      const d = yield* checkInvariants(b)
+      assert.deepStrictEqual([d.used, d.reserved, d.outstandingReservations], [1000, 0, 0])
+    }),
+    { live: true, timeout: 10_000 }
+  ),
+  Conformance.test(
     "a settled reservation is remembered for the settlement retention, then forgotten (by the store's clock)",
     Effect.gen(function*() {
       const b = yield* team([["a", 1]], { total: 1000, settlementRetention: "300 millis" })

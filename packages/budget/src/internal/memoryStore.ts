@@ -82,6 +82,10 @@ export const make = (
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.suspend(() => {
         forget(now)
+        // expiredAt moves nextExpiry past what it finds; a refused operation
+        // writes nothing (its expiries included), so it puts nextExpiry back
+        // for the next transaction to find them again.
+        const expiryBefore = nextExpiry
         const outcome = rules({
           team,
           agents: Array.from(agents.values()),
@@ -89,7 +93,10 @@ export const make = (
           expired: expiredAt(now),
           target: reservationId === undefined ? undefined : reservations.get(reservationId)
         })
-        if (outcome._tag === "Fail") return Effect.fail(outcome.error)
+        if (outcome._tag === "Fail") {
+          nextExpiry = expiryBefore
+          return Effect.fail(outcome.error)
+        }
         const changes = outcome.changes
         if (changes.team !== undefined) team = { ...changes.team }
         for (const agent of changes.agents) agents.set(agent.id, { ...agent })
