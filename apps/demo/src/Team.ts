@@ -76,7 +76,10 @@ const Ledger = Schema.Struct({
   priority: Schema.optional(Schema.Int)
 })
 type Ledger = typeof Ledger.Type
+/** A task not finished yet (what recovery reads at start). */
 const ledgerKey = (id: string) => `demo/tasks/${id}`
+/** A finished task, moved out of the open records so start-up reads only the open ones. */
+const doneKey = (id: string) => `demo/done/${id}`
 const decodeLedger = Schema.decodeUnknownOption(Ledger)
 
 export type SubmitError =
@@ -161,11 +164,15 @@ export const layer = (
       const knownAgents = HashSet.fromIterable(config.agents)
       const wait = { onBusy: "wait" as const, waitTimeout: Duration.times(config.leaseTtl, 3) }
 
-      const record = (entry: Ledger, expectedVersion?: number) =>
-        state.set(ledgerKey(entry.id), entry as unknown as Record<string, never>, {
-          agent: "supervisor",
-          ...(expectedVersion === undefined ? {} : { expectedVersion })
-        })
+      const record = (entry: Ledger) =>
+        state.set(ledgerKey(entry.id), entry as unknown as Record<string, never>, { agent: "supervisor" })
+      // Finished: written to the done records first, then removed from the open ones (a crash in
+      // between leaves it open: run again at start, a completed workflow returns at once).
+      const finish = (entry: Ledger) =>
+        Effect.zipRight(
+          state.set(doneKey(entry.id), entry as unknown as Record<string, never>, { agent: "supervisor" }),
+          state.delete(ledgerKey(entry.id), { agent: "supervisor" })
+        )
 
       // The handler: the workflow, with the task's usage reported to its budget grant.
       const handler = (payload: TaskPayload, context: Task.TaskContext) => {
@@ -193,13 +200,13 @@ export const layer = (
               const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
               if (Exit.isSuccess(exit)) {
                 yield* count("completed")
-                yield* Effect.ignoreLogged(record({ ...base, status: "completed", finishedAt }))
+                yield* Effect.ignoreLogged(finish({ ...base, status: "completed", finishedAt }))
                 return
               }
               const error = Cause.squash(exit.cause) as { _tag?: string; message?: string }
               const cancelled = error._tag === "WorkflowCancelled"
               yield* count("failed")
-              yield* Effect.ignoreLogged(record({
+              yield* Effect.ignoreLogged(finish({
                 ...base,
                 status: cancelled ? "cancelled" : "failed",
                 finishedAt,
@@ -341,10 +348,16 @@ export const layer = (
           (accepted) => Effect.map(accepted.handle.await, (result) => result.report)
         )
 
-      const readLedger = (id: string) =>
-        state.get(ledgerKey(id)).pipe(
+      const readRecord = (key: string) =>
+        state.get(key).pipe(
           Effect.mapError(internal("read the task")),
           Effect.map(Option.flatMap((entry) => decodeLedger(entry.value)))
+        )
+      // An open record (accepted, maybe run again) wins over a finished one of an earlier run.
+      const readLedger = (id: string) =>
+        Effect.flatMap(
+          readRecord(ledgerKey(id)),
+          (open) => Option.isSome(open) ? Effect.succeed(open) : readRecord(doneKey(id))
         )
 
       const task = (id: string) =>
