@@ -409,6 +409,22 @@ export const suite: Conformance.Suite<Harness> = [
     { live: true, timeout: 10_000 }
   ),
   Conformance.test(
+    "a timeout or an option beyond what the store can time is refused as invalid, and nothing is reserved",
+    Effect.gen(function*() {
+      const b = yield* team([["a", 1]], { total: 1000 })
+      // One held first, so that a store's fast path would take the next ones.
+      yield* b.reserve("a", 10)
+      for (const timeout of [2 ** 53, 1e300]) {
+        const error = yield* failure(b.reserve("a", 10, { timeout }))
+        assert.strictEqual(error._tag, "InvalidInput")
+      }
+      const d = yield* checkInvariants(b)
+      assert.deepStrictEqual([d.reserved, d.outstandingReservations], [10, 1])
+      const invalid = yield* failure(budget({ total: 1000, reservationTimeout: 2 ** 53 }))
+      assert.strictEqual((invalid as { readonly _tag: string })._tag, "InvalidOptions")
+    })
+  ),
+  Conformance.test(
     "a settled reservation is remembered for the settlement retention, then forgotten (by the store's clock)",
     Effect.gen(function*() {
       const b = yield* team([["a", 1]], { total: 1000, settlementRetention: "300 millis" })

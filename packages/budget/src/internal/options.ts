@@ -32,12 +32,20 @@ export interface Config {
   readonly transferLimit: number
 }
 
+/**
+ * The longest duration accepted, in milliseconds (≈142,000 years): a time
+ * plus it stays a safe integer, so an expiry is exact in memory and fits the
+ * SQL stores' bigint columns.
+ */
+export const MAX_MILLIS = 2 ** 52
+
 /** A positive, finite duration in whole milliseconds (rounded up), or what is wrong with it. */
 export const millis = (name: string, input: unknown): number | string => {
   const decoded = Duration.decodeUnknown(input)
   if (decoded._tag === "None") return `${name} is not a duration`
   const ms = Duration.toMillis(decoded.value)
   if (!Number.isFinite(ms) || ms <= 0) return `${name} must be a positive, finite duration`
+  if (ms > MAX_MILLIS) return `${name} must be at most ${MAX_MILLIS} milliseconds`
   return Math.ceil(ms)
 }
 

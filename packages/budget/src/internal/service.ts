@@ -314,7 +314,7 @@ export const make = (
       else if (options?.timeout !== undefined) {
         const ms = Options.millis("timeout", options.timeout)
         if (typeof ms === "string") {
-          return Effect.fail(new InvalidInput({ message: "timeout must be a positive, finite duration or \"never\"" }))
+          return Effect.fail(new InvalidInput({ message: `${ms}, or "never"` }))
         }
         ttl = ms
       }
