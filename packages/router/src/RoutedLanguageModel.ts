@@ -8,10 +8,13 @@
  *
  * Settlement rules: usage reported in a finish part is charged as reported;
  * a response without one is charged at its input and its text counted with
- * the `TokenCounter`, marked estimated; a failed call is cancelled; an
- * interrupted call, or a stream its consumer stopped early, is charged its
- * reservation; a stream that fails midway is charged what it delivered
- * (estimated).
+ * the `TokenCounter`, marked estimated; a call the provider refused (an
+ * HTTP error status or a transport error) is cancelled; a call that failed
+ * after the provider may have answered (an object that does not decode, a
+ * failing tool handler) is charged its reservation; a call interrupted
+ * before it was sent is cancelled; an interrupted call, or a stream its
+ * consumer stopped early, is charged its reservation; a stream that fails
+ * midway is charged what it delivered (estimated).
  *
  * Router failures (`NoEligibleModel`, `SpendLimitExceeded`, …) reach the
  * caller as `AiError.UnknownError` (the interface allows only `AiError`)

@@ -5,8 +5,13 @@
  * - a response with a finish part that reports usage settles at that usage;
  * - a response without one settles at the input and its text counted with
  *   the `TokenCounter`, marked estimated;
- * - a failed call is cancelled (a provider does not bill a failed request);
- * - an interrupted call is settled at its reservation (it may have spent it);
+ * - a call the provider refused (HTTP error status, transport error) is
+ *   cancelled: a provider does not bill a failed request;
+ * - a call that failed otherwise (an answer that does not decode, a tool
+ *   handler that fails) may have been answered and billed: it is settled at
+ *   its reservation;
+ * - a call interrupted before it was sent is cancelled; one interrupted
+ *   after is settled at its reservation (it may have spent it);
  * - a stream settles when it ends: at its finish part's usage, else at what
  *   it delivered (estimated); when its consumer stops early or it is
  *   interrupted, at its reservation; when it fails, at what it delivered,
@@ -126,6 +131,18 @@ export const classify = (error: unknown): {
     }
   }
   return { retryable: false, status: undefined, retryAfterMillis: undefined, description }
+}
+
+/**
+ * Whether a failed call is known to have cost nothing: the provider refused
+ * it (an HTTP error status) or it never got an answer through (a transport
+ * error). Any other failure — an answer that does not decode, a tool handler
+ * that fails, a defect — may come after the provider answered and billed.
+ */
+export const unbilled = (cause: Cause.Cause<unknown>): boolean => {
+  const error = Option.getOrUndefined(Cause.failureOption(cause))
+  return Cause.isFailType(cause) && AiError.isAiError(error) &&
+    (error._tag === "HttpResponseError" || error._tag === "HttpRequestError")
 }
 
 /** `retry-after-ms`, or `retry-after` in seconds or as an HTTP date (judged against the wall clock it names). */
@@ -360,6 +377,18 @@ export const make = (
               return yield* last === undefined ? Effect.fail(toAiError(method)(routed.left)) : Effect.failCause(last)
             }
             const decision = routed.right
+            const found = yield* Effect.either(serviceFor(decision.model))
+            if (Either.isLeft(found)) {
+              attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
+                model: decision.model.name,
+                rejected: decision.rejected,
+                outcome: "failed",
+                error: found.left.message
+              }))
+              finish("failed")
+              return yield* last === undefined ? Effect.fail(found.left) : Effect.failCause(last)
+            }
+            const service = found.right
             const held = yield* Effect.either(router.reserve(decision, request.scopes))
             if (Either.isLeft(held)) {
               attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
@@ -372,10 +401,13 @@ export const make = (
               return yield* Effect.fail(toAiError(method)(held.left))
             }
             const hold = held.right
+            let sent = false
             const exit = yield* Effect.exit(
               restore(
-                Effect.flatMap(serviceFor(decision.model), (service) =>
-                  run(service).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n))))
+                Effect.suspend(() => {
+                  sent = true
+                  return run(service).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n)))
+                })
               )
             )
             const endedAt = yield* Clock.currentTimeMillis
@@ -397,6 +429,15 @@ export const make = (
               }
               return exit.value
             }
+            if (!sent) {
+              // Interrupted before the call went out: nothing was spent.
+              yield* Effect.ignore(router.cancel(hold))
+              attempts.push(
+                attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "interrupted", charged: 0 })
+              )
+              finish("interrupted")
+              return yield* Effect.failCause(exit.cause)
+            }
             if (Cause.isInterruptedOnly(exit.cause)) {
               const settled = yield* Effect.either(router.settleInterrupted(hold))
               attempts.push(attemptOf(n, startedAt, endedAt, {
@@ -407,10 +448,22 @@ export const make = (
               finish("interrupted")
               return yield* Effect.failCause(exit.cause)
             }
-            yield* Effect.ignore(router.cancel(hold))
             const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
             const fields = failureFields(error)
-            attempts.push(attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "failed", ...fields }))
+            if (unbilled(exit.cause)) {
+              yield* Effect.ignore(router.cancel(hold))
+              attempts.push(attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "failed", ...fields }))
+            } else {
+              // The provider may have answered (and billed) before the call
+              // failed: its usage is unknown, so it is charged its reservation.
+              const settled = yield* Effect.either(router.settleInterrupted(hold))
+              attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "failed",
+                ...fields,
+                ...(Either.isRight(settled) ? { charged: settled.right.charged, estimated: true } : {})
+              }))
+            }
             last = exit.cause
             if (!fields.retryable) {
               break
@@ -435,6 +488,8 @@ export const make = (
         let delivered = false
         let finish: Response.FinishPart | undefined
         let ended = false
+        // Whether the provider's stream was started (the request sent).
+        let sent = false
         state.fallback = false
         const startedAt = yield* Clock.currentTimeMillis
         const routed = yield* Effect.either(routeAttempt(request, state.tried))
@@ -444,18 +499,7 @@ export const make = (
         }
         const decision = routed.right
         const service = yield* serviceFor(decision.model)
-        const held = yield* Effect.either(router.reserve(decision, request.scopes))
-        if (Either.isLeft(held)) {
-          state.attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
-            model: decision.model.name,
-            provider: providerName(decision.model),
-            rejected: decision.rejected,
-            ...routeFailure(held.left)
-          }))
-          return yield* Effect.fail(toAiError("streamText")(held.left))
-        }
-        const hold = held.right
-        yield* Effect.addFinalizer((exit) =>
+        const settleWith = (hold: Router.Hold) => (exit: Exit.Exit<unknown, unknown>) =>
           Effect.gen(function*() {
             const endedAt = yield* Clock.currentTimeMillis
             const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
@@ -463,10 +507,11 @@ export const make = (
               ? router.settle(hold, outcomeOf([finish], text, separate(decision.model)))
               : ended || (failed && delivered)
               ? router.settle(hold, { outputText: text })
-              : failed
+              : !sent || (failed && unbilled(exit.cause))
+              // Never sent, or refused by the provider before it answered: nothing was spent.
               ? Effect.as(router.cancel(hold), undefined)
-              // Stopped early by its consumer, or interrupted: the provider
-              // may have spent the whole reservation.
+              // Stopped early by its consumer, interrupted, or failed after the
+              // provider may have answered: it may have spent the whole reservation.
               : router.settleInterrupted(hold)
             const settled = yield* Effect.either(settle)
             const charged = Either.isRight(settled) && settled.right !== undefined
@@ -497,8 +542,29 @@ export const make = (
               }))
             }
           })
+        // The reservation and its finalizer in one step: an interruption
+        // cannot land between them and leave the reservation open.
+        const held = yield* Effect.uninterruptible(
+          Effect.tap(
+            Effect.either(router.reserve(decision, request.scopes)),
+            (held) =>
+              Either.isRight(held) ? Effect.addFinalizer(settleWith(held.right)) : Effect.void
+          )
         )
-        return service.streamText(streamOptions).pipe(
+        if (Either.isLeft(held)) {
+          state.attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, {
+            model: decision.model.name,
+            provider: providerName(decision.model),
+            rejected: decision.rejected,
+            ...routeFailure(held.left)
+          }))
+          return yield* Effect.fail(toAiError("streamText")(held.left))
+        }
+        const hold = held.right
+        return Stream.suspend(() => {
+          sent = true
+          return service.streamText(streamOptions)
+        }).pipe(
           Stream.tap((part) =>
             Effect.sync(() => {
               if (part.type === "text-delta") {
@@ -553,16 +619,14 @@ export const make = (
           "generateText",
           o.prompt,
           o.toolkit === undefined ? [] : ["tools"],
-          (s) =>
-            s.generateText(o)
+          (s) => s.generateText(o)
         )) as LanguageModel.Service["generateText"],
       generateObject: ((o: LanguageModel.GenerateObjectOptions<any, any, any, any>) =>
         generate(
           "generateObject",
           o.prompt,
           o.toolkit === undefined ? ["json"] : ["json", "tools"],
-          (s) =>
-            s.generateObject(o)
+          (s) => s.generateObject(o)
         )) as LanguageModel.Service["generateObject"],
       streamText: ((o: LanguageModel.GenerateTextOptions<any>) =>
         streamText(o)) as unknown as LanguageModel.Service["streamText"]

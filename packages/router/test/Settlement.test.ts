@@ -1,0 +1,88 @@
+// Settlement on the paths where a call fails or stops after the provider may
+// have billed it, or before it was sent: the ledger never charges less than
+// the provider's billed log, and never leaves a reservation open.
+import * as Pricing from "@agentos/core/Pricing"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
+import * as Router from "../src/Router.js"
+import * as SimulatedProvider from "../src/SimulatedProvider.js"
+import * as SpendLedger from "../src/SpendLedger.js"
+import { budgets, catalog, routed, tempLog } from "./fixtures.js"
+
+const costOf = (billed: SimulatedProvider.BilledCall) =>
+  Pricing.cost(catalog.models.find((m) => m.name === billed.model)!.pricing, {
+    inputTokens: billed.inputTokens,
+    outputTokens: billed.outputTokens,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    source: "reported"
+  })
+
+const team = Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status("team"))
+
+// Encodes fine (the provider writes it) but never decodes: the answer is
+// billed, then refused by `generateObject`.
+const Refused = Schema.Struct({
+  title: Schema.transformOrFail(Schema.String, Schema.String, {
+    strict: true,
+    decode: (s, _, ast) => ParseResult.fail(new ParseResult.Type(ast, s, "refused")),
+    encode: ParseResult.succeed
+  })
+})
+
+describe("settlement", () => {
+  it.effect("an answer the provider billed but generateObject refuses is charged, not cancelled", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const failed = yield* Effect.either(LanguageModel.generateObject({ prompt: "File a ticket", schema: Refused }))
+      assert.isTrue(Either.isLeft(failed) && failed.left._tag === "MalformedOutput")
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.status, "completed")
+      assert.isAbove(costOf(billed!), 0)
+      const status = yield* team
+      assert.strictEqual(status.reserved, 0)
+      assert.isAtLeast(status.spent, costOf(billed!))
+      assert.strictEqual(status.calls, 1)
+    }).pipe(Effect.provide(routed({ seed: 2, billedLog: log })))
+  })
+
+  // A router whose reserve takes a moment after the ledger has recorded it.
+  const slowReserve = Layer.effect(
+    Router.Router,
+    Effect.map(Router.Router, (router): Router.RouterService => ({
+      ...router,
+      reserve: (decision, scopes) => Effect.zipLeft(router.reserve(decision, scopes), Effect.sleep("30 millis"))
+    }))
+  )
+  const slow = () => {
+    const ledger = SpendLedger.layerMemory({ budgets, sweepInterval: 0 })
+    const router = slowReserve.pipe(Layer.provide(Router.layer({ catalog })), Layer.provideMerge(ledger))
+    return RoutedLanguageModel.layer({ scopes: ["team"] }).pipe(
+      Layer.provideMerge(Layer.merge(router, SimulatedProvider.layer({ seed: 3 })))
+    )
+  }
+  const interruptedWhileReserving = (call: Effect.Effect<unknown, unknown, LanguageModel.LanguageModel>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(call)
+      yield* Effect.sleep("10 millis")
+      yield* Fiber.interrupt(fiber)
+      const status = yield* team
+      assert.strictEqual(status.reserved, 0)
+      // Nothing was sent: nothing is charged.
+      assert.strictEqual(status.spent, 0)
+    }).pipe(Effect.provide(slow()))
+
+  it.live("a stream interrupted while its reservation is being made leaves no reservation open", () =>
+    interruptedWhileReserving(Stream.runDrain(LanguageModel.streamText({ prompt: "Stream the notes" }))))
+
+  it.live("a call interrupted before it is sent is cancelled, not charged its reservation", () =>
+    interruptedWhileReserving(LanguageModel.generateText({ prompt: "Write the notes" })))
+})
