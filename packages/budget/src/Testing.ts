@@ -31,6 +31,7 @@ import * as TokenUsage from "@agentos/core/TokenUsage"
 import * as Conformance from "@agentos/testkit/Conformance"
 import { assert } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -541,6 +542,32 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual(d.used, 450)
       const s = yield* b.commit(r.id, 100)
       assert.strictEqual(s.charged, 100)
+    })
+  ),
+  Conformance.test(
+    "a period never rolls back: an operation by a clock still in the ended period counts in the current one",
+    Effect.gen(function*() {
+      const b = yield* team([["a", 1]], { total: 1000, period: { unit: "day" } })
+      yield* b.request("a", 100)
+      yield* TestClock.adjust("1 day")
+      const r = yield* b.reserve("a", 200)
+      yield* b.request("a", 20)
+      // A process whose clock lags (or that read it just before midnight) acts after the rollover.
+      const outer = yield* Effect.clock
+      const lagging: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => outer.unsafeCurrentTimeMillis() - 60_000,
+        currentTimeMillis: Effect.sync(() => outer.unsafeCurrentTimeMillis() - 60_000),
+        unsafeCurrentTimeNanos: () => outer.unsafeCurrentTimeNanos() - BigInt(60_000_000_000),
+        currentTimeNanos: Effect.sync(() => outer.unsafeCurrentTimeNanos() - BigInt(60_000_000_000)),
+        sleep: (duration) => outer.sleep(duration)
+      }
+      yield* Effect.withClock(Effect.zip(b.request("a", 50), b.commit(r.id, 150)), lagging)
+      yield* b.request("a", 10)
+      const d = yield* checkInvariants(b)
+      assert.strictEqual(d.period, "1970-01-02")
+      assert.deepStrictEqual(d.history.map((h) => [h.period, h.used]), [["1970-01-01", 100]])
+      assert.strictEqual(d.used, 230)
     })
   ),
   Conformance.test(

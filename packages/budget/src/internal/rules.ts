@@ -309,12 +309,25 @@ export const rebalance = (draft: Draft) => {
 // Every transaction starts here
 
 /**
+ * Whether `key` names a period that ended before `current` (both keys of one
+ * unit: core's Period keys, `YYYY-MM-DD` or `YYYY-MM`, sort as their windows
+ * do). An operation whose clock still reads such a period (a process whose
+ * clock lags, or a fiber that read its clock just before the boundary) came
+ * after the rollover: it counts in the team's current period, which never
+ * moves back. Keys of different shapes (the layer's period option changed)
+ * roll over as any other change.
+ */
+export const isEarlierPeriod = (key: string, current: string): boolean =>
+  key.length === current.length && key !== "all" && current !== "all" && key < current
+
+/**
  * Expires what the store found expired, rolls the period over, and applies
  * a changed total. Expired reservations return their tokens to their agent
  * (a crashed holder's tokens come back); a new period starts every agent
  * and the team at zero use (history keeps the ended period), carries held
  * reservations over (still counted as reserved) and lets no unused
- * allocation carry over: allocations are recomputed by weight.
+ * allocation carry over: allocations are recomputed by weight. A period only
+ * moves forward (see isEarlierPeriod).
  */
 export const prepare = (draft: Draft) => {
   for (const row of draft.snapshot.expired) {
@@ -329,7 +342,7 @@ export const prepare = (draft: Draft) => {
   }
   const team = draft.team
   let again = false
-  if (team.periodKey !== draft.settings.periodKey) {
+  if (team.periodKey !== draft.settings.periodKey && !isEarlierPeriod(draft.settings.periodKey, team.periodKey)) {
     const agents = draft.agentList()
     let overage = team.retiredOverage
     for (const agent of agents) overage += agent.overage
