@@ -174,6 +174,35 @@ describe.skipIf(Backends.skipPostgres())("two supervisors on one Postgres queue"
     30_000
   )
 
+  it.live("submitWait on a full queue is admitted when another process starts a task", () =>
+    Effect.gen(function*() {
+      const queues = (yield* twoQueues)()
+      const a = yield* queues[0]
+      const b = yield* queues[1]
+      const bounded = Task.taskType("bounded", {
+        payload: Schema.Struct({ n: Schema.Number }),
+        result: Schema.Number,
+        maxQueued: 1
+      })
+      const submitter = yield* supervisor({ types: [bounded] }, a.layer)
+      const first = yield* submitter.submit({ type: bounded, payload: { n: 1 } })
+      assert.strictEqual(
+        (yield* Effect.flip(submitter.submit({ type: bounded, payload: { n: 2 } })))._tag,
+        "Backpressure"
+      )
+      const waiting = yield* Effect.fork(
+        submitter.submitWait({ type: bounded, payload: { n: 3 } }, { timeout: "20 seconds" })
+      )
+      // Only the other process starts tasks: the room it makes is seen by the submitter's poll.
+      yield* supervisor({
+        types: [bounded],
+        workers: [Task.worker(bounded, { name: "runner", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n) })]
+      }, b.layer)
+      const third = yield* Effect.flatten(Effect.map(waiting.await, (exit) => exit))
+      assert.strictEqual(yield* first.await, 1)
+      assert.strictEqual(yield* third.await, 3)
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("with every notification lost, the poll still starts the task", () =>
     Effect.gen(function*() {
       const queues = (yield* twoQueues)(false)
