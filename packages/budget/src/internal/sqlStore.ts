@@ -11,6 +11,7 @@
 import * as Reservation from "@agentos/core/Reservation"
 import * as Sql from "@agentos/core/Sql"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import type { PeriodSummary, ReservationState, Transfer } from "../Budget.js"
@@ -281,8 +282,25 @@ export const make = (
         Sql.mapError((cause) => new StoreError({ operation, cause }))
       )
 
+    // The view's reads see one state: the team's row (its use, which a fast
+    // commit moves with the agent's in one statement) and its agents as of one
+    // instant. SQLite's read transaction gives that; Postgres' READ COMMITTED
+    // takes a snapshot per statement, so there the view's own transaction is
+    // REPEATABLE READ (read-only: it never meets a serialisation failure).
+    // Inside a caller's transaction, the caller's isolation applies.
+    const oneSnapshot: Effect.Effect<void, SqlError> = Sql.isPg(sql)
+      ? Effect.flatMap(
+        Effect.serviceOption(SqlClient.TransactionConnection),
+        (connection) =>
+          connection._tag === "Some" && connection.value[1] === 0
+            ? Effect.asVoid(sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
+            : Effect.void
+      )
+      : Effect.void
+
     const view: BudgetLedger["view"] = (transferLimit) =>
       sql.withTransaction(Effect.gen(function*() {
+        yield* oneSnapshot
         const teams = yield* sql<Row>`SELECT * FROM agentos_budget_teams WHERE team = ${team}`
         const agents = yield* sql<Row>`SELECT * FROM agentos_budget_agents WHERE team = ${team}`
         const held = yield* sql<Row>`SELECT count(*) AS n FROM agentos_budget_reservations
