@@ -170,6 +170,15 @@ describe("Anthropic (Messages API)", () => {
       assert.deepStrictEqual([t.spent, t.byModel[0]?.estimatedCalls], [costOf(2095, 503), 0])
     }).pipe(Effect.provide(anthropic())))
 
+  it.live("prompt caching: cache reads and cache writes are charged, not only input_tokens", () =>
+    Effect.gen(function*() {
+      reply = { json: F.anthropicMessageCached }
+      yield* LanguageModel.generateText({ prompt: "Hello, world" })
+      const t = yield* team
+      // 2,095 uncached + 1,000 written to the cache (at the input price) + 500 read from it.
+      assert.deepStrictEqual([t.spent, t.byModel[0]?.estimatedCalls], [costOf(2095 + 1000 + 500, 503, 500), 0])
+    }).pipe(Effect.provide(anthropic())))
+
   it.live("streaming (SSE): settled at the usage of message_start and message_delta", () =>
     Effect.gen(function*() {
       reply = { sse: F.anthropicStream }

@@ -166,6 +166,16 @@ export const anthropicMessage = {
   usage: { input_tokens: 2095, output_tokens: 503 }
 }
 
+/**
+ * The published example with prompt caching: its usage's documented
+ * `cache_creation_input_tokens` and `cache_read_input_tokens` set (each
+ * counted apart from `input_tokens`).
+ */
+export const anthropicMessageCached = {
+  ...anthropicMessage,
+  usage: { input_tokens: 2095, output_tokens: 503, cache_creation_input_tokens: 1000, cache_read_input_tokens: 500 }
+}
+
 export const anthropicStream = sse([
   {
     event: "message_start",

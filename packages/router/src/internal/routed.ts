@@ -86,13 +86,31 @@ export const outcomeOf = (
   const cached = usage.cachedInputTokens ?? 0
   return {
     usage: {
-      inputTokens: cachedInputSeparate ? usage.inputTokens + cached : usage.inputTokens,
+      inputTokens: cachedInputSeparate
+        ? usage.inputTokens + cached + cacheWrites(finish!)
+        : usage.inputTokens,
       outputTokens: usage.outputTokens,
       cachedInputTokens: cached,
       reasoningTokens: usage.reasoningTokens ?? 0,
       source: "reported"
     }
   }
+}
+
+/**
+ * Input tokens written to a provider's prompt cache, which its usage counts
+ * apart from `inputTokens` and `@effect/ai`'s usage leaves out: Anthropic's
+ * `cache_creation_input_tokens`, kept in the finish part's metadata. They
+ * are billed, so they are charged (at the input price: the catalog has no
+ * cache-write price).
+ */
+const cacheWrites = (finish: Response.FinishPart): number => {
+  const usage = (finish.metadata as { readonly anthropic?: { readonly usage?: unknown } } | undefined)?.anthropic
+    ?.usage
+  const writes = typeof usage === "object" && usage !== null
+    ? (usage as { readonly cache_creation_input_tokens?: unknown }).cache_creation_input_tokens
+    : undefined
+  return typeof writes === "number" && Number.isSafeInteger(writes) && writes > 0 ? writes : 0
 }
 
 const NO_PROVIDER: ReadonlyArray<Router.Exclusion> = ["no-provider"]
