@@ -191,3 +191,29 @@ describe("the dashboard on Postgres", () => {
       })
   )
 })
+
+describe("the fast paths' compiled statements", () => {
+  it.scoped("bind every call's own arguments, whatever a team is named (even like a placeholder)", () =>
+    Effect.gen(function*() {
+      const dir = yield* Backends.tempDirectory("agentos-budget")
+      const filename = `${dir}/budget.db`
+      const sqlite = () => Backends.sqlite({ filename })
+      // The team named "a" and a team whose name is what a statement's second argument (the agent) once
+      // stood for while it was compiled, each with an agent "a".
+      const odd = "\u0000agentos_budget:1\u0000"
+      const plain = yield* build(TokenBudget.layerSql({ team: "a", total: 1000 }).pipe(Layer.provide(sqlite())))
+      const strange = yield* build(TokenBudget.layerSql({ team: odd, total: 1000 }).pipe(Layer.provide(sqlite())))
+      yield* plain.register({ id: "a" })
+      yield* strange.register({ id: "a" })
+      // A first reservation sets each team's next expiry, so the next one takes the fast path.
+      yield* plain.reserve("a", 10)
+      yield* strange.reserve("a", 10)
+      const r = yield* strange.reserve("a", 100)
+      assert.strictEqual((yield* strange.agent("a")).reserved, 110)
+      assert.strictEqual((yield* plain.agent("a")).reserved, 10)
+      const s = yield* strange.commit(r.id, 60)
+      assert.deepStrictEqual([s.charged, s.refunded], [60, 40])
+      yield* checkInvariants(strange)
+      yield* checkInvariants(plain)
+    }))
+})

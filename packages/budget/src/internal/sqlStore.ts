@@ -379,22 +379,34 @@ export const make = (
      * arguments to that text (`sql.unsafe`), the same statement every time,
      * without building and compiling the template per call. `numeric` names
      * the arguments that must be numbers when the statement is built (a ttl
-     * that core's Reservation.sqlExpiresAt checks).
+     * that core's Reservation.sqlExpiresAt checks). It is compiled twice,
+     * with two sets of sentinels: a parameter is an argument's place only
+     * where it holds that argument's sentinel in both, so a value of the
+     * store's own (the team's name) that equals a sentinel stays that value.
      */
     const compiled = (
       build: (args: Args) => Statement.Statement<Row>,
       arity: number,
       numeric: ReadonlyArray<number>
     ) => {
-      const sentinels: Array<unknown> = Array.from(
-        { length: arity },
-        (_, i) => numeric.includes(i) ? 2 ** 52 + i : `\u0000agentos_budget:${i}\u0000`
-      )
-      const [text, params] = build(sentinels).compile()
-      if (sentinels.some((sentinel) => text.includes(String(sentinel)))) {
+      const sentinelsOf = (set: number): Array<unknown> =>
+        Array.from(
+          { length: arity },
+          (_, i) => numeric.includes(i) ? 2 ** 52 + set * 64 + i : `\u0000agentos_budget:${set}:${i}\u0000`
+        )
+      const first = sentinelsOf(0)
+      const second = sentinelsOf(1)
+      const [text, params] = build(first).compile()
+      const [text2, params2] = build(second).compile()
+      if (text !== text2 || params.length !== params2.length) {
         throw new Error("budget store: a statement argument was compiled into the SQL text")
       }
-      const slots = params.map((param) => sentinels.indexOf(param))
+      const slots = params.map((param, i) => {
+        const slot = first.indexOf(param)
+        if (slot >= 0 && params2[i] === second[slot]) return slot
+        if (param !== params2[i]) throw new Error("budget store: a statement parameter depends on its arguments")
+        return -1
+      })
       return (args: Args) => {
         const values = new Array<unknown>(params.length)
         for (let i = 0; i < values.length; i++) {
