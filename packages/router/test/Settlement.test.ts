@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { StoreError } from "../src/Errors.js"
 import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as Router from "../src/Router.js"
 import * as SimulatedProvider from "../src/SimulatedProvider.js"
@@ -85,4 +86,42 @@ describe("settlement", () => {
 
   it.live("a call interrupted before it is sent is cancelled, not charged its reservation", () =>
     interruptedWhileReserving(LanguageModel.generateText({ prompt: "Write the notes" })))
+
+  // A ledger whose store fails the first settle and the first cancel it is asked for.
+  const flakyLedger = () => {
+    const failed = new Set<string>()
+    const once = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
+      Effect.suspend((): Effect.Effect<A, E | StoreError> => {
+        if (failed.has(name)) return effect
+        failed.add(name)
+        return Effect.fail(new StoreError({ operation: name, cause: new Error("connection reset") }))
+      })
+    return Layer.effect(
+      SpendLedger.SpendLedger,
+      Effect.map(SpendLedger.SpendLedger, (ledger): SpendLedger.SpendLedgerService => ({
+        ...ledger,
+        settle: (id, actual) => once("settle", ledger.settle(id, actual)),
+        cancel: (id) => once("cancel", ledger.cancel(id))
+      }))
+    ).pipe(Layer.provideMerge(SpendLedger.layerMemory({ budgets, sweepInterval: 0 })))
+  }
+
+  it.live("a settlement the store fails once is retried: the answer is kept and charged what was billed", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const response = yield* LanguageModel.generateText({ prompt: "Summarise the incident" })
+      assert.isAbove(response.text.length, 0)
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      const status = yield* team
+      assert.deepStrictEqual([status.spent, status.reserved, status.calls], [costOf(billed!), 0, 1])
+    }).pipe(Effect.provide(routed({ seed: 4, billedLog: log }, { ledger: flakyLedger() })))
+  })
+
+  it.live("a cancellation the store fails once is retried: a refused call leaves nothing reserved", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.either(LanguageModel.generateText({ prompt: "Anything" }))
+      assert.isTrue(Either.isLeft(failed))
+      const status = yield* team
+      assert.deepStrictEqual([status.spent, status.reserved], [0, 0])
+    }).pipe(Effect.provide(routed({ seed: 1, defaults: { failures: { serverError: 1 } } }, { ledger: flakyLedger() }))))
 })

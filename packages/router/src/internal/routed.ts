@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as DecisionLog from "../DecisionLog.js"
 import {
@@ -228,6 +229,17 @@ export const make = (
       providers: yield* limitsOf("limits.providers", options.limits?.providers)
     })
     const log = makeLog(logSize)
+    // A settlement the store failed to record would leave the reservation
+    // open until it expires (then charged in full): a failing store is
+    // retried a few times before the settlement is given up on.
+    const durable = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+      Effect.retry(effect, {
+        while: (error) => error._tag === "StoreError",
+        schedule: Schedule.intersect(Schedule.exponential("25 millis"), Schedule.recurs(4))
+      })
+    const settle = (hold: Router.Hold, outcome: Router.Outcome) => durable(router.settle(hold, outcome))
+    const settleInterrupted = (hold: Router.Hold) => durable(router.settleInterrupted(hold))
+    const cancel = (hold: Router.Hold) => durable(router.cancel(hold))
     const services = new Map<string, LanguageModel.Service>()
     const serviceFor = (model: Model.Model): Effect.Effect<LanguageModel.Service, AiError.AiError> => {
       const known = services.get(model.name)
@@ -431,7 +443,7 @@ export const make = (
             const endedAt = yield* Clock.currentTimeMillis
             if (Exit.isSuccess(exit)) {
               const settled = yield* Effect.either(
-                router.settle(hold, outcomeOf(exit.value.content, exit.value.text, separate(decision.model)))
+                settle(hold, outcomeOf(exit.value.content, exit.value.text, separate(decision.model)))
               )
               health.succeeded(decision.model.name)
               attempts.push(attemptOf(n, startedAt, endedAt, {
@@ -449,7 +461,7 @@ export const make = (
             }
             if (!sent) {
               // Interrupted before the call went out: nothing was spent.
-              yield* Effect.ignore(router.cancel(hold))
+              yield* Effect.ignore(cancel(hold))
               attempts.push(
                 attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "interrupted", charged: 0 })
               )
@@ -457,7 +469,7 @@ export const make = (
               return yield* Effect.failCause(exit.cause)
             }
             if (Cause.isInterruptedOnly(exit.cause)) {
-              const settled = yield* Effect.either(router.settleInterrupted(hold))
+              const settled = yield* Effect.either(settleInterrupted(hold))
               attempts.push(attemptOf(n, startedAt, endedAt, {
                 ...heldFields(hold),
                 outcome: "interrupted",
@@ -469,12 +481,12 @@ export const make = (
             const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
             const fields = failureFields(error)
             if (unbilled(exit.cause)) {
-              yield* Effect.ignore(router.cancel(hold))
+              yield* Effect.ignore(cancel(hold))
               attempts.push(attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "failed", ...fields }))
             } else {
               // The provider may have answered (and billed) before the call
               // failed: its usage is unknown, so it is charged its reservation.
-              const settled = yield* Effect.either(router.settleInterrupted(hold))
+              const settled = yield* Effect.either(settleInterrupted(hold))
               attempts.push(attemptOf(n, startedAt, endedAt, {
                 ...heldFields(hold),
                 outcome: "failed",
@@ -521,17 +533,17 @@ export const make = (
           Effect.gen(function*() {
             const endedAt = yield* Clock.currentTimeMillis
             const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
-            const settle = finish !== undefined
-              ? router.settle(hold, outcomeOf([finish], text, separate(decision.model)))
+            const settling = finish !== undefined
+              ? settle(hold, outcomeOf([finish], text, separate(decision.model)))
               : ended || (failed && delivered)
-              ? router.settle(hold, { outputText: text })
+              ? settle(hold, { outputText: text })
               : !sent || (failed && unbilled(exit.cause))
               // Never sent, or refused by the provider before it answered: nothing was spent.
-              ? Effect.as(router.cancel(hold), undefined)
+              ? Effect.as(cancel(hold), undefined)
               // Stopped early by its consumer, interrupted, or failed after the
               // provider may have answered: it may have spent the whole reservation.
-              : router.settleInterrupted(hold)
-            const settled = yield* Effect.either(settle)
+              : settleInterrupted(hold)
+            const settled = yield* Effect.either(settling)
             const charged = Either.isRight(settled) && settled.right !== undefined
               ? { charged: settled.right.charged, estimated: settled.right.estimated }
               : {}
