@@ -3,11 +3,13 @@
 // the provider's billed log, and never leaves a reservation open.
 import * as Pricing from "@agentos/core/Pricing"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -124,4 +126,20 @@ describe("settlement", () => {
       const status = yield* team
       assert.deepStrictEqual([status.spent, status.reserved], [0, 0])
     }).pipe(Effect.provide(routed({ seed: 1, defaults: { failures: { serverError: 1 } } }, { ledger: flakyLedger() }))))
+
+  it.effect("a prompt that is not valid is InvalidInput behind the AiError, and nothing is reserved", () =>
+    Effect.gen(function*() {
+      const prompt = [{ role: "nobody", content: "Hello" }] as unknown as Prompt.RawInput
+      const text = yield* Effect.either(Effect.asVoid(LanguageModel.generateText({ prompt })))
+      const stream = yield* Effect.either(Stream.runDrain(LanguageModel.streamText({ prompt })))
+      for (const failed of [text, stream]) {
+        assert.isTrue(Either.isLeft(failed))
+        if (Either.isLeft(failed)) {
+          const cause = RoutedLanguageModel.routerError(failed.left)
+          assert.isTrue(Option.isSome(cause) && cause.value._tag === "InvalidInput")
+        }
+      }
+      const status = yield* team
+      assert.deepStrictEqual([status.spent, status.reserved, status.calls], [0, 0, 0])
+    }).pipe(Effect.provide(routed({ seed: 1 }))))
 })

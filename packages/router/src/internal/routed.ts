@@ -32,7 +32,7 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as DecisionLog from "../DecisionLog.js"
 import {
-  type InvalidInput,
+  InvalidInput,
   InvalidOptions,
   type NoEligibleModel,
   type ReservationExpired,
@@ -260,17 +260,32 @@ export const make = (
       )
     }
 
+    /** The prompt's text; a prompt that is not valid is `InvalidInput` (behind an `AiError`), not a defect. */
+    const textOf = (prompt: Prompt.RawInput, method: string): Effect.Effect<string, AiError.AiError> => {
+      // A string prompt is its own text: no need to build the Prompt.
+      if (typeof prompt === "string") return Effect.succeed(prompt)
+      try {
+        return Effect.succeed(promptText(Prompt.make(prompt)))
+      } catch (error) {
+        return Effect.fail(
+          toAiError(method)(
+            new InvalidInput({ message: `the prompt is not valid: ${error instanceof Error ? error.message : error}` })
+          )
+        )
+      }
+    }
+
     const requestOf = (
       prompt: Prompt.RawInput,
-      needs: ReadonlyArray<Model.Capability>
-    ): Effect.Effect<Route.RouteRequest & { readonly scopes: ReadonlyArray<string> }> =>
-      Effect.map(Effect.serviceOption(Route.Hints), (given) => {
+      needs: ReadonlyArray<Model.Capability>,
+      method: string
+    ): Effect.Effect<Route.RouteRequest & { readonly scopes: ReadonlyArray<string> }, AiError.AiError> =>
+      Effect.zipWith(Effect.serviceOption(Route.Hints), textOf(prompt, method), (given, text) => {
         const hints: Route.CallHints = Option.getOrElse(given, () => ({}))
         const requires = [...new Set([...(hints.requires ?? []), ...needs])]
         const request: Route.RouteRequest & { scopes: ReadonlyArray<string> } = {
           ...hints,
-          // A string prompt is its own text: no need to build the Prompt.
-          prompt: typeof prompt === "string" ? prompt : promptText(Prompt.make(prompt)),
+          prompt: text,
           outputTokens: hints.outputTokens ?? outputTokens,
           ...(hints.maxOutputTokens ?? options.maxOutputTokens) === undefined
             ? {}
@@ -391,7 +406,7 @@ export const make = (
     ): Effect.Effect<A, E | AiError.AiError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const request = yield* requestOf(prompt, needs)
+          const request = yield* requestOf(prompt, needs, method)
           const at = yield* Clock.currentTimeMillis
           const attempts: Array<DecisionLog.Attempt> = []
           const tried = new Set<string>()
@@ -625,7 +640,7 @@ export const make = (
 
     const streamText = (streamOptions: LanguageModel.GenerateTextOptions<any>) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const request = yield* requestOf(streamOptions.prompt, ["streaming"])
+        const request = yield* requestOf(streamOptions.prompt, ["streaming"], "streamText")
         const at = yield* Clock.currentTimeMillis
         const state: StreamState = { attempts: [], tried: new Set(), last: undefined, fallback: false }
         yield* Effect.addFinalizer(() =>
