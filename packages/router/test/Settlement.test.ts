@@ -13,6 +13,8 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as DecisionLog from "../src/DecisionLog.js"
 import { StoreError } from "../src/Errors.js"
 import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as Router from "../src/Router.js"
@@ -142,4 +144,24 @@ describe("settlement", () => {
       const status = yield* team
       assert.deepStrictEqual([status.spent, status.reserved, status.calls], [0, 0, 0])
     }).pipe(Effect.provide(routed({ seed: 1 }))))
+
+  it.effect("a call that outlives its reservation keeps its answer; the ledger charged the reservation", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        LanguageModel.generateText({ prompt: "Draft the long report" }).pipe(
+          RoutedLanguageModel.withRequest({ outputTokens: 300 })
+        )
+      )
+      // 200 ms to the first token, then 300 tokens at 100/s: 3.2 s, past the 1 s reservation.
+      yield* TestClock.adjust("4 seconds")
+      const response = yield* Fiber.join(fiber)
+      assert.isAbove(response.text.length, 0)
+      const status = yield* team
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 })))[0]!
+      assert.strictEqual(status.reserved, 0)
+      assert.strictEqual(status.spent, entry.attempts[0]!.reserved)
+      assert.match(entry.attempts[0]!.error ?? "", /expired/i)
+    }).pipe(Effect.provide(routed({ seed: 5, timing: "catalog", defaults: { outputTokens: { min: 300, max: 300 } } }, {
+      ledger: SpendLedger.layerMemory({ budgets, sweepInterval: 0, reservationTtl: "1 second" })
+    }))))
 })

@@ -469,7 +469,9 @@ export const make = (
                   : { error: settled.left.message })
               }))
               finish("succeeded")
-              if (Either.isLeft(settled)) {
+              // A reservation that expired while the call ran was charged in
+              // full by the ledger: the answer, paid for, is the caller's.
+              if (Either.isLeft(settled) && settled.left._tag !== "ReservationExpired") {
                 return yield* Effect.fail(toAiError(method)(settled.left))
               }
               return exit.value
