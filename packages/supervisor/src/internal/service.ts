@@ -164,6 +164,41 @@ interface TaskState {
   gone: boolean
 }
 
+// A task's local state as it enters this process: accepted here (no claim)
+// or claimed from a shared queue (its lease and the failures it had).
+const newTaskState = (
+  record: Task.TaskRecord,
+  type: TypeEntry,
+  payload: unknown,
+  now: number,
+  attempts: number,
+  claim: TaskState["claim"]
+): TaskState => ({
+  record,
+  type,
+  payload,
+  status: "queued",
+  deferred: undefined,
+  exit: undefined,
+  attempts,
+  firstAttemptAt: now,
+  lastAttemptAt: now,
+  usage: undefined,
+  grantSettled: false,
+  slot: undefined,
+  cancelled: undefined,
+  retryState: undefined,
+  retryAt: undefined,
+  inHandler: false,
+  timedOut: false,
+  encodedResult: undefined,
+  finishedAt: 0,
+  handle: undefined,
+  claim,
+  leaseLost: false,
+  gone: false
+})
+
 export const make = (
   options: Supervisor.Options,
   queue: TaskQueue.TaskQueueService
@@ -1224,31 +1259,7 @@ export const make = (
       if (span !== undefined) fields.trace = { traceId: span.traceId, spanId: span.spanId }
       const record: Task.TaskRecord = fields
       if (shared !== undefined) return acceptShared(type, record, grantId)
-      const state: TaskState = {
-        record,
-        type,
-        payload,
-        status: "queued",
-        deferred: undefined,
-        exit: undefined,
-        attempts: 0,
-        firstAttemptAt: now,
-        lastAttemptAt: now,
-        usage: undefined,
-        grantSettled: false,
-        slot: undefined,
-        cancelled: undefined,
-        retryState: undefined,
-        retryAt: undefined,
-        inHandler: false,
-        timedOut: false,
-        encodedResult: undefined,
-        finishedAt: 0,
-        handle: undefined,
-        claim: undefined,
-        leaseLost: false,
-        gone: false
-      }
+      const state = newTaskState(record, type, payload, now, 0, undefined)
       // Registered before it is queued: a dispatch may take it at once.
       const previous = tasks.get(id)
       if (previous?.exit !== undefined) retainedCount-- // an id given again (by an IdGenerator of the application's)
@@ -1502,31 +1513,10 @@ export const make = (
       const previous = tasks.get(id)
       if (previous !== undefined && previous.exit === undefined) abandon(previous)
       else if (previous !== undefined) retainedCount--
-      const state: TaskState = {
-        record: claim.record,
-        type,
-        payload,
-        status: "queued",
-        deferred: undefined,
-        exit: undefined,
-        attempts: claim.failures,
-        firstAttemptAt: now,
-        lastAttemptAt: now,
-        usage: undefined,
-        grantSettled: false,
-        slot: undefined,
-        cancelled: undefined,
-        retryState: undefined,
-        retryAt: undefined,
-        inHandler: false,
-        timedOut: false,
-        encodedResult: undefined,
-        finishedAt: 0,
-        handle: undefined,
-        claim: { token: claim.token, failures: claim.failures },
-        leaseLost: false,
-        gone: false
-      }
+      const state = newTaskState(claim.record, type, payload, now, claim.failures, {
+        token: claim.token,
+        failures: claim.failures
+      })
       tasks.set(id, state)
       activeCount++
       return state
