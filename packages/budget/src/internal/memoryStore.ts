@@ -116,21 +116,7 @@ export const make = (
         const added = changes.reservation
         if (added !== undefined) {
           expiresAt = added.ttlMillis === null ? null : now + added.ttlMillis
-          const row: Kept = {
-            id: added.id,
-            agent: added.agent,
-            requested: added.requested,
-            amount: added.amount,
-            state: "held",
-            expiresAt,
-            actual: 0,
-            charged: 0,
-            refunded: 0,
-            overage: 0
-          }
-          reservations.set(row.id, row)
-          held.set(row.id, row)
-          if (expiresAt !== null) nextExpiry = Math.min(nextExpiry, expiresAt)
+          keepHeld(added.id, added.agent, added.requested, added.amount, expiresAt)
         }
         for (const transfer of changes.transfers) transfers.push(transfer)
         if (transfers.length > options.transferLimit) transfers.splice(0, transfers.length - options.transferLimit)
@@ -141,6 +127,25 @@ export const make = (
         }
         return Effect.succeed({ result: outcome.result, expiresAt })
       }))
+
+  /** Keeps a new held reservation, and its expiry as the next one when it is sooner. */
+  const keepHeld = (id: string, agent: string, requested: number, amount: number, expiresAt: number | null) => {
+    const row: Kept = {
+      id,
+      agent,
+      requested,
+      amount,
+      state: "held",
+      expiresAt,
+      actual: 0,
+      charged: 0,
+      refunded: 0,
+      overage: 0
+    }
+    reservations.set(id, row)
+    held.set(id, row)
+    if (expiresAt !== null && expiresAt < nextExpiry) nextExpiry = expiresAt
+  }
 
   /** The team, when the guard holds and no held reservation may have expired. */
   const guarded = (guard: FastGuard): Mutable<TeamRow> | undefined =>
@@ -165,21 +170,7 @@ export const make = (
       const expiresAt = input.ttlMillis === null ? null : input.now + input.ttlMillis
       agent.reserved += input.tokens
       agent.lastActivity = input.now
-      const row: Kept = {
-        id: input.id,
-        agent: agent.id,
-        requested: input.tokens,
-        amount: input.tokens,
-        state: "held",
-        expiresAt,
-        actual: 0,
-        charged: 0,
-        refunded: 0,
-        overage: 0
-      }
-      reservations.set(row.id, row)
-      held.set(row.id, row)
-      if (expiresAt !== null && expiresAt < nextExpiry) nextExpiry = expiresAt
+      keepHeld(input.id, agent.id, input.tokens, input.tokens, expiresAt)
       return {
         agent: agent.id,
         used: agent.used,
