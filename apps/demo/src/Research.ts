@@ -33,12 +33,12 @@ const ask = (
 ) =>
   Effect.gen(function*() {
     const memory = yield* AgentMemory.AgentMemory
-    const context = yield* Effect.orDie(memory.buildContext({
+    const context = yield* memory.buildContext({
       agent: state.agent,
       includeTeam: true,
       query: state.topic,
       maxTokens: 300
-    }))
+    })
     const answer = yield* Models.complete({
       agent: state.agent,
       step,
@@ -51,7 +51,8 @@ const ask = (
     return answer
   })
 
-// The step's own retries: a simulated 529 is worth retrying; a refusal by the router is not.
+// The step's own retries: a simulated 529, or a store's failure (a busy SQLite
+// file, a dropped connection), is worth retrying; a refusal by the router is not.
 const retry = Schedule.intersect(Schedule.exponential("200 millis"), Schedule.recurs(3))
 const nonRetryable = ["ModelRefused"]
 
@@ -88,12 +89,12 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
           `Find sources on: ${state.topic}`
         )
         // What was found is a result: it decays fast.
-        yield* Effect.orDie((yield* AgentMemory.AgentMemory).add({
+        yield* (yield* AgentMemory.AgentMemory).add({
           text: `sources on ${state.topic}: ${answer.text}`,
           type: "result",
           agent: state.agent,
           importance: 0.4
-        }))
+        })
         return { sources: answer.text }
       })
   })
@@ -113,10 +114,10 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         )
         // The rest of the team sees the work in progress in shared state.
         const shared = yield* SharedState.SharedState
-        yield* Effect.orDie(shared.set(`research/${workflowId}`, {
+        yield* shared.set(`research/${workflowId}`, {
           topic: state.topic,
           stage: "synthesized"
-        }, { agent: state.agent }))
+        }, { agent: state.agent })
         return { synthesis: answer.text }
       })
   })
@@ -137,22 +138,22 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         const report = `# ${state.topic}\n\n${state.synthesis ?? ""}\n\n${answer.text}`
         const memory = yield* AgentMemory.AgentMemory
         // A finished report is a fact the whole team may build on (one per topic: the key supersedes).
-        yield* Effect.orDie(memory.add({
+        yield* memory.add({
           text: `a report on ${state.topic} exists (workflow ${workflowId})`,
           type: "fact",
           key: `report/${state.topic.toLowerCase().slice(0, 100)}`,
           importance: 0.7
-        }))
+        })
         // The team's counter: a read-modify-write retried on conflict by the state store.
         const shared = yield* SharedState.SharedState
-        yield* Effect.orDie(shared.update("team/progress", (current) => {
+        yield* shared.update("team/progress", (current) => {
           const value = Option.getOrUndefined(Option.map(current, (entry) => entry.value))
           const reports = typeof value?.reports === "number" ? value.reports : 0
           return { reports: reports + 1, last: state.topic }
-        }, { agent: state.agent }))
-        yield* Effect.orDie(shared.set(`research/${workflowId}`, { topic: state.topic, stage: "reported" }, {
+        }, { agent: state.agent })
+        yield* shared.set(`research/${workflowId}`, { topic: state.topic, stage: "reported" }, {
           agent: state.agent
-        }))
+        })
         return { report }
       })
   })
