@@ -8,6 +8,7 @@
 // The leased protocol (claim, renew, retry, end) keeps a `Leased` entry per
 // claimed task beside the same lanes, judged by `Clock`; ended tasks keep a
 // terminal record until `purge`.
+import * as Lease from "@agentos/core/Lease"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -354,7 +355,7 @@ export const make = (): TaskQueue.TaskQueueService => {
       let cancelled = 0
       let due = 0
       for (const lease of [...leased.values()]) {
-        if (lease.state !== "running" || now < lease.expiresAt) continue
+        if (lease.state !== "running" || Lease.isLive(lease.expiresAt, now)) continue
         // Taken with `take` (no lease) never expires: such a task has no Leased entry.
         if (lease.cancelRequested) {
           endNow(lease, { status: "cancelled", error: cancelledError(lease.record.id) }, now)
