@@ -15,10 +15,11 @@ import * as Bench from "@agentos/testkit/Bench"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, LogLevel, ManagedRuntime, Option, Runtime } from "effect"
+import { Duration, Effect, Layer, ManagedRuntime, Runtime } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
 import * as Models from "../src/Models.js"
 import * as Stack from "../src/Stack.js"
@@ -28,32 +29,17 @@ const OPS = Number(process.env.BENCH_OPS ?? 40)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 
 const config: AppConfig = {
-  host: "127.0.0.1",
+  ...Config.defaults(),
   port: 0,
   dataDir: Os.tmpdir(),
-  databaseUrl: Option.none(),
-  apiToken: Option.none(),
-  maxBodyBytes: 65_536,
-  maxQueued: 200,
   team: false,
   teamInterval: Duration.seconds(1),
-  agents: ["lead", "analyst", "writer"],
   drainTimeout: Duration.seconds(5),
-  leaseTtl: Duration.seconds(15),
   tokenBudget: 1_000_000_000,
   spendLimitMicros: 1_000_000_000,
   simLatency: Duration.zero,
   simFailureRate: 0,
-  summaryInterval: Duration.hours(1),
-  alertWebhook: Option.none(),
-  alertBackoff: Duration.millis(500),
-  otlpEndpoint: Option.none(),
-  openAiKey: Option.none(),
-  anthropicKey: Option.none(),
-  openAiBaseUrl: Option.none(),
-  openAiModel: Option.none(),
-  logFormat: "logfmt",
-  logLevel: LogLevel.Info
+  summaryInterval: Duration.hours(1)
 }
 
 let sequence = 0

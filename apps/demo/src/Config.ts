@@ -1,6 +1,6 @@
 // The service's configuration, read through Effect `Config` (environment
 // variables by default). Every default runs offline on a fresh machine.
-import { Config, Duration, LogLevel, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Duration, Effect, LogLevel, Option, Redacted } from "effect"
 
 export interface AppConfig {
   readonly host: string
@@ -82,3 +82,7 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
   ),
   logLevel: Config.logLevel("AGENTOS_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
 })
+
+/** Every setting at its default (nothing set in the environment): the base tests and benchmarks override. */
+export const defaults = (): AppConfig =>
+  Effect.runSync(Effect.withConfigProvider(AppConfig, ConfigProvider.fromMap(new Map())))

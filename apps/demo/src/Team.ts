@@ -63,16 +63,7 @@ export const researchTask = (maxQueued: number) =>
 
 /** A task as recorded in shared state. */
 const Ledger = Schema.Struct({
-  id: Schema.String,
-  type: Schema.String,
-  status: Api.TaskStatus,
-  agent: Schema.String,
-  topic: Schema.String,
-  workflowId: Schema.String,
-  submittedAt: Schema.Int,
-  finishedAt: Schema.optional(Schema.Int),
-  error: Schema.optional(Schema.String),
-  supervisor: Schema.optional(Schema.String),
+  ...Api.TaskView.fields,
   priority: Schema.optional(Schema.Int)
 })
 type Ledger = typeof Ledger.Type

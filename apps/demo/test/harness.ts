@@ -3,11 +3,12 @@
 import { SharedState } from "@agentos/state"
 import { HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Layer, LogLevel, Option, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
 import * as Server from "../src/Server.js"
 
@@ -17,13 +18,10 @@ export const tempDir = Effect.acquireRelease(
 )
 
 export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
-  host: "127.0.0.1",
+  ...Config.defaults(),
   port: 0,
   dataDir: Path.join(Os.tmpdir(), "agentos-demo-unused"),
-  databaseUrl: Option.none(),
-  apiToken: Option.none(),
   maxBodyBytes: 4_096,
-  maxQueued: 200,
   team: false,
   teamInterval: Duration.seconds(1),
   agents: ["lead", "analyst"],
@@ -34,15 +32,6 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   simLatency: Duration.zero,
   simFailureRate: 0,
   summaryInterval: Duration.hours(1),
-  alertWebhook: Option.none(),
-  alertBackoff: Duration.millis(500),
-  otlpEndpoint: Option.none(),
-  openAiKey: Option.none(),
-  anthropicKey: Option.none(),
-  openAiBaseUrl: Option.none(),
-  openAiModel: Option.none(),
-  logFormat: "logfmt",
-  logLevel: LogLevel.Info,
   ...overrides
 })
 
