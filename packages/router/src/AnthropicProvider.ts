@@ -14,8 +14,7 @@ import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
 import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import { capped } from "./internal/capped.js"
+import { capped, configOverride } from "./internal/capped.js"
 import * as ModelProvider from "./ModelProvider.js"
 
 /**
@@ -53,18 +52,14 @@ export const make = (
         }).pipe(
           Effect.provideService(AnthropicClient.AnthropicClient, client),
           Effect.map((service) =>
-            capped(service, {
-              effect: (max) => AnthropicLanguageModel.withConfigOverride({ max_tokens: max }),
-              stream: (max) => (self) =>
-                Stream.provideServiceEffect(
-                  self,
-                  AnthropicLanguageModel.Config,
-                  Effect.map(AnthropicLanguageModel.Config.getOrUndefined, (config) => ({
-                    ...config,
-                    max_tokens: max
-                  }))
-                )
-            })
+            capped(
+              service,
+              configOverride(
+                AnthropicLanguageModel.Config,
+                AnthropicLanguageModel.Config.getOrUndefined,
+                (max) => ({ max_tokens: max })
+              )
+            )
           )
         )
     }

@@ -13,8 +13,7 @@ import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import { capped } from "./internal/capped.js"
+import { capped, configOverride } from "./internal/capped.js"
 import * as ModelProvider from "./ModelProvider.js"
 
 /**
@@ -51,18 +50,14 @@ export const make = (
         }).pipe(
           Effect.provideService(OpenAiClient.OpenAiClient, client),
           Effect.map((service) =>
-            capped(service, {
-              effect: (max) => OpenAiLanguageModel.withConfigOverride({ max_output_tokens: max }),
-              stream: (max) => (self) =>
-                Stream.provideServiceEffect(
-                  self,
-                  OpenAiLanguageModel.Config,
-                  Effect.map(OpenAiLanguageModel.Config.getOrUndefined, (config) => ({
-                    ...config,
-                    max_output_tokens: max
-                  }))
-                )
-            })
+            capped(
+              service,
+              configOverride(
+                OpenAiLanguageModel.Config,
+                OpenAiLanguageModel.Config.getOrUndefined,
+                (max) => ({ max_output_tokens: max })
+              )
+            )
           )
         )
     }

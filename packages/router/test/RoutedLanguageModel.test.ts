@@ -1,7 +1,6 @@
 // The routed LanguageModel over the simulated provider: each call routed,
 // reserved and settled from the provider's usage, checked against the
 // provider's billed log.
-import * as Pricing from "@agentos/core/Pricing"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -15,16 +14,7 @@ import * as TestClock from "effect/TestClock"
 import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
-import { catalog, routed, tempLog } from "./fixtures.js"
-
-const costOf = (billed: SimulatedProvider.BilledCall) =>
-  Pricing.cost(catalog.models.find((m) => m.name === billed.model)!.pricing, {
-    inputTokens: billed.inputTokens,
-    outputTokens: billed.outputTokens,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    source: "reported"
-  })
+import { costOf, routed, tempLog } from "./fixtures.js"
 
 const spentOf = (scope: string) => Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status(scope))
 

@@ -1,7 +1,6 @@
 // Settlement on the paths where a call fails or stops after the provider may
 // have billed it, or before it was sent: the ledger never charges less than
 // the provider's billed log, and never leaves a reservation open.
-import * as Pricing from "@agentos/core/Pricing"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import { assert, describe, it } from "@effect/vitest"
@@ -20,16 +19,7 @@ import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as Router from "../src/Router.js"
 import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
-import { budgets, catalog, routed, tempLog } from "./fixtures.js"
-
-const costOf = (billed: SimulatedProvider.BilledCall) =>
-  Pricing.cost(catalog.models.find((m) => m.name === billed.model)!.pricing, {
-    inputTokens: billed.inputTokens,
-    outputTokens: billed.outputTokens,
-    cachedInputTokens: 0,
-    reasoningTokens: 0,
-    source: "reported"
-  })
+import { budgets, catalog, costOf, routed, tempLog } from "./fixtures.js"
 
 const team = Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status("team"))
 

@@ -1,5 +1,6 @@
 // Shared fixtures of the routed-model tests: a small catalog, the layers of
 // a routed model over the simulated provider, and a temporary billed log.
+import * as Pricing from "@agentos/core/Pricing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -73,3 +74,13 @@ export const routed = (
     Layer.provideMerge(NodeFileSystem.layer)
   )
 }
+
+/** What the provider billed for one call, priced from the catalog. */
+export const costOf = (billed: SimulatedProvider.BilledCall) =>
+  Pricing.cost(catalog.models.find((m) => m.name === billed.model)!.pricing, {
+    inputTokens: billed.inputTokens,
+    outputTokens: billed.outputTokens,
+    cachedInputTokens: 0,
+    reasoningTokens: 0,
+    source: "reported"
+  })

@@ -4,6 +4,7 @@
  * streams, applied when a routed call is running (`CallContext`).
  */
 import type * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -29,5 +30,21 @@ export const capped = (service: LanguageModel.Service, override: Override): Lang
         Option.isSome(call)
           ? override.stream(call.value.maxOutputTokens)(service.streamText(options))
           : service.streamText(options)))) as LanguageModel.Service["streamText"]
+  }
+}
+
+/**
+ * The override of a provider whose request config is a service (`config`,
+ * read with `getOrUndefined`): the config in scope, with the cap's fields set.
+ */
+export const configOverride = <I, S>(
+  config: Context.Tag<I, S>,
+  getOrUndefined: Effect.Effect<S | undefined>,
+  cap: (maxOutputTokens: number) => Partial<S>
+): Override => {
+  const withCap = (max: number) => Effect.map(getOrUndefined, (current) => ({ ...current, ...cap(max) }) as S)
+  return {
+    effect: (max) => (self) => Effect.provideServiceEffect(self, config, withCap(max)),
+    stream: (max) => (self) => Stream.provideServiceEffect(self, config, withCap(max))
   }
 }
