@@ -2,7 +2,9 @@
 // clock, not the runner's Effect Clock; and on Postgres, claims and offers
 // racing from two connection pools (two "processes") keep every bound.
 import { Backends } from "@agentos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -95,4 +97,52 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql on Postgres, two pr
       assert.strictEqual(offers.filter((offer) => offer._tag === "Queued").length, 5)
       assert.strictEqual(yield* a.depth("t"), 5)
     }).pipe(Effect.scoped), 60_000)
+})
+
+// A queue with its SqlClient, for tests that reach into the table.
+const withClient = Effect.gen(function*() {
+  const context = yield* Layer.build(Layer.provideMerge(TaskQueue.layerSql(), Backends.postgres()))
+  return {
+    queue: Context.get(context, TaskQueue.TaskQueue),
+    sql: Context.get(context, SqlClient.SqlClient)
+  }
+})
+
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql reclaim on Postgres", () => {
+  it.live(
+    "a lease that expires while reclaim runs is neither requeued unpoisoned nor requeued cancelled",
+    () =>
+      Effect.gen(function*() {
+        const { queue, sql } = yield* withClient
+        // Statement triggers expire a lease just after one of reclaim's statements
+        // has passed it over, as the database's clock would between two statements.
+        yield* sql.unsafe(`CREATE FUNCTION expire_between() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF pg_trigger_depth() = 1 AND current_query() LIKE '%state = ''cancelled''%holder = NULL%' THEN
+            UPDATE agentos_supervisor_tasks SET lease_expires_at = 0 WHERE id = 'b' AND state = 'running';
+          END IF;
+          IF pg_trigger_depth() = 1 AND current_query() LIKE '%lost = lost + 1, poisoned = 1%' THEN
+            UPDATE agentos_supervisor_tasks SET lease_expires_at = 0 WHERE id = 'a' AND state = 'running';
+          END IF;
+          RETURN NULL;
+        END $$`)
+        yield* sql.unsafe(`CREATE TRIGGER expire_between AFTER UPDATE ON agentos_supervisor_tasks
+        FOR EACH STATEMENT EXECUTE FUNCTION expire_between()`)
+        yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
+        yield* queue.offer(record({ id: "b", type: "u" }), { maxQueued: 10 })
+        Option.getOrThrow(yield* queue.claim("t", claimOptions(60_000)))
+        Option.getOrThrow(yield* queue.claim("u", claimOptions(60_000)))
+        assert.strictEqual((yield* queue.cancel("b"))._tag, "Requested")
+        // Each lease expires mid-reclaim; whatever the first reclaim does, the next one finishes the job.
+        yield* queue.reclaim({ maxDeliveries: 1 })
+        yield* queue.reclaim({ maxDeliveries: 1 })
+        // "a" lost its one allowed delivery: a poison task, never run again.
+        const again = Option.getOrThrow(yield* queue.claim("t", claimOptions(60_000)))
+        assert.deepStrictEqual([again.poisoned, again.lostDeliveries], [true, 1])
+        // "b" was asked to cancel: it ends cancelled, it is not queued to run again.
+        const b = Option.getOrThrow(yield* queue.status("b"))
+        assert.deepStrictEqual([b.status, b.lostDeliveries], ["cancelled", 0])
+      }).pipe(Effect.scoped),
+    30_000
+  )
 })

@@ -421,15 +421,22 @@ export const make = (
     const reclaim = (reclaimOptions: { readonly maxDeliveries: number }) =>
       Effect.gen(function*() {
         const max = reclaimOptions.maxDeliveries
+        // Three statements, each judging expiry by the clock as it runs: their
+        // conditions are disjoint, so a lease that expires after one statement
+        // passed it over is never taken by a later one meant for other rows
+        // (left to the next reclaim instead). A cancel asked meanwhile makes a
+        // row no longer match the requeues: it is cancelled next time.
         const cancelled = yield* sql<{ id: string }>`UPDATE ${table} SET state = 'cancelled',
           outcome = ${cancelledOutcome}, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL
           WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 1 RETURNING id`
         const poisoned = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
           lost = lost + 1, poisoned = 1, holder = NULL, lease_expires_at = NULL
-          WHERE state = 'running' AND ${leaseFree} AND poisoned = 0 AND lost + 1 >= ${max} RETURNING type`
+          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 0 AND poisoned = 0 AND lost + 1 >= ${max}
+          RETURNING type`
         const requeued = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
           lost = lost + 1, holder = NULL, lease_expires_at = NULL
-          WHERE state = 'running' AND ${leaseFree} RETURNING type`
+          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 0 AND (poisoned = 1 OR lost + 1 < ${max})
+          RETURNING type`
         const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
           WHERE state = 'retrying' AND run_after <= ${now} RETURNING type`
         yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
