@@ -11,7 +11,8 @@
  * the `TokenCounter`, marked estimated; a call the provider refused (an
  * HTTP error status or a transport error) is cancelled; a call that failed
  * after the provider may have answered (an object that does not decode, a
- * failing tool handler) is charged its reservation; a call interrupted
+ * failing tool handler, a body or stream cut after a 2xx status) is charged
+ * its reservation; a call interrupted
  * before it was sent is cancelled; an interrupted call, or a stream its
  * consumer stopped early, is charged its reservation; a stream that fails
  * midway is charged what it delivered (estimated).

@@ -18,6 +18,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as AnthropicProvider from "../src/AnthropicProvider.js"
 import * as ChatCompletionsProvider from "../src/ChatCompletionsProvider.js"
+import * as DecisionLog from "../src/DecisionLog.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
 import type * as ModelProvider from "../src/ModelProvider.js"
 import * as OpenAiProvider from "../src/OpenAiProvider.js"
@@ -31,6 +32,10 @@ interface Reply {
   readonly status?: number
   readonly json?: unknown
   readonly sse?: string
+  /** Sent as is, as JSON or as an event stream; with `cut`, the connection is then dropped. */
+  readonly raw?: string
+  readonly rawType?: "json" | "sse"
+  readonly cut?: boolean
 }
 
 // One fake server for the file: each test sets the reply and reads the request.
@@ -42,7 +47,16 @@ const server = Http.createServer((req, res) => {
   req.on("data", (c) => (text += c))
   req.on("end", () => {
     seen = { path: req.url ?? "", body: text.length > 0 ? JSON.parse(text) : undefined }
-    if (reply.sse !== undefined) {
+    if (reply.raw !== undefined) {
+      res.writeHead(reply.status ?? 200, {
+        "content-type": reply.rawType === "sse" ? "text/event-stream" : "application/json"
+      })
+      if (reply.cut === true) {
+        res.write(reply.raw)
+        // Let the written part reach the client before the connection drops.
+        setTimeout(() => res.destroy(), 20)
+      } else res.end(reply.raw)
+    } else if (reply.sse !== undefined) {
       res.writeHead(reply.status ?? 200, { "content-type": "text/event-stream" })
       res.end(reply.sse)
     } else {
@@ -267,5 +281,36 @@ describe("OpenAI-compatible chat completions", () => {
       })
       assert.deepStrictEqual(response.value, { greeting: "Hello!" })
       assert.strictEqual(seen?.body.response_format.type, "json_schema")
+    }).pipe(Effect.provide(chat())))
+})
+
+describe("an answer cut short after the provider answered (HTTP 200)", () => {
+  const latest = Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })).pipe(
+    Effect.map((entries) => entries[0]!.attempts[0]!)
+  )
+
+  it.live("a body that does not parse is charged its reservation, not cancelled: the provider billed it", () =>
+    Effect.gen(function*() {
+      // The published example, cut off a third of the way through.
+      const body = JSON.stringify(F.responsesCreate)
+      reply = { raw: body.slice(0, Math.floor(body.length / 3)) }
+      const failed = yield* Effect.flip(LanguageModel.generateText({ prompt: "Tell me a story." }))
+      assert.strictEqual(failed._tag, "HttpResponseError")
+      const attempt = yield* latest
+      const t = yield* team
+      assert.isAbove(attempt.reserved, 0)
+      assert.deepStrictEqual([t.spent, t.reserved, attempt.charged], [attempt.reserved, 0, attempt.reserved])
+    }).pipe(Effect.provide(openAi())))
+
+  it.live("a stream whose connection drops after the first chunk is charged its reservation", () =>
+    Effect.gen(function*() {
+      // The streaming example's first chunk (the role, no text yet), then the connection drops.
+      reply = { raw: F.chatCompletionStreamWithoutUsage.split("\n\n")[0]! + "\n\n", rawType: "sse", cut: true }
+      const failed = yield* Effect.either(Stream.runDrain(LanguageModel.streamText({ prompt: "Hello!" })))
+      assert.isTrue(failed._tag === "Left")
+      const attempt = yield* latest
+      const t = yield* team
+      assert.isAbove(attempt.reserved, 0)
+      assert.deepStrictEqual([t.spent, t.reserved, attempt.charged], [attempt.reserved, 0, attempt.reserved])
     }).pipe(Effect.provide(chat())))
 })

@@ -155,13 +155,17 @@ export const classify = (error: unknown): {
 /**
  * Whether a failed call is known to have cost nothing: the provider refused
  * it (an HTTP error status) or it never got an answer through (a transport
- * error). Any other failure — an answer that does not decode, a tool handler
- * that fails, a defect — may come after the provider answered and billed.
+ * error). Any other failure — an answer that does not decode, a body or
+ * stream cut after a 2xx status (an `HttpResponseError` whose reason is not
+ * `StatusCode`), a tool handler that fails, a defect — may come after the
+ * provider answered and billed.
  */
 export const unbilled = (cause: Cause.Cause<unknown>): boolean => {
   const error = Option.getOrUndefined(Cause.failureOption(cause))
   return Cause.isFailType(cause) && AiError.isAiError(error) &&
-    (error._tag === "HttpResponseError" || error._tag === "HttpRequestError")
+    (error._tag === "HttpRequestError" ||
+      (error._tag === "HttpResponseError" && error.reason === "StatusCode" &&
+        (error.response.status < 200 || error.response.status >= 300)))
 }
 
 /** `retry-after-ms`, or `retry-after` in seconds or as an HTTP date (judged against the wall clock it names). */
