@@ -7,7 +7,7 @@
 //     hand-written ledger needs for the same guarantee.
 // Run: pnpm --filter @agentos/budget bench
 import { Backends, Bench } from "@agentos/testkit"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import BetterSqlite from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -418,6 +418,36 @@ const sqlFigure = async (
         } finally {
           await unnamed.close()
         }
+        // The floor of any ledger built on @effect/sql-pg: the raw side's two
+        // statements, sent through the same SqlClient ours uses, against the
+        // named raw ones. Whatever ratio this shows, ours cannot go below it.
+        const floor = {
+          name: "bare @effect/sql-pg",
+          run: (n: number) =>
+            runtime.runPromise(
+              Effect.flatMap(SqlClient.SqlClient, (sql) =>
+                Effect.forEach(Array.from({ length: n }), () => {
+                  const id = `floor-${++rawCounter}`
+                  return Effect.zipRight(
+                    sql.unsafe(PG_RESERVE, [100, RAW_TEAM, "a", id]),
+                    sql.unsafe(PG_SETTLE, [60, RAW_TEAM, id])
+                  )
+                }, { discard: true }))
+            )
+        }
+        const f = await Bench.compare(floor, side(raw), { ops, rounds: 9 })
+        figures.push(Bench.comparedFigure({
+          name: "floor: the raw statements through @effect/sql-pg, against the same statements named (postgres)",
+          comparison: f,
+          baselineName: `pg: ${PG_MINIMAL}`,
+          config: {
+            backend,
+            statements: PG_MINIMAL,
+            ours: "the same two statements, sent by @effect/sql-pg (unnamed)"
+          },
+          note: "informational: the lowest ratio any ledger sending its statements through @effect/sql-pg " +
+            "can reach here, whatever its statements"
+        }))
       }
       return figures
     } finally {
