@@ -4,6 +4,7 @@
 // processes would have) share one queue: a cancel reaches a task running in
 // the other one, a grant taken in one is settled by the other, and a lost
 // notification is covered by the poll.
+import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,6 +17,7 @@ import * as Schema from "effect/Schema"
 import * as Supervisor from "../src/Supervisor.js"
 import * as Task from "../src/Task.js"
 import * as TaskQueue from "../src/TaskQueue.js"
+import { record } from "../src/Testing.js"
 import { recordingPolicy } from "./fixtures.js"
 
 const work = Task.taskType("work", { payload: Schema.Struct({ n: Schema.Number }), result: Schema.Number })
@@ -94,6 +96,65 @@ describe("Supervisor on a shared queue", () => {
           assert.strictEqual(byId._tag, "TaskFailed")
         }).pipe(Effect.scoped),
       30_000
+    )
+  }
+})
+
+describe("Supervisor on a shared queue, ending a task slowly", () => {
+  for (const backend of backends) {
+    it.live(
+      `the lease is renewed until the end is recorded: a slow dead letter loses no delivery — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const { layer, queue } = yield* queueOf(backend.layer)
+          const letters: Array<string> = []
+          // Sending a dead letter takes several leases' time (a slow store).
+          const slowLetters = Layer.succeed(DeadLetters.DeadLetters, {
+            send: (letter) =>
+              Effect.as(
+                Effect.zipRight(Effect.sync(() => letters.push(letter.taskId ?? "?")), Effect.sleep("2 seconds")),
+                { letterId: `letter-${letter.taskId}` as never, duplicate: false }
+              )
+          })
+          // A task that became a poison task elsewhere: it lost its maxDeliveries deliveries.
+          yield* queue.offer(record({ id: "poisoned", type: "work", payload: { n: 1 } }), { maxQueued: 10 })
+          for (let i = 0; i < sharedOptions.maxDeliveries; i++) {
+            yield* queue.claim("work", { limits: {}, holder: "dead", leaseMillis: 30 })
+            yield* Effect.sleep("60 millis")
+            yield* queue.reclaim({ maxDeliveries: sharedOptions.maxDeliveries })
+          }
+          let calls = 0
+          const sup = yield* supervisor({
+            types: [work],
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 2,
+                handler: () => Effect.suspend(() => Effect.fail(`failed ${++calls}`))
+              })
+            ]
+          }, Layer.merge(layer, slowLetters))
+          const failing = yield* sup.submit({ type: work, payload: { n: 2 }, retry: { maxAttempts: 1 } })
+          assert.strictEqual((yield* Effect.flip(failing.await))._tag, "TaskDeadLettered")
+          const failed = Option.getOrThrow(yield* queue.status(failing.id))
+          assert.deepStrictEqual([failed.status, failed.deliveries, failed.lostDeliveries, failed.failures], [
+            "dead-lettered",
+            1,
+            0,
+            1
+          ])
+          assert.strictEqual(calls, 1)
+          yield* waitUntil(Effect.map(queue.status("poisoned"), (stored) =>
+            Option.isSome(stored) && stored.value.status === "dead-lettered"))
+          const poisoned = Option.getOrThrow(yield* queue.status("poisoned"))
+          assert.deepStrictEqual([poisoned.deliveries, poisoned.lostDeliveries, poisoned.failures], [
+            sharedOptions.maxDeliveries + 1,
+            sharedOptions.maxDeliveries,
+            0
+          ])
+          assert.deepStrictEqual(letters.sort(), [failing.id, "poisoned"].sort())
+        }).pipe(Effect.scoped),
+      60_000
     )
   }
 })

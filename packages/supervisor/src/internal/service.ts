@@ -657,7 +657,7 @@ export const make = (
       // Its fiber may take the next task itself, unless an interrupt is pending on it.
       if (!slot.interrupted) slot.free = true
       if (shared !== undefined) {
-        leasedRunning.delete(state)
+        // Its lease is still renewed until its end or retry is recorded (`done`, `abandon`).
         if (state.leaseLost) {
           // Another runner has the task now: nothing of this attempt is recorded.
           const dispatched = freed(slot, state)
@@ -966,6 +966,7 @@ export const make = (
       exit: Exit.Exit<unknown, TaskError>
     ) => {
       if (state.exit !== undefined) return
+      if (shared !== undefined) leasedRunning.delete(state)
       const now = clock.unsafeCurrentTimeMillis()
       state.status = status
       state.exit = exit
@@ -1437,6 +1438,8 @@ export const make = (
       if (type.queued > 0) onQueueShrank(type)
       const decoded = type.decode(claim.record.payload)
       const state = claimedState(type, claim, Either.isRight(decoded) ? decoded.right : undefined)
+      // Leased until its end is recorded, run or not.
+      leasedRunning.add(state)
       if (claim.poisoned || Either.isLeft(decoded)) {
         worker.inFlight--
         usedSlots--
@@ -1450,7 +1453,6 @@ export const make = (
         return failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis)
       }
       launch(worker, state, trial, current)
-      leasedRunning.add(state)
       return Effect.void
     }
 
