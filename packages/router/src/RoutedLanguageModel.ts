@@ -15,7 +15,10 @@
  * its reservation; a call interrupted
  * before it was sent is cancelled; an interrupted call, or a stream its
  * consumer stopped early, is charged its reservation; a stream that fails
- * midway is charged what it delivered (estimated).
+ * midway is charged what it delivered (estimated). A stream in which the
+ * provider reports an error (an `error` part, such as Anthropic's
+ * `overloaded_error` after a 200) is passed on as it is, charged what it
+ * delivered, logged as failed and counted toward the model's cooldown.
  *
  * Router failures (`NoEligibleModel`, `SpendLimitExceeded`, …) reach the
  * caller as `AiError.UnknownError` (the interface allows only `AiError`)

@@ -314,3 +314,28 @@ describe("an answer cut short after the provider answered (HTTP 200)", () => {
       assert.deepStrictEqual([t.spent, t.reserved, attempt.charged], [attempt.reserved, 0, attempt.reserved])
     }).pipe(Effect.provide(chat())))
 })
+
+describe("an error event in the stream (Anthropic overloaded_error after a 200)", () => {
+  it.live("the attempt is logged failed, counts toward the cooldown, and is charged what it delivered", () =>
+    Effect.gen(function*() {
+      reply = { sse: F.anthropicStreamOverloaded }
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Hello" })))
+      assert.strictEqual(parts.flatMap((p) => p.type === "text-delta" ? [p.delta] : []).join(""), "Hello")
+      assert.isTrue(parts.some((p) => p.type === "error"))
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })))[0]!
+      assert.deepStrictEqual([entry.outcome, entry.attempts[0]!.outcome], ["failed", "failed"])
+      assert.match(entry.attempts[0]!.error ?? "", /overloaded/)
+      const t = yield* team
+      assert.deepStrictEqual([t.calls, t.reserved, t.byModel[0]?.estimatedCalls], [1, 0, 1])
+      assert.strictEqual(t.spent, entry.attempts[0]!.charged)
+      // Two more in a row (the default cooldown takes three): the model cools down.
+      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Hello" }))
+      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Hello" }))
+      const cooled = yield* Effect.either(Stream.runDrain(LanguageModel.streamText({ prompt: "Hello" })))
+      assert.isTrue(cooled._tag === "Left")
+      const last = (yield* Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })))[0]!
+      assert.deepStrictEqual(last.attempts[0]!.rejected.find((r) => r.model === "the-model")?.reasons, [
+        "cooling-down"
+      ])
+    }).pipe(Effect.provide(anthropic())))
+})

@@ -333,3 +333,14 @@ export const responsesStreamWithoutUsage = responsesStream.slice(
 
 /** The streaming example cut before message_delta: the output usage never arrives. */
 export const anthropicStreamWithoutUsage = anthropicStream.slice(0, anthropicStream.indexOf("event: message_delta"))
+
+/**
+ * An error in the event stream, as "Streaming Messages" documents it
+ * ("Error events": during high usage an `overloaded_error` may arrive in the
+ * stream after a 200): the basic example's first text delta, then that
+ * documented error event, then the connection ends.
+ */
+export const anthropicStreamOverloaded = anthropicStream.slice(
+  0,
+  anthropicStream.indexOf("event: content_block_delta", anthropicStream.indexOf("text_delta") + 1)
+) + sse([{ event: "error", data: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } }])

@@ -15,7 +15,8 @@
  * - a stream settles when it ends: at its finish part's usage, else at what
  *   it delivered (estimated); when its consumer stops early or it is
  *   interrupted, at its reservation; when it fails, at what it delivered,
- *   or cancelled if it delivered nothing.
+ *   or cancelled if it delivered nothing. An `error` part from the provider
+ *   makes the attempt failed (decision log, cooldown).
  */
 import * as AiError from "@effect/ai/AiError"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
@@ -115,6 +116,20 @@ const cacheWrites = (finish: Response.FinishPart): number => {
 }
 
 const NO_PROVIDER: ReadonlyArray<Router.Exclusion> = ["no-provider"]
+
+/** The text of an error a provider reported inside a stream (`{ type, message }`, nested or not). */
+const describeReported = (error: unknown): string => {
+  const inner = typeof error === "object" && error !== null && "error" in error &&
+      typeof (error as { error: unknown }).error === "object"
+    ? (error as { error: unknown }).error
+    : error
+  if (typeof inner !== "object" || inner === null) return `the provider reported an error: ${String(inner)}`
+  const { code, message, type } = inner as { type?: unknown; code?: unknown; message?: unknown }
+  const kind = [type, code].filter((v) => typeof v === "string" && v !== "error").join(" ")
+  return `the provider reported an error: ${kind}${kind.length > 0 && typeof message === "string" ? ": " : ""}${
+    typeof message === "string" ? message : ""
+  }`
+}
 
 interface StreamState {
   readonly attempts: Array<DecisionLog.Attempt>
@@ -539,6 +554,10 @@ export const make = (
         let delivered = false
         let finish: Response.FinishPart | undefined
         let ended = false
+        // An error the provider reported inside the stream (an `error` part
+        // after a 2xx status: Anthropic's `overloaded_error`, OpenAI's `error` event).
+        let reported: unknown = undefined
+        let erred = false
         // Whether the provider's stream was started (the request sent).
         let sent = false
         state.fallback = false
@@ -582,6 +601,17 @@ export const make = (
                 health.failed(decision.model.name, endedAt, fields.retryAfterMillis)
                 state.tried.add(decision.model.name)
               }
+            } else if (erred) {
+              // The provider failed the call inside the stream: a failure of
+              // the model (toward its cooldown), though the stream itself ended.
+              health.failed(decision.model.name, endedAt, undefined)
+              state.attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "failed",
+                error: describeReported(reported),
+                retryable: false,
+                ...charged
+              }))
             } else {
               if (finish !== undefined || ended) {
                 health.succeeded(decision.model.name)
@@ -623,6 +653,9 @@ export const make = (
                 delivered = true
               } else if (part.type === "finish") {
                 finish = part
+              } else if (part.type === "error") {
+                erred = true
+                reported = part.error
               } else if (part.type !== "response-metadata" && part.type !== "text-start") {
                 delivered = true
               }
