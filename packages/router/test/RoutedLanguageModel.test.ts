@@ -180,3 +180,25 @@ describe("RoutedLanguageModel", () => {
       assert.isTrue(Either.isLeft(noScope) && (noScope.left as { _tag: string })._tag === "InvalidOptions")
     }))
 })
+
+describe("SimulatedProvider: billed log", () => {
+  it.effect("a stream its consumer fails midway bills its input and the output delivered", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const failed = yield* Effect.either(Stream.runDrain(
+        LanguageModel.streamText({ prompt: "List every step of the deployment" }).pipe(
+          Stream.mapEffect((part) =>
+            part.type === "text-delta" ? Effect.fail("consumer gave up") : Effect.succeed(part)
+          )
+        )
+      ))
+      assert.isTrue(Either.isLeft(failed))
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      // The request was answered: its input is billed, with the first delta's eight tokens.
+      assert.deepStrictEqual([billed!.status, billed!.outputTokens], ["interrupted", 8])
+      assert.isAbove(billed!.inputTokens, 0)
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.reserved, 0)
+    }).pipe(Effect.provide(routed({ seed: 5, billedLog: log, defaults: { outputTokens: { min: 200, max: 200 } } })))
+  })
+})

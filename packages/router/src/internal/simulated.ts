@@ -440,19 +440,12 @@ export const make = (
         if (p.failure !== undefined) return Stream.fromEffect(failed(p, reservation))
         let delivered = 0
         let billed = false
-        // However the stream ends before its last part (consumer stopped,
-        // interrupted, failed), what was delivered is billed.
-        yield* Effect.addFinalizer((exit) =>
-          billed
-            ? Effect.void
-            : Effect.ignore(
-              bill(
-                p,
-                reservation,
-                Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? "failed" : "interrupted",
-                delivered
-              )
-            )
+        // However the stream ends before its last part (its consumer stopped
+        // or failed, it was interrupted), the request was answered: its input
+        // and the output delivered are billed. (The provider's own failures
+        // happen before this point, and bill nothing.)
+        yield* Effect.addFinalizer(() =>
+          billed ? Effect.void : Effect.ignore(bill(p, reservation, "interrupted", delivered))
         )
         const chunks: Array<{ readonly text: string; readonly tokens: number }> = []
         if (p.json !== undefined) chunks.push({ text: p.json, tokens: p.outputTokens })
