@@ -351,6 +351,107 @@ const sqlPairs = async (backend: "sqlite" | "postgres") => {
   }
 }
 
+// The Postgres floor: how close any client of @effect/sql-pg can come to the
+// raw side. The same two statements (PG_RESERVE, PG_SETTLE) four ways, in
+// one set of rounds, each contender's turn rotating: raw pg with named
+// (server-side prepared) statements — the pair figure's peer; raw pg with
+// unnamed statements (parsed and planned on every call, as @effect/sql-pg
+// sends every statement); bare @effect/sql-pg (`sql.unsafe`, the layer's own
+// pool of 4); and our ledger on that pool.
+const pgFloor = async () => {
+  const runtime = ManagedRuntime.make(Layer.provideMerge(SpendLedger.layerSql(ledgerOptions), Backends.postgres()))
+  const ledger = await runtime.runPromise(SpendLedger.SpendLedger)
+  const info = await runtime.runPromise(Backends.TestDatabase)
+  const sql = await runtime.runPromise(SqlClient.SqlClient)
+  const client = new Pg.Client({ connectionString: info.url!, options: `-c search_path=${info.schema}` })
+  await client.connect()
+  const reserveValues = (
+    id: string
+  ) => [id, "team:bench", "2026-12", "gpt-4.1-mini", 1_000, 1_000, 500, BUDGET, 600_000]
+  const rawPairs = (named: boolean) => async (ops: number) => {
+    for (let i = 0; i < ops; i++) {
+      const id = rawId()
+      const held = await client.query(
+        named
+          ? { name: "reserve", text: PG_RESERVE, values: reserveValues(id) }
+          : { text: PG_RESERVE, values: reserveValues(id) }
+      )
+      if (held.rows.length === 0) throw new Error("over budget")
+      await client.query(
+        named ? { name: "settle", text: PG_SETTLE, values: [id, 700] } : {
+          text: PG_SETTLE,
+          values: [id, 700]
+        }
+      )
+    }
+  }
+  const barePairs = (ops: number) =>
+    runtime.runPromise(Effect.forEach(
+      Array.from({ length: ops }),
+      () => {
+        const id = rawId()
+        return Effect.flatMap(sql.unsafe(PG_RESERVE, reserveValues(id)), (held) =>
+          held.length === 0
+            ? Effect.dieMessage("over budget")
+            : sql.unsafe(PG_SETTLE, [id, 700]))
+      },
+      { discard: true }
+    ))
+  const contenders: ReadonlyArray<{ readonly name: string; readonly run: (ops: number) => Promise<void> }> = [
+    { name: "raw pg, named statements", run: rawPairs(true) },
+    { name: "raw pg, unnamed statements", run: rawPairs(false) },
+    { name: "bare @effect/sql-pg (sql.unsafe), the same statements", run: barePairs },
+    { name: "our ledger (SpendLedger.layerSql)", run: ourPairs(ledger) }
+  ]
+  const ops = 150
+  const rounds = 7
+  try {
+    for (let i = 0; i < 2; i++) for (const c of contenders) await c.run(400)
+    const times = contenders.map(() => [] as Array<number>)
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const index = (k + round) % contenders.length
+        const start = performance.now()
+        await contenders[index]!.run(ops)
+        times[index]!.push(((performance.now() - start) * 1000) / ops)
+      }
+    }
+    const named = times[0]!
+    for (let index = 1; index < contenders.length; index++) {
+      const a = times[index]!
+      const comparison: Bench.Comparison = {
+        ours: Bench.median(a),
+        baseline: Bench.median(named),
+        ratio: Bench.median(a.map((t, round) => t / named[round]!)),
+        rounds,
+        opsPerRound: ops,
+        warmupOps: 400,
+        oursRange: [Math.min(...a), Math.max(...a)],
+        baselineRange: [Math.min(...named), Math.max(...named)]
+      }
+      figures.push({
+        ...Bench.comparedFigure({
+          name: `Postgres floor, reserve+settle pair: ${contenders[index]!.name}`,
+          comparison,
+          baselineName: `pg: ${PG_MINIMAL}, named statements`,
+          config: {
+            backend: "postgres",
+            statements: PG_MINIMAL,
+            contenders: contenders.map((c) => c.name).join("; "),
+            order: "the four rotate their turn each round"
+          }
+        }),
+        note: `${Math.round(1e6 / comparison.ours)} pairs/s; raw pg named ${
+          Math.round(1e6 / comparison.baseline)
+        } pairs/s`
+      })
+    }
+  } finally {
+    await client.end()
+    await runtime.dispose()
+  }
+}
+
 // ---------------------------------------------------------------------------
 // 3. The cost report: routing against the reference model on workload mixes.
 
@@ -494,6 +595,16 @@ const main = async () => {
     for (const f of figures) console.log(`${f.name}: ${f.value} ${f.unit} (ratio ${f.ratio}) — ${f.note}`)
     return
   }
+  if (process.env.ROUTER_BENCH === "pairs") {
+    // The SQL reserve+settle pairs and the Postgres floor alone; writes nothing.
+    await sqlPairs("sqlite")
+    if (Backends.pgUrl() !== undefined) {
+      await sqlPairs("postgres")
+      await pgFloor()
+    }
+    for (const f of figures) console.log(`${f.name}: ${f.value} ${f.unit} (ratio ${f.ratio}) — ${f.note}`)
+    return
+  }
   if (process.env.ROUTER_BENCH === "routing") {
     // A quick look at the routing figures alone; writes nothing.
     await routing()
@@ -506,8 +617,10 @@ const main = async () => {
   await overhead("memory")
   await overhead("sqlite")
   await sqlPairs("sqlite")
-  if (Backends.pgUrl() !== undefined) await sqlPairs("postgres")
-  else console.log("AGENTOS_TEST_PG_URL not set: no Postgres figure")
+  if (Backends.pgUrl() !== undefined) {
+    await sqlPairs("postgres")
+    await pgFloor()
+  } else console.log("AGENTOS_TEST_PG_URL not set: no Postgres figure")
   const file = Bench.writeResults("router", "pnpm --filter @agentos/router bench", figures)
   for (const f of figures) {
     console.log(
