@@ -35,6 +35,8 @@ import * as ModelProvider from "./ModelProvider.js"
  * - `timeToFirstTokenMillis`, `outputTokensPerSecond`: the call's timing;
  * - `outputTokens`: how many tokens it writes (drawn from `min`–`max`),
  *   at most the call's output cap (then its finish reason is `length`);
+ *   `generateObject`'s JSON, as long as the schema makes it, is cut at the
+ *   cap too (and then does not decode);
  * - `failures`: the share of calls failing with 429 (and `Retry-After:
  *   retryAfterSeconds`), 500 (after the time to first token), or a timeout
  *   (after `timeoutMillis`);

@@ -202,3 +202,25 @@ describe("SimulatedProvider: billed log", () => {
     }).pipe(Effect.provide(routed({ seed: 5, billedLog: log, defaults: { outputTokens: { min: 200, max: 200 } } })))
   })
 })
+
+describe("SimulatedProvider: output cap", () => {
+  it.effect("generateObject stops at the call's output cap, as a provider stops at max_tokens", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const Ticket = Schema.Struct({ title: Schema.String, priority: Schema.Literal("low", "high") })
+      const failed = yield* Effect.either(
+        LanguageModel.generateObject({ prompt: "File a ticket", schema: Ticket }).pipe(
+          RoutedLanguageModel.withRequest({ outputTokens: 3 })
+        )
+      )
+      // Cut short at three tokens, the JSON does not decode.
+      assert.isTrue(Either.isLeft(failed) && failed.left._tag === "MalformedOutput")
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.status, "completed")
+      assert.isAtMost(billed!.outputTokens, 3)
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.reserved, 0)
+      assert.isAtLeast(team.spent, costOf(billed!))
+    }).pipe(Effect.provide(routed({ seed: 2, billedLog: log })))
+  })
+})

@@ -258,6 +258,19 @@ export const make = (
     // over, which only matters to a run of more distinct prompts than that.
     const seen = new Map<number, number>()
 
+    /** The longest prefix of `text` (whole code points) that counts at most `limit` tokens. */
+    const prefixWithin = (text: string, limit: number): string => {
+      const points = Array.from(text)
+      let low = 0
+      let high = points.length
+      while (low < high) {
+        const mid = Math.ceil((low + high) / 2)
+        if (counter.count(points.slice(0, mid).join("")) <= limit) low = mid
+        else high = mid - 1
+      }
+      return points.slice(0, low).join("")
+    }
+
     const plan = (model: Model.Model, options: LanguageModel.ProviderOptions, cap: number | undefined): Plan => {
       const behaviour = behaviours.get(model.name) ?? base
       const text = promptText(options.prompt)
@@ -278,6 +291,7 @@ export const make = (
       const wanted = min + Math.floor(random() * (max - min + 1))
       const limit = cap ?? model.maxOutputTokens
       let json: string | undefined
+      let truncated = false
       let words: Array<string> = []
       let outputTokens: number
       if (options.responseFormat.type === "json") {
@@ -285,6 +299,12 @@ export const make = (
         const [value] = FastCheck.sample(Arbitrary.make(schema), { seed: Math.floor(random() * 2 ** 31), numRuns: 1 })
         json = JSON.stringify(Schema.encodeSync(schema)(value))
         outputTokens = counter.count(json)
+        if (outputTokens > limit) {
+          // Stopped at the cap, as a provider stops at max_tokens: the JSON is cut short.
+          json = prefixWithin(json, limit)
+          outputTokens = counter.count(json)
+          truncated = true
+        }
       } else {
         outputTokens = Math.min(wanted, limit)
         words = compose(text, outputTokens, random)
@@ -298,7 +318,7 @@ export const make = (
         words,
         json,
         outputTokens,
-        finish: json === undefined && wanted > limit ? "length" : "stop",
+        finish: truncated || (json === undefined && wanted > limit) ? "length" : "stop",
         failure,
         ttft: ttft * behaviour.slowFactor,
         perTokenMillis: speed === Infinity ? 0 : (1000 * behaviour.slowFactor) / speed,
