@@ -160,7 +160,9 @@ export type CancelResult =
  * (`requeued`), or became poison tasks after `maxDeliveries` lost
  * deliveries (`poisoned`, queued to be dead-lettered), or ended as cancelled
  * when a cancel was asked (`cancelled`); retrying tasks whose delay is over
- * were queued again (`due`).
+ * were queued again (`due`). `cancelledTasks` are the records of the tasks
+ * it ended as cancelled: their runner died, so the caller settles their
+ * admission grants.
  *
  * @since 0.2.0
  * @category models
@@ -170,6 +172,7 @@ export interface ReclaimResult {
   readonly poisoned: number
   readonly cancelled: number
   readonly due: number
+  readonly cancelledTasks: ReadonlyArray<TaskRecord>
 }
 
 /**

@@ -318,7 +318,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
         requeued: 0,
         poisoned: 0,
         cancelled: 0,
-        due: 1
+        due: 1,
+        cancelledTasks: []
       })
       const again = yield* claimOne("t", claimOptions(60_000, limits))
       assert.deepStrictEqual(
@@ -340,7 +341,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
         requeued: 1,
         poisoned: 0,
         cancelled: 0,
-        due: 0
+        due: 0,
+        cancelledTasks: []
       })
       assert.strictEqual((yield* statusOf("short")).status, "queued")
       assert.strictEqual((yield* statusOf("long")).status, "running")
@@ -429,10 +431,11 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
-    "a running task asked to cancel whose runner died ends cancelled at reclaim",
+    "a running task asked to cancel whose runner died ends cancelled at reclaim, its record returned",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue
-      yield* offerAll([record({ id: "c" })])
+      const task = record({ id: "c", grantId: "grant-c" })
+      yield* offerAll([task])
       yield* claimOne("t", claimOptions(100))
       assert.deepStrictEqual(yield* queue.cancel("c"), { _tag: "Requested" })
       yield* sleepLive(300)
@@ -440,7 +443,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
         requeued: 0,
         poisoned: 0,
         cancelled: 1,
-        due: 0
+        due: 0,
+        cancelledTasks: [task]
       })
       assert.strictEqual((yield* statusOf("c")).status, "cancelled")
       assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions())))

@@ -108,11 +108,13 @@ describe("Supervisor on a shared queue, ending a task slowly", () => {
         Effect.gen(function*() {
           const { layer, queue } = yield* queueOf(backend.layer)
           const letters: Array<string> = []
-          // Sending a dead letter takes several leases' time (a slow store).
+          // Sending a dead letter takes two leases' time (a slow store). The
+          // lease is long enough for a loaded machine to renew it in time.
+          const lease = { ...sharedOptions, lease: "1500 millis" } as const
           const slowLetters = Layer.succeed(DeadLetters.DeadLetters, {
             send: (letter) =>
               Effect.as(
-                Effect.zipRight(Effect.sync(() => letters.push(letter.taskId ?? "?")), Effect.sleep("2 seconds")),
+                Effect.zipRight(Effect.sync(() => letters.push(letter.taskId ?? "?")), Effect.sleep("3 seconds")),
                 { letterId: `letter-${letter.taskId}` as never, duplicate: false }
               )
           })
@@ -126,6 +128,7 @@ describe("Supervisor on a shared queue, ending a task slowly", () => {
           let calls = 0
           const sup = yield* supervisor({
             types: [work],
+            shared: lease,
             workers: [
               Task.worker(work, {
                 name: "w",
@@ -155,6 +158,28 @@ describe("Supervisor on a shared queue, ending a task slowly", () => {
           assert.deepStrictEqual(letters.sort(), [failing.id, "poisoned"].sort())
         }).pipe(Effect.scoped),
       60_000
+    )
+  }
+})
+
+describe("Supervisor on a shared queue, a cancel whose runner died", () => {
+  for (const backend of backends) {
+    it.live(
+      `the task ends cancelled at reclaim and its grant is released — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const { layer, queue } = yield* queueOf(backend.layer)
+          const recording = recordingPolicy()
+          const sup = yield* supervisor({ types: [work], admission: [recording.policy] }, layer)
+          const handle = yield* sup.submit({ type: work, payload: { n: 1 } })
+          // A runner in another process claims it, then dies.
+          Option.getOrThrow(yield* queue.claim("work", { limits: {}, holder: "dead", leaseMillis: 300 }))
+          yield* sup.cancel(handle.id)
+          assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+          yield* waitUntil(Effect.sync(() => recording.settled.get("grant-1") === 1))
+          assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:release"])
+        }).pipe(Effect.scoped),
+      30_000
     )
   }
 })

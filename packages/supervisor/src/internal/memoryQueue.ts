@@ -354,12 +354,14 @@ export const make = (): TaskQueue.TaskQueueService => {
       let poisoned = 0
       let cancelled = 0
       let due = 0
+      const cancelledTasks: Array<Task.TaskRecord> = []
       for (const lease of [...leased.values()]) {
         if (lease.state !== "running" || Lease.isLive(lease.expiresAt, now)) continue
         // Taken with `take` (no lease) never expires: such a task has no Leased entry.
         if (lease.cancelRequested) {
           endNow(lease, { status: "cancelled", error: cancelledError(lease.record.id) }, now)
           cancelled++
+          cancelledTasks.push(lease.record)
           continue
         }
         finishNow(lease.record.id)
@@ -378,7 +380,7 @@ export const make = (): TaskQueue.TaskQueueService => {
         requeue(lease)
         due++
       }
-      return { requeued, poisoned, cancelled, due }
+      return { requeued, poisoned, cancelled, due, cancelledTasks }
     })
 
   const cancel = (id: string) =>

@@ -1565,9 +1565,13 @@ export const make = (
       )
     }
 
+    // Tasks whose runner died with a cancel asked end at reclaim, in
+    // whichever process reclaims them: that process releases their grants.
     const reclaimShared = Effect.suspend(() =>
       queue.reclaim({ maxDeliveries: shared!.maxDeliveries }).pipe(
-        Effect.asVoid,
+        Effect.flatMap((reclaimed) =>
+          Effect.forEach(reclaimed.cancelledTasks, (task) => releaseGrant(task.grantId), { discard: true })
+        ),
         Effect.catchAllCause(logged("reclaim"))
       )
     )

@@ -426,9 +426,9 @@ export const make = (
         // passed it over is never taken by a later one meant for other rows
         // (left to the next reclaim instead). A cancel asked meanwhile makes a
         // row no longer match the requeues: it is cancelled next time.
-        const cancelled = yield* sql<{ id: string }>`UPDATE ${table} SET state = 'cancelled',
+        const cancelled = yield* sql<{ record: unknown }>`UPDATE ${table} SET state = 'cancelled',
           outcome = ${cancelledOutcome}, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL
-          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 1 RETURNING id`
+          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 1 RETURNING record`
         const poisoned = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
           lost = lost + 1, poisoned = 1, holder = NULL, lease_expires_at = NULL
           WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 0 AND poisoned = 0 AND lost + 1 >= ${max}
@@ -440,11 +440,13 @@ export const make = (
         const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
           WHERE state = 'retrying' AND run_after <= ${now} RETURNING type`
         yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
+        const cancelledTasks = yield* decode("reclaim", () => cancelled.map((row) => decodeRecord(row.record)))
         return {
           requeued: requeued.length,
           poisoned: poisoned.length,
           cancelled: cancelled.length,
-          due: due.length
+          due: due.length,
+          cancelledTasks
         } satisfies TaskQueue.ReclaimResult
       }).pipe(fail("reclaim"))
 
