@@ -339,3 +339,18 @@ describe("an error event in the stream (Anthropic overloaded_error after a 200)"
       ])
     }).pipe(Effect.provide(anthropic())))
 })
+
+describe("an error object inside a chat-completions stream", () => {
+  it.live("is passed on as an error part, and the attempt is logged failed", () =>
+    Effect.gen(function*() {
+      reply = { sse: F.chatCompletionStreamWithError }
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Hello!" })))
+      assert.strictEqual(parts.flatMap((p) => p.type === "text-delta" ? [p.delta] : []).join(""), "Hello")
+      assert.isTrue(parts.some((p) => p.type === "error"))
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })))[0]!
+      assert.deepStrictEqual([entry.outcome, entry.attempts[0]!.outcome], ["failed", "failed"])
+      assert.match(entry.attempts[0]!.error ?? "", /server_error/)
+      const t = yield* team
+      assert.deepStrictEqual([t.calls, t.reserved, t.byModel[0]?.estimatedCalls], [1, 0, 1])
+    }).pipe(Effect.provide(chat())))
+})

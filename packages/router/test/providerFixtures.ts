@@ -344,3 +344,23 @@ export const anthropicStreamOverloaded = anthropicStream.slice(
   0,
   anthropicStream.indexOf("event: content_block_delta", anthropicStream.indexOf("text_delta") + 1)
 ) + sse([{ event: "error", data: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } }])
+
+/**
+ * An error sent inside a chat-completions stream after its 200: the
+ * streaming example's first two chunks, then a chunk that is only an error
+ * object in the shape of the API reference's error object (`message`,
+ * `type`, `param`, `code`), as OpenAI, SGLang and OpenRouter send one
+ * mid-stream; the connection then ends, without `[DONE]`.
+ */
+export const chatCompletionStreamWithError = chatCompletionStreamWithoutUsage.split("\n\n").slice(0, 2).join("\n\n") +
+  "\n\n" +
+  sse([{
+    data: {
+      error: {
+        message: "The server had an error while processing your request. Sorry about that!",
+        type: "server_error",
+        param: null,
+        code: null
+      }
+    }
+  }])

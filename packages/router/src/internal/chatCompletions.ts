@@ -5,7 +5,9 @@
  * `streamRequest` reads the SSE stream. Responses are decoded leniently
  * (servers differ in the optional fields they send); usage, when sent, is
  * reported in the finish part, and streams ask for it
- * (`stream_options.include_usage`).
+ * (`stream_options.include_usage`). An error the server sends inside the
+ * stream after its 200 becomes an `error` part, as `@effect/ai`'s own
+ * providers pass theirs.
  */
 import type * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as AiError from "@effect/ai/AiError"
@@ -43,15 +45,31 @@ const Completion = Schema.Struct({
   usage: Schema.optional(Schema.NullOr(Usage))
 })
 
+// A chunk, or an error sent in the stream after the 200: `{ "error": { message, type, code } }`
+// (OpenAI, SGLang; OpenRouter beside its choices) or `{ "object": "error", message }` (vLLM).
 const Chunk = Schema.Struct({
   id: Schema.optional(Schema.String),
+  object: Schema.optional(Schema.String),
   model: Schema.optional(Schema.String),
-  choices: Schema.Array(Schema.Struct({
-    delta: Schema.optional(Schema.NullOr(Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }))),
-    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
-  })),
-  usage: Schema.optional(Schema.NullOr(Usage))
+  choices: Schema.optionalWith(
+    Schema.Array(Schema.Struct({
+      delta: Schema.optional(Schema.NullOr(Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }))),
+      finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+    })),
+    { default: () => [] }
+  ),
+  usage: Schema.optional(Schema.NullOr(Usage)),
+  error: Schema.optional(Schema.Unknown),
+  message: Schema.optional(Schema.Unknown)
 })
+
+/** The error a chunk carries, if it is one. */
+const errorOf = (chunk: typeof Chunk.Type): unknown =>
+  chunk.error !== undefined && chunk.error !== null
+    ? chunk.error
+    : chunk.object === "error"
+    ? { message: chunk.message }
+    : undefined
 
 const finishReason = (reason: string | null | undefined): Response.FinishReason => {
   switch (reason) {
@@ -61,6 +79,8 @@ const finishReason = (reason: string | null | undefined): Response.FinishReason 
       return "length"
     case "content_filter":
       return "content-filter"
+    case "error":
+      return "error"
     case "tool_calls":
     case "function_call":
       return "tool-calls"
@@ -192,6 +212,9 @@ export const make = (
               if (choice.finish_reason !== undefined && choice.finish_reason !== null) reason = choice.finish_reason
             }
             if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
+            const error = errorOf(chunk)
+            // Passed on as @effect/ai's providers pass theirs: an error part.
+            if (error !== undefined) out.push({ type: "error", error })
             return out
           }),
           Stream.concat(Stream.suspend(() =>
