@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -69,25 +68,32 @@ export const makeMonotonic = (): IdGeneratorService => {
   let lastMillis = -1
   let high = 0
   let low = 0
+  // Within the last id's millisecond (or earlier) the next id is the last one
+  // plus one, with no randomness drawn: the common case of a burst costs a
+  // clock read and an increment.
+  const increment = () => {
+    if (++low === RANDOM_SPACE) {
+      low = 0
+      if (++high === RANDOM_SPACE) {
+        high = 0
+        lastMillis++
+      }
+    }
+    return encodeParts(lastMillis, high, low)
+  }
   return {
-    next: Effect.flatMap(
-      Effect.all([Clock.currentTimeMillis, Random.next, Random.next]),
-      ([millis, r1, r2]) =>
-        Effect.sync(() => {
-          if (millis > lastMillis) {
-            lastMillis = millis
-            high = Math.floor(r1 * RANDOM_SPACE)
-            low = Math.floor(r2 * RANDOM_SPACE)
-          } else if (++low === RANDOM_SPACE) {
-            low = 0
-            if (++high === RANDOM_SPACE) {
-              high = 0
-              lastMillis++
-            }
-          }
-          return encodeParts(lastMillis, high, low)
-        })
-    )
+    next: Effect.clockWith((clock) => {
+      const millis = clock.unsafeCurrentTimeMillis()
+      if (millis <= lastMillis) return Effect.sync(increment)
+      return Effect.map(Effect.zip(Random.next, Random.next), ([r1, r2]) => {
+        // Another fiber may have made an id of this millisecond meanwhile.
+        if (millis <= lastMillis) return increment()
+        lastMillis = millis
+        high = Math.floor(r1 * RANDOM_SPACE)
+        low = Math.floor(r2 * RANDOM_SPACE)
+        return encodeParts(lastMillis, high, low)
+      })
+    })
   }
 }
 

@@ -52,6 +52,19 @@ describe("IdGenerator", () => {
       const after = yield* IdGenerator.make(Ids.TaskId)
       assert.isTrue(after > burst[burst.length - 1]!)
     }).pipe(Effect.provide(IdGenerator.layer)))
+
+  it.effect("ids made by concurrent fibers across milliseconds are unique", () =>
+    Effect.gen(function*() {
+      const ids = yield* Effect.all(
+        Array.from({ length: 2000 }, (_, i) =>
+          Effect.zipRight(
+            i % 100 === 0 ? TestClock.adjust("1 millis") : Effect.void,
+            IdGenerator.make(Ids.TaskId)
+          )),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(new Set(ids).size, 2000)
+    }).pipe(Effect.provide(IdGenerator.layer)))
 })
 
 describe("Complexity", () => {
