@@ -34,7 +34,10 @@ import type { TaskRecord, TaskStatus } from "./Task.js"
 
 /**
  * What `offer` did: queued the task (`depth` is its type's queued tasks
- * after it), or refused it because the type's queue holds `maxQueued`.
+ * after it), or refused it because the type's queue holds `maxQueued`, or
+ * did not queue it because a task the queue keeps (queued, running,
+ * retrying, or ended and not yet purged) was offered with the same
+ * idempotency key: `id` is that task's.
  *
  * @since 0.1.0
  * @category models
@@ -42,6 +45,7 @@ import type { TaskRecord, TaskStatus } from "./Task.js"
 export type OfferResult =
   | { readonly _tag: "Queued"; readonly depth: number }
   | { readonly _tag: "Full"; readonly depth: number }
+  | { readonly _tag: "Duplicate"; readonly id: string }
 
 /**
  * Concurrency limits of groups: at most `byGroup[key]` (else `default`)
@@ -183,7 +187,10 @@ export interface TaskQueueService {
   /**
    * Queues a task at the end of its priority in its type's queue, unless the
    * type already holds `maxQueued` queued tasks. `force` queues it past the
-   * bound (a task already accepted, back for a retry).
+   * bound (a task already accepted, back for a retry). A task with an
+   * idempotency key that a kept task of another id holds is not queued:
+   * `Duplicate` (checked before the bound; a SQL queue keeps the keys
+   * unique in the database, across processes).
    */
   readonly offer: (
     task: TaskRecord,

@@ -117,6 +117,36 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
+    "an idempotency key held by a kept task answers Duplicate with its id, until that task is purged",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      const keyed = (id: string, idempotencyKey: string, type = "t") => record({ id, type, idempotencyKey })
+      assert.deepStrictEqual(yield* queue.offer(keyed("a", "k"), { maxQueued: 1 }), { _tag: "Queued", depth: 1 })
+      // Checked before the bound, and across types.
+      assert.deepStrictEqual(yield* queue.offer(keyed("b", "k"), { maxQueued: 1 }), { _tag: "Duplicate", id: "a" })
+      assert.deepStrictEqual(yield* queue.offer(keyed("c", "k", "u"), { maxQueued: 1 }), {
+        _tag: "Duplicate",
+        id: "a"
+      })
+      assert.strictEqual(yield* queue.depth("t"), 1)
+      assert.isTrue(Option.isNone(yield* queue.status("b")))
+      // Running, then ended and kept: still held.
+      const a = yield* claimOne("t")
+      assert.deepStrictEqual(yield* queue.offer(keyed("d", "k"), { maxQueued: 10 }), { _tag: "Duplicate", id: "a" })
+      assert.isTrue(yield* queue.end("a", a.token, { status: "completed", result: 1 }))
+      assert.deepStrictEqual(yield* queue.offer(keyed("e", "k"), { maxQueued: 10 }), { _tag: "Duplicate", id: "a" })
+      // Purged: the key is free.
+      yield* queue.purge({ retentionMillis: 0, maxCount: 0 })
+      assert.deepStrictEqual(yield* queue.offer(keyed("f", "k"), { maxQueued: 10 }), { _tag: "Queued", depth: 1 })
+      // A removed task, and one taken and finished, hold their key no more.
+      assert.isTrue(yield* queue.remove("f"))
+      assert.deepStrictEqual(yield* queue.offer(keyed("g", "k"), { maxQueued: 10 }), { _tag: "Queued", depth: 1 })
+      assert.deepStrictEqual(Option.map(yield* queue.take("t", {}), (task) => task.id), Option.some("g"))
+      yield* queue.finish("g")
+      assert.deepStrictEqual(yield* queue.offer(keyed("h", "k"), { maxQueued: 10 }), { _tag: "Queued", depth: 1 })
+    })
+  ),
+  Conformance.test(
     "offer refuses a task past maxQueued (force passes it); depth counts queued tasks of a type",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue

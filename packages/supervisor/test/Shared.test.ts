@@ -100,6 +100,36 @@ describe("Supervisor on a shared queue", () => {
   }
 })
 
+describe("Supervisor on a shared queue, idempotency keys", () => {
+  for (const backend of backends) {
+    it.live(`a second submit with a key gets the task already there — ${backend.name}`, () =>
+      Effect.gen(function*() {
+        const { layer, queue } = yield* queueOf(backend.layer)
+        let calls = 0
+        const sup = yield* supervisor({
+          types: [work],
+          workers: [
+            Task.worker(work, {
+              name: "w",
+              maxConcurrent: 1,
+              handler: ({ n }) => Effect.sync(() => (calls++, n))
+            })
+          ]
+        }, layer)
+        const first = yield* sup.submit({ type: work, payload: { n: 1 }, idempotencyKey: "once" })
+        const second = yield* sup.submit({ type: work, payload: { n: 2 }, idempotencyKey: "once" })
+        assert.strictEqual(second.id, first.id)
+        assert.strictEqual(yield* second.await, 1)
+        // Also once it has ended (its record is kept).
+        const third = yield* sup.submit({ type: work, payload: { n: 3 }, idempotencyKey: "once" })
+        assert.strictEqual(third.id, first.id)
+        assert.strictEqual(yield* third.await, 1)
+        assert.strictEqual(calls, 1)
+        assert.strictEqual((yield* queue.stats).byType.work ?? 0, 0)
+      }).pipe(Effect.scoped), 30_000)
+  }
+})
+
 describe("Supervisor on a shared queue, ending a task slowly", () => {
   for (const backend of backends) {
     it.live(
@@ -288,6 +318,41 @@ describe.skipIf(Backends.skipPostgres())("two supervisors on one Postgres queue"
       assert.strictEqual(yield* first.await, 1)
       assert.strictEqual(yield* third.await, 3)
     }).pipe(Effect.scoped), 30_000)
+
+  it.live(
+    "submits with one idempotency key racing in two processes make one task; other grants are released",
+    () =>
+      Effect.gen(function*() {
+        const queues = (yield* twoQueues)()
+        const a = yield* queues[0]
+        const b = yield* queues[1]
+        const recording = recordingPolicy()
+        let calls = 0
+        const worker = Task.worker(work, {
+          name: "w",
+          maxConcurrent: 2,
+          handler: ({ n }) => Effect.sync(() => (calls++, n))
+        })
+        const first = yield* supervisor({ types: [work], admission: [recording.policy], workers: [worker] }, a.layer)
+        const second = yield* supervisor({ types: [work], admission: [recording.policy], workers: [worker] }, b.layer)
+        const handles = yield* Effect.all(
+          Array.from(
+            { length: 12 },
+            (_, n) => (n % 2 === 0 ? first : second).submit({ type: work, payload: { n }, idempotencyKey: "race" })
+          ),
+          { concurrency: "unbounded" }
+        )
+        const ids = new Set(handles.map((handle) => handle.id))
+        assert.strictEqual(ids.size, 1)
+        const result = yield* handles[0]!.await
+        for (const handle of handles) assert.strictEqual(yield* handle.await, result)
+        assert.strictEqual(calls, 1)
+        // Every grant is settled once: eleven released unused, one released by the task's end.
+        yield* waitUntil(Effect.sync(() => recording.settled.size === 12))
+        assert.isTrue([...recording.settled.values()].every((n) => n === 1))
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.live("with every notification lost, the poll still starts the task", () =>
     Effect.gen(function*() {

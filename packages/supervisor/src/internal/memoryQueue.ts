@@ -144,12 +144,25 @@ export const make = (): TaskQueue.TaskQueueService => {
     }
   }
 
+  // Idempotency keys of the tasks the queue keeps, to their ids.
+  const keys = new Map<string, string>()
+  const forgetKey = (record: Task.TaskRecord) => {
+    const key = record.idempotencyKey
+    if (key !== undefined && keys.get(key) === record.id) keys.delete(key)
+  }
+
   const offerNow = (
     record: Task.TaskRecord,
     options: { readonly maxQueued: number; readonly force?: boolean }
   ): TaskQueue.OfferResult => {
+    const key = record.idempotencyKey
+    if (key !== undefined) {
+      const holder = keys.get(key)
+      if (holder !== undefined && holder !== record.id) return { _tag: "Duplicate", id: holder }
+    }
     const queue = typeQueue(record.type)
     if (options.force !== true && queue.depth >= options.maxQueued) return { _tag: "Full", depth: queue.depth }
+    if (key !== undefined) keys.set(key, record.id)
     let lane = queue.lanes.get(record.groupKey)
     if (lane === undefined) {
       lane = { heapIndex: -1, type: queue, group: record.groupKey, entries: new Buckets() }
@@ -233,7 +246,20 @@ export const make = (): TaskQueue.TaskQueueService => {
     return true
   }
 
-  const remove = (id: string) => Effect.sync(() => removeNow(id))
+  const remove = (id: string) =>
+    Effect.sync(() => {
+      const record = queued.get(id)?.record
+      if (!removeNow(id)) return false
+      forgetKey(record!)
+      return true
+    })
+
+  // A task taken with `take` ended: the queue no longer keeps it.
+  const finishTaken = (id: string): void => {
+    const record = running.get(id)
+    finishNow(id)
+    if (record !== undefined && !leased.has(id) && !ended.has(id)) forgetKey(record)
+  }
 
   const depth = (type: string) => Effect.sync(() => types.get(type)?.depth ?? 0)
 
@@ -444,6 +470,7 @@ export const make = (): TaskQueue.TaskQueueService => {
       for (const [id, task] of ended) {
         if (ended.size <= options.maxCount && task.finishedAt! + options.retentionMillis > now) break
         ended.delete(id)
+        forgetKey(task.record)
         dropped++
       }
       return dropped
@@ -452,7 +479,7 @@ export const make = (): TaskQueue.TaskQueueService => {
   const service: TaskQueue.TaskQueueService = {
     offer: (record, options) => Effect.sync(() => offerNow(record, options)),
     take: (type, limits) => Effect.sync(() => Option.fromNullable(takeNow(type, limits))),
-    finish: (id) => Effect.sync(() => finishNow(id)),
+    finish: (id) => Effect.sync(() => finishTaken(id)),
     remove,
     depth,
     stats,
@@ -471,7 +498,7 @@ export const make = (): TaskQueue.TaskQueueService => {
     purge,
     notifications: Stream.never
   }
-  const calls: Direct = { offer: offerNow, take: takeNow, finish: finishNow }
+  const calls: Direct = { offer: offerNow, take: takeNow, finish: finishTaken }
   Object.defineProperty(service, DirectId, { value: calls, enumerable: false })
   return service
 }

@@ -49,5 +49,13 @@ export const migrations: Sql.Migrations = {
       ON agentos_supervisor_tasks (run_after) WHERE state = 'retrying'`
     yield* sql`CREATE INDEX agentos_supervisor_tasks_ended
       ON agentos_supervisor_tasks (finished_at, seq) WHERE finished_at IS NOT NULL`
+  }),
+  // A task's idempotency key, unique among the tasks kept: a duplicate submit
+  // in any process finds the task already there. Rows from before keep none.
+  "0002_idempotency_keys": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE agentos_supervisor_tasks ADD COLUMN idempotency_key text`
+    yield* sql`CREATE UNIQUE INDEX agentos_supervisor_tasks_idempotency
+      ON agentos_supervisor_tasks (idempotency_key) WHERE idempotency_key IS NOT NULL`
   })
 }

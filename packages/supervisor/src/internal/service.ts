@@ -37,7 +37,7 @@ import {
   InvalidInput,
   InvalidOptions,
   InvalidPayload,
-  type StoreError,
+  StoreError,
   SupervisorClosed,
   TaskCancelled,
   TaskDeadLettered,
@@ -1305,6 +1305,23 @@ export const make = (
       offered: TaskQueue.OfferResult
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
       const type = state.type
+      if (offered._tag === "Duplicate") {
+        // The service remembers its keys before the queue does: a queue of
+        // one's own that holds a key longer answers with its task, if known.
+        unregister(state)
+        const existing = tasks.get(offered.id)
+        return Effect.zipRight(
+          releaseGrant(grantId),
+          existing === undefined
+            ? Effect.fail(
+              new StoreError({
+                operation: "offer",
+                cause: `the queue holds the idempotency key of task ${state.record.id} for unknown task ${offered.id}`
+              })
+            )
+            : Effect.succeed(handleOf(existing))
+        )
+      }
       if (offered._tag === "Full") {
         unregister(state)
         type.queued = offered.depth
@@ -1386,6 +1403,11 @@ export const make = (
       Effect.flatMap(
         queue.offer(record, type.offerOptions).pipe(Effect.tapErrorCause(() => releaseGrant(grantId))),
         (offered): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
+          // The key is held by a task the queue keeps (submitted here or in
+          // another process): that task is the answer; this grant is unused.
+          if (offered._tag === "Duplicate") {
+            return Effect.as(releaseGrant(grantId), new StoredHandle(offered.id as Ids.TaskId))
+          }
           type.queued = offered.depth
           Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
           if (offered._tag === "Full") {

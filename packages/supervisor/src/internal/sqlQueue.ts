@@ -144,16 +144,38 @@ export const make = (
 
     // ---- offer, take, finish, remove ----
 
+    // The kept task holding an idempotency key, other than `id`.
+    const holderOf = (key: string, id: string) =>
+      Effect.map(
+        sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key} AND id <> ${id}`,
+        (rows): TaskQueue.OfferResult | undefined =>
+          rows.length === 0 ? undefined : { _tag: "Duplicate", id: rows[0]!.id }
+      )
+
     const offer = (record: Task.TaskRecord, offerOptions: { readonly maxQueued: number; readonly force?: boolean }) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* typeLock(record.type)
+        const key = record.idempotencyKey
+        if (key !== undefined) {
+          const duplicate = yield* holderOf(key, record.id)
+          if (duplicate !== undefined) return duplicate
+        }
         const depth = yield* countQueued(record.type)
         if (offerOptions.force !== true && depth >= offerOptions.maxQueued) {
           return { _tag: "Full", depth } satisfies TaskQueue.OfferResult
         }
-        yield* sql`INSERT INTO ${table} (id, seq, type, priority, group_key, state, record)
+        // A task of the same key offered meanwhile by another transaction (of
+        // another type, not under this type's lock): the unique index decides.
+        const inserted = yield* sql<{ id: string }>`INSERT INTO ${table}
+          (id, seq, type, priority, group_key, state, record, idempotency_key)
           VALUES (${record.id}, ${nextSeq}, ${record.type}, ${record.priority}, ${record.groupKey ?? null},
-            'queued', ${Sql.json(sql, record)})`
+            'queued', ${Sql.json(sql, record)}, ${key ?? null})
+          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`
+        if (inserted.length === 0) {
+          const duplicate = yield* holderOf(key!, record.id)
+          if (duplicate !== undefined) return duplicate
+          return yield* Effect.fail(new StoreError({ operation: "offer", cause: `task ${record.id} was not inserted` }))
+        }
         yield* notify([record.type])
         return { _tag: "Queued", depth: depth + 1 } satisfies TaskQueue.OfferResult
       })).pipe(fail("offer"))
