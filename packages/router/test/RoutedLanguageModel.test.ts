@@ -2,11 +2,14 @@
 // reserved and settled from the provider's usage, checked against the
 // provider's billed log.
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -222,5 +225,49 @@ describe("SimulatedProvider: output cap", () => {
       assert.strictEqual(team.reserved, 0)
       assert.isAtLeast(team.spent, costOf(billed!))
     }).pipe(Effect.provide(routed({ seed: 2, billedLog: log })))
+  })
+})
+
+describe("SimulatedProvider: a stream interrupted while its completed line is written", () => {
+  // Node's file system, with a sync that takes a second of the TestClock.
+  let syncing = 0
+  let synced = 0
+  const slowSync = Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
+      ...fs,
+      open: (path, options) =>
+        Effect.map(fs.open(path, options), (file) => {
+          const slow: FileSystem.File = Object.create(file)
+          Object.defineProperty(slow, "sync", {
+            value: Effect.sync(() => syncing++).pipe(
+              Effect.zipRight(Effect.sleep("1 second")),
+              Effect.zipRight(file.sync),
+              Effect.tap(() => Effect.sync(() => synced++))
+            )
+          })
+          return slow
+        })
+    }))
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+  it.effect("the interruption waits until the line is on disk", () => {
+    const log = tempLog()
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runDrain(LanguageModel.streamText({ prompt: "Write the summary" })))
+      // Instant timing: the stream writes its completed line and waits for the sync.
+      while (syncing === 0) yield* Effect.yieldNow()
+      const interrupting = yield* Effect.fork(
+        Effect.zipRight(Fiber.interrupt(fiber), Effect.sync(() => synced))
+      )
+      yield* TestClock.adjust("1 second")
+      // Whenever the interruption returned, the call's line was already synced.
+      assert.strictEqual(yield* Fiber.join(interrupting), 1)
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      assert.strictEqual(billed!.status, "completed")
+      const team = yield* spentOf("team")
+      assert.strictEqual(team.reserved, 0)
+      assert.isAtLeast(team.spent, costOf(billed!))
+    }).pipe(Effect.provide(routed({ seed: 5, billedLog: log }, { fileSystem: slowSync })))
   })
 })

@@ -2,6 +2,7 @@
 // a routed model over the simulated provider, and a temporary billed log.
 import * as Pricing from "@agentos/core/Pricing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
@@ -63,12 +64,14 @@ export const routed = (
     readonly ledger?: Layer.Layer<SpendLedger.SpendLedger, unknown>
     readonly router?: Router.Options
     readonly routed?: Partial<RoutedLanguageModel.Options>
+    /** The simulated provider's file system (default Node's). */
+    readonly fileSystem?: Layer.Layer<FileSystem.FileSystem>
   } = {}
 ) => {
   const ledger = options.ledger ?? SpendLedger.layerMemory({ budgets, sweepInterval: 0 })
   const router = Router.layer({ catalog, ...options.router }).pipe(Layer.provideMerge(ledger))
   // (catalog: options.router.catalog overrides the fixtures' catalog)
-  const providers = SimulatedProvider.layer(simulated).pipe(Layer.provide(NodeFileSystem.layer))
+  const providers = SimulatedProvider.layer(simulated).pipe(Layer.provide(options.fileSystem ?? NodeFileSystem.layer))
   return RoutedLanguageModel.layer({ scopes: ["team"], ...options.routed }).pipe(
     Layer.provideMerge(Layer.merge(router, providers)),
     Layer.provideMerge(NodeFileSystem.layer)

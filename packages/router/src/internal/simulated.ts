@@ -492,14 +492,17 @@ export const make = (
                 )
               })
             ),
-            Stream.fromIterableEffect(Effect.suspend(() => {
+            // Marked billed and written in one uninterruptible step: an
+            // interruption waits for the line to be on disk (and the
+            // finalizer never skips a line that was not written).
+            Stream.fromIterableEffect(Effect.uninterruptible(Effect.suspend(() => {
               billed = true
               return Effect.map(bill(p, reservation, "completed", p.outputTokens), () => {
                 const tail: Array<Response.StreamPartEncoded> = [{ type: "text-end", id }]
                 if (p.behaviour.reportUsage) tail.push(finishPart(p))
                 return tail
               })
-            }))
+            })))
           )
         )
       }))
