@@ -354,6 +354,45 @@ describe.skipIf(Backends.skipPostgres())("two supervisors on one Postgres queue"
     30_000
   )
 
+  it.live("a group's limit holds across two supervisors sharing the queue", () =>
+    Effect.gen(function*() {
+      const queues = (yield* twoQueues)()
+      const a = yield* queues[0]
+      const b = yield* queues[1]
+      let running = 0
+      let most = 0
+      const ranBy: Array<string> = []
+      // Each process runs at most 2 at once, so the group's third slot is the
+      // other process's: the limit (3) is below what both could run (4).
+      const worker = (name: string) =>
+        Task.worker(work, {
+          name,
+          maxConcurrent: 2,
+          handler: ({ n }) =>
+            Effect.acquireUseRelease(
+              Effect.sync(() => {
+                most = Math.max(most, ++running)
+                ranBy.push(name)
+              }),
+              () => Effect.as(Effect.sleep("200 millis"), n),
+              () => Effect.sync(() => running--)
+            )
+        })
+      const groupLimits = { byGroup: { g: 3 } }
+      const first = yield* supervisor({ types: [work], groupLimits, workers: [worker("a")] }, a.layer)
+      yield* supervisor({ types: [work], groupLimits, workers: [worker("b")] }, b.layer)
+      const handles = yield* Effect.forEach(
+        Array.from({ length: 16 }, (_, n) => n),
+        (n) => first.submit({ type: work, payload: { n }, groupKey: "g" }),
+        { concurrency: "unbounded" }
+      )
+      const results = yield* Effect.forEach(handles, (handle) => handle.await)
+      assert.deepStrictEqual(results, Array.from({ length: 16 }, (_, n) => n))
+      assert.isAtMost(most, 3)
+      // Both processes ran tasks of the group: the limit was shared, not per process.
+      assert.deepStrictEqual([...new Set(ranBy)].sort(), ["a", "b"])
+    }).pipe(Effect.scoped), 30_000)
+
   it.live("with every notification lost, the poll still starts the task", () =>
     Effect.gen(function*() {
       const queues = (yield* twoQueues)(false)
