@@ -15,6 +15,9 @@ export interface AppConfig {
   readonly agents: ReadonlyArray<string>
   readonly drainTimeout: Duration.Duration
   readonly leaseTtl: Duration.Duration
+  readonly taskLease: Duration.Duration
+  readonly taskPollInterval: Duration.Duration
+  readonly taskRetention: Duration.Duration
   readonly tokenBudget: number
   readonly spendLimitMicros: number
   readonly simLatency: Duration.Duration
@@ -35,6 +38,12 @@ const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
+  )
+
+const positiveDuration = (name: string, fallback: Duration.Duration) =>
+  Config.duration(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be a positive duration`, validation: (d) => Duration.toMillis(d) > 0 })
   )
 
 /** Every setting, with its environment variable and default (the README's table). */
@@ -62,6 +71,9 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
   ),
   drainTimeout: Config.duration("AGENTOS_DRAIN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   leaseTtl: Config.duration("AGENTOS_LEASE_TTL").pipe(Config.withDefault(Duration.seconds(15))),
+  taskLease: positiveDuration("AGENTOS_TASK_LEASE", Duration.seconds(30)),
+  taskPollInterval: positiveDuration("AGENTOS_TASK_POLL_INTERVAL", Duration.seconds(1)),
+  taskRetention: positiveDuration("AGENTOS_TASK_RETENTION", Duration.hours(1)),
   tokenBudget: positiveInt("AGENTOS_TOKEN_BUDGET", 50_000_000),
   spendLimitMicros: positiveInt("AGENTOS_SPEND_LIMIT_MICROS", 20_000_000),
   simLatency: Config.duration("AGENTOS_SIM_LATENCY").pipe(Config.withDefault(Duration.millis(150))),

@@ -5,10 +5,11 @@
 //
 //   alerts      Alerts                ← dlq, budget, router and supervisor events
 //   team        Team (Supervisor)     ← admission: TokenBudget policy + router SpendAdmission
+//   queue       TaskQueue             ← the supervisor's durable queue, shared by every instance on the database
 //   models      LanguageModel         ← the router's routed @effect/ai model over its simulated provider
 //   router      Router, SpendLedger   ← spend budgets per agent and for the team
 //   budget      TokenBudget           ← the team's daily tokens, weighted per agent
-//   state       SharedState           ← versioned shared state (the task ledger too)
+//   state       SharedState           ← versioned shared state
 //   memory      AgentMemory           ← memory with decay (buildContext for prompts)
 //   checkpoint  WorkflowEngine        ← CheckpointStore; dead letters through dlq's port
 //   dlq         DeadLetterQueue
@@ -20,6 +21,7 @@ import { DeadLetterQueue } from "@agentos/dlq"
 import { AgentMemory } from "@agentos/memory"
 import { Router, SpendAdmission, SpendLedger } from "@agentos/router"
 import { SharedState } from "@agentos/state"
+import { TaskQueue } from "@agentos/supervisor"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -57,6 +59,7 @@ const stores = (config: AppConfig) =>
     CheckpointStore.layerSql(),
     DeadLetterQueue.layerSql(),
     SharedState.layerSql(),
+    TaskQueue.layerSql(),
     AgentMemory.layerSql({ team: TEAM }),
     TokenBudget.layerSql({ team: TEAM, total: config.tokenBudget, period: { unit: "day" } }),
     SpendLedger.layerSql({

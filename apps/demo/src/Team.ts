@@ -1,26 +1,36 @@
 // The agent team: every research run is a supervisor task of type `research`
 // (grouped by agent, admitted by the token budget's policy with its estimate
 // and by the router's spend policy), whose handler runs the checkpointed
-// workflow. The supervisor does not retry it: the checkpoint engine is the
-// one layer that retries steps and dead-letters a failed workflow.
+// workflow. The supervisor does not retry a failed run: the checkpoint engine
+// is the one layer that retries steps and dead-letters a failed workflow.
 //
-// Accepted tasks are recorded in shared state (`demo/tasks/<id>`) before they
-// are queued, because this release of the supervisor queues in memory: at
-// start the service submits again every task recorded as accepted, and its
-// workflow resumes at the first step not completed — none vanish.
+// The tasks live in the supervisor's durable queue (`TaskQueue.layerSql`, on
+// the service's SQLite file or Postgres), shared by every instance on the same
+// database: a task accepted is in the queue before the 202 is sent. Restart
+// safety comes from the queue:
+//   - queued tasks stay queued across a stop, and any instance runs them;
+//   - at a stop, a run still going when the drain ends is handed back to the
+//     queue (the handler fails with `Handoff`, the one failure the task type
+//     retries, at once and by any instance) and its workflow resumes from its
+//     checkpoint wherever it runs next;
+//   - a crashed instance's tasks come back when their lease expires (a task
+//     whose runners keep dying ends as a poison task, failed) — none vanish.
+// A task's id is its workflow's id (a retry of a workflow is a new task).
+// Finished tasks are kept for `AGENTOS_TASK_RETENTION`, then purged by the
+// supervisor's poll.
 import { WorkflowEngine } from "@agentos/checkpoint"
-import { IdGenerator } from "@agentos/core"
 import type { AdmissionPolicy } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import type { Letter } from "@agentos/dlq"
 import type { AgentMemory } from "@agentos/memory"
-import { SharedState } from "@agentos/state"
-import { Supervisor, Task } from "@agentos/supervisor"
+import type { SharedState } from "@agentos/state"
+import { Supervisor, Task, TaskQueue } from "@agentos/supervisor"
 import type { Errors as SupervisorErrors } from "@agentos/supervisor"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import {
-  Cause,
   Context,
+  Data,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -31,7 +41,9 @@ import {
   ParseResult,
   Ref,
   Schedule,
-  Schema
+  Schema,
+  Stream,
+  SubscriptionRef
 } from "effect"
 import * as Api from "./Api.js"
 import type { AppConfig } from "./Config.js"
@@ -43,14 +55,36 @@ export const ESTIMATED_TOKENS = 4_000
 
 export const TASK_TYPES = ["research"] as const
 
+/** The name of the team's worker in the supervisor. */
+export const WORKER = "researchers"
+
+/**
+ * A research task's payload, as the queue stores it. `workflowId` is absent
+ * for a new run (its workflow takes the task's id) and names the workflow a
+ * retry runs again.
+ */
 const TaskPayload = Schema.Struct({
-  workflowId: Schema.String,
   topic: Schema.String,
   agent: Schema.String,
   mode: Schema.Literal("execute", "retry"),
-  submittedAt: Schema.Int
+  workflowId: Schema.optional(Schema.String)
 })
 type TaskPayload = typeof TaskPayload.Type
+const decodePayload = Schema.decodeUnknownOption(TaskPayload)
+
+/**
+ * The run was stopped by a shutdown and handed back to the queue: the one
+ * failure the `research` type retries (at once, by whichever instance
+ * claims it next). Its workflow keeps its checkpoint.
+ */
+export class Handoff extends Data.TaggedError("Handoff")<{ readonly workflowId: string }> {
+  override get message() {
+    return `the run of workflow ${this.workflowId} was stopped by a shutdown and handed back to the queue`
+  }
+}
+
+const isHandoff = (error: unknown) =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "Handoff"
 
 /** The `research` task type: its queue holds at most `maxQueued` tasks (more: 429 backpressure). */
 export const researchTask = (maxQueued: number) =>
@@ -58,20 +92,10 @@ export const researchTask = (maxQueued: number) =>
     payload: TaskPayload,
     result: Schema.Struct({ workflowId: Schema.String, report: Schema.String }),
     timeout: "10 minutes",
+    // Only a handed-off run is retried; any other failure ends the task (the engine retried its steps).
+    retry: Schedule.whileInput(Schedule.forever, isHandoff),
     maxQueued
   })
-
-/** A task as recorded in shared state. */
-const Ledger = Schema.Struct({
-  ...Api.TaskView.fields,
-  priority: Schema.optional(Schema.Int)
-})
-type Ledger = typeof Ledger.Type
-/** A task not finished yet (what recovery reads at start). */
-const ledgerKey = (id: string) => `demo/tasks/${id}`
-/** A finished task, moved out of the open records so start-up reads only the open ones. */
-const doneKey = (id: string) => `demo/done/${id}`
-const decodeLedger = Schema.decodeUnknownOption(Ledger)
 
 export type SubmitError =
   | Api.UnknownTaskType
@@ -104,12 +128,13 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
     payload: typeof Api.ResearchPayload.Type
   ) => Effect.Effect<string, SubmitError | SupervisorErrors.TaskError>
   readonly ready: Effect.Effect<boolean>
+  /** What this instance counted since it started. */
   readonly counts: Effect.Effect<Counts>
   readonly supervisor: Supervisor.SupervisorService
 }>() {}
 
 const tasksTotal = Metric.counter("agentos_demo_tasks_total", {
-  description: "Research tasks by outcome: accepted, refused, completed, failed, cancelled"
+  description: "Research tasks by outcome: accepted, refused, completed, failed, handed-off"
 })
 
 const internal = (operation: string) => (error: { readonly message?: string; readonly _tag: string }) =>
@@ -126,10 +151,45 @@ const TOPICS = [
   "optimistic locking for shared agent state"
 ]
 
+/** A stored task as the API shows it: the queue's seven statuses folded into the API's four. */
+const view = (stored: TaskQueue.StoredTask): typeof Api.TaskView.Type | undefined => {
+  const payload = decodePayload(stored.record.payload)
+  if (Option.isNone(payload)) return undefined
+  const outcome = stored.outcome
+  let status: typeof Api.TaskStatus.Type = "accepted"
+  let error: string | undefined
+  if (outcome !== undefined && outcome.status !== "completed") {
+    // The supervisor stores a TaskFailed (its `error` is the handler's failure) or a TaskCancelled.
+    const stored = outcome.error as {
+      readonly _tag?: string
+      readonly reason?: string
+      readonly error?: { readonly tag?: string; readonly message?: string }
+    }
+    const tag = stored.error?.tag ?? stored._tag ?? "Error"
+    error = `${tag}: ${stored.error?.message ?? stored.reason ?? ""}`
+    status = outcome.status === "cancelled" || tag === "WorkflowCancelled" ? "cancelled" : "failed"
+  } else if (outcome?.status === "completed") {
+    status = "completed"
+  }
+  return {
+    id: stored.record.id,
+    type: stored.record.type,
+    status,
+    agent: payload.value.agent,
+    topic: payload.value.topic,
+    workflowId: payload.value.workflowId ?? stored.record.id,
+    submittedAt: stored.record.submittedAt,
+    ...(stored.finishedAt === undefined || status === "accepted" ? {} : { finishedAt: stored.finishedAt }),
+    ...(error === undefined ? {} : { error }),
+    supervisor: stored.record.id
+  }
+}
+
 /**
- * The team's layer: the supervisor (memory queue, admission by the budget's
- * and the router's policies), its `research` worker, start-up recovery and,
- * unless turned off, the built-in team submitting steady work.
+ * The team's layer: the supervisor over the durable task queue (admission by
+ * the budget's and the router's policies), its `research` worker, the
+ * shutdown handoff and, unless turned off, the built-in team submitting
+ * steady work.
  */
 export const layer = (
   config: AppConfig,
@@ -139,105 +199,80 @@ export const layer = (
     Team,
     Effect.gen(function*() {
       const engine = yield* WorkflowEngine.WorkflowEngine
-      const state = yield* SharedState.SharedState
       const dlq = yield* DeadLetterQueue.DeadLetterQueue
-      const ids = yield* IdGenerator.IdGenerator
+      const queue = yield* TaskQueue.TaskQueue
       const services = yield* Effect.context<
         LanguageModel.LanguageModel | AgentMemory.AgentMemory | SharedState.SharedState
       >()
       const counts = yield* Ref.make<Counts>({ accepted: 0, completed: 0, failed: 0, refused: 0 })
       const ready = yield* Ref.make(false)
-      const count = (key: keyof Counts) =>
+      const count = (key: keyof Counts | "handed-off") =>
         Effect.zipRight(
-          Ref.update(counts, (c) => ({ ...c, [key]: c[key] + 1 })),
+          key === "handed-off" ? Effect.void : Ref.update(counts, (c) => ({ ...c, [key]: c[key] + 1 })),
           Metric.increment(Metric.tagged(tasksTotal, "outcome", key))
         )
       const knownAgents = HashSet.fromIterable(config.agents)
       const wait = { onBusy: "wait" as const, waitTimeout: Duration.times(config.leaseTtl, 3) }
+      // Runs in this instance's handlers, and the signal that hands them back at shutdown.
+      const inFlight = yield* SubscriptionRef.make(0)
+      const stop = yield* Deferred.make<void>()
 
-      const record = (entry: Ledger) =>
-        state.set(ledgerKey(entry.id), entry as unknown as Record<string, never>, { agent: "supervisor" })
-      // Finished: written to the done records first, then removed from the open ones (a crash in
-      // between leaves it open: run again at start, a completed workflow returns at once).
-      const finish = (entry: Ledger) =>
-        Effect.zipRight(
-          state.set(doneKey(entry.id), entry as unknown as Record<string, never>, { agent: "supervisor" }),
-          state.delete(ledgerKey(entry.id), { agent: "supervisor" })
-        )
+      // A retry runs a failed or cancelled workflow again from its failed step; a run handed back
+      // mid-way (or a completed one) resumes from its checkpoint (a completed one returns at once).
+      const runWorkflow = (payload: TaskPayload, workflowId: string) =>
+        Effect.gen(function*() {
+          if (payload.mode === "retry") {
+            const status = yield* engine.status(workflowId).pipe(
+              Effect.map((c) => c.status),
+              Effect.orElseSucceed(() => "unknown")
+            )
+            if (status === "failed" || status === "cancelled") return yield* engine.retry(research, workflowId, wait)
+          }
+          return yield* engine.execute(research, workflowId, { topic: payload.topic, agent: payload.agent }, wait)
+        })
 
-      // The handler: the workflow, with the task's usage reported to its budget grant.
+      // The handler: the workflow, with the task's usage reported to its budget grant; stopped
+      // and handed back to the queue when a shutdown's drain ends first.
       const handler = (payload: TaskPayload, context: Task.TaskContext) => {
-        const run = payload.mode === "retry"
-          ? engine.retry(research, payload.workflowId, wait)
-          : engine.execute(research, payload.workflowId, { topic: payload.topic, agent: payload.agent }, wait)
-        const base: Ledger = {
-          id: payload.workflowId,
-          type: "research",
-          status: "accepted",
-          agent: payload.agent,
-          topic: payload.topic,
-          workflowId: payload.workflowId,
-          submittedAt: payload.submittedAt,
-          supervisor: context.taskId
-        }
-        return run.pipe(
+        const workflowId = payload.workflowId ?? context.taskId
+        const run = runWorkflow(payload, workflowId).pipe(
           Effect.provideService(TaskUsage, { report: context.reportUsage }),
           Effect.provide(services),
-          Effect.map((final) => ({ workflowId: payload.workflowId, report: final.report ?? "" })),
-          Effect.onExit((exit) =>
-            Effect.gen(function*() {
-              // Interrupted (shutdown): stays accepted, run again at the next start.
-              if (Exit.isInterrupted(exit)) return
-              const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-              if (Exit.isSuccess(exit)) {
-                yield* count("completed")
-                yield* Effect.ignoreLogged(finish({ ...base, status: "completed", finishedAt }))
-                return
-              }
-              const error = Cause.squash(exit.cause) as { _tag?: string; message?: string }
-              const cancelled = error._tag === "WorkflowCancelled"
-              yield* count("failed")
-              yield* Effect.ignoreLogged(finish({
-                ...base,
-                status: cancelled ? "cancelled" : "failed",
-                finishedAt,
-                error: `${error._tag ?? "Error"}: ${error.message ?? ""}`
-              }))
-            })
-          )
+          Effect.map((final) => ({ workflowId, report: final.report ?? "" }))
+        )
+        const handedOff = Effect.zipRight(Deferred.await(stop), Effect.fail(new Handoff({ workflowId })))
+        return Effect.acquireUseRelease(
+          SubscriptionRef.update(inFlight, (n) => n + 1),
+          () =>
+            Effect.raceFirst(run, handedOff).pipe(
+              Effect.onExit((exit) => {
+                if (Exit.isSuccess(exit)) return count("completed")
+                if (Exit.isInterrupted(exit)) return Effect.void
+                return exit.cause._tag === "Fail" && isHandoff(exit.cause.error)
+                  ? count("handed-off")
+                  : count("failed")
+              })
+            ),
+          () => SubscriptionRef.update(inFlight, (n) => n - 1)
         )
       }
 
       const taskType = researchTask(config.maxQueued)
-      const supervisorLayer = Supervisor.layerMemory({
+      const supervisorLayer = Supervisor.layer({
         types: [taskType],
-        workers: [Task.worker(taskType, { name: "researchers", maxConcurrent: 4, handler })],
+        workers: [Task.worker(taskType, { name: WORKER, maxConcurrent: 4, handler })],
         groupLimits: { default: 2 },
         admission: policies,
-        shutdown: { mode: "drain", timeout: config.drainTimeout }
+        shutdown: { mode: "drain", timeout: config.drainTimeout },
+        results: { retention: config.taskRetention },
+        // The queue is shared with every instance on the same database (one on SQLite).
+        shared: { lease: config.taskLease, pollInterval: config.taskPollInterval }
       })
       const supervisor = yield* Layer.build(supervisorLayer).pipe(
         Effect.map(Context.get(Supervisor.Supervisor)),
+        Effect.provideService(TaskQueue.TaskQueue, queue),
         Effect.orDie
       )
-
-      const enqueue = (entry: Ledger, mode: TaskPayload["mode"], wait: boolean) => {
-        const request = {
-          type: taskType,
-          payload: {
-            workflowId: entry.workflowId,
-            topic: entry.topic,
-            agent: entry.agent,
-            mode,
-            submittedAt: entry.submittedAt
-          },
-          ...(entry.priority === undefined ? {} : { priority: entry.priority }),
-          agentId: entry.agent,
-          groupKey: entry.agent,
-          estimatedTokens: ESTIMATED_TOKENS
-        }
-        return wait ? supervisor.submitWait(request) : supervisor.submit(request)
-      }
 
       const refusal = (
         error: SupervisorErrors.Backpressure | AdmissionPolicy.AdmissionRejected | { readonly _tag: string }
@@ -276,25 +311,30 @@ export const layer = (
         }
       }
 
-      // Recorded first, queued second; a refusal removes the record again.
-      const admit = (entry: Ledger, mode: TaskPayload["mode"]) =>
+      // Queued in the durable queue (or refused, with nothing written), then answered.
+      const admit = (payload: TaskPayload, priority: number | undefined) =>
         Effect.gen(function*() {
           if (!(yield* Ref.get(ready))) {
             return yield* new Api.Unavailable({ message: "the service is starting or draining" })
           }
-          const written = yield* record(entry).pipe(Effect.mapError(internal("record the task")))
-          const handle = yield* enqueue(entry, mode, false).pipe(
-            Effect.tapError(() =>
-              Effect.ignoreLogged(state.delete(ledgerKey(entry.id), {
-                agent: "supervisor",
-                ...Option.match(written.entry, { onNone: () => ({}), onSome: (e) => ({ expectedVersion: e.version }) })
-              }))
-            ),
+          const handle = yield* supervisor.submit({
+            type: taskType,
+            payload,
+            ...(priority === undefined ? {} : { priority }),
+            agentId: payload.agent,
+            groupKey: payload.agent,
+            estimatedTokens: ESTIMATED_TOKENS
+          }).pipe(
             Effect.tapError(() => count("refused")),
             Effect.mapError(refusal)
           )
           yield* count("accepted")
-          return { id: entry.id, workflowId: entry.workflowId, status: "accepted" as const, handle }
+          return {
+            id: handle.id as string,
+            workflowId: payload.workflowId ?? handle.id,
+            status: "accepted" as const,
+            handle
+          }
         })
 
       let next = 0
@@ -318,45 +358,29 @@ export const layer = (
               message: `unknown agent "${agent}"; the team: ${config.agents.join(", ")}`
             })
           }
-          const id = yield* ids.next.pipe(Effect.map((raw) => `wf-${raw}`))
-          const submittedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          return yield* admit({
-            id,
-            type: "research",
-            status: "accepted",
-            agent,
-            topic: payload.topic,
-            workflowId: id,
-            submittedAt,
-            ...(request.priority === undefined ? {} : { priority: request.priority })
-          }, "execute")
+          return yield* admit({ topic: payload.topic, agent, mode: "execute" }, request.priority)
         })
-      const submit = (request: typeof Api.SubmitTask.Type) =>
-        Effect.map(submitTask(request), (a) => ({ id: a.id, workflowId: a.workflowId, status: a.status }))
+      const accepted = (a: { readonly id: string; readonly workflowId: string }) => ({
+        id: a.id,
+        workflowId: a.workflowId,
+        status: "accepted" as const
+      })
+      const submit = (request: typeof Api.SubmitTask.Type) => Effect.map(submitTask(request), accepted)
       const run = (payload: typeof Api.ResearchPayload.Type) =>
         Effect.flatMap(
           submitTask({ type: "research", payload }),
-          (accepted) => Effect.map(accepted.handle.await, (result) => result.report)
+          (a) => Effect.map(a.handle.await, (result) => result.report)
         )
 
-      const readRecord = (key: string) =>
-        state.get(key).pipe(
-          Effect.mapError(internal("read the task")),
-          Effect.map(Option.flatMap((entry) => decodeLedger(entry.value)))
-        )
-      // An open record (accepted, maybe run again) wins over a finished one of an earlier run.
-      const readLedger = (id: string) =>
-        Effect.flatMap(
-          readRecord(ledgerKey(id)),
-          (open) => Option.isSome(open) ? Effect.succeed(open) : readRecord(doneKey(id))
-        )
-
+      const notFound = (id: string) => new Api.NotFound({ message: `no task ${id}`, kind: "task", id })
       const task = (id: string) =>
-        Effect.flatMap(
-          readLedger(id),
-          Option.match({
-            onNone: () => Effect.fail(new Api.NotFound({ message: `no task ${id}`, kind: "task", id })),
-            onSome: (entry) => Effect.succeed(entry)
+        queue.status(id).pipe(
+          Effect.mapError(internal("read the task")),
+          Effect.flatMap((stored) => {
+            const found = Option.isSome(stored) && stored.value.record.type === "research"
+              ? view(stored.value)
+              : undefined
+            return found === undefined ? Effect.fail(notFound(id)) : Effect.succeed(found)
           })
         )
 
@@ -384,16 +408,7 @@ export const layer = (
           const state = yield* Schema.decodeUnknown(research.state)(checkpoint.state).pipe(
             Effect.mapError(() => internal("decode the checkpoint")({ _tag: "CheckpointInvalid" }))
           )
-          const submittedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          return yield* admit({
-            id: workflowId,
-            type: "research",
-            status: "accepted",
-            agent: state.agent,
-            topic: state.topic,
-            workflowId,
-            submittedAt
-          }, "retry")
+          return yield* admit({ topic: state.topic, agent: state.agent, mode: "retry", workflowId }, undefined)
         })
 
       // A letter's replay runs the workflow again as a supervisor task (its failed step first) and waits for it.
@@ -422,36 +437,21 @@ export const layer = (
             })
           )
 
-      // Start-up recovery: every task recorded as accepted is queued again (waiting for room).
-      const recover = Effect.gen(function*() {
-        let cursor: string | undefined
-        let resubmitted = 0
-        do {
-          const page = yield* state.list("demo/tasks/", { limit: 500, ...(cursor ? { cursor } : {}) })
-          for (const item of page.entries) {
-            const entry = decodeLedger(item.value)
-            if (Option.isNone(entry) || entry.value.status !== "accepted") continue
-            const mode = yield* engine.status(entry.value.workflowId).pipe(
-              Effect.map((c): TaskPayload["mode"] => c.status === "cancelled" ? "retry" : "execute"),
-              Effect.orElseSucceed((): TaskPayload["mode"] => "execute")
-            )
-            yield* enqueue(entry.value, mode, true).pipe(
-              Effect.tap(() => count("accepted")),
-              Effect.tapError((error) =>
-                Effect.logWarning(`recovery: task ${entry.value.id} could not be queued again: ${error._tag}`)
-              ),
-              Effect.ignore
-            )
-            resubmitted++
-          }
-          cursor = Option.getOrUndefined(page.cursor)
-        } while (cursor !== undefined)
-        if (resubmitted > 0) yield* Effect.logInfo(`recovery: ${resubmitted} accepted task(s) queued again`)
-      })
-      yield* recover.pipe(Effect.orDie)
       yield* Ref.set(ready, true)
-      // Admission stops first when the scope closes (SIGTERM); the supervisor then drains.
-      yield* Effect.addFinalizer(() => Ref.set(ready, false))
+      // At a stop (this finalizer runs before the supervisor's): admission stops, the worker takes
+      // no new task, the runs in flight get the drain's grace period, then the rest are handed
+      // back to the queue with their checkpoints. The supervisor's own drain then finds nothing.
+      const idle = inFlight.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          yield* Ref.set(ready, false)
+          yield* Effect.ignore(supervisor.removeWorker(WORKER))
+          // Finalizers run uninterruptibly: only an interruptible wait can be cut by the timeout.
+          yield* Effect.ignore(Effect.timeout(Effect.interruptible(idle), config.drainTimeout))
+          yield* Deferred.succeed(stop, undefined)
+          yield* idle
+        })
+      )
 
       if (config.team) {
         let turn = 0
@@ -467,8 +467,7 @@ export const layer = (
         agents: config.agents,
         submit,
         task,
-        retry: (workflowId: string) =>
-          Effect.map(retry(workflowId), (a) => ({ id: a.id, workflowId: a.workflowId, status: a.status })),
+        retry: (workflowId: string) => Effect.map(retry(workflowId), accepted),
         replay,
         run,
         ready: Ref.get(ready),

@@ -62,9 +62,11 @@ for (const backend of Backends.sqlBackends()) {
           const task = yield* finished(http, id)
           assert.strictEqual(task.status, "completed", JSON.stringify(task))
           assert.strictEqual(task.agent, "analyst")
-          // The finished task's record moved out of the open ones that a restart re-queues.
-          assert.strictEqual((yield* Effect.orDie(state.list("demo/tasks/"))).entries.length, 0)
-          assert.strictEqual((yield* Effect.orDie(state.list("demo/done/"))).entries.length, 1)
+          // The task is the supervisor's durable record; its workflow took its id.
+          assert.deepStrictEqual([task.workflowId, task.supervisor], [id, id])
+          assert.isAtLeast(task.finishedAt, task.submittedAt)
+          // No task record of the demo's own in shared state: the queue is the only ledger.
+          assert.strictEqual((yield* Effect.orDie(state.list("demo/"))).entries.length, 0)
 
           // Per-step status and attempts from the checkpoint.
           const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
@@ -181,8 +183,8 @@ for (const backend of Backends.sqlBackends()) {
           assert.strictEqual(refused.body._tag, "TooManyRequests")
           assert.strictEqual(refused.body.reason, "budget")
           assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
-          const tasks = yield* Effect.orDie(state.list("demo/tasks/"))
-          assert.strictEqual(tasks.entries.length, 0)
+          assert.strictEqual((yield* Effect.orDie(state.list(""))).entries.length, 0)
+          assert.strictEqual((yield* http.request("GET", "/supervisor")).body.queueDepth.research, 0)
           assert.strictEqual((yield* http.request("GET", "/workflows")).body.items.length, 0)
         }).pipe(Effect.scoped, quiet),
       { timeout: 30_000 }
@@ -464,11 +466,73 @@ describe("demo service: restarts", () => {
         assert.isDefined(letter.resolution)
         const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
         assert.strictEqual(workflow.status, "completed")
-        assert.strictEqual((yield* http.request("GET", `/tasks/${id}`)).body.status, "completed")
+        // The first task failed for good; the replay ran the workflow as a new task.
+        assert.strictEqual((yield* http.request("GET", `/tasks/${id}`)).body.status, "failed")
         const again = yield* http.request("POST", `/dead-letters/${letterId}/replay`)
         assert.strictEqual(again.status, 409)
       }).pipe(Effect.scoped, quiet),
     { timeout: 60_000 }
+  )
+})
+
+describe("demo service: two instances on one Postgres", () => {
+  it.live.skipIf(Backends.skipPostgres())(
+    "share one queue: every workflow submitted to either completes exactly once, seen from both",
+    () =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase("postgres")
+        // Started one after the other (each runs its migrations), then both serve at once.
+        const a = client((yield* start(config({ simLatency: Duration.millis(20) }), database())).base)
+        const b = client((yield* start(config({ simLatency: Duration.millis(20) }), database())).base)
+        const ids: Array<string> = []
+        for (let i = 0; i < 12; i++) {
+          const r = yield* (i % 2 === 0 ? a : b).request("POST", "/workflows", { body: { topic: `shared ${i}` } })
+          assert.strictEqual(r.status, 202, r.text)
+          ids.push(r.body.id)
+        }
+        for (const id of ids) {
+          // Either instance answers for a task the other accepted or ran.
+          assert.strictEqual((yield* finished(a, id)).status, "completed")
+          assert.strictEqual((yield* finished(b, id)).status, "completed")
+          const workflow = (yield* a.request("GET", `/workflows/${id}`)).body
+          assert.deepStrictEqual(workflow.steps.map((s: any) => [s.status, s.attempts]), [
+            ["completed", 1],
+            ["completed", 1],
+            ["completed", 1],
+            ["completed", 1]
+          ])
+        }
+        // Exactly once: the instances' workers completed as many tasks as were submitted between
+        // them, and each workflow's last step counted its report once.
+        const completed = (yield* Effect.forEach([a, b], (http) => http.request("GET", "/supervisor")))
+          .map((r) => r.body.workers[0].completed as number)
+        assert.strictEqual(completed[0]! + completed[1]!, ids.length, `a: ${completed[0]}, b: ${completed[1]}`)
+        assert.strictEqual((yield* a.request("GET", "/state/team%2Fprogress")).body.value.reports, ids.length)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+})
+
+describe("demo service: finished tasks", () => {
+  it.live(
+    "are purged after the configured retention; their workflows stay",
+    () =>
+      Effect.gen(function*() {
+        // Retention is judged by the database's clock (the queue's purge), so real time, kept short.
+        const { base } = yield* start(
+          config({ taskRetention: Duration.seconds(1), taskPollInterval: Duration.millis(20) }),
+          Backends.sqlite()
+        )
+        const http = client(base)
+        const id: string = (yield* http.request("POST", "/workflows", { body: { topic: "short-lived" } })).body.id
+        assert.strictEqual((yield* finished(http, id)).status, "completed")
+        const gone = yield* eventually(
+          Effect.map(http.request("GET", `/tasks/${id}`), (r) => r.status === 404 ? r.body : undefined)
+        )
+        assert.deepStrictEqual([gone._tag, gone.kind, gone.id], ["NotFound", "task", id])
+        assert.strictEqual((yield* http.request("GET", `/workflows/${id}`)).body.status, "completed")
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
   )
 })
 
@@ -524,7 +588,7 @@ describe("demo service: backpressure", () => {
     () =>
       Effect.gen(function*() {
         // One queued task at most; slow model calls keep the workers busy.
-        const { base, state } = yield* start(
+        const { base } = yield* start(
           config({ maxQueued: 1, simLatency: Duration.millis(300), agents: ["a", "b", "c", "d", "e", "f"] }),
           Backends.sqlite()
         )
@@ -541,9 +605,12 @@ describe("demo service: backpressure", () => {
           assert.deepStrictEqual([r.body._tag, r.body.reason], ["TooManyRequests", "backpressure"])
           assert.isAtLeast(Number(r.headers.get("retry-after")), 1)
         }
-        const open = yield* Effect.orDie(state.list("demo/tasks/"))
-        const done = yield* Effect.orDie(state.list("demo/done/"))
-        assert.strictEqual(open.entries.length + done.entries.length, accepted.length)
+        // Every accepted task runs; the refused left nothing in the queue.
+        for (const r of accepted) assert.strictEqual((yield* finished(http, r.body.id)).status, "completed")
+        const snapshot = (yield* http.request("GET", "/supervisor")).body
+        assert.strictEqual(snapshot.workers[0].completed, accepted.length)
+        assert.strictEqual(snapshot.queueDepth.research, 0)
+        assert.strictEqual((yield* http.request("GET", "/workflows")).body.items.length, accepted.length)
       }).pipe(Effect.scoped, quiet),
     { timeout: 30_000 }
   )

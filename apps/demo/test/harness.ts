@@ -27,6 +27,8 @@ export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   agents: ["lead", "analyst"],
   drainTimeout: Duration.millis(200),
   leaseTtl: Duration.seconds(1),
+  taskLease: Duration.seconds(3),
+  taskPollInterval: Duration.millis(50),
   tokenBudget: 10_000_000,
   spendLimitMicros: 10_000_000,
   simLatency: Duration.zero,
