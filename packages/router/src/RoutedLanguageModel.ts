@@ -9,10 +9,11 @@
  * Settlement rules: usage reported in a finish part is charged as reported;
  * a response without one is charged at its input and its text counted with
  * the `TokenCounter`, marked estimated; a call the provider refused (an
- * HTTP error status or a transport error) is cancelled; a call that failed
- * after the provider may have answered (an object that does not decode, a
- * failing tool handler, a body or stream cut after a 2xx status) is charged
- * its reservation; a call interrupted
+ * HTTP error status or a transport error) is cancelled; an object that does
+ * not decode is charged what its answer reports (its usage, or its text
+ * counted, estimated); a call that failed otherwise after the provider may
+ * have answered (a failing tool handler, a body or stream cut after a 2xx
+ * status) is charged its reservation; a call interrupted
  * before it was sent is cancelled; an interrupted call, or a stream its
  * consumer stopped early, is charged its reservation; a stream that fails
  * midway is charged what it delivered (estimated). A stream in which the

@@ -3,6 +3,7 @@
 // the provider's billed log, and never leaves a reservation open.
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
+import * as Telemetry from "@effect/ai/Telemetry"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -46,6 +47,29 @@ describe("settlement", () => {
       assert.strictEqual(status.reserved, 0)
       assert.isAtLeast(status.spent, costOf(billed!))
       assert.strictEqual(status.calls, 1)
+    }).pipe(Effect.provide(routed({ seed: 2, billedLog: log })))
+  })
+
+  it.effect("an object that does not decode is charged what the provider reported, not its reservation", () => {
+    const log = tempLog()
+    let seen = 0
+    return Effect.gen(function*() {
+      const failed = yield* Effect.either(
+        LanguageModel.generateObject({ prompt: "File a ticket", schema: Refused }).pipe(
+          // The caller's own span transformer still sees the answer.
+          Effect.provideService(Telemetry.CurrentSpanTransformer, (options) => {
+            seen += options.response.length
+          })
+        )
+      )
+      assert.isTrue(Either.isLeft(failed) && failed.left._tag === "MalformedOutput")
+      assert.isAbove(seen, 0)
+      const [billed] = yield* SimulatedProvider.readBilledLog(log)
+      const attempt = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 })))[0]!.attempts[0]!
+      assert.isBelow(costOf(billed!), attempt.reserved)
+      assert.deepStrictEqual([attempt.outcome, attempt.charged, attempt.estimated], ["failed", costOf(billed!), false])
+      const status = yield* team
+      assert.deepStrictEqual([status.spent, status.reserved, status.calls], [costOf(billed!), 0, 1])
     }).pipe(Effect.provide(routed({ seed: 2, billedLog: log })))
   })
 

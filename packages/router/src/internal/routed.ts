@@ -7,8 +7,11 @@
  *   the `TokenCounter`, marked estimated;
  * - a call the provider refused (HTTP error status, transport error) is
  *   cancelled: a provider does not bill a failed request;
- * - a call that failed otherwise (an answer that does not decode, a tool
- *   handler that fails) may have been answered and billed: it is settled at
+ * - an object `generateObject` cannot decode is settled at what the answer
+ *   reports (recorded through `@effect/ai`'s span transformer, which sees
+ *   the answer before the object is decoded);
+ * - a call that failed otherwise (a tool handler that fails, a body cut
+ *   after a 2xx status) may have been answered and billed: it is settled at
  *   its reservation;
  * - a call interrupted before it was sent is cancelled; one interrupted
  *   after is settled at its reservation (it may have spent it);
@@ -22,6 +25,7 @@ import * as AiError from "@effect/ai/AiError"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import * as Telemetry from "@effect/ai/Telemetry"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -421,7 +425,10 @@ export const make = (
       method: DecisionLog.Entry["method"],
       prompt: Prompt.RawInput,
       needs: ReadonlyArray<Model.Capability>,
-      run: (service: LanguageModel.Service) => Effect.Effect<A, E, R>
+      run: (
+        service: LanguageModel.Service,
+        answered: (response: ReadonlyArray<{ readonly type: string }>) => void
+      ) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | AiError.AiError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -466,11 +473,15 @@ export const make = (
             }
             const hold = held.right
             let sent = false
+            // The provider's answer, when the call recorded it before failing.
+            let answer: ReadonlyArray<{ readonly type: string }> | undefined
             const exit = yield* Effect.exit(
               restore(
                 Effect.suspend(() => {
                   sent = true
-                  return run(service).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n)))
+                  return run(service, (response) => {
+                    answer = response
+                  }).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n)))
                 })
               )
             )
@@ -519,6 +530,21 @@ export const make = (
             if (unbilled(exit.cause)) {
               yield* Effect.ignore(cancel(hold))
               attempts.push(attemptOf(n, startedAt, endedAt, { ...heldFields(hold), outcome: "failed", ...fields }))
+            } else if (answer !== undefined) {
+              // The provider answered, then the call failed on its answer (an
+              // object that does not decode): charged what the answer reports.
+              const text = answer.flatMap((part) =>
+                part.type === "text" ? [(part as Response.TextPart).text] : []
+              ).join("")
+              const settled = yield* Effect.either(settle(hold, outcomeOf(answer, text, separate(decision.model))))
+              attempts.push(attemptOf(n, startedAt, endedAt, {
+                ...heldFields(hold),
+                outcome: "failed",
+                ...fields,
+                ...(Either.isRight(settled)
+                  ? { charged: settled.right.charged, estimated: settled.right.estimated }
+                  : {})
+              }))
             } else {
               // The provider may have answered (and billed) before the call
               // failed: its usage is unknown, so it is charged its reservation.
@@ -710,7 +736,15 @@ export const make = (
           "generateObject",
           o.prompt,
           o.toolkit === undefined ? ["json"] : ["json", "tools"],
-          (s) => s.generateObject(o)
+          (s, answered) =>
+            // `generateObject` hands its answer to the span transformer before it
+            // decodes the object: recorded there, a refused object is charged
+            // what the provider reported. The caller's own transformer still runs.
+            Effect.flatMap(Effect.serviceOption(Telemetry.CurrentSpanTransformer), (theirs) =>
+              Effect.provideService(s.generateObject(o), Telemetry.CurrentSpanTransformer, (options) => {
+                answered(options.response)
+                if (Option.isSome(theirs)) theirs.value(options)
+              }))
         )) as LanguageModel.Service["generateObject"],
       streamText: ((o: LanguageModel.GenerateTextOptions<any>) =>
         streamText(o)) as unknown as LanguageModel.Service["streamText"]
