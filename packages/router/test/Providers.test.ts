@@ -12,6 +12,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
@@ -36,6 +37,7 @@ interface Reply {
   readonly raw?: string
   readonly rawType?: "json" | "sse"
   readonly cut?: boolean
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 // One fake server for the file: each test sets the reply and reads the request.
@@ -60,7 +62,7 @@ const server = Http.createServer((req, res) => {
       res.writeHead(reply.status ?? 200, { "content-type": "text/event-stream" })
       res.end(reply.sse)
     } else {
-      res.writeHead(reply.status ?? 200, { "content-type": "application/json" })
+      res.writeHead(reply.status ?? 200, { "content-type": "application/json", ...reply.headers })
       res.end(JSON.stringify(reply.json ?? {}))
     }
   })
@@ -353,4 +355,55 @@ describe("an error object inside a chat-completions stream", () => {
       const t = yield* team
       assert.deepStrictEqual([t.calls, t.reserved, t.byModel[0]?.estimatedCalls], [1, 0, 1])
     }).pipe(Effect.provide(chat())))
+})
+
+describe("error statuses and Retry-After through the adapters", () => {
+  const latest = Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })).pipe(
+    Effect.map((entries) => entries[0]!)
+  )
+
+  it.live("Anthropic 429 with retry-after (seconds): retryable, cooled down that long, nothing charged", () =>
+    Effect.gen(function*() {
+      reply = {
+        status: 429,
+        headers: { "retry-after": "30" },
+        json: {
+          type: "error",
+          error: { type: "rate_limit_error", message: "Number of requests has exceeded your rate limit" }
+        }
+      }
+      const failed = yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }))
+      assert.strictEqual(failed._tag, "HttpResponseError")
+      const first = yield* latest
+      assert.deepStrictEqual(
+        [first.attempts[0]!.status, first.attempts[0]!.retryable, first.attempts[0]!.retryAfterMillis],
+        [429, true, 30_000]
+      )
+      // The only model cools down: the next call is not sent.
+      const next = yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }))
+      assert.isTrue(Option.isSome(RoutedLanguageModel.routerError(next)))
+      assert.deepStrictEqual((yield* latest).attempts[0]!.rejected[0]?.reasons, ["cooling-down"])
+      const t = yield* team
+      assert.deepStrictEqual([t.spent, t.reserved], [0, 0])
+    }).pipe(Effect.provide(anthropic())))
+
+  it.live("Anthropic 529 overloaded_error: retryable", () =>
+    Effect.gen(function*() {
+      reply = { status: 529, json: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } }
+      yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }))
+      const overloaded = (yield* latest).attempts[0]!
+      assert.deepStrictEqual([overloaded.status, overloaded.retryable], [529, true])
+    }).pipe(Effect.provide(anthropic())))
+
+  it.live("OpenAI 429 with retry-after-ms: cooled down that many milliseconds", () =>
+    Effect.gen(function*() {
+      reply = {
+        status: 429,
+        headers: { "retry-after-ms": "1500", "retry-after": "2" },
+        json: { error: { message: "Rate limit reached", type: "requests", param: null, code: "rate_limit_exceeded" } }
+      }
+      yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }))
+      const attempt = (yield* latest).attempts[0]!
+      assert.deepStrictEqual([attempt.status, attempt.retryable, attempt.retryAfterMillis], [429, true, 1_500])
+    }).pipe(Effect.provide(openAi())))
 })
