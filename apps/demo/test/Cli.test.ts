@@ -186,7 +186,7 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
         const shown = yield* agentos(["workflows", "show", workflowId, "--url", base])
         assert.deepStrictEqual(row(shown.stdout, "status"), ["status", "completed"])
       }).pipe(quiet),
-    60_000
+    120_000
   )
 
   it.effect("budget: the team's figures and a row per agent; JSON is the dashboard", () =>
@@ -357,7 +357,7 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
         assert.strictEqual(down.status, ExitCode.Unavailable, down.stderr)
         assert.include(down.stderr, `cannot reach the service at http://127.0.0.1:${port}`)
       }),
-    60_000
+    120_000
   )
 })
 
@@ -505,6 +505,6 @@ layer(failing, { timeout: 120_000, excludeTestServices: true })("agentos: dead l
         assert.strictEqual(nothing.stdout, "removed 0 letter(s)")
         expectCode(yield* agentos(["dlq", "show", letterId, ...auth]), ExitCode.NotFound)
       }).pipe(quiet),
-    60_000
+    120_000
   )
 })
