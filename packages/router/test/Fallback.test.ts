@@ -2,10 +2,13 @@
 // model, over the simulated provider with injected failures.
 import * as Pricing from "@agentos/core/Pricing"
 import * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Tool from "@effect/ai/Tool"
+import * as Toolkit from "@effect/ai/Toolkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as DecisionLog from "../src/DecisionLog.js"
@@ -187,4 +190,18 @@ describe("fallbacks", () => {
     }).pipe(Effect.provide(routed({ seed: 1, models: { b: { failures: { serverError: 1 } } } }, {
       router: { catalog }
     }))))
+})
+
+describe("streamText with a toolkit", () => {
+  const Now = Tool.make("Now", { success: Schema.String })
+  const Tools = Toolkit.make(Now)
+  const handlers = Tools.toLayer({ Now: () => Effect.succeed("noon") })
+
+  it.effect("requires the tools capability, as generateText does: the model without tools is passed over", () =>
+    Effect.gen(function*() {
+      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "What time is it?", toolkit: Tools }))
+      const entry = yield* latest
+      assert.strictEqual(entry.attempts[0]!.model, "b")
+      assert.deepStrictEqual(reasonsIn(entry.attempts[0], "a"), ["missing-capability"])
+    }).pipe(Effect.provide(handlers), Effect.provide(routed({ seed: 1 }, { router: { catalog } }))))
 })

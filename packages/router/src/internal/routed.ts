@@ -705,7 +705,11 @@ export const make = (
 
     const streamText = (streamOptions: LanguageModel.GenerateTextOptions<any>) =>
       Stream.unwrapScoped(Effect.gen(function*() {
-        const request = yield* requestOf(streamOptions.prompt, ["streaming"], "streamText")
+        const request = yield* requestOf(
+          streamOptions.prompt,
+          streamOptions.toolkit === undefined ? ["streaming"] : ["streaming", "tools"],
+          "streamText"
+        )
         const at = yield* Clock.currentTimeMillis
         const state: StreamState = { attempts: [], tried: new Set(), last: undefined, fallback: false }
         yield* Effect.addFinalizer(() =>
