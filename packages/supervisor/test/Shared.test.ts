@@ -130,6 +130,55 @@ describe("Supervisor on a shared queue, idempotency keys", () => {
   }
 })
 
+describe("Supervisor on a shared queue, a lease lost while its handler runs", () => {
+  for (const backend of backends) {
+    it.live(
+      `the task claimed again in the same process stops the old attempt's handler — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          // Renewals that extend nothing: the lease runs out while the handler
+          // runs, as after a pause longer than the lease.
+          const { layer, queue } = yield* queueOf(
+            Layer.effect(
+              TaskQueue.TaskQueue,
+              Effect.map(TaskQueue.TaskQueue, (inner): TaskQueue.TaskQueueService => ({
+                ...inner,
+                renew: () => Effect.succeed({ _tag: "Renewed", cancelRequested: false })
+              }))
+            ).pipe(Layer.provide(backend.layer))
+          )
+          let calls = 0
+          let interrupted = 0
+          const sup = yield* supervisor({
+            types: [work],
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 2,
+                handler: ({ n }) =>
+                  Effect.suspend(() =>
+                    ++calls === 1
+                      ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++))
+                      : Effect.succeed(n)
+                  )
+              })
+            ]
+          }, layer)
+          const handle = yield* sup.submit({ type: work, payload: { n: 5 } })
+          assert.strictEqual(yield* handle.await, 5)
+          yield* waitUntil(Effect.sync(() => interrupted === 1))
+          assert.strictEqual(calls, 2)
+          const stored = Option.getOrThrow(yield* queue.status(handle.id))
+          assert.deepStrictEqual([stored.status, stored.deliveries, stored.lostDeliveries], ["completed", 2, 1])
+          // Both slots are free again.
+          const snapshot = yield* sup.snapshot
+          assert.strictEqual(snapshot.workers[0]!.inFlight, 0)
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
 describe("Supervisor on a shared queue, ending a task slowly", () => {
   for (const backend of backends) {
     it.live(

@@ -623,7 +623,8 @@ export const make = (
       if (state.attempts === 1) state.firstAttemptAt = started
       state.lastAttemptAt = started
       const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
-      if (state.cancelled !== undefined) {
+      // Cancelled, or its lease lost before the handler started: the handler is not run.
+      if (state.cancelled !== undefined || state.leaseLost) {
         return withOuter(slot, afterAttempt(slot, state, trial, started, timeoutMillis, Exit.interrupt(FiberId.none)))
       }
       state.timedOut = false
@@ -1535,8 +1536,13 @@ export const make = (
       const id = claim.record.id
       const now = clock.unsafeCurrentTimeMillis()
       const previous = tasks.get(id)
-      if (previous !== undefined && previous.exit === undefined) abandon(previous)
-      else if (previous !== undefined) retainedCount--
+      if (previous !== undefined && previous.exit === undefined) {
+        // Its lease ran out here (a pause past it) and it was claimed again:
+        // the old attempt records nothing and its handler is stopped.
+        const slot = previous.inHandler ? previous.slot : undefined
+        abandon(previous)
+        if (slot !== undefined) interruptSlot(slot)
+      } else if (previous !== undefined) retainedCount--
       const state = newTaskState(claim.record, type, payload, now, claim.failures, {
         token: claim.token,
         failures: claim.failures
