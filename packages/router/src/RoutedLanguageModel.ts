@@ -4,7 +4,9 @@
  * the catalog (with every other model's reasons), reserved in the spend
  * ledger before it is sent, run by the `ModelProvider` that serves the
  * model with the decision's output cap as `max_tokens`, and settled after
- * it with the provider's reported usage.
+ * it with the provider's reported usage. A call asks for the capabilities
+ * it needs: `json` for `generateObject`, `streaming` for `streamText`,
+ * `tools` with a toolkit, `vision` when its prompt holds an image.
  *
  * Settlement rules: usage reported in a finish part is charged as reported;
  * a response without one is charged at its input and its text counted with

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as DecisionLog from "../src/DecisionLog.js"
 import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
 import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
@@ -270,4 +271,24 @@ describe("SimulatedProvider: a stream interrupted while its completed line is wr
       assert.isAtLeast(team.spent, costOf(billed!))
     }).pipe(Effect.provide(routed({ seed: 5, billedLog: log }, { fileSystem: slowSync })))
   })
+})
+
+describe("a prompt with an image", () => {
+  it.effect("needs vision: the models without it are passed over", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generateText({
+        prompt: [{
+          role: "user",
+          content: [
+            { type: "text", text: "What is in this picture?" },
+            { type: "file", mediaType: "image/png", data: "data:image/png;base64,iVBORw0KGgo=" }
+          ]
+        }]
+      })
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 })))[0]!
+      assert.strictEqual(entry.attempts[0]!.model, "big")
+      for (const name of ["small", "mid"]) {
+        assert.include(entry.attempts[0]!.rejected.find((r) => r.model === name)?.reasons ?? [], "missing-capability")
+      }
+    }).pipe(Effect.provide(routed({ seed: 1 }))))
 })

@@ -14,3 +14,10 @@ export const promptText = (prompt: Prompt.Prompt): string => {
   }
   return out.join("\n")
 }
+
+/** Whether a prompt holds an image (a file part of an `image/` media type): a call that needs `vision`. */
+export const promptHasImage = (prompt: Prompt.Prompt): boolean =>
+  prompt.content.some((message) =>
+    typeof message.content !== "string" &&
+    message.content.some((part) => part.type === "file" && part.mediaType.toLowerCase().startsWith("image/"))
+  )

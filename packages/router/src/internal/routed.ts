@@ -52,7 +52,7 @@ import type * as RoutedLanguageModel from "../RoutedLanguageModel.js"
 import type * as Router from "../Router.js"
 import { make as makeHealth } from "./health.js"
 import type * as health from "./health.js"
-import { promptText } from "./prompt.js"
+import { promptHasImage, promptText } from "./prompt.js"
 import * as routing from "./routing.js"
 
 type RouterFailure =
@@ -283,12 +283,20 @@ export const make = (
       )
     }
 
-    /** The prompt's text; a prompt that is not valid is `InvalidInput` (behind an `AiError`), not a defect. */
-    const textOf = (prompt: Prompt.RawInput, method: string): Effect.Effect<string, AiError.AiError> => {
+    /**
+     * The prompt's text, and whether it holds an image (the call then needs
+     * `vision`); a prompt that is not valid is `InvalidInput` (behind an
+     * `AiError`), not a defect.
+     */
+    const textOf = (
+      prompt: Prompt.RawInput,
+      method: string
+    ): Effect.Effect<{ readonly text: string; readonly image: boolean }, AiError.AiError> => {
       // A string prompt is its own text: no need to build the Prompt.
-      if (typeof prompt === "string") return Effect.succeed(prompt)
+      if (typeof prompt === "string") return Effect.succeed({ text: prompt, image: false })
       try {
-        return Effect.succeed(promptText(Prompt.make(prompt)))
+        const made = Prompt.make(prompt)
+        return Effect.succeed({ text: promptText(made), image: promptHasImage(made) })
       } catch (error) {
         return Effect.fail(
           toAiError(method)(
@@ -303,9 +311,9 @@ export const make = (
       needs: ReadonlyArray<Model.Capability>,
       method: string
     ): Effect.Effect<Route.RouteRequest & { readonly scopes: ReadonlyArray<string> }, AiError.AiError> =>
-      Effect.zipWith(Effect.serviceOption(Route.Hints), textOf(prompt, method), (given, text) => {
+      Effect.zipWith(Effect.serviceOption(Route.Hints), textOf(prompt, method), (given, { image, text }) => {
         const hints: Route.CallHints = Option.getOrElse(given, () => ({}))
-        const requires = [...new Set([...(hints.requires ?? []), ...needs])]
+        const requires = [...new Set([...(hints.requires ?? []), ...needs, ...(image ? ["vision" as const] : [])])]
         const request: Route.RouteRequest & { scopes: ReadonlyArray<string> } = {
           ...hints,
           prompt: text,
