@@ -23,6 +23,19 @@ export const ResearchState = Schema.Struct({
 })
 export type ResearchState = typeof ResearchState.Type
 
+/** The tokens of memory a step's prompt may carry. */
+const CONTEXT_TOKENS = 300
+
+/**
+ * What a step remembers of an answer: its first sentence, at most 200
+ * characters. A whole answer (100–600 tokens) could never fit a prompt's
+ * context, yet every recall would still weigh and token-count it.
+ */
+export const brief = (text: string): string => {
+  const first = /^[^.!?\n]*[.!?]?/.exec(text.trim())?.[0] ?? ""
+  return first.length <= 200 ? first : `${first.slice(0, 199)}…`
+}
+
 /** A step's model call: its prompt built from memory, how hard it is, how long an answer it expects. */
 const ask = (
   state: ResearchState,
@@ -37,7 +50,10 @@ const ask = (
       agent: state.agent,
       includeTeam: true,
       query: state.topic,
-      maxTokens: 300
+      maxTokens: CONTEXT_TOKENS,
+      // A 300-token context holds a handful of these short memories: the best 20 are plenty, and
+      // each candidate looked at is token-counted (the default looks at 200).
+      candidates: 20
     })
     const answer = yield* Models.complete({
       agent: state.agent,
@@ -90,7 +106,7 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         )
         // What was found is a result: it decays fast.
         yield* (yield* AgentMemory.AgentMemory).add({
-          text: `sources on ${state.topic}: ${answer.text}`,
+          text: `sources on ${state.topic}: ${brief(answer.text)}`,
           type: "result",
           agent: state.agent,
           importance: 0.4
