@@ -6,8 +6,10 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import * as TaskQueue from "../src/TaskQueue.js"
@@ -145,4 +147,28 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql reclaim on Postgres
       }).pipe(Effect.scoped),
     30_000
   )
+})
+
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql notifications on Postgres", () => {
+  it.live("a schema whose name is too long for a channel name still offers and notifies", () =>
+    Effect.gen(function*() {
+      const { sql } = yield* withClient
+      // 60 characters: with the channel's prefix, past Postgres's 63-byte names.
+      const schema = `agentos_long_${"x".repeat(47)}`
+      yield* sql`CREATE SCHEMA ${sql(schema)}`
+      yield* Effect.addFinalizer(() => Effect.ignore(sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`))
+      const context = yield* Layer.build(TaskQueue.layerSql().pipe(Layer.provide(Backends.postgres({ schema }))))
+      const queue = Context.get(context, TaskQueue.TaskQueue)
+      const heard = yield* Effect.fork(Stream.runHead(queue.notifications))
+      // LISTEN is set up asynchronously: offered until one is heard.
+      for (let i = 0; i < 40; i++) {
+        assert.strictEqual((yield* queue.offer(record({ id: `n${i}` }), { maxQueued: 100 }))._tag, "Queued")
+        const got = yield* Effect.timeout(Fiber.join(heard), "250 millis").pipe(Effect.option)
+        if (Option.isSome(got)) {
+          assert.deepStrictEqual(got.value, Option.some("t"))
+          return
+        }
+      }
+      assert.fail("no notification was heard")
+    }).pipe(Effect.scoped), 30_000)
 })

@@ -77,13 +77,18 @@ export const make = (
       ? sql`nextval('agentos_supervisor_task_seq')`
       : sql`(SELECT COALESCE(MAX(seq), 0) + 1 FROM ${table})`
     // Postgres: the channel of this schema's notifications (one per schema,
-    // so that queues in different schemas do not wake each other).
+    // so that queues in different schemas do not wake each other). A channel
+    // name is at most 63 bytes (pg_notify refuses a longer one): a schema
+    // whose name does not fit is named by its md5.
     const channel = pg
-      ? `agentos_supervisor_${
-        (yield* sql<{ schema: string }>`SELECT current_schema() AS schema`.pipe(
-          Effect.mapError((cause) => new StoreError({ operation: "open", cause }))
-        ))[0]!.schema
-      }`
+      ? yield* sql<{ schema: string; hash: string }>`SELECT current_schema() AS schema,
+          md5(current_schema()) AS hash`.pipe(
+        Effect.map((rows) => {
+          const named = `agentos_supervisor_${rows[0]!.schema}`
+          return new TextEncoder().encode(named).length <= 63 ? named : `agentos_supervisor_${rows[0]!.hash}`
+        }),
+        Effect.mapError((cause) => new StoreError({ operation: "open", cause }))
+      )
       : undefined
 
     // The hot statements are compiled once: a statement built with a
