@@ -292,3 +292,36 @@ describe("a prompt with an image", () => {
       }
     }).pipe(Effect.provide(routed({ seed: 1 }))))
 })
+
+describe("a prompt with tool calls and results", () => {
+  it.effect("counts them as input: a tool result too large for a model's context passes it over", () =>
+    Effect.gen(function*() {
+      // About 10,000 tokens of tool result: too many for small's 8,000-token window.
+      const rows = Array.from({ length: 800 }, (_, i) => ({ region: `region-${i}`, revenue: i * 1_000 }))
+      yield* LanguageModel.generateText({
+        prompt: [
+          { role: "user", content: "Summarise the revenue by region" },
+          {
+            role: "assistant",
+            content: [{ type: "tool-call", id: "call-1", name: "Revenue", params: { by: "region" } }]
+          },
+          {
+            role: "tool",
+            content: [{
+              type: "tool-result",
+              id: "call-1",
+              name: "Revenue",
+              result: rows,
+              isFailure: false,
+              providerExecuted: false
+            }]
+          }
+        ]
+      })
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 })))[0]!
+      assert.strictEqual(entry.attempts[0]!.model, "mid")
+      assert.deepStrictEqual(entry.attempts[0]!.rejected.find((r) => r.model === "small")?.reasons, [
+        "context-too-small"
+      ])
+    }).pipe(Effect.provide(routed({ seed: 1 }))))
+})
