@@ -189,6 +189,25 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
     120_000
   )
 
+  it.effect("tasks cancel of a queued task: exit 5 and why, and the task still runs", () =>
+    Effect.gen(function*() {
+      const { base } = yield* Healthy
+      // At most 2 tasks of one agent run at once: the fifth waits until three have run (4 model calls each).
+      const ids: Array<string> = []
+      for (const topic of ["one", "two", "three", "four", "five"]) {
+        ids.push((yield* client(base).request("POST", "/workflows", { body: { topic, agent: "lead" } })).body.id)
+      }
+      const queued = ids[4]!
+      const refused = yield* agentos(["tasks", "cancel", queued, "--url", base])
+      expectCode(refused, ExitCode.Refused)
+      assert.strictEqual(
+        refused.stderr,
+        `agentos: task ${queued} is queued, not running: the service has no route that removes a queued task; ` +
+          "cancel it once it runs"
+      )
+      for (const id of ids) assert.strictEqual((yield* finished(base, id)).status, "completed")
+    }).pipe(quiet), 120_000)
+
   it.effect("budget: the team's figures and a row per agent; JSON is the dashboard", () =>
     Effect.gen(function*() {
       const { base } = yield* Healthy

@@ -409,7 +409,10 @@ const tasksShow = Command.make(
       ))
 ).pipe(Command.withDescription("Show one task: status, agent, topic, its workflow"))
 
-// A task runs one workflow: cancelling the task is cancelling its workflow.
+// A running task runs its workflow: cancelling the task is cancelling that workflow (the engine stops it
+// at its next step and keeps its checkpoint). A queued task has no workflow yet, or one that is failed or
+// cancelled and waits to be retried: cancelling that workflow would not stop the task, and the service has
+// no route that removes a queued task, so the CLI refuses rather than report a cancel that did not happen.
 const tasksCancel = Command.make(
   "cancel",
   { ...common, id: id("task") },
@@ -423,19 +426,21 @@ const tasksCancel = Command.make(
             message: `task ${c.id} is already ${task.status}; nothing to cancel`
           })
         }
-        const { outcome } = yield* client.workflows.cancel({ path: { id: task.workflowId } }).pipe(
-          Effect.catchTag("NotFound", () =>
-            Effect.fail(
-              new CliError({
-                code: ExitCode.Refused,
-                message: `task ${c.id} is queued and its workflow has not started: ` +
-                  "the service has no route that removes a queued task; cancel it once it runs"
-              })
-            ))
+        const workflow = yield* client.workflows.get({ path: { id: task.workflowId } }).pipe(
+          Effect.map(Option.some),
+          Effect.catchTag("NotFound", () => Effect.succeedNone)
         )
+        if (Option.isNone(workflow) || workflow.value.status !== "running") {
+          return yield* new CliError({
+            code: ExitCode.Refused,
+            message: `task ${c.id} is queued, not running: the service has no route that removes a queued task; ` +
+              "cancel it once it runs"
+          })
+        }
+        const { outcome } = yield* client.workflows.cancel({ path: { id: task.workflowId } })
         return cancelOutcome(`task ${c.id}`, outcome)
       }))
-).pipe(Command.withDescription("Cancel a task: its workflow stops at its next step"))
+).pipe(Command.withDescription("Cancel a running task: its workflow stops at its next step"))
 
 const tasks = Command.make("tasks", {}, chooseOne("tasks", ["show", "cancel"])).pipe(
   Command.withDescription("Tasks: show, cancel"),
