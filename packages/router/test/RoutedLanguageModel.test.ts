@@ -325,3 +325,46 @@ describe("a prompt with tool calls and results", () => {
       ])
     }).pipe(Effect.provide(routed({ seed: 1 }))))
 })
+
+describe("a stream interrupted at every point of its life", () => {
+  // 200 ms to the first token, then 100 tokens/s in chunks of eight: parts
+  // every 80 ms, the whole 40-token answer by 600 ms.
+  const offsets = [0, 1, 100, 199, 200, 280, 281, 360, 440, 520, 599, 600, 601, 700]
+  for (const at of offsets) {
+    it.effect(`interrupted ${at} ms in: charged between what was billed and what was reserved`, () => {
+      const log = tempLog()
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(
+          Stream.runDrain(
+            LanguageModel.streamText({ prompt: "Report the rollout" }).pipe(
+              RoutedLanguageModel.withRequestStream({ outputTokens: 40 })
+            )
+          )
+        )
+        yield* TestClock.adjust(`${at} millis`)
+        yield* Fiber.interrupt(fiber)
+        const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1 })))[0]!
+        const attempt = entry.attempts[0]!
+        const billed = yield* SimulatedProvider.readBilledLog(log)
+        assert.isAtMost(billed.length, 1)
+        const cost = billed.length === 0 ? 0 : costOf(billed[0]!)
+        const team = yield* spentOf("team")
+        assert.strictEqual(team.reserved, 0)
+        assert.strictEqual(team.spent, attempt.charged ?? 0)
+        if (attempt.outcome === "succeeded") {
+          assert.strictEqual(billed[0]?.status, "completed")
+          assert.strictEqual(team.spent, cost)
+        } else {
+          assert.strictEqual(attempt.outcome, "interrupted")
+          assert.isAtLeast(team.spent, cost)
+          assert.isAtMost(team.spent, attempt.reserved)
+        }
+      }).pipe(Effect.provide(routed({
+        seed: 5,
+        billedLog: log,
+        timing: "catalog",
+        defaults: { outputTokens: { min: 40, max: 40 } }
+      })))
+    })
+  }
+})
