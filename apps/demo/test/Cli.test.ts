@@ -208,6 +208,27 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
       for (const id of ids) assert.strictEqual((yield* finished(base, id)).status, "completed")
     }).pipe(quiet), 120_000)
 
+  it.effect("workflows list pages: --limit, and the cursor it prints leads to the next page", () =>
+    Effect.gen(function*() {
+      const { base } = yield* Healthy
+      const all = JSON.parse((yield* agentos(["workflows", "list", "--url", base, "--json"])).stdout).items
+      assert.isAtLeast(all.length, 3)
+      const seen: Array<string> = []
+      let cursor: Array<string> = []
+      for (let page = 0; page < all.length + 1; page++) {
+        const listed = yield* agentos(["workflows", "list", "--limit", "2", "--url", base, ...cursor])
+        expectCode(listed, ExitCode.Ok)
+        const lines = listed.stdout.split("\n")
+        const next = lines.find((l) => l.startsWith("next page: --cursor "))
+        for (const line of lines.slice(2)) {
+          if (!line.startsWith("next page")) seen.push(line.split(/\s{2,}/)[0]!)
+        }
+        if (next === undefined) break
+        cursor = ["--cursor", next.slice("next page: --cursor ".length)]
+      }
+      assert.deepStrictEqual(seen, all.map((w: any) => w.id))
+    }))
+
   it.effect("budget: the team's figures and a row per agent; JSON is the dashboard", () =>
     Effect.gen(function*() {
       const { base } = yield* Healthy
