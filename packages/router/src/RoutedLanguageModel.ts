@@ -11,7 +11,8 @@
  * Settlement rules: usage reported in a finish part is charged as reported;
  * a response without one is charged at its input and its text counted with
  * the `TokenCounter`, marked estimated; a call the provider refused (an
- * HTTP error status or a transport error) is cancelled; an object that does
+ * HTTP error status or a transport error), or that its adapter could not
+ * encode and never sent (`MalformedInput`), is cancelled; an object that does
  * not decode is charged what its answer reports (its usage, or its text
  * counted, estimated); a call that failed otherwise after the provider may
  * have answered (a failing tool handler, a body or stream cut after a 2xx

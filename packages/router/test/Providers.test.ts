@@ -407,3 +407,33 @@ describe("error statuses and Retry-After through the adapters", () => {
       assert.deepStrictEqual([attempt.status, attempt.retryable, attempt.retryAfterMillis], [429, true, 1_500])
     }).pipe(Effect.provide(openAi())))
 })
+
+describe("a request the adapter cannot encode", () => {
+  it.live("is refused before it is sent (MalformedInput): cancelled, nothing charged", () =>
+    Effect.gen(function*() {
+      seen = undefined
+      reply = { json: F.chatCompletion }
+      // The chat-completions adapter sends text only: a tool result is refused.
+      const failed = yield* Effect.flip(LanguageModel.generateText({
+        prompt: [
+          { role: "user", content: "What time is it?" },
+          { role: "assistant", content: [{ type: "tool-call", id: "call-1", name: "Now", params: {} }] },
+          {
+            role: "tool",
+            content: [{
+              type: "tool-result",
+              id: "call-1",
+              name: "Now",
+              result: "noon",
+              isFailure: false,
+              providerExecuted: false
+            }]
+          }
+        ]
+      }))
+      assert.strictEqual(failed._tag, "MalformedInput")
+      assert.isUndefined(seen)
+      const t = yield* team
+      assert.deepStrictEqual([t.spent, t.reserved, t.calls], [0, 0, 0])
+    }).pipe(Effect.provide(chat())))
+})

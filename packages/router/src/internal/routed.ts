@@ -173,9 +173,12 @@ export const classify = (error: unknown): {
 
 /**
  * Whether a failed call is known to have cost nothing: the provider refused
- * it (an HTTP error status) or it never got an answer through (a transport
- * error). Any other failure — an answer that does not decode, a body or
- * stream cut after a 2xx status (an `HttpResponseError` whose reason is not
+ * it (an HTTP error status), it never got an answer through (a transport
+ * error), or its adapter could not encode it and never sent it (a
+ * `MalformedInput` from a provider's request preparation; the toolkit's own
+ * `MalformedInput`, raised on a tool result after the answer, is not one).
+ * Any other failure — an answer that does not decode, a body or stream cut
+ * after a 2xx status (an `HttpResponseError` whose reason is not
  * `StatusCode`), a tool handler that fails, a defect — may come after the
  * provider answered and billed.
  */
@@ -183,6 +186,7 @@ export const unbilled = (cause: Cause.Cause<unknown>): boolean => {
   const error = Option.getOrUndefined(Cause.failureOption(cause))
   return Cause.isFailType(cause) && AiError.isAiError(error) &&
     (error._tag === "HttpRequestError" ||
+      (error._tag === "MalformedInput" && error.module !== "Toolkit") ||
       (error._tag === "HttpResponseError" && error.reason === "StatusCode" &&
         (error.response.status < 200 || error.response.status >= 300)))
 }
