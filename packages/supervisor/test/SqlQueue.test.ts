@@ -172,3 +172,15 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql notifications on Po
       assert.fail("no notification was heard")
     }).pipe(Effect.scoped), 30_000)
 })
+
+describe("TaskQueue.layerSql on SQLite", () => {
+  it.effect("the next seq (MAX + 1, on every offer and end) is read from an index, not a scan of the table", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(Layer.provideMerge(TaskQueue.layerSql(), Backends.sqlite()))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const plan = yield* sql<{ detail: string }>`EXPLAIN QUERY PLAN
+        SELECT COALESCE(MAX(seq), 0) + 1 FROM agentos_supervisor_tasks`
+      const details = plan.map((row) => row.detail)
+      assert.isTrue(details.some((detail) => /USING (COVERING )?INDEX/.test(detail)), details.join("; "))
+    }).pipe(Effect.scoped))
+})

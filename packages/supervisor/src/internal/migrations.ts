@@ -57,5 +57,12 @@ export const migrations: Sql.Migrations = {
     yield* sql`ALTER TABLE agentos_supervisor_tasks ADD COLUMN idempotency_key text`
     yield* sql`CREATE UNIQUE INDEX agentos_supervisor_tasks_idempotency
       ON agentos_supervisor_tasks (idempotency_key) WHERE idempotency_key IS NOT NULL`
+  }),
+  // SQLite: the next seq is MAX(seq) + 1, read on every offer, end and
+  // requeue; without an index it scanned every row kept (ended ones too).
+  "0003_sqlite_seq_index": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (Sql.isPg(sql)) return
+    yield* sql`CREATE INDEX agentos_supervisor_tasks_seq ON agentos_supervisor_tasks (seq)`
   })
 }
