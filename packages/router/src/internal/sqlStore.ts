@@ -127,10 +127,10 @@ export const makeSqlStore = (
 
     // The hot statements, compiled once to their SQL text and run on a
     // connection directly: a statement through `sql\`…\`` is compiled, gets
-    // a span and acquires its connection each time (about 30 µs a statement
-    // on SQLite), and `sql.withTransaction` a span and a scope (about 90 µs a
-    // transaction), several times the database's own work. So reserve and
-    // settle carry no `sql.execute` spans.
+    // a span and acquires its connection each time, and `sql.withTransaction`
+    // adds a span, a scope and BEGIN/COMMIT prepared anew: on SQLite several
+    // times the database's own work (the README's Benchmark has the
+    // figures). So reserve, settle and expire carry no `sql.execute` spans.
     const reserveHold = prepared(4, ([scope, period, amount, limit]) =>
       sql`INSERT INTO agentos_router_scopes (scope, period, reserved)
         VALUES (${scope}, ${period}, ${amount})
