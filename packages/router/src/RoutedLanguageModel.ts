@@ -21,8 +21,10 @@
  * consumer stopped early, is charged its reservation; a stream that fails
  * midway is charged what it delivered (estimated). A stream in which the
  * provider reports an error (an `error` part, such as Anthropic's
- * `overloaded_error` after a 200) is passed on as it is, charged what it
- * delivered, logged as failed and counted toward the model's cooldown.
+ * `overloaded_error` after a 200) is charged what it delivered, logged as
+ * failed and counted toward the model's cooldown; a retryable one
+ * (overloaded, rate-limited, a server error) reported before anything was
+ * delivered falls back like a 5xx, anything else is passed on as it is.
  *
  * Router failures (`NoEligibleModel`, `SpendLimitExceeded`, …) reach the
  * caller as `AiError.UnknownError` (the interface allows only `AiError`)

@@ -40,8 +40,10 @@ interface Reply {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-// One fake server for the file: each test sets the reply and reads the request.
+// One fake server for the file: each test sets the reply (or a queue of
+// replies, one a request) and reads the request.
 let reply: Reply = {}
+let replies: Array<Reply> = []
 let seen: { path: string; body: any } | undefined
 let base = ""
 const server = Http.createServer((req, res) => {
@@ -49,6 +51,7 @@ const server = Http.createServer((req, res) => {
   req.on("data", (c) => (text += c))
   req.on("end", () => {
     seen = { path: req.url ?? "", body: text.length > 0 ? JSON.parse(text) : undefined }
+    if (replies.length > 0) reply = replies.shift()!
     if (reply.raw !== undefined) {
       res.writeHead(reply.status ?? 200, {
         "content-type": reply.rawType === "sse" ? "text/event-stream" : "application/json"
@@ -436,4 +439,54 @@ describe("a request the adapter cannot encode", () => {
       const t = yield* team
       assert.deepStrictEqual([t.spent, t.reserved, t.calls], [0, 0, 0])
     }).pipe(Effect.provide(chat())))
+})
+
+describe("a retryable error event before anything was delivered (overloaded_error after a 200)", () => {
+  const two = Effect.runSync(ModelCatalog.fromData({
+    asOf: "2026-12-06",
+    models: [
+      model("the-model", "vendor", "2", "8", 128_000, ["streaming"]),
+      model("the-backup", "vendor", "3", "12", 128_000, ["streaming"])
+    ]
+  }))
+  const layer = () =>
+    RoutedLanguageModel.layer({ scopes: ["team"], outputTokens: 100 }).pipe(
+      Layer.provide(
+        AnthropicProvider.layer({ serves: ["vendor"] }).pipe(
+          Layer.provide(AnthropicClient.layer({ apiKey: Redacted.make("sk-ant-test"), apiUrl: base })),
+          Layer.provide(FetchHttpClient.layer)
+        )
+      ),
+      Layer.provideMerge(Router.layer({ catalog: two })),
+      Layer.provideMerge(SpendLedger.layerMemory({ budgets, sweepInterval: 0 }))
+    )
+
+  it.live("falls back like a 529: the next model answers, the caller never sees the error", () =>
+    Effect.gen(function*() {
+      replies = [{ sse: F.anthropicStreamOverloadedAtStart }, { sse: F.anthropicStream }]
+      const parts = Chunk.toReadonlyArray(yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Hello" })))
+      assert.strictEqual(parts.flatMap((p) => p.type === "text-delta" ? [p.delta] : []).join(""), "Hello!")
+      assert.isFalse(parts.some((p) => p.type === "error"))
+      const entry = (yield* Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent({ limit: 1 })))[0]!
+      assert.deepStrictEqual(entry.attempts.map((a) => [a.model, a.outcome, a.retryable]), [
+        ["the-model", "failed", true],
+        ["the-backup", "succeeded", undefined]
+      ])
+      assert.match(entry.attempts[0]!.error ?? "", /overloaded/)
+      const backup = two.models[1]!.pricing
+      const t = yield* team
+      // The overloaded attempt is charged its input (estimated, nothing delivered); the fallback its usage.
+      assert.deepStrictEqual([t.reserved, t.spent], [
+        0,
+        entry.attempts[0]!.charged! +
+        Pricing.cost(backup, {
+          inputTokens: 25,
+          outputTokens: 15,
+          cachedInputTokens: 0,
+          reasoningTokens: 0,
+          source: "reported"
+        })
+      ])
+      assert.isBelow(entry.attempts[0]!.charged!, entry.attempts[0]!.reserved)
+    }).pipe(Effect.provide(layer())))
 })

@@ -364,3 +364,8 @@ export const chatCompletionStreamWithError = chatCompletionStreamWithoutUsage.sp
       }
     }
   }])
+
+/** The same documented error event, right after the basic example's `message_start`: nothing delivered. */
+export const anthropicStreamOverloadedAtStart =
+  anthropicStream.slice(0, anthropicStream.indexOf("event: content_block_start")) +
+  sse([{ event: "error", data: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } } }])

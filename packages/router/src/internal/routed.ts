@@ -121,12 +121,36 @@ const cacheWrites = (finish: Response.FinishPart): number => {
 
 const NO_PROVIDER: ReadonlyArray<Router.Exclusion> = ["no-provider"]
 
-/** The text of an error a provider reported inside a stream (`{ type, message }`, nested or not). */
-const describeReported = (error: unknown): string => {
-  const inner = typeof error === "object" && error !== null && "error" in error &&
-      typeof (error as { error: unknown }).error === "object"
+/** The error object a provider reported inside a stream (`{ type, code, message }`, nested under `error` or not). */
+const innerOf = (error: unknown): unknown =>
+  typeof error === "object" && error !== null && "error" in error &&
+    typeof (error as { error: unknown }).error === "object"
     ? (error as { error: unknown }).error
     : error
+
+/**
+ * Whether an error reported inside a stream is one the provider would have
+ * answered with a retryable status: overloaded, rate-limited, a server
+ * error, or a code of 408, 409, 429 or 5xx.
+ */
+const reportedRetryable = (error: unknown): boolean => {
+  const inner = innerOf(error)
+  if (typeof inner !== "object" || inner === null) return false
+  const { code, type } = inner as { type?: unknown; code?: unknown }
+  return [type, code].some((value) => {
+    const status = typeof value === "number" ? value : typeof value === "string" ? Number(value) : NaN
+    if (Number.isInteger(status)) return status === 408 || status === 409 || status === 429 || status >= 500
+    return typeof value === "string" &&
+      /overloaded|rate_limit|server_error|api_error|internal_error|unavailable|timeout/i.test(value)
+  })
+}
+
+/** The failures made of a retryable error reported inside a stream before it delivered anything. */
+const reportedFailures = new WeakSet<object>()
+
+/** The text of an error a provider reported inside a stream (`{ type, message }`, nested or not). */
+const describeReported = (error: unknown): string => {
+  const inner = innerOf(error)
   if (typeof inner !== "object" || inner === null) return `the provider reported an error: ${String(inner)}`
   const { code, message, type } = inner as { type?: unknown; code?: unknown; message?: unknown }
   const kind = [type, code].filter((v) => typeof v === "string" && v !== "error").join(" ")
@@ -153,6 +177,9 @@ export const classify = (error: unknown): {
   const description = typeof error === "object" && error !== null && "message" in error
     ? String((error as { message: unknown }).message)
     : String(error)
+  if (typeof error === "object" && error !== null && reportedFailures.has(error)) {
+    return { retryable: true, status: undefined, retryAfterMillis: undefined, description }
+  }
   if (AiError.isAiError(error)) {
     if (error._tag === "HttpResponseError") {
       const status = error.response.status
@@ -613,7 +640,8 @@ export const make = (
             const failed = Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
             const settling = finish !== undefined
               ? settle(hold, outcomeOf([finish], text, separate(decision.model)))
-              : ended || (failed && delivered)
+              // Ended, or failed after the provider answered (delivered, or reported an error): what it delivered.
+              : ended || (failed && (delivered || erred))
               ? settle(hold, { outputText: text })
               : !sent || (failed && unbilled(exit.cause))
               // Never sent, or refused by the provider before it answered: nothing was spent.
@@ -684,21 +712,33 @@ export const make = (
           sent = true
           return service.streamText(streamOptions)
         }).pipe(
-          Stream.tap((part) =>
-            Effect.sync(() => {
-              if (part.type === "text-delta") {
-                text += part.delta
-                delivered = true
-              } else if (part.type === "finish") {
-                finish = part
-              } else if (part.type === "error") {
-                erred = true
-                reported = part.error
-              } else if (part.type !== "response-metadata" && part.type !== "text-start") {
-                delivered = true
+          Stream.mapEffect((part): Effect.Effect<Response.StreamPart<any>, AiError.AiError> => {
+            if (part.type === "text-delta") {
+              text += part.delta
+              delivered = true
+            } else if (part.type === "finish") {
+              finish = part
+            } else if (part.type === "error") {
+              erred = true
+              reported = part.error
+              // A retryable error before anything was delivered (Anthropic's
+              // overloaded_error after the 200): a failure like a 529, so the
+              // call falls back rather than pass the error on.
+              if (!delivered && reportedRetryable(part.error)) {
+                const failure = new AiError.UnknownError({
+                  module: "RoutedLanguageModel.stream",
+                  method: "streamText",
+                  description: describeReported(part.error),
+                  cause: part.error
+                })
+                reportedFailures.add(failure)
+                return Effect.fail(failure)
               }
-            })
-          ),
+            } else if (part.type !== "response-metadata" && part.type !== "text-start") {
+              delivered = true
+            }
+            return Effect.succeed(part)
+          }),
           Stream.concat(
             Stream.fromEffect(Effect.sync(() => {
               ended = true
