@@ -149,12 +149,14 @@ export interface StoredTask {
  * What `cancel` did: a queued or retrying task is ended as cancelled at
  * once; a running one is marked, and its runner ends it when it next renews
  * its lease (or `reclaim` does, if that runner died); an ended one is left.
+ * `Cancelled` carries the task's record: the caller settles its admission
+ * grant.
  *
  * @since 0.2.0
  * @category models
  */
 export type CancelResult =
-  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Cancelled"; readonly record: TaskRecord }
   | { readonly _tag: "Requested" }
   | { readonly _tag: "Ended"; readonly status: TaskStatus }
   | { readonly _tag: "NotFound" }

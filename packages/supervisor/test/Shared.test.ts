@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { StoreError } from "../src/Errors.js"
 import * as Supervisor from "../src/Supervisor.js"
 import * as Task from "../src/Task.js"
 import * as TaskQueue from "../src/TaskQueue.js"
@@ -173,6 +174,33 @@ describe("Supervisor on a shared queue, a lease lost while its handler runs", ()
           // Both slots are free again.
           const snapshot = yield* sup.snapshot
           assert.strictEqual(snapshot.workers[0]!.inFlight, 0)
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
+describe("Supervisor on a shared queue, cancelling a queued task", () => {
+  for (const backend of backends) {
+    it.live(
+      `its grant is released by the cancel itself, without reading the task again — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          // A queue whose `status` fails: the cancel must not depend on it.
+          const { layer } = yield* queueOf(
+            Layer.effect(
+              TaskQueue.TaskQueue,
+              Effect.map(TaskQueue.TaskQueue, (inner): TaskQueue.TaskQueueService => ({
+                ...inner,
+                status: () => Effect.fail(new StoreError({ operation: "status", cause: "unavailable" }))
+              }))
+            ).pipe(Layer.provide(backend.layer))
+          )
+          const recording = recordingPolicy()
+          const sup = yield* supervisor({ types: [work], admission: [recording.policy] }, layer)
+          const handle = yield* sup.submit({ type: work, payload: { n: 1 } })
+          yield* sup.cancel(handle.id)
+          assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:release"])
         }).pipe(Effect.scoped),
       30_000
     )

@@ -443,7 +443,7 @@ export const make = (): TaskQueue.TaskQueueService => {
           finishedAt: now
         })
       }
-      return { _tag: "Cancelled" }
+      return { _tag: "Cancelled", record }
     })
 
   const status = (id: string) =>

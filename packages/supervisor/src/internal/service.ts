@@ -1717,10 +1717,7 @@ export const make = (
             case "Requested":
               return Effect.asVoid(awaitStored(id))
             case "Cancelled":
-              return Effect.flatMap(
-                queue.status(id),
-                (stored) => Option.isSome(stored) ? releaseGrant(stored.value.record.grantId) : Effect.void
-              )
+              return releaseGrant(result.record.grantId)
           }
         })
       })

@@ -480,12 +480,16 @@ export const make = (
     const stateOf = (id: string) =>
       Effect.map(sql<{ state: string }>`SELECT state FROM ${table} WHERE id = ${id}`, (rows) => rows[0]?.state)
 
-    const cancelOnce = (id: string): Effect.Effect<TaskQueue.CancelResult | undefined, SqlError> =>
+    const cancelOnce = (id: string): Effect.Effect<TaskQueue.CancelResult | undefined, SqlError | StoreError> =>
       Effect.gen(function*() {
-        const ended = yield* sql<{ id: string }>`UPDATE ${table} SET state = 'cancelled', outcome = ${cancelledOutcome},
-          finished_at = ${now}, seq = ${nextSeq}, cancel_requested = 1
-          WHERE id = ${id} AND state IN ('queued', 'retrying') RETURNING id`
-        if (ended.length > 0) return { _tag: "Cancelled" }
+        const ended = yield* sql<{ record: unknown }>`UPDATE ${table} SET state = 'cancelled',
+          outcome = ${cancelledOutcome}, finished_at = ${now}, seq = ${nextSeq}, cancel_requested = 1
+          WHERE id = ${id} AND state IN ('queued', 'retrying') RETURNING record`
+        if (ended.length > 0) {
+          const record = yield* decode("cancel", () => decodeRecord(ended[0]!.record))
+          const cancelled: TaskQueue.CancelResult = { _tag: "Cancelled", record }
+          return cancelled
+        }
         const marked = yield* sql<{ id: string }>`UPDATE ${table} SET cancel_requested = 1
           WHERE id = ${id} AND state = 'running' RETURNING id`
         if (marked.length > 0) return { _tag: "Requested" }
