@@ -8,6 +8,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -15,9 +17,10 @@ import * as DecisionLog from "../src/DecisionLog.js"
 import type { ReasonKind } from "../src/Errors.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
 import * as RoutedLanguageModel from "../src/RoutedLanguageModel.js"
+import * as Router from "../src/Router.js"
 import * as SimulatedProvider from "../src/SimulatedProvider.js"
 import * as SpendLedger from "../src/SpendLedger.js"
-import { model, routed, tempLog } from "./fixtures.js"
+import { budgets, model, routed, tempLog } from "./fixtures.js"
 
 /** a has no tools; b, c, d have tools, each dearer than the last. */
 const catalog = Effect.runSync(ModelCatalog.fromData({
@@ -204,4 +207,44 @@ describe("streamText with a toolkit", () => {
       assert.strictEqual(entry.attempts[0]!.model, "b")
       assert.deepStrictEqual(reasonsIn(entry.attempts[0], "a"), ["missing-capability"])
     }).pipe(Effect.provide(handlers), Effect.provide(routed({ seed: 1 }, { router: { catalog } }))))
+})
+
+describe("a call interrupted while its fallback is routed", () => {
+  // A router whose second route of a call takes a moment.
+  const slowFallbackRoute = Layer.effect(
+    Router.Router,
+    Effect.map(Router.Router, (router): Router.RouterService => {
+      let routes = 0
+      return {
+        ...router,
+        route: (request, options) =>
+          ++routes === 2
+            ? Effect.zipRight(Effect.sleep("1 second"), router.route(request, options))
+            : router.route(request, options)
+      }
+    })
+  )
+  const layer = () => {
+    const ledger = SpendLedger.layerMemory({ budgets, sweepInterval: 0 })
+    const router = slowFallbackRoute.pipe(Layer.provide(Router.layer({ catalog })), Layer.provideMerge(ledger))
+    return RoutedLanguageModel.layer({ scopes: ["team"] }).pipe(
+      Layer.provideMerge(
+        Layer.merge(router, SimulatedProvider.layer({ seed: 1, models: { b: { failures: { serverError: 1 } } } }))
+      )
+    )
+  }
+
+  it.effect("is still in the decision log, with the attempt that failed", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(LanguageModel.generateText({ prompt: "Plan the rollout" }).pipe(tools))
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.interrupt(fiber)
+      const entries = yield* Effect.flatMap(DecisionLog.DecisionLog, (log) => log.recent())
+      assert.strictEqual(entries.length, 1)
+      assert.strictEqual(entries[0]!.outcome, "interrupted")
+      assert.deepStrictEqual(entries[0]!.attempts.map((a) => [a.model, a.outcome]), [
+        ["b", "failed"],
+        [undefined, "interrupted"]
+      ])
+    }).pipe(Effect.provide(layer())))
 })

@@ -480,7 +480,22 @@ export const make = (
           let last: Cause.Cause<E | AiError.AiError> | undefined
           for (let n = 1; n <= maxAttempts; n++) {
             const startedAt = yield* Clock.currentTimeMillis
-            const routed = yield* Effect.either(restore(routeAttempt(request, tried)))
+            const routed = yield* Effect.either(
+              restore(routeAttempt(request, tried)).pipe(
+                // Interrupted while a fallback is routed: the call, and the
+                // attempts it already made, still go in the decision log.
+                Effect.onInterrupt(() =>
+                  Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
+                    Effect.sync(() => {
+                      if (attempts.length === 0) {
+                        return
+                      }
+                      attempts.push(attemptOf(n, startedAt, endedAt, { outcome: "interrupted" }))
+                      finish("interrupted")
+                    }))
+                )
+              )
+            )
             if (Either.isLeft(routed)) {
               attempts.push(attemptOf(n, startedAt, yield* Clock.currentTimeMillis, routeFailure(routed.left)))
               finish("failed")
@@ -574,7 +589,8 @@ export const make = (
               // object that does not decode): charged what the answer reports.
               const text = answer.flatMap((part) =>
                 part.type === "text" ? [(part as Response.TextPart).text] : []
-              ).join("")
+              )
+                .join("")
               const settled = yield* Effect.either(settle(hold, outcomeOf(answer, text, separate(decision.model))))
               attempts.push(attemptOf(n, startedAt, endedAt, {
                 ...heldFields(hold),
@@ -694,8 +710,7 @@ export const make = (
         const held = yield* Effect.uninterruptible(
           Effect.tap(
             Effect.either(router.reserve(decision, request.scopes)),
-            (held) =>
-              Either.isRight(held) ? Effect.addFinalizer(settleWith(held.right)) : Effect.void
+            (held) => Either.isRight(held) ? Effect.addFinalizer(settleWith(held.right)) : Effect.void
           )
         )
         if (Either.isLeft(held)) {
