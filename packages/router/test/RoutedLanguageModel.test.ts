@@ -368,3 +368,46 @@ describe("a stream interrupted at every point of its life", () => {
     })
   }
 })
+
+describe("SimulatedProvider: determinism", () => {
+  it.live("the same seed gives the same answers, failures, fallbacks and billed tokens; another seed does not", () => {
+    const run = (seed: number) => {
+      const log = tempLog()
+      return Effect.gen(function*() {
+        const texts: Array<string> = []
+        for (let i = 0; i < 40; i++) {
+          const call = LanguageModel.generateText({ prompt: `Question ${i % 7}: the plan for step ${i % 5}` })
+          const result = yield* Effect.either(call)
+          texts.push(result._tag === "Right" ? result.right.text : result.left._tag)
+          yield* Stream.runDrain(LanguageModel.streamText({ prompt: `Stream ${i % 3}` })).pipe(Effect.either)
+        }
+        const billed = (yield* SimulatedProvider.readBilledLog(log)).map((b) => [
+          b.model,
+          b.inputTokens,
+          b.outputTokens,
+          b.status
+        ])
+        const entries = (yield* Effect.flatMap(DecisionLog.DecisionLog, (l) => l.recent({ limit: 1_000 }))).map((e) =>
+          e.attempts.map((a) => [a.model, a.outcome, a.charged])
+        )
+        return { texts, billed, entries }
+      }).pipe(Effect.provide(routed({
+        seed,
+        billedLog: log,
+        defaults: {
+          failures: { rateLimited: 0.2, serverError: 0.2, timeout: 0.1 },
+          retryAfterSeconds: 0,
+          timeoutMillis: 0
+        }
+      })))
+    }
+    return Effect.gen(function*() {
+      const [a, b, c] = [yield* run(11), yield* run(11), yield* run(12)]
+      assert.deepStrictEqual(a, b)
+      assert.notDeepEqual(a.billed, c.billed)
+      // Failures happened, and fell back.
+      assert.isTrue(a.billed.some((line) => line[3] === "failed"))
+      assert.isTrue(a.entries.some((attempts) => attempts.length > 1))
+    })
+  })
+})
