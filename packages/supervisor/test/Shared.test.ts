@@ -207,6 +207,41 @@ describe("Supervisor on a shared queue, cancelling a queued task", () => {
   }
 })
 
+describe("Supervisor over a SQL queue, not shared", () => {
+  for (const backend of Backends.sqlBackends()) {
+    it.live(
+      `keys held by tasks an earlier run left in the queue do not block a submit — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const { layer, queue } = yield* queueOf(TaskQueue.layerSql().pipe(Layer.provide(backend.layer)))
+          // Left by an earlier run of this process: one taken (running), one queued.
+          yield* queue.offer(record({ id: "old-running", type: "work", payload: { n: 0 }, idempotencyKey: "k2" }), {
+            maxQueued: 10
+          })
+          assert.isTrue(Option.isSome(yield* queue.take("work", {})))
+          yield* queue.offer(record({ id: "old-queued", type: "work", payload: { n: 0 }, idempotencyKey: "k1" }), {
+            maxQueued: 10
+          })
+          const sup = yield* Effect.map(
+            Layer.build(Supervisor.layer({ types: [work] }).pipe(Layer.provide(layer))),
+            (context) => Context.get(context, Supervisor.Supervisor)
+          )
+          const first = yield* sup.submit({ type: work, payload: { n: 1 }, idempotencyKey: "k1" })
+          const second = yield* sup.submit({ type: work, payload: { n: 2 }, idempotencyKey: "k2" })
+          assert.notStrictEqual(first.id, "old-queued")
+          assert.notStrictEqual(second.id, "old-running")
+          yield* sup.addWorker(
+            Task.worker(work, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n) })
+          )
+          assert.deepStrictEqual([yield* first.await, yield* second.await], [1, 2])
+          // A second submit of a key known here is still the same task.
+          assert.strictEqual((yield* sup.submit({ type: work, payload: { n: 3 }, idempotencyKey: "k1" })).id, first.id)
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
 describe("Supervisor on a shared queue, ending a task slowly", () => {
   for (const backend of backends) {
     it.live(

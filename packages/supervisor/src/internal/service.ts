@@ -1296,21 +1296,34 @@ export const make = (
       tasks.delete(state.record.id)
       activeCount--
       const key = state.record.idempotencyKey
-      if (key !== undefined) byKey.delete(key)
+      if (key !== undefined && byKey.get(key) === state) byKey.delete(key)
     }
 
     // What the queue answered an accepted task's offer.
     const queued = (
       state: TaskState,
       grantId: string | undefined,
-      offered: TaskQueue.OfferResult
+      offered: TaskQueue.OfferResult,
+      again = false
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
       const type = state.type
       if (offered._tag === "Duplicate") {
-        // The service remembers its keys before the queue does: a queue of
-        // one's own that holds a key longer answers with its task, if known.
-        unregister(state)
         const existing = tasks.get(offered.id)
+        if (existing === undefined && !again) {
+          // A task this process does not know holds the key: one left in a
+          // database queue by an earlier run of this process (such tasks are
+          // dropped when taken). It is dropped now and the task offered again.
+          return Effect.flatMap(
+            Effect.zipRight(queue.finish(offered.id), queue.remove(offered.id)).pipe(
+              Effect.zipRight(queue.offer(state.record, type.offerOptions)),
+              Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => unregister(state)), releaseGrant(grantId)))
+            ),
+            (offeredAgain) => queued(state, grantId, offeredAgain, true)
+          )
+        }
+        // The service remembers its keys before the queue does: a queue of
+        // one's own that holds a key longer answers with its task.
+        unregister(state)
         return Effect.zipRight(
           releaseGrant(grantId),
           existing === undefined
