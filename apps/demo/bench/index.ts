@@ -1,6 +1,6 @@
 // The per-workflow overhead of the whole stack: one research run through all
-// seven packages (the task recorded in shared state, admitted by the token
-// budget and the spend policy, queued and dispatched by the supervisor, run
+// seven packages (admitted by the token budget and the spend policy, queued in
+// the supervisor's durable queue, claimed under a lease and dispatched, run
 // by the checkpoint engine with a checkpoint per step, each step's prompt
 // built from memory, routed, reserved and settled by the router, its result
 // remembered, the team's progress in shared state, the grant committed)
@@ -9,6 +9,9 @@
 // and on Postgres (with AGENTOS_TEST_PG_URL).
 //
 //   pnpm --filter @agentos/demo bench     (BENCH_OPS, BENCH_ROUNDS to change the run)
+//
+// bench/profile.ts shows where the time goes (spans per layer, SQL statements
+// by the span that issued them, optionally a CPU profile).
 import { DefaultCatalog, ModelCatalog, SimulatedProvider } from "@agentos/router"
 import * as Backends from "@agentos/testkit/Backends"
 import * as Bench from "@agentos/testkit/Bench"
