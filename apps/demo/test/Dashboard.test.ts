@@ -1,0 +1,318 @@
+// The operator dashboard end to end in headless Chromium (Debian's
+// `chromium`, driven by playwright-core): the service runs in-process on a
+// random port over SQLite, the load generator submits work while the page is
+// open, and the page is read and operated like an operator would — with the
+// mouse and with the keyboard only. Screenshots at 1280×800 and 390×844 go to
+// test-artifacts/ (gitignored). Every wait is on a condition, never a sleep.
+import { FetchHttpClient } from "@effect/platform"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Logger, LogLevel } from "effect"
+import * as Fs from "node:fs"
+import { createRequire } from "node:module"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Browser, chromium, type Page } from "playwright-core"
+import * as Load from "../src/load/Load.js"
+import { type Client, client, config, eventually, start, tempDir, withToken } from "./harness.js"
+
+// What the functions passed to `page.evaluate` see (they run in the page; this package has no DOM types).
+declare const document: any
+declare const window: any
+
+const CHROMIUM = "/usr/bin/chromium"
+const ARTIFACTS = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "test-artifacts")
+const AXE = Fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8")
+/** How long the page may take to show a condition on a loaded machine. */
+const WAIT = 60_000
+
+const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
+
+const pw = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** Chromium for the scope; fails with the launch error when it is missing or does not start. */
+const browser = Effect.acquireRelease(
+  pw(() =>
+    chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    })
+  ),
+  (b: Browser) => pw(() => b.close())
+)
+
+interface Opened {
+  readonly page: Page
+  /** Console errors, failed requests and uncaught exceptions of the page. */
+  readonly problems: Array<string>
+}
+
+const open = (b: Browser, url: string, viewport = { width: 1280, height: 800 }) =>
+  Effect.acquireRelease(
+    pw(async (): Promise<Opened> => {
+      const context = await b.newContext({ viewport })
+      const page = await context.newPage()
+      page.setDefaultTimeout(WAIT)
+      const problems: Array<string> = []
+      page.on("console", (message) => {
+        // A failed response is reported with its URL below.
+        if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+          problems.push(`console: ${message.text()}`)
+        }
+      })
+      page.on("response", (response) => {
+        if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`)
+      })
+      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+      page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()}`))
+      await page.goto(url)
+      return { page, problems }
+    }),
+    ({ page }) => pw(() => page.context().close())
+  )
+
+/** The number in a figure of the page (`"1,234"`, `"$0.0012 (0.1%)"` → its first number). */
+const figure = (page: Page, id: string) =>
+  pw(async () => {
+    const text = (await page.locator(`#${id}`).textContent()) ?? ""
+    const match = /[\d,]+(?:\.\d+)?/.exec(text)
+    return match === null ? Number.NaN : Number(match[0].replaceAll(",", ""))
+  })
+
+/** Waits until the page's figure passes `above`. */
+const figureAbove = (page: Page, id: string, above: number) =>
+  pw(() =>
+    page.waitForFunction(
+      ({ id, above }) => {
+        const match = /[\d,]+(?:\.\d+)?/.exec(document.getElementById(id)?.textContent ?? "")
+        return match !== null && Number(match[0].replaceAll(",", "")) > above
+      },
+      { id, above },
+      { timeout: WAIT }
+    )
+  )
+
+const letterRow = (page: Page, id: string) => page.locator(`#letters tbody tr[data-key="${id}"]`)
+
+const waitLetterStatus = (page: Page, id: string, status: string) =>
+  pw(() => letterRow(page, id).locator("td").nth(7).filter({ hasText: status }).waitFor())
+
+/** axe-core on the page as it is: the serious and critical violations, described. */
+const axeViolations = (page: Page) =>
+  pw(async () => {
+    // Evaluated through the DevTools protocol: the page's Content-Security-Policy stays on.
+    await page.evaluate(AXE)
+    const results = await page.evaluate(() =>
+      (globalThis as any).axe.run(document, { resultTypes: ["violations"] }) as Promise<{
+        violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: Array<string> }> }>
+      }>
+    )
+    return results.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 5).join("; ")})`)
+  })
+
+/** Presses Tab until the focused element has `label` as its aria-label (at most `max` presses). */
+const tabTo = (page: Page, label: string, max = 300) =>
+  pw(async () => {
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press("Tab")
+      const focused = await page.evaluate(() => document.activeElement?.getAttribute("aria-label") ?? null)
+      if (focused === label) return i + 1
+    }
+    throw new Error(`Tab never reached "${label}" in ${max} presses`)
+  })
+
+const screenshot = (page: Page, name: string, fullPage = true) =>
+  pw(async () => {
+    Fs.mkdirSync(ARTIFACTS, { recursive: true })
+    const path = Path.join(ARTIFACTS, name)
+    await page.screenshot({ path, fullPage })
+    return path
+  })
+
+/** Nothing on the page is wider than the window (no sideways scrolling of the page itself). */
+const fitsWidth = (page: Page) =>
+  pw(() => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth))
+
+const letters = (http: Client, resolved: boolean) =>
+  Effect.map(http.request("GET", `/dead-letters?resolved=${resolved}&limit=100`), (r) => r.body.letters as Array<any>)
+
+describe("dashboard in headless Chromium", () => {
+  it.live(
+    "shows live work, replays and resolves dead letters by mouse and keyboard, passes axe at both sizes",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+
+        // Four dead letters: every model call fails while they run.
+        const failed = yield* Effect.scoped(Effect.gen(function*() {
+          const { base } = yield* start(config({ simFailureRate: 1 }), sqlite())
+          const http = client(base)
+          for (let i = 0; i < 4; i++) {
+            const r = yield* http.request("POST", "/workflows", { body: { topic: `outage ${i}`, agent: "analyst" } })
+            assert.strictEqual(r.status, 202, r.text)
+          }
+          return yield* eventually(
+            Effect.map(letters(http, false), (open) => open.length === 4 ? open : undefined),
+            "60 seconds"
+          )
+        }))
+        const [toReplay, toResolve, toReplayByKey, toResolveByKey] = failed.map((l) => l.id) as [
+          string,
+          string,
+          string,
+          string
+        ]
+
+        // The same database, models answering again: replays can succeed.
+        const { base } = yield* start(config({ simLatency: Duration.millis(60) }), sqlite())
+        const http = client(base)
+        const { page, problems } = yield* open(yield* browser, `${base}/`)
+
+        // The page shows the service as it is.
+        yield* pw(() => page.locator("#main").waitFor({ state: "visible" }))
+        for (const letter of failed) {
+          yield* pw(() => letterRow(page, letter.id).getByRole("button", { name: /^Replay/ }).waitFor())
+        }
+        yield* pw(() => page.locator("#letters-summary").filter({ hasText: "4 open" }).waitFor())
+        const completedBefore = yield* figure(page, "fig-completed")
+        // "—" while the team has no spend scope yet.
+        const spentBefore = yield* Effect.map(figure(page, "fig-spent"), (n) => Number.isNaN(n) ? 0 : n)
+        const pointsBefore = yield* pw(() =>
+          page.evaluate(() => (globalThis as any).Chart.getChart("spend-chart").data.labels.length as number)
+        )
+
+        // Work arrives from the load generator while the page is open; the page's numbers follow.
+        const load = yield* Load.run({ url: base, agents: 3, count: 18, drainMillis: 90_000 }).pipe(
+          Effect.provide(FetchHttpClient.layer),
+          Effect.fork
+        )
+        yield* figureAbove(page, "fig-completed", completedBefore)
+        yield* figureAbove(page, "fig-spent", spentBefore)
+        yield* pw(() => page.locator("#decisions tbody tr").first().waitFor())
+        yield* pw(() => page.locator("#workflows tbody tr").first().waitFor())
+        yield* pw(() =>
+          page.waitForFunction(
+            (before) => (globalThis as any).Chart.getChart("spend-chart").data.labels.length > before + 1,
+            pointsBefore,
+            { timeout: WAIT }
+          )
+        )
+        // A decision explains itself: the models passed over, grouped by reason.
+        const why = page.locator("#decisions tbody tr").first().locator("details")
+        yield* pw(() => why.locator("summary").click())
+        yield* pw(() => why.locator(".reasons li").first().waitFor())
+        assert.match((yield* pw(() => why.locator(".reasons").textContent())) ?? "", /:/)
+
+        // Replay one letter and resolve another, with the mouse.
+        yield* pw(() => letterRow(page, toReplay).getByRole("button", { name: /^Replay/ }).click())
+        yield* waitLetterStatus(page, toReplay, "replayed")
+        yield* pw(() => page.locator("#notice").filter({ hasText: "replayed" }).waitFor())
+        yield* pw(() => letterRow(page, toResolve).getByRole("button", { name: /^Resolve/ }).click())
+        yield* pw(() => page.getByLabel("Note (why it is resolved)", { exact: true }).fill("fixed upstream, by mouse"))
+        yield* pw(() => page.getByRole("button", { name: "Resolve letter", exact: true }).click())
+        yield* waitLetterStatus(page, toResolve, "resolved by hand")
+
+        // The same with the keyboard only: Tab to each control, Space and Enter to operate it.
+        yield* pw(() => page.locator("body").focus())
+        yield* pw(() => page.evaluate(() => document.activeElement?.blur()))
+        yield* tabTo(page, `Replay dead letter ${toReplayByKey}`)
+        yield* pw(() => page.keyboard.press("Space"))
+        yield* waitLetterStatus(page, toReplayByKey, "replayed")
+        yield* tabTo(page, `Resolve dead letter ${toResolveByKey}`)
+        yield* pw(() => page.keyboard.press("Enter"))
+        yield* pw(() => page.locator("#resolve-dialog").waitFor({ state: "visible" }))
+        assert.strictEqual(yield* pw(() => page.evaluate(() => document.activeElement?.id)), "resolve-note")
+        yield* pw(() => page.keyboard.type("fixed upstream, by keyboard"))
+        yield* pw(() => page.keyboard.press("Enter"))
+        yield* waitLetterStatus(page, toResolveByKey, "resolved by hand")
+
+        // The service agrees with what the page showed.
+        const resolved = new Map((yield* letters(http, true)).map((l) => [l.id as string, l.resolution]))
+        assert.strictEqual(resolved.get(toReplay)?.kind, "replayed")
+        assert.strictEqual(resolved.get(toReplayByKey)?.kind, "replayed")
+        assert.deepInclude(resolved.get(toResolve), { kind: "manual", note: "fixed upstream, by mouse" })
+        assert.deepInclude(resolved.get(toResolveByKey), { kind: "manual", note: "fixed upstream, by keyboard" })
+        assert.strictEqual((yield* letters(http, false)).length, 0)
+        const report = yield* Fiber.join(load)
+        assert.isAbove(report.requests.accepted, 0)
+
+        // Both sizes: a screenshot each, nothing wider than the window, no serious accessibility violation.
+        yield* screenshot(page, "dashboard-1280x800.png")
+        yield* screenshot(page, "dashboard-1280x800-first-screen.png", false)
+        assert.isTrue(yield* fitsWidth(page), "the page scrolls sideways at 1280×800")
+        assert.deepStrictEqual(yield* axeViolations(page), [])
+        yield* pw(() => page.setViewportSize({ width: 390, height: 844 }))
+        yield* pw(() => page.locator("#letters-summary").filter({ hasText: "0 open" }).waitFor())
+        yield* screenshot(page, "dashboard-390x844.png")
+        yield* screenshot(page, "dashboard-390x844-first-screen.png", false)
+        yield* pw(() =>
+          page.locator("section[aria-labelledby=letters-title]").screenshot({
+            path: Path.join(ARTIFACTS, "dashboard-390x844-dead-letters.png")
+          })
+        )
+        assert.isTrue(yield* fitsWidth(page), "the page scrolls sideways at 390×844")
+        assert.deepStrictEqual(yield* axeViolations(page), [])
+        assert.deepStrictEqual(problems, [])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 300_000 }
+  )
+
+  it.live(
+    "with AGENTOS_API_TOKEN the page asks for the token, then reads and acts",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const { base } = yield* start(
+          config({ simFailureRate: 1, ...withToken("s3cret-token") }),
+          SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+        )
+        const http = client(base, "s3cret-token")
+        const r = yield* http.request("POST", "/workflows", { body: { topic: "outage", agent: "lead" } })
+        assert.strictEqual(r.status, 202, r.text)
+        const [letter] = yield* eventually(
+          Effect.map(letters(http, false), (open) => open.length === 1 ? open : undefined),
+          "60 seconds"
+        )
+        // The page itself needs no token; the API still does.
+        assert.strictEqual((yield* client(base).request("GET", "/")).status, 200)
+        assert.strictEqual((yield* client(base).request("GET", "/supervisor")).status, 401)
+
+        const { page, problems } = yield* open(yield* browser, `${base}/`)
+        const token = page.getByLabel("API token", { exact: true })
+        yield* pw(() => token.waitFor())
+        assert.isTrue(yield* pw(() => page.locator("#main").isHidden()))
+        assert.strictEqual(yield* pw(() => page.evaluate(() => document.activeElement?.id)), "token")
+        assert.deepStrictEqual(yield* axeViolations(page), [])
+
+        // A wrong token is refused, and nothing is shown.
+        yield* pw(() => token.fill("wrong"))
+        yield* pw(() => page.getByRole("button", { name: "Unlock the dashboard" }).click())
+        yield* pw(() => page.locator("#auth-error").filter({ hasText: "refused" }).waitFor())
+        assert.isTrue(yield* pw(() => page.locator("#main").isHidden()))
+
+        // The right one opens the dashboard, which can act.
+        yield* pw(() => token.fill("s3cret-token"))
+        yield* pw(() => page.keyboard.press("Enter"))
+        yield* pw(() => page.locator("#main").waitFor({ state: "visible" }))
+        yield* pw(() => letterRow(page, letter.id).getByRole("button", { name: /^Resolve/ }).click())
+        yield* pw(() => page.getByLabel("Note (why it is resolved)", { exact: true }).fill("known outage"))
+        yield* pw(() => page.getByRole("button", { name: "Resolve letter", exact: true }).click())
+        yield* waitLetterStatus(page, letter.id, "resolved by hand")
+        const resolved = (yield* http.request("GET", `/dead-letters/${letter.id}`)).body
+        assert.deepInclude(resolved.resolution, { kind: "manual", note: "known outage" })
+
+        // The token lasts for the tab (a reload keeps it) until it is forgotten.
+        yield* pw(() => page.reload())
+        yield* pw(() => page.locator("#main").waitFor({ state: "visible" }))
+        yield* pw(() => page.getByRole("button", { name: "Forget token" }).click())
+        yield* pw(() => token.waitFor())
+        assert.isTrue(yield* pw(() => page.locator("#main").isHidden()))
+        // The only failures are the API's 401s before the token was given.
+        assert.deepStrictEqual(problems.filter((p) => !p.startsWith("401 ")), [])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 180_000 }
+  )
+})
