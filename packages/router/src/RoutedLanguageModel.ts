@@ -76,7 +76,12 @@ import * as Router from "./Router.js"
  * - `limits`: requests and tokens (input plus output cap) per minute, per
  *   model name and per catalog provider, checked before a call is sent; a
  *   model over a limit is passed over (`rate-limited`);
- * - `decisionLogSize`: entries the decision log keeps (default 1,000).
+ * - `decisionLogSize`: entries the decision log keeps (default 1,000);
+ * - `timeout`: an attempt that has not answered (`generateText`,
+ *   `generateObject`) or sent its next part (`streamText`) within it fails
+ *   as a retryable timeout: the call falls back (a stream, while it has
+ *   delivered nothing). It was sent, so it is charged its reservation (a
+ *   stream that delivered, what it delivered). Default: none.
  *
  * @since 0.2.0
  * @category models
@@ -92,6 +97,7 @@ export interface Options {
     readonly providers?: Readonly<Record<string, Limit>>
   }
   readonly decisionLogSize?: number
+  readonly timeout?: Duration.DurationInput
 }
 
 /**

@@ -248,3 +248,60 @@ describe("a call interrupted while its fallback is routed", () => {
       ])
     }).pipe(Effect.provide(layer())))
 })
+
+describe("timeout", () => {
+  const slowB = () =>
+    routed({ seed: 1, models: { b: { timeToFirstTokenMillis: 10_000 } } }, {
+      router: { catalog },
+      routed: { timeout: "1 second" }
+    })
+
+  it.effect("an attempt that does not answer in time falls back; it was sent, so it is charged its reservation", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(LanguageModel.generateText({ prompt: "Plan the rollout" }).pipe(tools))
+      yield* TestClock.adjust("1 second")
+      const response = yield* Fiber.join(fiber)
+      assert.isAbove(response.text.length, 0)
+      const entry = yield* latest
+      assert.deepStrictEqual(entry.attempts.map((a) => [a.model, a.outcome, a.retryable]), [
+        ["b", "failed", true],
+        ["c", "succeeded", undefined]
+      ])
+      assert.strictEqual(entry.attempts[0]!.charged, entry.attempts[0]!.reserved)
+      const team = yield* Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status("team"))
+      assert.deepStrictEqual([team.reserved, team.spent], [
+        0,
+        entry.attempts[0]!.charged! + entry.attempts[1]!.charged!
+      ])
+    }).pipe(Effect.provide(slowB())))
+
+  it.effect("a stream that sends nothing in time falls back", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCollect(
+        LanguageModel.streamText({ prompt: "Stream it" }).pipe(
+          RoutedLanguageModel.withRequestStream({ requires: ["tools"], outputTokens: 50 })
+        )
+      ))
+      yield* TestClock.adjust("1 second")
+      const parts = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      assert.strictEqual(parts.at(-1)?.type, "finish")
+      const entry = yield* latest
+      assert.deepStrictEqual(entry.attempts.map((a) => [a.model, a.outcome, a.retryable]), [
+        ["b", "failed", true],
+        ["c", "succeeded", undefined]
+      ])
+      const team = yield* Effect.flatMap(SpendLedger.SpendLedger, (l) => l.status("team"))
+      assert.strictEqual(team.reserved, 0)
+    }).pipe(Effect.provide(slowB())))
+
+  it.effect("a timeout that is not a positive, finite duration is InvalidOptions", () =>
+    Effect.gen(function*() {
+      for (const timeout of ["0 millis", "Infinity", "nonsense"]) {
+        const bad = yield* Effect.either(Effect.provide(
+          Effect.void,
+          routed({}, { routed: { timeout: timeout as "0 millis" } })
+        ))
+        assert.isTrue(Either.isLeft(bad) && (bad.left as { _tag: string })._tag === "InvalidOptions", timeout)
+      }
+    }))
+})

@@ -145,8 +145,12 @@ const reportedRetryable = (error: unknown): boolean => {
   })
 }
 
-/** The failures made of a retryable error reported inside a stream before it delivered anything. */
-const reportedFailures = new WeakSet<object>()
+/**
+ * Failures the routed model makes itself that a fallback may follow: a
+ * retryable error reported inside a stream before it delivered anything, and
+ * an attempt that timed out.
+ */
+const retryableFailures = new WeakSet<object>()
 
 /** The text of an error a provider reported inside a stream (`{ type, message }`, nested or not). */
 const describeReported = (error: unknown): string => {
@@ -177,7 +181,7 @@ export const classify = (error: unknown): {
   const description = typeof error === "object" && error !== null && "message" in error
     ? String((error as { message: unknown }).message)
     : String(error)
-  if (typeof error === "object" && error !== null && reportedFailures.has(error)) {
+  if (typeof error === "object" && error !== null && retryableFailures.has(error)) {
     return { retryable: true, status: undefined, retryAfterMillis: undefined, description }
   }
   if (AiError.isAiError(error)) {
@@ -282,6 +286,24 @@ export const make = (
       models: yield* limitsOf("limits.models", options.limits?.models),
       providers: yield* limitsOf("limits.providers", options.limits?.providers)
     })
+    let timeoutMillis: number | undefined
+    if (options.timeout !== undefined) {
+      const timeout = Duration.decodeUnknown(options.timeout)
+      if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) <= 0) {
+        return yield* new InvalidOptions({ message: "timeout must be a positive, finite duration" })
+      }
+      timeoutMillis = Duration.toMillis(timeout.value)
+    }
+    /** The failure of an attempt that timed out: retryable, so the call falls back. */
+    const timedOut = (method: string, model: string) => () => {
+      const failure = new AiError.UnknownError({
+        module: "RoutedLanguageModel.timeout",
+        method,
+        description: `the model "${model}" gave nothing within ${timeoutMillis} ms`
+      })
+      retryableFailures.add(failure)
+      return failure
+    }
     const log = makeLog(logSize)
     // A settlement the store failed to record would leave the reservation
     // open until it expires (then charged in full): a failing store is
@@ -533,9 +555,13 @@ export const make = (
               restore(
                 Effect.suspend(() => {
                   sent = true
-                  return run(service, (response) => {
+                  const call = run(service, (response) => {
                     answer = response
                   }).pipe(Effect.provideService(ModelProvider.CallContext, callOf(hold, n)))
+                  return timeoutMillis === undefined ? call : Effect.timeoutFail(call, {
+                    duration: timeoutMillis,
+                    onTimeout: timedOut(method, decision.model.name)
+                  })
                 })
               )
             )
@@ -725,7 +751,11 @@ export const make = (
         const hold = held.right
         return Stream.suspend(() => {
           sent = true
-          return service.streamText(streamOptions)
+          const parts = service.streamText(streamOptions)
+          // A part at least every `timeout`, or the attempt fails (retryable).
+          return timeoutMillis === undefined
+            ? parts
+            : Stream.timeoutFail(parts, timedOut("streamText", decision.model.name), timeoutMillis)
         }).pipe(
           Stream.mapEffect((part): Effect.Effect<Response.StreamPart<any>, AiError.AiError> => {
             if (part.type === "text-delta") {
@@ -746,7 +776,7 @@ export const make = (
                   description: describeReported(part.error),
                   cause: part.error
                 })
-                reportedFailures.add(failure)
+                retryableFailures.add(failure)
                 return Effect.fail(failure)
               }
             } else if (part.type !== "response-metadata" && part.type !== "text-start") {
