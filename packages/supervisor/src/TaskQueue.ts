@@ -90,7 +90,9 @@ export interface ClaimOptions {
  * included), how many of those deliveries were lost to a runner that died
  * (`lostDeliveries`), how many attempts failed in a handler (`failures`),
  * and whether it is a poison task: it lost `maxDeliveries` deliveries, so
- * it must not run again but be dead-lettered and ended.
+ * it must not run again but be dead-lettered and ended. `cancelRequested`:
+ * a cancel was asked while an earlier attempt ran (which then failed and was
+ * retried), so it must end as cancelled without running.
  *
  * @since 0.2.0
  * @category models
@@ -102,6 +104,7 @@ export interface Claim {
   readonly lostDeliveries: number
   readonly failures: number
   readonly poisoned: boolean
+  readonly cancelRequested: boolean
 }
 
 /**

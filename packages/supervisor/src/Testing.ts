@@ -463,6 +463,20 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
+    "a claim says whether a cancel was asked (a task retried after a cancel was asked while it ran)",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "c" })])
+      const first = yield* claimOne("t")
+      assert.isFalse(first.cancelRequested)
+      assert.deepStrictEqual(yield* queue.cancel("c"), { _tag: "Requested" })
+      assert.isTrue(yield* queue.retry("c", first.token, 0))
+      yield* queue.reclaim({ maxDeliveries: 3 })
+      const again = yield* claimOne("t")
+      assert.deepStrictEqual([again.record.id, again.cancelRequested], ["c", true])
+    })
+  ),
+  Conformance.test(
     "a running task asked to cancel whose runner died ends cancelled at reclaim, its record returned",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue

@@ -242,6 +242,66 @@ describe("Supervisor over a SQL queue, not shared", () => {
   }
 })
 
+describe("Supervisor on a shared queue, a cancel asked while an attempt fails", () => {
+  for (const backend of backends) {
+    it.live(
+      `the retry does not run: the task ends cancelled when claimed — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          // Renewals that never report the cancel: only the claim can see it.
+          const { layer, queue } = yield* queueOf(
+            Layer.effect(
+              TaskQueue.TaskQueue,
+              Effect.map(TaskQueue.TaskQueue, (inner): TaskQueue.TaskQueueService => ({
+                ...inner,
+                renew: (id, token, leaseMillis) =>
+                  Effect.map(
+                    inner.renew(id, token, leaseMillis),
+                    (renewed): TaskQueue.RenewResult =>
+                      renewed._tag === "Renewed" ? { _tag: "Renewed", cancelRequested: false } : renewed
+                  )
+              }))
+            ).pipe(Layer.provide(backend.layer))
+          )
+          const started = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          let calls = 0
+          const sup = yield* supervisor({
+            types: [work],
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 1,
+                handler: ({ n }) =>
+                  Effect.suspend(() =>
+                    ++calls === 1
+                      ? Effect.zipRight(
+                        Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(release)),
+                        Effect.fail("first attempt")
+                      )
+                      : Effect.succeed(n)
+                  )
+              })
+            ]
+          }, layer)
+          const handle = yield* sup.submit({
+            type: work,
+            payload: { n: 1 },
+            retry: { maxAttempts: 3, backoffMillis: 10 }
+          })
+          yield* Deferred.await(started)
+          // Asked in another process while the attempt runs; the attempt then fails.
+          assert.strictEqual((yield* queue.cancel(handle.id))._tag, "Requested")
+          yield* Deferred.succeed(release, undefined)
+          assert.strictEqual((yield* Effect.flip(handle.await))._tag, "TaskCancelled")
+          assert.strictEqual(calls, 1)
+          assert.strictEqual(Option.getOrThrow(yield* queue.status(handle.id)).status, "cancelled")
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
 describe("Supervisor on a shared queue, ending a task slowly", () => {
   for (const backend of backends) {
     it.live(

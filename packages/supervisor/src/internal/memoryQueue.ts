@@ -337,7 +337,8 @@ export const make = (): TaskQueue.TaskQueueService => {
         deliveries: lease.deliveries,
         lostDeliveries: lease.lost,
         failures: lease.failures,
-        poisoned: lease.poisoned
+        poisoned: lease.poisoned,
+        cancelRequested: lease.cancelRequested
       })
     })
 

@@ -1488,6 +1488,8 @@ export const make = (
         const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
         return failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis)
       }
+      // A cancel asked while an earlier attempt ran: it ends cancelled, unrun.
+      if (claim.cancelRequested) state.cancelled = "cancelled"
       launch(worker, state, trial, current)
       return Effect.void
     }

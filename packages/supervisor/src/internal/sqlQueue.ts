@@ -323,7 +323,8 @@ export const make = (
       deliveries: Sql.toNumber(row.deliveries),
       lostDeliveries: Sql.toNumber(row.lost),
       failures: Sql.toNumber(row.failures),
-      poisoned: Sql.toNumber(row.poisoned) === 1
+      poisoned: Sql.toNumber(row.poisoned) === 1,
+      cancelRequested: Sql.toNumber(row.cancel_requested) === 1
     })
 
     const claim = (type: string, claimOptions: TaskQueue.ClaimOptions) =>
