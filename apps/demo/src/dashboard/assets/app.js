@@ -189,8 +189,7 @@ const makeCharts = () => {
           borderColor: "#1d4ed8",
           backgroundColor: "#1d4ed8",
           yAxisID: "y",
-          pointRadius: 0,
-          tension: 0.2
+          pointRadius: 0
         },
         {
           label: "Queued tasks",
