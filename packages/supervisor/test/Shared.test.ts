@@ -1,9 +1,12 @@
 // The supervisor on a shared queue (the leased protocol): on memory, SQLite
 // and Postgres one supervisor retries by its policy and records results in
-// the queue; on Postgres two supervisors (two connection pools, as two
-// processes would have) share one queue: a cancel reaches a task running in
-// the other one, a grant taken in one is settled by the other, and a lost
-// notification is covered by the poll.
+// the queue, keeps idempotency keys in the queue, keeps its leases until an
+// end is recorded, stops an attempt whose lease it lost, and settles the
+// grants of tasks it cancels; on Postgres two supervisors (two connection
+// pools, as two processes would have) share one queue: a cancel reaches a
+// task running in the other one, a grant taken in one is settled by the
+// other, one idempotency key makes one task, a group's limit is shared, and
+// a lost notification is covered by the poll.
 import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import { Backends } from "@agentos/testkit"
