@@ -64,7 +64,12 @@ const open = (b: Browser, url: string, viewport = { width: 1280, height: 800 }) 
         if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`)
       })
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
-      page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()}`))
+      page.on("requestfailed", (request) => {
+        // A reload cancels the poll under way: that is not a failure.
+        if (request.failure()?.errorText !== "net::ERR_ABORTED") {
+          problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`)
+        }
+      })
       await page.goto(url)
       return { page, problems }
     }),
