@@ -209,6 +209,12 @@ export interface TaskQueueService {
   readonly take: (type: string, limits: GroupLimits) => Effect.Effect<Option.Option<TaskRecord>, StoreError>
   /** A taken task stopped running (it ended, or waits for a retry): its group slot is free. */
   readonly finish: (id: string) => Effect.Effect<void, StoreError>
+  /**
+   * The id of the task the queue keeps (queued, running, retrying, or ended
+   * and not yet purged) that holds an idempotency key; none when no kept
+   * task holds it.
+   */
+  readonly keyHolder: (key: string) => Effect.Effect<Option.Option<string>, StoreError>
   /** Removes a queued task; false when it is not queued (running, finished or unknown). */
   readonly remove: (id: string) => Effect.Effect<boolean, StoreError>
   /** The queued tasks of one type. */

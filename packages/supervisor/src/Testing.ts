@@ -130,6 +130,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       })
       assert.strictEqual(yield* queue.depth("t"), 1)
       assert.isTrue(Option.isNone(yield* queue.status("b")))
+      assert.deepStrictEqual(yield* queue.keyHolder("k"), Option.some("a"))
+      assert.deepStrictEqual(yield* queue.keyHolder("other"), Option.none())
       // Running, then ended and kept: still held.
       const a = yield* claimOne("t")
       assert.deepStrictEqual(yield* queue.offer(keyed("d", "k"), { maxQueued: 10 }), { _tag: "Duplicate", id: "a" })
@@ -137,6 +139,7 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       assert.deepStrictEqual(yield* queue.offer(keyed("e", "k"), { maxQueued: 10 }), { _tag: "Duplicate", id: "a" })
       // Purged: the key is free.
       yield* queue.purge({ retentionMillis: 0, maxCount: 0 })
+      assert.deepStrictEqual(yield* queue.keyHolder("k"), Option.none())
       assert.deepStrictEqual(yield* queue.offer(keyed("f", "k"), { maxQueued: 10 }), { _tag: "Queued", depth: 1 })
       // A removed task, and one taken and finished, hold their key no more.
       assert.isTrue(yield* queue.remove("f"))

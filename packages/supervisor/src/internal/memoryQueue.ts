@@ -481,6 +481,7 @@ export const make = (): TaskQueue.TaskQueueService => {
     offer: (record, options) => Effect.sync(() => offerNow(record, options)),
     take: (type, limits) => Effect.sync(() => Option.fromNullable(takeNow(type, limits))),
     finish: (id) => Effect.sync(() => finishTaken(id)),
+    keyHolder: (key) => Effect.sync(() => Option.fromNullable(keys.get(key))),
     remove,
     depth,
     stats,

@@ -1197,9 +1197,19 @@ export const make = (
             Supervisor.SubmitError
           >
         }
-        return Effect.flatMap(
+        const admitted = Effect.flatMap(
           ids.next,
           (id) => admit(type, request, decoded.right, id as Ids.TaskId, span) as Effect.Effect<Task.TaskHandle<R>, any>
+        )
+        // A shared queue keeps the keys: a key it holds answers before any
+        // policy is asked, as `byKey` does in one process.
+        if (shared === undefined || key === undefined) return admitted
+        return Effect.flatMap(
+          queue.keyHolder(key),
+          (held): Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> =>
+            Option.isSome(held)
+              ? Effect.succeed(new StoredHandle(held.value as Ids.TaskId) as Task.TaskHandle<R>)
+              : admitted
         )
       })
 

@@ -298,6 +298,12 @@ export const make = (
 
     const depth = (type: string) => countQueued(type).pipe(fail("depth"))
 
+    const keyHolder = (key: string) =>
+      sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key}`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]?.id)),
+        fail("keyHolder")
+      )
+
     const stats = Effect.gen(function*() {
       const types = yield* sql<{ type: string; n: unknown }>`SELECT type, COUNT(*) AS n FROM ${table}
         WHERE state = 'queued' GROUP BY type`
@@ -557,6 +563,7 @@ export const make = (
       offer,
       take,
       finish,
+      keyHolder,
       remove,
       depth,
       stats,
