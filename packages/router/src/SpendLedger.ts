@@ -104,9 +104,11 @@ export interface SpendLedgerService {
    */
   readonly report: (options?: { readonly at?: number }) => Effect.Effect<Spend.BudgetReport, StoreError>
   /**
-   * Threshold crossings and overage, as this process records them (a
-   * crossing is recorded once, by the process whose settlement crossed it).
-   * The stream subscribes when it starts running.
+   * Threshold crossings and overage, as this process publishes them (a
+   * threshold fires once per scope and period across every process on the
+   * store: it is claimed in the store by the first settlement at or past it,
+   * and published by the process whose claim won). The stream subscribes
+   * when it starts running.
    */
   readonly alerts: Stream.Stream<Spend.SpendAlert>
   /** Subscribes at once, for the scope: the alerts from now on, none missed. */

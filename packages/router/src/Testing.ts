@@ -307,6 +307,34 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "a threshold fires once per scope and period, by the first settlement at or past it, and anew next period",
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.parse("2026-12-10T12:00:00Z"))
+      const l = yield* ledger()
+      const collected = yield* Effect.flatMap(l.subscribe, (s) => Effect.fork(Stream.runCollect(Stream.take(s, 4))))
+      const pay = (amount: number, charged: number) =>
+        Effect.flatMap(l.reserve(call(["agent:alice"], amount)), (r) => l.settle(r.id, { charged: m(charged) }))
+      yield* pay(900, 900)
+      yield* pay(50, 50)
+      // 50 held, 100 charged: spend reaches 1,050 (100%), 50 of it overage.
+      yield* pay(50, 100)
+      yield* TestClock.adjust("1 day")
+      yield* pay(850, 850)
+      const alerts = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+      assert.deepStrictEqual(
+        alerts.map((a) =>
+          a._tag === "ThresholdCrossed" ? [a.period, a.percent, a.spent, a.limit] : [a.period, a._tag, a.overage]
+        ),
+        [
+          ["2026-12-10", 80, 900, 1_000],
+          ["2026-12-10", 100, 1_050, 1_000],
+          ["2026-12-10", "OverageRecorded", 50],
+          ["2026-12-11", 80, 850, 1_000]
+        ]
+      )
+    })
+  ),
+  Conformance.test(
     "1,000 concurrent reservations against a budget that fits 100: exactly 100 pass, spend never passes the budget",
     Effect.gen(function*() {
       const l = yield* ledger({
@@ -365,6 +393,43 @@ export const suite: Conformance.Suite<Harness> = [
       assert.isTrue(Either.isLeft(unknown) && unknown.left._tag === "InvalidInput")
       const negative = yield* Effect.either(l.reserve(call(["global"], -1)))
       assert.isTrue(Either.isLeft(negative) && negative.left._tag === "InvalidInput")
+    })
+  )
+]
+
+/**
+ * The cases of ledgers that share one store (SQL): two ledgers built by
+ * the harness on the same database, as two processes are.
+ *
+ * @since 0.1.0
+ * @category suite
+ */
+export const sharedSuite: Conformance.Suite<Harness> = [
+  Conformance.test(
+    "a threshold fires once per scope and period across the ledgers on a store, even when their limits differ",
+    Effect.gen(function*() {
+      // The limit was raised to 1,250 in the second process only (a rolling
+      // deploy): its 80% is the first one's 100%.
+      const one = yield* ledger({ budgets: [{ scope: "team:research", limit: 1_000, period: MONTH }] })
+      const two = yield* ledger({ budgets: [{ scope: "team:research", limit: 1_250, period: MONTH }] })
+      // Each ledger's last settlement records overage: its alerts end there.
+      const untilOverage = (l: SpendLedger.SpendLedgerService) =>
+        Effect.flatMap(
+          l.subscribe,
+          (s) => Effect.fork(Stream.runCollect(Stream.takeUntil(s, (a) => a._tag === "OverageRecorded")))
+        )
+      const first = yield* untilOverage(one)
+      const second = yield* untilOverage(two)
+      const pay = (l: SpendLedger.SpendLedgerService, amount: number, charged: number) =>
+        Effect.flatMap(l.reserve(call(["team:research"], amount)), (r) => l.settle(r.id, { charged: m(charged) }))
+      yield* pay(one, 850, 850) // 850: the first's 80%
+      yield* pay(two, 150, 150) // 1,000: the second's 80%, fired already
+      yield* pay(one, 0, 10) // 1,010: the first's 100%
+      yield* pay(two, 240, 250) // 1,260: the second's 100%, fired already
+      const seen = (alerts: Chunk.Chunk<Spend.SpendAlert>) =>
+        Chunk.toReadonlyArray(alerts).map((a) => a._tag === "ThresholdCrossed" ? [a.percent, a.spent] : [a._tag])
+      assert.deepStrictEqual(seen(yield* Fiber.join(first)), [[80, 850], [100, 1_010], ["OverageRecorded"]])
+      assert.deepStrictEqual(seen(yield* Fiber.join(second)), [["OverageRecorded"]])
     })
   )
 ]

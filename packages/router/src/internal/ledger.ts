@@ -33,24 +33,63 @@ export const make = (
     const budgets = new Map(options.budgets.map((b) => [b.scope, b]))
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Spend.SpendAlert>(), PubSub.shutdown)
 
-    const publishMoves = (moves: ReadonlyArray<Store.SpendMove>) =>
-      Effect.forEach(moves, (move) => {
+    // Threshold alerts this ledger claimed or found claimed, per scope, for
+    // the scope's latest period seen. A threshold is claimed from the store
+    // by the first settlement (in any process) that finds the scope's spend
+    // at or past it, so each fires once per scope, period and percent across
+    // every ledger on the store, even when their limits differ; the store is
+    // asked at most once per threshold and period in each process.
+    const known = new Map<string, { readonly period: string; readonly percents: Set<number> }>()
+
+    const publishMoves = (moves: ReadonlyArray<Store.SpendMove>) => {
+      let found: Array<Store.AlertKey & { readonly spent: number; readonly limit: Money.Money }> | undefined
+      for (const move of moves) {
         const budget = budgets.get(move.scope)
-        if (budget === undefined || budget.limit <= 0) return Effect.void
-        return Effect.forEach(options.alertPercents, (percent) => {
-          const threshold = Math.ceil((budget.limit * percent) / 100)
-          return move.before < threshold && move.after >= threshold
-            ? PubSub.publish(pubsub, {
+        if (budget === undefined || budget.limit <= 0) continue
+        for (const percent of options.alertPercents) {
+          if (move.after < Math.ceil((budget.limit * percent) / 100)) break
+          let seen = known.get(move.scope)
+          if (seen === undefined || seen.period !== move.period) {
+            seen = { period: move.period, percents: new Set() }
+            known.set(move.scope, seen)
+          }
+          if (seen.percents.has(percent)) continue
+          seen.percents.add(percent)
+          ;(found ??= []).push({
+            scope: move.scope,
+            period: move.period,
+            percent,
+            spent: move.after,
+            limit: budget.limit
+          })
+        }
+      }
+      if (found === undefined) return Effect.void
+      const crossings = found
+      // Should the claim fail, the settlement has happened: the alerts are
+      // published here rather than lost (at worst twice across processes).
+      return store.claimAlerts(crossings.map(({ percent, period, scope }) => ({ scope, period, percent }))).pipe(
+        Effect.map((won) =>
+          crossings.filter((c) =>
+            won.some((w) => w.scope === c.scope && w.period === c.period && w.percent === c.percent)
+          )
+        ),
+        Effect.orElseSucceed(() => crossings),
+        Effect.flatMap((out) =>
+          PubSub.publishAll(
+            pubsub,
+            out.map((c): Spend.SpendAlert => ({
               _tag: "ThresholdCrossed",
-              scope: move.scope,
-              period: move.period,
-              percent,
-              spent: money(move.after),
-              limit: budget.limit
-            })
-            : Effect.void
-        }, { discard: true })
-      }, { discard: true })
+              scope: c.scope,
+              period: c.period,
+              percent: c.percent,
+              spent: money(c.spent),
+              limit: c.limit
+            }))
+          )
+        )
+      )
+    }
 
     const budgetOf = (scope: string) => {
       const budget = budgets.get(scope)

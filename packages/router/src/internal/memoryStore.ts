@@ -31,6 +31,8 @@ export const makeMemoryStore = (): Store.Store => {
   const held = new Map<string, Held>()
   /** The totals of purged reservations, per scope, period and model. */
   const folded = new Map<string, Store.UsageRow & { readonly scope: string; readonly period: string }>()
+  /** Claimed threshold alerts, by scope, period and percent. */
+  const claimed = new Set<string>()
   const key = (scope: string, period: string) => `${scope}\u0000${period}`
   const row = (scope: string, period: string): ScopeRow => {
     const k = key(scope, period)
@@ -144,6 +146,15 @@ export const makeMemoryStore = (): Store.Store => {
         }
         return purged
       }),
+    claimAlerts: (alerts) =>
+      Effect.sync(() =>
+        alerts.filter((alert) => {
+          const k = `${key(alert.scope, alert.period)}\u0000${alert.percent}`
+          if (claimed.has(k)) return false
+          claimed.add(k)
+          return true
+        })
+      ),
     totals: (scope, period) =>
       Effect.sync(() => {
         const r = scopes.get(key(scope, period))

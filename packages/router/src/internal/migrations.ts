@@ -53,5 +53,17 @@ export const migrations: Sql.Migrations = {
       estimated_calls bigint NOT NULL,
       PRIMARY KEY (scope, period, model)
     )`
+  }),
+  // Threshold alerts claimed per scope, period and percent, so that each is
+  // published once across every process sharing the ledger.
+  "0003_alerts": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const text = sql.onDialectOrElse({ pg: () => sql.literal(`text COLLATE "C"`), orElse: () => sql.literal("text") })
+    yield* sql`CREATE TABLE agentos_router_alerts (
+      scope ${text} NOT NULL,
+      period ${text} NOT NULL,
+      percent integer NOT NULL,
+      PRIMARY KEY (scope, period, percent)
+    )`
   })
 }

@@ -443,6 +443,17 @@ export const makeSqlStore = (
         )).size
       })).pipe(store("purge"), gated(gate))
 
+    // Run only when a settlement first reaches a threshold (once per scope,
+    // period and percent in each process), never on the common path.
+    const claimAlerts = (alerts: ReadonlyArray<Store.AlertKey>) =>
+      Effect.map(
+        sql<{ scope: string; period: string; percent: unknown }>`INSERT INTO agentos_router_alerts ${
+          sql.insert(alerts.map(({ percent, period, scope }) => ({ scope, period, percent })))
+        } ON CONFLICT DO NOTHING RETURNING scope, period, percent`,
+        (rows) =>
+          rows.map((row): Store.AlertKey => ({ scope: row.scope, period: row.period, percent: num(row.percent) }))
+      ).pipe(store("claimAlerts"), gated(gate))
+
     const totals = (scope: string, period: string) =>
       sql<{ spent: unknown; reserved: unknown; overage: unknown; calls: unknown }>`
       SELECT spent, reserved, overage, calls FROM agentos_router_scopes WHERE scope = ${scope} AND period = ${period}`
@@ -486,5 +497,5 @@ export const makeSqlStore = (
         store("usage")
       )
 
-    return { reserve, settle, cancel, expire, purge, totals, usage }
+    return { reserve, settle, cancel, expire, purge, claimAlerts, totals, usage }
   })

@@ -56,6 +56,13 @@ export type SettleOutcome =
   | { readonly _tag: "NotFound" }
   | { readonly _tag: "Expired"; readonly amount: number; readonly moves: ReadonlyArray<SpendMove> }
 
+/** A threshold alert: `percent` of `scope`'s budget reached in `period`. */
+export interface AlertKey {
+  readonly scope: string
+  readonly period: string
+  readonly percent: number
+}
+
 export interface Totals {
   readonly spent: number
   readonly reserved: number
@@ -88,6 +95,12 @@ export interface Store {
    * `usage` and `totals` are unchanged; how many reservations it deleted.
    */
   readonly purge: (retentionMillis: number) => Effect.Effect<number, StoreError>
+  /**
+   * Claims threshold alerts: returns those no ledger on this store claimed
+   * before (each is claimed once per scope, period and percent, across every
+   * process sharing the store).
+   */
+  readonly claimAlerts: (alerts: ReadonlyArray<AlertKey>) => Effect.Effect<ReadonlyArray<AlertKey>, StoreError>
   readonly totals: (scope: string, period: string) => Effect.Effect<Totals, StoreError>
   readonly usage: (scope: string, period: string) => Effect.Effect<ReadonlyArray<UsageRow>, StoreError>
 }
