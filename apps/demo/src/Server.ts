@@ -24,6 +24,7 @@ import { Cause, Clock, Console, Duration, Effect, Layer, Logger, Metric, Option,
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { AppConfig } from "./Config.js"
+import * as Dashboard from "./dashboard/Dashboard.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
 import * as Models from "./Models.js"
@@ -117,14 +118,31 @@ const serverMiddleware = (app: HttpApp.Default): HttpApp.Default =>
     return yield* exit
   })
 
+/**
+ * Node's server listens as soon as it is built, but the app is attached only
+ * once the handlers' layers are built after it: a request in between would
+ * never be answered (a load balancer's health probe would hang). Until the
+ * app is attached, every request gets a 503 in the documented shape.
+ */
+export const createStartingServer = () => {
+  const server = createServer()
+  server.on("request", (_request, response) => {
+    if (server.listenerCount("request") > 1) return
+    response.writeHead(503, { "content-type": "application/json", "retry-after": "1" })
+    response.end(JSON.stringify({ _tag: "Unavailable", message: "the service is starting" }))
+  })
+  return server
+}
+
 /** The HTTP server over the whole stack; `port: 0` takes a free port. */
 export const serverLayer = (config: AppConfig) =>
   HttpApiBuilder.serve(serverMiddleware).pipe(
+    Layer.provide(Dashboard.layer), // first: built last, so its middleware wraps the token check
     Layer.provide(HttpApiBuilder.middleware(apiMiddleware(config))),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Http.layer),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+    Layer.provideMerge(NodeHttpServer.layer(createStartingServer, { port: config.port, host: config.host }))
   )
 
 /** The address the server listens on, as a base URL. */
@@ -164,7 +182,8 @@ const terminal = (config: AppConfig) =>
     yield* Console.log([
       "",
       "AgentOS reference service",
-      `  API       ${base}/  (try ${base}/workflows)`,
+      `  dashboard ${base}/`,
+      `  API       ${base}/workflows  ${base}/tasks  (every route: docs)`,
       `  docs      ${base}/docs`,
       `  OpenAPI   ${base}/openapi.json`,
       `  metrics   ${base}/metrics`,

@@ -44,13 +44,15 @@ describe("pnpm demo", () => {
     try {
       let health: { status: number; body: string } | undefined
       const deadline = Date.now() + 50_000
-      while (health === undefined && Date.now() < deadline) {
+      // Until the service has started it refuses (503) or is not listening yet.
+      while (health?.status !== 200 && Date.now() < deadline) {
         try {
-          const response = await fetch(`http://127.0.0.1:${port}/healthz`)
+          const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) })
           health = { status: response.status, body: await response.text() }
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, 250))
+          // not listening yet
         }
+        if (health?.status !== 200) await new Promise((resolve) => setTimeout(resolve, 250))
       }
       assert.deepStrictEqual(health, { status: 200, body: "{\"status\":\"ok\"}" }, output)
       assert.include(output, `http://127.0.0.1:${port}/docs`)
