@@ -39,7 +39,7 @@ const eventually = async <A>(
 }
 
 const get = async (base: string, path: string) => {
-  const response = await fetch(`${base}${path}`)
+  const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) })
   return { status: response.status, body: await response.json() as any }
 }
 
@@ -93,7 +93,8 @@ describe("pnpm demo, killed", () => {
           const response = await fetch(`${base}/workflows`, {
             method: "POST",
             headers: { "content-type": "application/json" },
-            body: JSON.stringify({ topic: `crash ${i}` })
+            body: JSON.stringify({ topic: `crash ${i}` }),
+            signal: AbortSignal.timeout(5_000)
           })
           assert.strictEqual(response.status, 202)
           ids.push((await response.json() as { id: string }).id)
