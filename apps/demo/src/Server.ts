@@ -122,14 +122,15 @@ const serverMiddleware = (app: HttpApp.Default): HttpApp.Default =>
  * Node's server listens as soon as it is built, but the app is attached only
  * once the handlers' layers are built after it: a request in between would
  * never be answered (a load balancer's health probe would hang). Until the
- * app is attached, every request gets a 503 in the documented shape.
+ * app is attached, and after it is detached at shutdown, every request gets
+ * a 503 in the documented shape.
  */
 export const createStartingServer = () => {
   const server = createServer()
   server.on("request", (_request, response) => {
     if (server.listenerCount("request") > 1) return
     response.writeHead(503, { "content-type": "application/json", "retry-after": "1" })
-    response.end(JSON.stringify({ _tag: "Unavailable", message: "the service is starting" }))
+    response.end(JSON.stringify({ _tag: "Unavailable", message: "the service is starting or stopping" }))
   })
   return server
 }

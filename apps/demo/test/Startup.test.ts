@@ -13,7 +13,10 @@ describe("demo server while starting", () => {
       const starting = await fetch(url, { signal: AbortSignal.timeout(5_000) })
       assert.strictEqual(starting.status, 503)
       assert.strictEqual(starting.headers.get("retry-after"), "1")
-      assert.deepStrictEqual(await starting.json(), { _tag: "Unavailable", message: "the service is starting" })
+      assert.deepStrictEqual(await starting.json(), {
+        _tag: "Unavailable",
+        message: "the service is starting or stopping"
+      })
       server.on("request", (_request, response) => {
         response.writeHead(200, { "content-type": "application/json" })
         response.end("{\"status\":\"ok\"}")
