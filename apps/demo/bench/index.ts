@@ -10,6 +10,10 @@
 //
 //   pnpm --filter @agentos/demo bench     (BENCH_OPS, BENCH_ROUNDS to change the run)
 //
+// Then, on each backend, `demo:load` against the service started in-process
+// (team off, the same zero-latency provider): 50 agents for LOAD_SECONDS
+// (default 20), the accepted submissions per second and their p50/p99 latency.
+//
 // bench/profile.ts shows where the time goes (spans per layer, SQL statements
 // by the span that issued them, optionally a CPU profile).
 import { DefaultCatalog, ModelCatalog, SimulatedProvider } from "@agentos/router"
@@ -17,19 +21,24 @@ import * as Backends from "@agentos/testkit/Backends"
 import * as Bench from "@agentos/testkit/Bench"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Reactivity from "@effect/experimental/Reactivity"
+import { FetchHttpClient, HttpServer } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, ManagedRuntime, Runtime } from "effect"
+import { Context, Duration, Effect, Layer, ManagedRuntime, Runtime } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
+import * as Load from "../src/load/Load.js"
 import * as Models from "../src/Models.js"
+import * as Server from "../src/Server.js"
 import * as Stack from "../src/Stack.js"
 import { Team } from "../src/Team.js"
 
 const OPS = Number(process.env.BENCH_OPS ?? 40)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 20)
+const LOAD_AGENTS = 50
 
 const config: AppConfig = {
   ...Config.defaults(),
@@ -137,6 +146,61 @@ for (const [name, sql] of backends) {
       baselineMax: comparison.baselineRange[1]
     },
     note: `overhead of the stack: ${overhead.toFixed(0)} µs per workflow (median of ${ROUNDS} rounds of ${OPS})`
+  })
+}
+
+// demo:load against the service over HTTP, on each backend.
+for (const [name, sql] of backends) {
+  const report = await Effect.runPromise(
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        Server.layerWith(config, sql(), { terminal: false }).pipe(Layer.provide(Reactivity.layer))
+      )
+      const base = Server.baseUrl(Context.get(context, HttpServer.HttpServer).address)
+      return yield* Load.run({
+        url: base,
+        agents: LOAD_AGENTS,
+        durationMillis: LOAD_SECONDS * 1000,
+        drainMillis: 120_000
+      })
+    }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+  )
+  const { acceptedPerSecond, latencyMillis, requests } = report
+  console.log(
+    `${name}: demo:load ${LOAD_AGENTS} agents ${report.durationSeconds}s: ${acceptedPerSecond} accepted/s, ` +
+      `p50 ${latencyMillis.p50} ms, p99 ${latencyMillis.p99} ms, 429 ${requests.rejected429}, ` +
+      `drained ${report.drain.drained} in ${report.drain.seconds}s`
+  )
+  const loadConfig = {
+    backend: name,
+    agents: LOAD_AGENTS,
+    seconds: report.durationSeconds,
+    sent: requests.sent,
+    accepted: requests.accepted,
+    rejected429: requests.rejected429,
+    maxQueued: config.maxQueued,
+    latencyMillis: 0
+  }
+  figures.push({
+    name: `task submissions accepted per second under demo:load (${name})`,
+    value: acceptedPerSecond,
+    unit: "tasks/s",
+    better: "higher",
+    config: loadConfig,
+    note: `${requests.sent} submissions (${requests.rejected429} answered 429); the accepted work ` +
+      `${report.drain.drained ? "all ended" : "had not all ended"} ${report.drain.seconds} s after the last`
+  }, {
+    name: `submit latency p50 under demo:load (${name})`,
+    value: latencyMillis.p50,
+    unit: "ms",
+    better: "lower",
+    config: loadConfig
+  }, {
+    name: `submit latency p99 under demo:load (${name})`,
+    value: latencyMillis.p99,
+    unit: "ms",
+    better: "lower",
+    config: loadConfig
   })
 }
 
