@@ -27,32 +27,17 @@ import { Context, Duration, Effect, Layer, ManagedRuntime, Runtime } from "effec
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Config from "../src/Config.js"
-import type { AppConfig } from "../src/Config.js"
 import * as Load from "../src/load/Load.js"
 import * as Models from "../src/Models.js"
 import * as Server from "../src/Server.js"
 import * as Stack from "../src/Stack.js"
 import { Team } from "../src/Team.js"
+import { config } from "./config.js"
 
 const OPS = Number(process.env.BENCH_OPS ?? 40)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 20)
 const LOAD_AGENTS = 50
-
-const config: AppConfig = {
-  ...Config.defaults(),
-  port: 0,
-  dataDir: Os.tmpdir(),
-  team: false,
-  teamInterval: Duration.seconds(1),
-  drainTimeout: Duration.seconds(5),
-  tokenBudget: 1_000_000_000,
-  spendLimitMicros: 1_000_000_000,
-  simLatency: Duration.zero,
-  simFailureRate: 0,
-  summaryInterval: Duration.hours(1)
-}
 
 let sequence = 0
 

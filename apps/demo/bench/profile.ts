@@ -11,31 +11,17 @@
 import * as Backends from "@agentos/testkit/Backends"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, ManagedRuntime, Option, Tracer } from "effect"
+import { Effect, Layer, ManagedRuntime, Option, Tracer } from "effect"
 import * as Fs from "node:fs"
 import * as Inspector from "node:inspector/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Config from "../src/Config.js"
-import type { AppConfig } from "../src/Config.js"
 import * as Stack from "../src/Stack.js"
 import { Team } from "../src/Team.js"
+import { config } from "./config.js"
 
 const OPS = Number(process.env.PROFILE_OPS ?? 30)
 const BACKEND = process.env.PROFILE_BACKEND ?? "sqlite"
-
-const config: AppConfig = {
-  ...Config.defaults(),
-  port: 0,
-  dataDir: Os.tmpdir(),
-  team: false,
-  drainTimeout: Duration.seconds(5),
-  tokenBudget: 1_000_000_000,
-  spendLimitMicros: 1_000_000_000,
-  simLatency: Duration.zero,
-  simFailureRate: 0,
-  summaryInterval: Duration.hours(1)
-}
 
 interface Recorded {
   readonly name: string

@@ -8,11 +8,10 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Cli from "../src/cli/Cli.js"
 import { ExitCode } from "../src/cli/Errors.js"
-import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
+import { client, config, eventually, freePort, start, tempDir, withToken } from "./harness.js"
 
 interface Result {
   readonly code: number
@@ -50,15 +49,6 @@ const row = (text: string, first: string): ReadonlyArray<string> => {
 }
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-const closedPort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as Net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 const finished = (base: string, id: string, token?: string) =>
   eventually(
@@ -359,7 +349,7 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
   it.effect("the URL comes from AGENTOS_URL when --url is not given, and --url wins over it", () =>
     Effect.gen(function*() {
       const { base, taskId } = yield* Healthy
-      const port = yield* closedPort
+      const port = yield* freePort
       const fromEnv = yield* agentos(["tasks", "show", taskId], { AGENTOS_URL: base })
       expectCode(fromEnv, ExitCode.Ok)
       const flagWins = yield* agentos(["tasks", "show", taskId, "--url", base], {
@@ -373,7 +363,7 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
     () =>
       Effect.gen(function*() {
         const { base, taskId } = yield* Healthy
-        const port = yield* closedPort
+        const port = yield* freePort
         const bin = Path.join(__dirname, "..", "src", "cli", "bin.mjs")
         // Asynchronous: the service answers from this very process.
         const spawn = (args: ReadonlyArray<string>) =>
@@ -406,7 +396,7 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
 describe("agentos against no service", () => {
   it.live("every command: a clear message and exit 3", () =>
     Effect.gen(function*() {
-      const port = yield* closedPort
+      const port = yield* freePort
       const url = `http://127.0.0.1:${port}`
       for (
         const args of [

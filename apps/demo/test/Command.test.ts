@@ -1,28 +1,17 @@
 // The root README's first command: `pnpm demo` starts the service, which
 // answers /healthz; SIGTERM drains it and the process exits.
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-
-const root = Path.resolve(import.meta.dirname, "../../..")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort, root } from "./harness.js"
 
 describe("pnpm demo", () => {
   it("starts the service, answers /healthz, and stops on SIGTERM", async () => {
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-cmd-"))
-    const port = await freePort()
+    const port = await Effect.runPromise(freePort)
     const child = spawn("pnpm", ["demo"], {
       cwd: root,
       detached: true, // its own process group: pnpm, tsx and node are stopped together

@@ -3,23 +3,12 @@
 // same data directory. The tasks it was running come back to the queue when
 // their leases expire, and every workflow completes.
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-
-const root = Path.resolve(import.meta.dirname, "../../..")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
+import { freePort, root } from "./harness.js"
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
@@ -48,7 +37,7 @@ describe("pnpm demo, killed", () => {
     "SIGKILL mid-run, started again: the running tasks come back after their lease and every workflow completes",
     async () => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-crash-"))
-      const port = await freePort()
+      const port = await Effect.runPromise(freePort)
       const base = `http://127.0.0.1:${port}`
       const children: Array<ChildProcess> = []
       let output = ""

@@ -4,9 +4,8 @@ import { Backends } from "@agentos/testkit"
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Logger, LogLevel } from "effect"
-import * as Net from "node:net"
 import * as Load from "../src/load/Load.js"
-import { config, start } from "./harness.js"
+import { config, freePort, start } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -70,13 +69,7 @@ describe("demo:load", () => {
 
   it.live("an unreachable service is a LoadError naming the URL", () =>
     Effect.gen(function*() {
-      // A port that was free a moment ago: nothing listens there.
-      const port = yield* Effect.async<number>((resume) => {
-        const server = Net.createServer().listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as Net.AddressInfo
-          server.close(() => resume(Effect.succeed(port)))
-        })
-      })
+      const port = yield* freePort
       const url = `http://127.0.0.1:${port}`
       const error = yield* Effect.flip(Load.run({ url, agents: 1, count: 1, drainMillis: 0 }))
       assert.strictEqual(error._tag, "LoadError")

@@ -6,11 +6,25 @@ import type { SqlClient } from "@effect/sql"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
 import * as Server from "../src/Server.js"
+
+/** The repository's root, where `pnpm demo` runs. */
+export const root = Path.resolve(import.meta.dirname, "../../..")
+
+/** A port on 127.0.0.1 that was free a moment ago (bound, then closed): nothing listens there. */
+export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.once("error", (error) => resume(Effect.die(error)))
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as Net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
 
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-"))),

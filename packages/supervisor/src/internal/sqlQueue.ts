@@ -149,13 +149,17 @@ export const make = (
 
     // ---- offer, take, finish, remove ----
 
+    // The kept task holding an idempotency key (at most one: the key's index is unique).
+    const holder = (key: string) =>
+      Effect.map(
+        sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key}`,
+        (rows) => Option.fromNullable(rows[0]?.id)
+      )
+
     // The kept task holding an idempotency key, other than `id`.
     const holderOf = (key: string, id: string) =>
-      Effect.map(
-        sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key} AND id <> ${id}`,
-        (rows): TaskQueue.OfferResult | undefined =>
-          rows.length === 0 ? undefined : { _tag: "Duplicate", id: rows[0]!.id }
-      )
+      Effect.map(holder(key), (held): TaskQueue.OfferResult | undefined =>
+        Option.isSome(held) && held.value !== id ? { _tag: "Duplicate", id: held.value } : undefined)
 
     const offer = (record: Task.TaskRecord, offerOptions: { readonly maxQueued: number; readonly force?: boolean }) =>
       sql.withTransaction(Effect.gen(function*() {
@@ -163,7 +167,9 @@ export const make = (
         const key = record.idempotencyKey
         if (key !== undefined) {
           const duplicate = yield* holderOf(key, record.id)
-          if (duplicate !== undefined) return duplicate
+          if (duplicate !== undefined) {
+            return duplicate
+          }
         }
         const depth = yield* countQueued(record.type)
         if (offerOptions.force !== true && depth >= offerOptions.maxQueued) {
@@ -178,7 +184,9 @@ export const make = (
           ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`
         if (inserted.length === 0) {
           const duplicate = yield* holderOf(key!, record.id)
-          if (duplicate !== undefined) return duplicate
+          if (duplicate !== undefined) {
+            return duplicate
+          }
           return yield* Effect.fail(new StoreError({ operation: "offer", cause: `task ${record.id} was not inserted` }))
         }
         yield* notify([record.type])
@@ -188,7 +196,9 @@ export const make = (
     // The condition "the task's group is below its limit", or none when every group is unlimited.
     const groupCondition = (limits: TaskQueue.GroupLimits): Statement.Fragment | undefined => {
       const byGroup = Object.entries(limits.byGroup ?? {})
-      if (limits.default === undefined && byGroup.length === 0) return undefined
+      if (limits.default === undefined && byGroup.length === 0) {
+        return undefined
+      }
       const otherwise = limits.default === undefined ? sql`NULL` : sql`CAST(${limits.default} AS integer)`
       const limit = byGroup.length === 0
         ? otherwise
@@ -225,7 +235,8 @@ export const make = (
     // A claim of a type whose groups are all unlimited, the hot path: prepared.
     const claimUnlimited = prepare<Row>(
       3,
-      (type, holder, ttl) => claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+      (type, holder, ttl) =>
+        claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
     )
 
     // Claims one row; the lease is none for `take`.
@@ -244,7 +255,8 @@ export const make = (
           holder,
           leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
         )
-      const claimed = Effect.map(statement, (rows) => rows[0])
+      const claimed = Effect.map(statement, (rows) =>
+        rows[0])
       if (!pg || condition === undefined) return claimed
       // The count in the statement may miss a claim of the same group
       // committed meanwhile: counted again under the group's lock.
@@ -298,11 +310,7 @@ export const make = (
 
     const depth = (type: string) => countQueued(type).pipe(fail("depth"))
 
-    const keyHolder = (key: string) =>
-      sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key}`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.id)),
-        fail("keyHolder")
-      )
+    const keyHolder = (key: string) => holder(key).pipe(fail("keyHolder"))
 
     const stats = Effect.gen(function*() {
       const types = yield* sql<{ type: string; n: unknown }>`SELECT type, COUNT(*) AS n FROM ${table}
