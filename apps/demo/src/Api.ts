@@ -113,6 +113,18 @@ export const TaskView = Schema.Struct({
 
 export const Accepted = Schema.Struct({ id: Schema.String, workflowId: Schema.String, status: TaskStatus })
 
+/**
+ * What `POST /tasks/:id/cancel` did: `cancelled`, the task has ended
+ * cancelled (it was queued: it never ran, its budget grant is released);
+ * `requested`, it was running: its workflow stops at its next step (its
+ * checkpoint kept) and the task then ends `cancelled`. `task` is the task as
+ * it is when the answer is sent.
+ */
+export const TaskCancel = Schema.Struct({
+  outcome: Schema.Literal("cancelled", "requested"),
+  task: TaskView
+})
+
 export const StepView = Schema.Struct({
   name: Schema.String,
   status: Schema.Literal("completed", "failed", "pending"),
@@ -219,7 +231,18 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(Unavailable)
   )
   .add(HttpApiEndpoint.get("get", "/tasks/:id").setPath(IdPath).addSuccess(TaskView).addError(NotFound))
-  .annotate(OpenApi.Description, "Submit a task (type `research`) to the supervisor; read it back by id")
+  .add(
+    HttpApiEndpoint.post("cancel", "/tasks/:id/cancel")
+      .setPath(IdPath)
+      .addSuccess(TaskCancel)
+      .addError(NotFound)
+      .addError(InvalidState)
+  )
+  .annotate(
+    OpenApi.Description,
+    "Submit a task (type `research`) to the supervisor; read it back by id; cancel it (a queued task is dropped, " +
+      "a running one's workflow stops at its next step; 409 `InvalidState` once it has ended)"
+  )
 {}
 
 export class WorkflowsApi extends HttpApiGroup.make("workflows")

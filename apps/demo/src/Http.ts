@@ -80,6 +80,7 @@ export const TasksLive = HttpApiBuilder.group(Api.Api, "tasks", (handlers) =>
     return handlers
       .handle("submit", ({ payload }) => withRetryAfter(team.submit(payload)))
       .handle("get", ({ path }) => team.task(path.id))
+      .handle("cancel", ({ path }) => team.cancel(path.id))
   }))
 
 export const WorkflowsLive = HttpApiBuilder.group(Api.Api, "workflows", (handlers) =>

@@ -28,6 +28,7 @@ import { Supervisor, Task, TaskQueue } from "@agentos/supervisor"
 import type { Errors as SupervisorErrors } from "@agentos/supervisor"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import {
+  Clock,
   Context,
   Data,
   Deferred,
@@ -67,7 +68,9 @@ const TaskPayload = Schema.Struct({
   topic: Schema.String,
   agent: Schema.String,
   mode: Schema.Literal("execute", "retry"),
-  workflowId: Schema.optional(Schema.String)
+  workflowId: Schema.optional(Schema.String),
+  /** When a retry was accepted (epoch ms): a cancel of its workflow after that wins over the retry. */
+  acceptedAt: Schema.optional(Schema.Number)
 })
 type TaskPayload = typeof TaskPayload.Type
 const decodePayload = Schema.decodeUnknownOption(TaskPayload)
@@ -115,6 +118,15 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
   readonly agents: ReadonlyArray<string>
   readonly submit: (request: typeof Api.SubmitTask.Type) => Effect.Effect<typeof Api.Accepted.Type, SubmitError>
   readonly task: (id: string) => Effect.Effect<typeof Api.TaskView.Type, Api.NotFound | Api.InternalError>
+  /**
+   * Cancels a task: a queued one through the supervisor (it ends cancelled,
+   * its grant released), a running one through its workflow (the engine
+   * stops it at its next step; the task then ends cancelled). An ended task
+   * is `InvalidState` and an unknown one `NotFound`, with nothing changed.
+   */
+  readonly cancel: (
+    id: string
+  ) => Effect.Effect<typeof Api.TaskCancel.Type, Api.NotFound | Api.InvalidState | Api.InternalError>
   readonly retry: (workflowId: string) => Effect.Effect<
     typeof Api.Accepted.Type,
     Api.NotFound | Api.InvalidState | SubmitError
@@ -222,11 +234,15 @@ export const layer = (
       const runWorkflow = (payload: TaskPayload, workflowId: string) =>
         Effect.gen(function*() {
           if (payload.mode === "retry") {
-            const status = yield* engine.status(workflowId).pipe(
-              Effect.map((c) => c.status),
-              Effect.orElseSucceed(() => "unknown")
-            )
-            if (status === "failed" || status === "cancelled") return yield* engine.retry(research, workflowId, wait)
+            const checkpoint = yield* engine.status(workflowId).pipe(Effect.option)
+            const status = Option.match(checkpoint, { onNone: () => "unknown", onSome: (c) => c.status })
+            // A workflow cancelled after this retry was accepted (a task cancel) stays cancelled:
+            // `execute` below fails with `WorkflowCancelled`.
+            const cancelledSince = Option.isSome(checkpoint) && checkpoint.value.status === "cancelled" &&
+              payload.acceptedAt !== undefined && checkpoint.value.updatedAt >= payload.acceptedAt
+            if (status === "failed" || (status === "cancelled" && !cancelledSince)) {
+              return yield* engine.retry(research, workflowId, wait)
+            }
           }
           return yield* engine.execute(research, workflowId, { topic: payload.topic, agent: payload.agent }, wait)
         })
@@ -384,6 +400,75 @@ export const layer = (
           })
         )
 
+      const workflowOf = (stored: TaskQueue.StoredTask) =>
+        Option.match(decodePayload(stored.record.payload), {
+          onNone: () => stored.record.id as string,
+          onSome: (payload) => payload.workflowId ?? stored.record.id
+        })
+      // A workflow left `running` with nobody running it (its handler was interrupted before the
+      // engine saved a step) is cancelled too, so that no list shows it running forever.
+      const settleWorkflow = (workflowId: string) =>
+        engine.status(workflowId).pipe(
+          Effect.flatMap((checkpoint) =>
+            checkpoint.status === "running" ? Effect.asVoid(engine.cancel(workflowId)) : Effect.void
+          ),
+          Effect.catchTags({
+            WorkflowNotFound: () => Effect.void,
+            InvalidInput: () => Effect.void,
+            StoreError: (e) => Effect.fail(internal("cancel the workflow")(e))
+          })
+        )
+      const cancel = (id: string) =>
+        Effect.gen(function*() {
+          const stored = yield* queue.status(id).pipe(Effect.mapError(internal("read the task")))
+          if (Option.isNone(stored) || stored.value.record.type !== "research" || view(stored.value) === undefined) {
+            return yield* notFound(id)
+          }
+          const workflowId = workflowOf(stored.value)
+          const ended = (status: string) =>
+            new Api.InvalidState({ message: `task ${id} is already ${status}; nothing to cancel`, id })
+          switch (stored.value.status) {
+            case "completed":
+            case "failed":
+            case "cancelled":
+            case "dead-lettered":
+              return yield* ended(view(stored.value)!.status)
+            case "running": {
+              // Its workflow stops at its next step, its checkpoint kept; the handler then fails with
+              // WorkflowCancelled and the task ends cancelled (no dead letter, no supervisor retry).
+              const outcome = yield* engine.cancel(workflowId).pipe(
+                Effect.map(Option.some),
+                Effect.catchTags({
+                  WorkflowNotFound: () => Effect.succeedNone,
+                  InvalidInput: () => Effect.succeedNone,
+                  StoreError: (e) => Effect.fail(internal("cancel the workflow")(e))
+                })
+              )
+              if (Option.isSome(outcome) && outcome.value === "already-completed") {
+                return yield* ended("completed")
+              }
+              if (Option.isSome(outcome)) break
+              // Claimed, its workflow not started yet: the supervisor interrupts the handler.
+              yield* supervisor.cancel(id).pipe(Effect.mapError(internal("cancel the task")))
+              yield* settleWorkflow(workflowId)
+              break
+            }
+            default: {
+              // Queued (or waiting to be retried): the supervisor drops it and settles its grant. If a
+              // worker claimed it meanwhile, the supervisor interrupts the handler and waits for its end.
+              yield* supervisor.cancel(id).pipe(
+                Effect.catchTag("TaskNotFound", () => Effect.fail(notFound(id))),
+                Effect.mapError((e) => e._tag === "NotFound" ? e : internal("cancel the task")(e))
+              )
+              yield* settleWorkflow(workflowId)
+            }
+          }
+          const after = yield* task(id)
+          // It ended on its own meanwhile (completed or failed before the cancel reached it).
+          if (after.status === "completed" || after.status === "failed") return yield* ended(after.status)
+          return { outcome: after.status === "cancelled" ? "cancelled" as const : "requested" as const, task: after }
+        })
+
       const retry = (workflowId: string) =>
         Effect.gen(function*() {
           const checkpoint = yield* engine.status(workflowId).pipe(
@@ -408,7 +493,11 @@ export const layer = (
           const state = yield* Schema.decodeUnknown(research.state)(checkpoint.state).pipe(
             Effect.mapError(() => internal("decode the checkpoint")({ _tag: "CheckpointInvalid" }))
           )
-          return yield* admit({ topic: state.topic, agent: state.agent, mode: "retry", workflowId }, undefined)
+          const acceptedAt = yield* Clock.currentTimeMillis
+          return yield* admit(
+            { topic: state.topic, agent: state.agent, mode: "retry", workflowId, acceptedAt },
+            undefined
+          )
         })
 
       // A letter's replay runs the workflow again as a supervisor task (its failed step first) and waits for it.
@@ -467,6 +556,7 @@ export const layer = (
         agents: config.agents,
         submit,
         task,
+        cancel,
         retry: (workflowId: string) => Effect.map(retry(workflowId), accepted),
         replay,
         run,

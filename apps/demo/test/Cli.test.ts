@@ -179,24 +179,32 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
     120_000
   )
 
-  it.effect("tasks cancel of a queued task: exit 5 and why, and the task still runs", () =>
-    Effect.gen(function*() {
-      const { base } = yield* Healthy
-      // At most 2 tasks of one agent run at once: the fifth waits until three have run (4 model calls each).
-      const ids: Array<string> = []
-      for (const topic of ["one", "two", "three", "four", "five"]) {
-        ids.push((yield* client(base).request("POST", "/workflows", { body: { topic, agent: "lead" } })).body.id)
-      }
-      const queued = ids[4]!
-      const refused = yield* agentos(["tasks", "cancel", queued, "--url", base])
-      expectCode(refused, ExitCode.Refused)
-      assert.strictEqual(
-        refused.stderr,
-        `agentos: task ${queued} is queued, not running: the service has no route that removes a queued task; ` +
-          "cancel it once it runs"
-      )
-      for (const id of ids) assert.strictEqual((yield* finished(base, id)).status, "completed")
-    }).pipe(quiet), 120_000)
+  it.effect(
+    "tasks cancel of a queued task: it never runs; the table says so and the JSON is the answer",
+    () =>
+      Effect.gen(function*() {
+        const { base } = yield* Healthy
+        // At most 2 tasks of one agent run at once: the fifth waits until three have run (4 model calls each).
+        const ids: Array<string> = []
+        for (const topic of ["one", "two", "three", "four", "five"]) {
+          ids.push((yield* client(base).request("POST", "/workflows", { body: { topic, agent: "lead" } })).body.id)
+        }
+        const queued = ids[4]!
+        const cancelled = yield* agentos(["tasks", "cancel", queued, "--url", base, "--json"])
+        expectCode(cancelled, ExitCode.Ok)
+        const answer = JSON.parse(cancelled.stdout)
+        assert.deepStrictEqual([answer.outcome, answer.task.id, answer.task.status], ["cancelled", queued, "cancelled"])
+        const again = yield* agentos(["tasks", "cancel", queued, "--url", base])
+        expectCode(again, ExitCode.Refused)
+        assert.strictEqual(again.stderr, `agentos: task ${queued} is already cancelled; nothing to cancel`)
+        for (const id of ids.slice(0, 4)) assert.strictEqual((yield* finished(base, id)).status, "completed")
+        // It never ran: no workflow was created for it.
+        expectCode(yield* agentos(["workflows", "show", queued, "--url", base]), ExitCode.NotFound)
+        const shown = yield* agentos(["tasks", "show", queued, "--url", base])
+        assert.deepStrictEqual(row(shown.stdout, "status"), ["status", "cancelled"])
+      }).pipe(quiet),
+    120_000
+  )
 
   it.effect("workflows list pages: --limit, and the cursor it prints leads to the next page", () =>
     Effect.gen(function*() {

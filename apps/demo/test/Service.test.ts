@@ -189,6 +189,77 @@ for (const backend of Backends.sqlBackends()) {
         }).pipe(Effect.scoped, quiet),
       { timeout: 30_000 }
     )
+
+    it.live(
+      "cancel a task: a queued one never runs and its grant is released; a running one's workflow stops; " +
+        "an ended one is 409 and an unknown one 404, with nothing changed",
+      () =>
+        Effect.gen(function*() {
+          // Slow model calls; at most 2 runs of one agent at once: the third of "lead" waits in the queue.
+          const { base } = yield* start(config({ simLatency: Duration.millis(400) }), backend.layer)
+          const http = client(base)
+          const ids: Array<string> = []
+          for (const topic of ["one", "two", "three"]) {
+            const r = yield* http.request("POST", "/tasks", {
+              body: { type: "research", payload: { topic, agent: "lead" } }
+            })
+            assert.strictEqual(r.status, 202, r.text)
+            ids.push(r.body.id)
+          }
+          const [running, other, queued] = ids as [string, string, string]
+          const reservedBefore = (yield* http.request("GET", "/budget")).body.reserved
+          assert.strictEqual(reservedBefore, 3 * ESTIMATED_TOKENS)
+
+          // Queued: the supervisor drops it at once; its budget reservation is released.
+          const dropped = yield* http.request("POST", `/tasks/${queued}/cancel`)
+          assert.strictEqual(dropped.status, 200, dropped.text)
+          assert.deepStrictEqual([dropped.body.outcome, dropped.body.task.id, dropped.body.task.status], [
+            "cancelled",
+            queued,
+            "cancelled"
+          ])
+          assert.strictEqual((yield* http.request("GET", "/budget")).body.reserved, 2 * ESTIMATED_TOKENS)
+          assert.strictEqual((yield* http.request("GET", "/supervisor")).body.queueDepth.research, 0)
+
+          // Running: its workflow is cancelled through the engine and stops at its next step.
+          yield* eventually(Effect.map(http.request("GET", `/workflows/${running}`), (r) =>
+            r.body?.status === "running" ? true : undefined))
+          const stopped = yield* http.request("POST", `/tasks/${running}/cancel`)
+          assert.strictEqual(stopped.status, 200, stopped.text)
+          assert.strictEqual(stopped.body.outcome, "requested")
+          const ended = yield* finished(http, running)
+          assert.strictEqual(ended.status, "cancelled", JSON.stringify(ended))
+          const workflow = (yield* http.request("GET", `/workflows/${running}`)).body
+          assert.strictEqual(workflow.status, "cancelled")
+          assert.notDeepEqual(
+            workflow.steps.map((s: any) =>
+              s.status
+            ),
+            ["completed", "completed", "completed", "completed"]
+          )
+          assert.strictEqual((yield* finished(http, other)).status, "completed")
+
+          // Ended: 409 in the one error shape, and the task is left as it was.
+          for (const id of [queued, running, other]) {
+            const before = (yield* http.request("GET", `/tasks/${id}`)).body
+            const refused = yield* http.request("POST", `/tasks/${id}/cancel`)
+            assert.strictEqual(refused.status, 409, refused.text)
+            assert.deepStrictEqual([refused.body._tag, refused.body.id], ["InvalidState", id])
+            assert.include(refused.body.message, `is already ${before.status}`)
+            assert.deepStrictEqual((yield* http.request("GET", `/tasks/${id}`)).body, before)
+          }
+          const unknown = yield* http.request("POST", "/tasks/wf-nope/cancel")
+          assert.deepStrictEqual([unknown.status, unknown.body._tag, unknown.body.kind], [404, "NotFound", "task"])
+
+          // The cancelled task never ran: no workflow, no dead letter; every grant settled.
+          assert.strictEqual((yield* http.request("GET", `/workflows/${queued}`)).status, 404)
+          assert.strictEqual((yield* http.request("GET", "/dead-letters/summary")).body.total, 0)
+          const budget = (yield* http.request("GET", "/budget")).body
+          assert.strictEqual(budget.reserved, 0)
+          assert.isAbove(budget.used, 0)
+        }).pipe(Effect.scoped, quiet),
+      { timeout: 60_000 }
+    )
   })
 }
 
@@ -280,6 +351,7 @@ describe("demo service: bad input", () => {
           ["an unknown task id", http, "GET", "/tasks/wf-nope", {}, 404, "NotFound"],
           ["an unknown workflow id", http, "GET", "/workflows/wf-nope", {}, 404, "NotFound"],
           ["cancel of an unknown workflow", http, "POST", "/workflows/wf-nope/cancel", {}, 404, "NotFound"],
+          ["cancel of an unknown task", http, "POST", "/tasks/wf-nope/cancel", {}, 404, "NotFound"],
           ["retry of an unknown workflow", http, "POST", "/workflows/wf-nope/retry", {}, 404, "NotFound"],
           ["an unknown state key", http, "GET", "/state/nope", {}, 404, "NotFound"],
           ["an unknown letter", http, "GET", "/dead-letters/nope", {}, 404, "NotFound"],

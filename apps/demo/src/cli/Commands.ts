@@ -409,38 +409,24 @@ const tasksShow = Command.make(
       ))
 ).pipe(Command.withDescription("Show one task: status, agent, topic, its workflow"))
 
-// A running task runs its workflow: cancelling the task is cancelling that workflow (the engine stops it
-// at its next step and keeps its checkpoint). A queued task has no workflow yet, or one that is failed or
-// cancelled and waits to be retried: cancelling that workflow would not stop the task, and the service has
-// no route that removes a queued task, so the CLI refuses rather than report a cancel that did not happen.
+// The service cancels a task (`POST /tasks/:id/cancel`): a queued one is dropped (it never runs), a running
+// one's workflow stops at its next step. A task that has ended is refused (409, exit 5).
 const tasksCancel = Command.make(
   "cancel",
   { ...common, id: id("task") },
   (c) =>
     call(c, (client) =>
-      Effect.gen(function*() {
-        const task = yield* client.tasks.get({ path: { id: c.id } })
-        if (task.status !== "accepted") {
-          return yield* new CliError({
-            code: ExitCode.Refused,
-            message: `task ${c.id} is already ${task.status}; nothing to cancel`
-          })
-        }
-        const workflow = yield* client.workflows.get({ path: { id: task.workflowId } }).pipe(
-          Effect.map(Option.some),
-          Effect.catchTag("NotFound", () => Effect.succeedNone)
-        )
-        if (Option.isNone(workflow) || workflow.value.status !== "running") {
-          return yield* new CliError({
-            code: ExitCode.Refused,
-            message: `task ${c.id} is queued, not running: the service has no route that removes a queued task; ` +
-              "cancel it once it runs"
-          })
-        }
-        const { outcome } = yield* client.workflows.cancel({ path: { id: task.workflowId } })
-        return cancelOutcome(`task ${c.id}`, outcome)
-      }))
-).pipe(Command.withDescription("Cancel a running task: its workflow stops at its next step"))
+      client.tasks.cancel({ path: { id: c.id } }).pipe(
+        Effect.map((answer) => ({
+          json: answer,
+          text: answer.outcome === "cancelled"
+            ? `task ${c.id}: cancelled`
+            : `task ${c.id}: cancellation requested; its workflow stops at its next step`
+        }))
+      ))
+).pipe(
+  Command.withDescription("Cancel a task: a queued one never runs; a running one's workflow stops at its next step")
+)
 
 const tasks = Command.make("tasks", {}, chooseOne("tasks", ["show", "cancel"])).pipe(
   Command.withDescription("Tasks: show, cancel"),
