@@ -107,8 +107,7 @@ export const TaskView = Schema.Struct({
   workflowId: Schema.String,
   submittedAt: Schema.Int,
   finishedAt: Schema.optional(Schema.Int),
-  error: Schema.optional(Schema.String),
-  supervisor: Schema.optional(Schema.String)
+  error: Schema.optional(Schema.String)
 })
 
 export const Accepted = Schema.Struct({ id: Schema.String, workflowId: Schema.String, status: TaskStatus })

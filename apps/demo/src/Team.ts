@@ -192,8 +192,7 @@ const view = (stored: TaskQueue.StoredTask): typeof Api.TaskView.Type | undefine
     workflowId: payload.value.workflowId ?? stored.record.id,
     submittedAt: stored.record.submittedAt,
     ...(stored.finishedAt === undefined || status === "accepted" ? {} : { finishedAt: stored.finishedAt }),
-    ...(error === undefined ? {} : { error }),
-    supervisor: stored.record.id
+    ...(error === undefined ? {} : { error })
   }
 }
 

@@ -402,8 +402,7 @@ const tasksShow = Command.make(
             ["workflow", t.workflowId],
             ["submitted", time(t.submittedAt)],
             ["finished", time(t.finishedAt)],
-            ["error", t.error],
-            ["supervisor task", t.supervisor]
+            ["error", t.error]
           ])
         }))
       ))
