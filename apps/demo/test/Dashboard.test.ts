@@ -4,17 +4,19 @@
 // open, and the page is read and operated like an operator would — with the
 // mouse and with the keyboard only. Screenshots at 1280×800 and 390×844 go to
 // test-artifacts/ (gitignored). Every wait is on a condition, never a sleep.
-import { FetchHttpClient } from "@effect/platform"
+import { DeadLetterQueue } from "@agentos/dlq"
+import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Logger, LogLevel } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope } from "effect"
 import * as Fs from "node:fs"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Browser, chromium, type Page } from "playwright-core"
 import * as Load from "../src/load/Load.js"
-import { type Client, client, config, eventually, start, tempDir, withToken } from "./harness.js"
+import * as Server from "../src/Server.js"
+import { type Client, client, config, eventually, freePort, start, tempDir, withToken } from "./harness.js"
 
 // What the functions passed to `page.evaluate` see (they run in the page; this package has no DOM types).
 declare const document: any
@@ -64,6 +66,13 @@ const open = (b: Browser, url: string, viewport = { width: 1280, height: 800 }) 
         if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`)
       })
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+      // Everything the page loads comes from the demo itself: no external network.
+      const origin = new URL(url).origin
+      page.on("request", (request) => {
+        if (new URL(request.url()).origin !== origin && !request.url().startsWith("data:")) {
+          problems.push(`external request: ${request.url()}`)
+        }
+      })
       page.on("requestfailed", (request) => {
         // A reload cancels the poll under way: that is not a failure.
         if (request.failure()?.errorText !== "net::ERR_ABORTED") {
@@ -140,6 +149,20 @@ const screenshot = (page: Page, name: string, fullPage = true) =>
 const fitsWidth = (page: Page) =>
   pw(() => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth))
 
+/**
+ * The table boxes whose tab stop is wrong: one that overflows sideways must
+ * take focus (to scroll it by keyboard), one that fits must not (one press less).
+ * The page corrects them on a resize and on every poll: waits for that, then lists what is still wrong.
+ */
+const scrollStops = (page: Page) =>
+  pw(async () => {
+    const wrong = `Array.from(document.querySelectorAll(".scroll"))
+      .filter((box) => (box.scrollWidth > box.clientWidth) !== (box.getAttribute("tabindex") === "0"))
+      .map((box) => box.getAttribute("aria-label") + ": " + box.scrollWidth + "/" + box.clientWidth)`
+    await page.waitForFunction(`(${wrong}).length === 0`, undefined, { timeout: 10_000 }).catch(() => undefined)
+    return (await page.evaluate(wrong)) as Array<string>
+  })
+
 const letters = (http: Client, resolved: boolean) =>
   Effect.map(http.request("GET", `/dead-letters?resolved=${resolved}&limit=100`), (r) => r.body.letters as Array<any>)
 
@@ -209,7 +232,22 @@ describe("dashboard in headless Chromium", () => {
         const why = page.locator("#decisions tbody tr").first().locator("details")
         yield* pw(() => why.locator("summary").click())
         yield* pw(() => why.locator(".reasons li").first().waitFor())
-        assert.match((yield* pw(() => why.locator(".reasons").textContent())) ?? "", /:/)
+        const reasons = (yield* pw(() => why.locator(".reasons").textContent())) ?? ""
+        // Why the chosen model won, and why each other one lost.
+        assert.match(reasons, /chosen: \S+ \(simulated\), ranked first of \d+ eligible models/)
+        assert.match(reasons, /ranked below the chosen model: |not made for this complexity: /)
+
+        // On a phone the open letters stack, their buttons within reach and the page no wider than the screen.
+        yield* pw(() => page.setViewportSize({ width: 390, height: 844 }))
+        yield* pw(() => letterRow(page, toReplay).getByRole("button", { name: /^Replay/ }).scrollIntoViewIfNeeded())
+        yield* pw(() =>
+          page.locator("section[aria-labelledby=letters-title]").screenshot({
+            path: Path.join(ARTIFACTS, "dashboard-390x844-open-letters.png")
+          })
+        )
+        assert.isTrue(yield* fitsWidth(page), "the page scrolls sideways at 390×844 with open letters")
+        assert.deepStrictEqual(yield* axeViolations(page), [])
+        yield* pw(() => page.setViewportSize({ width: 1280, height: 800 }))
 
         // Replay one letter and resolve another, with the mouse.
         yield* pw(() => letterRow(page, toReplay).getByRole("button", { name: /^Replay/ }).click())
@@ -219,11 +257,22 @@ describe("dashboard in headless Chromium", () => {
         yield* pw(() => page.getByLabel("Note (why it is resolved)", { exact: true }).fill("fixed upstream, by mouse"))
         yield* pw(() => page.getByRole("button", { name: "Resolve letter", exact: true }).click())
         yield* waitLetterStatus(page, toResolve, "resolved by hand")
+        // The operator's note shows with the letter.
+        yield* waitLetterStatus(page, toResolve, "fixed upstream, by mouse")
 
         // The same with the keyboard only: Tab to each control, Space and Enter to operate it.
         yield* pw(() => page.locator("body").focus())
         yield* pw(() => page.evaluate(() => document.activeElement?.blur()))
         yield* tabTo(page, `Replay dead letter ${toReplayByKey}`)
+        // The focused control shows it: a solid ring at least 2 px wide.
+        const ring = yield* pw(() =>
+          page.evaluate(() => {
+            const style = window.getComputedStyle(document.activeElement)
+            return { style: style.outlineStyle as string, width: Number.parseFloat(style.outlineWidth) }
+          })
+        )
+        assert.strictEqual(ring.style, "solid")
+        assert.isAtLeast(ring.width, 2)
         yield* pw(() => page.keyboard.press("Space"))
         yield* waitLetterStatus(page, toReplayByKey, "replayed")
         yield* tabTo(page, `Resolve dead letter ${toResolveByKey}`)
@@ -248,6 +297,7 @@ describe("dashboard in headless Chromium", () => {
         yield* screenshot(page, "dashboard-1280x800.png")
         yield* screenshot(page, "dashboard-1280x800-first-screen.png", false)
         assert.isTrue(yield* fitsWidth(page), "the page scrolls sideways at 1280×800")
+        assert.deepStrictEqual(yield* scrollStops(page), [])
         assert.deepStrictEqual(yield* axeViolations(page), [])
         yield* pw(() => page.setViewportSize({ width: 390, height: 844 }))
         yield* pw(() => page.locator("#letters-summary").filter({ hasText: "0 open" }).waitFor())
@@ -259,6 +309,7 @@ describe("dashboard in headless Chromium", () => {
           })
         )
         assert.isTrue(yield* fitsWidth(page), "the page scrolls sideways at 390×844")
+        assert.deepStrictEqual(yield* scrollStops(page), [])
         assert.deepStrictEqual(yield* axeViolations(page), [])
         assert.deepStrictEqual(problems, [])
       }).pipe(Effect.scoped, quiet),
@@ -297,6 +348,9 @@ describe("dashboard in headless Chromium", () => {
         yield* pw(() => page.getByRole("button", { name: "Unlock the dashboard" }).click())
         yield* pw(() => page.locator("#auth-error").filter({ hasText: "refused" }).waitFor())
         assert.isTrue(yield* pw(() => page.locator("#main").isHidden()))
+        // A refused token is not kept for the next reload, and the field has the focus again.
+        assert.isNull(yield* pw(() => page.evaluate(() => window.sessionStorage.getItem("agentos.apiToken"))))
+        assert.strictEqual(yield* pw(() => page.evaluate(() => document.activeElement?.id)), "token")
 
         // The right one opens the dashboard, which can act.
         yield* pw(() => token.fill("s3cret-token"))
@@ -317,6 +371,231 @@ describe("dashboard in headless Chromium", () => {
         assert.isTrue(yield* pw(() => page.locator("#main").isHidden()))
         // The only failures are the API's 401s before the token was given.
         assert.deepStrictEqual(problems.filter((p) => !p.startsWith("401 ")), [])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 180_000 }
+  )
+
+  it.live(
+    "a failing panel and a lost service are said once, their figures kept and marked, and the page recovers",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const sqlite = () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+        // A fixed port, so that the service can come back where the page looks for it.
+        const appConfig = config({ port: yield* freePort, simLatency: Duration.millis(30) })
+        const first = yield* Scope.make()
+        yield* Effect.addFinalizer(() => Scope.close(first, Exit.void))
+        const { base } = yield* Scope.extend(start(appConfig, sqlite()), first)
+        const http = client(base)
+        assert.strictEqual(
+          (yield* http.request("POST", "/workflows", { body: { topic: "before", agent: "lead" } })).status,
+          202
+        )
+
+        const { page, problems } = yield* open(yield* browser, `${base}/`)
+        let polls = 0
+        page.on("request", (request) => {
+          if (new URL(request.url()).pathname === "/supervisor") polls++
+        })
+        /** Waits until the page has started `n` more polls (each asks for /supervisor once). */
+        const morePolls = (n: number) => {
+          const target = polls + n
+          return eventually(Effect.sync(() => polls >= target ? true : undefined), "60 seconds")
+        }
+        yield* figureAbove(page, "fig-completed", 0)
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Live · updated/ }).waitFor())
+        // Every text the live region is given from now on, in order.
+        yield* pw(() =>
+          page.evaluate(() => {
+            const notice = document.getElementById("notice")
+            window.spoken = []
+            new window.MutationObserver(() => window.spoken.push(notice.textContent)).observe(notice, {
+              childList: true,
+              characterData: true,
+              subtree: true
+            })
+          })
+        )
+        const spoken = pw(() => page.evaluate(() => (window.spoken as Array<string>).filter((t) => t !== "")))
+        const staleCards = pw(() =>
+          page.evaluate(() =>
+            Array.from(document.querySelectorAll("main section[data-stale]") as Iterable<any>).map((s) =>
+              s.getAttribute("aria-labelledby")
+            )
+          )
+        )
+
+        // One route fails (a store error, injected on the way): that panel says so, the others go on.
+        yield* pw(() =>
+          page.route("**/memory/stats", (route) =>
+            route.fulfill({
+              status: 500,
+              contentType: "application/json",
+              body: JSON.stringify({ _tag: "InternalError", message: "memory stats: the store failed" })
+            }))
+        )
+        yield* pw(() =>
+          page.locator("#memory-error").filter({ hasText: /^Not updated since \d\d:\d\d:\d\d: memory stats/ }).waitFor()
+        )
+        yield* morePolls(3)
+        assert.deepStrictEqual(yield* staleCards, ["memory-title"])
+        assert.match(
+          (yield* pw(() => page.locator("#connection").textContent())) ?? "",
+          /^Live · .*Not updating: Memory/
+        )
+        assert.deepStrictEqual(yield* spoken, ["Not updating: Memory (memory stats: the store failed)."])
+        yield* pw(() => page.unroute("**/memory/stats"))
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Live · updated [\d:]+$/ }).waitFor())
+        assert.deepStrictEqual(yield* staleCards, [])
+        assert.strictEqual((yield* spoken).at(-1), "Connection restored: every panel is live again.")
+
+        // The service stops: said once, not at every failed poll; every panel keeps its figures, marked.
+        const completed = yield* figure(page, "fig-completed")
+        yield* Scope.close(first, Exit.void)
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Not live: / }).waitFor())
+        yield* morePolls(3)
+        const lost = (yield* spoken).filter((text) => text.startsWith("Connection lost"))
+        assert.strictEqual(lost.length, 1, JSON.stringify(yield* spoken))
+        assert.match(lost[0]!, /Figures as of \d\d:\d\d:\d\d\.$/)
+        assert.lengthOf(yield* staleCards, 10)
+        assert.match((yield* pw(() => page.locator("#system-error").textContent())) ?? "", /^Not updated since /)
+        assert.strictEqual(yield* figure(page, "fig-completed"), completed)
+        assert.isTrue(yield* pw(() => page.locator("#main").isVisible()))
+
+        // It comes back on the same port: the page finds it again by itself, and says so once.
+        const second = yield* Scope.make()
+        yield* Effect.addFinalizer(() => Scope.close(second, Exit.void))
+        yield* Scope.extend(start(appConfig, sqlite()), second)
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Live · updated [\d:]+$/ }).waitFor())
+        assert.deepStrictEqual(yield* staleCards, [])
+        assert.strictEqual((yield* spoken).at(-1), "Connection restored: every panel is live again.")
+        assert.deepStrictEqual(problems.filter((p) => p.startsWith("page error") || p.startsWith("external")), [])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 180_000 }
+  )
+
+  it.live(
+    "service data shows as text, never as markup; a refused replay or resolve (409, 404) is explained",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        // Slow model calls: a workflow stays running long enough to be seen with its topic.
+        const context = yield* Layer.build(
+          Server.layerWith(
+            config({ simLatency: Duration.seconds(5) }),
+            SqliteClient.layer({ filename: Path.join(dir, "agentos.db") }),
+            { terminal: false }
+          )
+        )
+        const base = Server.baseUrl(Context.get(context, HttpServer.HttpServer).address)
+        const dlq = Context.get(context, DeadLetterQueue.DeadLetterQueue)
+        const http = client(base)
+
+        // Text from the outside (a failing provider's message, a payload, a topic) that would run as markup.
+        const hostile = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`
+        const now = Date.now()
+        const add = (taskId: string) =>
+          Effect.map(
+            Effect.orDie(dlq.add({
+              source: "test",
+              taskType: "research",
+              taskId,
+              attempt: 1,
+              attempts: 1,
+              payload: { topic: hostile },
+              error: { tag: "Upstream<b>Error</b>", message: `bad gateway: ${hostile}\nsecond line` },
+              agent: "lead",
+              firstAttemptAt: now,
+              lastAttemptAt: now
+            })),
+            (added) => added.letter.id
+          )
+        const [hostileLetter, resolvedMeanwhile, purgedMeanwhile] = [
+          yield* add("t1"),
+          yield* add("t2"),
+          yield* add("t3")
+        ]
+        const topic = `<b>bold</b> ${hostile}`
+        assert.strictEqual((yield* http.request("POST", "/workflows", { body: { topic, agent: "lead" } })).status, 202)
+
+        const { page, problems } = yield* open(yield* browser, `${base}/`)
+        yield* pw(() => letterRow(page, purgedMeanwhile).waitFor())
+        const workflow = page.locator("#workflows tbody tr").filter({ hasText: "<b>bold</b>" })
+        yield* pw(() => workflow.waitFor())
+        assert.strictEqual(
+          yield* pw(() => letterRow(page, hostileLetter).locator("td").nth(3).textContent()),
+          `Upstream<b>Error</b>: bad gateway: ${hostile}`
+        )
+        assert.strictEqual(yield* pw(() => workflow.locator("td").nth(1).textContent()), topic)
+        assert.deepStrictEqual(
+          yield* pw(() =>
+            page.evaluate(() => ({
+              pwned: window.pwned ?? null,
+              injected: document.querySelectorAll("main img, main b, main script").length,
+              inlineScripts: document.querySelectorAll("script:not([src])").length
+            }))
+          ),
+          { pwned: null, injected: 0, inlineScripts: 0 }
+        )
+        // The page and its script come with a policy that runs no inline or foreign script.
+        for (const path of ["/", "/dashboard/app.js"]) {
+          const policy = (yield* client(base).request("GET", path)).headers.get("content-security-policy") ?? ""
+          assert.include(policy, "default-src 'none'")
+          assert.include(policy, "script-src 'self';")
+          assert.notMatch(policy, /unsafe-inline|unsafe-eval/)
+        }
+
+        // Paused, the page still shows letters that others close meanwhile; acting on them is refused, and said.
+        yield* pw(() => page.getByRole("button", { name: "Pause updates" }).click())
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Paused/ }).waitFor())
+        const resolved = yield* http.request("POST", `/dead-letters/${resolvedMeanwhile}/resolve`, {
+          body: { note: "closed by another operator" }
+        })
+        assert.strictEqual(resolved.status, 200, resolved.text)
+        yield* pw(() => letterRow(page, resolvedMeanwhile).getByRole("button", { name: /^Replay/ }).click())
+        yield* pw(() => page.locator("#notice").filter({ hasText: "refused (409): the letter is resolved." }).waitFor())
+        // The page looked again: the letter shows as closed, its buttons gone, the focus on the message.
+        yield* waitLetterStatus(page, resolvedMeanwhile, "closed by another operator")
+        assert.strictEqual(yield* pw(() => page.evaluate(() => document.activeElement?.id)), "notice")
+        assert.match((yield* pw(() => page.locator("#connection").textContent())) ?? "", /^Paused/)
+
+        const purged = yield* http.request("POST", "/dead-letters/purge", {
+          body: { resolvedOlderThanHours: 1000, unresolvedOlderThanHours: 0 }
+        })
+        assert.strictEqual(purged.status, 200, purged.text)
+        assert.strictEqual(purged.body.removed, 2)
+        // Resolving a letter that is gone: the dialog says why and stays; Escape returns to the button.
+        const resolveButton = letterRow(page, hostileLetter).getByRole("button", { name: /^Resolve/ })
+        yield* pw(() => resolveButton.click())
+        yield* pw(() => page.getByLabel("Note (why it is resolved)", { exact: true }).fill("too late"))
+        yield* pw(() => page.getByRole("button", { name: "Resolve letter", exact: true }).click())
+        yield* pw(() =>
+          page.locator("#resolve-error").filter({ hasText: /^Not resolved \(404\): no letter / }).waitFor()
+        )
+        assert.isTrue(yield* pw(() => page.locator("#resolve-dialog").isVisible()))
+        yield* pw(() => page.keyboard.press("Escape"))
+        yield* pw(() => page.locator("#resolve-dialog").waitFor({ state: "hidden" }))
+        assert.strictEqual(
+          yield* pw(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label"))),
+          `Resolve dead letter ${hostileLetter}`
+        )
+        // Replaying a letter that is gone: refused with 404, and the row leaves the page.
+        yield* pw(() => letterRow(page, purgedMeanwhile).getByRole("button", { name: /^Replay/ }).click())
+        yield* pw(() => page.locator("#notice").filter({ hasText: "refused (404): no letter" }).waitFor())
+        yield* pw(() => letterRow(page, purgedMeanwhile).waitFor({ state: "detached" }))
+        assert.strictEqual(yield* pw(() => page.evaluate(() => document.activeElement?.id)), "notice")
+
+        yield* pw(() => page.getByRole("button", { name: "Resume updates" }).click())
+        yield* pw(() => page.locator("#connection").filter({ hasText: /^Live/ }).waitFor())
+        // The only failures were the refusals asked for.
+        assert.deepStrictEqual(
+          problems.map((p) => p.replace(/http:\/\/[^/]+/, "")),
+          [
+            `409 /dead-letters/${resolvedMeanwhile}/replay`,
+            `404 /dead-letters/${hostileLetter}/resolve`,
+            `404 /dead-letters/${purgedMeanwhile}/replay`
+          ]
+        )
       }).pipe(Effect.scoped, quiet),
     { timeout: 180_000 }
   )

@@ -3,7 +3,7 @@
 // button keeps its focus across updates), draws the charts with Chart.js,
 // and replays or resolves dead letters. With AGENTOS_API_TOKEN set on the
 // service, every route answers 401 until the page is given the token.
-/* global Chart, document, fetch, performance, sessionStorage, setTimeout, clearTimeout */
+/* global Chart, document, fetch, performance, sessionStorage, setTimeout, clearTimeout, window */
 
 const POLL_MILLIS = 2_000
 const TOKEN_KEY = "agentos.apiToken"
@@ -23,7 +23,12 @@ const state = {
   /** The poll under way, if any. */
   current: undefined,
   locked: false,
-  connected: undefined,
+  /** "live", "down", "partial:<panels>" or "locked": the live region speaks when it changes. */
+  health: undefined,
+  /** When the page last got figures (epoch milliseconds, this browser's clock). */
+  lastUpdate: undefined,
+  /** When each panel last got its figures. */
+  panelUpdated: {},
   /** Workflows seen running, by id: when they leave the running list their final status is fetched. */
   running: new Map(),
   /** Finished workflows seen by this page, newest first. */
@@ -116,6 +121,20 @@ const rowOf = (tbody, count) => {
   )
 }
 
+/**
+ * A table that overflows sideways can be scrolled with the keyboard only
+ * when its box takes focus; one that fits is no extra tab stop.
+ */
+const updateScrollStops = () => {
+  for (const box of document.querySelectorAll(".scroll")) {
+    const scrolls = box.scrollWidth > box.clientWidth
+    if (scrolls && box.tabIndex !== 0) box.tabIndex = 0
+    else if (!scrolls && box.hasAttribute("tabindex")) box.removeAttribute("tabindex")
+  }
+}
+
+window.addEventListener("resize", updateScrollStops)
+
 const setEmpty = (id, empty) => {
   $(id).hidden = !empty
 }
@@ -139,6 +158,9 @@ const announce = (message) => {
 
 class Unauthorized extends Error {}
 
+/** No answer at all: the service is down, restarting, or the network is. */
+class Unreachable extends Error {}
+
 class ApiError extends Error {
   constructor(status, body, text) {
     super(body?.message ?? (text || `HTTP ${status}`))
@@ -151,12 +173,18 @@ const api = async (method, path, body) => {
   const headers = { accept: "application/json" }
   if (state.token !== undefined) headers.authorization = `Bearer ${state.token}`
   if (body !== undefined) headers["content-type"] = "application/json"
-  const response = await fetch(path, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  const text = await response.text()
+  let response
+  let text
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    text = await response.text()
+  } catch {
+    throw new Unreachable("the service does not answer")
+  }
   let parsed
   try {
     parsed = text === "" ? undefined : JSON.parse(text)
@@ -473,7 +501,11 @@ const renderLetters = (open, resolved, summary) => {
     })
     resolve.textContent = "Resolve"
     resolve.addEventListener("click", () => openResolve(letter.id, resolve))
-    row.cells[8].append(el("div", { className: "actions" }, [replay, resolve]))
+    row.cells[7].append(el("div", { className: "status" }, [el("span"), el("span", { className: "note" })]))
+    row.cells[8].append(el("div", {}, [
+      el("div", { className: "actions" }, [replay, resolve]),
+      el("span", { className: "muted", text: "none (closed)" })
+    ]))
     return row
   }, (row, l) => {
     setText(row.cells[0], short(l.id))
@@ -486,9 +518,13 @@ const renderLetters = (open, resolved, summary) => {
     setText(row.cells[5], fmtInt(l.replays))
     setText(row.cells[6], fmtTime(l.createdAt))
     const status = letterStatus(l)
-    badge(row.cells[7], status, status === "open" ? "bad" : status === "working…" ? "busy" : "ok")
-    const actions = row.cells[8].firstElementChild
+    const statusBox = row.cells[7].firstElementChild
+    badge(statusBox, status, status === "open" ? "bad" : status === "working…" ? "busy" : "ok")
+    // How it was closed, in the operator's or the replay's words.
+    setText(statusBox.lastElementChild, l.resolution?.note ?? "")
+    const [actions, none] = row.cells[8].firstElementChild.children
     actions.hidden = l.resolution !== undefined
+    none.hidden = l.resolution === undefined
     for (const button of actions.children) {
       button.setAttribute("aria-disabled", String(state.busy.has(l.id)))
     }
@@ -542,8 +578,17 @@ const renderDecisions = (decisions) => {
     const last = attempts[attempts.length - 1]
     const rejected = last?.rejected ?? []
     const details = el("details")
-    details.append(el("summary", { text: `${rejected.length} models passed over` }))
+    details.append(el("summary", { text: `Why ${last?.model ?? "no model"}: ${rejected.length} models passed over` }))
     const list = el("ul", { className: "reasons" })
+    if (last?.model !== undefined) {
+      // Eligible models that lost only on rank, plus the chosen one.
+      const eligible = rejected.filter((r) => r.reasons.every((reason) => reason === "outranked")).length + 1
+      list.append(el("li", {}, [
+        el("strong", { text: "chosen: " }),
+        `${last.model} (${last.provider ?? "?"}), ranked first of ${eligible} eligible models; ` +
+        `reserved ${fmtMoney(last.reserved)}, charged ${fmtMoney(last.charged)}${last.estimated ? " (estimated)" : ""}`
+      ]))
+    }
     for (const [reason, models] of explain(rejected)) {
       list.append(el("li", {}, [el("strong", { text: `${reasonText[reason] ?? reason}: ` }), models.join(", ")]))
     }
@@ -629,58 +674,137 @@ const collectFinished = async (runningItems) => {
   return state.finished.filter((w) => !now.has(w.id))
 }
 
-const setConnection = (connected, text) => {
+/** The routes a poll reads, by name. */
+const ROUTES = {
+  supervisor: "/supervisor",
+  budget: "/budget",
+  report: "/router/report",
+  decisions: "/router/decisions",
+  running: "/workflows?status=running&limit=50",
+  open: `/dead-letters?resolved=false&limit=${LETTERS_OPEN}`,
+  resolved: `/dead-letters?resolved=true&limit=${LETTERS_RESOLVED}`,
+  summary: "/dead-letters/summary",
+  memory: "/memory/stats",
+  alerts: "/alerts"
+}
+
+/**
+ * The panels, each with the routes it is drawn from: a panel whose route
+ * fails keeps its last figures, says since when, and the others go on.
+ */
+const PANELS = [
+  { id: "system", title: "System", routes: ["supervisor"] },
+  { id: "queues", title: "Queues", routes: ["supervisor"] },
+  { id: "workers", title: "Workers", routes: ["supervisor"] },
+  { id: "budget", title: "Token budget", routes: ["budget"] },
+  { id: "spend", title: "Spend", routes: ["report"] },
+  { id: "workflows", title: "Workflows", routes: ["running"] },
+  { id: "letters", title: "Dead letters", routes: ["open", "resolved", "summary"] },
+  { id: "decisions", title: "Routing decisions", routes: ["decisions"] },
+  { id: "memory", title: "Memory", routes: ["memory"] },
+  { id: "alerts", title: "Alerts", routes: ["alerts"] }
+]
+
+/** Shows, on each panel, whether its figures are current; returns the titles of the stale panels. */
+const markPanels = (failed) => {
+  const stale = []
+  for (const panel of PANELS) {
+    const reason = panel.routes.map((route) => failed[route]).find((error) => error !== undefined)
+    const card = $(`${panel.id}-title`).closest("section")
+    if (reason === undefined) {
+      state.panelUpdated[panel.id] = Date.now()
+      delete card.dataset.stale
+      setText($(`${panel.id}-error`), "")
+    } else {
+      stale.push(panel.title)
+      card.dataset.stale = "true"
+      const since = state.panelUpdated[panel.id]
+      setText(
+        $(`${panel.id}-error`),
+        `Not updated${since === undefined ? "" : ` since ${fmtTime(since)}`}: ${reason.message}.`
+      )
+    }
+  }
+  return stale
+}
+
+/**
+ * The line under the title says every poll how current the page is; the
+ * live region speaks only when that changes (lost, partly failing, restored),
+ * never every two seconds.
+ */
+const setHealth = (health, text, spoken) => {
   const element = $("connection")
-  element.dataset.state = connected ? "live" : "error"
+  element.dataset.state = health === "live" ? "live" : "error"
   setText(element, text)
-  if (state.connected !== connected) {
-    state.connected = connected
-    if (!connected) announce(text)
+  if (state.health !== health) {
+    const before = state.health
+    state.health = health
+    if (health !== "live") announce(spoken)
+    else if (before === "down" || before?.startsWith("partial:")) {
+      announce("Connection restored: every panel is live again.")
+    }
   }
 }
 
 const pollOnce = async () => {
   const started = performance.now()
   try {
-    const [supervisor, budget, report, decisions, running, open, resolved, summary, memory, alerts] = await Promise.all(
-      [
-        api("GET", "/supervisor"),
-        api("GET", "/budget"),
-        api("GET", "/router/report"),
-        api("GET", "/router/decisions"),
-        api("GET", "/workflows?status=running&limit=50"),
-        api("GET", `/dead-letters?resolved=false&limit=${LETTERS_OPEN}`),
-        api("GET", `/dead-letters?resolved=true&limit=${LETTERS_RESOLVED}`),
-        api("GET", "/dead-letters/summary"),
-        api("GET", "/memory/stats"),
-        api("GET", "/alerts")
-      ]
-    )
-    const finished = await collectFinished(running.items ?? [])
+    const names = Object.keys(ROUTES)
+    const settled = await Promise.allSettled(names.map((name) => api("GET", ROUTES[name])))
+    const data = {}
+    const failed = {}
+    settled.forEach((result, i) => {
+      if (result.status === "fulfilled") data[names[i]] = result.value
+      else failed[names[i]] = result.reason
+    })
+    const errors = Object.values(failed)
+    if (errors.some((error) => error instanceof Unauthorized)) throw errors.find((e) => e instanceof Unauthorized)
+    if (errors.length === names.length) {
+      markPanels(failed)
+      const since = state.lastUpdate === undefined ? "" : ` Figures as of ${fmtTime(state.lastUpdate)}.`
+      setHealth(
+        "down",
+        `Not live: ${errors[0].message}.${since} Retrying every ${POLL_MILLIS / 1000} s…`,
+        `Connection lost: ${errors[0].message}.${since}`
+      )
+      return
+    }
+    const finished = data.running === undefined ? state.finished : await collectFinished(data.running.items ?? [])
     showMain()
     makeCharts()
-    const queued = renderSystem(supervisor)
-    renderBudget(budget)
-    const spend = renderSpend(report)
-    renderWorkflows(running, finished)
-    renderLetters(open, resolved, summary)
-    renderDecisions(decisions)
-    renderMemory(memory)
-    renderAlerts(alerts)
-    pushSeries(fmtTime(report.at ?? Date.now()), {
-      load: Math.round((supervisor.load ?? 0) * 1000) / 10,
+    const queued = data.supervisor === undefined ? null : renderSystem(data.supervisor)
+    if (data.budget !== undefined) renderBudget(data.budget)
+    const spend = data.report === undefined ? { spent: null, limit: null, reference: null } : renderSpend(data.report)
+    if (data.running !== undefined) renderWorkflows(data.running, finished)
+    if (data.open !== undefined && data.resolved !== undefined && data.summary !== undefined) {
+      renderLetters(data.open, data.resolved, data.summary)
+    }
+    if (data.decisions !== undefined) renderDecisions(data.decisions)
+    if (data.memory !== undefined) renderMemory(data.memory)
+    if (data.alerts !== undefined) renderAlerts(data.alerts)
+    pushSeries(fmtTime(data.report?.at ?? Date.now()), {
+      load: data.supervisor === undefined ? null : Math.round((data.supervisor.load ?? 0) * 1000) / 10,
       queued,
       ...spend
     })
     state.charts.load?.update()
     state.charts.spend?.update()
-    setConnection(true, `Live · updated ${fmtTime(Date.now())}`)
+    updateScrollStops()
+    const stale = markPanels(failed)
+    state.lastUpdate = Date.now()
+    if (stale.length === 0) {
+      setHealth("live", `${state.paused ? "Paused" : "Live"} · updated ${fmtTime(state.lastUpdate)}`)
+    } else {
+      const text = `Not updating: ${stale.join(", ")} (${errors[0].message})`
+      setHealth(`partial:${stale.join(",")}`, `Live · updated ${fmtTime(state.lastUpdate)} · ${text}`, `${text}.`)
+    }
   } catch (error) {
     if (error instanceof Unauthorized) {
       lock(state.token === undefined ? "" : "The service refused that token.")
       return
     }
-    setConnection(false, `Cannot reach the service: ${error.message}. Retrying…`)
+    setHealth("down", `Not live: ${error.message}. Retrying…`, `Connection lost: ${error.message}.`)
   } finally {
     schedule(Math.max(0, POLL_MILLIS - (performance.now() - started)))
   }
@@ -720,11 +844,15 @@ const showMain = () => {
 const lock = (message) => {
   state.locked = true
   clearTimeout(state.timer)
+  // A refused token is not kept: a reload asks again instead of failing again.
+  state.token = undefined
+  sessionStorage.removeItem(TOKEN_KEY)
+  if ($("resolve-dialog").open) $("resolve-dialog").close()
   $("main").hidden = true
   $("auth").hidden = false
   $("forget-token").hidden = true
   setText($("auth-error"), message)
-  setConnection(false, "Locked: the service needs its API token.")
+  setHealth("locked", "Locked: the service needs its API token.", "")
   $("token").focus()
 }
 
@@ -740,24 +868,21 @@ $("auth-form").addEventListener("submit", (event) => {
   $("token").value = ""
   setText($("auth-error"), "")
   state.locked = false
-  announce("Token accepted for this tab; loading…")
+  announce("Checking the token…")
   poll()
 })
 
-$("forget-token").addEventListener("click", () => {
-  state.token = undefined
-  sessionStorage.removeItem(TOKEN_KEY)
-  lock("")
-})
+$("forget-token").addEventListener("click", () => lock(""))
 
 $("pause").addEventListener("click", () => {
   state.paused = !state.paused
   const button = $("pause")
-  button.setAttribute("aria-pressed", String(state.paused))
+  // The label says what a press does; a toggle's "pressed" state on top of a changing label would contradict it.
+  button.dataset.paused = String(state.paused)
   setText(button, state.paused ? "Resume updates" : "Pause updates")
   if (state.paused) {
     clearTimeout(state.timer)
-    setConnection(true, "Paused")
+    setText($("connection"), `Paused · updated ${fmtTime(state.lastUpdate)}`)
   } else {
     poll()
   }
@@ -784,7 +909,9 @@ const replayLetter = async (id, button) => {
       : `Replay of dead letter ${short(id)} failed again (${result?.failure?.tag ?? "error"}): the letter stays open.`
   } catch (error) {
     if (error instanceof Unauthorized) return lock("The service refused the token.")
-    message = `Replay of dead letter ${short(id)} was refused: ${error.message}`
+    message = error instanceof ApiError
+      ? `Replay of dead letter ${short(id)} was refused (${error.status}): ${error.message}.`
+      : `Replay of dead letter ${short(id)} could not be sent: ${error.message}. Nothing changed; try again.`
   } finally {
     state.busy.delete(id)
   }
@@ -832,7 +959,12 @@ $("resolve-form").addEventListener("submit", async (event) => {
       $("resolve-dialog").close()
       return lock("The service refused the token.")
     }
-    setText($("resolve-error"), `Not resolved: ${error.message}`)
+    setText(
+      $("resolve-error"),
+      error instanceof ApiError
+        ? `Not resolved (${error.status}): ${error.message}.`
+        : `Not resolved: ${error.message}. Try again.`
+    )
     return
   }
   state.busy.delete(id)
