@@ -19,6 +19,7 @@ import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { FetchHttpClient } from "@effect/platform"
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import * as Witness from "./chaos/Witness.js"
 import type { AppConfig } from "./Config.js"
 
 export const TEAM = "research"
@@ -145,7 +146,10 @@ export const providers = (
     )
   }
   return real.length === 0
-    ? SimulatedProvider.layer(simulated({ latency: config.simLatency, failureRate: config.simFailureRate }))
+    // The chaos run's witness of billed tokens (nothing unless AGENTOS_WITNESS_DIR is set).
+    ? Witness.providers(
+      SimulatedProvider.layer(simulated({ latency: config.simLatency, failureRate: config.simFailureRate }))
+    )
     : ModelProvider.combine(...real)
 }
 

@@ -4,12 +4,14 @@
 // a model through the router with the step's complexity, and remembers what
 // it learnt; the team's progress lives in shared state. The checkpoint engine
 // is the one layer that retries a step; a workflow that fails for good
-// becomes its dead letter.
+// becomes its dead letter. Each step's run is witnessed for the chaos run
+// (src/chaos/Witness.ts): nothing is recorded unless AGENTOS_WITNESS_DIR is set.
 import { Workflow } from "@agentos/checkpoint"
 import type { Complexity } from "@agentos/core"
 import { AgentMemory } from "@agentos/memory"
 import { SharedState } from "@agentos/state"
 import { Effect, Option, Schedule, Schema } from "effect"
+import * as Witness from "./chaos/Witness.js"
 import * as Models from "./Models.js"
 
 /** The workflow's state: a Schema, so a checkpoint is validated on resume. */
@@ -78,7 +80,7 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state) =>
+    run: Witness.step((state: ResearchState) =>
       Effect.map(
         ask(
           state,
@@ -89,13 +91,14 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         ),
         (answer) => ({ requirements: answer.text })
       )
+    )
   })
   .step({
     name: "search-sources",
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state) =>
+    run: Witness.step((state: ResearchState) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
@@ -113,13 +116,14 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         })
         return { sources: answer.text }
       })
+    )
   })
   .step({
     name: "synthesize",
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { workflowId }) =>
+    run: Witness.step((state: ResearchState, { workflowId }) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
@@ -136,13 +140,14 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         }, { agent: state.agent })
         return { synthesis: answer.text }
       })
+    )
   })
   .step({
     name: "format",
     retry,
     nonRetryable,
     timeout: "60 seconds",
-    run: (state, { workflowId }) =>
+    run: Witness.step((state: ResearchState, { workflowId }) =>
       Effect.gen(function*() {
         const answer = yield* ask(
           state,
@@ -172,4 +177,5 @@ export const research = Workflow.make({ name: "research", version: 1, state: Res
         })
         return { report }
       })
+    )
   })

@@ -1,0 +1,265 @@
+// The chaos run: the demo service as a child process, work sent to it by its
+// load generator (`src/load`) and by a probe that keeps the id of every task
+// it saw accepted; the service is SIGKILLed at seeded random moments K times
+// and started again each time on the same database. Then the work is let to
+// finish, the service is stopped, and Check.ts checks what the database and
+// the witnesses say. Bounded in time; traffic only on 127.0.0.1.
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, type Layer, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Check from "./Check.js"
+import { type Child, kill, node, seeded, sleep, startService, stop } from "./Process.js"
+
+export interface Options {
+  readonly backend: "sqlite" | "postgres"
+  /** Postgres: the database the service uses (fresh, dropped by the caller). */
+  readonly databaseUrl?: string
+  readonly kills: number
+  readonly seed: number
+  readonly port: number
+  /** Data directory, witnesses, logs. */
+  readonly workDir: string
+  /** Each cycle, the load generator submits this many tasks (uniform in [min, max])… */
+  readonly loadTasks: readonly [number, number]
+  /** …and the kill lands this long after it reported (uniform in [min, max] ms). */
+  readonly killAfterMillis: readonly [number, number]
+  /** Concurrent agents of the load generator. */
+  readonly loadAgents: number
+  /** The probe submits one workflow per this many ms. */
+  readonly probeEveryMillis: number
+  /** The bound on the end: all tasks terminal within this, after the last start. */
+  readonly finishMillis: number
+  readonly log?: (line: string) => void
+}
+
+export interface Report {
+  readonly backend: "sqlite" | "postgres"
+  readonly seed: number
+  readonly kills: number
+  /** Milliseconds after the service answered /healthz at which each kill landed. */
+  readonly killedAfterMillis: ReadonlyArray<number>
+  /** Milliseconds from a kill to the next start answering /healthz. */
+  readonly restartMillis: ReadonlyArray<number>
+  readonly seconds: number
+  /** Milliseconds from the last start until every task was terminal. */
+  readonly finishMillis: number
+  readonly drainedOnStop: boolean
+  readonly load: { readonly runs: number; readonly cut: number; readonly accepted: number; readonly sent: number }
+  readonly probe: { readonly sent: number; readonly accepted: number; readonly unanswered: number }
+  readonly counts: Record<string, number>
+  readonly violations: ReadonlyArray<string>
+}
+
+/** The service's settings for the run: short leases, slow enough model calls that a kill lands mid-step. */
+const serviceEnv = (options: Options, witnessDir: string): Record<string, string> => ({
+  AGENTOS_DATA_DIR: Path.join(options.workDir, "data"),
+  AGENTOS_WITNESS_DIR: witnessDir,
+  AGENTOS_TEAM: "false",
+  AGENTOS_SIM_LATENCY: "100 millis",
+  AGENTOS_SIM_FAILURE_RATE: "0.05",
+  AGENTOS_TASK_LEASE: "2 seconds",
+  AGENTOS_TASK_POLL_INTERVAL: "200 millis",
+  AGENTOS_LEASE_TTL: "2 seconds",
+  AGENTOS_DRAIN_TIMEOUT: "2 seconds",
+  AGENTOS_SPEND_LIMIT_MICROS: "1000000000",
+  AGENTOS_TOKEN_BUDGET: "1000000000",
+  AGENTOS_SUMMARY_INTERVAL: "1 hour",
+  AGENTOS_LOG_LEVEL: "WARN",
+  ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl })
+})
+
+const TOKEN_BUDGET = 1_000_000_000
+
+/** The service's database, for the checks (after it stopped). */
+export const sqlLayer = (options: Options): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  options.databaseUrl === undefined
+    ? SqliteClient.layer({ filename: Path.join(options.workDir, "data", "agentos.db") })
+    : PgClient.layer({ url: Redacted.make(options.databaseUrl), maxConnections: 2 })
+
+/**
+ * Submits a research workflow every `everyMillis` (2 s bound each), keeping
+ * the id of every 202.
+ */
+const probe = (
+  base: string,
+  everyMillis: number,
+  stats: { sent: number; accepted: Array<string>; unanswered: number }
+) => {
+  let running = true
+  const done = (async () => {
+    let n = 0
+    while (running) {
+      stats.sent++
+      try {
+        const response = await fetch(`${base}/workflows`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ topic: `chaos probe ${n++}` }),
+          signal: AbortSignal.timeout(2_000)
+        })
+        const body = await response.json() as { id?: string }
+        if (response.status === 202 && typeof body.id === "string") stats.accepted.push(body.id)
+      } catch {
+        stats.unanswered++
+      }
+      await sleep(everyMillis)
+    }
+  })()
+  return async () => {
+    running = false
+    await done
+  }
+}
+
+/** One run; the caller owns `workDir` and the Postgres database. */
+export const run = async (options: Options): Promise<Report> => {
+  const log = options.log ?? (() => {})
+  const random = seeded(options.seed)
+  const between = (min: number, max: number) => Math.round(min + random() * (max - min))
+  const witnessDir = Path.join(options.workDir, "witness")
+  const logs = Path.join(options.workDir, "logs")
+  Fs.mkdirSync(logs, { recursive: true })
+  const env = serviceEnv(options, witnessDir)
+  const base = `http://127.0.0.1:${options.port}`
+  const started = Date.now()
+  const killedAfter: Array<number> = []
+  const restart: Array<number> = []
+  const load = { runs: 0, cut: 0, accepted: 0, sent: 0 }
+  const probed = { sent: 0, accepted: [] as Array<string>, unanswered: 0 }
+  let service: Child | undefined
+  let loader: Child | undefined
+  let stopProbe: (() => Promise<void>) | undefined
+  let starts = 0
+  const start = () => startService({ port: options.port, env, logFile: Path.join(logs, `service-${starts++}.log`) })
+  const loadReport = (file: string) => {
+    try {
+      const report = JSON.parse(Fs.readFileSync(file, "utf8")) as { requests: { accepted: number; sent: number } }
+      load.accepted += report.requests.accepted
+      load.sent += report.requests.sent
+    } catch {
+      // no report: the loader was cut
+    }
+  }
+  try {
+    service = await start()
+    stopProbe = probe(base, options.probeEveryMillis, probed)
+    for (let k = 0; k < options.kills; k++) {
+      // The load generator submits for a while and reports; the kill lands a seeded random time
+      // after, with its work queued and running (and the probe's submissions arriving). A loader
+      // that has not ended within 60 s is cut with the service (its count is lost).
+      const upSince = Date.now()
+      const count = between(options.loadTasks[0], options.loadTasks[1])
+      const afterMillis = between(options.killAfterMillis[0], options.killAfterMillis[1])
+      const out = Path.join(logs, `load-${k}.json`)
+      loader = node(
+        "src/load/main.ts",
+        [
+          "--url",
+          base,
+          "--agents",
+          String(options.loadAgents),
+          "--count",
+          String(count),
+          "--drain",
+          "0",
+          "--out",
+          out
+        ],
+        {},
+        Path.join(logs, `load-${k}.log`)
+      )
+      load.runs++
+      const cut = !(await Promise.race([loader.exited.then(() => true), sleep(60_000).then(() => false)]))
+      if (cut) {
+        load.cut++
+        await kill(loader)
+      }
+      loader = undefined
+      loadReport(out)
+      await sleep(afterMillis)
+      const up = Date.now() - upSince
+      killedAfter.push(up)
+      log(
+        `kill ${k + 1}/${options.kills}: up ${up} ms, ${afterMillis} ms after the load (load ${cut ? "cut" : "done"})`
+      )
+      const killedAt = Date.now()
+      await kill(service)
+      service = undefined
+      service = await start()
+      restart.push(Date.now() - killedAt)
+    }
+    await stopProbe()
+    stopProbe = undefined
+    // Let it finish: every task terminal (polled in the database, as the checks read it).
+    const lastStart = Date.now()
+    const finished = await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        while (Date.now() - lastStart < options.finishMillis) {
+          const open = yield* sql<{ n: unknown }>`
+            SELECT count(*) AS n FROM agentos_supervisor_tasks
+            WHERE state NOT IN ('completed', 'failed', 'cancelled', 'dead-lettered')`
+          if (Number(open[0]!.n) === 0) return true
+          yield* Effect.sleep("500 millis")
+        }
+        return false
+      }).pipe(Effect.provide(sqlLayer(options)), Effect.orElseSucceed(() => false))
+    )
+    const finishMillis = Date.now() - lastStart
+    log(finished ? `every task terminal ${finishMillis} ms after the last start` : "tasks still open at the bound")
+    const drainedOnStop = await stop(service, 20_000)
+    service = undefined
+    const findings = await Effect.runPromise(
+      Check.check({
+        acceptedIds: probed.accepted,
+        acceptedCount: probed.accepted.length + load.accepted,
+        witnessDir,
+        tokenBudget: TOKEN_BUDGET
+      }).pipe(
+        Effect.provide(Check.layer(TOKEN_BUDGET)),
+        Effect.provide(sqlLayer(options)),
+        Effect.scoped
+      )
+    )
+    const violations = finished ? findings.violations : [
+      `not every task was terminal ${options.finishMillis} ms after the last start`,
+      ...findings.violations
+    ]
+    return {
+      backend: options.backend,
+      seed: options.seed,
+      kills: options.kills,
+      killedAfterMillis: killedAfter,
+      restartMillis: restart,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      finishMillis,
+      drainedOnStop,
+      load,
+      probe: { sent: probed.sent, accepted: probed.accepted.length, unanswered: probed.unanswered },
+      counts: findings.counts,
+      violations
+    }
+  } finally {
+    if (stopProbe !== undefined) await stopProbe()
+    if (loader !== undefined) await kill(loader)
+    if (service !== undefined) await kill(service)
+  }
+}
+
+/** The report as the lines the script prints. */
+export const format = (report: Report): string =>
+  [
+    `chaos ${report.backend}: ${report.kills} SIGKILLs (seed ${report.seed}) in ${report.seconds} s; ` +
+    `every task terminal ${report.finishMillis} ms after the last start; stop drained: ${report.drainedOnStop}`,
+    `  kills after ms: ${report.killedAfterMillis.join(" ")}; restarts took ms: ${report.restartMillis.join(" ")}`,
+    `  load generator: ${report.load.runs} runs (${report.load.cut} cut by a kill), ` +
+    `${report.load.sent} sent, ${report.load.accepted} accepted`,
+    `  probe: ${report.probe.sent} sent, ${report.probe.accepted} accepted, ${report.probe.unanswered} unanswered`,
+    ...Object.entries(report.counts).map(([key, value]) => `  ${key}: ${value}`),
+    report.violations.length === 0
+      ? "  violations: none"
+      : `  violations (${report.violations.length}):\n${report.violations.map((v) => `    - ${v}`).join("\n")}`
+  ].join("\n")

@@ -1,0 +1,198 @@
+// pnpm chaos — the chaos run (Chaos.ts) on SQLite and on Postgres; prints the
+// counts and writes its figures into bench/results/reliability.json.
+import { Bench } from "@agentos/testkit"
+import { Schema } from "effect"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { parseArgs } from "node:util"
+import * as Chaos from "./Chaos.js"
+import { freshDatabase } from "./Process.js"
+
+const USAGE = `Usage: pnpm chaos [options]
+
+  --kills <n>        SIGKILLs per backend (default 10)
+  --seed <n>         the kill schedule's seed (default 1)
+  --backend <name>   sqlite, postgres or both (default both)
+  --pg <url>         the Postgres server a fresh database is created on
+                     (default $AGENTOS_CHAOS_PG_URL or postgres://postgres@127.0.0.1:5432/postgres)
+  --tasks <min,max>  tasks the load generator submits each cycle (default 5,15)
+  --after <min,max>  seconds from the load's end to the kill (default 0,4)
+  --agents <n>       the load generator's agents (default 2)
+  --probe <s>        seconds between the probe's submissions (default 1.5)
+  --finish <s>       bound on the end: every task terminal (default 180)
+  --no-write         do not write bench/results/reliability.json
+  --help`
+
+const ARGS = {
+  kills: { type: "string" },
+  seed: { type: "string" },
+  backend: { type: "string" },
+  pg: { type: "string" },
+  tasks: { type: "string" },
+  after: { type: "string" },
+  probe: { type: "string" },
+  agents: { type: "string" },
+  finish: { type: "string" },
+  "no-write": { type: "boolean" },
+  help: { type: "boolean" }
+} as const
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+/** One backend's run in a temporary directory (and a fresh Postgres database, dropped after). */
+export const runBackend = async (
+  backend: "sqlite" | "postgres",
+  options: Omit<Chaos.Options, "backend" | "databaseUrl" | "port" | "workDir">,
+  pgAdminUrl: string
+): Promise<Chaos.Report> => {
+  const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `agentos-chaos-${backend}-`))
+  const database = backend === "postgres" ? freshDatabase(pgAdminUrl) : undefined
+  let keep = false
+  try {
+    const report = await Chaos.run({
+      ...options,
+      backend,
+      port: await freePort(),
+      workDir,
+      ...(database === undefined ? {} : { databaseUrl: database.url })
+    })
+    // A run with violations keeps its logs and witnesses for a look.
+    keep = report.violations.length > 0
+    if (keep) options.log?.(`kept for inspection: ${workDir}`)
+    return report
+  } finally {
+    database?.drop()
+    if (!keep) Fs.rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+/** The report's figures (bench/results format). */
+export const figures = (report: Chaos.Report): Array<Bench.Figure> => {
+  const config = { backend: report.backend, kills: report.kills, seed: report.seed }
+  const figure = (name: string, value: number, unit: string, better: "higher" | "lower", note?: string) => ({
+    name: `chaos (${report.backend}): ${name}`,
+    value,
+    unit,
+    better,
+    config,
+    ...(note === undefined ? {} : { note })
+  })
+  const c = report.counts
+  return [
+    figure(
+      "violations (lost, duplicated or unreadable work)",
+      report.violations.length,
+      "count",
+      "lower",
+      report.violations.slice(0, 5).join("; ") || undefined
+    ),
+    figure("tasks accepted", c["tasks accepted (202, all clients)"] ?? 0, "count", "higher"),
+    figure("tasks stored, all terminal", c["tasks stored"] ?? 0, "count", "higher"),
+    figure("tasks completed", c["tasks completed"] ?? 0, "count", "higher"),
+    figure("tasks failed", c["tasks failed"] ?? 0, "count", "lower"),
+    figure(
+      "tasks lost by a killed runner and run again",
+      c["tasks lost by a killed runner at least once"] ?? 0,
+      "count",
+      "lower"
+    ),
+    figure("workflows completed", c["workflows completed"] ?? 0, "count", "higher"),
+    figure("workflows failed (cause and dead letter stored)", c["workflows failed"] ?? 0, "count", "lower"),
+    figure("step results committed", c["step results committed"] ?? 0, "count", "higher"),
+    figure(
+      "step attempts run twice (same idempotency key)",
+      c["step attempts run more than once (same idempotency key)"] ?? 0,
+      "count",
+      "lower",
+      "a step in flight at a kill runs again; its result is committed once"
+    ),
+    figure("model calls billed", c["model calls billed"] ?? 0, "count", "higher"),
+    figure("spend billed by the provider", c["spend billed by the provider (µ$)"] ?? 0, "µ$", "lower"),
+    figure(
+      "spend recorded for billed calls (team scope)",
+      c["spend recorded for billed calls, team scope (µ$)"] ?? 0,
+      "µ$",
+      "lower",
+      "equal to billed for settled calls; between billed and reserved for interrupted ones"
+    ),
+    figure("restart to /healthz, median", Bench.median(report.restartMillis), "ms", "lower"),
+    figure("every task terminal after the last start", report.finishMillis, "ms", "lower"),
+    figure("run length", report.seconds, "s", "lower")
+  ]
+}
+
+/** Replaces the chaos figures of bench/results/reliability.json (other figures of the file are kept). */
+export const writeFigures = (command: string, reports: ReadonlyArray<Chaos.Report>) => {
+  const file = Path.join(Bench.repositoryRoot(), "bench", "results", "reliability.json")
+  const mine = new Set(reports.map((r) => `chaos (${r.backend}): `))
+  const kept = Fs.existsSync(file)
+    ? Schema.decodeUnknownSync(Bench.Results)(JSON.parse(Fs.readFileSync(file, "utf8"))).figures
+      .filter((f) => ![...mine].some((prefix) => f.name.startsWith(prefix)))
+    : []
+  const results = Schema.decodeUnknownSync(Bench.Results)({
+    package: "reliability",
+    date: new Date().toISOString(),
+    machine: Bench.machine(),
+    command,
+    figures: [...kept, ...reports.flatMap(figures)]
+  })
+  Fs.mkdirSync(Path.dirname(file), { recursive: true })
+  Fs.writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
+  return file
+}
+
+const main = async () => {
+  const { values } = parseArgs({ options: ARGS })
+  if (values.help) {
+    console.log(USAGE)
+    return 0
+  }
+  const number = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value))
+  const pair = (value: string | undefined, fallback: string, scale = 1) => {
+    const [min, max] = (value ?? fallback).split(",").map((s) => Number(s) * scale)
+    return [min!, max ?? min!] as const
+  }
+  const backends = values.backend === undefined || values.backend === "both"
+    ? ["sqlite", "postgres"] as const
+    : [values.backend as "sqlite" | "postgres"]
+  const options = {
+    kills: number(values.kills, 10),
+    seed: number(values.seed, 1),
+    loadTasks: pair(values.tasks, "5,15"),
+    killAfterMillis: pair(values.after, "0,4", 1000),
+    loadAgents: number(values.agents, 2),
+    probeEveryMillis: number(values.probe, 1.5) * 1000,
+    finishMillis: number(values.finish, 180) * 1000,
+    log: (line: string) => console.log(`[chaos] ${line}`)
+  }
+  const pg = values.pg ?? process.env.AGENTOS_CHAOS_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+  const reports: Array<Chaos.Report> = []
+  for (const backend of backends) {
+    console.log(`[chaos] ${backend}: ${options.kills} kills, seed ${options.seed}`)
+    const report = await runBackend(backend, options, pg)
+    console.log(Chaos.format(report))
+    reports.push(report)
+  }
+  if (!values["no-write"]) {
+    const command = `pnpm chaos ${process.argv.slice(2).join(" ")}`.trim()
+    console.log(`[chaos] figures: ${writeFigures(command, reports)}`)
+  }
+  return reports.some((r) => r.violations.length > 0) ? 1 : 0
+}
+
+if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === Path.resolve(import.meta.filename)) {
+  main().then((code) => process.exit(code), (error) => {
+    console.error(`[chaos] ${error instanceof Error ? error.stack : String(error)}`)
+    process.exit(2)
+  })
+}
