@@ -201,6 +201,17 @@ describe("dashboard in headless Chromium", () => {
 
         // The page shows the service as it is.
         yield* pw(() => page.locator("#main").waitFor({ state: "visible" }))
+        // From the top, the first stops are on the dark header: their ring is the light one there (8.8:1).
+        for (const expected of ["Skip to the dashboard", "Pause updates"]) {
+          yield* pw(() => page.keyboard.press("Tab"))
+          const focused = yield* pw(() =>
+            page.evaluate(() => ({
+              text: document.activeElement?.textContent?.trim(),
+              ring: window.getComputedStyle(document.activeElement).outlineColor as string
+            }))
+          )
+          assert.deepStrictEqual(focused, { text: expected, ring: "rgb(251, 191, 36)" })
+        }
         for (const letter of failed) {
           yield* pw(() => letterRow(page, letter.id).getByRole("button", { name: /^Replay/ }).waitFor())
         }
@@ -229,7 +240,9 @@ describe("dashboard in headless Chromium", () => {
           )
         )
         // A decision explains itself: the models passed over, grouped by reason.
-        const why = page.locator("#decisions tbody tr").first().locator("details")
+        // Pinned by its key: newer decisions arrive above it while the test reads it.
+        const decision = yield* pw(() => page.locator("#decisions tbody tr").first().getAttribute("data-key"))
+        const why = page.locator(`#decisions tbody tr[data-key="${decision}"] details`)
         yield* pw(() => why.locator("summary").click())
         yield* pw(() => why.locator(".reasons li").first().waitFor())
         const reasons = (yield* pw(() => why.locator(".reasons").textContent())) ?? ""
