@@ -53,31 +53,40 @@ export interface Report {
   readonly violations: ReadonlyArray<string>
 }
 
-/** The service's settings for the run: short leases, slow enough model calls that a kill lands mid-step. */
-const serviceEnv = (options: Options, witnessDir: string): Record<string, string> => ({
-  AGENTOS_DATA_DIR: Path.join(options.workDir, "data"),
-  AGENTOS_WITNESS_DIR: witnessDir,
+/** The token budget the chaos service runs with (the checks read the budget with it). */
+export const TOKEN_BUDGET = 1_000_000_000
+
+/** The service's settings for a chaos run: short leases, model calls slow enough that a kill lands mid-step. */
+export const serviceEnv = (options: {
+  readonly dataDir: string
+  readonly witnessDir: string
+  readonly databaseUrl?: string | undefined
+  readonly failureRate?: number
+}): Record<string, string> => ({
+  AGENTOS_DATA_DIR: options.dataDir,
+  AGENTOS_WITNESS_DIR: options.witnessDir,
   AGENTOS_TEAM: "false",
   AGENTOS_SIM_LATENCY: "100 millis",
-  AGENTOS_SIM_FAILURE_RATE: "0.05",
+  AGENTOS_SIM_FAILURE_RATE: String(options.failureRate ?? 0.05),
   AGENTOS_TASK_LEASE: "2 seconds",
   AGENTOS_TASK_POLL_INTERVAL: "200 millis",
   AGENTOS_LEASE_TTL: "2 seconds",
   AGENTOS_DRAIN_TIMEOUT: "2 seconds",
   AGENTOS_SPEND_LIMIT_MICROS: "1000000000",
-  AGENTOS_TOKEN_BUDGET: "1000000000",
+  AGENTOS_TOKEN_BUDGET: String(TOKEN_BUDGET),
   AGENTOS_SUMMARY_INTERVAL: "1 hour",
   AGENTOS_LOG_LEVEL: "WARN",
   ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl })
 })
 
-const TOKEN_BUDGET = 1_000_000_000
-
 /** The service's database, for the checks (after it stopped). */
-export const sqlLayer = (options: Options): Layer.Layer<SqlClient.SqlClient, unknown> =>
-  options.databaseUrl === undefined
-    ? SqliteClient.layer({ filename: Path.join(options.workDir, "data", "agentos.db") })
-    : PgClient.layer({ url: Redacted.make(options.databaseUrl), maxConnections: 2 })
+export const sqlLayer = (where: {
+  readonly dataDir: string
+  readonly databaseUrl?: string | undefined
+}): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  where.databaseUrl === undefined
+    ? SqliteClient.layer({ filename: Path.join(where.dataDir, "agentos.db") })
+    : PgClient.layer({ url: Redacted.make(where.databaseUrl), maxConnections: 2 })
 
 /**
  * Submits a research workflow every `everyMillis` (2 s bound each), keeping
@@ -122,7 +131,8 @@ export const run = async (options: Options): Promise<Report> => {
   const witnessDir = Path.join(options.workDir, "witness")
   const logs = Path.join(options.workDir, "logs")
   Fs.mkdirSync(logs, { recursive: true })
-  const env = serviceEnv(options, witnessDir)
+  const where = { dataDir: Path.join(options.workDir, "data"), databaseUrl: options.databaseUrl }
+  const env = serviceEnv({ ...where, witnessDir })
   const base = `http://127.0.0.1:${options.port}`
   const started = Date.now()
   const killedAfter: Array<number> = []
@@ -206,7 +216,7 @@ export const run = async (options: Options): Promise<Report> => {
           yield* Effect.sleep("500 millis")
         }
         return false
-      }).pipe(Effect.provide(sqlLayer(options)), Effect.orElseSucceed(() => false))
+      }).pipe(Effect.provide(sqlLayer(where)), Effect.orElseSucceed(() => false))
     )
     const finishMillis = Date.now() - lastStart
     log(finished ? `every task terminal ${finishMillis} ms after the last start` : "tasks still open at the bound")
@@ -220,7 +230,7 @@ export const run = async (options: Options): Promise<Report> => {
         tokenBudget: TOKEN_BUDGET
       }).pipe(
         Effect.provide(Check.layer(TOKEN_BUDGET)),
-        Effect.provide(sqlLayer(options)),
+        Effect.provide(sqlLayer(where)),
         Effect.scoped
       )
     )
