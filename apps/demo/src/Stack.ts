@@ -20,8 +20,10 @@ import { IdGenerator } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import { AgentMemory } from "@agentos/memory"
 import { Router, SpendAdmission, SpendLedger } from "@agentos/router"
+import type { DecisionLog } from "@agentos/router"
 import { SharedState } from "@agentos/state"
 import { TaskQueue } from "@agentos/supervisor"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
 import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -53,6 +55,18 @@ export const storage = (config: AppConfig): string =>
     ? "postgres (DATABASE_URL)"
     : `sqlite ${Path.join(config.dataDir, "agentos.db")}`
 
+/** The spend budgets: the team's, and half of it for each agent (per day). */
+const spendBudgets = (config: AppConfig) => ({
+  budgets: [
+    { scope: TEAM_SCOPE, limit: config.spendLimitMicros, period: { unit: "day" as const } },
+    ...config.agents.map((agent) => ({
+      scope: `agent:${agent}`,
+      limit: Math.max(1, Math.floor(config.spendLimitMicros / 2)),
+      period: { unit: "day" as const }
+    }))
+  ]
+})
+
 /** Every store on one `SqlClient`; each runs its own migrations. */
 const stores = (config: AppConfig) =>
   Layer.mergeAll(
@@ -62,31 +76,48 @@ const stores = (config: AppConfig) =>
     TaskQueue.layerSql(),
     AgentMemory.layerSql({ team: TEAM }),
     TokenBudget.layerSql({ team: TEAM, total: config.tokenBudget, period: { unit: "day" } }),
-    SpendLedger.layerSql({
-      budgets: [
-        { scope: TEAM_SCOPE, limit: config.spendLimitMicros, period: { unit: "day" } },
-        ...config.agents.map((agent) => ({
-          scope: `agent:${agent}`,
-          limit: Math.max(1, Math.floor(config.spendLimitMicros / 2)),
-          period: { unit: "day" as const }
-        }))
-      ]
-    })
+    SpendLedger.layerSql(spendBudgets(config))
+  )
+
+/**
+ * Every store in this process's memory (the day-long simulation's stack):
+ * the same services as `stores`, with the memory's options given.
+ */
+export const storesMemory = (config: AppConfig, memory: AgentMemory.Options = {}) =>
+  Layer.mergeAll(
+    CheckpointStore.layerMemory(),
+    DeadLetterQueue.layerMemory(),
+    SharedState.layerMemory(),
+    TaskQueue.layerMemory(),
+    AgentMemory.layerMemory({ ...memory, team: TEAM }),
+    TokenBudget.layerMemory({ team: TEAM, total: config.tokenBudget, period: { unit: "day" } }),
+    SpendLedger.layerMemory(spendBudgets(config))
   )
 
 /**
  * The whole stack over a `SqlClient` (the app passes `sql(config)`; tests pass
  * a throw-away database).
  */
-export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.SqlClient, E>) => {
-  const core = Layer.merge(stores(config), IdGenerator.layer).pipe(Layer.provide(sqlClient))
+export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.SqlClient, E>) =>
+  instance(config, Models.layer(config)).pipe(
+    Layer.provideMerge(Layer.merge(stores(config), IdGenerator.layer).pipe(Layer.provide(sqlClient)))
+  )
+
+/**
+ * One process of the service over stores built elsewhere: the engine, the
+ * router, the models (the app passes `Models.layer(config)`), the team and
+ * its alerts. Built again over the same stores, it is a restarted process.
+ */
+export const instance = <E, R>(
+  config: AppConfig,
+  models: Layer.Layer<LanguageModel.LanguageModel | DecisionLog.DecisionLog, E, R>
+) => {
   // The checkpoint engine retries steps and sends a failed workflow to the dead letter queue.
   const engine = WorkflowEngine.layer({ leaseTtl: config.leaseTtl }).pipe(
     Layer.provide(DeadLetterQueue.layerPort)
   )
   const router = Router.layer()
-  // The routed LanguageModel over the simulated provider: swap the provider here for real models.
-  const models = Models.layer(config)
+  // The routed LanguageModel over the simulated provider (Models.layer): swap the provider there for real models.
   // The supervisor admits a task only if the token budget reserves its estimate and its spend scopes have money left.
   const team = Layer.unwrapEffect(Effect.gen(function*() {
     const budget = yield* TokenBudget.TokenBudget
@@ -102,7 +133,6 @@ export const layer = <E>(config: AppConfig, sqlClient: Layer.Layer<SqlClient.Sql
     Layer.provideMerge(team),
     Layer.provideMerge(models),
     Layer.provideMerge(router),
-    Layer.provideMerge(engine),
-    Layer.provideMerge(core)
+    Layer.provideMerge(engine)
   )
 }
