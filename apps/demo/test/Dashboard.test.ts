@@ -600,6 +600,12 @@ describe("dashboard in headless Chromium", () => {
 
         yield* pw(() => page.getByRole("button", { name: "Resume updates" }).click())
         yield* pw(() => page.locator("#connection").filter({ hasText: /^Live/ }).waitFor())
+        // Seen two days later (the browser's clock moved on), a letter shows its date, not just a time of day.
+        yield* pw(() => page.clock.setFixedTime(now + 2 * 86_400_000))
+        yield* pw(() =>
+          letterRow(page, resolvedMeanwhile).locator("td").nth(6).filter({ hasText: /^\d{4}-\d\d-\d\d \d\d:\d\d$/ })
+            .waitFor()
+        )
         // The only failures were the refusals asked for.
         assert.deepStrictEqual(
           problems.map((p) => p.replace(/http:\/\/[^/]+/, "")),

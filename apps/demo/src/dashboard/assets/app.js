@@ -54,6 +54,14 @@ const fmtMoney = (micros) => {
   }`
 }
 const fmtTime = (ms) => (typeof ms === "number" ? new Date(ms).toLocaleTimeString("en-GB") : "—")
+/** A moment of the past: its time today, its date and time before today (a letter may be days old). */
+const fmtWhen = (ms) => {
+  if (typeof ms !== "number") return "—"
+  const date = new Date(ms)
+  return date.toDateString() === new Date().toDateString()
+    ? fmtTime(ms)
+    : `${date.toLocaleDateString("en-CA")} ${date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })}`
+}
 const fmtMillis = (ms) => (typeof ms === "number" && Number.isFinite(ms) ? `${integer.format(ms)} ms` : "—")
 const short = (id) => (typeof id === "string" && id.length > 10 ? `…${id.slice(-8)}` : String(id ?? "—"))
 const firstLine = (text) => String(text ?? "").split("\n")[0]
@@ -516,7 +524,7 @@ const renderLetters = (open, resolved, summary) => {
     setText(row.cells[3], `${l.error?.tag ?? "Error"}: ${firstLine(l.error?.message)}`)
     setText(row.cells[4], fmtInt(l.attempts))
     setText(row.cells[5], fmtInt(l.replays))
-    setText(row.cells[6], fmtTime(l.createdAt))
+    setText(row.cells[6], fmtWhen(l.createdAt))
     const status = letterStatus(l)
     const statusBox = row.cells[7].firstElementChild
     badge(statusBox, status, status === "open" ? "bad" : status === "working…" ? "busy" : "ok")
@@ -604,7 +612,7 @@ const renderDecisions = (decisions) => {
     const attempts = d.attempts ?? []
     const last = attempts[attempts.length - 1]
     const charged = attempts.reduce((a, x) => a + (x.charged ?? 0), 0)
-    setText(row.cells[0], fmtTime(d.at))
+    setText(row.cells[0], fmtWhen(d.at))
     setText(row.cells[1], (d.scopes ?? []).find((s) => s.startsWith("agent:")) ?? (d.scopes ?? []).join(", "))
     setText(row.cells[2], last?.model ?? "none")
     badge(row.cells[3], d.outcome, d.outcome === "succeeded" ? "ok" : "bad")
@@ -636,7 +644,7 @@ const renderAlerts = (alerts) => {
     let item = existing.get(key)
     if (item === undefined) {
       item = el("li", { className: `alert alert-${alert.kind}` }, [
-        el("span", { className: "alert-time", text: fmtTime(alert.at) }),
+        el("span", { className: "alert-time", text: fmtWhen(alert.at) }),
         " ",
         el("strong", { text: `${alert.source} · ${alert.kind}` }),
         " ",
