@@ -953,6 +953,8 @@ $("resolve-form").addEventListener("submit", async (event) => {
   event.preventDefault()
   if (resolving === undefined) return
   const { id, button } = resolving
+  // A second Enter while the first resolve is on its way sends nothing more.
+  if (state.busy.has(id)) return
   const note = $("resolve-note").value.trim()
   if (note === "") {
     setText($("resolve-error"), "Write why the letter is resolved.")
