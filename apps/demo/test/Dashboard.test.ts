@@ -474,6 +474,7 @@ describe("dashboard in headless Chromium", () => {
         assert.match((yield* pw(() => page.locator("#system-error").textContent())) ?? "", /^Not updated since /)
         assert.strictEqual(yield* figure(page, "fig-completed"), completed)
         assert.isTrue(yield* pw(() => page.locator("#main").isVisible()))
+        yield* screenshot(page, "dashboard-1280x800-service-down.png", false)
 
         // It comes back on the same port: the page finds it again by itself, and says so once.
         const second = yield* Scope.make()
