@@ -169,6 +169,34 @@ export class TaskDeadLettered extends Schema.TaggedError<TaskDeadLettered>()("Ta
 }
 
 /**
+ * A poison task: on a shared queue, `lostDeliveries` of its deliveries were
+ * lost to runners that died (at least `maxDeliveries`), so it was ended
+ * without running again — whatever its retry policy. With a `DeadLetters`
+ * implementation it became dead letter `letterId` (status `dead-lettered`);
+ * without one, or when writing the letter failed (`deadLetterError`), its
+ * status is `failed`. `failures` counts its attempts that failed in a
+ * handler; `deliveries` every delivery, the last (unrun) one included.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class TaskPoisoned extends Schema.TaggedError<TaskPoisoned>()("TaskPoisoned", {
+  taskId: Schema.String,
+  deliveries: Schema.Int,
+  lostDeliveries: Schema.Int,
+  failures: Schema.Int,
+  letterId: Schema.optional(Schema.String),
+  deadLetterError: Schema.optional(Schema.String)
+}) {
+  /** @since 0.2.0 */
+  override get message(): string {
+    return `task ${this.taskId} is a poison task: ${this.lostDeliveries} of its deliveries were lost to runners that died${
+      this.letterId === undefined ? "" : `; it became dead letter ${this.letterId}`
+    }${this.deadLetterError === undefined ? "" : ` (its dead letter could not be written: ${this.deadLetterError})`}`
+  }
+}
+
+/**
  * A task was cancelled (by `cancel` or by a shutdown that cancels) before it
  * completed.
  *
@@ -207,4 +235,4 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFou
  * @since 0.1.0
  * @category models
  */
-export type TaskError = TaskTimeout | TaskFailed | TaskDeadLettered | TaskCancelled
+export type TaskError = TaskTimeout | TaskFailed | TaskDeadLettered | TaskPoisoned | TaskCancelled

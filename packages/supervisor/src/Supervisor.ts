@@ -61,7 +61,8 @@ export interface SupervisorService {
    * As `submit`, but waits while the queue is full (until a queued task of
    * the type starts) or a policy rejects (until its `retryAfterMillis` or a
    * grant is settled), then asks again; after `timeout` it fails with the
-   * last refusal. Without a timeout it waits as long as it takes.
+   * last refusal (the timeout never cuts the queueing of a task already
+   * granted). Without a timeout it waits as long as it takes.
    */
   readonly submitWait: <R = unknown>(
     request: SubmitRequest<R>,
@@ -128,9 +129,19 @@ export interface Options {
   /**
    * What closing the supervisor's scope does with accepted tasks: `drain`
    * runs them (queued ones too) for at most `timeout`, then cancels what is
-   * left; `cancel` cancels them at once. Default drain, 30 s.
+   * left; `cancel` cancels them at once. `handBack` (a shared, durable queue
+   * only: `shared` over `TaskQueue.layerSql`) lets the tasks running here
+   * finish for at most `timeout` (`0` for none), then interrupts their
+   * handlers and hands their tasks back to the queue — lease cleared, no
+   * failure and no lost delivery counted — for another process or the next
+   * start to run; queued tasks stay queued. Without `shared`, or over the
+   * memory queue, `handBack` fails the layer with `InvalidOptions`.
+   * Default drain, 30 s.
    */
-  readonly shutdown?: { readonly mode?: "drain" | "cancel"; readonly timeout?: Duration.DurationInput }
+  readonly shutdown?: {
+    readonly mode?: "drain" | "cancel" | "handBack"
+    readonly timeout?: Duration.DurationInput
+  }
   /** A `QueueSaturated` event is published when a type's queue stays full this long. Default 10 s. */
   readonly queueSaturatedAfter?: Duration.DurationInput
   /** A span per task attempt, child of the submitter's span. Default true. */
@@ -157,12 +168,17 @@ export interface Options {
 
 /**
  * The supervisor over a `TaskQueue`. Uses core's `IdGenerator`,
- * `DeadLetters` and `AdmissionPolicy` when they are provided.
+ * `DeadLetters` and `AdmissionPolicy` when they are provided. Without
+ * `shared` it keeps its tasks' lives in memory: what an earlier run left in
+ * the queue is dropped when it is built (`TaskQueue.clear`, a `StoreError`
+ * if that fails).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Supervisor, InvalidOptions, TaskQueue.TaskQueue> =>
+export const layer = (
+  options: Options
+): Layer.Layer<Supervisor, InvalidOptions | StoreError, TaskQueue.TaskQueue> =>
   Layer.scoped(Supervisor, Effect.flatMap(TaskQueue.TaskQueue, (queue) => internal.make(options, queue)))
 
 /**
@@ -186,4 +202,7 @@ export const layerSql = (
  * @category layers
  */
 export const layerMemory = (options: Options): Layer.Layer<Supervisor, InvalidOptions> =>
-  Layer.provide(layer(options), TaskQueue.layerMemory())
+  Layer.provide(layer(options), TaskQueue.layerMemory()).pipe(
+    // The memory queue never fails.
+    Layer.catchAll((error) => error._tag === "StoreError" ? Layer.die(error) : Layer.fail(error))
+  )

@@ -6,11 +6,12 @@
  * Everything it holds is a plain, storable `TaskRecord`.
  *
  * Two protocols share the queue. `take` / `finish` serve one process that
- * keeps its tasks' lives in memory (the in-process supervisor). `claim`,
- * `renew`, `retry` and `end` serve many processes: a task is claimed under
- * a lease with a fencing token, the lease is renewed while its handler
- * runs, and only the holder of the current token can record the task's
- * retry or its end. `reclaim` returns the tasks of runners whose lease
+ * keeps its tasks' lives in memory (the in-process supervisor; `clear`
+ * drops what an earlier such process left). `claim`, `renew`, `retry`,
+ * `release` and `end` serve many processes: a task is claimed under a lease
+ * with a fencing token, the lease is renewed while its handler runs, and
+ * only the holder of the current token can record the task's retry, its
+ * hand-back or its end. `reclaim` returns the tasks of runners whose lease
  * expired (a lost delivery, counted apart from handler failures) and turns
  * a task that lost `maxDeliveries` deliveries into a poison task. Every
  * ended task keeps a terminal record (`status`) until `purge` drops it.
@@ -86,13 +87,13 @@ export interface ClaimOptions {
 
 /**
  * A claimed task: its record, the lease's fencing token (needed by `renew`,
- * `retry` and `end`), how many times it has been delivered (this one
- * included), how many of those deliveries were lost to a runner that died
- * (`lostDeliveries`), how many attempts failed in a handler (`failures`),
- * and whether it is a poison task: it lost `maxDeliveries` deliveries, so
- * it must not run again but be dead-lettered and ended. `cancelRequested`:
- * a cancel was asked while an earlier attempt ran (which then failed and was
- * retried), so it must end as cancelled without running.
+ * `retry`, `release` and `end`), how many times it has been delivered (this
+ * one included), how many of those deliveries were lost to a runner that
+ * died (`lostDeliveries`), how many attempts failed in a handler
+ * (`failures`), and whether it is a poison task: it lost `maxDeliveries`
+ * deliveries, so it must not run again but be dead-lettered and ended.
+ * A task asked to cancel is never claimed: the queue ends it (see `retry`,
+ * `release` and `reclaim`).
  *
  * @since 0.2.0
  * @category models
@@ -104,8 +105,23 @@ export interface Claim {
   readonly lostDeliveries: number
   readonly failures: number
   readonly poisoned: boolean
-  readonly cancelRequested: boolean
 }
+
+/**
+ * What `retry` and `release` did with a claimed task: it waits in the queue
+ * again (`Retrying` after a failure, `Released` when handed back), or it was
+ * ended as cancelled because a cancel was asked while it ran (`Cancelled`:
+ * the caller settles its admission grant and reports the cancel), or
+ * nothing changed because the lease was lost (`Lost`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RequeueResult =
+  | { readonly _tag: "Retrying" }
+  | { readonly _tag: "Released" }
+  | { readonly _tag: "Cancelled" }
+  | { readonly _tag: "Lost" }
 
 /**
  * What `renew` found: the lease was extended (and whether someone asked to
@@ -167,11 +183,11 @@ export type CancelResult =
 /**
  * What `reclaim` did: tasks whose lease expired went back to the queue
  * (`requeued`), or became poison tasks after `maxDeliveries` lost
- * deliveries (`poisoned`, queued to be dead-lettered), or ended as cancelled
- * when a cancel was asked (`cancelled`); retrying tasks whose delay is over
- * were queued again (`due`). `cancelledTasks` are the records of the tasks
- * it ended as cancelled: their runner died, so the caller settles their
- * admission grants.
+ * deliveries (`poisoned`, queued to be dead-lettered); retrying tasks whose
+ * delay is over were queued again (`due`). `cancelledTasks` are the records
+ * of the tasks it ended as cancelled because a cancel was asked (a running
+ * task whose runner died, or a retrying one): no runner will end them, so
+ * the caller settles their admission grants.
  *
  * @since 0.2.0
  * @category models
@@ -179,7 +195,6 @@ export type CancelResult =
 export interface ReclaimResult {
   readonly requeued: number
   readonly poisoned: number
-  readonly cancelled: number
   readonly due: number
   readonly cancelledTasks: ReadonlyArray<TaskRecord>
 }
@@ -217,6 +232,14 @@ export interface TaskQueueService {
   readonly keyHolder: (key: string) => Effect.Effect<Option.Option<string>, StoreError>
   /** Removes a queued task; false when it is not queued (running, finished or unknown). */
   readonly remove: (id: string) => Effect.Effect<boolean, StoreError>
+  /**
+   * Drops every task the one-process protocol (`take` / `finish`) can have
+   * left behind: queued tasks, and tasks taken without a lease. A supervisor
+   * without `shared` calls it once when it is built (an earlier run's
+   * tasks are not its own); never called on a shared queue. Returns how many
+   * it dropped.
+   */
+  readonly clear: Effect.Effect<number, StoreError>
   /** The queued tasks of one type. */
   readonly depth: (type: string) => Effect.Effect<number, StoreError>
   readonly stats: Effect.Effect<QueueStats, StoreError>
@@ -232,9 +255,19 @@ export interface TaskQueueService {
    * A claimed task's attempt failed in its handler and is retried: while
    * `token` is its current token, it counts one more failure and waits
    * `delayMillis` as `retrying` (its group slot is free), until `reclaim`
-   * queues it again. False, changing nothing, when the lease was lost.
+   * queues it again (`Retrying`). When a cancel was asked while the attempt
+   * ran, it ends as cancelled at once instead (`Cancelled`, one more failure
+   * counted). `Lost`, changing nothing, when the lease was lost.
    */
-  readonly retry: (id: string, token: number, delayMillis: number) => Effect.Effect<boolean, StoreError>
+  readonly retry: (id: string, token: number, delayMillis: number) => Effect.Effect<RequeueResult, StoreError>
+  /**
+   * Hands a claimed task back while `token` is its current token: it is
+   * queued again at its place (priority, then age) for any runner, its
+   * lease cleared, counting neither a handler failure nor a lost delivery
+   * (`Released`). When a cancel was asked, it ends as cancelled instead
+   * (`Cancelled`). `Lost`, changing nothing, when the lease was lost.
+   */
+  readonly release: (id: string, token: number) => Effect.Effect<RequeueResult, StoreError>
   /**
    * Records a claimed task's end while `token` is its current token: its
    * terminal status and outcome are kept until `purge`. A `failed` or
@@ -256,8 +289,8 @@ export interface TaskQueueService {
   /**
    * Returns expired leases' tasks to the queue (one more lost delivery
    * each; poison after `maxDeliveries` lost ones; cancelled when a cancel was
-   * asked) and queues retrying tasks whose delay is over. Judged by the
-   * store's clock (the database's, on SQL).
+   * asked), ends retrying tasks asked to cancel, and queues retrying tasks
+   * whose delay is over. Judged by the store's clock (the database's, on SQL).
    */
   readonly reclaim: (options: { readonly maxDeliveries: number }) => Effect.Effect<ReclaimResult, StoreError>
   /** Cancels a task by id, from any process (see `CancelResult`). */

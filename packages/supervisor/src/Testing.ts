@@ -337,20 +337,19 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       const limits = { default: 1 }
       const a = yield* claimOne("t", claimOptions(60_000, limits))
       assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions(60_000, limits))))
-      assert.isFalse(yield* queue.retry("a", a.token + 1, 0))
-      assert.isTrue(yield* queue.retry("a", a.token, 60_000))
-      assert.isFalse(yield* queue.retry("a", a.token, 0))
+      assert.deepStrictEqual(yield* queue.retry("a", a.token + 1, 0), { _tag: "Lost" })
+      assert.deepStrictEqual(yield* queue.retry("a", a.token, 60_000), { _tag: "Retrying" })
+      assert.deepStrictEqual(yield* queue.retry("a", a.token, 0), { _tag: "Lost" })
       const waiting = yield* statusOf("a")
       assert.deepStrictEqual([waiting.status, waiting.failures, waiting.lostDeliveries], ["retrying", 1, 0])
       assert.strictEqual(yield* queue.depth("t"), 1)
       assert.deepStrictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).due, 0)
       const b = yield* claimOne("t", claimOptions(60_000, limits))
       assert.strictEqual(b.record.id, "b")
-      assert.isTrue(yield* queue.retry("b", b.token, 0))
+      assert.deepStrictEqual(yield* queue.retry("b", b.token, 0), { _tag: "Retrying" })
       assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 3 }), {
         requeued: 0,
         poisoned: 0,
-        cancelled: 0,
         due: 1,
         cancelledTasks: []
       })
@@ -373,7 +372,6 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 5 }), {
         requeued: 1,
         poisoned: 0,
-        cancelled: 0,
         due: 0,
         cancelledTasks: []
       })
@@ -388,7 +386,7 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       ])
       assert.deepStrictEqual(yield* queue.renew("short", short.token, 60_000), { _tag: "Lost" })
       assert.isFalse(yield* queue.end("short", short.token, { status: "completed", result: 1 }))
-      assert.isFalse(yield* queue.retry("short", short.token, 0))
+      assert.deepStrictEqual(yield* queue.retry("short", short.token, 0), { _tag: "Lost" })
       assert.isTrue(yield* queue.end("short", again.token, { status: "completed", result: 2 }))
       assert.isTrue(yield* queue.end("long", long.token, { status: "completed", result: 3 }))
     }),
@@ -466,17 +464,71 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
-    "a claim says whether a cancel was asked (a task retried after a cancel was asked while it ran)",
+    "a cancel asked while an attempt ran ends the task at its retry, not after the retry's delay",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue
       yield* offerAll([record({ id: "c" })])
       const first = yield* claimOne("t")
-      assert.isFalse(first.cancelRequested)
       assert.deepStrictEqual(yield* queue.cancel("c"), { _tag: "Requested" })
-      assert.isTrue(yield* queue.retry("c", first.token, 0))
-      yield* queue.reclaim({ maxDeliveries: 3 })
-      const again = yield* claimOne("t")
-      assert.deepStrictEqual([again.record.id, again.cancelRequested], ["c", true])
+      assert.deepStrictEqual(yield* queue.retry("c", first.token, 3_600_000), { _tag: "Cancelled" })
+      const done = yield* statusOf("c")
+      assert.deepStrictEqual([done.status, done.outcome?.status, done.failures], ["cancelled", "cancelled", 1])
+      assert.deepStrictEqual(yield* queue.cancel("c"), { _tag: "Ended", status: "cancelled" })
+      assert.isTrue(Option.isNone(yield* queue.claim("t", claimOptions())))
+    })
+  ),
+  Conformance.test(
+    "release hands a claimed task back: queued for any runner, no failure and no lost delivery counted",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([record({ id: "h", groupKey: "g" }), record({ id: "x" })])
+      const limits = { default: 1 }
+      const held = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.strictEqual(held.record.id, "h")
+      assert.deepStrictEqual(yield* queue.release("h", held.token + 1), { _tag: "Lost" })
+      assert.deepStrictEqual(yield* queue.release("h", held.token), { _tag: "Released" })
+      assert.deepStrictEqual(yield* queue.release("h", held.token), { _tag: "Lost" })
+      assert.isFalse(yield* queue.end("h", held.token, { status: "completed", result: 0 }))
+      const back = yield* statusOf("h")
+      assert.deepStrictEqual([back.status, back.failures, back.lostDeliveries], ["queued", 0, 0])
+      assert.deepStrictEqual((yield* queue.stats).byGroup, { g: { queued: 1, running: 0 } })
+      // Behind the tasks queued before its hand-back, as a reclaimed task.
+      assert.deepStrictEqual((yield* claimOne("t", claimOptions(60_000, limits))).record.id, "x")
+      const again = yield* claimOne("t", claimOptions(60_000, limits))
+      assert.deepStrictEqual(
+        [again.record.id, again.deliveries, again.failures, again.lostDeliveries, again.poisoned],
+        [
+          "h",
+          2,
+          0,
+          0,
+          false
+        ]
+      )
+      assert.notStrictEqual(again.token, held.token)
+      // A cancel asked while it runs: its hand-back ends it as cancelled.
+      assert.deepStrictEqual(yield* queue.cancel("h"), { _tag: "Requested" })
+      assert.deepStrictEqual(yield* queue.release("h", again.token), { _tag: "Cancelled" })
+      const done = yield* statusOf("h")
+      assert.deepStrictEqual([done.status, done.failures], ["cancelled", 0])
+    })
+  ),
+  Conformance.test(
+    "clear drops what take left (queued and taken tasks), freeing their keys and group slots",
+    Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      yield* offerAll([
+        record({ id: "taken", groupKey: "g", idempotencyKey: "k-taken" }),
+        record({ id: "queued", groupKey: "g", idempotencyKey: "k-queued" })
+      ])
+      assert.strictEqual((yield* takeIds("t", {}, 1))[0], "taken")
+      assert.strictEqual(yield* queue.clear, 2)
+      assert.strictEqual(yield* queue.depth("t"), 0)
+      assert.deepStrictEqual((yield* queue.stats).byGroup, {})
+      assert.isTrue(Option.isNone(yield* queue.keyHolder("k-taken")))
+      assert.isTrue(Option.isNone(yield* queue.keyHolder("k-queued")))
+      yield* offerAll([record({ id: "new", groupKey: "g", idempotencyKey: "k-taken" })])
+      assert.deepStrictEqual(yield* takeIds("t", { default: 1 }), ["new"])
     })
   ),
   Conformance.test(
@@ -491,7 +543,6 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 3 }), {
         requeued: 0,
         poisoned: 0,
-        cancelled: 1,
         due: 0,
         cancelledTasks: [task]
       })

@@ -154,7 +154,8 @@ describe.skipIf(Backends.skipPostgres())("supervisor processes on one Postgres q
           "the poison task to end"
         )
         const error = yield* Effect.flip(handle.await)
-        assert.strictEqual(error._tag, "TaskDeadLettered")
+        assert.strictEqual(error._tag, "TaskPoisoned")
+        assert.isTrue(error._tag === "TaskPoisoned" && error.letterId !== undefined)
         const task = yield* stored(queue, handle.id)
         assert.deepStrictEqual([task.status, task.lostDeliveries, task.failures, task.deliveries], [
           "dead-lettered",

@@ -337,8 +337,7 @@ export const make = (): TaskQueue.TaskQueueService => {
         deliveries: lease.deliveries,
         lostDeliveries: lease.lost,
         failures: lease.failures,
-        poisoned: lease.poisoned,
-        cancelRequested: lease.cancelRequested
+        poisoned: lease.poisoned
       })
     })
 
@@ -350,16 +349,39 @@ export const make = (): TaskQueue.TaskQueueService => {
       return { _tag: "Renewed", cancelRequested: lease.cancelRequested }
     })
 
-  const retry = (id: string, token: number, delayMillis: number) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
+  // A claimed task that leaves its runner (a retry, a hand-back): ended as
+  // cancelled when a cancel was asked, else `then`.
+  const requeueClaimed = (
+    id: string,
+    token: number,
+    countsFailure: boolean,
+    then: (lease: Leased, now: number) => TaskQueue.RequeueResult
+  ) =>
+    Effect.map(Clock.currentTimeMillis, (now): TaskQueue.RequeueResult => {
       const lease = current(id, token)
-      if (lease === undefined) return false
+      if (lease === undefined) return { _tag: "Lost" }
+      if (countsFailure) lease.failures++
+      if (lease.cancelRequested) {
+        endNow(lease, { status: "cancelled", error: cancelledError(id) }, now)
+        return { _tag: "Cancelled" }
+      }
       finishNow(id)
+      return then(lease, now)
+    })
+
+  const retry = (id: string, token: number, delayMillis: number) =>
+    requeueClaimed(id, token, true, (lease, now) => {
       lease.state = "retrying"
-      lease.failures++
       lease.runAfter = now + Math.max(0, delayMillis)
       retrying.add(lease)
-      return true
+      return { _tag: "Retrying" }
+    })
+
+  // Handed back: queued again behind its priority's queued tasks, as a reclaimed task is.
+  const release = (id: string, token: number) =>
+    requeueClaimed(id, token, false, (lease) => {
+      requeue(lease)
+      return { _tag: "Released" }
     })
 
   const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
@@ -379,7 +401,6 @@ export const make = (): TaskQueue.TaskQueueService => {
     Effect.map(Clock.currentTimeMillis, (now): TaskQueue.ReclaimResult => {
       let requeued = 0
       let poisoned = 0
-      let cancelled = 0
       let due = 0
       const cancelledTasks: Array<Task.TaskRecord> = []
       for (const lease of [...leased.values()]) {
@@ -387,7 +408,6 @@ export const make = (): TaskQueue.TaskQueueService => {
         // Taken with `take` (no lease) never expires: such a task has no Leased entry.
         if (lease.cancelRequested) {
           endNow(lease, { status: "cancelled", error: cancelledError(lease.record.id) }, now)
-          cancelled++
           cancelledTasks.push(lease.record)
           continue
         }
@@ -402,13 +422,34 @@ export const make = (): TaskQueue.TaskQueueService => {
         requeue(lease)
       }
       for (const lease of [...retrying]) {
+        if (lease.cancelRequested) {
+          endNow(lease, { status: "cancelled", error: cancelledError(lease.record.id) }, now)
+          cancelledTasks.push(lease.record)
+          continue
+        }
         if (now < lease.runAfter) continue
         retrying.delete(lease)
         requeue(lease)
         due++
       }
-      return { requeued, poisoned, cancelled, due, cancelledTasks }
+      return { requeued, poisoned, due, cancelledTasks }
     })
+
+  // What the one-process protocol left: queued tasks and tasks taken without a lease.
+  const clear = Effect.sync(() => {
+    let dropped = 0
+    for (const [id, entry] of [...queued]) {
+      removeNow(id)
+      forgetKey(entry.record)
+      dropped++
+    }
+    for (const id of [...running.keys()]) {
+      if (leased.has(id)) continue
+      finishTaken(id)
+      dropped++
+    }
+    return dropped
+  })
 
   const cancel = (id: string) =>
     Effect.map(Clock.currentTimeMillis, (now): TaskQueue.CancelResult => {
@@ -483,11 +524,13 @@ export const make = (): TaskQueue.TaskQueueService => {
     finish: (id) => Effect.sync(() => finishTaken(id)),
     keyHolder: (key) => Effect.sync(() => Option.fromNullable(keys.get(key))),
     remove,
+    clear,
     depth,
     stats,
     claim,
     renew,
     retry,
+    release,
     end,
     endThenClaim: (ended, type, options) =>
       Effect.flatMap(

@@ -21,7 +21,7 @@ export interface Resolved {
     readonly cooldownMillis: number
   }
   readonly results: { readonly maxCount: number; readonly retentionMillis: number }
-  readonly shutdown: { readonly mode: "drain" | "cancel"; readonly timeoutMillis: number }
+  readonly shutdown: { readonly mode: "drain" | "cancel" | "handBack"; readonly timeoutMillis: number }
   readonly queueSaturatedAfterMillis: number
   readonly tracing: boolean
   readonly shared: Shared | undefined
@@ -114,8 +114,16 @@ export const resolve = (options: Supervisor.Options): Effect.Effect<Resolved, In
         throw new InvalidOptions({ message: "circuit.minimumCalls cannot exceed circuit.windowSize" })
       }
       const mode = options.shutdown?.mode ?? "drain"
-      if (mode !== "drain" && mode !== "cancel") {
-        throw new InvalidOptions({ message: `shutdown.mode must be "drain" or "cancel", got ${String(mode)}` })
+      if (mode !== "drain" && mode !== "cancel" && mode !== "handBack") {
+        throw new InvalidOptions({
+          message: `shutdown.mode must be "drain", "cancel" or "handBack", got ${String(mode)}`
+        })
+      }
+      if (mode === "handBack" && options.shared === undefined) {
+        throw new InvalidOptions({
+          message: `shutdown.mode "handBack" needs a shared queue (the shared option, or Supervisor.layerSql): ` +
+            "without it the tasks' lives are kept in this process's memory and nobody would take them back"
+        })
       }
       return {
         types: options.types,

@@ -44,6 +44,7 @@ import {
   type TaskError,
   TaskFailed,
   TaskNotFound,
+  TaskPoisoned,
   TaskTimeout,
   UnknownTaskType
 } from "../Errors.js"
@@ -119,6 +120,9 @@ interface Slot {
   inSpan: boolean
 }
 
+/** Bounds an effect by `submitWait`'s timeout (failing with its last refusal). */
+type Bound = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E | Supervisor.SubmitError>
+
 /** What `submit` answers `submitWait` for a full queue. */
 const Wait: unique symbol = Symbol("@agentos/supervisor/Wait")
 
@@ -162,6 +166,8 @@ interface TaskState {
   leaseLost: boolean
   /** Shared queue: it left this process without ending here (`abandon`). */
   gone: boolean
+  /** Shared queue: a `handBack` shutdown stops it and hands it back to the queue. */
+  handBack: boolean
 }
 
 // A task's local state as it enters this process: accepted here (no claim)
@@ -196,13 +202,14 @@ const newTaskState = (
   handle: undefined,
   claim,
   leaseLost: false,
-  gone: false
+  gone: false,
+  handBack: false
 })
 
 export const make = (
   options: Supervisor.Options,
   queue: TaskQueue.TaskQueueService
-): Effect.Effect<Supervisor.SupervisorService, InvalidOptions, Scope.Scope> =>
+): Effect.Effect<Supervisor.SupervisorService, InvalidOptions | StoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* Options.resolve(options)
     const providedIds = yield* Effect.serviceOption(IdGenerator.IdGenerator)
@@ -230,6 +237,15 @@ export const make = (
     const shared = config.shared
     // The memory queue's direct calls, when the queue is the memory queue (not shared).
     const direct = shared === undefined ? MemoryQueue.direct(queue) : undefined
+    if (config.shutdown.mode === "handBack" && MemoryQueue.direct(queue) !== undefined) {
+      return yield* new InvalidOptions({
+        message: `shutdown.mode "handBack" needs a durable queue (TaskQueue.layerSql): ` +
+          "the memory queue's tasks do not outlive the process"
+      })
+    }
+    // Without `shared` the supervisor keeps its tasks' lives in memory: what
+    // an earlier run left in the queue is not its own and is dropped now.
+    if (shared === undefined) yield* queue.clear
     // Shared queue: the tasks running here under a lease, renewed together.
     const leasedRunning = new Set<TaskState>()
     // Task and timer fibers start from the runtime the layer was built in,
@@ -623,8 +639,8 @@ export const make = (
       if (state.attempts === 1) state.firstAttemptAt = started
       state.lastAttemptAt = started
       const timeoutMillis = state.record.timeoutMillis ?? state.type.timeoutMillis
-      // Cancelled, or its lease lost before the handler started: the handler is not run.
-      if (state.cancelled !== undefined || state.leaseLost) {
+      // Cancelled, its lease lost or being handed back before the handler started: the handler is not run.
+      if (state.cancelled !== undefined || state.leaseLost || state.handBack) {
         return withOuter(slot, afterAttempt(slot, state, trial, started, timeoutMillis, Exit.interrupt(FiberId.none)))
       }
       state.timedOut = false
@@ -664,6 +680,11 @@ export const make = (
           const dispatched = freed(slot, state)
           abandon(state)
           return dispatched ?? Effect.void
+        }
+        // Stopped by a `handBack` shutdown (not cancelled, not ended by itself): back to the queue.
+        if (state.handBack && state.cancelled === undefined && Exit.isInterrupted(exit)) {
+          const dispatched = freed(slot, state)
+          return dispatched === undefined ? handBackTask(state) : Effect.zipRight(dispatched, handBackTask(state))
         }
         return outcome(slot, state, trial, timeoutMillis, exit)
       }
@@ -809,13 +830,29 @@ export const make = (
           )
         }
         state.status = "queued"
-        return Effect.zipRight(
-          Effect.orDie(queue.offer(state.record, { maxQueued: state.type.maxQueued, force: true })),
-          Effect.suspend(() => {
-            state.type.queued++
-            Metrics.queueDepth.unsafeUpdate(state.type.queued, state.type.labels)
-            return dispatch(state.type)
-          })
+        return Effect.flatMap(
+          Effect.either(queue.offer(state.record, { maxQueued: state.type.maxQueued, force: true })),
+          (offered) => {
+            if (Either.isRight(offered) && offered.right._tag === "Queued") {
+              state.type.queued++
+              Metrics.queueDepth.unsafeUpdate(state.type.queued, state.type.labels)
+              return dispatch(state.type)
+            }
+            // It cannot wait in the queue for its retry: it fails for good
+            // (a dead letter when a DeadLetters port is provided), never lost.
+            state.status = "retrying"
+            const why = Either.isLeft(offered)
+              ? `the queue failed: ${offered.left.message}`
+              : offered.right._tag === "Duplicate"
+              ? `the queue holds its idempotency key for task ${offered.right.id}`
+              : `the queue refused it (${offered.right._tag})`
+            return failFinally(
+              state,
+              { tag: "RequeueFailed", message: `task ${state.record.id} could not be queued for its retry: ${why}` },
+              false,
+              state.record.timeoutMillis ?? state.type.timeoutMillis
+            )
+          }
         )
       })
 
@@ -831,6 +868,59 @@ export const make = (
       }
       return undefined
     }
+
+    // Sends a task's dead letter; its receipt, or why it could not be written
+    // (then logged, counted and published: the task still ends, as failed).
+    const sendLetter = (
+      state: TaskState,
+      info: Failure.FailureInfo,
+      timeoutMillis: number,
+      attempts: number,
+      extra: Record<string, number | string> = {}
+    ): Effect.Effect<Either.Either<{ readonly letterId: string }, string>> =>
+      Effect.gen(function*() {
+        const id = state.record.id
+        const sent = yield* Effect.either(
+          Effect.suspend(() =>
+            (deadLetters as Option.Some<DeadLetters.DeadLettersService>).value.send({
+              source: "supervisor",
+              taskType: state.type.name,
+              taskId: id,
+              attempt: attempts,
+              attempts,
+              payload: state.record.payload as never,
+              error: info,
+              ...(state.record.agentId === undefined ? {} : { agent: state.record.agentId }),
+              firstAttemptAt: state.firstAttemptAt,
+              lastAttemptAt: state.lastAttemptAt,
+              context: {
+                priority: state.record.priority,
+                timeoutMillis,
+                ...(state.record.groupKey === undefined ? {} : { groupKey: state.record.groupKey }),
+                ...extra
+              }
+            })
+          ).pipe(
+            Effect.catchAllDefect((defect) =>
+              Effect.fail({ message: Failure.fromUnknown(defect).message, _tag: "Defect" as const })
+            )
+          )
+        )
+        if (Either.isRight(sent)) {
+          yield* publish({
+            _tag: "TaskDeadLettered",
+            taskId: id,
+            taskType: state.type.name,
+            letterId: sent.right.letterId
+          })
+          return Either.right({ letterId: sent.right.letterId as string })
+        }
+        const message = sent.left.message
+        Metrics.deadLetterFailures.unsafeUpdate(1, state.type.labels)
+        yield* Effect.logError(`supervisor: the dead letter of task ${id} could not be written: ${message}`, info)
+        yield* publish({ _tag: "DeadLetterFailed", taskId: id, taskType: state.type.name, message })
+        return Either.left(message)
+      })
 
     const failFinally = (
       state: TaskState,
@@ -851,38 +941,8 @@ export const make = (
             )
           )
         }
-        const sent = yield* Effect.either(
-          Effect.suspend(() =>
-            deadLetters.value.send({
-              source: "supervisor",
-              taskType: state.type.name,
-              taskId: id,
-              attempt: state.attempts,
-              attempts: state.attempts,
-              payload: state.record.payload as never,
-              error: info,
-              ...(state.record.agentId === undefined ? {} : { agent: state.record.agentId }),
-              firstAttemptAt: state.firstAttemptAt,
-              lastAttemptAt: state.lastAttemptAt,
-              context: {
-                priority: state.record.priority,
-                timeoutMillis,
-                ...(state.record.groupKey === undefined ? {} : { groupKey: state.record.groupKey })
-              }
-            })
-          ).pipe(
-            Effect.catchAllDefect((defect) =>
-              Effect.fail({ message: Failure.fromUnknown(defect).message, _tag: "Defect" as const })
-            )
-          )
-        )
+        const sent = yield* sendLetter(state, info, timeoutMillis, Math.max(1, state.attempts))
         if (Either.isRight(sent)) {
-          yield* publish({
-            _tag: "TaskDeadLettered",
-            taskId: id,
-            taskType: state.type.name,
-            letterId: sent.right.letterId
-          })
           return yield* finish(
             state,
             "dead-lettered",
@@ -891,37 +951,69 @@ export const make = (
             )
           )
         }
-        const message = sent.left.message
-        Metrics.deadLetterFailures.unsafeUpdate(1, state.type.labels)
-        yield* Effect.logError(`supervisor: the dead letter of task ${id} could not be written: ${message}`, info)
-        yield* publish({ _tag: "DeadLetterFailed", taskId: id, taskType: state.type.name, message })
         return yield* finish(
           state,
           "failed",
-          Exit.fail(new TaskFailed({ taskId: id, attempts: state.attempts, error: info, deadLetterError: message }))
+          Exit.fail(new TaskFailed({ taskId: id, attempts: state.attempts, error: info, deadLetterError: sent.left }))
         )
+      })
+
+    // A poison task (its deliveries lost to runners that died): never run
+    // again, whatever its retry policy; a dead letter when a DeadLetters port
+    // is provided, and `TaskPoisoned` for whoever awaits or looks it up.
+    const poisonFinally = (state: TaskState, claim: TaskQueue.Claim, timeoutMillis: number) =>
+      Effect.gen(function*() {
+        const fields = {
+          taskId: state.record.id,
+          deliveries: claim.deliveries,
+          lostDeliveries: claim.lostDeliveries,
+          failures: claim.failures
+        }
+        if (Option.isNone(deadLetters)) return yield* finish(state, "failed", Exit.fail(new TaskPoisoned(fields)))
+        const info: Failure.FailureInfo = {
+          tag: "PoisonTask",
+          message: `${claim.lostDeliveries} deliveries of task ${state.record.id} were lost to runners that died`
+        }
+        // Every delivery before this one started an attempt (lost, or failed in a handler).
+        const sent = yield* sendLetter(state, info, timeoutMillis, Math.max(1, claim.deliveries - 1), {
+          cause: "lost-deliveries",
+          deliveries: claim.deliveries,
+          lostDeliveries: claim.lostDeliveries,
+          failures: claim.failures
+        })
+        return yield* Either.isRight(sent)
+          ? finish(state, "dead-lettered", Exit.fail(new TaskPoisoned({ ...fields, letterId: sent.right.letterId })))
+          : finish(state, "failed", Exit.fail(new TaskPoisoned({ ...fields, deadLetterError: sent.left })))
       })
 
     // ---- ending a task: exactly once ----
 
-    const settleGrant = (state: TaskState) => {
-      const grantId = state.record.grantId
-      if (admission === undefined || grantId === undefined || state.grantSettled) return Effect.void
-      state.grantSettled = true
-      const settle = state.usage === undefined
-        ? admission.release(grantId)
-        : admission.commit(grantId, state.usage)
+    // The one path that settles a grant: committed with the usage reported,
+    // else released; a failure is logged, counted and published, never lost.
+    const settleGrantId = (
+      taskId: Ids.TaskId,
+      grantId: string | undefined,
+      usage: TokenUsage.TokenUsage | undefined
+    ): Effect.Effect<void> => {
+      if (admission === undefined || grantId === undefined) return Effect.void
+      const settle = usage === undefined ? admission.release(grantId) : admission.commit(grantId, usage)
       return settle.pipe(
         Effect.catchAllCause((cause) => {
           const message = Cause.pretty(cause)
           Metrics.grantSettleFailures.unsafeUpdate(1, Metrics.noLabels)
           return Effect.zipRight(
-            Effect.logError(`supervisor: the admission grant of task ${state.record.id} could not be settled`, cause),
-            publish({ _tag: "GrantSettleFailed", taskId: state.record.id, message })
+            Effect.logError(`supervisor: the admission grant of task ${taskId} could not be settled`, cause),
+            publish({ _tag: "GrantSettleFailed", taskId, message })
           )
         }),
         Effect.zipRight(Effect.sync(() => settled.fire()))
       )
+    }
+
+    const settleGrant = (state: TaskState) => {
+      if (state.grantSettled) return Effect.void
+      state.grantSettled = true
+      return settleGrantId(state.record.id, state.record.grantId, state.usage)
     }
 
     // A task's end, once recorded: its grant settled, then its exit.
@@ -1161,9 +1253,11 @@ export const make = (
 
     // `submit`; with `wait`, a full queue answers `Wait` (the refusal is
     // counted, its error made only if `submitWait` gives up).
+    // `bound` limits the admission policies' call (submitWait's timeout).
     const submitOrWait = <R>(
       request: Task.SubmitRequest<R>,
-      wait: boolean
+      wait: boolean,
+      bound?: Bound
     ): Effect.Effect<Task.TaskHandle<R> | typeof Wait, Supervisor.SubmitError> =>
       Effect.withFiberRuntime((fiber) => {
         if (closed) return Effect.fail(new SupervisorClosed())
@@ -1199,7 +1293,11 @@ export const make = (
         }
         const admitted = Effect.flatMap(
           ids.next,
-          (id) => admit(type, request, decoded.right, id as Ids.TaskId, span) as Effect.Effect<Task.TaskHandle<R>, any>
+          (id) =>
+            admit(type, request, decoded.right, id as Ids.TaskId, span, bound) as Effect.Effect<
+              Task.TaskHandle<R>,
+              any
+            >
         )
         // A shared queue keeps the keys: a key it holds answers before any
         // policy is asked, as `byKey` does in one process.
@@ -1219,20 +1317,27 @@ export const make = (
       request: Task.SubmitRequest<any>,
       payload: unknown,
       id: Ids.TaskId,
-      span: Tracer.AnySpan | undefined
+      span: Tracer.AnySpan | undefined,
+      bound?: Bound
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
       if (admission === undefined) return accept(type, request, payload, id, undefined, span)
-      return Effect.flatMap(
-        admission.admit({
-          taskId: id,
-          taskType: type.name,
-          ...(request.agentId === undefined ? {} : { agentId: request.agentId as Ids.AgentId }),
-          ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
-          priority: request.priority ?? 0
-        }).pipe(
-          Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
-        ),
-        (grant) => accept(type, request, payload, id, grant.id, span)
+      const asked = admission.admit({
+        taskId: id,
+        taskType: type.name,
+        ...(request.agentId === undefined ? {} : { agentId: request.agentId as Ids.AgentId }),
+        ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
+        priority: request.priority ?? 0
+      })
+      // Once a grant is given the task is queued (or the grant released)
+      // without interruption: a submit interrupted there (a `submitWait`
+      // timeout, a caller gone) must not leave a grant that nothing settles.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(bound === undefined ? asked : bound(asked)).pipe(
+            Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
+          ),
+          (grant) => accept(type, request, payload, id, grant.id, span)
+        )
       )
     }
 
@@ -1247,11 +1352,11 @@ export const make = (
       span: Tracer.AnySpan | undefined
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
       // Checked again: a policy may have let other fibers run.
-      if (closed) return Effect.zipRight(releaseGrant(grantId), Effect.fail(new SupervisorClosed()))
+      if (closed) return Effect.zipRight(releaseGrant(id, grantId), Effect.fail(new SupervisorClosed()))
       const key = request.idempotencyKey
       if (key !== undefined) {
         const existing = byKey.get(key)
-        if (existing !== undefined) return Effect.as(releaseGrant(grantId), handleOf(existing))
+        if (existing !== undefined) return Effect.as(releaseGrant(id, grantId), handleOf(existing))
       }
       const now = clock.unsafeCurrentTimeMillis()
       const fields: { -readonly [K in keyof Task.TaskRecord]: Task.TaskRecord[K] } = {
@@ -1284,23 +1389,23 @@ export const make = (
           offered = direct.offer(record, type.offerOptions)
         } catch (defect) {
           unregister(state)
-          return Effect.zipRight(releaseGrant(grantId), Effect.die(defect))
+          return Effect.zipRight(releaseGrant(id, grantId), Effect.die(defect))
         }
         return queued(state, grantId, offered)
       }
-      return Effect.flatMap(
+      // Registered here before the offer: not interrupted until the queue has answered.
+      return Effect.uninterruptible(Effect.flatMap(
         queue.offer(record, type.offerOptions).pipe(
-          Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => unregister(state)), releaseGrant(grantId)))
+          Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => unregister(state)), releaseGrant(id, grantId)))
         ),
         (offered) => queued(state, grantId, offered)
-      )
+      ))
     }
 
-    // A grant given for a task that was not queued after all.
-    const releaseGrant = (grantId: string | undefined): Effect.Effect<void> =>
-      admission === undefined || grantId === undefined
-        ? Effect.void
-        : Effect.zipRight(Effect.ignoreLogged(admission.release(grantId)), Effect.sync(() => settled.fire()))
+    // A grant given for a task that was not queued after all, or that ended
+    // in another process's reclaim or cancel: released.
+    const releaseGrant = (taskId: Ids.TaskId, grantId: string | undefined): Effect.Effect<void> =>
+      settleGrantId(taskId, grantId, undefined)
 
     const unregister = (state: TaskState) => {
       tasks.delete(state.record.id)
@@ -1313,34 +1418,23 @@ export const make = (
     const queued = (
       state: TaskState,
       grantId: string | undefined,
-      offered: TaskQueue.OfferResult,
-      again = false
+      offered: TaskQueue.OfferResult
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
       const type = state.type
+      const id = state.record.id
       if (offered._tag === "Duplicate") {
-        const existing = tasks.get(offered.id)
-        if (existing === undefined && !again) {
-          // A task this process does not know holds the key: one left in a
-          // database queue by an earlier run of this process (such tasks are
-          // dropped when taken). It is dropped now and the task offered again.
-          return Effect.flatMap(
-            Effect.zipRight(queue.finish(offered.id), queue.remove(offered.id)).pipe(
-              Effect.zipRight(queue.offer(state.record, type.offerOptions)),
-              Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => unregister(state)), releaseGrant(grantId)))
-            ),
-            (offeredAgain) => queued(state, grantId, offeredAgain, true)
-          )
-        }
         // The service remembers its keys before the queue does: a queue of
-        // one's own that holds a key longer answers with its task.
+        // one's own that holds a key longer answers with its task. (What an
+        // earlier run left in the queue was dropped when this one was built.)
+        const existing = tasks.get(offered.id)
         unregister(state)
         return Effect.zipRight(
-          releaseGrant(grantId),
+          releaseGrant(id, grantId),
           existing === undefined
             ? Effect.fail(
               new StoreError({
                 operation: "offer",
-                cause: `the queue holds the idempotency key of task ${state.record.id} for unknown task ${offered.id}`
+                cause: `the queue holds the idempotency key of task ${id} for unknown task ${offered.id}`
               })
             )
             : Effect.succeed(handleOf(existing))
@@ -1350,7 +1444,7 @@ export const make = (
         unregister(state)
         type.queued = offered.depth
         markFull(type)
-        return Effect.zipRight(releaseGrant(grantId), Effect.fail(backpressure(type)))
+        return Effect.zipRight(releaseGrant(id, grantId), Effect.fail(backpressure(type)))
       }
       type.queued++
       Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
@@ -1360,6 +1454,9 @@ export const make = (
       return dispatched === undefined ? Effect.succeed(handle) : Effect.as(dispatched, handle)
     }
 
+    // A submit's wait is bounded by submitWait's timeout, but never the step
+    // that queues a task already granted: a task queued is never answered
+    // with a refusal.
     const submitWait = <R>(
       request: Task.SubmitRequest<R>,
       waitOptions?: { readonly timeout?: Duration.DurationInput }
@@ -1367,16 +1464,29 @@ export const make = (
       // The last refusal: an error, or the type whose queue was full.
       let last: Supervisor.SubmitError | TypeEntry | undefined
       const name = typeof request.type === "string" ? request.type : request.type?.name
+      const refusal = (): Supervisor.SubmitError =>
+        last === undefined ? new SupervisorClosed() : "_tag" in last ? last : backpressureError(last)
+      let deadline = Infinity
+      const bound: Bound | undefined = waitOptions?.timeout === undefined ? undefined : <A, E>(
+        effect: Effect.Effect<A, E>
+      ) =>
+        Effect.suspend(() =>
+          Effect.timeoutFail(effect, {
+            duration: Duration.millis(Math.max(0, deadline - clock.unsafeCurrentTimeMillis())),
+            onTimeout: refusal
+          })
+        )
+      const wait = (wake: Effect.Effect<void>) => bound === undefined ? wake : bound(wake)
       const attempt: Effect.Effect<Task.TaskHandle<R>, Supervisor.SubmitError> = Effect.suspend(() => {
         const type = types.get(name)
         // Taken before asking, so a slot freed in between is not missed.
         const space = type?.space.next()
         const grants = admission === undefined ? undefined : settled.next()
         return Effect.catchIf(
-          Effect.flatMap(submitOrWait(request, true), (submitted) => {
+          Effect.flatMap(submitOrWait(request, true, bound), (submitted) => {
             if (submitted !== Wait) return Effect.succeed(submitted)
             last = type
-            return Effect.zipRight(Deferred.await(space!), attempt)
+            return Effect.zipRight(wait(Deferred.await(space!)), attempt)
           }),
           (error) => error._tag === "Backpressure" || error._tag === "AdmissionRejected",
           (error) => {
@@ -1390,19 +1500,15 @@ export const make = (
                 grants === undefined ? Effect.never : Deferred.await(grants),
                 Effect.sleep(Duration.millis(error.retryAfterMillis ?? 1_000))
               )
-            return Effect.zipRight(wake, attempt)
+            return Effect.zipRight(wait(wake), attempt)
           }
         )
       })
       if (waitOptions?.timeout === undefined) return attempt
-      return Effect.timeoutFail(attempt, {
-        duration: waitOptions.timeout,
-        onTimeout: () =>
-          last === undefined
-            ? new SupervisorClosed()
-            : "_tag" in last
-            ? last
-            : backpressureError(last)
+      const timeout = Duration.decode(waitOptions.timeout)
+      return Effect.suspend(() => {
+        deadline = clock.unsafeCurrentTimeMillis() + Duration.toMillis(timeout)
+        return attempt
       })
     }
 
@@ -1425,18 +1531,18 @@ export const make = (
       grantId: string | undefined
     ): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> =>
       Effect.flatMap(
-        queue.offer(record, type.offerOptions).pipe(Effect.tapErrorCause(() => releaseGrant(grantId))),
+        queue.offer(record, type.offerOptions).pipe(Effect.tapErrorCause(() => releaseGrant(record.id, grantId))),
         (offered): Effect.Effect<Task.TaskHandle<unknown>, Supervisor.SubmitError> => {
           // The key is held by a task the queue keeps (submitted here or in
           // another process): that task is the answer; this grant is unused.
           if (offered._tag === "Duplicate") {
-            return Effect.as(releaseGrant(grantId), new StoredHandle(offered.id as Ids.TaskId))
+            return Effect.as(releaseGrant(record.id, grantId), new StoredHandle(offered.id as Ids.TaskId))
           }
           type.queued = offered.depth
           Metrics.queueDepth.unsafeUpdate(type.queued, type.labels)
           if (offered._tag === "Full") {
             markFull(type)
-            return Effect.zipRight(releaseGrant(grantId), Effect.fail(backpressure(type)))
+            return Effect.zipRight(releaseGrant(record.id, grantId), Effect.fail(backpressure(type)))
           }
           if (type.queued >= type.maxQueued) markFull(type)
           return Effect.as(dispatchShared(type, undefined), new StoredHandle(record.id))
@@ -1486,20 +1592,20 @@ export const make = (
       const state = claimedState(type, claim, Either.isRight(decoded) ? decoded.right : undefined)
       // Leased until its end is recorded, run or not.
       leasedRunning.add(state)
-      if (claim.poisoned || Either.isLeft(decoded)) {
+      const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
+      if (claim.poisoned) {
         worker.inFlight--
         usedSlots--
-        const failure = claim.poisoned
-          ? Object.assign(
-            new Error(`poison task: ${claim.lostDeliveries} deliveries were lost to runners that died`),
-            { name: "PoisonTask" }
-          )
-          : new InvalidPayload({ taskType: type.name, message: (decoded as Either.Left<any, any>).left.message })
-        const timeoutMillis = claim.record.timeoutMillis ?? type.timeoutMillis
+        return poisonFinally(state, claim, timeoutMillis)
+      }
+      if (Either.isLeft(decoded)) {
+        worker.inFlight--
+        usedSlots--
+        // Its payload cannot be read here: this delivery is its failed attempt.
+        state.attempts = claim.failures + 1
+        const failure = new InvalidPayload({ taskType: type.name, message: decoded.left.message })
         return failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis)
       }
-      // A cancel asked while an earlier attempt ran: it ends cancelled, unrun.
-      if (claim.cancelRequested) state.cancelled = "cancelled"
       launch(worker, state, trial, current)
       return Effect.void
     }
@@ -1603,34 +1709,78 @@ export const make = (
       const id = state.record.id
       return Effect.flatMap(
         queue.retry(id, claim.token, Math.ceil(delayMillis)).pipe(
-          Effect.catchAllCause((cause) => Effect.as(logged(`the retry of task ${id}`)(cause), false))
+          Effect.catchAllCause((cause) =>
+            Effect.as(logged(`the retry of task ${id}`)(cause), { _tag: "Lost" } as TaskQueue.RequeueResult)
+          )
         ),
-        (recorded) =>
-          Effect.sync(() => {
+        (retried) => {
+          // A cancel was asked while the attempt ran: the queue ended it.
+          if (retried._tag === "Cancelled") return endedByQueue(state)
+          return Effect.sync(() => {
             state.status = "retrying"
             abandon(state)
-            if (!recorded) return
+            if (retried._tag === "Lost") return
             startTimer(Effect.zipRight(
               Effect.sleep(Duration.millis(delayMillis)),
               Effect.zipRight(reclaimShared, dispatch(state.type))
             ))
           })
+        }
       )
     }
+
+    // A task stopped by a `handBack` shutdown: released to the queue (no
+    // failure, no lost delivery counted) for any process to run; its grant
+    // is settled by the process that ends it. Ended as cancelled instead
+    // when a cancel was asked meanwhile.
+    const handBackTask = (state: TaskState): Effect.Effect<void> => {
+      const claim = state.claim
+      if (claim === undefined) return Effect.void
+      const id = state.record.id
+      return Effect.flatMap(
+        queue.release(id, claim.token).pipe(
+          Effect.catchAllCause((cause) =>
+            // Its lease then expires and it is reclaimed (as a lost delivery).
+            Effect.as(logged(`the hand-back of task ${id}`)(cause), { _tag: "Lost" } as TaskQueue.RequeueResult)
+          )
+        ),
+        (released) => {
+          if (released._tag === "Cancelled") return endedByQueue(state)
+          return Effect.sync(() => {
+            state.status = "queued"
+            abandon(state)
+          })
+        }
+      )
+    }
+
+    // A claimed task the queue ended as cancelled (a cancel asked while it
+    // ran, seen by its retry or hand-back): its grant settled here, its end
+    // reported to local waiters.
+    const endedByQueue = (state: TaskState): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        leasedRunning.delete(state)
+        state.claim = undefined
+        return settledEnd(
+          state,
+          "cancelled",
+          Exit.fail(new TaskCancelled({ taskId: state.record.id, reason: state.cancelled ?? "cancelled" }))
+        )
+      })
 
     // Tasks whose runner died with a cancel asked end at reclaim, in
     // whichever process reclaims them: that process releases their grants.
     const reclaimShared = Effect.suspend(() =>
       queue.reclaim({ maxDeliveries: shared!.maxDeliveries }).pipe(
         Effect.flatMap((reclaimed) =>
-          Effect.forEach(reclaimed.cancelledTasks, (task) => releaseGrant(task.grantId), { discard: true })
+          Effect.forEach(reclaimed.cancelledTasks, (task) => releaseGrant(task.id, task.grantId), { discard: true })
         ),
         Effect.catchAllCause(logged("reclaim"))
       )
     )
 
     // The errors a task can end with, as stored.
-    const TaskErrorSchema = Schema.Union(TaskFailed, TaskTimeout, TaskCancelled, TaskDeadLettered)
+    const TaskErrorSchema = Schema.Union(TaskFailed, TaskTimeout, TaskCancelled, TaskDeadLettered, TaskPoisoned)
     const encodeError = Schema.encodeSync(TaskErrorSchema)
     const decodeError = Schema.decodeUnknownEither(TaskErrorSchema)
 
@@ -1742,7 +1892,7 @@ export const make = (
             case "Requested":
               return Effect.asVoid(awaitStored(id))
             case "Cancelled":
-              return releaseGrant(result.record.grantId)
+              return releaseGrant(result.record.id, result.record.grantId)
           }
         })
       })
@@ -1891,7 +2041,7 @@ export const make = (
         closed = true
         for (const type of types.values()) type.space.fire()
         settled.fire()
-        if (config.shutdown.mode === "drain") {
+        if (config.shutdown.mode !== "cancel") {
           // Queued tasks of a type no worker takes cannot drain: cancelled now.
           yield* Effect.forEach(
             activeTasks().filter((state) => state.status === "queued" && state.type.workers.length === 0),
@@ -1901,6 +2051,16 @@ export const make = (
           yield* Effect.timeout(Effect.interruptible(waitIdle), Duration.millis(config.shutdown.timeoutMillis)).pipe(
             Effect.ignore
           )
+        }
+        if (config.shutdown.mode === "handBack") {
+          // What is still running here goes back to the queue: handlers are
+          // interrupted, tasks not started yet are not run.
+          for (const state of [...leasedRunning]) {
+            if (state.exit !== undefined || state.gone) continue
+            state.handBack = true
+            if (state.inHandler && state.slot !== undefined) interruptSlot(state.slot)
+          }
+          yield* waitIdle
         }
         yield* cancelAll
         yield* waitIdle

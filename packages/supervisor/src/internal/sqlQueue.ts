@@ -150,23 +150,22 @@ export const make = (
     // ---- offer, take, finish, remove ----
 
     // The kept task holding an idempotency key (at most one: the key's index is unique).
-    const holder = (key: string) =>
+    const keyHolder = (key: string) =>
       Effect.map(
         sql<{ id: string }>`SELECT id FROM ${table} WHERE idempotency_key = ${key}`,
         (rows) => Option.fromNullable(rows[0]?.id)
       )
 
-    // The kept task holding an idempotency key, other than `id`.
-    const holderOf = (key: string, id: string) =>
-      Effect.map(holder(key), (held): TaskQueue.OfferResult | undefined =>
-        Option.isSome(held) && held.value !== id ? { _tag: "Duplicate", id: held.value } : undefined)
+    // `Duplicate` when a kept task other than `id` holds the key.
+    const duplicateOf = (held: Option.Option<string>, id: string): TaskQueue.OfferResult | undefined =>
+      Option.isSome(held) && held.value !== id ? { _tag: "Duplicate", id: held.value } : undefined
 
     const offer = (record: Task.TaskRecord, offerOptions: { readonly maxQueued: number; readonly force?: boolean }) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* typeLock(record.type)
         const key = record.idempotencyKey
         if (key !== undefined) {
-          const duplicate = yield* holderOf(key, record.id)
+          const duplicate = duplicateOf(yield* keyHolder(key), record.id)
           if (duplicate !== undefined) {
             return duplicate
           }
@@ -183,7 +182,7 @@ export const make = (
             'queued', ${Sql.json(sql, record)}, ${key ?? null})
           ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`
         if (inserted.length === 0) {
-          const duplicate = yield* holderOf(key!, record.id)
+          const duplicate = duplicateOf(yield* keyHolder(key!), record.id)
           if (duplicate !== undefined) {
             return duplicate
           }
@@ -235,8 +234,7 @@ export const make = (
     // A claim of a type whose groups are all unlimited, the hot path: prepared.
     const claimUnlimited = prepare<Row>(
       3,
-      (type, holder, ttl) =>
-        claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+      (type, holder, ttl) => claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
     )
 
     // Claims one row; the lease is none for `take`.
@@ -255,8 +253,7 @@ export const make = (
           holder,
           leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
         )
-      const claimed = Effect.map(statement, (rows) =>
-        rows[0])
+      const claimed = Effect.map(statement, (rows) => rows[0])
       if (!pg || condition === undefined) return claimed
       // The count in the statement may miss a claim of the same group
       // committed meanwhile: counted again under the group's lock.
@@ -310,7 +307,12 @@ export const make = (
 
     const depth = (type: string) => countQueued(type).pipe(fail("depth"))
 
-    const keyHolder = (key: string) => holder(key).pipe(fail("keyHolder"))
+    // What the one-process protocol left: queued tasks and tasks taken without a lease.
+    const clear = sql<{ id: string }>`DELETE FROM ${table}
+      WHERE state = 'queued' OR (state = 'running' AND lease_expires_at IS NULL) RETURNING id`.pipe(
+      Effect.map((rows) => rows.length),
+      fail("clear")
+    )
 
     const stats = Effect.gen(function*() {
       const types = yield* sql<{ type: string; n: unknown }>`SELECT type, COUNT(*) AS n FROM ${table}
@@ -337,8 +339,7 @@ export const make = (
       deliveries: Sql.toNumber(row.deliveries),
       lostDeliveries: Sql.toNumber(row.lost),
       failures: Sql.toNumber(row.failures),
-      poisoned: Sql.toNumber(row.poisoned) === 1,
-      cancelRequested: Sql.toNumber(row.cancel_requested) === 1
+      poisoned: Sql.toNumber(row.poisoned) === 1
     })
 
     const claim = (type: string, claimOptions: TaskQueue.ClaimOptions) =>
@@ -363,13 +364,49 @@ export const make = (
         fail("renew")
       )
 
-    const retry = (id: string, token: number, delayMillis: number) =>
-      sql<{ id: string }>`UPDATE ${table} SET state = 'retrying', failures = failures + 1,
-        run_after = ${now} + ${Math.max(0, Math.round(delayMillis))}, holder = NULL, lease_expires_at = NULL
-        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`.pipe(
-        Effect.map((rows) => rows.length > 0),
-        fail("retry")
+    // A claimed task leaving its runner (a retry after a failure, a
+    // hand-back): fenced by its token, and ended as cancelled in the same
+    // statement when a cancel was asked while it ran.
+    const requeueClaimed = (
+      id: string,
+      token: number,
+      then: {
+        readonly requeued: "Retrying" | "Released"
+        readonly state: "retrying" | "queued"
+        readonly runAfter: Statement.Fragment
+        readonly seq: Statement.Fragment
+      }
+    ) =>
+      sql<{ state: string; type: string }>`UPDATE ${table} SET
+        state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE ${then.state} END,
+        outcome = CASE WHEN cancel_requested = 1 THEN ${cancelledOutcome} ELSE outcome END,
+        finished_at = CASE WHEN cancel_requested = 1 THEN ${now} ELSE finished_at END,
+        seq = CASE WHEN cancel_requested = 1 THEN ${nextSeq} ELSE ${then.seq} END,
+        run_after = ${then.runAfter},
+        failures = failures + ${sql.literal(then.requeued === "Retrying" ? "1" : "0")},
+        holder = NULL, lease_expires_at = NULL
+        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING state, type`.pipe(
+        Effect.flatMap((rows): Effect.Effect<TaskQueue.RequeueResult, SqlError> => {
+          const row = rows[0]
+          if (row === undefined) return Effect.succeed({ _tag: "Lost" })
+          if (row.state === "cancelled") return Effect.succeed({ _tag: "Cancelled" })
+          const requeued: TaskQueue.RequeueResult = { _tag: then.requeued }
+          return row.state === "queued" ? Effect.as(notify([row.type]), requeued) : Effect.succeed(requeued)
+        }),
+        fail(then.requeued === "Retrying" ? "retry" : "release")
       )
+
+    const retry = (id: string, token: number, delayMillis: number) =>
+      requeueClaimed(id, token, {
+        requeued: "Retrying",
+        state: "retrying",
+        runAfter: sql`${now} + ${Math.max(0, Math.round(delayMillis))}`,
+        seq: sql`seq`
+      })
+
+    // Handed back: queued behind its priority's queued tasks, as a reclaimed task is.
+    const release = (id: string, token: number) =>
+      requeueClaimed(id, token, { requeued: "Released", state: "queued", runAfter: sql`run_after`, seq: nextSeq })
 
     const endStatement = (countsFailure: boolean) =>
       prepare<{ id: string }>(4, (status, outcome, id, token) =>
@@ -470,7 +507,8 @@ export const make = (
         // row no longer match the requeues: it is cancelled next time.
         const cancelled = yield* sql<{ record: unknown }>`UPDATE ${table} SET state = 'cancelled',
           outcome = ${cancelledOutcome}, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL
-          WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 1 RETURNING record`
+          WHERE ((state = 'running' AND ${leaseFree}) OR state = 'retrying') AND cancel_requested = 1
+          RETURNING record`
         const poisoned = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq},
           lost = lost + 1, poisoned = 1, holder = NULL, lease_expires_at = NULL
           WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 0 AND poisoned = 0 AND lost + 1 >= ${max}
@@ -480,13 +518,12 @@ export const make = (
           WHERE state = 'running' AND ${leaseFree} AND cancel_requested = 0 AND (poisoned = 1 OR lost + 1 < ${max})
           RETURNING type`
         const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
-          WHERE state = 'retrying' AND run_after <= ${now} RETURNING type`
+          WHERE state = 'retrying' AND run_after <= ${now} AND cancel_requested = 0 RETURNING type`
         yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
         const cancelledTasks = yield* decode("reclaim", () => cancelled.map((row) => decodeRecord(row.record)))
         return {
           requeued: requeued.length,
           poisoned: poisoned.length,
-          cancelled: cancelled.length,
           due: due.length,
           cancelledTasks
         } satisfies TaskQueue.ReclaimResult
@@ -571,13 +608,15 @@ export const make = (
       offer,
       take,
       finish,
-      keyHolder,
+      keyHolder: (key) => keyHolder(key).pipe(fail("keyHolder")),
       remove,
+      clear,
       depth,
       stats,
       claim,
       renew,
       retry,
+      release,
       end,
       endThenClaim,
       reclaim,
