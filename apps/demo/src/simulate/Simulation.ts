@@ -304,7 +304,7 @@ const seedMemory = (options: Options, agents: ReadonlyArray<string>) =>
     for (const agent of agents) {
       for (let i = 0; i < perAgent; i++) {
         yield* memory.add({
-          text: `${agent} noted ${i}: ${words(draw, 10)}`,
+          text: words(draw, 10),
           type: types[i % types.length]!,
           agent,
           importance: Math.round(draw() * 100) / 100
@@ -314,7 +314,7 @@ const seedMemory = (options: Options, agents: ReadonlyArray<string>) =>
     const team = Math.max(0, options.teamMemory - TOPICS.length * options.mix.length)
     for (let i = 0; i < team; i++) {
       yield* memory.add({
-        text: `team finding ${i}: ${words(draw, 12)}`,
+        text: words(draw, 12),
         type: "fact",
         importance: Math.round(draw() * 100) / 100
       })
@@ -331,7 +331,9 @@ const arrivals = (options: Options, agents: ReadonlyArray<string>): Array<Array<
       const minute = hour * 60 + Math.floor(draw() * 60)
       let pick = draw() * totalWeight
       const kind = options.mix.find((k) => (pick -= k.weight) < 0) ?? options.mix[options.mix.length - 1]!
-      const topic = `${TOPICS[Math.floor(draw() * TOPICS.length)]} [${kind.name}]`
+      // The kind is marked in the topic (the prompt builder reads it) only when the mix has several.
+      const base = TOPICS[Math.floor(draw() * TOPICS.length)]!
+      const topic = options.mix.length === 1 ? base : `${base} [${kind.name}]`
       byMinute[minute]!.push({ agent, topic, kind })
     }
   }
