@@ -573,8 +573,10 @@ describe.skipIf(Backends.skipPostgres())("two supervisors on one Postgres queue"
             )
         })
       const groupLimits = { byGroup: { g: 3 } }
-      const first = yield* supervisor({ types: [work], groupLimits, workers: [worker("a")] }, a.layer)
-      yield* supervisor({ types: [work], groupLimits, workers: [worker("b")] }, b.layer)
+      // Leases long enough that a loaded machine's late renewals lose none (a lost one is a lost delivery).
+      const shared = { ...sharedOptions, lease: "5 seconds" } as const
+      const first = yield* supervisor({ types: [work], groupLimits, shared, workers: [worker("a")] }, a.layer)
+      yield* supervisor({ types: [work], groupLimits, shared, workers: [worker("b")] }, b.layer)
       const handles = yield* Effect.forEach(
         Array.from({ length: 16 }, (_, n) => n),
         (n) => first.submit({ type: work, payload: { n }, groupKey: "g" }),

@@ -29,7 +29,8 @@ describe("TaskQueue.layerSql leases", () => {
         Effect.gen(function*() {
           const queue = yield* TaskQueue.TaskQueue
           yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
-          const claim = Option.getOrThrow(yield* queue.claim("t", claimOptions(500)))
+          // Leases of 2 s: long enough for a loaded machine to reach the next statements in time.
+          const claim = Option.getOrThrow(yield* queue.claim("t", claimOptions(2_000)))
           // The Effect Clock jumps an hour ahead: for the database the lease is still live.
           yield* TestClock.adjust("1 hour")
           assert.strictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).requeued, 0)
