@@ -3,6 +3,15 @@
 // one shape: `{ "_tag": "<what happened>", "message": "<for a human>", ...data }`
 // (the request decoder's own `HttpApiDecodeError` has it too: `_tag`,
 // `message`, `issues`).
+import * as Budget from "@agentos/budget/Budget"
+import * as Complexity from "@agentos/core/Complexity"
+import * as Failure from "@agentos/core/Failure"
+import * as Json from "@agentos/core/Json"
+import * as Money from "@agentos/core/Money"
+import * as Letter from "@agentos/dlq/Letter"
+import * as Memory from "@agentos/memory/Memory"
+import * as RouterErrors from "@agentos/router/Errors"
+import * as Model from "@agentos/router/Model"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 
@@ -201,7 +210,262 @@ export const Alert = Schema.Struct({
   message: Schema.String
 })
 
-const Json = Schema.Unknown
+// ---------------------------------------------------------------- answers of the packages
+//
+// Where a package exports the schema of what it returns (the budget's
+// dashboard, a dead letter, a memory, a model, a routing rejection), the
+// contract uses it. Where it exports only an interface (the router's report
+// and decision log, the memory's recall and stats, the dead letter queue's
+// page and summary, the supervisor's snapshot), the schema below mirrors it
+// field for field; `test/ApiSchemas.test.ts` checks, at compile time, that
+// each one and its interface are the same type both ways, so a field added to
+// a package fails the build here rather than vanishing from the answer.
+
+// Core's `Json.JsonValue` and `Json.JsonObject` carry no JSON Schema annotation, which the OpenAPI
+// document needs: the package schemas that hold them are used with those fields annotated here.
+const JsonValue = Json.JsonValue.annotations({
+  jsonSchema: { anyOf: ["null", "boolean", "number", "string", "array", "object"].map((type) => ({ type })) },
+  description: "any JSON value"
+})
+const JsonObject = Json.JsonObject.annotations({ jsonSchema: { type: "object" }, description: "a JSON object" })
+
+/** A memory (`@agentos/memory`'s `Memory.Memory`). */
+export const MemoryEntry = Schema.Struct({ ...Memory.Memory.fields, metadata: JsonObject }).annotations({
+  identifier: "Memory"
+})
+
+/** A dead letter (`@agentos/dlq`'s `Letter.Letter`). */
+export const DeadLetter = Schema.Struct({
+  ...Letter.Letter.fields,
+  payload: JsonValue,
+  context: JsonObject,
+  resolution: Schema.optional(Schema.Struct({ ...Letter.Resolution.fields, result: Schema.optional(JsonValue) }))
+}).annotations({ identifier: "Letter" })
+
+/** A model the router passed over, and why (`@agentos/router`'s `Errors.Rejection`). */
+export const Rejection = RouterErrors.Rejection
+
+/** `GET /budget`: the team's token budget (`@agentos/budget`'s `Budget.Dashboard`). */
+export const BudgetDashboard = Budget.Dashboard
+
+/**
+ * One sample of the spend history: when (epoch ms), what the team's spend
+ * scope has spent in its current period, what the same calls would have cost
+ * on the router's reference model (the saving is the difference), the
+ * scope's limit, and the team's token budget (used of total).
+ */
+export const SpendSample = Schema.Struct({
+  at: Schema.Int,
+  spentMicros: Schema.Int,
+  referenceMicros: Schema.Int,
+  budgetMicros: Schema.Int,
+  tokensUsed: Schema.Int,
+  tokenBudget: Schema.Int
+}).annotations({ identifier: "SpendSample" })
+
+/**
+ * `GET /budget/history`: a sample every `intervalMillis` since the service
+ * started, oldest first, at most `capacity` (the oldest go first); kept in
+ * the process's memory (a restart starts a new history).
+ */
+export const BudgetHistory = Schema.Struct({
+  scope: Schema.String,
+  intervalMillis: Schema.Int,
+  capacity: Schema.Int,
+  samples: Schema.Array(SpendSample)
+}).annotations({ identifier: "BudgetHistory" })
+
+/** One model's spend in a scope (`@agentos/router`'s `Spend.ModelSpend`). */
+export const ModelSpend = Schema.Struct({
+  model: Schema.String,
+  calls: Schema.Number,
+  spent: Money.Money,
+  overage: Money.Money,
+  reference: Money.Money,
+  saving: Money.Money,
+  estimatedCalls: Schema.Number
+}).annotations({ identifier: "ModelSpend" })
+
+/** One spend scope in its current period (`@agentos/router`'s `Spend.ScopeReport`). */
+export const ScopeReport = Schema.Struct({
+  scope: Schema.String,
+  period: Schema.String,
+  limit: Money.Money,
+  spent: Money.Money,
+  reserved: Money.Money,
+  remaining: Money.Money,
+  overage: Money.Money,
+  calls: Schema.Number,
+  resetsAt: Schema.Number,
+  utilisation: Schema.Number,
+  projected: Money.Money,
+  byModel: Schema.Array(ModelSpend),
+  saving: Money.Money
+}).annotations({ identifier: "ScopeReport" })
+
+/** `GET /router/report`: spend per scope and model (`@agentos/router`'s `Spend.BudgetReport`). */
+export const RouterReport = Schema.Struct({
+  at: Schema.Number,
+  scopes: Schema.Array(ScopeReport)
+}).annotations({ identifier: "RouterReport" })
+
+/** One attempt of a routed call (`@agentos/router`'s `DecisionLog.Attempt`). */
+export const DecisionAttempt = Schema.Struct({
+  attempt: Schema.Number,
+  model: Schema.UndefinedOr(Schema.String),
+  provider: Schema.UndefinedOr(Schema.String),
+  rejected: Schema.Array(Rejection),
+  reservation: Schema.UndefinedOr(Schema.String),
+  reserved: Schema.Number,
+  outcome: Schema.Literal("succeeded", "failed", "interrupted", "no-model", "refused"),
+  error: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  retryable: Schema.optional(Schema.Boolean),
+  retryAfterMillis: Schema.optional(Schema.Number),
+  charged: Schema.optional(Schema.Number),
+  estimated: Schema.optional(Schema.Boolean),
+  startedAt: Schema.Number,
+  endedAt: Schema.Number
+}).annotations({ identifier: "DecisionAttempt" })
+
+/** `GET /router/decisions`, one routed call (`@agentos/router`'s `DecisionLog.Entry`), newest first. */
+export const Decision = Schema.Struct({
+  id: Schema.Number,
+  method: Schema.Literal("generateText", "generateObject", "streamText"),
+  scopes: Schema.Array(Schema.String),
+  at: Schema.Number,
+  outcome: Schema.Literal("succeeded", "failed", "interrupted"),
+  attempts: Schema.Array(DecisionAttempt)
+}).annotations({ identifier: "Decision" })
+
+/** Where the router would send a request (`@agentos/router`'s `Route.RouteDecision`). */
+export const RouteDecision = Schema.Struct({
+  model: Model.Model,
+  estimatedCost: Money.Money,
+  estimatedLatencyMillis: Schema.Number,
+  reserveCost: Money.Money,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  maxOutputTokens: Schema.Number,
+  complexity: Complexity.Complexity,
+  reference: Schema.UndefinedOr(Schema.Struct({ model: Schema.String, estimatedCost: Money.Money })),
+  saving: Money.Money,
+  rejected: Schema.Array(Rejection)
+}).annotations({ identifier: "RouteDecision" })
+
+/** `POST /router/explain`: the chosen model and why, or no model and why not each one. */
+export const Explained = Schema.Union(
+  Schema.Struct({ chosen: Schema.String, decision: RouteDecision }),
+  Schema.Struct({ chosen: Schema.Null, rejections: Schema.Array(Rejection) })
+).annotations({ identifier: "Explained" })
+
+/** One term of an explained memory score (`@agentos/memory`'s `Memory.Term`). */
+export const ScoreTerm = Schema.Struct({ value: Schema.Number, weight: Schema.Number, contribution: Schema.Number })
+
+/** An explained memory score (`@agentos/memory`'s `Memory.Explanation`). */
+export const ScoreExplanation = Schema.Struct({
+  importance: ScoreTerm,
+  decay: ScoreTerm,
+  recency: ScoreTerm,
+  frequency: ScoreTerm,
+  relevance: Schema.UndefinedOr(ScoreTerm),
+  weighted: Schema.Number,
+  floor: Schema.Number,
+  floored: Schema.Boolean
+}).annotations({ identifier: "ScoreExplanation" })
+
+const MemorySource = Schema.Literal("agent", "team")
+
+/** `GET /memory/recall`: the memories, best first, and what decay pushed below the cut (`Memory.Recall`). */
+export const Recall = Schema.Struct({
+  memories: Schema.Array(Schema.Struct({
+    memory: MemoryEntry,
+    score: Schema.Number,
+    source: MemorySource,
+    explanation: Schema.optionalWith(ScoreExplanation, { exact: true })
+  })),
+  belowCut: Schema.optionalWith(
+    Schema.Array(Schema.Struct({
+      memory: MemoryEntry,
+      score: Schema.Number,
+      undecayedScore: Schema.Number,
+      source: MemorySource,
+      explanation: ScoreExplanation
+    })),
+    { exact: true }
+  )
+}).annotations({ identifier: "Recall" })
+
+/** `GET /memory/stats`: live memories per type and source, and their scores (`Memory.Stats`). */
+export const MemoryStats = Schema.Struct({
+  total: Schema.Number,
+  byType: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  team: Schema.Number,
+  agents: Schema.Number,
+  scores: Schema.Struct({
+    min: Schema.Number,
+    max: Schema.Number,
+    mean: Schema.Number,
+    p50: Schema.Number,
+    p90: Schema.Number
+  })
+}).annotations({ identifier: "MemoryStats" })
+
+/** `GET /dead-letters`: one page, newest first; `nextCursor` absent on the last (`Letter.Page`). */
+export const LetterPage = Schema.Struct({
+  letters: Schema.Array(DeadLetter),
+  nextCursor: Schema.optionalWith(Schema.String, { exact: true })
+}).annotations({ identifier: "LetterPage" })
+
+/** `GET /dead-letters/summary` (`@agentos/dlq`'s `Letter.Summary`). */
+export const LetterSummary = Schema.Struct({
+  total: Schema.Number,
+  unresolved: Schema.Number,
+  resolved: Schema.Number,
+  byTaskType: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  byErrorType: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  oldestUnresolvedAgeMillis: Schema.UndefinedOr(Schema.Number),
+  findings: Schema.Array(Letter.Finding)
+}).annotations({ identifier: "LetterSummary" })
+
+/** What a research task returns: its workflow and the report it wrote. */
+export const ResearchResult = Schema.Struct({ workflowId: Schema.String, report: Schema.String })
+
+/**
+ * `POST /dead-letters/:id/replay`: the replayed workflow completed (the
+ * letter is resolved, `result` is the run's) or failed again (the letter
+ * stays open with one more attempt; `failure` is the new error).
+ */
+export const ReplayResult = Schema.Union(
+  Schema.Struct({ _tag: Schema.Literal("Succeeded"), letter: DeadLetter, result: ResearchResult }),
+  Schema.Struct({ _tag: Schema.Literal("Failed"), letter: DeadLetter, failure: Failure.FailureInfo })
+).annotations({ identifier: "ReplayResult" })
+
+/** A worker in the supervisor's snapshot (`@agentos/supervisor`'s `Task.WorkerSnapshot`). */
+export const WorkerSnapshot = Schema.Struct({
+  name: Schema.String,
+  taskTypes: Schema.Array(Schema.String),
+  state: Schema.Literal("idle", "busy", "overloaded", "removing"),
+  circuit: Schema.Literal("closed", "open", "half-open"),
+  inFlight: Schema.Number,
+  maxConcurrent: Schema.Number,
+  load: Schema.Number,
+  completed: Schema.Number,
+  errors: Schema.Number,
+  averageLatencyMillis: Schema.Number
+}).annotations({ identifier: "WorkerSnapshot" })
+
+/** `GET /supervisor`: queues, groups and workers (`@agentos/supervisor`'s `Task.Snapshot`). */
+export const SupervisorSnapshot = Schema.Struct({
+  load: Schema.Number,
+  queueDepth: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  groups: Schema.Record({
+    key: Schema.String,
+    value: Schema.Struct({ queued: Schema.Number, running: Schema.Number })
+  }),
+  running: Schema.Number,
+  workers: Schema.Array(WorkerSnapshot)
+}).annotations({ identifier: "SupervisorSnapshot" })
 
 // ---------------------------------------------------------------- groups
 
@@ -307,15 +571,20 @@ export class StateApi extends HttpApiGroup.make("state")
 {}
 
 export class BudgetApi extends HttpApiGroup.make("budget")
-  .add(HttpApiEndpoint.get("dashboard", "/budget").addSuccess(Json))
-  .annotate(OpenApi.Description, "The team's token budget: allocations, use, reservations, transfers")
+  .add(HttpApiEndpoint.get("dashboard", "/budget").addSuccess(BudgetDashboard))
+  .add(HttpApiEndpoint.get("history", "/budget/history").addSuccess(BudgetHistory))
+  .annotate(
+    OpenApi.Description,
+    "The team's token budget: allocations, use, reservations, transfers; and the spend history since the start " +
+      "(a sample every 5 s: spend, spend at the reference model's prices, the spend budget, tokens used)"
+  )
 {}
 
 export class RouterApi extends HttpApiGroup.make("router")
-  .add(HttpApiEndpoint.get("report", "/router/report").addSuccess(Json))
-  .add(HttpApiEndpoint.get("decisions", "/router/decisions").addSuccess(Schema.Array(Json)))
+  .add(HttpApiEndpoint.get("report", "/router/report").addSuccess(RouterReport))
+  .add(HttpApiEndpoint.get("decisions", "/router/decisions").addSuccess(Schema.Array(Decision)))
   .add(
-    HttpApiEndpoint.post("explain", "/router/explain").setPayload(ExplainRequest).addSuccess(Json).addError(
+    HttpApiEndpoint.post("explain", "/router/explain").setPayload(ExplainRequest).addSuccess(Explained).addError(
       InvalidRequest
     )
   )
@@ -326,9 +595,9 @@ export class RouterApi extends HttpApiGroup.make("router")
 {}
 
 export class MemoryApi extends HttpApiGroup.make("memory")
-  .add(HttpApiEndpoint.get("stats", "/memory/stats").addSuccess(Json))
+  .add(HttpApiEndpoint.get("stats", "/memory/stats").addSuccess(MemoryStats))
   .add(
-    HttpApiEndpoint.get("recall", "/memory/recall").setUrlParams(RecallParams).addSuccess(Json).addError(
+    HttpApiEndpoint.get("recall", "/memory/recall").setUrlParams(RecallParams).addSuccess(Recall).addError(
       InvalidRequest
     )
   )
@@ -337,16 +606,16 @@ export class MemoryApi extends HttpApiGroup.make("memory")
 
 export class DeadLettersApi extends HttpApiGroup.make("deadLetters")
   .add(
-    HttpApiEndpoint.get("list", "/dead-letters").setUrlParams(LetterListParams).addSuccess(Json).addError(
+    HttpApiEndpoint.get("list", "/dead-letters").setUrlParams(LetterListParams).addSuccess(LetterPage).addError(
       InvalidRequest
     )
   )
-  .add(HttpApiEndpoint.get("summary", "/dead-letters/summary").addSuccess(Json))
-  .add(HttpApiEndpoint.get("get", "/dead-letters/:id").setPath(IdPath).addSuccess(Json).addError(NotFound))
+  .add(HttpApiEndpoint.get("summary", "/dead-letters/summary").addSuccess(LetterSummary))
+  .add(HttpApiEndpoint.get("get", "/dead-letters/:id").setPath(IdPath).addSuccess(DeadLetter).addError(NotFound))
   .add(
     HttpApiEndpoint.post("replay", "/dead-letters/:id/replay")
       .setPath(IdPath)
-      .addSuccess(Json)
+      .addSuccess(ReplayResult)
       .addError(NotFound)
       .addError(InvalidState)
       .addError(InvalidRequest)
@@ -355,7 +624,7 @@ export class DeadLettersApi extends HttpApiGroup.make("deadLetters")
     HttpApiEndpoint.post("resolve", "/dead-letters/:id/resolve")
       .setPath(IdPath)
       .setPayload(ResolveBody)
-      .addSuccess(Json)
+      .addSuccess(DeadLetter)
       .addError(NotFound)
       .addError(InvalidState)
       .addError(InvalidRequest)
@@ -373,7 +642,7 @@ export class DeadLettersApi extends HttpApiGroup.make("deadLetters")
 {}
 
 export class SupervisorApi extends HttpApiGroup.make("supervisor")
-  .add(HttpApiEndpoint.get("snapshot", "/supervisor").addSuccess(Json))
+  .add(HttpApiEndpoint.get("snapshot", "/supervisor").addSuccess(SupervisorSnapshot))
   .add(HttpApiEndpoint.get("alerts", "/alerts").addSuccess(Schema.Array(Alert)))
   .annotate(OpenApi.Description, "The supervisor's queues and workers; the alert stream gathered from every package")
 {}

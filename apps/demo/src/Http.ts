@@ -11,6 +11,7 @@ import { HttpApiBuilder, HttpApp, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
 import { Alerts } from "./Alerts.js"
 import * as Api from "./Api.js"
+import { SpendHistory } from "./History.js"
 import * as Metrics from "./Metrics.js"
 import { research } from "./Research.js"
 import { Team } from "./Team.js"
@@ -186,7 +187,10 @@ export const StateLive = HttpApiBuilder.group(Api.Api, "state", (handlers) =>
 export const BudgetLive = HttpApiBuilder.group(Api.Api, "budget", (handlers) =>
   Effect.gen(function*() {
     const budget = yield* TokenBudget.TokenBudget
-    return handlers.handle("dashboard", () => Effect.orDie(budget.dashboard()))
+    const history = yield* SpendHistory
+    return handlers
+      .handle("dashboard", () => Effect.orDie(budget.dashboard()))
+      .handle("history", () => history.history)
   }))
 
 export const RouterLive = HttpApiBuilder.group(Api.Api, "router", (handlers) =>

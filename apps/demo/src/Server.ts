@@ -25,6 +25,7 @@ import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { AppConfig } from "./Config.js"
 import * as Dashboard from "./dashboard/Dashboard.js"
+import * as History from "./History.js"
 import * as Http from "./Http.js"
 import * as Metrics from "./Metrics.js"
 import * as Models from "./Models.js"
@@ -143,6 +144,7 @@ export const serverLayer = (config: AppConfig) =>
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(Http.layer),
+    Layer.provide(History.layer({ scope: Stack.TEAM_SCOPE })),
     Layer.provideMerge(NodeHttpServer.layer(createStartingServer, { port: config.port, host: config.host }))
   )
 

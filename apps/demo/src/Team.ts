@@ -132,7 +132,7 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
     Api.NotFound | Api.InvalidState | SubmitError
   >
   readonly replay: (letterId: string) => Effect.Effect<
-    unknown,
+    typeof Api.ReplayResult.Type,
     Api.NotFound | Api.InvalidState | Api.InvalidRequest | Api.InternalError
   >
   /** Submits a research run and waits for its report (the benchmark's unit of work). */

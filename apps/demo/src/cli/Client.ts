@@ -2,7 +2,7 @@
 // `HttpApiClient.make`, and the one mapping of everything a call can fail
 // with onto the CLI's exit codes.
 import { HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Effect, Option, ParseResult, type Redacted, Schema } from "effect"
+import { type Effect, Option, ParseResult, type Redacted, Schema } from "effect"
 import * as Api from "../Api.js"
 import { CliError, ExitCode } from "./Errors.js"
 
@@ -101,6 +101,8 @@ export const toCliError = (connection: Connection) => (error: unknown): CliError
   }
 }
 
-/** Reads a free-JSON answer with the CLI's view of it; a mismatch is an unexpected answer. */
-export const decode = <A, I>(schema: Schema.Schema<A, I>, connection: Connection) => (value: unknown) =>
-  Effect.mapError(Schema.decodeUnknown(schema)(value), toCliError(connection))
+/**
+ * The service's answer as it was sent: the typed client decodes every answer
+ * with its schema in `Api.ts`; `--json` prints it encoded again.
+ */
+export const encode = <A, I>(schema: Schema.Schema<A, I>) => (value: A): I => Schema.encodeSync(schema)(value)

@@ -5,11 +5,10 @@ import { Args, Command, Options } from "@effect/cli"
 import type { HttpClient } from "@effect/platform"
 import { Config, Console, Effect, Option, Schema } from "effect"
 import type { Redacted } from "effect"
-import type * as Api from "../Api.js"
+import * as Api from "../Api.js"
 import * as Client from "./Client.js"
 import { CliError, ExitCode } from "./Errors.js"
 import { count, fields, percent, score, table, time, usd } from "./Table.js"
-import * as Views from "./Views.js"
 
 /** Where the CLI looks when neither `--url` nor `AGENTOS_URL` says (the service's default port). */
 export const DEFAULT_URL = "http://127.0.0.1:3000"
@@ -58,12 +57,12 @@ const printError = (c: Common) => (error: CliError) =>
 /** Runs a command against the service: one client, one output, one error mapping. */
 const call = <R>(
   c: Common,
-  program: (client: Client.Client, connection: Client.Connection) => Effect.Effect<Output, unknown, R>
+  program: (client: Client.Client) => Effect.Effect<Output, unknown, R>
 ): Effect.Effect<void, CliError, R | HttpClient.HttpClient> => {
   const connection: Client.Connection = { url: c.url, token: c.token }
   return Effect.gen(function*() {
     const client = yield* Client.make(connection)
-    const output = yield* Effect.mapError(program(client, connection), Client.toCliError(connection))
+    const output = yield* Effect.mapError(program(client), Client.toCliError(connection))
     yield* Console.log(c.json ? JSON.stringify(output.json, null, 2) : output.text)
     if (output.failure !== undefined) return yield* output.failure
   }).pipe(Effect.tapError(printError(c)))
@@ -101,7 +100,7 @@ const nextPage = (next: string | undefined) => next === undefined ? "" : `\nnext
 
 // ---------------------------------------------------------------- dlq
 
-const letterRow = (l: Views.Letter) => [
+const letterRow = (l: typeof Api.DeadLetter.Type) => [
   l.id,
   l.resolution === undefined ? "open" : `resolved (${l.resolution.kind})`,
   l.taskType,
@@ -114,7 +113,7 @@ const letterRow = (l: Views.Letter) => [
 ]
 const letterHeaders = ["ID", "STATE", "TYPE", "WORKFLOW", "STEP", "ERROR", "ATTEMPTS", "REPLAYS", "CREATED"]
 
-const letterFields = (l: Views.Letter) =>
+const letterFields = (l: typeof Api.DeadLetter.Type) =>
   fields([
     ["id", l.id],
     ["state", l.resolution === undefined ? "open" : "resolved"],
@@ -142,7 +141,7 @@ const dlqList = Command.make("list", {
   limit,
   cursor
 }, (c) =>
-  call(c, (client, connection) =>
+  call(c, (client) =>
     client.deadLetters.list({
       urlParams: {
         ...(c.status === "all" ? {} : { resolved: c.status === "resolved" ? "true" as const : "false" as const }),
@@ -150,23 +149,19 @@ const dlqList = Command.make("list", {
         ...optionally("cursor", c.cursor)
       }
     }).pipe(
-      Effect.flatMap((json) =>
-        Effect.map(Client.decode(Views.LetterPage, connection)(json), (page) => ({
-          json,
-          text: table(letterHeaders, page.letters.map(letterRow)) + nextPage(page.nextCursor)
-        }))
-      )
+      Effect.map((page) => ({
+        json: Client.encode(Api.LetterPage)(page),
+        text: table(letterHeaders, page.letters.map(letterRow)) + nextPage(page.nextCursor)
+      }))
     ))).pipe(Command.withDescription("List dead letters, newest first"))
 
 const dlqShow = Command.make(
   "show",
   { ...common, id: id("letter") },
   (c) =>
-    call(c, (client, connection) =>
+    call(c, (client) =>
       client.deadLetters.get({ path: { id: c.id } }).pipe(
-        Effect.flatMap((json) =>
-          Effect.map(Client.decode(Views.Letter, connection)(json), (letter) => ({ json, text: letterFields(letter) }))
-        )
+        Effect.map((letter) => ({ json: Client.encode(Api.DeadLetter)(letter), text: letterFields(letter) }))
       ))
 ).pipe(Command.withDescription("Show one dead letter: its error, attempts, payload, resolution"))
 
@@ -174,24 +169,23 @@ const dlqReplay = Command.make(
   "replay",
   { ...common, id: id("letter") },
   (c) =>
-    call(c, (client, connection) =>
+    call(c, (client) =>
       client.deadLetters.replay({ path: { id: c.id } }).pipe(
-        Effect.flatMap((json) =>
-          Effect.map(Client.decode(Views.ReplayResult, connection)(json), (result): Output =>
-            result._tag === "Succeeded"
-              ? {
-                json,
-                text: `replayed letter ${c.id}: succeeded; it is resolved` +
-                  (result.letter.workflow === undefined ? "" : ` (workflow ${result.letter.workflow.id})`)
-              }
-              : {
-                json,
-                text: `replayed letter ${c.id}: failed again (${result.failure.tag}: ${result.failure.message})`,
-                failure: new CliError({
-                  code: ExitCode.Refused,
-                  message: `the replay of letter ${c.id} failed again; the letter stays open`
-                })
+        Effect.map((result): Output =>
+          result._tag === "Succeeded"
+            ? {
+              json: Client.encode(Api.ReplayResult)(result),
+              text: `replayed letter ${c.id}: succeeded; it is resolved` +
+                (result.letter.workflow === undefined ? "" : ` (workflow ${result.letter.workflow.id})`)
+            }
+            : {
+              json: Client.encode(Api.ReplayResult)(result),
+              text: `replayed letter ${c.id}: failed again (${result.failure.tag}: ${result.failure.message})`,
+              failure: new CliError({
+                code: ExitCode.Refused,
+                message: `the replay of letter ${c.id} failed again; the letter stays open`
               })
+            }
         )
       ))
 ).pipe(Command.withDescription("Replay a dead letter: its workflow resumes at the failed step; waits for it"))
@@ -207,14 +201,12 @@ const dlqResolve = Command.make(
     )
   },
   (c) =>
-    call(c, (client, connection) =>
+    call(c, (client) =>
       client.deadLetters.resolve({ path: { id: c.id }, payload: { note: c.note } }).pipe(
-        Effect.flatMap((json) =>
-          Effect.map(Client.decode(Views.Letter, connection)(json), (letter) => ({
-            json,
-            text: `resolved letter ${letter.id}: ${letter.resolution?.note ?? c.note}`
-          }))
-        )
+        Effect.map((letter) => ({
+          json: Client.encode(Api.DeadLetter)(letter),
+          text: `resolved letter ${letter.id}: ${letter.resolution?.note ?? c.note}`
+        }))
       ))
 ).pipe(Command.withDescription("Resolve a dead letter by hand, with a note"))
 
@@ -435,48 +427,46 @@ const tasks = Command.make("tasks", {}, chooseOne("tasks", ["show", "cancel"])).
 // ---------------------------------------------------------------- budget
 
 const budget = Command.make("budget", common, (c) =>
-  call(c, (client, connection) =>
+  call(c, (client) =>
     client.budget.dashboard().pipe(
-      Effect.flatMap((json) =>
-        Effect.map(Client.decode(Views.Dashboard, connection)(json), (d) => ({
-          json,
-          text: [
-            fields([
-              ["team", d.team],
-              ["period", d.period],
-              ["total", count(d.total)],
-              ["allocated", count(d.allocated)],
-              ["used", count(d.used)],
-              ["reserved", count(d.reserved)],
-              ["remaining", count(d.remaining)],
-              ["utilisation", percent(d.utilisation)],
-              ["overage", count(d.overage)],
-              ["open reservations", d.outstandingReservations],
-              ["steals / reclaims", `${d.steals} / ${d.reclaims}`]
-            ]),
-            "",
-            table(
-              ["AGENT", "WEIGHT", "ALLOCATED", "USED", "RESERVED", "REMAINING", "LENT", "BORROWED", "UTILISATION"],
-              d.agents.map((a) => [
-                a.id,
-                a.weight,
-                count(a.allocated),
-                count(a.used),
-                count(a.reserved),
-                count(a.remaining),
-                count(a.lent),
-                count(a.borrowed),
-                percent(a.utilisation)
-              ])
-            )
-          ].join("\n")
-        }))
-      )
+      Effect.map((d) => ({
+        json: Client.encode(Api.BudgetDashboard)(d),
+        text: [
+          fields([
+            ["team", d.team],
+            ["period", d.period],
+            ["total", count(d.total)],
+            ["allocated", count(d.allocated)],
+            ["used", count(d.used)],
+            ["reserved", count(d.reserved)],
+            ["remaining", count(d.remaining)],
+            ["utilisation", percent(d.utilisation)],
+            ["overage", count(d.overage)],
+            ["open reservations", d.outstandingReservations],
+            ["steals / reclaims", `${d.steals} / ${d.reclaims}`]
+          ]),
+          "",
+          table(
+            ["AGENT", "WEIGHT", "ALLOCATED", "USED", "RESERVED", "REMAINING", "LENT", "BORROWED", "UTILISATION"],
+            d.agents.map((a) => [
+              a.id,
+              a.weight,
+              count(a.allocated),
+              count(a.used),
+              count(a.reserved),
+              count(a.remaining),
+              count(a.lent),
+              count(a.borrowed),
+              percent(a.utilisation)
+            ])
+          )
+        ].join("\n")
+      }))
     ))).pipe(Command.withDescription("The team's token budget: per agent allocated, used, reserved, remaining"))
 
 // ---------------------------------------------------------------- route
 
-const rejectionTable = (rejections: ReadonlyArray<Views.Rejection>) =>
+const rejectionTable = (rejections: ReadonlyArray<typeof Api.Rejection.Type>) =>
   table(
     ["MODEL", "WHY NOT", "EST. COST", "EST. LATENCY"],
     rejections.map((r) => [
@@ -521,7 +511,7 @@ const route = Command.make("route", {
     Options.optional
   )
 }, (c) =>
-  call(c, (client, connection) =>
+  call(c, (client) =>
     client.router.explain({
       payload: {
         outputTokens: c.outputTokens,
@@ -532,32 +522,33 @@ const route = Command.make("route", {
         ...(c.requires.length === 0 ? {} : { requires: c.requires })
       }
     }).pipe(
-      Effect.flatMap((json) =>
-        Effect.map(Client.decode(Views.Explained, connection)(json), (e): Output => {
-          if (e.chosen === null) {
-            return { json, text: `no eligible model\n\n${rejectionTable(e.rejections)}` }
-          }
-          const d = e.decision
-          const chosen = fields([
-            ["model", `${d.model.name} (${d.model.provider})`],
-            ["complexity", d.complexity],
-            ["tokens", `${count(d.inputTokens)} in, ${count(d.outputTokens)} out`],
-            ["estimated cost", usd(d.estimatedCost)],
-            ["estimated latency", `${Math.round(d.estimatedLatencyMillis)} ms`],
-            [
-              "reference",
-              d.reference === undefined ? undefined : `${d.reference.model} ${usd(d.reference.estimatedCost)}`
-            ],
-            ["saving", usd(d.saving)]
-          ])
-          return { json, text: c.explain ? `${chosen}\n\n${rejectionTable(d.rejected)}` : chosen }
-        })
-      )
+      Effect.map((e): Output => {
+        if (e.chosen === null) {
+          return { json: Client.encode(Api.Explained)(e), text: `no eligible model\n\n${rejectionTable(e.rejections)}` }
+        }
+        const d = e.decision
+        const chosen = fields([
+          ["model", `${d.model.name} (${d.model.provider})`],
+          ["complexity", d.complexity],
+          ["tokens", `${count(d.inputTokens)} in, ${count(d.outputTokens)} out`],
+          ["estimated cost", usd(d.estimatedCost)],
+          ["estimated latency", `${Math.round(d.estimatedLatencyMillis)} ms`],
+          [
+            "reference",
+            d.reference === undefined ? undefined : `${d.reference.model} ${usd(d.reference.estimatedCost)}`
+          ],
+          ["saving", usd(d.saving)]
+        ])
+        return {
+          json: Client.encode(Api.Explained)(e),
+          text: c.explain ? `${chosen}\n\n${rejectionTable(d.rejected)}` : chosen
+        }
+      })
     ))).pipe(Command.withDescription("Which model the router would pick for a request, and with --explain why"))
 
 // ---------------------------------------------------------------- memory
 
-const terms = (x: Views.Explanation) => [
+const terms = (x: typeof Api.ScoreExplanation.Type) => [
   score(x.importance.contribution),
   score(x.decay.contribution),
   score(x.recency.contribution),
@@ -587,39 +578,40 @@ const memoryRecall = Command.make("recall", {
     Options.optional
   )
 }, (c) =>
-  call(c, (client, connection) =>
+  call(c, (client) =>
     client.memory.recall({
       urlParams: { ...optionally("query", c.query), ...optionally("agent", c.agent), ...optionally("topK", c.topK) }
     }).pipe(
-      Effect.flatMap((json) =>
-        Effect.map(Client.decode(Views.Recall, connection)(json), (r) => {
-          const base = (m: typeof r.memories[number]) => [
+      Effect.map((r) => {
+        const base = (m: typeof r.memories[number]) => [
+          score(m.score),
+          m.source,
+          m.memory.type,
+          m.memory.agent,
+          m.memory.text
+        ]
+        const headers = ["SCORE", "SOURCE", "TYPE", "AGENT", "TEXT"]
+        if (!c.explain) return { json: Client.encode(Api.Recall)(r), text: table(headers, r.memories.map(base)) }
+        const recalled = table(
+          [...headers, ...termHeaders],
+          r.memories.map((m) => [...base(m), ...(m.explanation === undefined ? [] : terms(m.explanation))])
+        )
+        const below = table(
+          ["SCORE", "WITHOUT DECAY", "SOURCE", "TYPE", "TEXT", ...termHeaders],
+          (r.belowCut ?? []).map((m) => [
             score(m.score),
+            score(m.undecayedScore),
             m.source,
             m.memory.type,
-            m.memory.agent,
-            m.memory.text
-          ]
-          const headers = ["SCORE", "SOURCE", "TYPE", "AGENT", "TEXT"]
-          if (!c.explain) return { json, text: table(headers, r.memories.map(base)) }
-          const recalled = table(
-            [...headers, ...termHeaders],
-            r.memories.map((m) => [...base(m), ...(m.explanation === undefined ? [] : terms(m.explanation))])
-          )
-          const below = table(
-            ["SCORE", "WITHOUT DECAY", "SOURCE", "TYPE", "TEXT", ...termHeaders],
-            (r.belowCut ?? []).map((m) => [
-              score(m.score),
-              score(m.undecayedScore),
-              m.source,
-              m.memory.type,
-              m.memory.text,
-              ...terms(m.explanation)
-            ])
-          )
-          return { json, text: `${recalled}\n\nbelow the cut (decay pushed them out):\n${below}` }
-        })
-      )
+            m.memory.text,
+            ...terms(m.explanation)
+          ])
+        )
+        return {
+          json: Client.encode(Api.Recall)(r),
+          text: `${recalled}\n\nbelow the cut (decay pushed them out):\n${below}`
+        }
+      })
     ))).pipe(Command.withDescription("Recall from the team's memory, best first; --explain shows every score's terms"))
 
 const memory = Command.make("memory", {}, chooseOne("memory", ["recall"])).pipe(

@@ -6,8 +6,9 @@
 // throughput, latency percentiles, 429s — beside what the service says it
 // did over the same span: its own request counters, the money the router
 // charged, the tasks its workers ended and the dead letters it recorded.
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, Data, Duration, Effect, Option, Schema } from "effect"
+import * as Api from "../Api.js"
 
 export class LoadError extends Data.TaggedError("LoadError")<{
   readonly message: string
@@ -90,16 +91,6 @@ export const percentiles = (values: Array<number>): Percentiles => {
   return { p50: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), max: round(values[values.length - 1]!) }
 }
 
-const Supervisor = Schema.Struct({
-  running: Schema.Number,
-  queueDepth: Schema.Record({ key: Schema.String, value: Schema.Number }),
-  workers: Schema.Array(Schema.Struct({ completed: Schema.Number, errors: Schema.Number }))
-})
-const RouterReport = Schema.Struct({
-  scopes: Schema.Array(Schema.Struct({ scope: Schema.String, spent: Schema.Number }))
-})
-const LetterSummary = Schema.Struct({ total: Schema.Number })
-
 interface Counters {
   readonly accepted: number
   readonly rejected: number
@@ -137,30 +128,30 @@ export const run = (
       ? plain
       : HttpClient.mapRequest(plain, HttpClientRequest.bearerToken(options.token))
 
-    const get = <A, I>(path: string, schema: Schema.Schema<A, I>) =>
-      client.get(`${base}${path}`).pipe(
-        Effect.flatMap(HttpClientResponse.filterStatusOk),
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(schema)),
-        Effect.scoped,
-        Effect.mapError((cause) => new LoadError({ message: `GET ${base}${path} failed: ${describe(cause)}`, cause }))
-      )
-    const metricsText = client.get(`${base}/metrics`).pipe(
-      Effect.flatMap(HttpClientResponse.filterStatusOk),
-      Effect.flatMap((response) => response.text),
-      Effect.scoped,
-      Effect.mapError((cause) => new LoadError({ message: `GET ${base}/metrics failed: ${describe(cause)}`, cause }))
-    )
+    // The service's own figures, through the typed client of its contract (`Api.ts`). Submissions
+    // go out as plain requests: the run counts every status and reads `Retry-After` from 429s.
+    const api = yield* HttpApiClient.make(Api.Api, {
+      baseUrl: base,
+      transformClient: (http) =>
+        options.token === undefined ? http : HttpClient.mapRequest(http, HttpClientRequest.bearerToken(options.token))
+    })
+    const read = <A, E>(path: string, effect: Effect.Effect<A, E>) =>
+      Effect.mapError(effect, (cause) =>
+        new LoadError({ message: `GET ${base}${path} failed: ${describe(cause)}`, cause }))
+    const snapshot = read("/supervisor", api.supervisor.snapshot())
+    const metricsText = read("/metrics", api.metrics())
     const counters: Effect.Effect<Counters, LoadError> = Effect.map(
       Effect.all([
         metricsText,
-        get("/supervisor", Supervisor),
-        get("/router/report", RouterReport),
-        get("/dead-letters/summary", LetterSummary)
+        snapshot,
+        read("/router/report", api.router.report()),
+        read("/dead-letters/summary", api.deadLetters.summary())
       ], { concurrency: 4 }),
       ([text, supervisor, router, letters]) => ({
         accepted: metric(text, "agentos_demo_http_requests_total", ["method=\"POST\"", "status=\"202\""]),
         rejected: metric(text, "agentos_demo_http_requests_total", ["method=\"POST\"", "status=\"429\""]),
-        tasksEnded: supervisor.workers.reduce((n, w) => n + w.completed + w.errors, 0),
+        tasksEnded: supervisor.workers.reduce((n, w) =>
+          n + w.completed + w.errors, 0),
         taskErrors: supervisor.workers.reduce((n, w) => n + w.errors, 0),
         spentMicros: router.scopes.reduce((n, s) => (s.scope.startsWith("team:") ? n + s.spent : n), 0),
         deadLetters: letters.total
@@ -242,7 +233,7 @@ export const run = (
 
     // Wait for the accepted work to end: nothing queued, nothing running.
     const idle = Effect.map(
-      get("/supervisor", Supervisor),
+      snapshot,
       (s) => s.running === 0 && Object.values(s.queueDepth).every((n) => n === 0)
     )
     let drained = yield* idle
