@@ -1,17 +1,19 @@
 // The chaos run: the demo service as a child process, work sent to it by its
-// load generator (`src/load`) and by a probe that keeps the id of every task
+// load generator (`src/load`, run in this process) and by a probe that keeps the id of every task
 // it saw accepted; the service is SIGKILLed at seeded random moments K times
 // and started again each time on the same database. Then the work is let to
 // finish, the service is stopped, and Check.ts checks what the database and
 // the witnesses say. Bounded in time; traffic only on 127.0.0.1.
+import { FetchHttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, type Layer, Redacted } from "effect"
+import { Effect, type Layer, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as Load from "../load/Load.js"
 import * as Check from "./Check.js"
-import { type Child, kill, node, seeded, sleep, startService, stop } from "./Process.js"
+import { type Child, kill, seeded, sleep, startService, stop } from "./Process.js"
 
 export interface Options {
   readonly backend: "sqlite" | "postgres"
@@ -62,13 +64,15 @@ export const serviceEnv = (options: {
   readonly witnessDir: string
   readonly databaseUrl?: string | undefined
   readonly failureRate?: number
+  readonly latency?: string
+  readonly taskLease?: string
 }): Record<string, string> => ({
   AGENTOS_DATA_DIR: options.dataDir,
   AGENTOS_WITNESS_DIR: options.witnessDir,
   AGENTOS_TEAM: "false",
-  AGENTOS_SIM_LATENCY: "100 millis",
+  AGENTOS_SIM_LATENCY: options.latency ?? "100 millis",
   AGENTOS_SIM_FAILURE_RATE: String(options.failureRate ?? 0.05),
-  AGENTOS_TASK_LEASE: "2 seconds",
+  AGENTOS_TASK_LEASE: options.taskLease ?? "2 seconds",
   AGENTOS_TASK_POLL_INTERVAL: "200 millis",
   AGENTOS_LEASE_TTL: "2 seconds",
   AGENTOS_DRAIN_TIMEOUT: "2 seconds",
@@ -140,55 +144,32 @@ export const run = async (options: Options): Promise<Report> => {
   const load = { runs: 0, cut: 0, accepted: 0, sent: 0 }
   const probed = { sent: 0, accepted: [] as Array<string>, unanswered: 0 }
   let service: Child | undefined
-  let loader: Child | undefined
   let stopProbe: (() => Promise<void>) | undefined
   let starts = 0
   const start = () => startService({ port: options.port, env, logFile: Path.join(logs, `service-${starts++}.log`) })
-  const loadReport = (file: string) => {
-    try {
-      const report = JSON.parse(Fs.readFileSync(file, "utf8")) as { requests: { accepted: number; sent: number } }
-      load.accepted += report.requests.accepted
-      load.sent += report.requests.sent
-    } catch {
-      // no report: the loader was cut
-    }
-  }
   try {
     service = await start()
     stopProbe = probe(base, options.probeEveryMillis, probed)
     for (let k = 0; k < options.kills; k++) {
-      // The load generator submits for a while and reports; the kill lands a seeded random time
-      // after, with its work queued and running (and the probe's submissions arriving). A loader
-      // that has not ended within 60 s is cut with the service (its count is lost).
+      // The load generator submits its tasks and reports; the kill lands a seeded random time
+      // after, with its work queued and running (and the probe's submissions arriving). A load
+      // that has not ended within 60 s is cut (its count is lost; the probe's ids are not).
       const upSince = Date.now()
       const count = between(options.loadTasks[0], options.loadTasks[1])
       const afterMillis = between(options.killAfterMillis[0], options.killAfterMillis[1])
-      const out = Path.join(logs, `load-${k}.json`)
-      loader = node(
-        "src/load/main.ts",
-        [
-          "--url",
-          base,
-          "--agents",
-          String(options.loadAgents),
-          "--count",
-          String(count),
-          "--drain",
-          "0",
-          "--out",
-          out
-        ],
-        {},
-        Path.join(logs, `load-${k}.log`)
-      )
       load.runs++
-      const cut = !(await Promise.race([loader.exited.then(() => true), sleep(60_000).then(() => false)]))
-      if (cut) {
-        load.cut++
-        await kill(loader)
-      }
-      loader = undefined
-      loadReport(out)
+      const loaded = await Effect.runPromise(
+        Load.run({ url: base, agents: options.loadAgents, count, drainMillis: 0 }).pipe(
+          Effect.timeout("60 seconds"),
+          Effect.provide(FetchHttpClient.layer),
+          Effect.option
+        )
+      )
+      const cut = Option.isNone(loaded)
+      if (Option.isSome(loaded)) {
+        load.accepted += loaded.value.requests.accepted
+        load.sent += loaded.value.requests.sent
+      } else load.cut++
       await sleep(afterMillis)
       const up = Date.now() - upSince
       killedAfter.push(up)
@@ -254,7 +235,6 @@ export const run = async (options: Options): Promise<Report> => {
     }
   } finally {
     if (stopProbe !== undefined) await stopProbe()
-    if (loader !== undefined) await kill(loader)
     if (service !== undefined) await kill(service)
   }
 }
@@ -265,7 +245,7 @@ export const format = (report: Report): string =>
     `chaos ${report.backend}: ${report.kills} SIGKILLs (seed ${report.seed}) in ${report.seconds} s; ` +
     `every task terminal ${report.finishMillis} ms after the last start; stop drained: ${report.drainedOnStop}`,
     `  kills after ms: ${report.killedAfterMillis.join(" ")}; restarts took ms: ${report.restartMillis.join(" ")}`,
-    `  load generator: ${report.load.runs} runs (${report.load.cut} cut by a kill), ` +
+    `  load generator: ${report.load.runs} runs (${report.load.cut} cut at 60 s), ` +
     `${report.load.sent} sent, ${report.load.accepted} accepted`,
     `  probe: ${report.probe.sent} sent, ${report.probe.accepted} accepted, ${report.probe.unanswered} unanswered`,
     ...Object.entries(report.counts).map(([key, value]) => `  ${key}: ${value}`),

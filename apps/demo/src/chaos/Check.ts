@@ -35,6 +35,13 @@ export const STEPS = [
   ["format", "report"]
 ] as const
 
+/**
+ * The violation of a known defect outside the chaos run's files: a task failed
+ * as poison (its deliveries lost to runners that died) leaves its workflow
+ * "running" for good, with no cause stored and no dead letter.
+ */
+export const POISON_LEFT_RUNNING = "a task failed as poison left its workflow running"
+
 const TERMINAL = new Set(["completed", "failed", "cancelled", "dead-lettered"])
 
 export interface CheckInput {
@@ -86,8 +93,10 @@ export const check = (input: CheckInput) =>
     const tasks = yield* sql<{ id: string; state: string; type: string; lost: unknown; poisoned: unknown }>`
       SELECT id, state, type, lost, poisoned FROM agentos_supervisor_tasks`
     const taskState = new Map<string, string>()
+    const poisoned = new Set<string>()
     for (const t of tasks) {
       taskState.set(t.id, t.state)
+      if (toNumber(t.poisoned) > 0) poisoned.add(t.id)
       add(`tasks ${t.state}`)
       if (toNumber(t.lost) > 0) add("tasks lost by a killed runner at least once")
       if (toNumber(t.poisoned) > 0) add("tasks poisoned")
@@ -166,8 +175,15 @@ export const check = (input: CheckInput) =>
     for (const c of Option.getOrElse(checkpoints, () => [])) {
       add(`workflows ${c.status}`)
       const task = taskState.get(c.workflowId)
-      if (c.status === "running") violation(`workflow ${c.workflowId} is still running (task: ${task})`)
+      if (c.status === "running") {
+        violation(
+          poisoned.has(c.workflowId) && task === "failed"
+            ? `${POISON_LEFT_RUNNING}: workflow ${c.workflowId}`
+            : `workflow ${c.workflowId} is still running (task: ${task})`
+        )
+      }
       if (c.status === "failed") {
+        if (c.failure?.error.tag === "Interrupted") add("workflows failed by an interruption, not a step error")
         if (c.failure === undefined) violation(`workflow ${c.workflowId} failed with no cause stored`)
         if (!lettered.has(c.workflowId)) violation(`failed workflow ${c.workflowId} has no dead letter`)
       }

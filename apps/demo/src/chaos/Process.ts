@@ -110,7 +110,7 @@ export const startService = async (options: {
       eventually(
         `the service on port ${options.port} answers /healthz`,
         async () => (await getJson(base, "/healthz", 2_000)).status === 200 ? true : undefined,
-        options.timeoutMillis ?? 60_000
+        options.timeoutMillis ?? 180_000
       ),
       child.exited.then((code) => {
         throw new Error(`the service exited with ${code} before it answered /healthz`)

@@ -57,7 +57,8 @@ export const runBackend = async (
 ): Promise<Chaos.Report> => {
   const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `agentos-chaos-${backend}-`))
   const database = backend === "postgres" ? freshDatabase(pgAdminUrl) : undefined
-  let keep = false
+  // A run with violations, or one that failed, keeps its logs and witnesses for a look.
+  let keep = true
   try {
     const report = await Chaos.run({
       ...options,
@@ -66,11 +67,10 @@ export const runBackend = async (
       workDir,
       ...(database === undefined ? {} : { databaseUrl: database.url })
     })
-    // A run with violations keeps its logs and witnesses for a look.
     keep = report.violations.length > 0
-    if (keep) options.log?.(`kept for inspection: ${workDir}`)
     return report
   } finally {
+    if (keep) options.log?.(`kept for inspection: ${workDir}`)
     database?.drop()
     if (!keep) Fs.rmSync(workDir, { recursive: true, force: true })
   }
