@@ -140,12 +140,34 @@ export interface Grant {
  */
 export interface Page {
   readonly items: ReadonlyArray<Checkpoint>
-  /** Pass it back as `cursor` for the next page; absent on the last page. */
+  /**
+   * The workflow id of this page's last item, set when more may follow:
+   * pass it back as `cursor`, with the same `order` and filters, for the
+   * next page. Absent on the last page.
+   */
   readonly cursor?: string
 }
 
 /**
- * The filter and page of `list`, ordered by workflow id.
+ * The order of `list`, by workflow id (bytewise on every backend): `"asc"`
+ * smallest id first, `"desc"` largest first. With time-ordered ids (as
+ * `@agentos/core`'s `IdGenerator` makes), `"desc"` is newest first.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ListOrder = Schema.Literal("asc", "desc")
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ListOrder = typeof ListOrder.Type
+
+/**
+ * The filter and page of `list`, ordered by workflow id. Filters combine
+ * with the order. An `order` other than `"asc"` or `"desc"`, or a `cursor`
+ * that is not a string, fails with `InvalidInput`.
  *
  * @since 0.1.0
  * @category models
@@ -153,8 +175,20 @@ export interface Page {
 export interface ListQuery {
   readonly status?: Status
   readonly name?: string
-  /** The `cursor` of the previous page. */
+  /**
+   * The `cursor` of the previous page: this page holds the workflows whose
+   * id comes strictly after it in `order` (greater for `"asc"`, smaller for
+   * `"desc"`). It is a workflow id, not a position, so workflows added or
+   * removed between pages never make the next page skip or repeat one.
+   */
   readonly cursor?: string
   /** Default 100, at most 1000. */
   readonly limit?: number
+  /**
+   * `"asc"` (the default): smallest workflow id first; `"desc"`: largest
+   * first.
+   *
+   * @since 0.2.0
+   */
+  readonly order?: ListOrder
 }

@@ -31,7 +31,7 @@ import type {
   SaveOptions,
   Status
 } from "./Checkpoint.js"
-import type { InvalidOptions, LeaseLost, StoreError, WorkflowBusy } from "./Errors.js"
+import type { InvalidInput, InvalidOptions, LeaseLost, StoreError, WorkflowBusy } from "./Errors.js"
 import * as FileStore from "./internal/fileStore.js"
 import * as MemoryStore from "./internal/memoryStore.js"
 import * as SqlStore from "./internal/sqlStore.js"
@@ -48,6 +48,7 @@ export {
   type Grant,
   type Lease,
   type LeaseState,
+  ListOrder,
   type ListQuery,
   type Page,
   type SaveOptions,
@@ -115,8 +116,13 @@ export interface CheckpointStoreService {
     checkpoint: CheckpointType,
     options?: SaveOptions
   ) => Effect.Effect<LeaseState, LeaseLost | StoreError>
-  /** Checkpoints by status and name, ordered by workflow id, a page at a time. */
-  readonly list: (query?: ListQuery) => Effect.Effect<Page, StoreError>
+  /**
+   * Checkpoints by status and name, ordered by workflow id (`order`: `"asc"`,
+   * the default, or `"desc"`), a page at a time; the page's `cursor` (its
+   * last workflow id) asks for the ones after it in that order. An invalid
+   * `order` or `cursor` fails with `InvalidInput`.
+   */
+  readonly list: (query?: ListQuery) => Effect.Effect<Page, InvalidInput | StoreError>
   /**
    * Deletes checkpoints of the given statuses last updated before
    * `updatedBefore` (epoch ms) whose lease is not held; returns how many.

@@ -136,8 +136,9 @@ export class VersionMismatch extends Schema.TaggedError<VersionMismatch>()("Vers
 
 /**
  * Bad input: an invalid workflow id, an input state that does not encode to
- * JSON with the workflow's schema, a letter without a known workflow, or a
- * negative or unreadable `prune` age. Nothing was changed.
+ * JSON with the workflow's schema, a letter without a known workflow, a
+ * negative or unreadable `prune` age, or a `list` order other than `"asc"` or
+ * `"desc"` or a cursor that is not a string. Nothing was changed.
  *
  * @since 0.1.0
  * @category errors

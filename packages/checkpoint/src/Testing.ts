@@ -37,7 +37,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import type { Checkpoint, Lease, SaveOptions } from "./Checkpoint.js"
+import type { Checkpoint, Lease, ListQuery, Page, SaveOptions, Status } from "./Checkpoint.js"
 import { CheckpointStore } from "./CheckpointStore.js"
 import { type InvalidOptions, StoreError } from "./Errors.js"
 import * as Workflow from "./Workflow.js"
@@ -1068,6 +1068,19 @@ export const engineSuite: Conformance.Suite<Engine> = [
       const completed = yield* workflows.list({ status: "completed" })
       assert.deepStrictEqual(completed.items.map((c) => c.workflowId), ["wf-a", "wf-b"])
       assert.deepStrictEqual((yield* workflows.list({ name: "five" })).items.map((c) => c.workflowId), ["wf-a", "wf-c"])
+      const newestFirst = yield* workflows.list({ order: "desc", limit: 2 })
+      assert.deepStrictEqual(newestFirst.items.map((c) => c.workflowId), ["wf-c", "wf-b"])
+      assert.deepStrictEqual(
+        (yield* workflows.list({ order: "desc", limit: 2, cursor: newestFirst.cursor! })).items.map((c) =>
+          c.workflowId
+        ),
+        ["wf-a"]
+      )
+      assert.deepStrictEqual(
+        (yield* workflows.list({ status: "completed", order: "desc" })).items.map((c) => c.workflowId),
+        ["wf-b", "wf-a"]
+      )
+      assert.strictEqual((yield* Effect.flip(workflows.list({ order: "newest" as never })))._tag, "InvalidInput")
       assert.strictEqual(yield* workflows.prune({ olderThan: "1 hour" }), 0)
       // Bad input is a typed error and deletes nothing.
       assert.strictEqual((yield* Effect.flip(workflows.prune({ olderThan: -1 })))._tag, "InvalidInput")
@@ -1507,6 +1520,108 @@ export const storeSuite: Conformance.Suite<CheckpointStore> = [
         (yield* store.list({ status: "running", name: "alpha" })).items.map((c) => c.workflowId),
         ["wf-03", "wf-05"]
       )
+    })
+  ),
+  Conformance.test(
+    "list pages through every checkpoint once, in order, ascending and descending, filters combined",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      // Ids in bytewise (UTF-8, code point) order, saved in a scrambled order.
+      // "\uFFFD" < "\u{1F600}" by code point, the reverse of JavaScript's `<`.
+      const sorted = ["wf-01", "wf-02", "wf-03", "wf-04", "wf-05", "wf-06", "wf-07", "wf-\uFFFD", "wf-\u{1F600}"]
+      const statusOf = (i: number): Status => i % 3 === 0 ? "running" : i % 3 === 1 ? "completed" : "failed"
+      const nameOf = (i: number) => (i < 5 ? "alpha" : "beta")
+      for (const i of [4, 8, 0, 6, 2, 7, 1, 5, 3]) {
+        const lease = yield* store.acquire(id(sorted[i]!), "runner", 30_000)
+        yield* store.save(lease, checkpoint(sorted[i]!, { status: statusOf(i), name: nameOf(i) }))
+      }
+      const collect = (query: Omit<ListQuery, "cursor" | "limit">, limit: number) =>
+        Effect.gen(function*() {
+          const seen: Array<string> = []
+          let cursor: string | undefined
+          let pages = 0
+          do {
+            const page: Page = yield* store.list({ ...query, limit, ...(cursor === undefined ? {} : { cursor }) })
+            assert.isTrue(page.items.length <= limit, "a page holds at most `limit` items")
+            if (page.cursor !== undefined) {
+              assert.strictEqual(page.cursor, page.items[page.items.length - 1]!.workflowId, "cursor: the last id")
+            }
+            for (const c of page.items) seen.push(c.workflowId)
+            cursor = page.cursor
+            pages++
+            assert.isTrue(pages <= sorted.length + 1, "paging ends")
+          } while (cursor !== undefined)
+          return seen
+        })
+      const expect = (keep: (i: number) => boolean) => sorted.filter((_, i) => keep(i))
+      for (const limit of [1, 2, 4, 9, 100]) {
+        assert.deepStrictEqual(yield* collect({}, limit), sorted, `asc by default, limit ${limit}`)
+        assert.deepStrictEqual(yield* collect({ order: "asc" }, limit), sorted, `asc, limit ${limit}`)
+        assert.deepStrictEqual(yield* collect({ order: "desc" }, limit), [...sorted].reverse(), `desc, limit ${limit}`)
+        for (const order of ["asc", "desc"] as const) {
+          const inOrder = (ids: Array<string>) => order === "asc" ? ids : [...ids].reverse()
+          assert.deepStrictEqual(
+            yield* collect({ order, status: "running" }, limit),
+            inOrder(expect((i) => statusOf(i) === "running")),
+            `${order} by status, limit ${limit}`
+          )
+          assert.deepStrictEqual(
+            yield* collect({ order, name: "beta" }, limit),
+            inOrder(expect((i) => nameOf(i) === "beta")),
+            `${order} by name, limit ${limit}`
+          )
+          assert.deepStrictEqual(
+            yield* collect({ order, status: "completed", name: "alpha" }, limit),
+            inOrder(expect((i) => statusOf(i) === "completed" && nameOf(i) === "alpha")),
+            `${order} by status and name, limit ${limit}`
+          )
+        }
+      }
+      const newest = yield* store.list({ order: "desc", limit: 3 })
+      assert.deepStrictEqual(newest.items.map((c) => c.workflowId), ["wf-\u{1F600}", "wf-\uFFFD", "wf-07"])
+      // A cursor is an id, not a position: ids saved between pages never
+      // shift the next page. One after the cursor in the chosen order is
+      // listed when its turn comes; one before it is not.
+      for (const [order, before, after] of [["desc", "wf-08", "wf-045"], ["asc", "wf-025", "wf-065"]] as const) {
+        const first = yield* store.list({ order, limit: 4 })
+        for (const workflowId of [before, after]) {
+          const lease = yield* store.acquire(id(workflowId), "runner", 30_000)
+          yield* store.save(lease, checkpoint(workflowId))
+        }
+        const rest: Array<string> = []
+        let cursor = first.cursor
+        while (cursor !== undefined) {
+          const page: Page = yield* store.list({ order, limit: 4, cursor })
+          for (const c of page.items) rest.push(c.workflowId)
+          cursor = page.cursor
+        }
+        const all = (yield* store.list({ order })).items.map((c) => c.workflowId)
+        assert.deepStrictEqual([...first.items.map((c) => c.workflowId), ...rest], all.filter((w) => w !== before))
+        assert.isTrue(rest.includes(after) && !rest.includes(before), `${order}: keyset cursor`)
+      }
+    })
+  ),
+  Conformance.test(
+    "list refuses an invalid order or cursor with InvalidInput",
+    Effect.gen(function*() {
+      const store = yield* CheckpointStore
+      for (const workflowId of ["wf-1", "wf-2"]) {
+        const lease = yield* store.acquire(id(workflowId), "runner", 30_000)
+        yield* store.save(lease, checkpoint(workflowId))
+      }
+      const bad: ReadonlyArray<ListQuery> = [
+        { order: "DESC" as never },
+        { order: "newest" as never },
+        { order: null as never },
+        { order: "" as never },
+        { order: "desc", cursor: 5 as never },
+        { cursor: { id: "wf-1" } as never }
+      ]
+      for (const query of bad) {
+        const error = yield* Effect.flip(store.list(query))
+        assert.strictEqual(error._tag, "InvalidInput", JSON.stringify(query))
+      }
+      assert.deepStrictEqual((yield* store.list({ order: "desc" })).items.map((c) => c.workflowId), ["wf-2", "wf-1"])
     })
   ),
   Conformance.test(

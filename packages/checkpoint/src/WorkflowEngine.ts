@@ -133,8 +133,13 @@ export interface WorkflowEngineService {
   ) => Effect.Effect<S, RunError, R>
   /** The workflow's checkpoint. */
   readonly status: (workflowId: string) => Effect.Effect<Checkpoint, WorkflowNotFound | InvalidInput | StoreError>
-  /** Checkpoints by status and name, a page at a time. */
-  readonly list: (query?: ListQuery) => Effect.Effect<Page, StoreError>
+  /**
+   * Checkpoints by status and name, a page at a time, ordered by workflow id:
+   * `order: "asc"` (the default) or `"desc"` (newest first with time-ordered
+   * ids). Pass a page's `cursor` back, with the same `order` and filters, for
+   * the next page. An invalid `order` or `cursor` fails with `InvalidInput`.
+   */
+  readonly list: (query?: ListQuery) => Effect.Effect<Page, InvalidInput | StoreError>
   /** Cancels the workflow (see `CancelOutcome`). */
   readonly cancel: (
     workflowId: string

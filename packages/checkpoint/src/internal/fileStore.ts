@@ -130,7 +130,8 @@ export const make = (options: {
             options?.release === true
           )
         ),
-      list: (query = {}) => locked(Effect.map(readAll, (all) => Paging.page(all, query))),
+      list: (query) =>
+        Effect.flatMap(Paging.check(query), (q) => locked(Effect.map(readAll, (all) => Paging.page(all, q)))),
       prune: ({ statuses, updatedBefore }) =>
         locked(Effect.gen(function*() {
           const all = yield* readAll

@@ -38,7 +38,11 @@ export const make: Effect.Effect<CheckpointStoreService> = Effect.sync(() => {
         ),
         options?.release === true
       ),
-    list: (query = {}) => Effect.sync(() => structuredClone(Paging.page(checkpoints.values(), query))),
+    list: (query) =>
+      Effect.flatMap(
+        Paging.check(query),
+        (q) => Effect.sync(() => structuredClone(Paging.page(checkpoints.values(), q)))
+      ),
     prune: ({ statuses, updatedBefore }) =>
       Effect.gen(function*() {
         let removed = 0

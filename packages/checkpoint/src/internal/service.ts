@@ -22,6 +22,7 @@ import type { RunError, RunOptions } from "../WorkflowEngine.js"
 import * as Leases from "./leases.js"
 import type { Held } from "./leases.js"
 import * as Options from "./options.js"
+import * as Paging from "./paging.js"
 import { type Mode, restore } from "./restore.js"
 import * as StepRunner from "./stepRunner.js"
 import * as Tracing from "./tracing.js"
@@ -188,7 +189,9 @@ export const makeUntraced = (
           if (Option.isNone(found)) return yield* new WorkflowNotFound({ workflowId })
           return found.value
         }),
-      list: (query) => store.list(query),
+      // Checked here too, so that a store of the user's own that does not
+      // check its query still gives the engine's callers a typed error.
+      list: (query) => Effect.zipRight(Paging.check(query), store.list(query)),
       cancel: (rawId) =>
         Effect.gen(function*() {
           const workflowId = yield* decodeId(rawId)
@@ -245,7 +248,10 @@ export const makeUntraced = (
               status: "running",
               limit: 1000,
               ...(cursor === undefined ? {} : { cursor })
-            })
+            }).pipe(
+              // This query is valid: a store that refuses it is broken.
+              Effect.catchTag("InvalidInput", (error) => Effect.die(error))
+            )
             for (const item of page.items) running.push(item)
             cursor = page.cursor
           } while (cursor !== undefined)

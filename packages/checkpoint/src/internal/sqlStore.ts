@@ -10,7 +10,7 @@ import { Checkpoint, type Lease as WorkflowLease } from "../Checkpoint.js"
 import type { CheckpointStoreService } from "../CheckpointStore.js"
 import { LeaseLost, StoreError, WorkflowBusy } from "../Errors.js"
 import { GRANT_CREATE_FUNCTION, LEASES, migrations, SAVE_FUNCTION, WORKFLOWS } from "./migrations.js"
-import { clampLimit } from "./paging.js"
+import * as Paging from "./paging.js"
 
 interface Row {
   readonly workflow_id: string
@@ -283,17 +283,24 @@ export const make: Effect.Effect<CheckpointStoreService, StoreError, SqlClient.S
           ))
         : committed
     },
-    list: (query = {}) =>
+    list: (raw) =>
       Effect.gen(function*() {
-        const limit = clampLimit(query.limit)
+        const query = yield* Paging.check(raw)
+        const { cursor, limit } = query
+        const desc = query.order === "desc"
+        // Keyset paging on the primary key, bytewise on both databases
+        // (Postgres: the column is COLLATE "C"), in either direction.
         const clauses = [
           ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
           ...(query.name === undefined ? [] : [sql`name = ${query.name}`]),
-          ...(query.cursor === undefined ? [] : [sql`workflow_id > ${query.cursor}`])
+          ...(cursor === undefined ? [] : [desc ? sql`workflow_id < ${cursor}` : sql`workflow_id > ${cursor}`])
         ]
         const rows = yield* sql<Row>`SELECT * FROM ${sql(WORKFLOWS)}
           ${clauses.length === 0 ? sql`` : sql`WHERE ${sql.and(clauses)}`}
-          ORDER BY workflow_id LIMIT ${limit + 1}`.pipe(Sql.retryTransient(), Sql.mapError(storeError("list")))
+          ORDER BY workflow_id ${sql.literal(desc ? "DESC" : "ASC")} LIMIT ${limit + 1}`.pipe(
+          Sql.retryTransient(),
+          Sql.mapError(storeError("list"))
+        )
         const items = yield* Effect.forEach(rows.slice(0, limit), fromRow)
         return rows.length > limit ? { items, cursor: items[items.length - 1]!.workflowId } : { items }
       }),
