@@ -232,9 +232,13 @@ export const make = (
           ) RETURNING ${returning}`
     }
     // A claim of a type whose groups are all unlimited, the hot path: prepared.
+    // On Postgres, a function whose plan the session keeps (migration 0004).
     const claimUnlimited = prepare<Row>(
       3,
-      (type, holder, ttl) => claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+      (type, holder, ttl) =>
+        pg
+          ? sql<Row>`SELECT * FROM agentos_supervisor_claim(${type}, ${holder}, ${ttl})`
+          : claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
     )
 
     // Claims one row; the lease is none for `take`.
@@ -419,26 +423,12 @@ export const make = (
     const endOther = endStatement(false)
 
     // Postgres, groups unlimited: the end and the next claim in one statement
-    // (the claim's snapshot does not see the end, which frees no queued row).
+    // (the claim's snapshot does not see the end, which frees no queued row),
+    // a function whose plan the session keeps (migration 0004).
     const endThenClaimStatement = (countsFailure: boolean) =>
       prepare<Row & { ended: unknown }>(7, (status, outcome, id, token, type, holder, ttl) =>
-        sql`WITH ended AS (
-          UPDATE ${table} SET state = ${status}, outcome = ${sql`${outcome}::jsonb`}, finished_at = ${now},
-            seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
-            failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
-          WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id
-        ), next AS (
-          SELECT t.id AS next_id FROM ${table} t WHERE t.type = ${type} AND t.state = 'queued'
-          ORDER BY t.priority, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-          UPDATE ${table} SET state = 'running', holder = ${holder}, token = token + 1, deliveries = deliveries + 1,
-            lease_expires_at = (${now} + ${ttl})
-          FROM next WHERE id = next.next_id
-          RETURNING id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested, outcome,
-            finished_at, group_key
-        )
-        SELECT (SELECT COUNT(*) FROM ended) AS ended, claimed.* FROM (SELECT 1 AS one) AS one
-        LEFT JOIN claimed ON true`)
+        sql`SELECT * FROM agentos_supervisor_end_then_claim(${status}, ${sql`${outcome}::jsonb`}, ${id}, ${token},
+          ${sql.literal(countsFailure ? "1" : "0")}, ${type}, ${holder}, ${ttl})`)
     const endThenClaimCountingFailure = pg ? endThenClaimStatement(true) : undefined
     const endThenClaimOther = pg ? endThenClaimStatement(false) : undefined
 
@@ -519,7 +509,9 @@ export const make = (
           RETURNING type`
         const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
           WHERE state = 'retrying' AND run_after <= ${now} AND cancel_requested = 0 RETURNING type`
-        yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
+        yield* notify([...poisoned, ...requeued, ...due].map((row) =>
+          row.type
+        ))
         const cancelledTasks = yield* decode("reclaim", () => cancelled.map((row) => decodeRecord(row.record)))
         return {
           requeued: requeued.length,
