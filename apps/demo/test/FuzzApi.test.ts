@@ -368,10 +368,14 @@ const unstorable = (text: string) =>
  *   cursor reaches the database and fails there: a 500 instead of a 404/400.
  * - on Postgres, a purge age so large that the queue's cut-off (now minus
  *   the age) leaves the range of a bigint fails in the database: a 500.
+ * - a body sent as `multipart/form-data` (with or without a boundary) to a
+ *   route that reads a body: the platform's multipart error is not mapped to
+ *   a 400 by the server's error middleware: a 500.
  */
 const knownDefect = (backend: string, wire: Wire) => {
   const body = typeof wire.body === "string" ? wire.body : ""
   const [path, query = ""] = wire.path.split("?")
+  if (wire.body !== undefined && (wire.headers["content-type"] ?? "").startsWith("multipart/form-data")) return true
   if ((wire.label.startsWith("POST /workflows ") || wire.label.startsWith("POST /tasks ")) && unstorable(body)) {
     return true
   }
