@@ -274,6 +274,18 @@ export const JsonValue: Schema.Schema<JsonValue> = Schema.declare(
   (input: unknown): input is JsonValue => findInvalid(input) === undefined,
   {
     identifier: "JsonValue",
+    description: "any JSON value: null, a boolean, a finite number, a string, an array or an object",
+    // Not recursive: a `$ref` to itself would depend on where the generator puts its definitions.
+    jsonSchema: {
+      anyOf: [
+        { type: "null" },
+        { type: "boolean" },
+        { type: "number" },
+        { type: "string" },
+        { type: "array" },
+        { type: "object" }
+      ]
+    },
     message: (issue) => findInvalid(issue.actual) ?? "not a JSON value"
   }
 )
@@ -289,6 +301,8 @@ export const JsonObject: Schema.Schema<JsonObject> = Schema.declare(
     typeof input === "object" && input !== null && !Array.isArray(input) && findInvalid(input) === undefined,
   {
     identifier: "JsonObject",
+    description: "a JSON object: string keys, any JSON value for each",
+    jsonSchema: { type: "object" },
     message: (issue) =>
       typeof issue.actual !== "object" || issue.actual === null || Array.isArray(issue.actual)
         ? "expected a JSON object"
