@@ -4,9 +4,9 @@
 // (the request decoder's own `HttpApiDecodeError` has it too: `_tag`,
 // `message`, `issues`).
 import * as Budget from "@agentos/budget/Budget"
+import * as Checkpoint from "@agentos/checkpoint/Checkpoint"
 import * as Complexity from "@agentos/core/Complexity"
 import * as Failure from "@agentos/core/Failure"
-import * as Json from "@agentos/core/Json"
 import * as Money from "@agentos/core/Money"
 import * as Letter from "@agentos/dlq/Letter"
 import * as Memory from "@agentos/memory/Memory"
@@ -221,26 +221,11 @@ export const Alert = Schema.Struct({
 // each one and its interface are the same type both ways, so a field added to
 // a package fails the build here rather than vanishing from the answer.
 
-// Core's `Json.JsonValue` and `Json.JsonObject` carry no JSON Schema annotation, which the OpenAPI
-// document needs: the package schemas that hold them are used with those fields annotated here.
-const JsonValue = Json.JsonValue.annotations({
-  jsonSchema: { anyOf: ["null", "boolean", "number", "string", "array", "object"].map((type) => ({ type })) },
-  description: "any JSON value"
-})
-const JsonObject = Json.JsonObject.annotations({ jsonSchema: { type: "object" }, description: "a JSON object" })
-
 /** A memory (`@agentos/memory`'s `Memory.Memory`). */
-export const MemoryEntry = Schema.Struct({ ...Memory.Memory.fields, metadata: JsonObject }).annotations({
-  identifier: "Memory"
-})
+export const MemoryEntry = Memory.Memory.annotations({ identifier: "Memory" })
 
 /** A dead letter (`@agentos/dlq`'s `Letter.Letter`). */
-export const DeadLetter = Schema.Struct({
-  ...Letter.Letter.fields,
-  payload: JsonValue,
-  context: JsonObject,
-  resolution: Schema.optional(Schema.Struct({ ...Letter.Resolution.fields, result: Schema.optional(JsonValue) }))
-}).annotations({ identifier: "Letter" })
+export const DeadLetter = Letter.Letter
 
 /** A model the router passed over, and why (`@agentos/router`'s `Errors.Rejection`). */
 export const Rejection = RouterErrors.Rejection
@@ -274,6 +259,14 @@ export const BudgetHistory = Schema.Struct({
   capacity: Schema.Int,
   samples: Schema.Array(SpendSample)
 }).annotations({ identifier: "BudgetHistory" })
+
+/**
+ * `GET /budget/history?since=<epoch ms>`: only the samples taken after
+ * `since` (a page that has the history asks for what is new).
+ */
+export const HistoryParams = Schema.Struct({
+  since: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
+})
 
 /** One model's spend in a scope (`@agentos/router`'s `Spend.ModelSpend`). */
 export const ModelSpend = Schema.Struct({
@@ -337,6 +330,9 @@ export const Decision = Schema.Struct({
   outcome: Schema.Literal("succeeded", "failed", "interrupted"),
   attempts: Schema.Array(DecisionAttempt)
 }).annotations({ identifier: "Decision" })
+
+/** `GET /router/decisions?limit=n`: the newest `n` decisions (default 100, at most 1000). */
+export const DecisionParams = Schema.Struct({ limit: Limit })
 
 /** Where the router would send a request (`@agentos/router`'s `Route.RouteDecision`). */
 export const RouteDecision = Schema.Struct({
@@ -521,10 +517,13 @@ export class WorkflowsApi extends HttpApiGroup.make("workflows")
     HttpApiEndpoint.get("list", "/workflows")
       .setUrlParams(Schema.Struct({
         status: Schema.optional(Schema.Literal("running", "completed", "failed", "cancelled")),
+        /** By workflow id: `asc` (the default) oldest first, `desc` newest first (ids are time-ordered). */
+        order: Schema.optional(Checkpoint.ListOrder),
         cursor: Schema.optional(Schema.String),
         limit: Limit
       }))
       .addSuccess(WorkflowPage)
+      .addError(InvalidRequest)
   )
   .add(HttpApiEndpoint.get("get", "/workflows/:id").setPath(IdPath).addSuccess(WorkflowView).addError(NotFound))
   .add(
@@ -545,7 +544,8 @@ export class WorkflowsApi extends HttpApiGroup.make("workflows")
   )
   .annotate(
     OpenApi.Description,
-    "The research workflow: start (as a supervisor task), read per-step status, cancel, retry"
+    "The research workflow: start (as a supervisor task), list (`order=desc` newest first), read per-step status, " +
+      "cancel, retry"
   )
 {}
 
@@ -572,7 +572,11 @@ export class StateApi extends HttpApiGroup.make("state")
 
 export class BudgetApi extends HttpApiGroup.make("budget")
   .add(HttpApiEndpoint.get("dashboard", "/budget").addSuccess(BudgetDashboard))
-  .add(HttpApiEndpoint.get("history", "/budget/history").addSuccess(BudgetHistory))
+  .add(
+    HttpApiEndpoint.get("history", "/budget/history")
+      .setUrlParams(HistoryParams)
+      .addSuccess(BudgetHistory)
+  )
   .annotate(
     OpenApi.Description,
     "The team's token budget: allocations, use, reservations, transfers; and the spend history since the start " +
@@ -582,7 +586,11 @@ export class BudgetApi extends HttpApiGroup.make("budget")
 
 export class RouterApi extends HttpApiGroup.make("router")
   .add(HttpApiEndpoint.get("report", "/router/report").addSuccess(RouterReport))
-  .add(HttpApiEndpoint.get("decisions", "/router/decisions").addSuccess(Schema.Array(Decision)))
+  .add(
+    HttpApiEndpoint.get("decisions", "/router/decisions")
+      .setUrlParams(DecisionParams)
+      .addSuccess(Schema.Array(Decision))
+  )
   .add(
     HttpApiEndpoint.post("explain", "/router/explain").setPayload(ExplainRequest).addSuccess(Explained).addError(
       InvalidRequest

@@ -105,6 +105,7 @@ export const WorkflowsLive = HttpApiBuilder.group(Api.Api, "workflows", (handler
         engine.list({
           name: research.name,
           ...(urlParams.status === undefined ? {} : { status: urlParams.status }),
+          ...(urlParams.order === undefined ? {} : { order: urlParams.order }),
           ...(urlParams.cursor === undefined ? {} : { cursor: urlParams.cursor }),
           limit: urlParams.limit ?? 50
         }).pipe(
@@ -112,7 +113,10 @@ export const WorkflowsLive = HttpApiBuilder.group(Api.Api, "workflows", (handler
             items: page.items.map(workflowView),
             ...(page.cursor === undefined ? {} : { cursor: page.cursor })
           })),
-          Effect.orDie
+          Effect.catchTags({
+            InvalidInput: (e) => Effect.fail(new Api.InvalidRequest({ message: e.message })),
+            StoreError: (e) => Effect.die(e)
+          })
         ))
       .handle("get", ({ path }) => Effect.map(status(path.id), workflowView))
       .handle("cancel", ({ path }) =>
@@ -190,7 +194,10 @@ export const BudgetLive = HttpApiBuilder.group(Api.Api, "budget", (handlers) =>
     const history = yield* SpendHistory
     return handlers
       .handle("dashboard", () => Effect.orDie(budget.dashboard()))
-      .handle("history", () => history.history)
+      .handle("history", ({ urlParams }) =>
+        urlParams.since === undefined
+          ? history.history
+          : Effect.map(history.history, (h) => ({ ...h, samples: h.samples.filter((s) => s.at > urlParams.since!) })))
   }))
 
 export const RouterLive = HttpApiBuilder.group(Api.Api, "router", (handlers) =>
@@ -199,7 +206,7 @@ export const RouterLive = HttpApiBuilder.group(Api.Api, "router", (handlers) =>
     const log = yield* DecisionLog.DecisionLog
     return handlers
       .handle("report", () => Effect.orDie(router.budgetReport()))
-      .handle("decisions", () => log.recent({ limit: 100 }))
+      .handle("decisions", ({ urlParams }) => log.recent({ limit: urlParams.limit ?? 100 }))
       .handle("explain", ({ payload }) =>
         router.route(payload).pipe(
           Effect.map((decision) => ({ chosen: decision.model.name, decision })),

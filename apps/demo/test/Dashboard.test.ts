@@ -330,6 +330,119 @@ describe("dashboard in headless Chromium", () => {
   )
 
   it.live(
+    "a page opened late charts the whole spend history, and lists workflows that finished before it looked",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const { base } = yield* start(config(), SqliteClient.layer({ filename: Path.join(dir, "agentos.db") }))
+        const http = client(base)
+        const ids: Array<string> = []
+        for (const topic of ["early one", "early two"]) {
+          const r = yield* http.request("POST", "/workflows", { body: { topic, agent: "analyst" } })
+          assert.strictEqual(r.status, 202, r.text)
+          ids.push(r.body.id)
+        }
+        for (const id of ids) {
+          const done = yield* eventually(
+            Effect.map(
+              http.request("GET", `/workflows/${id}`),
+              (r) => r.body?.status === "running" ? undefined : r.body
+            ),
+            "60 seconds"
+          )
+          assert.strictEqual(done.status, "completed", JSON.stringify(done))
+        }
+        // Samples come every 5 s from the start: wait (bounded) for three, the last one with the spend.
+        const samples = yield* eventually(
+          Effect.map(http.request("GET", "/budget/history"), (r) => {
+            const list = r.body.samples as Array<any>
+            return list.length >= 3 && list.at(-1).spentMicros > 0 ? list : undefined
+          }),
+          "60 seconds"
+        )
+        assert.strictEqual(samples[0].spentMicros, 0) // the first sample was taken before any work
+        const dollars = (micros: number) => micros > 0 ? micros / 1_000_000 : null
+
+        const { page, problems } = yield* open(yield* browser, `${base}/`)
+        const asked: Array<string> = []
+        page.on("request", (request) => {
+          const url = new URL(request.url())
+          asked.push(url.pathname + url.search)
+        })
+        const chart = () =>
+          pw(() =>
+            page.evaluate(() => {
+              const c = (globalThis as any).Chart.getChart("spend-chart")
+              return {
+                labels: c.data.labels.length as number,
+                sets: c.data.datasets.map((d: any) => ({ label: d.label, data: d.data })) as Array<
+                  { label: string; data: Array<number | null> }
+                >
+              }
+            })
+          )
+        // The samples taken before the page opened are on its chart at once, in order, with the saving.
+        yield* pw(() =>
+          page.waitForFunction(
+            (n) => ((globalThis as any).Chart?.getChart("spend-chart")?.data.labels.length ?? 0) >= n,
+            samples.length,
+            { timeout: WAIT }
+          )
+        )
+        const drawn = yield* chart()
+        const first = (label: string) => drawn.sets.find((d) => d.label === label)!.data.slice(0, samples.length)
+        assert.deepStrictEqual(first("Spent ($)"), samples.map((s) => dollars(s.spentMicros)))
+        assert.deepStrictEqual(first("Budget ($)"), samples.map((s) => dollars(s.budgetMicros)))
+        assert.deepStrictEqual(first("On the most capable model ($)"), samples.map((s) => dollars(s.referenceMicros)))
+        assert.deepStrictEqual(
+          first("Saving ($)"),
+          samples.map((s) => dollars(s.referenceMicros - s.spentMicros))
+        )
+        assert.isAbove(samples.at(-1).referenceMicros, samples.at(-1).spentMicros, "the router saved nothing")
+        assert.match((yield* pw(() => page.locator("#spend-history").textContent())) ?? "", /^\d+ samples since /)
+
+        // Then only what is new: the next poll asks for the samples after the last, and a new one is added.
+        yield* eventually(
+          Effect.sync(() => asked.some((path) => path.startsWith("/budget/history?since=")) ? true : undefined),
+          "30 seconds"
+        )
+        yield* pw(() =>
+          page.waitForFunction(
+            (n) => (globalThis as any).Chart.getChart("spend-chart").data.labels.length > n,
+            drawn.labels,
+            { timeout: WAIT }
+          )
+        )
+        const now = (yield* http.request("GET", "/budget/history")).body.samples as Array<any>
+        const after = yield* chart()
+        assert.deepStrictEqual(
+          after.sets[0]!.data,
+          now.slice(0, after.labels).map((s) => dollars(s.spentMicros)),
+          "the page's history is the service's, without gaps or repeats"
+        )
+
+        // Both workflows started and finished before the page looked: listed, newest first, completed.
+        for (const id of ids) {
+          yield* pw(() =>
+            page.locator(`#workflows tbody tr[data-key="${id}"] td`).nth(3).filter({ hasText: "completed" }).waitFor()
+          )
+        }
+        const order = yield* pw(() =>
+          page.evaluate(() =>
+            Array.from(document.querySelectorAll("#workflows tbody tr") as Iterable<any>).map((r) => r.dataset.key)
+          )
+        )
+        assert.deepStrictEqual(order, [...ids].sort().reverse())
+        // The page asks for what it shows: the newest workflows, twenty decisions.
+        assert.include(asked, "/workflows?order=desc&limit=15")
+        assert.include(asked, "/router/decisions?limit=20")
+        assert.notInclude(asked, "/router/decisions")
+        assert.deepStrictEqual(problems, [])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 180_000 }
+  )
+
+  it.live(
     "with AGENTOS_API_TOKEN the page asks for the token, then reads and acts",
     () =>
       Effect.gen(function*() {

@@ -100,6 +100,8 @@ for (const backend of Backends.sqlBackends()) {
           // spend scopes; their tokens committed to the task's budget grant.
           const decisions = (yield* http.request("GET", "/router/decisions")).body
           assert.strictEqual(decisions.length, 4)
+          // `limit`: the newest ones only.
+          assert.deepStrictEqual((yield* http.request("GET", "/router/decisions?limit=2")).body, decisions.slice(0, 2))
           for (const d of decisions) {
             assert.strictEqual(d.outcome, "succeeded")
             assert.deepStrictEqual(d.scopes, ["agent:analyst", "team:research"])
@@ -128,6 +130,14 @@ for (const backend of Backends.sqlBackends()) {
             "tokensUsed"
           ])
           assert.strictEqual(history.samples[0].budgetMicros, 10_000_000)
+          // `since`: only the samples taken after it.
+          const last = history.samples.at(-1).at
+          const since = (yield* http.request("GET", `/budget/history?since=${last}`)).body
+          assert.isTrue(since.samples.every((s: any) => s.at > last), JSON.stringify(since.samples))
+          assert.deepStrictEqual(
+            (yield* http.request("GET", `/budget/history?since=${last - 1}`)).body.samples[0],
+            history.samples.at(-1)
+          )
 
           const explained = (yield* http.request("POST", "/router/explain", {
             body: { inputTokens: 2_000, outputTokens: 300, complexity: "simple" }
@@ -150,7 +160,29 @@ for (const backend of Backends.sqlBackends()) {
           assert.match(metrics.text, /agentos_demo_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/)
           const openapi = (yield* http.request("GET", "/openapi.json")).body
           assert.includeMembers(Object.keys(openapi.paths), ["/tasks", "/workflows/{id}", "/dead-letters/{id}/replay"])
+          // A dead letter's payload and context are described by core's own JSON Schema annotations.
+          assert.deepStrictEqual(openapi.components.schemas.Letter.properties.payload, {
+            $ref: "#/components/schemas/JsonValue"
+          })
+          assert.includeMembers(
+            openapi.components.schemas.JsonValue.anyOf.map((s: any) => s.type),
+            ["null", "object", "array"]
+          )
+          assert.strictEqual(openapi.components.schemas.JsonObject.type, "object")
           assert.strictEqual((yield* http.request("GET", "/docs")).status, 200)
+
+          // Workflows newest first (`order=desc`), or oldest first (the default).
+          const second = yield* http.request("POST", "/workflows", { body: { topic: "second", agent: "lead" } })
+          assert.strictEqual(second.status, 202, second.text)
+          assert.strictEqual((yield* finished(http, second.body.id)).status, "completed")
+          const ids = (query: string) =>
+            Effect.map(http.request("GET", `/workflows?${query}`), (r) => r.body.items.map((w: any) => w.id))
+          assert.deepStrictEqual(yield* ids("order=desc"), [second.body.id, id])
+          assert.deepStrictEqual(yield* ids("order=asc"), [id, second.body.id])
+          assert.deepStrictEqual(yield* ids(""), [id, second.body.id])
+          const newest = (yield* http.request("GET", "/workflows?order=desc&limit=1")).body
+          assert.deepStrictEqual(newest.items.map((w: any) => w.id), [second.body.id])
+          assert.deepStrictEqual(yield* ids(`order=desc&limit=1&cursor=${newest.cursor}`), [id])
         }).pipe(Effect.scoped, quiet),
       { timeout: 60_000 }
     )
@@ -423,6 +455,9 @@ describe("demo service: bad input", () => {
             "InvalidRequest"
           ],
           ["a bad page size", http, "GET", "/workflows?limit=abc", {}, 400, "HttpApiDecodeError"],
+          ["a bad workflow order", http, "GET", "/workflows?order=newest", {}, 400, "HttpApiDecodeError"],
+          ["a bad decision count", http, "GET", "/router/decisions?limit=0", {}, 400, "HttpApiDecodeError"],
+          ["a bad history start", http, "GET", "/budget/history?since=-1", {}, 400, "HttpApiDecodeError"],
           [
             "a bad purge age",
             http,

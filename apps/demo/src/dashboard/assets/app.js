@@ -11,6 +11,10 @@ const SERIES_POINTS = 150 // five minutes at one point per poll
 const LETTERS_OPEN = 100
 const LETTERS_RESOLVED = 10
 const FINISHED_KEPT = 15
+/** The newest workflows asked for at every poll, whatever their status. */
+const RECENT_WORKFLOWS = 15
+/** The routing decisions shown (and asked for). */
+const DECISIONS_SHOWN = 20
 
 const $ = (id) => document.getElementById(id)
 
@@ -29,13 +33,21 @@ const state = {
   lastUpdate: undefined,
   /** When each panel last got its figures. */
   panelUpdated: {},
-  /** Workflows seen running, by id: when they leave the running list their final status is fetched. */
+  /**
+   * Workflows seen running, by id: when one leaves the running list and is not
+   * among the newest workflows either, its final status is fetched.
+   */
   running: new Map(),
   /** Finished workflows seen by this page, newest first. */
   finished: [],
   /** Letters with an action in flight, by id. */
   busy: new Set(),
-  series: { labels: [], load: [], queued: [], spent: [], limit: [], reference: [] },
+  series: { labels: [], load: [], queued: [] },
+  /**
+   * The service's spend history (`/budget/history`), oldest first: read whole
+   * on the first poll, then only the samples after the last one (`since`).
+   */
+  history: { samples: [], capacity: 720, last: undefined },
   charts: {}
 }
 
@@ -273,18 +285,12 @@ const makeCharts = () => {
   state.charts.spend = new Chart($("spend-chart"), {
     type: "line",
     data: {
-      labels: state.series.labels,
+      labels: [],
       datasets: [
-        {
-          label: "Spent ($)",
-          data: state.series.spent,
-          borderColor: "#1d4ed8",
-          backgroundColor: "#1d4ed8",
-          pointRadius: 0
-        },
+        { label: "Spent ($)", data: [], borderColor: "#1d4ed8", backgroundColor: "#1d4ed8", pointRadius: 0 },
         {
           label: "Budget ($)",
-          data: state.series.limit,
+          data: [],
           borderColor: "#b91c1c",
           backgroundColor: "#b91c1c",
           borderDash: [6, 4],
@@ -292,11 +298,12 @@ const makeCharts = () => {
         },
         {
           label: "On the most capable model ($)",
-          data: state.series.reference,
+          data: [],
           borderColor: "#6b7280",
           backgroundColor: "#6b7280",
           pointRadius: 0
-        }
+        },
+        { label: "Saving ($)", data: [], borderColor: "#059669", backgroundColor: "#059669", pointRadius: 0 }
       ]
     },
     options: {
@@ -319,6 +326,45 @@ const pushSeries = (label, values) => {
   if (series.labels.length > SERIES_POINTS) {
     for (const list of Object.values(series)) list.shift()
   }
+}
+
+/** The history route to ask: all of it the first time, then what came after the last sample. */
+const historyRoute = () =>
+  state.history.last === undefined ? "/budget/history" : `/budget/history?since=${state.history.last}`
+
+/**
+ * Adds the samples of an answer of `/budget/history` to the page's copy (at
+ * most the service's capacity, oldest dropped first) and redraws the spend
+ * chart from it: a page opened late shows the whole history.
+ */
+const renderHistory = (answer) => {
+  const history = state.history
+  history.capacity = answer.capacity ?? history.capacity
+  for (const sample of answer.samples ?? []) {
+    if (history.last === undefined || sample.at > history.last) {
+      history.samples.push(sample)
+      history.last = sample.at
+    }
+  }
+  if (history.samples.length > history.capacity) history.samples.splice(0, history.samples.length - history.capacity)
+  const chart = state.charts.spend
+  if (chart === undefined) return
+  const dollars = (micros) => logValue(micros / 1_000_000)
+  chart.data.labels = history.samples.map((s) => fmtTime(s.at))
+  chart.data.datasets[0].data = history.samples.map((s) => dollars(s.spentMicros))
+  chart.data.datasets[1].data = history.samples.map((s) => dollars(s.budgetMicros))
+  chart.data.datasets[2].data = history.samples.map((s) => dollars(s.referenceMicros))
+  chart.data.datasets[3].data = history.samples.map((s) => dollars(s.referenceMicros - s.spentMicros))
+  chart.update()
+  const first = history.samples[0]
+  setText(
+    $("spend-history"),
+    first === undefined
+      ? "No spend sample yet."
+      : `${fmtInt(history.samples.length)} samples since ${fmtWhen(first.at)}, one every ${
+        fmtInt((answer.intervalMillis ?? 0) / 1000)
+      } s.`
+  )
 }
 
 // ------------------------------------------------------------------ sections
@@ -423,13 +469,6 @@ const renderSpend = (report) => {
     setText(row.cells[3], fmtMoney(s.limit))
     setText(row.cells[4], fmtMoney(s.saving))
   })
-  return team === undefined
-    ? { spent: null, limit: null, reference: null }
-    : {
-      spent: logValue(team.spent / 1_000_000),
-      limit: logValue(team.limit / 1_000_000),
-      reference: logValue(reference / 1_000_000)
-    }
 }
 
 const stepSymbol = { completed: "✓", failed: "✗", pending: "…" }
@@ -478,7 +517,7 @@ const renderWorkflows = (runningPage, finished) => {
     $("workflows-summary"),
     `${running.length}${
       runningPage.cursor === undefined ? "" : "+"
-    } running; the last ${finished.length} seen finishing below them.`
+    } running; the last ${finished.length} finished below them, newest first.`
   )
 }
 
@@ -577,7 +616,7 @@ const explain = (rejected) => {
 }
 
 const renderDecisions = (decisions) => {
-  const latest = decisions.slice(0, 20)
+  const latest = decisions.slice(0, DECISIONS_SHOWN)
   syncRows($("decisions").tBodies[0], latest, (d) => d.id, (d, tbody) => {
     // A decision never changes once logged: its explanation is built once.
     const row = rowOf(tbody, 6)
@@ -664,22 +703,37 @@ const renderAlerts = (alerts) => {
 
 // ------------------------------------------------------------------ polling
 
-/** Fetches the final state of workflows that left the running list (a few per poll). */
-const collectFinished = async (runningItems) => {
+/**
+ * The finished workflows to show, newest first: those among the newest
+ * workflows (`recent`, so that one started and finished between two polls is
+ * listed too), and those seen running before whose final state is fetched
+ * when they left the running list without being among the newest (a few per poll).
+ */
+const collectFinished = async (runningItems, recentItems) => {
   const now = new Set(runningItems.map((w) => w.id))
-  const gone = Array.from(state.running.keys()).filter((id) => !now.has(id)).slice(0, 10)
+  const recent = new Map(recentItems.map((w) => [w.id, w]))
+  const gone = Array.from(state.running.keys()).filter((id) => !now.has(id) && !recent.has(id))
+  for (const id of state.running.keys()) if (recent.has(id) && !now.has(id)) state.running.delete(id)
   for (const w of runningItems) state.running.set(w.id, w)
-  const results = await Promise.allSettled(gone.map((id) => api("GET", `/workflows/${encodeURIComponent(id)}`)))
+  const fetched = gone.slice(0, 10)
+  const results = await Promise.allSettled(fetched.map((id) => api("GET", `/workflows/${encodeURIComponent(id)}`)))
+  const finished = new Map(state.finished.map((w) => [w.id, w]))
   results.forEach((result, i) => {
-    const id = gone[i]
+    const id = fetched[i]
     state.running.delete(id)
-    if (result.status === "fulfilled" && result.value?.status !== "running") {
-      state.finished = [result.value, ...state.finished.filter((w) => w.id !== id)].slice(0, FINISHED_KEPT)
-    } else if (result.status === "rejected" && result.reason instanceof Unauthorized) {
-      throw result.reason
-    }
+    if (result.status === "fulfilled" && result.value?.status !== "running") finished.set(id, result.value)
+    else if (result.status === "rejected" && result.reason instanceof Unauthorized) throw result.reason
   })
-  return state.finished.filter((w) => !now.has(w.id))
+  for (const w of recentItems) {
+    if (w.status !== "running") finished.set(w.id, w)
+    else if (!now.has(w.id)) state.running.set(w.id, w)
+  }
+  // Workflow ids are time-ordered: the largest is the newest.
+  state.finished = Array.from(finished.values())
+    .filter((w) => !now.has(w.id) && w.status !== "running")
+    .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    .slice(0, FINISHED_KEPT)
+  return state.finished
 }
 
 /** The routes a poll reads, by name. */
@@ -687,8 +741,10 @@ const ROUTES = {
   supervisor: "/supervisor",
   budget: "/budget",
   report: "/router/report",
-  decisions: "/router/decisions",
-  running: "/workflows?status=running&limit=50",
+  decisions: `/router/decisions?limit=${DECISIONS_SHOWN}`,
+  running: "/workflows?status=running&order=desc&limit=50",
+  recent: `/workflows?order=desc&limit=${RECENT_WORKFLOWS}`,
+  history: historyRoute,
   open: `/dead-letters?resolved=false&limit=${LETTERS_OPEN}`,
   resolved: `/dead-letters?resolved=true&limit=${LETTERS_RESOLVED}`,
   summary: "/dead-letters/summary",
@@ -705,8 +761,8 @@ const PANELS = [
   { id: "queues", title: "Queues", routes: ["supervisor"] },
   { id: "workers", title: "Workers", routes: ["supervisor"] },
   { id: "budget", title: "Token budget", routes: ["budget"] },
-  { id: "spend", title: "Spend", routes: ["report"] },
-  { id: "workflows", title: "Workflows", routes: ["running"] },
+  { id: "spend", title: "Spend", routes: ["report", "history"] },
+  { id: "workflows", title: "Workflows", routes: ["running", "recent"] },
   { id: "letters", title: "Dead letters", routes: ["open", "resolved", "summary"] },
   { id: "decisions", title: "Routing decisions", routes: ["decisions"] },
   { id: "memory", title: "Memory", routes: ["memory"] },
@@ -759,7 +815,8 @@ const pollOnce = async () => {
   const started = performance.now()
   try {
     const names = Object.keys(ROUTES)
-    const settled = await Promise.allSettled(names.map((name) => api("GET", ROUTES[name])))
+    const path = (name) => (typeof ROUTES[name] === "function" ? ROUTES[name]() : ROUTES[name])
+    const settled = await Promise.allSettled(names.map((name) => api("GET", path(name))))
     const data = {}
     const failed = {}
     settled.forEach((result, i) => {
@@ -778,13 +835,17 @@ const pollOnce = async () => {
       )
       return
     }
-    const finished = data.running === undefined ? state.finished : await collectFinished(data.running.items ?? [])
+    const workflows = data.running !== undefined && data.recent !== undefined
+    const finished = workflows
+      ? await collectFinished(data.running.items ?? [], data.recent.items ?? [])
+      : state.finished
     showMain()
     makeCharts()
     const queued = data.supervisor === undefined ? null : renderSystem(data.supervisor)
     if (data.budget !== undefined) renderBudget(data.budget)
-    const spend = data.report === undefined ? { spent: null, limit: null, reference: null } : renderSpend(data.report)
-    if (data.running !== undefined) renderWorkflows(data.running, finished)
+    if (data.report !== undefined) renderSpend(data.report)
+    if (data.history !== undefined) renderHistory(data.history)
+    if (workflows) renderWorkflows(data.running, finished)
     if (data.open !== undefined && data.resolved !== undefined && data.summary !== undefined) {
       renderLetters(data.open, data.resolved, data.summary)
     }
@@ -793,11 +854,9 @@ const pollOnce = async () => {
     if (data.alerts !== undefined) renderAlerts(data.alerts)
     pushSeries(fmtTime(data.report?.at ?? Date.now()), {
       load: data.supervisor === undefined ? null : Math.round((data.supervisor.load ?? 0) * 1000) / 10,
-      queued,
-      ...spend
+      queued
     })
     state.charts.load?.update()
-    state.charts.spend?.update()
     updateScrollStops()
     const stale = markPanels(failed)
     state.lastUpdate = Date.now()
