@@ -33,6 +33,7 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -702,6 +703,26 @@ export const suite: Conformance.Suite<Harness> = [
       assert.strictEqual((yield* dlq.summary()).total, 1)
       // A purged failure may be dead-lettered again.
       assert.isFalse((yield* dlq.add(input({ taskId: "old" }))).duplicate)
+    })
+  ),
+  Conformance.test(
+    "purge with an age longer than the clock's history removes nothing of that kind; a fractional age is a valid age",
+    Effect.gen(function*() {
+      const dlq = yield* queue()
+      const resolved = yield* dlq.add(input({ taskId: "resolved" }))
+      yield* dlq.resolve(resolved.letter.id, "done")
+      const open = yield* dlq.add(input({ taskId: "open" }))
+      yield* TestClock.adjust("1 hour")
+      // 1e15 hours (the cutoff would be -3.6e21 ms), the largest number of
+      // milliseconds, and the longest bigint of nanoseconds: nothing is that old.
+      for (const age of [Duration.hours(1e15), Number.MAX_VALUE, BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n]) {
+        assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: age, unresolvedOlderThan: age }), 0, String(age))
+      }
+      assert.strictEqual((yield* dlq.summary()).total, 2)
+      // Half a millisecond short of the hour: both letters are older than that.
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: "3599999.5 millis" }), 1)
+      assert.strictEqual(yield* dlq.purge({ resolvedOlderThan: 0, unresolvedOlderThan: 3_599_999.5 }), 1)
+      assert.strictEqual((yield* failure(dlq.get(open.letter.id)))._tag, "LetterNotFound")
     })
   ),
   Conformance.test(

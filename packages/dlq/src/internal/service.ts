@@ -478,13 +478,17 @@ export const make = (
     })
 
     const purge = Effect.fn("DeadLetterQueue.purge")(function*(purgeOptions: DeadLetterQueue.PurgeOptions) {
-      // Validated before anything is removed; an infinite age removes nothing of that kind.
+      // Validated before anything is removed. The cutoff is a whole
+      // millisecond (timestamps are stored whole, so `at < ceil(now - age)`
+      // is `at < now - age`), clamped to the oldest representable instant: an
+      // age longer than the clock's history, or infinite, removes nothing of
+      // that kind instead of handing a backend a number its column cannot hold.
       const resolvedAge = yield* durationMillis("resolvedOlderThan", purgeOptions?.resolvedOlderThan)
       const unresolvedAge = purgeOptions?.unresolvedOlderThan === undefined
         ? undefined
         : yield* durationMillis("unresolvedOlderThan", purgeOptions.unresolvedOlderThan)
       const now = yield* Clock.currentTimeMillis
-      const cutOff = (age: number) => Number.isFinite(age) ? now - age : Number.MIN_SAFE_INTEGER
+      const cutOff = (age: number) => Math.max(Math.ceil(now - age), Number.MIN_SAFE_INTEGER)
       return yield* store.purge(cutOff(resolvedAge), unresolvedAge === undefined ? undefined : cutOff(unresolvedAge))
     })
 
