@@ -42,6 +42,26 @@ describe("TaskQueue.layerSql leases", () => {
         }).pipe(Effect.provide(TaskQueue.layerSql().pipe(Layer.provide(backend.layer)))),
       30_000
     )
+
+    it.effect(
+      `a renewal that comes late, past the expiry but before any reclaim, still renews: the runner keeps its task — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const queue = yield* TaskQueue.TaskQueue
+          yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
+          const claim = Option.getOrThrow(yield* queue.claim("t", claimOptions(300)))
+          // The runner's event loop stalls (a loaded machine) past its lease; nobody reclaimed the task.
+          yield* TestServices.provideLive(Effect.sleep("600 millis"))
+          assert.deepStrictEqual(yield* queue.renew("a", claim.token, 60_000), {
+            _tag: "Renewed",
+            cancelRequested: false
+          })
+          // Renewed: a reclaim now finds nothing expired, and the runner's end is accepted.
+          assert.strictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).requeued, 0)
+          assert.isTrue(yield* queue.end("a", claim.token, { status: "completed", result: 1 }))
+        }).pipe(Effect.provide(TaskQueue.layerSql().pipe(Layer.provide(backend.layer)))),
+      30_000
+    )
   }
 })
 
