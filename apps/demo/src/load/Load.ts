@@ -1,7 +1,8 @@
 // The load generator (`pnpm demo:load`): N concurrent agents submit research
 // tasks to a running service over its HTTP API, for a time or a count, each
-// agent sending its next task when the last was answered and waiting out a
-// 429's Retry-After, as a well-behaved client does. Then it waits for the
+// agent sending its next task when the last was answered, waiting out a 429's
+// (or a 503's) Retry-After and backing off when a request gets no answer (100
+// ms, doubling, at most 5 s), as a well-behaved client does. Then it waits for the
 // accepted work to finish (bounded) and reports what the client saw —
 // throughput, latency percentiles, 429s — beside what the service says it
 // did over the same span: its own request counters, the money the router
@@ -176,7 +177,15 @@ export const run = (
     })
     const submit = HttpClientRequest.post(`${base}/tasks`).pipe(body)
 
+    // Come back when the service said (a 429's or 503's Retry-After), but not past the end of the run.
+    const pause = (millis: number) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => Effect.sleep(Duration.millis(Math.max(0, Math.min(millis, deadline - now))))
+      )
     const agent = Effect.gen(function*() {
+      // Requests in a row that got no answer: the next waits `unreachableDelay` of them.
+      let unanswered = 0
       while (true) {
         const now = yield* Clock.currentTimeMillis
         if (now >= deadline || claimed >= limit) return
@@ -190,20 +199,23 @@ export const run = (
         )
         sent++
         if (Option.isNone(answer)) {
+          // No answer (the service is down or unreachable): back off before the next try.
           failed++
+          yield* pause(unreachableDelay(++unanswered))
           continue
         }
+        unanswered = 0
         latencies.push(performance.now() - t0)
         const { retryAfter, status } = answer.value
         if (status === 202) accepted++
         else if (status === 429) {
           rejected++
-          // Come back when the service said, but not past the end of the run.
-          const seconds = Number(retryAfter)
-          const wait = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000
-          const left = deadline - (yield* Clock.currentTimeMillis)
-          yield* Effect.sleep(Duration.millis(Math.max(0, Math.min(wait, left))))
-        } else otherStatus[String(status)] = (otherStatus[String(status)] ?? 0) + 1
+          yield* pause(retryAfterMillis(retryAfter))
+        } else {
+          otherStatus[String(status)] = (otherStatus[String(status)] ?? 0) + 1
+          // 503: the service is starting or draining; it says when to come back.
+          if (status === 503) yield* pause(retryAfterMillis(retryAfter))
+        }
       }
     })
 
@@ -265,6 +277,20 @@ export const run = (
       }
     } satisfies Report
   })
+
+/** A `Retry-After` header in seconds as milliseconds; one second when absent or unreadable. */
+export const retryAfterMillis = (header: string | undefined): number => {
+  const seconds = Number(header)
+  return header !== undefined && header.trim() !== "" && Number.isFinite(seconds) && seconds > 0
+    ? seconds * 1000
+    : 1000
+}
+
+/**
+ * The pause after the `n`th request in a row that got no answer: 100 ms,
+ * doubling, at most 5 s — a client of a service that is down does not spin.
+ */
+export const unreachableDelay = (n: number): number => Math.min(5_000, 100 * 2 ** Math.max(0, Math.min(n - 1, 16)))
 
 const describe = (cause: unknown): string =>
   typeof cause === "object" && cause !== null && "message" in cause && typeof cause.message === "string"
