@@ -9,6 +9,7 @@ import * as Json from "@agentos/core/Json"
 import * as TokenCounter from "@agentos/core/TokenCounter"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as AgentMemory from "../AgentMemory.js"
@@ -94,9 +95,15 @@ export const make = (
     const ids = Option.getOrElse(yield* Effect.serviceOption(IdGenerator.IdGenerator), () => IdGenerator.makeUlid)
     const embedder = yield* Effect.serviceOption(Embedder.Embedder)
     const givenCounter = yield* Effect.serviceOption(TokenCounter.TokenCounter)
-    const counter = Option.isSome(givenCounter)
-      ? Effect.succeed(givenCounter.value)
-      : yield* Effect.cached(TokenCounter.makeExact("o200k_base"))
+    // Loaded once, on first use, in a fiber of its own that callers join: a
+    // load run by its first caller and memoized would hand that caller's
+    // interruption (its task cancelled, its lease lost) to every later one.
+    const loading = Option.isSome(givenCounter)
+      ? undefined
+      : yield* Effect.cached(Effect.forkDaemon(TokenCounter.makeExact("o200k_base")))
+    const counter = loading === undefined
+      ? Effect.succeed(Option.getOrThrow(givenCounter))
+      : Effect.flatMap(Effect.uninterruptible(loading), Fiber.join)
     const team = resolved.team
     const halfLife = options.halfLifeOf(resolved)
     const recencyRate = Math.LN2 / (resolved.recencyHalfLife * HOUR)
