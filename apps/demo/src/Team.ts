@@ -9,16 +9,21 @@
 // database: a task accepted is in the queue before the 202 is sent. Restart
 // safety comes from the queue:
 //   - queued tasks stay queued across a stop, and any instance runs them;
-//   - at a stop, a run still going when the drain ends is handed back to the
-//     queue (the handler fails with `Handoff`, the one failure the task type
-//     retries, at once and by any instance) and its workflow resumes from its
-//     checkpoint wherever it runs next;
-//   - a crashed instance's tasks come back when their lease expires (a task
-//     whose runners keep dying ends as a poison task, failed) — none vanish.
+//   - at a stop (the supervisor's `shutdown.mode: "handBack"`), the runs in
+//     flight get the drain's grace period; the ones still going then are
+//     interrupted and their tasks released to the queue (no failure, no lost
+//     delivery counted), and each workflow resumes from its checkpoint
+//     wherever it runs next;
+//   - a crashed instance's tasks come back when their lease expires. A task
+//     whose runners keep dying ends as a poison task (`TaskPoisoned`): the
+//     instance that ends it marks its workflow failed with that cause and
+//     writes the workflow's dead letter, so it can be retried or replayed —
+//     none vanish, and no workflow is left `running` with nobody to run it.
 // A task's id is its workflow's id (a retry of a workflow is a new task).
 // Finished tasks are kept for `AGENTOS_TASK_RETENTION`, then purged by the
 // supervisor's poll.
-import { WorkflowEngine } from "@agentos/checkpoint"
+import { CheckpointStore, WorkflowEngine } from "@agentos/checkpoint"
+import type { Checkpoint } from "@agentos/checkpoint"
 import type { AdmissionPolicy } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import type { Letter } from "@agentos/dlq"
@@ -30,8 +35,6 @@ import type * as LanguageModel from "@effect/ai/LanguageModel"
 import {
   Clock,
   Context,
-  Data,
-  Deferred,
   Duration,
   Effect,
   Exit,
@@ -42,9 +45,7 @@ import {
   ParseResult,
   Ref,
   Schedule,
-  Schema,
-  Stream,
-  SubscriptionRef
+  Schema
 } from "effect"
 import * as Api from "./Api.js"
 import type { AppConfig } from "./Config.js"
@@ -75,19 +76,20 @@ const TaskPayload = Schema.Struct({
 type TaskPayload = typeof TaskPayload.Type
 const decodePayload = Schema.decodeUnknownOption(TaskPayload)
 
-/**
- * The run was stopped by a shutdown and handed back to the queue: the one
- * failure the `research` type retries (at once, by whichever instance
- * claims it next). Its workflow keeps its checkpoint.
- */
-export class Handoff extends Data.TaggedError("Handoff")<{ readonly workflowId: string }> {
-  override get message() {
-    return `the run of workflow ${this.workflowId} was stopped by a shutdown and handed back to the queue`
-  }
+/** What a poison task's stored outcome says of its deliveries (`TaskPoisoned`, encoded). */
+interface PoisonFields {
+  readonly deliveries: number
+  readonly lostDeliveries: number
+  readonly failures: number
 }
 
-const isHandoff = (error: unknown) =>
-  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "Handoff"
+const poisonOf = (outcome: TaskQueue.Outcome): PoisonFields | undefined => {
+  if (outcome.status === "completed") return undefined
+  const error = outcome.error as { readonly _tag?: unknown } & Partial<Record<keyof PoisonFields, unknown>>
+  if (typeof error !== "object" || error === null || error._tag !== "TaskPoisoned") return undefined
+  const int = (n: unknown) => typeof n === "number" && Number.isFinite(n) ? n : 0
+  return { deliveries: int(error.deliveries), lostDeliveries: int(error.lostDeliveries), failures: int(error.failures) }
+}
 
 /** The `research` task type: its queue holds at most `maxQueued` tasks (more: 429 backpressure). */
 export const researchTask = (maxQueued: number) =>
@@ -95,8 +97,7 @@ export const researchTask = (maxQueued: number) =>
     payload: TaskPayload,
     result: Schema.Struct({ workflowId: Schema.String, report: Schema.String }),
     timeout: "10 minutes",
-    // Only a handed-off run is retried; any other failure ends the task (the engine retried its steps).
-    retry: Schedule.whileInput(Schedule.forever, isHandoff),
+    // No retry: the engine retried the steps. A run stopped by a shutdown is handed back, not failed.
     maxQueued
   })
 
@@ -146,7 +147,7 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
 }>() {}
 
 const tasksTotal = Metric.counter("agentos_demo_tasks_total", {
-  description: "Research tasks by outcome: accepted, refused, completed, failed, handed-off"
+  description: "Research tasks by outcome: accepted, refused, completed, failed, poisoned"
 })
 
 const internal = (operation: string) => (error: { readonly message?: string; readonly _tag: string }) =>
@@ -178,7 +179,11 @@ const view = (stored: TaskQueue.StoredTask): typeof Api.TaskView.Type | undefine
       readonly error?: { readonly tag?: string; readonly message?: string }
     }
     const tag = stored.error?.tag ?? stored._tag ?? "Error"
-    error = `${tag}: ${stored.error?.message ?? stored.reason ?? ""}`
+    const poison = poisonOf(outcome)
+    error = `${tag}: ${
+      stored.error?.message ?? stored.reason ??
+        (poison === undefined ? "" : `${poison.lostDeliveries} deliveries lost to runners that died`)
+    }`
     status = outcome.status === "cancelled" || tag === "WorkflowCancelled" ? "cancelled" : "failed"
   } else if (outcome?.status === "completed") {
     status = "completed"
@@ -212,21 +217,19 @@ export const layer = (
       const engine = yield* WorkflowEngine.WorkflowEngine
       const dlq = yield* DeadLetterQueue.DeadLetterQueue
       const queue = yield* TaskQueue.TaskQueue
+      const store = yield* CheckpointStore.CheckpointStore
       const services = yield* Effect.context<
         LanguageModel.LanguageModel | AgentMemory.AgentMemory | SharedState.SharedState
       >()
       const counts = yield* Ref.make<Counts>({ accepted: 0, completed: 0, failed: 0, refused: 0 })
       const ready = yield* Ref.make(false)
-      const count = (key: keyof Counts | "handed-off") =>
+      const count = (key: keyof Counts, outcome: string = key) =>
         Effect.zipRight(
-          key === "handed-off" ? Effect.void : Ref.update(counts, (c) => ({ ...c, [key]: c[key] + 1 })),
-          Metric.increment(Metric.tagged(tasksTotal, "outcome", key))
+          Ref.update(counts, (c) => ({ ...c, [key]: c[key] + 1 })),
+          Metric.increment(Metric.tagged(tasksTotal, "outcome", outcome))
         )
       const knownAgents = HashSet.fromIterable(config.agents)
       const wait = { onBusy: "wait" as const, waitTimeout: Duration.times(config.leaseTtl, 3) }
-      // Runs in this instance's handlers, and the signal that hands them back at shutdown.
-      const inFlight = yield* SubscriptionRef.make(0)
-      const stop = yield* Deferred.make<void>()
 
       // A retry runs a failed or cancelled workflow again from its failed step; a run handed back
       // mid-way (or a completed one) resumes from its checkpoint (a completed one returns at once).
@@ -246,30 +249,126 @@ export const layer = (
           return yield* engine.execute(research, workflowId, { topic: payload.topic, agent: payload.agent }, wait)
         })
 
-      // The handler: the workflow, with the task's usage reported to its budget grant; stopped
-      // and handed back to the queue when a shutdown's drain ends first.
+      // The handler: the workflow, with the task's usage reported to its budget grant. A run
+      // interrupted (a cancel, a timeout, or a shutdown that hands it back) is not counted here.
       const handler = (payload: TaskPayload, context: Task.TaskContext) => {
         const workflowId = payload.workflowId ?? context.taskId
-        const run = runWorkflow(payload, workflowId).pipe(
+        return runWorkflow(payload, workflowId).pipe(
           Effect.provideService(TaskUsage, { report: context.reportUsage }),
           Effect.provide(services),
-          Effect.map((final) => ({ workflowId, report: final.report ?? "" }))
+          Effect.map((final) => ({ workflowId, report: final.report ?? "" })),
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit) ? count("completed") : Exit.isInterrupted(exit) ? Effect.void : count("failed")
+          )
         )
-        const handedOff = Effect.zipRight(Deferred.await(stop), Effect.fail(new Handoff({ workflowId })))
-        return Effect.acquireUseRelease(
-          SubscriptionRef.update(inFlight, (n) => n + 1),
-          () =>
-            Effect.raceFirst(run, handedOff).pipe(
-              Effect.onExit((exit) => {
-                if (Exit.isSuccess(exit)) return count("completed")
-                if (Exit.isInterrupted(exit)) return Effect.void
-                return exit.cause._tag === "Fail" && isHandoff(exit.cause.error)
-                  ? count("handed-off")
-                  : count("failed")
-              })
-            ),
-          () => SubscriptionRef.update(inFlight, (n) => n - 1)
+      }
+
+      // A poison task (its deliveries lost to runners that died) never reaches a handler: the
+      // supervisor ends it at a claim, in whichever instance claimed it. Its workflow is left
+      // `running` by the runner that died; the instance that records the task's end marks the
+      // workflow failed with that cause and writes its dead letter (as the engine does for a
+      // failed workflow), so the workflow can be retried from the API or its letter replayed.
+      const failPoisoned = (taskId: string, poison: PoisonFields) =>
+        Effect.gen(function*() {
+          const stored = yield* queue.status(taskId)
+          if (Option.isNone(stored)) return
+          const payload = decodePayload(stored.value.record.payload)
+          if (Option.isNone(payload)) return
+          const workflowId = (payload.value.workflowId ?? taskId) as Checkpoint.Checkpoint["workflowId"]
+          const now = yield* Clock.currentTimeMillis
+          const error = {
+            tag: "TaskPoisoned",
+            message: `task ${taskId} is a poison task: ${poison.lostDeliveries} of its ${poison.deliveries} ` +
+              `deliveries were lost to runners that died`
+          }
+          // The workflow's lease, once the dead runner's has expired.
+          const holder = `${WORKER}-poison-${taskId}`
+          const ttl = Duration.toMillis(config.leaseTtl)
+          const fresh: Checkpoint.Checkpoint = {
+            workflowId,
+            name: research.name,
+            version: research.version,
+            status: "failed",
+            state: { topic: payload.value.topic, agent: payload.value.agent },
+            completedSteps: [],
+            attempts: {},
+            run: 1,
+            failure: { step: research.steps[0]!.name, stepIndex: 0, attempts: 0, error, at: now },
+            createdAt: now,
+            updatedAt: now,
+            epoch: 0
+          }
+          const grant = yield* store.acquireAndCreate(workflowId, holder, ttl, fresh).pipe(
+            Effect.retry({
+              while: (e) => e._tag === "WorkflowBusy",
+              schedule: Schedule.spaced(Duration.millis(Math.max(10, ttl / 10))).pipe(
+                Schedule.upTo(Duration.times(config.leaseTtl, 3))
+              )
+            })
+          )
+          let checkpoint: Checkpoint.Checkpoint = fresh
+          if (!grant.created) {
+            const loaded = yield* store.load(workflowId)
+            // Ended meanwhile (or never started by the engine and ended since): nothing to mark.
+            if (Option.isNone(loaded) || loaded.value.status !== "running") {
+              return yield* store.release(grant.lease)
+            }
+            const c = loaded.value
+            const stepIndex = Math.min(c.completedSteps.length, research.steps.length - 1)
+            const step = research.steps[stepIndex]!.name
+            checkpoint = {
+              ...c,
+              status: "failed",
+              failure: { step, stepIndex, attempts: c.attempts[step] ?? 0, error, at: now },
+              updatedAt: now,
+              epoch: grant.lease.epoch
+            }
+            yield* store.save(grant.lease, checkpoint, { release: true })
+          } else {
+            yield* store.release(grant.lease)
+          }
+          const failure = checkpoint.failure!
+          yield* dlq.add({
+            source: "supervisor",
+            taskType: "research",
+            taskId: taskId as Letter.Letter["taskId"] & string,
+            workflow: { id: workflowId, name: research.name, version: research.version, step: failure.step },
+            attempt: Math.max(1, checkpoint.run),
+            attempts: Math.max(1, poison.deliveries - 1),
+            payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
+            error,
+            agent: payload.value.agent as Letter.Letter["agent"] & string,
+            firstAttemptAt: Math.min(stored.value.record.submittedAt, now),
+            lastAttemptAt: now,
+            context: {
+              cause: "lost-deliveries",
+              deliveries: poison.deliveries,
+              lostDeliveries: poison.lostDeliveries,
+              failures: poison.failures
+            }
+          })
+          yield* count("failed", "poisoned")
+          yield* Effect.logWarning(`team: workflow ${workflowId} failed: ${error.message}`)
+        }).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError(`team: the workflow of poison task ${taskId} could not be marked failed`, cause)
+          )
         )
+      // The queue as the supervisor sees it: every end it records is followed here, once (an
+      // end is fenced by the claim's token, so only one instance records it).
+      const followEnd = (taskId: string, outcome: TaskQueue.Outcome) => {
+        const poison = poisonOf(outcome)
+        return poison === undefined ? Effect.void : failPoisoned(taskId, poison)
+      }
+      const followed: TaskQueue.TaskQueueService = {
+        ...queue,
+        end: (id, token, outcome) =>
+          Effect.tap(queue.end(id, token, outcome), (ended) => ended ? followEnd(id, outcome) : Effect.void),
+        endThenClaim: (ended, type, options) =>
+          Effect.tap(
+            queue.endThenClaim(ended, type, options),
+            (r) => r.ended ? followEnd(ended.id, ended.outcome) : Effect.void
+          )
       }
 
       const taskType = researchTask(config.maxQueued)
@@ -278,14 +377,15 @@ export const layer = (
         workers: [Task.worker(taskType, { name: WORKER, maxConcurrent: 4, handler })],
         groupLimits: { default: 2 },
         admission: policies,
-        shutdown: { mode: "drain", timeout: config.drainTimeout },
+        // At a stop: the runs in flight get the drain's grace period, then go back to the queue.
+        shutdown: { mode: "handBack", timeout: config.drainTimeout },
         results: { retention: config.taskRetention },
         // The queue is shared with every instance on the same database (one on SQLite).
         shared: { lease: config.taskLease, pollInterval: config.taskPollInterval }
       })
       const supervisor = yield* Layer.build(supervisorLayer).pipe(
         Effect.map(Context.get(Supervisor.Supervisor)),
-        Effect.provideService(TaskQueue.TaskQueue, queue),
+        Effect.provideService(TaskQueue.TaskQueue, followed),
         Effect.orDie
       )
 
@@ -526,20 +626,9 @@ export const layer = (
           )
 
       yield* Ref.set(ready, true)
-      // At a stop (this finalizer runs before the supervisor's): admission stops, the worker takes
-      // no new task, the runs in flight get the drain's grace period, then the rest are handed
-      // back to the queue with their checkpoints. The supervisor's own drain then finds nothing.
-      const idle = inFlight.changes.pipe(Stream.takeUntil((n) => n === 0), Stream.runDrain)
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function*() {
-          yield* Ref.set(ready, false)
-          yield* Effect.ignore(supervisor.removeWorker(WORKER))
-          // Finalizers run uninterruptibly: only an interruptible wait can be cut by the timeout.
-          yield* Effect.ignore(Effect.timeout(Effect.interruptible(idle), config.drainTimeout))
-          yield* Deferred.succeed(stop, undefined)
-          yield* idle
-        })
-      )
+      // At a stop (this finalizer runs before the supervisor's): admission stops (503). The
+      // supervisor's shutdown then hands back what is still running after the drain timeout.
+      yield* Effect.addFinalizer(() => Ref.set(ready, false))
 
       if (config.team) {
         let turn = 0

@@ -4,17 +4,12 @@
 // every accepted task is terminal, every workflow completed or failed with
 // its cause, no step result committed twice, billed tokens match the spend
 // recorded, the budget's invariants hold and every store reads back
-// (src/chaos/Check.ts).
-//
-// One violation is left out here and reported instead: a task failed as
-// poison (three of its deliveries lost to killed runners) leaves its workflow
-// "running" (Check.POISON_LEFT_RUNNING, a defect outside these files, in
-// RELIABILITY.md). `pnpm chaos` still counts it.
+// (src/chaos/Check.ts). Every violation fails the test, a task failed as
+// poison leaving its workflow "running" (Check.POISON_LEFT_RUNNING) included.
 import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Chaos from "../src/chaos/Chaos.js"
-import { POISON_LEFT_RUNNING } from "../src/chaos/Check.js"
 import { runBackend } from "../src/chaos/main.js"
 
 const short = {
@@ -37,9 +32,7 @@ describe("chaos, short", () => {
         const lines: Array<string> = []
         const report = await runBackend(backend, { ...short, log: (line) => lines.push(line) }, Backends.pgUrl() ?? "")
         const printed = `${lines.join("\n")}\n${Chaos.format(report)}`
-        const known = report.violations.filter((v) => v.startsWith(`${POISON_LEFT_RUNNING}: `))
-        if (known.length > 0) console.warn(`chaos ${backend}: known defect seen:\n${known.join("\n")}`)
-        assert.deepStrictEqual(report.violations.filter((v) => !known.includes(v)), [], printed)
+        assert.deepStrictEqual(report.violations, [], printed)
         assert.strictEqual(report.killedAfterMillis.length, 3)
         const accepted = report.counts["tasks accepted (202, all clients)"]!
         assert.isAbove(accepted, 0, printed)

@@ -1,0 +1,132 @@
+// A poison task: a research task whose deliveries were lost to runners that
+// died `maxDeliveries` times is ended by the supervisor without running. Its
+// workflow, left `running` by the runner that died, must not stay running:
+// the instance that ends the task marks it failed with the cause stored and
+// writes its dead letter, and the workflow can be retried from the API.
+//
+// In process, on SQLite and Postgres: a first instance starts the workflow
+// (its model calls never answer) and is stopped, handing the task back; a
+// runner that dies is played on the task queue itself — three claims whose
+// leases expire unrenewed, each reclaimed as a lost delivery — and a second
+// instance then claims the poisoned task.
+import { TaskQueue } from "@agentos/supervisor"
+import { Backends } from "@agentos/testkit"
+import type { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { assert, describe, it } from "@effect/vitest"
+import type { Scope } from "effect"
+import { Context, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import * as Path from "node:path"
+import { client, config, eventually, start, tempDir } from "./harness.js"
+
+const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
+
+/** One database that several instances of the service open in turn. */
+const sharedDatabase = (
+  backend: "sqlite" | "postgres"
+): Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, unknown>, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (backend === "sqlite") {
+      const dir = yield* tempDir
+      return () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+    }
+    const admin = yield* Layer.build(Backends.postgres())
+    const schema = Context.get(admin, Backends.TestDatabase).schema!
+    return () => Backends.postgres({ schema })
+  })
+
+/** The supervisor's default `maxDeliveries` (the demo does not change it). */
+const MAX_DELIVERIES = 3
+
+describe("demo service: a poison task", () => {
+  it.live.each(Backends.skipPostgres() ? ["sqlite" as const] : ["sqlite" as const, "postgres" as const])(
+    "its workflow ends failed with its cause and a dead letter, and can be retried (%s)",
+    (backend) =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase(backend)
+
+        // 1. A workflow starts and is left `running`: its first model call never answers, and
+        //    the stop hands its task back to the queue (no failure, no lost delivery).
+        const id = yield* Effect.scoped(Effect.gen(function*() {
+          const { base } = yield* start(
+            config({ simLatency: Duration.hours(1), drainTimeout: Duration.zero }),
+            database()
+          )
+          const http = client(base)
+          const started = yield* http.request("POST", "/workflows", { body: { topic: "poison", agent: "lead" } })
+          assert.strictEqual(started.status, 202, started.text)
+          const id: string = started.body.id
+          yield* eventually(Effect.map(
+            http.request("GET", `/workflows/${id}`),
+            (r) => r.status === 200 && r.body.status === "running" ? true : undefined
+          ))
+          return id as string
+        }))
+
+        // 2. Runners that die: each claims the task and never renews its lease; the reclaim
+        //    counts a lost delivery. The last one turns the task into a poison task.
+        yield* Effect.gen(function*() {
+          const queue = yield* TaskQueue.TaskQueue
+          const before = yield* queue.status(id)
+          assert.isTrue(Option.isSome(before))
+          assert.strictEqual(Option.getOrThrow(before).status, "queued")
+          assert.strictEqual(Option.getOrThrow(before).lostDeliveries, 0)
+          for (let i = 1; i <= MAX_DELIVERIES; i++) {
+            const claim = yield* queue.claim("research", { limits: {}, holder: `dead-runner-${i}`, leaseMillis: 1 })
+            assert.isTrue(Option.isSome(claim), `claim ${i}`)
+            assert.strictEqual(Option.getOrThrow(claim).record.id, id)
+            yield* eventually(Effect.map(
+              Effect.orDie(queue.reclaim({ maxDeliveries: MAX_DELIVERIES })),
+              (r) => r.requeued + r.poisoned > 0 ? true : undefined
+            ))
+          }
+          const after = Option.getOrThrow(yield* queue.status(id))
+          assert.strictEqual(after.status, "queued")
+          assert.strictEqual(after.lostDeliveries, MAX_DELIVERIES)
+          // The workflow is still `running`, with nobody to run it.
+        }).pipe(Effect.provide(TaskQueue.layerSql({ notifications: false }).pipe(Layer.provide(database()))))
+
+        // 3. The next instance claims the poison task and ends it without running it.
+        const { base } = yield* start(config(), database())
+        const http = client(base)
+        const task = yield* eventually(Effect.map(
+          http.request("GET", `/tasks/${id}`),
+          (r) => r.body?.status === "accepted" ? undefined : r.body
+        ))
+        assert.strictEqual(task.status, "failed", JSON.stringify(task))
+        assert.match(task.error, /^TaskPoisoned: /)
+
+        const workflow = yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${id}`),
+          (r) => r.body?.status === "running" ? undefined : r.body
+        ))
+        assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
+        assert.strictEqual(workflow.failure.step, "gather-requirements")
+        assert.strictEqual(workflow.failure.error.tag, "TaskPoisoned")
+        assert.match(workflow.failure.error.message, new RegExp(`${MAX_DELIVERIES} of its \\d+ deliveries were lost`))
+
+        const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
+        const mine = letters.filter((l) => l.workflow?.id === id)
+        assert.strictEqual(mine.length, 1, JSON.stringify(letters))
+        assert.strictEqual(mine[0].error.tag, "TaskPoisoned")
+        assert.strictEqual(mine[0].taskId, id)
+        assert.strictEqual(mine[0].context.cause, "lost-deliveries")
+        assert.strictEqual(mine[0].context.lostDeliveries, MAX_DELIVERIES)
+
+        // 4. Retried from the API, it runs again from its failed step and completes.
+        const retried = yield* http.request("POST", `/workflows/${id}/retry`)
+        assert.strictEqual(retried.status, 202, retried.text)
+        const done = yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${id}`),
+          (r) => r.body?.status === "completed" ? r.body : undefined
+        ))
+        assert.deepStrictEqual(done.steps.map((s: any) => s.status), [
+          "completed",
+          "completed",
+          "completed",
+          "completed"
+        ])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+})
