@@ -7,6 +7,7 @@ import * as Budget from "@agentos/budget/Budget"
 import * as Checkpoint from "@agentos/checkpoint/Checkpoint"
 import * as Complexity from "@agentos/core/Complexity"
 import * as Failure from "@agentos/core/Failure"
+import * as Json from "@agentos/core/Json"
 import * as Money from "@agentos/core/Money"
 import * as Letter from "@agentos/dlq/Letter"
 import * as Memory from "@agentos/memory/Memory"
@@ -89,18 +90,26 @@ export class InternalError extends Schema.TaggedError<InternalError>()("Internal
 
 // ---------------------------------------------------------------- shapes
 
-const Id = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
+// Every string a request gives that reaches a store is text every backend
+// stores alike (no NUL, no lone surrogate): Postgres refuses such text, so
+// without this a lookup by `%00` answered 500 there and 404 on SQLite.
+const Text = Json.StorableString
+const Id = Text.pipe(Schema.minLength(1), Schema.maxLength(200))
 const IdPath = Schema.Struct({ id: Id })
 const Limit = Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
 
 /** The `research` task's payload: what to research, and which agent of the team does it. */
 export const ResearchPayload = Schema.Struct({
-  topic: Schema.Trim.pipe(Schema.minLength(1), Schema.maxLength(500)),
-  agent: Schema.optional(Schema.String)
+  topic: Schema.Trim.pipe(
+    Schema.minLength(1),
+    Schema.maxLength(500),
+    Schema.filter((topic) => Json.textProblem("the topic", topic))
+  ),
+  agent: Schema.optional(Text)
 })
 
 export const SubmitTask = Schema.Struct({
-  type: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)),
+  type: Text.pipe(Schema.minLength(1), Schema.maxLength(100)),
   payload: Schema.Unknown,
   priority: Schema.optional(Schema.Int.pipe(Schema.between(0, 9)))
 })
@@ -167,7 +176,7 @@ export const StateEntry = Schema.Struct({
 
 export const StatePut = Schema.Struct({
   value: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  agent: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)))
+  agent: Schema.optional(Text.pipe(Schema.minLength(1), Schema.maxLength(100)))
 })
 
 export const IfMatch = Schema.Struct({
@@ -184,18 +193,18 @@ export const ExplainRequest = Schema.Struct({
 })
 
 export const RecallParams = Schema.Struct({
-  query: Schema.optional(Schema.String.pipe(Schema.maxLength(2_000))),
-  agent: Schema.optional(Schema.String),
+  query: Schema.optional(Text.pipe(Schema.maxLength(2_000))),
+  agent: Schema.optional(Text),
   topK: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100)))
 })
 
 export const LetterListParams = Schema.Struct({
   resolved: Schema.optional(Schema.Literal("true", "false")),
-  cursor: Schema.optional(Schema.String),
+  cursor: Schema.optional(Text),
   limit: Limit
 })
 
-export const ResolveBody = Schema.Struct({ note: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(2_000)) })
+export const ResolveBody = Schema.Struct({ note: Text.pipe(Schema.minLength(1), Schema.maxLength(2_000)) })
 
 export const PurgeBody = Schema.Struct({
   resolvedOlderThanHours: Schema.Number.pipe(Schema.nonNegative()),
@@ -519,7 +528,7 @@ export class WorkflowsApi extends HttpApiGroup.make("workflows")
         status: Schema.optional(Schema.Literal("running", "completed", "failed", "cancelled")),
         /** By workflow id: `asc` (the default) oldest first, `desc` newest first (ids are time-ordered). */
         order: Schema.optional(Checkpoint.ListOrder),
-        cursor: Schema.optional(Schema.String),
+        cursor: Schema.optional(Text),
         limit: Limit
       }))
       .addSuccess(WorkflowPage)

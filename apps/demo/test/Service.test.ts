@@ -455,6 +455,20 @@ describe("demo service: bad input", () => {
             "InvalidRequest"
           ],
           ["a bad page size", http, "GET", "/workflows?limit=abc", {}, 400, "HttpApiDecodeError"],
+          // Text no backend stores alike (Postgres refuses NUL): refused before any store sees it.
+          ["a NUL in a task id", http, "GET", "/tasks/a%00b", {}, 400, "HttpApiDecodeError"],
+          ["a NUL in a letter id", http, "POST", "/dead-letters/a%00b/replay", {}, 400, "HttpApiDecodeError"],
+          ["a NUL in a cursor", http, "GET", "/workflows?cursor=a%00b", {}, 400, "HttpApiDecodeError"],
+          ["a NUL in a topic", http, "POST", "/workflows", { body: { topic: "a\u0000b" } }, 400, "HttpApiDecodeError"],
+          [
+            "a lone surrogate in an agent",
+            http,
+            "POST",
+            "/workflows",
+            { body: { topic: "x", agent: "\uD800" } },
+            400,
+            "HttpApiDecodeError"
+          ],
           ["a bad workflow order", http, "GET", "/workflows?order=newest", {}, 400, "HttpApiDecodeError"],
           ["a bad decision count", http, "GET", "/router/decisions?limit=0", {}, 400, "HttpApiDecodeError"],
           ["a bad history start", http, "GET", "/budget/history?since=-1", {}, 400, "HttpApiDecodeError"],
