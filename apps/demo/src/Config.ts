@@ -1,5 +1,6 @@
 // The service's configuration, read through Effect `Config` (environment
 // variables by default). Every default runs offline on a fresh machine.
+import { Redaction } from "@agentos/dlq"
 import { Config, ConfigProvider, Duration, Effect, LogLevel, Option, Redacted } from "effect"
 
 export interface AppConfig {
@@ -98,3 +99,47 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
 /** Every setting at its default (nothing set in the environment): the base tests and benchmarks override. */
 export const defaults = (): AppConfig =>
   Effect.runSync(Effect.withConfigProvider(AppConfig, ConfigProvider.fromMap(new Map())))
+
+/**
+ * The values of the configured secrets: the API token, the providers' keys
+ * and the database URL's password. Config keeps them `Redacted`, so they never
+ * print as themselves; these are the texts that must appear in no log, dead
+ * letter, stored row or response, whatever quotes them (a provider's error
+ * message often quotes the key it was sent).
+ */
+export const secretValues = (config: AppConfig): ReadonlyArray<string> => {
+  const values = [config.apiToken, config.openAiKey, config.anthropicKey].flatMap((secret) =>
+    Option.isSome(secret) ? [Redacted.value(secret.value)] : []
+  )
+  if (Option.isSome(config.databaseUrl)) {
+    try {
+      const password = decodeURIComponent(new URL(Redacted.value(config.databaseUrl.value)).password)
+      values.push(password)
+    } catch {
+      // Not a URL with a password: nothing more to hide.
+    }
+  }
+  // Longest first, so a secret that contains another is masked whole.
+  return [...new Set(values.filter((value) => value.length > 0))].sort((a, b) => b.length - a.length)
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * The dead letter queue's redaction hook: the dlq's default keys and patterns
+ * (`apiKey` fields, `sk-…` keys, bearer tokens…) and every configured secret
+ * wherever it appears inside a string.
+ */
+export const redaction = (config: AppConfig): Redaction.Redact =>
+  Redaction.make({
+    patterns: [
+      ...Redaction.defaultPatterns,
+      ...secretValues(config).map((secret) => new RegExp(escapeRegExp(secret), "g"))
+    ]
+  })
+
+/** The same masking for free text (log lines): the configured secrets and the dlq's default patterns. */
+export const redactText = (config: AppConfig): (text: string) => string => {
+  const redact = redaction(config)
+  return (text) => redact(text, "error") as string
+}

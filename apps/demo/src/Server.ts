@@ -16,14 +16,31 @@ import {
   HttpServer,
   HttpServerError,
   HttpServerRequest,
-  HttpServerResponse
+  HttpServerResponse,
+  Multipart
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
-import { Cause, Clock, Console, Duration, Effect, Layer, Logger, Metric, Option, Redacted, Schedule } from "effect"
+import {
+  Cause,
+  Clock,
+  Console,
+  Duration,
+  Effect,
+  FiberRef,
+  HashMap,
+  HashSet,
+  Inspectable,
+  Layer,
+  Logger,
+  Metric,
+  Option,
+  Redacted,
+  Schedule
+} from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
-import { AppConfig } from "./Config.js"
+import { AppConfig, redactText } from "./Config.js"
 import * as Dashboard from "./dashboard/Dashboard.js"
 import * as History from "./History.js"
 import * as Http from "./Http.js"
@@ -44,8 +61,18 @@ const tokenMatches = (header: string | undefined, token: Redacted.Redacted) => {
 }
 
 /**
+ * Whether a request body of this content type is read as JSON: every body of
+ * the contract is JSON, and a body sent without a content type is read as JSON.
+ */
+const isJson = (contentType: string | undefined) => {
+  const media = (contentType ?? "").split(";")[0]!.trim().toLowerCase()
+  return media === "" || media === "application/json"
+}
+
+/**
  * What the contract's encoder cannot answer, in the one documented shape: no
- * route, a body that cannot be read (malformed JSON, too large), a defect.
+ * route, a body that cannot be read (malformed JSON, a broken multipart body,
+ * too large), a defect.
  * Typed failures go on to the `HttpApi` encoder.
  */
 const errorResponse = (maxBytes: number) => (cause: Cause.Cause<unknown>) =>
@@ -62,6 +89,13 @@ const errorResponse = (maxBytes: number) => (cause: Cause.Cause<unknown>) =>
         return json(413, { _tag: "PayloadTooLarge", message: `the body is larger than ${maxBytes} bytes`, maxBytes })
       }
       return json(400, { _tag: "InvalidRequest", message: `the request body could not be read: ${error.reason}` })
+    }
+    if (error instanceof Multipart.MultipartError || (error as { _tag?: unknown } | null)?._tag === "InvalidBoundary") {
+      const reason = (error as { reason?: string }).reason ?? "InvalidBoundary"
+      if (reason === "BodyTooLarge" || reason === "FileTooLarge" || reason === "FieldTooLarge") {
+        return json(413, { _tag: "PayloadTooLarge", message: `the body is larger than ${maxBytes} bytes`, maxBytes })
+      }
+      return json(400, { _tag: "InvalidRequest", message: `the multipart body could not be read: ${reason}` })
     }
     if (Option.isSome(Cause.failureOption(cause))) return yield* Effect.failCause(cause)
     yield* Effect.logError("request failed", cause)
@@ -96,6 +130,15 @@ const apiMiddleware = (config: AppConfig) => (app: HttpApp.Default): HttpApp.Def
         _tag: "PayloadTooLarge",
         message: `the body has ${length} bytes; at most ${config.maxBodyBytes} are accepted`,
         maxBytes: config.maxBodyBytes
+      })
+    }
+    // Every body of the contract is JSON: a body of another type (a form, multipart, text, bytes) is refused
+    // before it is read, rather than parsed by the platform as whatever its header claims.
+    const contentType = request.headers["content-type"]
+    if (length > 0 && !isJson(contentType)) {
+      return json(400, {
+        _tag: "InvalidRequest",
+        message: `the request body must be application/json, got ${JSON.stringify(String(contentType).slice(0, 100))}`
       })
     }
     return yield* app.pipe(
@@ -219,6 +262,48 @@ const terminal = (config: AppConfig) =>
     )
   }))
 
+/**
+ * Every logger of the service masks the configured secrets (the API token,
+ * the providers' keys, the database password) and the dlq's default patterns
+ * (`sk-…` keys, bearer tokens) in what it is given: the message, the
+ * annotations and the cause. A provider's error that quotes the key it was
+ * sent is logged without it. Built before the stack, so every fiber the
+ * service forks logs through it, whichever logger (logfmt, JSON, pretty,
+ * OTLP) is installed.
+ */
+export const redactLogs = (config: AppConfig): Layer.Layer<never> => {
+  const redact = redactText(config)
+  const redactCause = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> => {
+    if (Cause.isEmpty(cause)) return cause
+    const text = Cause.pretty(cause, { renderErrorCause: true })
+    const clean = redact(text)
+    return clean === text ? cause : Cause.die(Object.assign(new Error(clean), { stack: clean }))
+  }
+  const deep = (value: unknown, depth: number): unknown => {
+    if (typeof value === "string") return redact(value)
+    if (value === null || typeof value !== "object" || depth > 8) return value
+    if (Cause.isCause(value)) return redactCause(value)
+    if (Array.isArray(value)) return value.map((inner) => deep(inner, depth + 1))
+    const proto = Object.getPrototypeOf(value)
+    if (proto === Object.prototype || proto === null) {
+      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, deep(inner, depth + 1)]))
+    }
+    // Anything else (an Error, a class instance) is logged as its text when that text carries a secret.
+    const text = `${value instanceof Error ? `${value.stack ?? value.message}\n` : ""}${
+      Inspectable.toStringUnknown(value)
+    }`
+    return redact(text) === text ? value : redact(text)
+  }
+  const masked = <M, O>(logger: Logger.Logger<M, O>): Logger.Logger<M, O> =>
+    Logger.mapInputOptions(logger, (options) => ({
+      ...options,
+      message: deep(options.message, 0) as M,
+      annotations: HashMap.map(options.annotations, (value) => deep(value, 0)),
+      cause: redactCause(options.cause)
+    }))
+  return Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, HashSet.map(masked)))
+}
+
 /** The service over a given `SqlClient` layer (tests pass a throw-away database). */
 export const layerWith = <E>(config: AppConfig, sql: Layer.Layer<SqlClient.SqlClient, E>, options: {
   readonly terminal?: boolean
@@ -226,7 +311,7 @@ export const layerWith = <E>(config: AppConfig, sql: Layer.Layer<SqlClient.SqlCl
   const stack = Stack.layer(config, sql)
   const server = serverLayer(config)
   const withTerminal = options.terminal === false ? server : Layer.provideMerge(terminal(config), server)
-  return withTerminal.pipe(Layer.provideMerge(stack))
+  return withTerminal.pipe(Layer.provideMerge(stack), Layer.provide(redactLogs(config)))
 }
 
 /** Structured logs: logfmt (default) or JSON lines, or pretty for a person; at the configured level. */

@@ -31,6 +31,7 @@ import { Effect, Layer, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Alerts from "./Alerts.js"
+import * as Config from "./Config.js"
 import type { AppConfig } from "./Config.js"
 import * as Models from "./Models.js"
 import { TEAM, TEAM_SCOPE } from "./Models.js"
@@ -71,7 +72,8 @@ const spendBudgets = (config: AppConfig) => ({
 const stores = (config: AppConfig) =>
   Layer.mergeAll(
     CheckpointStore.layerSql(),
-    DeadLetterQueue.layerSql(),
+    // Letters are redacted before they are stored or alerted: the configured secrets and the dlq's defaults.
+    DeadLetterQueue.layerSql({ redact: Config.redaction(config) }),
     SharedState.layerSql(),
     TaskQueue.layerSql(),
     AgentMemory.layerSql({ team: TEAM }),
@@ -86,7 +88,7 @@ const stores = (config: AppConfig) =>
 export const storesMemory = (config: AppConfig, memory: AgentMemory.Options = {}) =>
   Layer.mergeAll(
     CheckpointStore.layerMemory(),
-    DeadLetterQueue.layerMemory(),
+    DeadLetterQueue.layerMemory({ redact: Config.redaction(config) }),
     SharedState.layerMemory(),
     TaskQueue.layerMemory(),
     AgentMemory.layerMemory({ ...memory, team: TEAM }),

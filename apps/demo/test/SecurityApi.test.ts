@@ -499,21 +499,32 @@ const failingProvider = (echo: boolean) =>
  * printed, the dead letter, every response body (error bodies, metrics,
  * letters, alerts, decisions), and every row of the database.
  *
- * Left out today (a defect, in the report): a provider whose error message
- * quotes the API key. The demo's dead letter queue is built without a
- * redaction hook (`DeadLetterQueue.layerSql()` in Stack.ts) and its logger
- * has none, so the key reaches the logs, the letter, the alerts, the
- * router's decisions, the checkpoint's failure and the task's error. The
- * token, which no provider sees, is checked in that case too.
+ * A provider whose error message quotes the API key: the logger and the dead
+ * letter queue mask the configured secrets (Server.redactLogs, the dlq's
+ * redaction hook from Config.redaction), so the key is in no log, letter,
+ * alert or error body. Left out today (a defect, in the report): the raw
+ * provider message is also stored as the workflow's failure, the task's
+ * error and the router's decision, before anything the service wires can
+ * mask it; the place to mask it is where provider errors enter the service
+ * (Models.providers).
  */
+const KNOWN_KEY_LEAKS = [
+  "the API key in the response to GET /workflows/:id",
+  "the API key in the response to GET /tasks/:id",
+  "the API key in the response to GET /router/decisions",
+  "the API key in table agentos_checkpoint_workflows",
+  "the API key in table agentos_supervisor_tasks"
+]
+
 const secretsCase = (echo: boolean) =>
   it.live(
     echo
-      ? "a provider that quotes the API key: the API token still appears nowhere"
+      ? "a provider that quotes the API key: the key is masked in logs, dead letters, alerts and error bodies"
       : "the API token and the provider's key never appear in logs, dead letters, metrics, error bodies or tables",
     () =>
       Effect.gen(function*() {
-        const apiKey = "sk-test-0123456789abcdefSECRETKEY"
+        // Not shaped like an `sk-…` key: masked because it is the configured key, not by a pattern.
+        const apiKey = "proxy-key-0123456789abcdefSECRETKEY"
         const provider = yield* failingProvider(echo)
         const logs: Array<string> = []
         const capture = Logger.make((options) => {
@@ -539,9 +550,15 @@ const secretsCase = (echo: boolean) =>
             alertBackoff: Duration.millis(5)
           })
           const auth = { authorization: `Bearer ${TOKEN}` }
-          const answers: Array<Answer> = []
+          const answers: Array<Answer & { readonly request: string }> = []
           const call = (method: string, path: string, options: Parameters<typeof send>[3] = {}) =>
-            Effect.tap(send(base, method, path, options), (a) => Effect.sync(() => answers.push(a)))
+            Effect.tap(send(base, method, path, options), (a) =>
+              Effect.sync(() =>
+                answers.push({
+                  ...a,
+                  request: `${method} ${path.split("?")[0]!.replace(/\/[0-9A-Z]{26}(?=\/|$)/g, "/:id")}`
+                })
+              ))
 
           // A workflow whose every model call fails with the key in the provider's message: a dead letter.
           const id: string =
@@ -583,18 +600,20 @@ const secretsCase = (echo: boolean) =>
           logs: logs.join("\n"),
           printed: printed.join(""),
           "dead letter": JSON.stringify(letter),
-          "responses (error bodies, metrics, letters, alerts)": answers.map((a) => a.text).join("\n")
+          ...Object.fromEntries(answers.map((a) => [`the response to ${a.request}`, a.text]))
         }
-        const secrets = echo ? [TOKEN] : [TOKEN, apiKey]
+        const name = (secret: string) => secret === TOKEN ? "the API token" : "the API key"
+        const leaks: Array<string> = []
         for (const [where, text] of Object.entries(places)) {
-          for (const secret of secrets) {
-            assert.notInclude(text, secret, `${secret === TOKEN ? "the API token" : "the API key"} in ${where}`)
-          }
+          for (const secret of [TOKEN, apiKey]) if (text.includes(secret)) leaks.push(`${name(secret)} in ${where}`)
         }
         // The database holds neither (a letter, a checkpoint's failure, a decision).
         for (const [table, lines] of Object.entries(rows)) {
-          for (const secret of secrets) assert.notInclude(lines.join("\n"), secret, `a secret in ${table}`)
+          for (const secret of [TOKEN, apiKey]) {
+            if (lines.join("\n").includes(secret)) leaks.push(`${name(secret)} in table ${table}`)
+          }
         }
+        assert.deepStrictEqual(leaks.filter((leak) => !(echo && KNOWN_KEY_LEAKS.includes(leak))), [])
       }).pipe(Effect.scoped),
     { timeout: 60_000 }
   )
