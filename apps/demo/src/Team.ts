@@ -360,6 +360,9 @@ export const layer = (
         const poison = poisonOf(outcome)
         return poison === undefined ? Effect.void : failPoisoned(taskId, poison)
       }
+      // (The supervisor refuses `handBack` over its memory queue, which it recognises by an
+      // internal mark this wrapper does not carry. The simulation runs the team over the memory
+      // stores, which outlive each of its processes there, so handing back is what it needs.)
       const followed: TaskQueue.TaskQueueService = {
         ...queue,
         end: (id, token, outcome) =>
