@@ -18,9 +18,9 @@ import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { FetchHttpClient } from "@effect/platform"
-import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, Stream } from "effect"
 import * as Witness from "./chaos/Witness.js"
-import type { AppConfig } from "./Config.js"
+import { type AppConfig, redactText, secretValues } from "./Config.js"
 
 export const TEAM = "research"
 export const TEAM_SCOPE = `team:${TEAM}`
@@ -150,7 +150,52 @@ export const providers = (
     ? Witness.providers(
       SimulatedProvider.layer(simulated({ latency: config.simLatency, failureRate: config.simFailureRate }))
     )
-    : ModelProvider.combine(...real)
+    : masked(config, ModelProvider.combine(...real))
+}
+
+// A copy of a provider's error whose text fields (its description, a
+// response body…) have the configured secrets masked, keeping its class and
+// tag: its `message` is built from them. Nested objects are copied the same
+// way, a few levels deep; anything else is kept as it is.
+const maskError = (mask: (text: string) => string) => {
+  const copy = (value: unknown, depth: number): unknown => {
+    if (typeof value === "string") return mask(value)
+    if (typeof value !== "object" || value === null || depth > 4) return value
+    if (Array.isArray(value)) return value.map((item) => copy(item, depth + 1))
+    const result = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>
+    for (const key of Object.keys(value)) result[key] = copy((value as Record<string, unknown>)[key], depth + 1)
+    return result
+  }
+  return <E>(error: E): E => copy(error, 0) as E
+}
+
+// Real providers' errors pass through the masking before anything stores
+// them: a provider (or a proxy) that quotes the key it was sent in its error
+// would otherwise put it into the router's decision log, the workflow's
+// failure and the task's error. The simulated provider has no secret.
+const masked = <E, R>(
+  config: AppConfig,
+  providers: Layer.Layer<ModelProvider.ModelProviders, E, R>
+): Layer.Layer<ModelProvider.ModelProviders, E, R> => {
+  if (secretValues(config).length === 0) return providers
+  const mask = maskError(redactText(config))
+  return Layer.effect(
+    ModelProvider.ModelProviders,
+    Effect.map(ModelProvider.ModelProviders, (list) =>
+      list.map((provider): ModelProvider.ModelProvider => ({
+        ...provider,
+        languageModel: (model) =>
+          provider.languageModel(model).pipe(
+            Effect.mapError(mask),
+            Effect.map((service): LanguageModel.Service => ({
+              ...service,
+              generateText: (options) => Effect.mapError(service.generateText(options), mask),
+              generateObject: (options) => Effect.mapError(service.generateObject(options), mask),
+              streamText: (options) => Stream.mapError(service.streamText(options), mask)
+            }))
+          )
+      })))
+  ).pipe(Layer.provide(providers))
 }
 
 /** A description of the providers for the terminal. */
