@@ -36,9 +36,10 @@ export const STEPS = [
 ] as const
 
 /**
- * The violation of a known defect outside the chaos run's files: a task failed
- * as poison (its deliveries lost to runners that died) leaves its workflow
- * "running" for good, with no cause stored and no dead letter.
+ * The violation the chaos run found first: a task failed as poison (its
+ * deliveries lost to runners that died) left its workflow "running" for good,
+ * with no cause stored and no dead letter. Fixed in the team's task handler
+ * (Team.ts); still checked, strictly, like every other violation.
  */
 export const POISON_LEFT_RUNNING = "a task failed as poison left its workflow running"
 
