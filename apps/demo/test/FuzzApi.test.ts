@@ -9,13 +9,13 @@
 // answering /healthz. Seeded and bounded.
 import { Backends } from "@agentos/testkit"
 import { HttpApi } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
+import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import type { SchemaAST as AST } from "effect"
 import { Arbitrary, Effect, FastCheck as fc, Layer, Logger, LogLevel, Option, Runtime, Schema } from "effect"
 import * as Net from "node:net"
 import * as Api from "../src/Api.js"
-import { config, eventually, start } from "./harness.js"
+import { changedTables, config, eventually, start, tableRows } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -349,29 +349,6 @@ const injections = (known: Known, text: string): Array<Wire> => {
 
 // ---------------------------------------------------------------- the witness: every table
 
-/** Every row of every table of the service's database, as sorted JSON lines per table. */
-const snapshot = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const tables = yield* sql.onDialectOrElse({
-    pg: () =>
-      sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
-        WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
-    orElse: () =>
-      sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-  })
-  const out: Record<string, Array<string>> = {}
-  for (const { name } of tables) {
-    const rows = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(name)}`
-    out[name] = rows.map((row) => JSON.stringify(row, (_, v) => typeof v === "bigint" ? String(v) : v)).sort()
-  }
-  return out
-}).pipe(Effect.orDie)
-
-const diff = (before: Record<string, Array<string>>, after: Record<string, Array<string>>) =>
-  Object.keys({ ...before, ...after }).filter((table) =>
-    JSON.stringify(before[table] ?? []) !== JSON.stringify(after[table] ?? [])
-  )
-
 const attempt = async (base: string, wire: Wire) => {
   const response = await fetch(`${base}${wire.path}`, {
     method: wire.method,
@@ -456,7 +433,7 @@ for (const backend of Backends.sqlBackends()) {
             fc.assert(
               fc.asyncProperty(anyRequest(known), async (wire) => {
                 await run(idle(base))
-                const before = await run(snapshot)
+                const before = await run(tableRows)
                 const response = await send(base, wire)
                 seen.requests++
                 statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
@@ -469,8 +446,8 @@ for (const backend of Backends.sqlBackends()) {
                   // The documented error shape.
                   assert.isString(response.body?._tag, what)
                   assert.isString(response.body?.message, what)
-                  const after = await run(snapshot)
-                  assert.deepStrictEqual(diff(before, after), [], `written by a rejected request: ${what}`)
+                  const after = await run(tableRows)
+                  assert.deepStrictEqual(changedTables(before, after), [], `written by a rejected request: ${what}`)
                 } else {
                   seen.accepted++
                   if (wire.method !== "GET") seen.written++
@@ -547,7 +524,7 @@ for (const backend of Backends.sqlBackends()) {
           const run = <A>(effect: Effect.Effect<A, never, SqlClient.SqlClient>) =>
             Runtime.runPromise(runtime)(Effect.provide(effect, database))
           yield* Effect.promise(() => run(idle(base)))
-          const before = yield* Effect.promise(() => run(snapshot))
+          const before = yield* Effect.promise(() => run(tableRows))
           const failures: Array<string> = []
           const multipart = "--x\r\nContent-Disposition: form-data; name=\"topic\"\r\n\r\nt\r\n--x--\r\n"
           for (const path of ["/workflows", "/tasks", "/dead-letters/purge", "/state/notes%2Fa"]) {
@@ -584,8 +561,8 @@ for (const backend of Backends.sqlBackends()) {
           }
           assert.deepStrictEqual(failures, [])
           yield* Effect.promise(() => run(idle(base)))
-          const after = yield* Effect.promise(() => run(snapshot))
-          assert.deepStrictEqual(diff(before, after), [], "written by a rejected request")
+          const after = yield* Effect.promise(() => run(tableRows))
+          assert.deepStrictEqual(changedTables(before, after), [], "written by a rejected request")
           // An age whose cut-off (now minus the age) leaves the range of a bigint removes nothing.
           for (const hours of [1e15, Number.MAX_SAFE_INTEGER]) {
             const purge = yield* Effect.promise(() =>

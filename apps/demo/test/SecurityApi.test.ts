@@ -5,7 +5,7 @@
 // the logs, the dead letters, the metrics or an error body.
 import { Backends } from "@agentos/testkit"
 import { HttpApi } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
+import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import {
   Arbitrary,
@@ -25,7 +25,7 @@ import {
 import type { SchemaAST as AST } from "effect"
 import * as Http from "node:http"
 import * as Api from "../src/Api.js"
-import { config, eventually, start, withToken } from "./harness.js"
+import { changedTables, config, eventually, start, tableRows, withToken } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -70,29 +70,6 @@ const send = (
   options: { readonly body?: string; readonly headers?: Record<string, string> } = {}
 ): Effect.Effect<Answer> =>
   Effect.promise(() => attempt(base, method, path, options).catch(() => attempt(base, method, path, options)))
-
-/** Every row of every table, as sorted JSON lines per table. */
-const snapshot = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const tables = yield* sql.onDialectOrElse({
-    pg: () =>
-      sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
-        WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
-    orElse: () =>
-      sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-  })
-  const out: Record<string, Array<string>> = {}
-  for (const { name } of tables) {
-    const rows = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(name)}`
-    out[name] = rows.map((row) => JSON.stringify(row, (_, v) => typeof v === "bigint" ? String(v) : v)).sort()
-  }
-  return out
-}).pipe(Effect.orDie)
-
-const changedTables = (before: Record<string, Array<string>>, after: Record<string, Array<string>>) =>
-  Object.keys({ ...before, ...after }).filter((table) =>
-    JSON.stringify(before[table] ?? []) !== JSON.stringify(after[table] ?? [])
-  )
 
 /** Nothing queued or running: accepted work has finished writing. */
 const idle = (base: string, token?: string) =>
@@ -202,7 +179,7 @@ describe("demo security: the bearer token", () => {
             { authorization: `Basic ${Buffer.from(`user:${TOKEN}`).toString("base64")}` },
             { "x-api-key": TOKEN, cookie: `token=${TOKEN}` }
           ]
-          const before = yield* read(snapshot)
+          const before = yield* read(tableRows)
           let refused = 0
           for (const { method, template } of operations) {
             const endpoint = endpoints.find((e) => e.method === method && openApiPath(e.path) === template)
@@ -230,7 +207,7 @@ describe("demo security: the bearer token", () => {
           }
           assert.isAtLeast(refused, mutating.length * wrong.length + (operations.length - mutating.length - 2) * 2)
           // Nothing changed anywhere.
-          assert.deepStrictEqual(changedTables(before, yield* read(snapshot)), [])
+          assert.deepStrictEqual(changedTables(before, yield* read(tableRows)), [])
 
           // The same requests with the token reach their handlers (so the 401s above were the token's).
           for (const { method, template } of mutating) {
@@ -278,13 +255,13 @@ describe("demo security: locks of shared state", () => {
           assert.strictEqual(failureOf(taken)?._tag, "LockTimeout")
           const written = yield* Effect.flip(state.set(key, { step: 2 }, { agent: "B" }))
           assert.strictEqual(written._tag, "KeyLocked")
-          const before = yield* read(snapshot)
+          const before = yield* read(tableRows)
           const http = yield* send(base, "PUT", `/state/${encodeURIComponent(key)}`, {
             body: JSON.stringify({ value: { step: 3 }, agent: "B" })
           })
           assert.strictEqual(http.status, 400, http.text)
           assert.include(http.body.message, "locked")
-          assert.deepStrictEqual(changedTables(before, yield* read(snapshot)), [])
+          assert.deepStrictEqual(changedTables(before, yield* read(tableRows)), [])
 
           // A's lease runs out (A is paused, say); B waits for it and takes the lock with a newer fence.
           const scopeB = yield* Scope.make()
@@ -423,7 +400,7 @@ describe("demo security: SQL injection", () => {
           const seeded = yield* send(base, "POST", "/workflows", { body: JSON.stringify({ topic: "seed" }) })
           const id: string = seeded.body.id
           yield* idle(base)
-          const before = yield* read(snapshot)
+          const before = yield* read(tableRows)
 
           const failures: Array<string> = []
           let sent = 0
@@ -441,7 +418,7 @@ describe("demo security: SQL injection", () => {
           assert.deepStrictEqual(failures, [])
           assert.isAbove(sent, 100)
           yield* idle(base)
-          const after = yield* read(snapshot)
+          const after = yield* read(tableRows)
           // Every table is still there, and every row that was there is there unchanged
           // (accepted requests may add rows and move the team's own counters).
           assert.deepStrictEqual(Object.keys(after).sort(), Object.keys(before).sort())
@@ -576,7 +553,7 @@ const secretsCase = (echo: boolean) =>
           yield* call("GET", "/router/decisions", { headers: auth })
           const metrics = yield* call("GET", "/metrics", { headers: auth })
           assert.strictEqual(metrics.status, 200)
-          const rows = yield* read(snapshot)
+          const rows = yield* read(tableRows)
           return { answers, letter, rows }
         }).pipe(Effect.scoped)
 

@@ -2,7 +2,7 @@
 // layer, and speaks HTTP to it with fetch.
 import { SharedState } from "@agentos/state"
 import { HttpServer } from "@effect/platform"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Scope } from "effect"
 import * as Fs from "node:fs"
@@ -128,3 +128,27 @@ export const eventually = <A>(
       yield* Effect.sleep("50 millis")
     }
   })
+
+/** Every row of every table of the service's database, as sorted JSON lines per table: what a request changed. */
+export const tableRows = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const tables = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{ readonly name: string }>`SELECT table_name AS name FROM information_schema.tables
+        WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+    orElse: () =>
+      sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+  })
+  const out: Record<string, Array<string>> = {}
+  for (const { name } of tables) {
+    const rows = yield* sql<Record<string, unknown>>`SELECT * FROM ${sql(name)}`
+    out[name] = rows.map((row) => JSON.stringify(row, (_, v) => typeof v === "bigint" ? String(v) : v)).sort()
+  }
+  return out
+}).pipe(Effect.orDie)
+
+/** The tables whose rows differ between two `tableRows`. */
+export const changedTables = (before: Record<string, Array<string>>, after: Record<string, Array<string>>) =>
+  Object.keys({ ...before, ...after }).filter((table) =>
+    JSON.stringify(before[table] ?? []) !== JSON.stringify(after[table] ?? [])
+  )

@@ -12,8 +12,9 @@ import { Effect, type Layer, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Load from "../load/Load.js"
+import { seeded } from "../Seeded.js"
 import * as Check from "./Check.js"
-import { type Child, kill, seeded, sleep, startService, stop } from "./Process.js"
+import { type Child, kill, sleep, startService, stop } from "./Process.js"
 
 export interface Options {
   readonly backend: "sqlite" | "postgres"

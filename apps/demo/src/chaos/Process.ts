@@ -28,18 +28,6 @@ export const eventually = async <A>(
   }
 }
 
-/** A seeded pseudo-random generator (mulberry32): the same seed, the same kill schedule. */
-export const seeded = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export interface Child {
   readonly process: ChildProcess
   readonly exited: Promise<number | null>

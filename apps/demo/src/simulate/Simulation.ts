@@ -41,6 +41,7 @@ import {
 import type { AppConfig } from "../Config.js"
 import * as AppConfigModule from "../Config.js"
 import { TEAM_SCOPE } from "../Models.js"
+import { seeded } from "../Seeded.js"
 import * as Stack from "../Stack.js"
 import { ESTIMATED_TOKENS, Team } from "../Team.js"
 import type { Options, WorkloadKind } from "./Options.js"
@@ -157,18 +158,6 @@ const VOCABULARY = Array.from(
   (_, i) => `${SYLLABLES[i & 15]}${SYLLABLES[(i >> 4) & 15]}${SYLLABLES[(i >> 8) & 15]}`
 )
 
-/** mulberry32: the simulation's own seeded draws (arrivals, crashes, seed memories). */
-const generator = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const words = (draw: () => number, n: number) => {
   const out: Array<string> = []
   for (let i = 0; i < n; i++) out.push(VOCABULARY[Math.floor(draw() * VOCABULARY.length)]!)
@@ -256,7 +245,7 @@ const models = (
   )
   // Source material the prompts are built up to their size with (the simulated provider and the
   // router count 4 bytes a token).
-  const material = words(generator(options.seed ^ 0x5eed), 8_000) + " "
+  const material = words(seeded(options.seed ^ 0x5eed), 8_000) + " "
   const build = (prompt: string): string => {
     const firstLine = prompt.slice(0, prompt.indexOf("\n") === -1 ? prompt.length : prompt.indexOf("\n"))
     const kind = kinds.find((k) => firstLine.includes(`[${k.name}]`)) ?? kinds[0]!
@@ -298,7 +287,7 @@ const hashOf = (text: string) => {
 const seedMemory = (options: Options, agents: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const memory = yield* AgentMemory.AgentMemory
-    const draw = generator(options.seed ^ 0x3e3)
+    const draw = seeded(options.seed ^ 0x3e3)
     const perAgent = Math.max(0, options.agentMemory - options.hours)
     const types = ["fact", "result", "context", "conversation"] as const
     for (const agent of agents) {
@@ -323,7 +312,7 @@ const seedMemory = (options: Options, agents: ReadonlyArray<string>) =>
 
 /** Every arrival of the day, by minute: each agent once an hour, at a seeded minute, of a seeded kind. */
 const arrivals = (options: Options, agents: ReadonlyArray<string>): Array<Array<Arrival>> => {
-  const draw = generator(options.seed)
+  const draw = seeded(options.seed)
   const byMinute: Array<Array<Arrival>> = Array.from({ length: options.hours * 60 }, () => [])
   const totalWeight = options.mix.reduce((s, k) => s + k.weight, 0)
   for (let hour = 0; hour < options.hours; hour++) {
@@ -360,7 +349,7 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
     )
     yield* seedMemory(options, agents).pipe(Effect.provide(stores))
 
-    const crashDraw = generator(options.seed ^ 0xc7a5)
+    const crashDraw = seeded(options.seed ^ 0xc7a5)
     const crashRequested = yield* Ref.make(false)
     const calls = yield* Ref.make(0)
     const processModels = models(options, options.mix, {
