@@ -24,7 +24,6 @@ import * as IdGenerator from "@agentos/core/IdGenerator"
 import type { WorkflowId } from "@agentos/core/Ids"
 import * as Conformance from "@agentos/testkit/Conformance"
 import { assert } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -366,126 +365,6 @@ export const engineSuite: Conformance.Suite<Engine> = [
       assert.deepStrictEqual((yield* workflows.status("wf-retry-stop")).attempts, { call: 2 })
     }),
     { live: true, timeout: 20_000 }
-  ),
-  Conformance.test(
-    "a step that ends interrupted while its runner runs on (a shared load whose first caller was interrupted) is no failed attempt: nothing is recorded, no letter is sent, and the next run resumes it with the same key",
-    Effect.gen(function*() {
-      const letters: Array<DeadLetters.DeadLetterInput> = []
-      const workflows = yield* WorkflowEngine.make().pipe(
-        Effect.provideService(DeadLetters.DeadLetters, {
-          send: (letter) => Effect.sync(() => (letters.push(letter), { letterId: "letter" as never, duplicate: false }))
-        })
-      )
-      // A memoized load (as a lazily loaded tokenizer): its first caller is
-      // interrupted mid-way, and every later caller gets that interruption.
-      const loading = yield* Deferred.make<void>()
-      const load = yield* Effect.cached(Effect.zipRight(Deferred.succeed(loading, undefined), Effect.never))
-      const first = yield* Effect.fork(load)
-      yield* Deferred.await(loading)
-      yield* Fiber.interrupt(first)
-      let broken = true
-      const keys: Array<string> = []
-      const wf = Workflow.make({ name: "shared-load", state: State }).step({
-        name: "call",
-        run: (s, context) =>
-          Effect.suspend(() => {
-            keys.push(context.idempotencyKey)
-            return broken ? Effect.as(load, {}) : Effect.succeed({ trail: [...s.trail, "call"] })
-          })
-      })
-      const exit = yield* Effect.exit(workflows.execute(wf, "wf-shared-load", initial))
-      assert.isTrue(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause), `got ${String(exit)}`)
-      const status = yield* workflows.status("wf-shared-load")
-      assert.strictEqual(status.status, "running")
-      assert.strictEqual(status.failure, undefined)
-      assert.deepStrictEqual(status.attempts, {})
-      assert.deepStrictEqual(letters, [])
-      broken = false
-      assert.deepStrictEqual((yield* workflows.resume(wf, "wf-shared-load")).trail, ["call"])
-      assert.deepStrictEqual(keys, ["wf-shared-load:call:1", "wf-shared-load:call:1"])
-      assert.deepStrictEqual((yield* workflows.status("wf-shared-load")).attempts, { call: 1 })
-    })
-  ),
-  Conformance.test(
-    "resumeAll goes on past a workflow whose step is interrupted by someone else: reported failed, left running",
-    Effect.gen(function*() {
-      const workflows = yield* engine
-      const loading = yield* Deferred.make<void>()
-      const load = yield* Effect.cached(Effect.zipRight(Deferred.succeed(loading, undefined), Effect.never))
-      const first = yield* Effect.fork(load)
-      yield* Deferred.await(loading)
-      yield* Fiber.interrupt(first)
-      const broken = new Set(["wf-load-a", "wf-load-b"])
-      const wf = Workflow.make({ name: "shared-load", state: State }).step({
-        name: "call",
-        run: (s, { workflowId }) =>
-          broken.has(workflowId) ? Effect.as(load, {}) : Effect.succeed({ trail: [...s.trail, "call"] })
-      })
-      for (const id of broken) assert.isTrue(Exit.isInterrupted(yield* Effect.exit(workflows.execute(wf, id, initial))))
-      broken.delete("wf-load-b")
-      const report = yield* workflows.resumeAll([wf])
-      assert.deepStrictEqual(report.completed, ["wf-load-b"])
-      assert.deepStrictEqual(report.failed.map((f) => f.workflowId), ["wf-load-a"])
-      assert.match(report.failed[0]!.error, /^Interrupted/)
-      assert.strictEqual((yield* workflows.status("wf-load-a")).status, "running")
-    })
-  ),
-  Conformance.test(
-    "a runner stopped mid-step (its caller interrupted, as a handler whose task lease was lost) records no failure and sends no letter",
-    Effect.gen(function*() {
-      const letters: Array<DeadLetters.DeadLetterInput> = []
-      const workflows = yield* WorkflowEngine.make().pipe(
-        Effect.provideService(DeadLetters.DeadLetters, {
-          send: (letter) => Effect.sync(() => (letters.push(letter), { letterId: "letter" as never, duplicate: false }))
-        })
-      )
-      const started = yield* Deferred.make<void>()
-      const keys: Array<string> = []
-      const wf = Workflow.make({ name: "stopped", state: State }).step({
-        name: "call",
-        run: (s, context) =>
-          Effect.suspend(() => {
-            keys.push(context.idempotencyKey)
-            // The first attempt waits on a child fiber (as a model call would) until its runner stops.
-            return keys.length === 1
-              ? Effect.zipRight(
-                Deferred.succeed(started, undefined),
-                Effect.flatMap(Effect.fork(Effect.never), (child) => Effect.as(Fiber.join(child), {}))
-              )
-              : Effect.succeed({ trail: [...s.trail, "call"] })
-          })
-      })
-      const fiber = yield* Effect.fork(workflows.execute(wf, "wf-stopped", initial))
-      yield* Deferred.await(started)
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
-      const status = yield* workflows.status("wf-stopped")
-      assert.strictEqual(status.status, "running")
-      assert.strictEqual(status.failure, undefined)
-      assert.deepStrictEqual(letters, [])
-      assert.deepStrictEqual((yield* workflows.resume(wf, "wf-stopped")).trail, ["call"])
-      assert.deepStrictEqual(keys, ["wf-stopped:call:1", "wf-stopped:call:1"])
-    })
-  ),
-  Conformance.test(
-    "a step that fails while its other fibers are interrupted (Effect.all, a race) is a failed attempt, retried by its schedule",
-    Effect.gen(function*() {
-      const workflows = yield* engine
-      const keys: Array<string> = []
-      const wf = Workflow.make({ name: "fan-out", state: State }).step({
-        name: "call",
-        retry: Schedule.recurs(2),
-        run: (s, context) =>
-          Effect.suspend(() => {
-            keys.push(context.idempotencyKey)
-            return keys.length === 1
-              ? Effect.as(Effect.all([Effect.fail(new Boom({ step: "call" })), Effect.never], { concurrency: 2 }), {})
-              : Effect.succeed({ trail: [...s.trail, "call"] })
-          })
-      })
-      assert.deepStrictEqual((yield* workflows.execute(wf, "wf-fan-out", initial)).trail, ["call"])
-      assert.deepStrictEqual(keys, ["wf-fan-out:call:1", "wf-fan-out:call:2"])
-      assert.deepStrictEqual((yield* workflows.status("wf-fan-out")).attempts, { call: 2 })
-    })
   ),
   Conformance.test(
     "idempotency keys of different workflow ids and steps never coincide, even with a \":\" in both",

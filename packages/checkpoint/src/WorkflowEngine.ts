@@ -111,9 +111,7 @@ export interface WorkflowEngineService {
    * has no checkpoint, else from the first step not completed (a failed
    * workflow runs its failed step again). A completed workflow returns its
    * final state without running anything; a cancelled one fails with
-   * `WorkflowCancelled`. A step that ends interrupted (not failed) while
-   * the runner runs on stops the run with that interruption: nothing is
-   * recorded and the workflow stays running, for its next run.
+   * `WorkflowCancelled`.
    */
   readonly execute: <S, I, E, R>(
     workflow: Workflow<S, I, E, R>,

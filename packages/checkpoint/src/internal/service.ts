@@ -8,11 +8,9 @@ import * as Failure from "@agentos/core/Failure"
 import * as IdGenerator from "@agentos/core/IdGenerator"
 import { WorkflowId } from "@agentos/core/Ids"
 import * as Json from "@agentos/core/Json"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Checkpoint, Page } from "../Checkpoint.js"
@@ -268,20 +266,14 @@ export const makeUntraced = (
             const resumed = run(workflow, checkpoint.workflowId, "resume", Option.none(), runOptions).pipe(
               Effect.withSpan("WorkflowEngine.resume", { captureStackTrace: false })
             )
-            return Effect.exit(resumed).pipe(
-              Effect.map((exit) => {
-                if (Exit.isSuccess(exit)) return void completed.push(checkpoint.workflowId)
-                const error = Cause.failureOption(exit.cause)
-                if (Option.isSome(error) && error.value._tag === "WorkflowBusy") busy.push(checkpoint.workflowId)
+            return Effect.either(resumed).pipe(
+              Effect.map((result) => {
+                if (result._tag === "Right") completed.push(checkpoint.workflowId)
+                else if (result.left._tag === "WorkflowBusy") busy.push(checkpoint.workflowId)
                 else {
-                  // A run whose step was interrupted by someone else stops,
-                  // its workflow still running; the others go on.
-                  const failure = Option.isSome(error)
-                    ? Failure.fromUnknown(error.value)
-                    : Failure.fromCause(exit.cause)
                   failed.push({
                     workflowId: checkpoint.workflowId,
-                    error: `${Option.isSome(error) ? error.value._tag : failure.tag}: ${failure.message}`
+                    error: `${result.left._tag}: ${Failure.fromUnknown(result.left).message}`
                   })
                 }
               })

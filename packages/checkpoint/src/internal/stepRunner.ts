@@ -260,17 +260,6 @@ export const supervise = <S, I, E, R>(
             const outcome = yield* Effect.exit(attempted)
             watch.current = undefined
             if (Exit.isFailure(outcome)) {
-              // Ended by an interruption alone, though this runner was not
-              // stopped (it would not get here): something the step waited
-              // on was interrupted by someone else, e.g. a load shared with a
-              // run that was stopped. That is no failure of the step: nothing
-              // is recorded (the attempt runs again under its key, as after a
-              // crash) and the run stops with the interruption, the workflow
-              // left running for its next run. A failure beside interrupted
-              // fibers (a race lost, Effect.all) is a failed attempt below.
-              if (Cause.isInterruptedOnly(outcome.cause)) {
-                return yield* Effect.failCause(outcome.cause as Cause.Cause<never>)
-              }
               const error = Cause.failureOption(outcome.cause)
               if (Option.isSome(error) && (yield* retryAfter(index, error.value))) continue
               return yield* failStep(index, Failure.fromCause(outcome.cause as Cause.Cause<unknown>))
