@@ -71,8 +71,8 @@ export const layer = (options: Options) =>
           tokenBudget: dashboard.total
         })
       }).pipe(
-        // A store that fails for a moment costs one sample, not the history.
-        Effect.catchAll((error) => Effect.logWarning(`spend history: no sample: ${error._tag}: ${error.message}`))
+        // A store that fails for a moment (or a defect in a report) costs one sample, not the history.
+        Effect.catchAllCause((cause) => Effect.logWarning("spend history: no sample", cause))
       )
 
       // The first sample before the layer is built: the history is never empty.

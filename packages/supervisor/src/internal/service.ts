@@ -1606,6 +1606,9 @@ export const make = (
         const failure = new InvalidPayload({ taskType: type.name, message: decoded.left.message })
         return failFinally(state, Failure.fromUnknown(failure), false, timeoutMillis)
       }
+      // Claimed while a `handBack` shutdown runs (the claim was sent before
+      // the scope closed): back to the queue unrun, never cancelled for good.
+      if (closed && config.shutdown.mode === "handBack") state.handBack = true
       launch(worker, state, trial, current)
       return Effect.void
     }
