@@ -8,42 +8,16 @@
 // leaves every table of the database exactly as it was. The server keeps
 // answering /healthz. Seeded and bounded.
 import { Backends } from "@agentos/testkit"
-import { HttpApi } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import type { SchemaAST as AST } from "effect"
 import { Arbitrary, Effect, FastCheck as fc, Layer, Logger, LogLevel, Option, Runtime, Schema } from "effect"
 import * as Net from "node:net"
-import * as Api from "../src/Api.js"
-import { changedTables, config, eventually, start, tableRows } from "./harness.js"
+import { changedTables, config, eventually, type Route, routes, start, tableRows } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
 // ---------------------------------------------------------------- the routes, from the contract
-
-interface Route {
-  readonly method: string
-  readonly path: string
-  readonly pathSchema: Option.Option<Schema.Schema<any, any>>
-  readonly urlParamsSchema: Option.Option<Schema.Schema<any, any>>
-  readonly payloadSchema: Option.Option<Schema.Schema<any, any>>
-  readonly headersSchema: Option.Option<Schema.Schema<any, any>>
-}
-
-const routes: Array<Route> = []
-HttpApi.reflect(Api.Api, {
-  onGroup: () => {},
-  onEndpoint: ({ endpoint }) => {
-    routes.push({
-      method: endpoint.method,
-      path: endpoint.path,
-      pathSchema: endpoint.pathSchema as unknown as Option.Option<Schema.Schema<any, any>>,
-      urlParamsSchema: endpoint.urlParamsSchema as unknown as Option.Option<Schema.Schema<any, any>>,
-      payloadSchema: endpoint.payloadSchema as unknown as Option.Option<Schema.Schema<any, any>>,
-      headersSchema: endpoint.headersSchema as unknown as Option.Option<Schema.Schema<any, any>>
-    })
-  }
-})
 
 // ---------------------------------------------------------------- arbitraries
 

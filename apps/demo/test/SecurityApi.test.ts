@@ -4,7 +4,6 @@
 // into, and secrets (the API token, a provider's API key) that never reach
 // the logs, the dead letters, the metrics or an error body.
 import { Backends } from "@agentos/testkit"
-import { HttpApi } from "@effect/platform"
 import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -24,8 +23,7 @@ import {
 } from "effect"
 import type { SchemaAST as AST } from "effect"
 import * as Http from "node:http"
-import * as Api from "../src/Api.js"
-import { changedTables, config, eventually, start, tableRows, withToken } from "./harness.js"
+import { changedTables, config, eventually, type Route, routes, start, tableRows, withToken } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
 
@@ -89,34 +87,12 @@ const service = (backend: Backends.SqlBackend, overrides: Parameters<typeof conf
     }
   })
 
-// The contract's endpoints, for a body that decodes on each route.
-interface Endpoint {
-  readonly method: string
-  readonly path: string
-  readonly payloadSchema: Option.Option<Schema.Schema<any, any>>
-  readonly urlParamsSchema: Option.Option<Schema.Schema<any, any>>
-  readonly headersSchema: Option.Option<Schema.Schema<any, any>>
-}
-const endpoints: Array<Endpoint> = []
-HttpApi.reflect(Api.Api, {
-  onGroup: () => {},
-  onEndpoint: ({ endpoint }) => {
-    endpoints.push({
-      method: endpoint.method,
-      path: endpoint.path,
-      payloadSchema: endpoint.payloadSchema as unknown as Option.Option<Schema.Schema<any, any>>,
-      urlParamsSchema: endpoint.urlParamsSchema as unknown as Option.Option<Schema.Schema<any, any>>,
-      headersSchema: endpoint.headersSchema as unknown as Option.Option<Schema.Schema<any, any>>
-    })
-  }
-})
-
 /** A seeded value of a schema, in its wire form. */
 const sample = (schema: Schema.Schema<any, any>): any =>
   Schema.encodeSync(schema)(fc.sample(Arbitrary.make(schema), { seed: 7, numRuns: 1 })[0])
 
 /** A body that decodes on the route (the research task's payload for `/tasks`). */
-const validBody = (endpoint: Endpoint | undefined): any => {
+const validBody = (endpoint: Route | undefined): any => {
   if (endpoint === undefined || Option.isNone(endpoint.payloadSchema)) return undefined
   if (endpoint.path === "/tasks") return { type: "research", payload: { topic: "a", agent: "lead" } }
   if (endpoint.path === "/workflows") return { topic: "a", agent: "lead" }
@@ -166,7 +142,7 @@ describe("demo security: the bearer token", () => {
           }
           const mutating = operations.filter((o) => o.method !== "GET")
           // The document lists every route of the contract.
-          assert.strictEqual(operations.length, endpoints.length)
+          assert.strictEqual(operations.length, routes.length)
           assert.isAtLeast(mutating.length, 10)
 
           // None, a wrong one, a near miss, the token outside the bearer scheme (in the header, in
@@ -182,7 +158,7 @@ describe("demo security: the bearer token", () => {
           const before = yield* read(tableRows)
           let refused = 0
           for (const { method, template } of operations) {
-            const endpoint = endpoints.find((e) => e.method === method && openApiPath(e.path) === template)
+            const endpoint = routes.find((e) => e.method === method && openApiPath(e.path) === template)
             const path = template.replace("{id}", id).replace("{key}", "notes%2Fa")
             const body = validBody(endpoint)
             // Every wrong credential on the mutating routes; none and a wrong one on the reads.
@@ -211,7 +187,7 @@ describe("demo security: the bearer token", () => {
 
           // The same requests with the token reach their handlers (so the 401s above were the token's).
           for (const { method, template } of mutating) {
-            const endpoint = endpoints.find((e) => e.method === method && openApiPath(e.path) === template)
+            const endpoint = routes.find((e) => e.method === method && openApiPath(e.path) === template)
             const path = template.replace("{id}", id).replace("{key}", "notes%2Fa")
             const body = validBody(endpoint)
             const answer = yield* send(base, method, path, {
@@ -233,7 +209,7 @@ describe("demo security: locks of shared state", () => {
   // The HTTP API has no lock route: locks are taken by the service's own code (SharedState.withLock).
   // Checked here on the demo's own stack (its SharedState over SQL), and through the API's state writes.
   it("the contract exposes no lock route", () => {
-    assert.deepStrictEqual(endpoints.filter((e) => /lock/i.test(e.path)), [])
+    assert.deepStrictEqual(routes.filter((e) => /lock/i.test(e.path)), [])
   })
 
   for (const backend of Backends.sqlBackends()) {
@@ -331,7 +307,7 @@ interface Injection {
 /** For every route and each string input it has, the request with `text` in that one place. */
 const injections = (id: string, text: string): Array<Injection> => {
   const out: Array<Injection> = []
-  for (const endpoint of endpoints) {
+  for (const endpoint of routes) {
     const query = Option.match(endpoint.urlParamsSchema, {
       onNone: () => ({} as Record<string, string>),
       onSome: (s) =>

@@ -1,14 +1,15 @@
 // Starts the service in-process on a random port over a given SqlClient
 // layer, and speaks HTTP to it with fetch.
 import { SharedState } from "@agentos/state"
-import { HttpServer } from "@effect/platform"
+import { HttpApi, HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
-import type { Scope } from "effect"
+import type { Schema, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Api from "../src/Api.js"
 import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
 import * as Server from "../src/Server.js"
@@ -152,3 +153,32 @@ export const changedTables = (before: Record<string, Array<string>>, after: Reco
   Object.keys({ ...before, ...after }).filter((table) =>
     JSON.stringify(before[table] ?? []) !== JSON.stringify(after[table] ?? [])
   )
+
+/** One endpoint of the service's contract, with the schemas a request to it is decoded by. */
+export interface Route {
+  readonly method: string
+  readonly path: string
+  readonly pathSchema: Option.Option<Schema.Schema<any, any>>
+  readonly urlParamsSchema: Option.Option<Schema.Schema<any, any>>
+  readonly payloadSchema: Option.Option<Schema.Schema<any, any>>
+  readonly headersSchema: Option.Option<Schema.Schema<any, any>>
+}
+
+/** Every endpoint of `Api.Api`, read from the contract itself. */
+export const routes: ReadonlyArray<Route> = (() => {
+  const out: Array<Route> = []
+  HttpApi.reflect(Api.Api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      out.push({
+        method: endpoint.method,
+        path: endpoint.path,
+        pathSchema: endpoint.pathSchema as unknown as Option.Option<Schema.Schema<any, any>>,
+        urlParamsSchema: endpoint.urlParamsSchema as unknown as Option.Option<Schema.Schema<any, any>>,
+        payloadSchema: endpoint.payloadSchema as unknown as Option.Option<Schema.Schema<any, any>>,
+        headersSchema: endpoint.headersSchema as unknown as Option.Option<Schema.Schema<any, any>>
+      })
+    }
+  })
+  return out
+})()
