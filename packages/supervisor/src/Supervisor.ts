@@ -156,7 +156,7 @@ export interface Options {
    * `pollInterval` (default 1 s), which also reclaims expired leases and
    * queues due retries. Results, statuses and cancels go through the queue,
    * so they work from any process. `holder` names this process in the
-   * queue (default: `supervisor-<pid>-<random>`).
+   * queue (default: `supervisor-<pid>-<random UUID>`).
    */
   readonly shared?: {
     readonly lease?: Duration.DurationInput

@@ -71,7 +71,10 @@ const resolveShared = (shared: NonNullable<Supervisor.Options["shared"]>): Share
   if (leaseMillis < 30) throw new InvalidOptions({ message: `shared.lease must be at least 30 ms, got ${leaseMillis}` })
   const pollMillis = Math.round(millis(shared.pollInterval, "shared.pollInterval", defaults.pollInterval))
   if (pollMillis < 1) throw new InvalidOptions({ message: "shared.pollInterval must be at least 1 ms" })
-  const holder = shared.holder ?? `supervisor-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  // A holder names one process among many, so it must not repeat: a random
+  // UUID from the platform's generator (no determinism is wanted here, so
+  // not Effect's Random, which a test or an application may seed).
+  const holder = shared.holder ?? `supervisor-${process.pid}-${globalThis.crypto.randomUUID()}`
   if (typeof holder !== "string" || holder === "") {
     throw new InvalidOptions({ message: "shared.holder must be a non-empty string" })
   }
