@@ -520,6 +520,15 @@ export const layer = (
             StoreError: (e) => Effect.fail(internal("cancel the workflow")(e))
           })
         )
+      // The supervisor's cancel. A task it no longer knows (ended and purged, or gone from the
+      // queue, between our read and this cancel) is the API's 404, never a 500.
+      const cancelTask = (id: string) =>
+        supervisor.cancel(id).pipe(
+          Effect.catchTags({
+            TaskNotFound: () => Effect.fail(notFound(id)),
+            StoreError: (e) => Effect.fail(internal("cancel the task")(e))
+          })
+        )
       const cancel = (id: string) =>
         Effect.gen(function*() {
           const stored = yield* queue.status(id).pipe(Effect.mapError(internal("read the task")))
@@ -551,17 +560,14 @@ export const layer = (
               }
               if (Option.isSome(outcome)) break
               // Claimed, its workflow not started yet: the supervisor interrupts the handler.
-              yield* supervisor.cancel(id).pipe(Effect.mapError(internal("cancel the task")))
+              yield* cancelTask(id)
               yield* settleWorkflow(workflowId)
               break
             }
             default: {
               // Queued (or waiting to be retried): the supervisor drops it and settles its grant. If a
               // worker claimed it meanwhile, the supervisor interrupts the handler and waits for its end.
-              yield* supervisor.cancel(id).pipe(
-                Effect.catchTag("TaskNotFound", () => Effect.fail(notFound(id))),
-                Effect.mapError((e) => e._tag === "NotFound" ? e : internal("cancel the task")(e))
-              )
+              yield* cancelTask(id)
               yield* settleWorkflow(workflowId)
             }
           }

@@ -10,36 +10,17 @@
 // leases expire unrenewed, each reclaimed as a lost delivery — and a second
 // instance then claims the poisoned task.
 import { TaskQueue } from "@agentos/supervisor"
-import { Backends } from "@agentos/testkit"
-import type { SqlClient } from "@effect/sql"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import type { Scope } from "effect"
-import { Context, Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import * as Path from "node:path"
-import { client, config, eventually, start, tempDir } from "./harness.js"
+import { Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { client, config, eventually, sharedBackends, sharedDatabase, start } from "./harness.js"
 
 const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLogLevel(effect, LogLevel.None)
-
-/** One database that several instances of the service open in turn. */
-const sharedDatabase = (
-  backend: "sqlite" | "postgres"
-): Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, unknown>, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    if (backend === "sqlite") {
-      const dir = yield* tempDir
-      return () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
-    }
-    const admin = yield* Layer.build(Backends.postgres())
-    const schema = Context.get(admin, Backends.TestDatabase).schema!
-    return () => Backends.postgres({ schema })
-  })
 
 /** The supervisor's default `maxDeliveries` (the demo does not change it). */
 const MAX_DELIVERIES = 3
 
 describe("demo service: a poison task", () => {
-  it.live.each(Backends.skipPostgres() ? ["sqlite" as const] : ["sqlite" as const, "postgres" as const])(
+  it.live.each(sharedBackends)(
     "its workflow ends failed with its cause and a dead letter, and can be retried (%s)",
     (backend) =>
       Effect.gen(function*() {

@@ -1,15 +1,17 @@
 // End-to-end: the service started in-process on a random port, spoken to over
 // HTTP, on SQLite and (with AGENTOS_TEST_PG_URL) on Postgres.
+import { IdGenerator } from "@agentos/core"
+import { TaskQueue } from "@agentos/supervisor"
 import { Backends } from "@agentos/testkit"
-import type { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import type { Scope } from "effect"
 import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 import * as Http from "node:http"
 import * as Path from "node:path"
-import { ESTIMATED_TOKENS } from "../src/Team.js"
-import { client, config, eventually, start, tempDir, withToken } from "./harness.js"
+import * as Models from "../src/Models.js"
+import * as Stack from "../src/Stack.js"
+import { ESTIMATED_TOKENS, Team } from "../src/Team.js"
+import { client, config, eventually, sharedBackends, sharedDatabase, start, tempDir, withToken } from "./harness.js"
 
 /** A local webhook that records what it is sent, and answers `status`. */
 const webhookAnswering = (status: number) =>
@@ -324,6 +326,51 @@ for (const backend of Backends.sqlBackends()) {
   })
 }
 
+describe("demo service: a task cancel that meets a task gone from the queue", () => {
+  // The task is read (`running`), then ends and is purged before the supervisor's cancel reaches
+  // the queue: the supervisor's `TaskNotFound` is the API's 404, like every other unknown id.
+  it.live(
+    "answers NotFound, not InternalError",
+    () =>
+      Effect.gen(function*() {
+        const settings = config({ simLatency: Duration.minutes(10) })
+        const stores = yield* Layer.build(Layer.merge(Stack.storesMemory(settings), IdGenerator.layer))
+        const queue = Context.get(stores, TaskQueue.TaskQueue)
+        const gone = new Set<string>()
+        const racing: TaskQueue.TaskQueueService = {
+          ...queue,
+          status: (id) =>
+            Effect.map(
+              queue.status(id),
+              Option.map((t): TaskQueue.StoredTask => gone.has(id) ? { ...t, status: "running" } : t)
+            ),
+          cancel: (id) => gone.has(id) ? Effect.succeed({ _tag: "NotFound" as const }) : queue.cancel(id)
+        }
+        const context = yield* Layer.build(
+          Stack.instance(settings, Models.layer(settings)).pipe(
+            Layer.provide(Layer.succeedContext(Context.add(stores, TaskQueue.TaskQueue, racing)))
+          )
+        )
+        const team = Context.get(context, Team)
+        // At most two runs of one agent at once: the third waits in the queue, its workflow not started.
+        const ids: Array<string> = []
+        for (const topic of ["one", "two", "three"]) {
+          ids.push((yield* team.submit({ type: "research", payload: { topic, agent: "lead" } })).id)
+        }
+        const third = ids[2]!
+        yield* eventually(Effect.map(
+          Effect.orDie(queue.status(ids[1]!)),
+          (t) => Option.isSome(t) && t.value.status === "running" ? true : undefined
+        ))
+        assert.strictEqual(Option.getOrThrow(yield* Effect.orDie(queue.status(third))).status, "queued")
+        gone.add(third)
+        const error = yield* Effect.flip(team.cancel(third))
+        assert.deepStrictEqual([error._tag, error.message], ["NotFound", `no task ${third}`])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 30_000 }
+  )
+})
+
 describe("demo service: bad input", () => {
   it.live(
     "every bad request gets its documented 4xx, never a 5xx, and nothing is written",
@@ -502,22 +549,8 @@ describe("demo service: bad input", () => {
   )
 })
 
-/** A database that two starts of the service share: a SQLite file, or one Postgres schema. */
-const sharedDatabase = (
-  backend: "sqlite" | "postgres"
-): Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, unknown>, unknown, Scope.Scope> =>
-  Effect.gen(function*() {
-    if (backend === "sqlite") {
-      const dir = yield* tempDir
-      return () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
-    }
-    const admin = yield* Layer.build(Backends.postgres())
-    const schema = Context.get(admin, Backends.TestDatabase).schema!
-    return () => Backends.postgres({ schema })
-  })
-
 describe("demo service: restarts", () => {
-  it.live.each(Backends.skipPostgres() ? ["sqlite" as const] : ["sqlite" as const, "postgres" as const])(
+  it.live.each(sharedBackends)(
     "stopped mid-run and started again, every workflow completes (%s)",
     (backend) =>
       Effect.gen(function*() {

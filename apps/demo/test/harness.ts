@@ -1,8 +1,10 @@
 // Starts the service in-process on a random port over a given SqlClient
 // layer, and speaks HTTP to it with fetch.
 import { SharedState } from "@agentos/state"
+import { Backends } from "@agentos/testkit"
 import { HttpApi, HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Schema, Scope } from "effect"
 import * as Fs from "node:fs"
@@ -31,6 +33,29 @@ export const tempDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-"))),
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
+
+/**
+ * One database that several instances of the service open, in turn or at
+ * once: a SQLite file in a temporary directory, or one Postgres schema. Each
+ * call of the function returned is a new connection to it.
+ */
+export const sharedDatabase = (
+  backend: "sqlite" | "postgres"
+): Effect.Effect<() => Layer.Layer<SqlClient.SqlClient, unknown>, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (backend === "sqlite") {
+      const dir = yield* tempDir
+      return () => SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+    }
+    const admin = yield* Layer.build(Backends.postgres())
+    const schema = Context.get(admin, Backends.TestDatabase).schema!
+    return () => Backends.postgres({ schema })
+  })
+
+/** The backends a test of several instances runs on: SQLite, and Postgres unless skipped. */
+export const sharedBackends: ReadonlyArray<"sqlite" | "postgres"> = Backends.skipPostgres()
+  ? ["sqlite"]
+  : ["sqlite", "postgres"]
 
 export const config = (overrides: Partial<AppConfig> = {}): AppConfig => ({
   ...Config.defaults(),
