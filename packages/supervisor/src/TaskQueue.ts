@@ -236,10 +236,11 @@ export interface TaskQueueService {
    * Drops every task the one-process protocol (`take` / `finish`) can have
    * left behind: queued tasks, and tasks taken without a lease. A supervisor
    * without `shared` calls it once when it is built (an earlier run's
-   * tasks are not its own); never called on a shared queue. Returns how many
-   * it dropped.
+   * tasks are not its own) and releases the admission grants of the records
+   * it returns; never called on a shared queue. Returns the records it
+   * dropped.
    */
-  readonly clear: Effect.Effect<number, StoreError>
+  readonly clear: Effect.Effect<ReadonlyArray<TaskRecord>, StoreError>
   /** The queued tasks of one type. */
   readonly depth: (type: string) => Effect.Effect<number, StoreError>
   readonly stats: Effect.Effect<QueueStats, StoreError>

@@ -514,15 +514,20 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
     })
   ),
   Conformance.test(
-    "clear drops what take left (queued and taken tasks), freeing their keys and group slots",
+    "clear drops what take left (queued and taken tasks), freeing their keys and group slots; returns their records",
     Effect.gen(function*() {
       const queue = yield* TaskQueue.TaskQueue
       yield* offerAll([
-        record({ id: "taken", groupKey: "g", idempotencyKey: "k-taken" }),
-        record({ id: "queued", groupKey: "g", idempotencyKey: "k-queued" })
+        record({ id: "taken", groupKey: "g", idempotencyKey: "k-taken", grantId: "grant-taken" }),
+        record({ id: "queued", groupKey: "g", idempotencyKey: "k-queued", grantId: "grant-queued" })
       ])
       assert.strictEqual((yield* takeIds("t", {}, 1))[0], "taken")
-      assert.strictEqual(yield* queue.clear, 2)
+      const dropped = yield* queue.clear
+      // The records, whole: their admission grants are released from them.
+      assert.deepStrictEqual(dropped.map((task) => [task.id, task.grantId]).sort(), [
+        ["queued", "grant-queued"],
+        ["taken", "grant-taken"]
+      ])
       assert.strictEqual(yield* queue.depth("t"), 0)
       assert.deepStrictEqual((yield* queue.stats).byGroup, {})
       assert.isTrue(Option.isNone(yield* queue.keyHolder("k-taken")))

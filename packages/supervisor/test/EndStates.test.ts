@@ -3,8 +3,9 @@
 // poison task becomes a dead letter (a real, validated one) whatever its
 // retry policy and fails its waiters with `TaskPoisoned`; a grant whose
 // release fails is reported like any other settle failure; tasks an earlier
-// run left in a SQL queue do not hold a group's slots; a `handBack` shutdown
-// returns the tasks running here to the queue for another process.
+// run left in a SQL queue do not hold a group's slots and have their grants
+// released; a `handBack` shutdown returns the tasks running here to the
+// queue for another process, with the usage they reported.
 import * as DeadLetters from "@agentos/core/DeadLetters"
 import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
@@ -215,20 +216,24 @@ describe("a grant whose release fails", () => {
 describe("tasks an earlier run left in a SQL queue (no shared option)", () => {
   for (const backend of sqlQueues) {
     it.live(
-      `are dropped when the supervisor is built: they hold no group slot — ${backend.name}`,
+      `are dropped when the supervisor is built: they hold no group slot, their grants are released — ${backend.name}`,
       () =>
         Effect.gen(function*() {
           const { layer, queue } = yield* queueOf(backend.layer)
           // An earlier run was killed with one task of group g taken (running) and one queued.
-          yield* queue.offer(record({ id: "old-running", type: "work", payload: { n: 0 }, groupKey: "g" }), {
-            maxQueued: 10
-          })
+          yield* queue.offer(
+            record({ id: "old-running", type: "work", payload: { n: 0 }, groupKey: "g", grantId: "old-1" }),
+            { maxQueued: 10 }
+          )
           assert.isTrue(Option.isSome(yield* queue.take("work", {})))
-          yield* queue.offer(record({ id: "old-queued", type: "work", payload: { n: 0 }, idempotencyKey: "k" }), {
-            maxQueued: 10
-          })
+          yield* queue.offer(
+            record({ id: "old-queued", type: "work", payload: { n: 0 }, idempotencyKey: "k", grantId: "old-2" }),
+            { maxQueued: 10 }
+          )
+          const recording = recordingPolicy()
           const sup = yield* build({
             types: [work],
+            admission: [recording.policy],
             groupLimits: { default: 1 },
             workers: [Task.worker(work, { name: "w", maxConcurrent: 2, handler: ({ n }) => Effect.succeed(n) })]
           }, layer)
@@ -237,6 +242,9 @@ describe("tasks an earlier run left in a SQL queue (no shared option)", () => {
           assert.strictEqual(yield* Effect.timeout(handle.await, "5 seconds"), 7)
           assert.isTrue(Option.isNone(yield* queue.status("old-running")))
           assert.isTrue(Option.isNone(yield* queue.status("old-queued")))
+          // Released once each when the supervisor was built (nothing else would settle them).
+          assert.deepStrictEqual(recording.events.slice(0, 2).sort(), ["old-1:release", "old-2:release"])
+          assert.deepStrictEqual([recording.settled.get("old-1"), recording.settled.get("old-2")], [1, 1])
         }).pipe(Effect.scoped),
       30_000
     )

@@ -437,16 +437,16 @@ export const make = (): TaskQueue.TaskQueueService => {
 
   // What the one-process protocol left: queued tasks and tasks taken without a lease.
   const clear = Effect.sync(() => {
-    let dropped = 0
+    const dropped: Array<Task.TaskRecord> = []
     for (const [id, entry] of [...queued]) {
       removeNow(id)
       forgetKey(entry.record)
-      dropped++
+      dropped.push(entry.record)
     }
-    for (const id of [...running.keys()]) {
+    for (const [id, record] of [...running]) {
       if (leased.has(id)) continue
       finishTaken(id)
-      dropped++
+      dropped.push(record)
     }
     return dropped
   })

@@ -243,9 +243,6 @@ export const make = (
           "the memory queue's tasks do not outlive the process"
       })
     }
-    // Without `shared` the supervisor keeps its tasks' lives in memory: what
-    // an earlier run left in the queue is not its own and is dropped now.
-    if (shared === undefined) yield* queue.clear
     // Shared queue: the tasks running here under a lease, renewed together.
     const leasedRunning = new Set<TaskState>()
     // Task and timer fibers start from the runtime the layer was built in,
@@ -2021,6 +2018,17 @@ export const make = (
         updateLoad()
         return Effect.void
       })
+
+    // Without `shared` the supervisor keeps its tasks' lives in memory: what
+    // an earlier run left in the queue is not its own and is dropped now,
+    // before any worker could take it. Their grants are released here, by
+    // id: no process will run these tasks, so nothing else would settle
+    // them, and a policy need not expire its grants at all (the budget's
+    // admission reservations never do: they would stay reserved for good).
+    if (shared === undefined) {
+      const dropped = yield* queue.clear
+      yield* Effect.forEach(dropped, (task) => releaseGrant(task.id, task.grantId), { discard: true })
+    }
 
     for (const spec of config.workers) {
       yield* Effect.mapError(addWorker(spec), (error) => new InvalidOptions({ message: error.message }))

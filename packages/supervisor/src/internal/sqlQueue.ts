@@ -312,9 +312,9 @@ export const make = (
     const depth = (type: string) => countQueued(type).pipe(fail("depth"))
 
     // What the one-process protocol left: queued tasks and tasks taken without a lease.
-    const clear = sql<{ id: string }>`DELETE FROM ${table}
-      WHERE state = 'queued' OR (state = 'running' AND lease_expires_at IS NULL) RETURNING id`.pipe(
-      Effect.map((rows) => rows.length),
+    const clear = sql<{ record: unknown }>`DELETE FROM ${table}
+      WHERE state = 'queued' OR (state = 'running' AND lease_expires_at IS NULL) RETURNING record`.pipe(
+      Effect.flatMap((rows) => decode("clear", () => rows.map((row) => decodeRecord(row.record)))),
       fail("clear")
     )
 
