@@ -227,6 +227,34 @@ layer(healthy, { timeout: 120_000, excludeTestServices: true })("agentos against
       assert.deepStrictEqual(seen, all.map((w: any) => w.id))
     }))
 
+  it.effect("workflows list --order: asc oldest first, desc newest first, in the table, JSON and pages", () =>
+    Effect.gen(function*() {
+      const { base } = yield* Healthy
+      const ids = (args: ReadonlyArray<string>) =>
+        Effect.map(agentos(["workflows", "list", "--url", base, "--json", ...args]), (r) => {
+          expectCode(r, ExitCode.Ok)
+          return JSON.parse(r.stdout).items.map((w: any) => w.id) as Array<string>
+        })
+      const asc = yield* ids(["--order", "asc"])
+      assert.isAtLeast(asc.length, 3)
+      assert.deepStrictEqual(asc, [...asc].sort())
+      assert.deepStrictEqual(yield* ids([]), asc)
+      const desc = yield* ids(["--order", "desc"])
+      assert.deepStrictEqual(desc, [...asc].reverse())
+      // The table lists them in the same order.
+      const table = yield* agentos(["workflows", "list", "--order", "desc", "--url", base])
+      expectCode(table, ExitCode.Ok)
+      assert.deepStrictEqual(table.stdout.split("\n").slice(2).map((l) => l.split(/\s{2,}/)[0]), desc)
+      // A page's cursor, passed back with the same order, continues it.
+      const first = yield* agentos(["workflows", "list", "--order", "desc", "--limit", "2", "--url", base])
+      const next = first.stdout.split("\n").find((l) => l.startsWith("next page: --cursor "))!
+      assert.isDefined(next, first.stdout)
+      const rest = yield* ids(["--order", "desc", "--cursor", next.slice("next page: --cursor ".length)])
+      assert.deepStrictEqual(rest, desc.slice(2))
+      const bad = yield* agentos(["workflows", "list", "--order", "newest", "--url", base])
+      expectCode(bad, ExitCode.Usage)
+    }))
+
   it.effect("budget: the team's figures and a row per agent; JSON is the dashboard", () =>
     Effect.gen(function*() {
       const { base } = yield* Healthy

@@ -300,6 +300,13 @@ const workflowsList = Command.make("list", {
     Options.withDescription("Only workflows in this status"),
     Options.optional
   ),
+  order: Options.choice("order", ["asc", "desc"]).pipe(
+    Options.withDescription(
+      "By workflow id (time-ordered): asc oldest first (the default), desc newest first; " +
+        "pass the same --order with --cursor"
+    ),
+    Options.optional
+  ),
   limit,
   cursor
 }, (c) =>
@@ -307,6 +314,7 @@ const workflowsList = Command.make("list", {
     client.workflows.list({
       urlParams: {
         ...optionally("status", c.status),
+        ...optionally("order", c.order),
         ...optionally("limit", c.limit),
         ...optionally("cursor", c.cursor)
       }
@@ -316,7 +324,7 @@ const workflowsList = Command.make("list", {
         ["ID", "STATUS", "AGENT", "TOPIC", "STEPS", "FAILED STEP", "RUN", "UPDATED"],
         page.items.map(workflowRow)
       ) + nextPage(page.cursor)
-    }))))).pipe(Command.withDescription("List research workflows"))
+    }))))).pipe(Command.withDescription("List research workflows, oldest first (--order desc: newest first)"))
 
 const workflowsShow = Command.make(
   "show",
