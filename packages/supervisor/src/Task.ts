@@ -7,7 +7,7 @@
  */
 import * as Ids from "@agentos/core/Ids"
 import type { JsonObject } from "@agentos/core/Json"
-import type { TokenUsage } from "@agentos/core/TokenUsage"
+import { TokenUsage } from "@agentos/core/TokenUsage"
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -130,7 +130,9 @@ export const TraceParent = Schema.Struct({
  * The task as the queue holds it: plain, storable values. `payload` is the
  * payload as submitted (the encoded side of the type's payload schema),
  * `seq` the queue's order of arrival (age), `grantId` the admission grant
- * to settle when the task ends.
+ * to settle when the task ends. `usage` is the token usage its handler
+ * reported in a process it left before ending (a retry or a hand-back on a
+ * shared queue): the process that ends the task commits it with the rest.
  *
  * @since 0.1.0
  * @category schemas
@@ -147,6 +149,7 @@ export const TaskRecord = Schema.Struct({
   timeoutMillis: Schema.optional(Schema.Int),
   retry: Schema.optional(RetryOverride),
   grantId: Schema.optional(Schema.String),
+  usage: Schema.optional(TokenUsage),
   trace: Schema.optional(TraceParent),
   submittedAt: Schema.Int
 }).annotations({ identifier: "TaskRecord" })

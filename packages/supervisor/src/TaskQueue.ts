@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import type { TokenUsage } from "@agentos/core/TokenUsage"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
@@ -258,17 +259,25 @@ export interface TaskQueueService {
    * `delayMillis` as `retrying` (its group slot is free), until `reclaim`
    * queues it again (`Retrying`). When a cancel was asked while the attempt
    * ran, it ends as cancelled at once instead (`Cancelled`, one more failure
-   * counted). `Lost`, changing nothing, when the lease was lost.
+   * counted). `Lost`, changing nothing, when the lease was lost. `usage`,
+   * when given, becomes the record's `usage` (the task's usage so far,
+   * carried to the runner that ends it), in either of the first two cases.
    */
-  readonly retry: (id: string, token: number, delayMillis: number) => Effect.Effect<RequeueResult, StoreError>
+  readonly retry: (
+    id: string,
+    token: number,
+    delayMillis: number,
+    usage?: TokenUsage
+  ) => Effect.Effect<RequeueResult, StoreError>
   /**
    * Hands a claimed task back while `token` is its current token: it is
    * queued again at its place (priority, then age) for any runner, its
    * lease cleared, counting neither a handler failure nor a lost delivery
    * (`Released`). When a cancel was asked, it ends as cancelled instead
    * (`Cancelled`). `Lost`, changing nothing, when the lease was lost.
+   * `usage` as for `retry`.
    */
-  readonly release: (id: string, token: number) => Effect.Effect<RequeueResult, StoreError>
+  readonly release: (id: string, token: number, usage?: TokenUsage) => Effect.Effect<RequeueResult, StoreError>
   /**
    * Records a claimed task's end while `token` is its current token: its
    * terminal status and outcome are kept until `purge`. A `failed` or

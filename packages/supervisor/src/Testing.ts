@@ -71,6 +71,15 @@ const claimOne = (type = "t", options: TaskQueue.ClaimOptions = claimOptions()) 
 const statusOf = (id: string) =>
   Effect.flatMap(TaskQueue.TaskQueue, (queue) => Effect.map(queue.status(id), Option.getOrThrow))
 
+/** A handler's usage so far, carried in the record by `retry` and `release`. */
+const usageSoFar = {
+  inputTokens: 120,
+  outputTokens: 30,
+  cachedInputTokens: 20,
+  reasoningTokens: 0,
+  source: "reported"
+} as const
+
 /** Real time, whatever clock the case runs under (leases on SQL follow the database's clock). */
 const sleepLive = (millis: number) => TestServices.provideLive(Effect.sleep(millis))
 
@@ -346,7 +355,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       assert.deepStrictEqual((yield* queue.reclaim({ maxDeliveries: 3 })).due, 0)
       const b = yield* claimOne("t", claimOptions(60_000, limits))
       assert.strictEqual(b.record.id, "b")
-      assert.deepStrictEqual(yield* queue.retry("b", b.token, 0), { _tag: "Retrying" })
+      // The usage its handler reported so far goes with it, in its record.
+      assert.deepStrictEqual(yield* queue.retry("b", b.token, 0, usageSoFar), { _tag: "Retrying" })
       assert.deepStrictEqual(yield* queue.reclaim({ maxDeliveries: 3 }), {
         requeued: 0,
         poisoned: 0,
@@ -355,8 +365,8 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       })
       const again = yield* claimOne("t", claimOptions(60_000, limits))
       assert.deepStrictEqual(
-        [again.record.id, again.deliveries, again.failures, again.lostDeliveries],
-        ["b", 2, 1, 0]
+        [again.record.id, again.deliveries, again.failures, again.lostDeliveries, again.record.usage],
+        ["b", 2, 1, 0, usageSoFar]
       )
       assert.notStrictEqual(again.token, b.token)
     })
@@ -485,12 +495,16 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
       const limits = { default: 1 }
       const held = yield* claimOne("t", claimOptions(60_000, limits))
       assert.strictEqual(held.record.id, "h")
-      assert.deepStrictEqual(yield* queue.release("h", held.token + 1), { _tag: "Lost" })
-      assert.deepStrictEqual(yield* queue.release("h", held.token), { _tag: "Released" })
+      assert.deepStrictEqual(yield* queue.release("h", held.token + 1, usageSoFar), { _tag: "Lost" })
+      assert.strictEqual((yield* statusOf("h")).record.usage, undefined)
+      assert.deepStrictEqual(yield* queue.release("h", held.token, usageSoFar), { _tag: "Released" })
       assert.deepStrictEqual(yield* queue.release("h", held.token), { _tag: "Lost" })
       assert.isFalse(yield* queue.end("h", held.token, { status: "completed", result: 0 }))
       const back = yield* statusOf("h")
-      assert.deepStrictEqual([back.status, back.failures, back.lostDeliveries], ["queued", 0, 0])
+      assert.deepStrictEqual(
+        [back.status, back.failures, back.lostDeliveries, back.record.usage],
+        ["queued", 0, 0, usageSoFar]
+      )
       assert.deepStrictEqual((yield* queue.stats).byGroup, { g: { queued: 1, running: 0 } })
       // Behind the tasks queued before its hand-back, as a reclaimed task.
       assert.deepStrictEqual((yield* claimOne("t", claimOptions(60_000, limits))).record.id, "x")
@@ -505,6 +519,7 @@ export const suite: Conformance.Suite<TaskQueue.TaskQueue> = [
           false
         ]
       )
+      assert.deepStrictEqual(again.record.usage, usageSoFar)
       assert.notStrictEqual(again.token, held.token)
       // A cancel asked while it runs: its hand-back ends it as cancelled.
       assert.deepStrictEqual(yield* queue.cancel("h"), { _tag: "Requested" })

@@ -7,6 +7,7 @@
 // released; a `handBack` shutdown returns the tasks running here to the
 // queue for another process, with the usage they reported.
 import * as DeadLetters from "@agentos/core/DeadLetters"
+import * as TokenUsage from "@agentos/core/TokenUsage"
 import { Backends } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -251,6 +252,46 @@ describe("tasks an earlier run left in a SQL queue (no shared option)", () => {
   }
 })
 
+describe("a task retried on a shared queue", () => {
+  for (const backend of backends) {
+    it.live(
+      `commits its grant with the usage of every attempt, the failed ones too — ${backend.name}`,
+      () =>
+        Effect.gen(function*() {
+          const { layer } = yield* queueOf(backend.layer)
+          const recording = recordingPolicy()
+          const sup = yield* build({
+            types: [work],
+            admission: [recording.policy],
+            shared: sharedOptions,
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 1,
+                // Each attempt spends tokens; the first fails after spending them.
+                handler: ({ n }, context) =>
+                  Effect.zipRight(
+                    context.reportUsage(TokenUsage.make({ inputTokens: 10 * context.attempt, outputTokens: 1 })),
+                    context.attempt === 1 ? Effect.fail("first attempt fails") : Effect.succeed(n)
+                  )
+              })
+            ]
+          }, layer)
+          // A retried task leaves the process that ran it: the next attempt runs from a new claim.
+          const handle = yield* sup.submit({
+            type: work,
+            payload: { n: 3 },
+            retry: { maxAttempts: 2, backoffMillis: 0 }
+          })
+          assert.strictEqual(yield* sup.result(handle.id), 3)
+          yield* waitUntil(Effect.sync(() => recording.settled.size === 1))
+          assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:commit:32"])
+        }).pipe(Effect.scoped),
+      30_000
+    )
+  }
+})
+
 describe("shutdown mode handBack", () => {
   it.effect("is refused without a shared queue, and over the memory queue", () =>
     Effect.gen(function*() {
@@ -285,8 +326,11 @@ describe("shutdown mode handBack", () => {
                 Task.worker(work, {
                   name: "w",
                   maxConcurrent: 1,
-                  handler: () =>
-                    Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+                  // Reports usage, then holds its slot until the hand-back interrupts it.
+                  handler: (_, context) =>
+                    context.reportUsage(TokenUsage.make({ inputTokens: 100, outputTokens: 20 })).pipe(
+                      Effect.zipRight(Deferred.succeed(started, undefined)),
+                      Effect.zipRight(Effect.never),
                       Effect.onInterrupt(() => Effect.sync(() => interrupted++))
                     )
                 })
@@ -301,8 +345,8 @@ describe("shutdown mode handBack", () => {
           assert.strictEqual(interrupted, 1)
           const back = Option.getOrThrow(yield* queue.status(running.id))
           assert.deepStrictEqual(
-            [back.status, back.failures, back.lostDeliveries, back.deliveries],
-            ["queued", 0, 0, 1]
+            [back.status, back.failures, back.lostDeliveries, back.deliveries, back.record.usage],
+            ["queued", 0, 0, 1, TokenUsage.make({ inputTokens: 100, outputTokens: 20 })]
           )
           assert.strictEqual(Option.getOrThrow(yield* queue.status(queued.id)).status, "queued")
           // Its grant is not settled by the process that handed it back.
@@ -311,13 +355,25 @@ describe("shutdown mode handBack", () => {
             types: [work],
             admission: [recording.policy],
             shared: sharedOptions,
-            workers: [Task.worker(work, { name: "w", maxConcurrent: 1, handler: ({ n }) => Effect.succeed(n * 10) })]
+            workers: [
+              Task.worker(work, {
+                name: "w",
+                maxConcurrent: 1,
+                handler: ({ n }, context) =>
+                  Effect.as(context.reportUsage(TokenUsage.make({ inputTokens: 5, outputTokens: 1 })), n * 10)
+              })
+            ]
           }, layer)
           assert.deepStrictEqual([yield* next.result(running.id), yield* next.result(queued.id)], [10, 20])
           const done = Option.getOrThrow(yield* queue.status(running.id))
           assert.deepStrictEqual([done.status, done.failures, done.lostDeliveries], ["completed", 0, 0])
           yield* waitUntil(Effect.sync(() => recording.settled.size === 2))
           for (const count of recording.settled.values()) assert.strictEqual(count, 1)
+          // Committed once, by the process that ended it, with the usage reported before the hand-back too.
+          assert.deepStrictEqual(
+            recording.events.filter((event) => event.includes(":commit:")).sort(),
+            ["grant-1:commit:126", "grant-2:commit:6"]
+          )
         }).pipe(Effect.scoped),
       30_000
     )

@@ -9,6 +9,7 @@
 // claimed task beside the same lanes, judged by `Clock`; ended tasks keep a
 // terminal record until `purge`.
 import * as Lease from "@agentos/core/Lease"
+import type { TokenUsage } from "@agentos/core/TokenUsage"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -78,7 +79,7 @@ const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefin
 
 // A task claimed at least once, until it ends.
 interface Leased {
-  readonly record: Task.TaskRecord
+  record: Task.TaskRecord
   state: "running" | "retrying" | "queued"
   token: number
   expiresAt: number
@@ -355,12 +356,14 @@ export const make = (): TaskQueue.TaskQueueService => {
     id: string,
     token: number,
     countsFailure: boolean,
+    usage: TokenUsage | undefined,
     then: (lease: Leased, now: number) => TaskQueue.RequeueResult
   ) =>
     Effect.map(Clock.currentTimeMillis, (now): TaskQueue.RequeueResult => {
       const lease = current(id, token)
       if (lease === undefined) return { _tag: "Lost" }
       if (countsFailure) lease.failures++
+      if (usage !== undefined) lease.record = { ...lease.record, usage }
       if (lease.cancelRequested) {
         endNow(lease, { status: "cancelled", error: cancelledError(id) }, now)
         return { _tag: "Cancelled" }
@@ -369,8 +372,8 @@ export const make = (): TaskQueue.TaskQueueService => {
       return then(lease, now)
     })
 
-  const retry = (id: string, token: number, delayMillis: number) =>
-    requeueClaimed(id, token, true, (lease, now) => {
+  const retry = (id: string, token: number, delayMillis: number, usage?: TokenUsage) =>
+    requeueClaimed(id, token, true, usage, (lease, now) => {
       lease.state = "retrying"
       lease.runAfter = now + Math.max(0, delayMillis)
       retrying.add(lease)
@@ -378,8 +381,8 @@ export const make = (): TaskQueue.TaskQueueService => {
     })
 
   // Handed back: queued again behind its priority's queued tasks, as a reclaimed task is.
-  const release = (id: string, token: number) =>
-    requeueClaimed(id, token, false, (lease) => {
+  const release = (id: string, token: number, usage?: TokenUsage) =>
+    requeueClaimed(id, token, false, usage, (lease) => {
       requeue(lease)
       return { _tag: "Released" }
     })

@@ -1399,10 +1399,15 @@ export const make = (
       ))
     }
 
-    // A grant given for a task that was not queued after all, or that ended
-    // in another process's reclaim or cancel: released.
+    // A grant given for a task that was not queued after all: released.
     const releaseGrant = (taskId: Ids.TaskId, grantId: string | undefined): Effect.Effect<void> =>
       settleGrantId(taskId, grantId, undefined)
+
+    // The grant of a stored task that ended without a runner here (another
+    // process's reclaim or cancel, or dropped by `clear`): committed with the
+    // usage it carries from the processes that ran it, else released.
+    const settleStored = (task: Task.TaskRecord): Effect.Effect<void> =>
+      settleGrantId(task.id, task.grantId, task.usage)
 
     const unregister = (state: TaskState) => {
       tasks.delete(state.record.id)
@@ -1678,6 +1683,8 @@ export const make = (
         token: claim.token,
         failures: claim.failures
       })
+      // The usage reported where it ran before (a retry, a hand-back): committed with the rest.
+      state.usage = claim.record.usage
       tasks.set(id, state)
       activeCount++
       return state
@@ -1708,7 +1715,7 @@ export const make = (
       if (claim === undefined) return Effect.void
       const id = state.record.id
       return Effect.flatMap(
-        queue.retry(id, claim.token, Math.ceil(delayMillis)).pipe(
+        queue.retry(id, claim.token, Math.ceil(delayMillis), state.usage).pipe(
           Effect.catchAllCause((cause) =>
             Effect.as(logged(`the retry of task ${id}`)(cause), { _tag: "Lost" } as TaskQueue.RequeueResult)
           )
@@ -1730,15 +1737,16 @@ export const make = (
     }
 
     // A task stopped by a `handBack` shutdown: released to the queue (no
-    // failure, no lost delivery counted) for any process to run; its grant
-    // is settled by the process that ends it. Ended as cancelled instead
-    // when a cancel was asked meanwhile.
+    // failure, no lost delivery counted) for any process to run, with the
+    // usage reported so far stored in its record; its grant is settled, with
+    // that usage and the rest, by the process that ends it. Ended as
+    // cancelled instead when a cancel was asked meanwhile.
     const handBackTask = (state: TaskState): Effect.Effect<void> => {
       const claim = state.claim
       if (claim === undefined) return Effect.void
       const id = state.record.id
       return Effect.flatMap(
-        queue.release(id, claim.token).pipe(
+        queue.release(id, claim.token, state.usage).pipe(
           Effect.catchAllCause((cause) =>
             // Its lease then expires and it is reclaimed (as a lost delivery).
             Effect.as(logged(`the hand-back of task ${id}`)(cause), { _tag: "Lost" } as TaskQueue.RequeueResult)
@@ -1772,9 +1780,7 @@ export const make = (
     // whichever process reclaims them: that process releases their grants.
     const reclaimShared = Effect.suspend(() =>
       queue.reclaim({ maxDeliveries: shared!.maxDeliveries }).pipe(
-        Effect.flatMap((reclaimed) =>
-          Effect.forEach(reclaimed.cancelledTasks, (task) => releaseGrant(task.id, task.grantId), { discard: true })
-        ),
+        Effect.flatMap((reclaimed) => Effect.forEach(reclaimed.cancelledTasks, settleStored, { discard: true })),
         Effect.catchAllCause(logged("reclaim"))
       )
     )
@@ -1892,7 +1898,7 @@ export const make = (
             case "Requested":
               return Effect.asVoid(awaitStored(id))
             case "Cancelled":
-              return releaseGrant(result.record.id, result.record.grantId)
+              return settleStored(result.record)
           }
         })
       })
@@ -2027,7 +2033,7 @@ export const make = (
     // admission reservations never do: they would stay reserved for good).
     if (shared === undefined) {
       const dropped = yield* queue.clear
-      yield* Effect.forEach(dropped, (task) => releaseGrant(task.id, task.grantId), { discard: true })
+      yield* Effect.forEach(dropped, settleStored, { discard: true })
     }
 
     for (const spec of config.workers) {
@@ -2120,8 +2126,10 @@ export const make = (
         shared !== undefined
           ? Effect.flatMap(storedOrLocal(id), (found) =>
             "state" in found
-              ? Effect.flatMap(awaitExit(found.state), () =>
-                Effect.orDie(
+              ? Effect.flatMap(awaitExit(found.state), (value) =>
+                // A task that left this process (a retry) ended elsewhere: its
+                // exit is the stored outcome, decoded already.
+                found.state.gone ? Effect.succeed(value) : Effect.orDie(
                   Schema.decodeUnknown(found.state.type.spec.result as Schema.Schema<unknown, unknown>)(
                     found.state.encodedResult
                   )

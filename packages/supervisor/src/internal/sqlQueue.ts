@@ -9,6 +9,7 @@
 // neither bound is overshot by claims or offers racing in other processes.
 import * as Lease from "@agentos/core/Lease"
 import * as Sql from "@agentos/core/Sql"
+import type { TokenUsage } from "@agentos/core/TokenUsage"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
@@ -371,6 +372,14 @@ export const make = (
     // A claimed task leaving its runner (a retry after a failure, a
     // hand-back): fenced by its token, and ended as cancelled in the same
     // statement when a cancel was asked while it ran.
+    // The record with the task's usage so far (carried to the runner that ends it).
+    const withUsage = (usage: TokenUsage | undefined) =>
+      usage === undefined
+        ? sql``
+        : pg
+        ? sql`record = jsonb_set(record, '{usage}', ${JSON.stringify(usage)}::jsonb),`
+        : sql`record = json_set(record, '$.usage', json(${JSON.stringify(usage)})),`
+
     const requeueClaimed = (
       id: string,
       token: number,
@@ -379,9 +388,10 @@ export const make = (
         readonly state: "retrying" | "queued"
         readonly runAfter: Statement.Fragment
         readonly seq: Statement.Fragment
+        readonly usage: TokenUsage | undefined
       }
     ) =>
-      sql<{ state: string; type: string }>`UPDATE ${table} SET
+      sql<{ state: string; type: string }>`UPDATE ${table} SET ${withUsage(then.usage)}
         state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE ${then.state} END,
         outcome = CASE WHEN cancel_requested = 1 THEN ${cancelledOutcome} ELSE outcome END,
         finished_at = CASE WHEN cancel_requested = 1 THEN ${now} ELSE finished_at END,
@@ -400,17 +410,24 @@ export const make = (
         fail(then.requeued === "Retrying" ? "retry" : "release")
       )
 
-    const retry = (id: string, token: number, delayMillis: number) =>
+    const retry = (id: string, token: number, delayMillis: number, usage?: TokenUsage) =>
       requeueClaimed(id, token, {
         requeued: "Retrying",
         state: "retrying",
         runAfter: sql`${now} + ${Math.max(0, Math.round(delayMillis))}`,
-        seq: sql`seq`
+        seq: sql`seq`,
+        usage
       })
 
     // Handed back: queued behind its priority's queued tasks, as a reclaimed task is.
-    const release = (id: string, token: number) =>
-      requeueClaimed(id, token, { requeued: "Released", state: "queued", runAfter: sql`run_after`, seq: nextSeq })
+    const release = (id: string, token: number, usage?: TokenUsage) =>
+      requeueClaimed(id, token, {
+        requeued: "Released",
+        state: "queued",
+        runAfter: sql`run_after`,
+        seq: nextSeq,
+        usage
+      })
 
     const endStatement = (countsFailure: boolean) =>
       prepare<{ id: string }>(4, (status, outcome, id, token) =>
