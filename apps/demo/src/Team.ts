@@ -70,11 +70,31 @@ const TaskPayload = Schema.Struct({
   agent: Schema.String,
   mode: Schema.Literal("execute", "retry"),
   workflowId: Schema.optional(Schema.String),
-  /** When a retry was accepted (epoch ms): a cancel of its workflow after that wins over the retry. */
-  acceptedAt: Schema.optional(Schema.Number)
+  /**
+   * A retry's view of its workflow's checkpoint when the retry was accepted:
+   * its status and its epoch (the fencing epoch of the lease that last saved
+   * it, which the database raises at every lease taken, whichever instance
+   * takes it). A cancel saved after the acceptance leaves a checkpoint with a
+   * greater epoch, and wins over the retry. (A payload of an earlier version
+   * carried `acceptedAt`, a wall-clock time; it is ignored.)
+   */
+  seen: Schema.optional(Schema.Struct({ status: Schema.String, epoch: Schema.Number }))
 })
 type TaskPayload = typeof TaskPayload.Type
 const decodePayload = Schema.decodeUnknownOption(TaskPayload)
+
+/**
+ * Whether a retry's workflow was cancelled after the retry was accepted: it
+ * is cancelled now, and its checkpoint was saved since the retry saw it (a
+ * greater epoch), or it was not cancelled then. A payload without `seen`
+ * (an earlier version's) runs its retry.
+ */
+export const cancelledAfter = (
+  checkpoint: Pick<Checkpoint.Checkpoint, "status" | "epoch">,
+  seen: TaskPayload["seen"]
+): boolean =>
+  checkpoint.status === "cancelled" && seen !== undefined &&
+  (seen.status !== "cancelled" || checkpoint.epoch > seen.epoch)
 
 /** What a poison task's stored outcome says of its deliveries (`TaskPoisoned`, encoded). */
 interface PoisonFields {
@@ -239,9 +259,9 @@ export const layer = (
             const checkpoint = yield* engine.status(workflowId).pipe(Effect.option)
             const status = Option.match(checkpoint, { onNone: () => "unknown", onSome: (c) => c.status })
             // A workflow cancelled after this retry was accepted (a task cancel) stays cancelled:
-            // `execute` below fails with `WorkflowCancelled`.
-            const cancelledSince = Option.isSome(checkpoint) && checkpoint.value.status === "cancelled" &&
-              payload.acceptedAt !== undefined && checkpoint.value.updatedAt >= payload.acceptedAt
+            // `execute` below fails with `WorkflowCancelled`. Decided by the checkpoint's epoch,
+            // not by comparing two instances' clocks.
+            const cancelledSince = Option.isSome(checkpoint) && cancelledAfter(checkpoint.value, payload.seen)
             if (status === "failed" || (status === "cancelled" && !cancelledSince)) {
               return yield* engine.retry(research, workflowId, wait)
             }
@@ -601,9 +621,14 @@ export const layer = (
           const state = yield* Schema.decodeUnknown(research.state)(checkpoint.state).pipe(
             Effect.mapError(() => internal("decode the checkpoint")({ _tag: "CheckpointInvalid" }))
           )
-          const acceptedAt = yield* Clock.currentTimeMillis
           return yield* admit(
-            { topic: state.topic, agent: state.agent, mode: "retry", workflowId, acceptedAt },
+            {
+              topic: state.topic,
+              agent: state.agent,
+              mode: "retry",
+              workflowId,
+              seen: { status: checkpoint.status, epoch: checkpoint.epoch }
+            },
             undefined
           )
         })

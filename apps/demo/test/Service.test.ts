@@ -5,12 +5,12 @@ import { TaskQueue } from "@agentos/supervisor"
 import { Backends } from "@agentos/testkit"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
 import * as Http from "node:http"
 import * as Path from "node:path"
 import * as Models from "../src/Models.js"
 import * as Stack from "../src/Stack.js"
-import { ESTIMATED_TOKENS, Team } from "../src/Team.js"
+import { cancelledAfter, ESTIMATED_TOKENS, Team } from "../src/Team.js"
 import { client, config, eventually, sharedBackends, sharedDatabase, start, tempDir, withToken } from "./harness.js"
 
 /** A local webhook that records what it is sent, and answers `status`. */
@@ -547,6 +547,73 @@ describe("demo service: bad input", () => {
       }).pipe(Effect.scoped, quiet),
     { timeout: 30_000 }
   )
+})
+
+/** A clock `offsetMillis` away from this machine's (another instance's, set wrong); it sleeps in real time. */
+const skewedClock = (offsetMillis: number): Clock.Clock => {
+  const now = () => Date.now() + offsetMillis
+  const live = Clock.make()
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: now,
+    currentTimeMillis: Effect.sync(now),
+    unsafeCurrentTimeNanos: () => BigInt(now()) * 1_000_000n,
+    currentTimeNanos: Effect.sync(() => BigInt(now()) * 1_000_000n),
+    sleep: (duration) => live.sleep(duration)
+  }
+}
+
+describe("demo service: a retry and a cancel on instances whose clocks differ", () => {
+  // Instance A (its clock an hour ahead) cancels a workflow; instance B, on the same database,
+  // retries it later. The retry was accepted after the cancel, so it runs, whatever A's clock said.
+  it.live.each(sharedBackends)(
+    "a retry accepted after the cancel runs the workflow to completion (%s)",
+    (backend) =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase(backend)
+        const id = yield* Effect.scoped(Effect.gen(function*() {
+          const { base } = yield* start(config({ simLatency: Duration.minutes(10) }), database())
+          const http = client(base)
+          const started = yield* http.request("POST", "/workflows", { body: { topic: "skew", agent: "lead" } })
+          assert.strictEqual(started.status, 202, started.text)
+          const id: string = started.body.id
+          yield* eventually(Effect.map(
+            http.request("GET", `/workflows/${id}`),
+            (r) => r.body?.status === "running" ? true : undefined
+          ))
+          const cancelled = yield* http.request("POST", `/workflows/${id}/cancel`)
+          assert.strictEqual(cancelled.status, 200, cancelled.text)
+          assert.strictEqual((yield* finished(http, id)).status, "cancelled")
+          const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+          assert.strictEqual(workflow.status, "cancelled")
+          // Saved by A's clock: later than B will be when it accepts the retry.
+          assert.isAbove(workflow.updatedAt, Date.now() + 30 * 60_000)
+          return id
+        })).pipe(Effect.withClock(skewedClock(60 * 60_000)))
+
+        const { base } = yield* start(config(), database())
+        const http = client(base)
+        const retried = yield* http.request("POST", `/workflows/${id}/retry`)
+        assert.strictEqual(retried.status, 202, retried.text)
+        const task = yield* finished(http, retried.body.id)
+        assert.strictEqual(task.status, "completed", JSON.stringify(task))
+        const workflow = (yield* http.request("GET", `/workflows/${id}`)).body
+        assert.strictEqual(workflow.status, "completed")
+        assert.strictEqual(workflow.run, 2)
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+
+  it("the decision reads the checkpoint's epoch, never a time", () => {
+    // Cancelled before the retry was accepted (the same checkpoint): the retry runs.
+    assert.isFalse(cancelledAfter({ status: "cancelled", epoch: 4 }, { status: "cancelled", epoch: 4 }))
+    // Cancelled after (a save under a later lease, or a failed workflow now cancelled): it does not.
+    assert.isTrue(cancelledAfter({ status: "cancelled", epoch: 5 }, { status: "cancelled", epoch: 4 }))
+    assert.isTrue(cancelledAfter({ status: "cancelled", epoch: 4 }, { status: "failed", epoch: 4 }))
+    assert.isFalse(cancelledAfter({ status: "failed", epoch: 7 }, { status: "failed", epoch: 4 }))
+    // A payload of an earlier version, without what it saw: the retry runs.
+    assert.isFalse(cancelledAfter({ status: "cancelled", epoch: 5 }, undefined))
+  })
 })
 
 describe("demo service: restarts", () => {
