@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import * as Load from "../load/Load.js"
 import { seeded } from "../Seeded.js"
 import * as Check from "./Check.js"
+import * as DatabaseEvents from "./DatabaseEvents.js"
 import { type Child, kill, sleep, startService, stop } from "./Process.js"
 
 export interface Options {
@@ -35,7 +36,19 @@ export interface Options {
   readonly probeEveryMillis: number
   /** The bound on the end: all tasks terminal within this, after the last start. */
   readonly finishMillis: number
+  /**
+   * Postgres on a private cluster (the full-length run): database events,
+   * each started 1 s into its cycle's load (cycles count from 1).
+   */
+  readonly databaseEvents?: ReadonlyArray<DatabaseEvent>
   readonly log?: (line: string) => void
+}
+
+/** A database event of the run (DatabaseEvents.ts): it returns once the database is reachable again. */
+export interface DatabaseEvent {
+  readonly cycle: number
+  readonly name: DatabaseEvents.EventName
+  readonly run: () => Promise<{ readonly outageMillis: number; readonly detail: Record<string, number | string> }>
 }
 
 export interface Report {
@@ -53,6 +66,8 @@ export interface Report {
   readonly load: { readonly runs: number; readonly cut: number; readonly accepted: number; readonly sent: number }
   readonly probe: { readonly sent: number; readonly accepted: number; readonly unanswered: number }
   readonly counts: Record<string, number>
+  /** The database events, with what the service answered during each. */
+  readonly events: ReadonlyArray<DatabaseEvents.EventReport>
   readonly violations: ReadonlyArray<string>
 }
 
@@ -144,6 +159,7 @@ export const run = async (options: Options): Promise<Report> => {
   const restart: Array<number> = []
   const load = { runs: 0, cut: 0, accepted: 0, sent: 0 }
   const probed = { sent: 0, accepted: [] as Array<string>, unanswered: 0 }
+  const events: Array<DatabaseEvents.EventReport> = []
   let service: Child | undefined
   let stopProbe: (() => Promise<void>) | undefined
   let starts = 0
@@ -159,13 +175,32 @@ export const run = async (options: Options): Promise<Report> => {
       const count = between(options.loadTasks[0], options.loadTasks[1])
       const afterMillis = between(options.killAfterMillis[0], options.killAfterMillis[1])
       load.runs++
-      const loaded = await Effect.runPromise(
+      const loading = Effect.runPromise(
         Load.run({ url: base, agents: options.loadAgents, count, drainMillis: 0 }).pipe(
           Effect.timeout("60 seconds"),
           Effect.provide(FetchHttpClient.layer),
           Effect.option
         )
       )
+      // This cycle's database events, while the load runs.
+      for (const event of (options.databaseEvents ?? []).filter((e) => e.cycle === k + 1)) {
+        await sleep(1_000)
+        log(`${event.name}, cycle ${k + 1}, while the load runs`)
+        const report = await DatabaseEvents.observe({
+          name: event.name,
+          cycle: event.cycle,
+          base,
+          service: service!,
+          event: event.run,
+          log
+        })
+        events.push(report)
+        if (report.serviceExited) {
+          await kill(service!)
+          service = await start()
+        }
+      }
+      const loaded = await loading
       const cut = Option.isNone(loaded)
       if (Option.isSome(loaded)) {
         load.accepted += loaded.value.requests.accepted
@@ -204,10 +239,11 @@ export const run = async (options: Options): Promise<Report> => {
     log(finished ? `every task terminal ${finishMillis} ms after the last start` : "tasks still open at the bound")
     const drainedOnStop = await stop(service, 20_000)
     service = undefined
+    const eventAccepted = events.flatMap((e) => e.accepted)
     const findings = await Effect.runPromise(
       Check.check({
-        acceptedIds: probed.accepted,
-        acceptedCount: probed.accepted.length + load.accepted,
+        acceptedIds: [...probed.accepted, ...eventAccepted],
+        acceptedCount: probed.accepted.length + eventAccepted.length + load.accepted,
         witnessDir,
         tokenBudget: TOKEN_BUDGET
       }).pipe(
@@ -216,8 +252,9 @@ export const run = async (options: Options): Promise<Report> => {
         Effect.scoped
       )
     )
-    const violations = finished ? findings.violations : [
-      `not every task was terminal ${options.finishMillis} ms after the last start`,
+    const violations = [
+      ...(finished ? [] : [`not every task was terminal ${options.finishMillis} ms after the last start`]),
+      ...events.flatMap((e) => e.violations),
       ...findings.violations
     ]
     return {
@@ -232,6 +269,7 @@ export const run = async (options: Options): Promise<Report> => {
       load,
       probe: { sent: probed.sent, accepted: probed.accepted.length, unanswered: probed.unanswered },
       counts: findings.counts,
+      events,
       violations
     }
   } finally {
@@ -249,6 +287,7 @@ export const format = (report: Report): string =>
     `  load generator: ${report.load.runs} runs (${report.load.cut} cut at 60 s), ` +
     `${report.load.sent} sent, ${report.load.accepted} accepted`,
     `  probe: ${report.probe.sent} sent, ${report.probe.accepted} accepted, ${report.probe.unanswered} unanswered`,
+    ...report.events.map((e) => DatabaseEvents.format(e).replace(/^/gm, "  ")),
     ...Object.entries(report.counts).map(([key, value]) => `  ${key}: ${value}`),
     report.violations.length === 0
       ? "  violations: none"

@@ -91,9 +91,16 @@ export const check = (input: CheckInput) =>
     }
 
     // Tasks.
-    const tasks = yield* sql<{ id: string; state: string; type: string; lost: unknown; poisoned: unknown }>`
-      SELECT id, state, type, lost, poisoned FROM agentos_supervisor_tasks`
+    const tasks = yield* sql<
+      { id: string; state: string; type: string; lost: unknown; poisoned: unknown; outcome: unknown }
+    >`
+      SELECT id, state, type, lost, poisoned, outcome FROM agentos_supervisor_tasks`
     const taskState = new Map<string, string>()
+    // A failed task's outcome, quoted in its violations (what to trace).
+    const outcome = (id: string) => {
+      const o = tasks.find((t) => t.id === id)?.outcome
+      return o === undefined || o === null ? "" : `: ${(typeof o === "string" ? o : JSON.stringify(o)).slice(0, 400)}`
+    }
     const poisoned = new Set<string>()
     for (const t of tasks) {
       taskState.set(t.id, t.state)
@@ -180,7 +187,7 @@ export const check = (input: CheckInput) =>
         violation(
           poisoned.has(c.workflowId) && task === "failed"
             ? `${POISON_LEFT_RUNNING}: workflow ${c.workflowId}`
-            : `workflow ${c.workflowId} is still running (task: ${task})`
+            : `workflow ${c.workflowId} is still running (task: ${task}${outcome(c.workflowId)})`
         )
       }
       if (c.status === "failed") {
@@ -215,7 +222,9 @@ export const check = (input: CheckInput) =>
     }
     for (const [id, s] of taskState) {
       if ((s === "completed" || s === "failed") && Option.isSome(checkpoints)) {
-        if (!checkpoints.value.some((c) => c.workflowId === id)) violation(`task ${id} is ${s} with no workflow`)
+        if (!checkpoints.value.some((c) => c.workflowId === id)) {
+          violation(`task ${id} is ${s} with no workflow${outcome(id)}`)
+        }
       }
     }
 

@@ -33,6 +33,19 @@ export interface Child {
   readonly exited: Promise<number | null>
 }
 
+const live = new Set<ChildProcess>()
+
+/** SIGKILL to every child still running (an interrupted run: SIGINT). */
+export const killAll = () => {
+  for (const child of live) {
+    try {
+      process.kill(-child.pid!, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Runs `script` (relative to apps/demo) with tsx, its output appended to `logFile`. */
 export const node = (script: string, args: ReadonlyArray<string>, env: Record<string, string>, logFile: string) => {
   const log = Fs.openSync(logFile, "a")
@@ -43,6 +56,8 @@ export const node = (script: string, args: ReadonlyArray<string>, env: Record<st
     env: { ...process.env, ...env }
   })
   Fs.closeSync(log)
+  live.add(child)
+  child.once("exit", () => live.delete(child))
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code, signal) => resolve(code ?? (signal === null ? null : -1)))
     child.once("error", () => resolve(-1))

@@ -8,15 +8,21 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
 import * as Chaos from "./Chaos.js"
-import { freshDatabase } from "./Process.js"
+import * as Cluster from "./Cluster.js"
+import * as DatabaseEvents from "./DatabaseEvents.js"
+import { freshDatabase, killAll } from "./Process.js"
 
 const USAGE = `Usage: pnpm chaos [options]
 
   --kills <n>        SIGKILLs per backend (default 10)
   --seed <n>         the kill schedule's seed (default 1)
   --backend <name>   sqlite, postgres or both (default both)
-  --pg <url>         the Postgres server a fresh database is created on
-                     (default $AGENTOS_CHAOS_PG_URL or postgres://postgres@127.0.0.1:5432/postgres)
+  --pg <url>         run on a fresh database of this Postgres server instead, with no
+                     database events (default: a private cluster, below)
+  --restart-at <n>   the cycle in which the database is restarted (default kills/3, rounded up)
+  --exhaust-at <n>   the cycle in which the connection pool is exhausted (default 2·kills/3, rounded up)
+  --down <s>         seconds the restarted database stays down (default 3)
+  --hold <s>         seconds every connection slot is held (default 10)
   --tasks <min,max>  tasks the load generator submits each cycle (default 5,15)
   --after <min,max>  seconds from the load's end to the kill (default 0,4)
   --agents <n>       the load generator's agents (default 2)
@@ -30,6 +36,10 @@ const ARGS = {
   seed: { type: "string" },
   backend: { type: "string" },
   pg: { type: "string" },
+  "restart-at": { type: "string" },
+  "exhaust-at": { type: "string" },
+  down: { type: "string" },
+  hold: { type: "string" },
   tasks: { type: "string" },
   after: { type: "string" },
   probe: { type: "string" },
@@ -49,14 +59,58 @@ const freePort = () =>
     })
   })
 
-/** One backend's run in a temporary directory (and a fresh Postgres database, dropped after). */
+/** The full-length Postgres run's database events on its private cluster (cycles count from 1). */
+export interface PrivateCluster {
+  readonly restartAt: number
+  readonly exhaustAt: number
+  readonly downMillis: number
+  readonly holdMillis: number
+}
+
+/** The private cluster, while a run uses it: removed on SIGINT or SIGTERM too. */
+let current: Cluster.Cluster | undefined
+
+/**
+ * One backend's run in a temporary directory. Postgres: a fresh database on
+ * the server of `pg` (dropped after), or with `{ private }` a private cluster
+ * on a free port with its database events (stopped and removed after).
+ */
 export const runBackend = async (
   backend: "sqlite" | "postgres",
-  options: Omit<Chaos.Options, "backend" | "databaseUrl" | "port" | "workDir">,
-  pgAdminUrl: string
+  options: Omit<Chaos.Options, "backend" | "databaseUrl" | "port" | "workDir" | "databaseEvents">,
+  pg: string | { readonly private: PrivateCluster }
 ): Promise<Chaos.Report> => {
   const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `agentos-chaos-${backend}-`))
-  const database = backend === "postgres" ? freshDatabase(pgAdminUrl) : undefined
+  let database: { readonly url: string; readonly drop: (keep: boolean) => void } | undefined
+  let databaseEvents: Array<Chaos.DatabaseEvent> = []
+  if (backend === "postgres" && typeof pg === "string") database = freshDatabase(pg)
+  else if (backend === "postgres" && typeof pg !== "string") {
+    let port = await freePort()
+    while (port === 5432) port = await freePort()
+    const cluster = Cluster.start(port)
+    current = cluster
+    options.log?.(`private Postgres ${cluster.version} cluster on 127.0.0.1:${port} in ${cluster.dir}`)
+    database = {
+      url: cluster.serviceUrl,
+      drop: (keep) => {
+        cluster.destroy(keep)
+        if (keep) options.log?.(`private cluster stopped, kept: ${cluster.dir}`)
+        current = undefined
+      }
+    }
+    databaseEvents = [
+      {
+        cycle: pg.private.restartAt,
+        name: "database restart",
+        run: DatabaseEvents.restart(cluster, pg.private.downMillis)
+      },
+      {
+        cycle: pg.private.exhaustAt,
+        name: "connection pool exhausted",
+        run: DatabaseEvents.exhaust(cluster, pg.private.holdMillis)
+      }
+    ]
+  }
   // A run with violations, or one that failed, keeps its logs and witnesses for a look.
   let keep = true
   try {
@@ -65,20 +119,28 @@ export const runBackend = async (
       backend,
       port: await freePort(),
       workDir,
+      databaseEvents,
       ...(database === undefined ? {} : { databaseUrl: database.url })
     })
     keep = report.violations.length > 0
     return report
   } finally {
     if (keep) options.log?.(`kept for inspection: ${workDir}`)
-    database?.drop()
+    database?.drop(keep)
     if (!keep) Fs.rmSync(workDir, { recursive: true, force: true })
   }
 }
 
 /** The report's figures (bench/results format). */
 export const figures = (report: Chaos.Report): Array<Bench.Figure> => {
-  const config = { backend: report.backend, kills: report.kills, seed: report.seed }
+  const config = {
+    backend: report.backend,
+    kills: report.kills,
+    seed: report.seed,
+    ...(report.events.length === 0 ? {} : {
+      databaseEvents: report.events.map((e) => `${e.name} in cycle ${e.cycle}`).join(", ")
+    })
+  }
   const figure = (name: string, value: number, unit: string, better: "higher" | "lower", note?: string) => ({
     name: `chaos (${report.backend}): ${name}`,
     value,
@@ -125,6 +187,41 @@ export const figures = (report: Chaos.Report): Array<Bench.Figure> => {
       "lower",
       "equal to billed for settled calls; between billed and reserved for interrupted ones"
     ),
+    ...report.events.flatMap((e) => {
+      const count = (match: (status: string) => boolean) =>
+        Object.entries(e.submissions).filter(([status]) => match(status)).reduce((n, [, v]) => n + v, 0)
+      const detail = Object.entries(e.detail).map(([k, v]) => `${k} ${v}`).join(", ")
+      return [
+        figure(`${e.name}: database unreachable`, e.outageMillis, "ms", "lower", detail),
+        figure(
+          `${e.name}: /readyz 200 and a 202 after the database's return`,
+          e.recoveredMillis ?? -1,
+          "ms",
+          "lower",
+          e.recoveredMillis === undefined ? "not within the bound" : undefined
+        ),
+        figure(
+          `${e.name}: submissions meanwhile refused (503 or 429)`,
+          count((s) => /^(503|429)/.test(s)),
+          "count",
+          "higher"
+        ),
+        figure(`${e.name}: submissions meanwhile accepted`, count((s) => s.startsWith("202")), "count", "higher"),
+        figure(
+          `${e.name}: submissions meanwhile not answered in 5 s`,
+          count((s) => s.startsWith("no answer")),
+          "count",
+          "lower"
+        ),
+        figure(
+          `${e.name}: submissions meanwhile answered another 5xx`,
+          count((s) => s.startsWith("5") && !s.startsWith("503")),
+          "count",
+          "lower",
+          Object.entries(e.submissions).map(([k, v]) => `${k} ×${v}`).join(", ")
+        )
+      ]
+    }),
     figure("restart to /healthz, median", Bench.median(report.restartMillis), "ms", "lower"),
     figure("every task terminal after the last start", report.finishMillis, "ms", "lower"),
     figure("run length", report.seconds, "s", "lower")
@@ -175,10 +272,29 @@ const main = async () => {
     finishMillis: number(values.finish, 180) * 1000,
     log: (line: string) => console.log(`[chaos] ${line}`)
   }
-  const pg = values.pg ?? process.env.AGENTOS_CHAOS_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
+  const pg = values.pg !== undefined ? values.pg : {
+    private: {
+      restartAt: number(values["restart-at"], Math.ceil(options.kills / 3)),
+      exhaustAt: number(values["exhaust-at"], Math.ceil((2 * options.kills) / 3)),
+      downMillis: number(values.down, 3) * 1000,
+      holdMillis: number(values.hold, 10) * 1000
+    }
+  }
+  // Interrupted: the service and the private cluster go too (each bounded).
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`[chaos] ${signal}: stopping the service and removing the private cluster`)
+      killAll()
+      current?.destroy()
+      process.exit(130)
+    })
+  }
   const reports: Array<Chaos.Report> = []
   for (const backend of backends) {
-    console.log(`[chaos] ${backend}: ${options.kills} kills, seed ${options.seed}`)
+    const events = backend === "postgres" && typeof pg !== "string"
+      ? `, private cluster: restart in cycle ${pg.private.restartAt}, exhaustion in cycle ${pg.private.exhaustAt}`
+      : ""
+    console.log(`[chaos] ${backend}: ${options.kills} kills, seed ${options.seed}${events}`)
     const report = await runBackend(backend, options, pg)
     console.log(Chaos.format(report))
     reports.push(report)
