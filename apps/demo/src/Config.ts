@@ -7,6 +7,8 @@ export interface AppConfig {
   readonly host: string
   readonly port: number
   readonly dataDir: string
+  /** SQLite's `synchronous` pragma (WAL mode): `normal` syncs at WAL checkpoints only; `full` every commit. */
+  readonly sqliteSynchronous: "normal" | "full"
   readonly databaseUrl: Option.Option<Redacted.Redacted>
   readonly apiToken: Option.Option<Redacted.Redacted>
   readonly maxBodyBytes: number
@@ -55,6 +57,7 @@ export const AppConfig: Config.Config<AppConfig> = Config.all({
     Config.validate({ message: "PORT must be 0 (any free port) to 65535", validation: (p) => p >= 0 && p <= 65535 })
   ),
   dataDir: Config.string("AGENTOS_DATA_DIR").pipe(Config.withDefault(".agentos-data")),
+  sqliteSynchronous: Config.literal("normal", "full")("AGENTOS_SQLITE_SYNCHRONOUS").pipe(Config.withDefault("normal")),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
   apiToken: Config.option(Config.redacted("AGENTOS_API_TOKEN")).pipe(
     Config.map(Option.filter((token) => Redacted.value(token).length > 0))

@@ -24,7 +24,7 @@ import type { DecisionLog } from "@agentos/router"
 import { SharedState } from "@agentos/state"
 import { TaskQueue } from "@agentos/supervisor"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer, Option } from "effect"
@@ -45,7 +45,13 @@ export const sql = (config: AppConfig): Layer.Layer<SqlClient.SqlClient, unknown
     onNone: () =>
       Layer.unwrapEffect(Effect.sync(() => {
         Fs.mkdirSync(config.dataDir, { recursive: true })
-        return SqliteClient.layer({ filename: Path.join(config.dataDir, "agentos.db") })
+        const client = SqliteClient.layer({ filename: Path.join(config.dataDir, "agentos.db") })
+        // Set whatever the build's default (better-sqlite3 compiles WAL mode's to NORMAL).
+        const pragma = Layer.effectDiscard(Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql.unsafe(`PRAGMA synchronous = ${config.sqliteSynchronous === "full" ? "FULL" : "NORMAL"}`)
+        ))
+        return Layer.provideMerge(pragma, client)
       })),
     onSome: (url) => PgClient.layer({ url, maxConnections: 10 })
   })

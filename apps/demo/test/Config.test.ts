@@ -2,6 +2,9 @@ import { Backends } from "@agentos/testkit"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Layer, Logger, LogLevel, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { AppConfig } from "../src/Config.js"
 import * as Stack from "../src/Stack.js"
 import { client, config, start } from "./harness.js"
@@ -50,6 +53,29 @@ describe("demo config", () => {
       }
       // An empty token is no token.
       assert.isTrue(Option.isNone((yield* read({ AGENTOS_API_TOKEN: "" })).apiToken))
+    }))
+
+  it.scoped("AGENTOS_SQLITE_SYNCHRONOUS sets SQLite's synchronous pragma; anything else fails at start", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-sync-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      // SQLite's own numbers: 1 is NORMAL, 2 is FULL.
+      for (
+        const [env, expected] of [[{}, 1], [{ AGENTOS_SQLITE_SYNCHRONOUS: "full" }, 2], [{
+          AGENTOS_SQLITE_SYNCHRONOUS: "normal"
+        }, 1]] as const
+      ) {
+        const c = { ...(yield* read(env)), dataDir: dir }
+        const rows = yield* Effect.scoped(Effect.flatMap(
+          Layer.build(Stack.sql(c)),
+          (context) => Context.get(context, SqlClient.SqlClient)`PRAGMA synchronous`
+        ))
+        assert.deepStrictEqual(rows, [{ synchronous: expected }])
+      }
+      const error = yield* Effect.flip(read({ AGENTOS_SQLITE_SYNCHRONOUS: "off" }))
+      assert.include(String(error), "AGENTOS_SQLITE_SYNCHRONOUS")
     }))
 
   it.live.skipIf(Backends.skipPostgres())(

@@ -27,6 +27,11 @@ export interface HeapSample {
   /** Seconds since the offer started (negative: before it). */
   readonly t: number
   readonly heapUsedMB: number
+  /** The service's event loop over the second before the sample: its p99 and largest delay (ms). */
+  readonly loopP99Millis?: number
+  readonly loopMaxMillis?: number
+  /** CPU time the service used in that second (ms; 1,000 is one core). */
+  readonly cpuMillis?: number
   readonly rssMB: number
 }
 
@@ -47,7 +52,14 @@ export interface Options {
   readonly stallSeconds: number
   readonly drainSeconds: number
   /** The service's heap, sampled every second. */
-  readonly heap: Effect.Effect<{ readonly heapUsed: number; readonly rss: number }>
+  readonly heap: Effect.Effect<{
+    readonly heapUsed: number
+    readonly rss: number
+    /** When the service reports them (`serve.ts` does): its event loop's delay and CPU over the last second. */
+    readonly loopP99?: number
+    readonly loopMax?: number
+    readonly cpuMillis?: number
+  }>
   readonly log?: (line: string) => void
 }
 
@@ -81,6 +93,17 @@ export interface Report {
     readonly samples: ReadonlyArray<HeapSample>
     readonly maxHeapUsedMB: number
     readonly maxRssMB: number
+  }
+  /**
+   * The service's own view over the offer, one figure a second: the largest
+   * event-loop delay of each second, and the CPU it used (1,000 ms is a
+   * whole core). A delay with CPU to spare is time the process waited to be
+   * scheduled or on a synchronous call (a disk sync); with a core in use, its
+   * own work.
+   */
+  readonly serviceLoop: {
+    readonly maxDelayPerSecondMillis: Percentiles
+    readonly cpuMillisPerSecond: Percentiles
   }
   readonly drain: {
     readonly seconds: number
@@ -205,7 +228,15 @@ export const run = (options: Options): Effect.Effect<Report> =>
     const sampler = Effect.gen(function*() {
       while (true) {
         const h = yield* options.heap
-        heap.push({ t: round2(seconds()), heapUsedMB: mb(h.heapUsed), rssMB: mb(h.rss) })
+        heap.push({
+          t: round2(seconds()),
+          heapUsedMB: mb(h.heapUsed),
+          rssMB: mb(h.rss),
+          ...(h.loopMax === undefined
+            ? {}
+            : { loopP99Millis: round2(h.loopP99 ?? 0), loopMaxMillis: round2(h.loopMax) }),
+          ...(h.cpuMillis === undefined ? {} : { cpuMillis: Math.round(h.cpuMillis) })
+        })
         yield* Effect.sleep(Duration.seconds(1))
       }
     })
@@ -297,6 +328,12 @@ export const run = (options: Options): Effect.Effect<Report> =>
         samples: heap,
         maxHeapUsedMB: Math.max(0, ...heap.map((h) => h.heapUsedMB)),
         maxRssMB: Math.max(0, ...heap.map((h) => h.rssMB))
+      },
+      serviceLoop: {
+        maxDelayPerSecondMillis: percentiles(
+          heap.flatMap((h) => h.loopMaxMillis === undefined ? [] : [h.loopMaxMillis])
+        ),
+        cpuMillisPerSecond: percentiles(heap.flatMap((h) => h.cpuMillis === undefined ? [] : [h.cpuMillis]))
       },
       drain: { seconds: round2(drainSeconds), drained, statuses }
     } satisfies Report

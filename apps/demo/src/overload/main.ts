@@ -68,7 +68,10 @@ const main = Effect.gen(function*() {
   const base = `http://127.0.0.1:${port}`
   const serviceLog = Path.join(dataDir, "service.log")
   const log = Fs.openSync(serviceLog, "a")
-  let heap = { heapUsed: 0, rss: 0 }
+  let heap: { heapUsed: number; rss: number; loopP99?: number; loopMax?: number; cpuMillis?: number } = {
+    heapUsed: 0,
+    rss: 0
+  }
   const child = spawn(process.execPath, ["--conditions=@agentos/source", "--import", "tsx", "src/overload/serve.ts"], {
     cwd: appDir,
     stdio: ["ignore", "pipe", log],
@@ -153,6 +156,9 @@ const main = Effect.gen(function*() {
     `(${healthz.samples} samples, ${healthz.over100ms} over 100 ms, ${healthz.failed} failed)`,
     `heap           max ${report.heap.maxHeapUsedMB} MB used, max RSS ${report.heap.maxRssMB} MB ` +
     `(${report.heap.samples.length} samples)`,
+    `service loop   largest delay per second: p50 ${report.serviceLoop.maxDelayPerSecondMillis.p50} ms, ` +
+    `p99 ${report.serviceLoop.maxDelayPerSecondMillis.p99} ms; CPU per second p50 ` +
+    `${report.serviceLoop.cpuMillisPerSecond.p50} ms, p99 ${report.serviceLoop.cpuMillisPerSecond.p99} ms`,
     `drain          ${drain.drained ? "drained" : "NOT drained"} in ${drain.seconds} s; ` +
     `accepted tasks: ${JSON.stringify(drain.statuses)}`,
     `load average   before ${loadBefore.join(" ")}, after ${result.machine.loadAverageAfter.join(" ")}`,
