@@ -6,6 +6,7 @@
 // run left in a SQL queue do not hold a group's slots and have their grants
 // released; a `handBack` shutdown returns the tasks running here to the
 // queue for another process, with the usage they reported.
+import type * as AdmissionPolicy from "@agentos/core/AdmissionPolicy"
 import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import { Backends } from "@agentos/testkit"
@@ -399,5 +400,41 @@ describe("a submitWait whose timeout passes while its task is being queued", () 
       assert.strictEqual(yield* sup.status(handle.id), "queued")
       yield* sup.cancel(handle.id)
       assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:release"])
+    }).pipe(Effect.scoped))
+})
+
+describe("a submit that gives up while a policy is taking its grant", () => {
+  it.effect("does not cut the grant step: a grant taken after it left is released, once", () =>
+    Effect.gen(function*() {
+      // A policy whose grant is taken (tokens held) before its admit returns,
+      // as a store that writes the reservation and then answers.
+      const held = new Map<string, number>()
+      let next = 0
+      const slowPolicy: AdmissionPolicy.AdmissionPolicyService = {
+        admit: () =>
+          Effect.suspend(() => {
+            const id = `grant-${++next}`
+            held.set(id, 0)
+            return Effect.as(Effect.sleep("2 seconds"), { id })
+          }),
+        commit: (id) => Effect.sync(() => held.set(id, held.get(id)! + 1)),
+        release: (id) => Effect.sync(() => held.set(id, held.get(id)! + 1))
+      }
+      const sup = yield* make({ types: [work], admission: [slowPolicy] })
+      // One submitWait times out, one plain submit's caller is interrupted, both in the middle of admit.
+      const waited = yield* Effect.fork(sup.submitWait({ type: work, payload: { n: 1 } }, { timeout: "1 second" }))
+      const plain = yield* Effect.fork(sup.submit({ type: work, payload: { n: 2 } }))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      // It gave up at its timeout, refused as a full system refuses (not SupervisorClosed: nothing closed).
+      const refused = yield* Effect.flip(Fiber.join(waited))
+      assert.strictEqual(refused._tag, "Backpressure")
+      yield* Fiber.interrupt(plain)
+      assert.deepStrictEqual([...held.entries()], [["grant-1", 0], ["grant-2", 0]])
+      // The grant steps end after the callers left: both grants go back, once.
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.deepStrictEqual([...held.entries()], [["grant-1", 1], ["grant-2", 1]])
+      assert.strictEqual((yield* sup.snapshot).queueDepth.work, 0)
     }).pipe(Effect.scoped))
 })

@@ -1325,17 +1325,43 @@ export const make = (
         ...(request.estimatedTokens === undefined ? {} : { estimatedTokens: request.estimatedTokens }),
         priority: request.priority ?? 0
       })
-      // Once a grant is given the task is queued (or the grant released)
-      // without interruption: a submit interrupted there (a `submitWait`
-      // timeout, a caller gone) must not leave a grant that nothing settles.
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          restore(bound === undefined ? asked : bound(asked)).pipe(
-            Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels)))
-          ),
-          (grant) => accept(type, request, payload, id, grant.id, span)
+      // The grant step is never cut: a policy may hold what it grants before
+      // its `admit` returns, so an interrupt inside it could leave a grant
+      // nobody knows of. It runs uninterruptibly in a fiber of its own
+      // (`disconnect`), so that a submit that gives up meanwhile (a
+      // `submitWait` timeout, a caller gone) still returns at once; the
+      // grant, once given, then has exactly one owner: the submit, which
+      // queues the task or releases it, or — when the submit has left — the
+      // step itself, which releases it. Once a grant is given the task is
+      // queued (or the grant released) without interruption too.
+      return Effect.uninterruptibleMask((restore) => {
+        let given: AdmissionPolicy.AdmissionGrant | undefined
+        let left = false
+        const step = Effect.flatMap(
+          asked,
+          (grant) =>
+            Effect.suspend(() => {
+              if (left) return Effect.zipRight(releaseGrant(id, grant.id), Effect.interrupt)
+              given = grant
+              return Effect.succeed(grant)
+            })
         )
-      )
+        const granted = Effect.disconnect(Effect.uninterruptible(step))
+        return restore(bound === undefined ? granted : bound(granted)).pipe(
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              if (Exit.isSuccess(exit)) return Effect.void
+              // The submit leaves: a grant given meanwhile (the step won the
+              // race but its answer was not taken) is released here; one
+              // still to come is released by the step.
+              left = true
+              return given === undefined ? Effect.void : releaseGrant(id, given.id)
+            })
+          ),
+          Effect.tapError(() => Effect.sync(() => Metrics.rejections.unsafeUpdate(1, Metrics.admissionLabels))),
+          Effect.flatMap((grant) => accept(type, request, payload, id, grant.id, span))
+        )
+      })
     }
 
     // Queues an accepted task (its grant, if any, is released when it cannot
@@ -1466,8 +1492,13 @@ export const make = (
       // The last refusal: an error, or the type whose queue was full.
       let last: Supervisor.SubmitError | TypeEntry | undefined
       const name = typeof request.type === "string" ? request.type : request.type?.name
-      const refusal = (): Supervisor.SubmitError =>
-        last === undefined ? new SupervisorClosed() : "_tag" in last ? last : backpressureError(last)
+      // Before any refusal (the timeout passed in the first admission call):
+      // the type's backpressure, unless the supervisor closed meanwhile.
+      const refusal = (): Supervisor.SubmitError => {
+        if (last !== undefined) return "_tag" in last ? last : backpressureError(last)
+        const type = types.get(name)
+        return closed || type === undefined ? new SupervisorClosed() : backpressureError(type)
+      }
       let deadline = Infinity
       const bound: Bound | undefined = waitOptions?.timeout === undefined ? undefined : <A, E>(
         effect: Effect.Effect<A, E>
