@@ -56,13 +56,24 @@ const backends: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Lay
   ...sqlQueues
 ]
 
+/** Polls `condition` until it holds (bounded: 10 s of real time in all). */
 const waitUntil = <E>(condition: Effect.Effect<boolean, E>) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 2_000; i++) {
       if (yield* condition) return
-      yield* Effect.sleep("25 millis")
+      yield* Effect.sleep("5 millis")
     }
     return yield* Effect.die(new Error("the condition never held"))
+  })
+
+/** Waits until `fiber` is suspended (it reached its first wait: a stream reader, subscribed). */
+const suspended = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1_000; i++) {
+      if ((yield* Fiber.status(fiber))._tag === "Suspended") return
+      yield* Effect.yieldNow()
+    }
+    return yield* Effect.die(new Error("the fiber never waited"))
   })
 
 /** A dead-letter port that validates letters as a real store does (core's schema). */
@@ -81,14 +92,22 @@ const validatingDeadLetters = () => {
   return { letters, layer }
 }
 
-/** Poisons task `id` as runners that die would: `maxDeliveries` claims whose leases expire. */
+/**
+ * Poisons task `id` as runners that die would: `maxDeliveries` claims whose
+ * leases expire, each reclaimed as soon as its expiry (by the queue's clock)
+ * has passed.
+ */
 const poison = (queue: TaskQueue.TaskQueueService, id: string) =>
   Effect.gen(function*() {
     yield* queue.offer(record({ id, type: "work", payload: { n: 1 } }), { maxQueued: 10 })
     for (let i = 0; i < sharedOptions.maxDeliveries; i++) {
       yield* queue.claim("work", { limits: {}, holder: "dead", leaseMillis: 30 })
-      yield* Effect.sleep("60 millis")
-      yield* queue.reclaim({ maxDeliveries: sharedOptions.maxDeliveries })
+      yield* waitUntil(
+        Effect.map(
+          queue.reclaim({ maxDeliveries: sharedOptions.maxDeliveries }),
+          (reclaimed) => reclaimed.requeued + reclaimed.poisoned === 1
+        )
+      )
     }
   })
 
@@ -194,7 +213,7 @@ describe("a retry the queue will not take back", () => {
 })
 
 describe("a grant whose release fails", () => {
-  it.live("is reported as every settle failure is (counted, logged, published)", () =>
+  it.effect("is reported as every settle failure is (counted, logged, published)", () =>
     Effect.gen(function*() {
       const { layer } = yield* queueOf(TaskQueue.layerMemory())
       const recording = recordingPolicy()
@@ -203,7 +222,7 @@ describe("a grant whose release fails", () => {
       const published = yield* Effect.forkScoped(
         Stream.runHead(Stream.filter(sup.events, (event) => event._tag === "GrantSettleFailed"))
       )
-      yield* Effect.sleep("50 millis")
+      yield* suspended(published)
       const before = (yield* Metric.value(Metrics.grantSettleFailures)).count
       // No worker takes it: it stays queued; a cancel by id ends it in the queue and releases its grant.
       const handle = yield* sup.submit({ type: work, payload: { n: 1 } })
@@ -382,7 +401,7 @@ describe("shutdown mode handBack", () => {
 })
 
 describe("a submitWait whose timeout passes while its task is being queued", () => {
-  it.live("is not cut there: the task granted is queued and answered, and its grant is settled once", () =>
+  it.effect("is not cut there: the task granted is queued and answered, and its grant is settled once", () =>
     Effect.gen(function*() {
       // A slow queue (a loaded database): the offer outlasts the submit's timeout.
       const { layer } = yield* queueOf(
@@ -396,7 +415,13 @@ describe("a submitWait whose timeout passes while its task is being queued", () 
       )
       const recording = recordingPolicy()
       const sup = yield* build({ types: [work], admission: [recording.policy], shared: sharedOptions }, layer)
-      const handle = yield* sup.submitWait({ type: work, payload: { n: 1 } }, { timeout: "50 millis" })
+      const submitted = yield* Effect.fork(sup.submitWait({ type: work, payload: { n: 1 } }, { timeout: "50 millis" }))
+      yield* settle
+      // Past its timeout, the offer still running: not answered yet, and not refused.
+      yield* TestClock.adjust("50 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(submitted)))
+      yield* TestClock.adjust("250 millis")
+      const handle = yield* Fiber.join(submitted)
       assert.strictEqual(yield* sup.status(handle.id), "queued")
       yield* sup.cancel(handle.id)
       assert.deepStrictEqual(recording.events, [`grant-1:admit:${handle.id}`, "grant-1:release"])
