@@ -18,7 +18,9 @@
 //     whose runners keep dying ends as a poison task (`TaskPoisoned`): the
 //     instance that ends it marks its workflow failed with that cause and
 //     writes the workflow's dead letter, so it can be retried or replayed —
-//     none vanish, and no workflow is left `running` with nobody to run it.
+//     none vanish. If that instance dies first, the poison sweep (every
+//     instance, at start and periodically) marks it: no workflow is left
+//     `running` with nobody to run it.
 // A task's id is its workflow's id (a retry of a workflow is a new task).
 // Finished tasks are kept for `AGENTOS_TASK_RETENTION`, then purged by the
 // supervisor's poll.
@@ -28,7 +30,7 @@ import type { AdmissionPolicy } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import type { Letter } from "@agentos/dlq"
 import type { AgentMemory } from "@agentos/memory"
-import type { SharedState } from "@agentos/state"
+import { SharedState } from "@agentos/state"
 import { Supervisor, Task, TaskQueue } from "@agentos/supervisor"
 import type { Errors as SupervisorErrors } from "@agentos/supervisor"
 import type * as LanguageModel from "@effect/ai/LanguageModel"
@@ -56,6 +58,17 @@ import { research } from "./Research.js"
 export const ESTIMATED_TOKENS = 4_000
 
 export const TASK_TYPES = ["research"] as const
+
+/**
+ * The shared-state key naming the retry task that last started a workflow
+ * (its handler writes it before the engine runs the workflow): the poison
+ * sweep's way from a workflow to its current task. Under `demo/`, which the
+ * API does not let a client write.
+ */
+export const runIndexKey = (workflowId: string) => `demo/runs/${workflowId}`
+
+/** How many `running` workflows one poison sweep looks at. */
+const SWEEP_BATCH = 100
 
 /** The name of the team's worker in the supervisor. */
 export const WORKER = "researchers"
@@ -163,6 +176,12 @@ export class Team extends Context.Tag("@agentos/demo/Team")<Team, {
   readonly ready: Effect.Effect<boolean>
   /** What this instance counted since it started. */
   readonly counts: Effect.Effect<Counts>
+  /**
+   * One poison sweep (the team runs one at start and then periodically):
+   * workflows left `running` whose current task ended poisoned are marked
+   * failed with their dead letter. Returns how many this call marked.
+   */
+  readonly sweepPoisoned: Effect.Effect<number, Api.InternalError>
   readonly supervisor: Supervisor.SupervisorService
 }>() {}
 
@@ -241,6 +260,7 @@ export const layer = (
       const services = yield* Effect.context<
         LanguageModel.LanguageModel | AgentMemory.AgentMemory | SharedState.SharedState
       >()
+      const state = Context.get(services, SharedState.SharedState)
       const counts = yield* Ref.make<Counts>({ accepted: 0, completed: 0, failed: 0, refused: 0 })
       const ready = yield* Ref.make(false)
       const count = (key: keyof Counts, outcome: string = key) =>
@@ -273,7 +293,14 @@ export const layer = (
       // interrupted (a cancel, a timeout, or a shutdown that hands it back) is not counted here.
       const handler = (payload: TaskPayload, context: Task.TaskContext) => {
         const workflowId = payload.workflowId ?? context.taskId
-        return runWorkflow(payload, workflowId).pipe(
+        // A retry names itself the workflow's current task before it runs it (for the poison sweep).
+        const index = payload.mode === "retry"
+          ? state.set(runIndexKey(workflowId), { taskId: context.taskId }, {
+            agent: WORKER,
+            strategy: "last-write-wins"
+          })
+          : Effect.void
+        return Effect.zipRight(index, runWorkflow(payload, workflowId)).pipe(
           Effect.provideService(TaskUsage, { report: context.reportUsage }),
           Effect.provide(services),
           Effect.map((final) => ({ workflowId, report: final.report ?? "" })),
@@ -288,97 +315,154 @@ export const layer = (
       // `running` by the runner that died; the instance that records the task's end marks the
       // workflow failed with that cause and writes its dead letter (as the engine does for a
       // failed workflow), so the workflow can be retried from the API or its letter replayed.
-      const failPoisoned = (taskId: string, poison: PoisonFields) =>
+      //
+      // The marking holds the workflow's lease, so instances on one database never both mark it,
+      // and marks only a workflow still `running` (or never started), so a second marking changes
+      // nothing. The letter is written first (the dead letter queue keeps one per task and run),
+      // the failed checkpoint last: a process that dies between the task's end and the marking, or
+      // between the letter and the checkpoint, leaves the workflow `running` — and the poison sweep
+      // below marks it. `wait`: wait for the dead runner's workflow lease to expire; without it a
+      // workflow still leased is left to a later sweep. True when this call marked the workflow.
+      const failPoisoned = (taskId: string, poison: PoisonFields, wait: boolean) =>
         Effect.gen(function*() {
           const stored = yield* queue.status(taskId)
-          if (Option.isNone(stored)) return
+          if (Option.isNone(stored)) return false
           const payload = decodePayload(stored.value.record.payload)
-          if (Option.isNone(payload)) return
+          if (Option.isNone(payload)) return false
           const workflowId = (payload.value.workflowId ?? taskId) as Checkpoint.Checkpoint["workflowId"]
-          const now = yield* Clock.currentTimeMillis
           const error = {
             tag: "TaskPoisoned",
             message: `task ${taskId} is a poison task: ${poison.lostDeliveries} of its ${poison.deliveries} ` +
               `deliveries were lost to runners that died`
           }
-          // The workflow's lease, once the dead runner's has expired.
           const holder = `${WORKER}-poison-${taskId}`
           const ttl = Duration.toMillis(config.leaseTtl)
-          const fresh: Checkpoint.Checkpoint = {
-            workflowId,
-            name: research.name,
-            version: research.version,
-            status: "failed",
-            state: { topic: payload.value.topic, agent: payload.value.agent },
-            completedSteps: [],
-            attempts: {},
-            run: 1,
-            failure: { step: research.steps[0]!.name, stepIndex: 0, attempts: 0, error, at: now },
-            createdAt: now,
-            updatedAt: now,
-            epoch: 0
-          }
-          const grant = yield* store.acquireAndCreate(workflowId, holder, ttl, fresh).pipe(
-            Effect.retry({
+          const acquire = store.acquire(workflowId, holder, ttl)
+          const lease = yield* wait
+            ? acquire.pipe(Effect.retry({
               while: (e) => e._tag === "WorkflowBusy",
               schedule: Schedule.spaced(Duration.millis(Math.max(10, ttl / 10))).pipe(
                 Schedule.upTo(Duration.times(config.leaseTtl, 3))
               )
-            })
-          )
-          let checkpoint: Checkpoint.Checkpoint = fresh
-          if (!grant.created) {
+            }))
+            : acquire
+          return yield* Effect.gen(function*() {
             const loaded = yield* store.load(workflowId)
-            // Ended meanwhile (or never started by the engine and ended since): nothing to mark.
-            if (Option.isNone(loaded) || loaded.value.status !== "running") {
-              return yield* store.release(grant.lease)
+            // Ended meanwhile (marked by another instance, or ended by a run): nothing to mark.
+            if (Option.isSome(loaded) && loaded.value.status !== "running") return false
+            const now = yield* Clock.currentTimeMillis
+            let checkpoint: Checkpoint.Checkpoint
+            if (Option.isNone(loaded)) {
+              // Never started by the engine: a failed checkpoint at its first step.
+              checkpoint = {
+                workflowId,
+                name: research.name,
+                version: research.version,
+                status: "failed",
+                state: { topic: payload.value.topic, agent: payload.value.agent },
+                completedSteps: [],
+                attempts: {},
+                run: 1,
+                failure: { step: research.steps[0]!.name, stepIndex: 0, attempts: 0, error, at: now },
+                createdAt: now,
+                updatedAt: now,
+                epoch: lease.epoch
+              }
+            } else {
+              const c = loaded.value
+              const stepIndex = Math.min(c.completedSteps.length, research.steps.length - 1)
+              const step = research.steps[stepIndex]!.name
+              checkpoint = {
+                ...c,
+                status: "failed",
+                failure: { step, stepIndex, attempts: c.attempts[step] ?? 0, error, at: now },
+                updatedAt: now,
+                epoch: lease.epoch
+              }
             }
-            const c = loaded.value
-            const stepIndex = Math.min(c.completedSteps.length, research.steps.length - 1)
-            const step = research.steps[stepIndex]!.name
-            checkpoint = {
-              ...c,
-              status: "failed",
-              failure: { step, stepIndex, attempts: c.attempts[step] ?? 0, error, at: now },
-              updatedAt: now,
-              epoch: grant.lease.epoch
-            }
-            yield* store.save(grant.lease, checkpoint, { release: true })
-          } else {
-            yield* store.release(grant.lease)
-          }
-          const failure = checkpoint.failure!
-          yield* dlq.add({
-            source: "supervisor",
-            taskType: "research",
-            taskId: taskId as Letter.Letter["taskId"] & string,
-            workflow: { id: workflowId, name: research.name, version: research.version, step: failure.step },
-            attempt: Math.max(1, checkpoint.run),
-            attempts: Math.max(1, poison.deliveries - 1),
-            payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
-            error,
-            agent: payload.value.agent as Letter.Letter["agent"] & string,
-            firstAttemptAt: Math.min(stored.value.record.submittedAt, now),
-            lastAttemptAt: now,
-            context: {
-              cause: "lost-deliveries",
-              deliveries: poison.deliveries,
-              lostDeliveries: poison.lostDeliveries,
-              failures: poison.failures
-            }
-          })
-          yield* count("failed", "poisoned")
-          yield* Effect.logWarning(`team: workflow ${workflowId} failed: ${error.message}`)
-        }).pipe(
+            const failure = checkpoint.failure!
+            yield* dlq.add({
+              source: "supervisor",
+              taskType: "research",
+              taskId: taskId as Letter.Letter["taskId"] & string,
+              workflow: { id: workflowId, name: research.name, version: research.version, step: failure.step },
+              attempt: Math.max(1, checkpoint.run),
+              attempts: Math.max(1, poison.deliveries - 1),
+              payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
+              error,
+              agent: payload.value.agent as Letter.Letter["agent"] & string,
+              firstAttemptAt: Math.min(stored.value.record.submittedAt, now),
+              lastAttemptAt: now,
+              context: {
+                cause: "lost-deliveries",
+                deliveries: poison.deliveries,
+                lostDeliveries: poison.lostDeliveries,
+                failures: poison.failures
+              }
+            })
+            yield* store.save(lease, checkpoint, { release: true })
+            yield* count("failed", "poisoned")
+            yield* Effect.logWarning(`team: workflow ${workflowId} failed: ${error.message}`)
+            return true
+          }).pipe(
+            // The save that marks it releases the lease; anything else releases it here.
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit) && exit.value ? Effect.void : Effect.ignore(store.release(lease))
+            )
+          )
+        })
+      const followPoisoned = (taskId: string, poison: PoisonFields) =>
+        failPoisoned(taskId, poison, true).pipe(
           Effect.catchAllCause((cause) =>
-            Effect.logError(`team: the workflow of poison task ${taskId} could not be marked failed`, cause)
+            Effect.logError(
+              `team: the workflow of poison task ${taskId} could not be marked failed (the poison sweep will)`,
+              cause
+            )
           )
         )
+
+      // The task that runs a workflow now: its first task (the workflow's id), or the retry whose
+      // handler last started it (`runIndexKey`, written before the engine runs the workflow).
+      const currentTask = (workflowId: string) =>
+        Effect.map(state.get(runIndexKey(workflowId)), (entry) => {
+          const taskId = Option.isSome(entry) ? entry.value.value.taskId : undefined
+          return typeof taskId === "string" ? taskId : workflowId
+        })
+
+      // The poison sweep: the workflows left `running` whose current task ended poisoned (their
+      // follow-up above never ran, or did not finish) are marked failed with the stored cause and
+      // their dead letter. At most `SWEEP_BATCH` workflows a sweep, continuing where the last
+      // one stopped (from the first again after the last page). Returns how many it marked.
+      const sweepCursor = yield* Ref.make<string | undefined>(undefined)
+      const sweepPoisoned = Effect.gen(function*() {
+        const cursor = yield* Ref.get(sweepCursor)
+        const page = yield* engine.list({
+          name: research.name,
+          status: "running",
+          limit: SWEEP_BATCH,
+          ...(cursor === undefined ? {} : { cursor })
+        })
+        yield* Ref.set(sweepCursor, page.cursor)
+        let marked = 0
+        for (const checkpoint of page.items) {
+          const taskId = yield* currentTask(checkpoint.workflowId)
+          const stored = yield* queue.status(taskId)
+          if (Option.isNone(stored) || stored.value.outcome === undefined) continue
+          const poison = poisonOf(stored.value.outcome)
+          if (poison === undefined) continue
+          const done = yield* failPoisoned(taskId, poison, false).pipe(
+            Effect.catchTag("WorkflowBusy", () => Effect.succeed(false))
+          )
+          if (done) marked++
+        }
+        return marked
+      })
+
       // The queue as the supervisor sees it: every end it records is followed here, once (an
       // end is fenced by the claim's token, so only one instance records it).
       const followEnd = (taskId: string, outcome: TaskQueue.Outcome) => {
         const poison = poisonOf(outcome)
-        return poison === undefined ? Effect.void : failPoisoned(taskId, poison)
+        return poison === undefined ? Effect.void : followPoisoned(taskId, poison)
       }
       // (The supervisor refuses `handBack` over its memory queue, which it recognises by an
       // internal mark this wrapper does not carry. The simulation runs the team over the memory
@@ -660,6 +744,17 @@ export const layer = (
           )
 
       yield* Ref.set(ready, true)
+      // The poison sweep: now (what a process that died left), then every four workflow lease
+      // times (a dead runner's workflow lease must expire before a workflow can be marked).
+      const sweep = sweepPoisoned.pipe(Effect.mapError(internal("poison sweep")))
+      yield* sweep.pipe(
+        Effect.tap((marked) =>
+          marked > 0 ? Effect.logInfo(`team: the poison sweep failed ${marked} workflow(s)`) : Effect.void
+        ),
+        Effect.catchAllCause((cause) => Effect.logWarning("team: the poison sweep failed", cause)),
+        Effect.repeat(Schedule.spaced(Duration.max(Duration.times(config.leaseTtl, 4), Duration.seconds(1)))),
+        Effect.forkScoped
+      )
       // At a stop (this finalizer runs before the supervisor's): admission stops (503). The
       // supervisor's shutdown then hands back what is still running after the drain timeout.
       yield* Effect.addFinalizer(() => Ref.set(ready, false))
@@ -684,6 +779,7 @@ export const layer = (
         run,
         ready: Ref.get(ready),
         counts: Ref.get(counts),
+        sweepPoisoned: sweep,
         supervisor
       }
     })

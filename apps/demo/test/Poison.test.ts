@@ -8,8 +8,11 @@
 // (its model calls never answer) and is stopped, handing the task back; a
 // runner that dies is played on the task queue itself — three claims whose
 // leases expire unrenewed, each reclaimed as a lost delivery — and a second
-// instance then claims the poisoned task.
+// instance then claims the poisoned task. In the second test the instance
+// that ends the poisoned task dies before it marks the workflow (its end is
+// played on the queue): the poison sweep of two instances marks it, once.
 import { TaskQueue } from "@agentos/supervisor"
+import type { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { client, config, eventually, sharedBackends, sharedDatabase, start } from "./harness.js"
@@ -19,6 +22,76 @@ const quiet = <A, E, R>(effect: Effect.Effect<A, E, R>) => Logger.withMinimumLog
 /** The supervisor's default `maxDeliveries` (the demo does not change it). */
 const MAX_DELIVERIES = 3
 
+/**
+ * A workflow left `running`, its task back in the queue with `MAX_DELIVERIES` deliveries lost to
+ * runners that died: the next claim of the task finds it poisoned. Returns the task's (and the
+ * workflow's) id.
+ */
+const leftRunning = (database: () => Layer.Layer<SqlClient.SqlClient, unknown>, options: {
+  /** Left running by a retry (a task of its own) rather than by its first task. */
+  readonly byRetry?: boolean
+} = {}) =>
+  Effect.gen(function*() {
+    // 1. A workflow starts and is left `running`: its first model call never answers, and
+    //    the stop hands its task back to the queue (no failure, no lost delivery).
+    const ids = yield* Effect.scoped(Effect.gen(function*() {
+      const { base } = yield* start(
+        config({ simLatency: Duration.hours(1), drainTimeout: Duration.zero }),
+        database()
+      )
+      const http = client(base)
+      const started = yield* http.request("POST", "/workflows", { body: { topic: "poison", agent: "lead" } })
+      assert.strictEqual(started.status, 202, started.text)
+      const id: string = started.body.id
+      const running = (run: number) =>
+        eventually(Effect.map(
+          http.request("GET", `/workflows/${id}`),
+          (r) => r.status === 200 && r.body.status === "running" && r.body.run === run ? true : undefined
+        ))
+      yield* running(1)
+      if (!options.byRetry) return { workflowId: id, taskId: id }
+      // Cancelled, then retried: the retry is the task that runs it now.
+      const cancelled = yield* http.request("POST", `/workflows/${id}/cancel`)
+      assert.strictEqual(cancelled.status, 200, cancelled.text)
+      yield* eventually(Effect.map(
+        http.request("GET", `/workflows/${id}`),
+        (r) => r.body?.status === "cancelled" ? true : undefined
+      ))
+      const retried = yield* http.request("POST", `/workflows/${id}/retry`)
+      assert.strictEqual(retried.status, 202, retried.text)
+      yield* running(2)
+      return { workflowId: id, taskId: retried.body.id as string }
+    }))
+    const id = ids.taskId
+
+    // 2. Runners that die: each claims the task and never renews its lease; the reclaim
+    //    counts a lost delivery. The last one turns the task into a poison task.
+    yield* Effect.gen(function*() {
+      const queue = yield* TaskQueue.TaskQueue
+      const before = yield* queue.status(id)
+      assert.isTrue(Option.isSome(before))
+      assert.strictEqual(Option.getOrThrow(before).status, "queued")
+      assert.strictEqual(Option.getOrThrow(before).lostDeliveries, 0)
+      for (let i = 1; i <= MAX_DELIVERIES; i++) {
+        const claim = yield* queue.claim("research", { limits: {}, holder: `dead-runner-${i}`, leaseMillis: 1 })
+        assert.isTrue(Option.isSome(claim), `claim ${i}`)
+        assert.strictEqual(Option.getOrThrow(claim).record.id, id)
+        yield* eventually(Effect.map(
+          Effect.orDie(queue.reclaim({ maxDeliveries: MAX_DELIVERIES })),
+          (r) => r.requeued + r.poisoned > 0 ? true : undefined
+        ))
+      }
+      const after = Option.getOrThrow(yield* queue.status(id))
+      assert.strictEqual(after.status, "queued")
+      assert.strictEqual(after.lostDeliveries, MAX_DELIVERIES)
+      // The workflow is still `running`, with nobody to run it.
+    }).pipe(Effect.provide(queueOver(database)))
+    return ids
+  })
+
+const queueOver = (database: () => Layer.Layer<SqlClient.SqlClient, unknown>) =>
+  TaskQueue.layerSql({ notifications: false }).pipe(Layer.provide(database()))
+
 describe("demo service: a poison task", () => {
   it.live.each(sharedBackends)(
     "its workflow ends failed with its cause and a dead letter, and can be retried (%s)",
@@ -26,46 +99,7 @@ describe("demo service: a poison task", () => {
       Effect.gen(function*() {
         const database = yield* sharedDatabase(backend)
 
-        // 1. A workflow starts and is left `running`: its first model call never answers, and
-        //    the stop hands its task back to the queue (no failure, no lost delivery).
-        const id = yield* Effect.scoped(Effect.gen(function*() {
-          const { base } = yield* start(
-            config({ simLatency: Duration.hours(1), drainTimeout: Duration.zero }),
-            database()
-          )
-          const http = client(base)
-          const started = yield* http.request("POST", "/workflows", { body: { topic: "poison", agent: "lead" } })
-          assert.strictEqual(started.status, 202, started.text)
-          const id: string = started.body.id
-          yield* eventually(Effect.map(
-            http.request("GET", `/workflows/${id}`),
-            (r) => r.status === 200 && r.body.status === "running" ? true : undefined
-          ))
-          return id as string
-        }))
-
-        // 2. Runners that die: each claims the task and never renews its lease; the reclaim
-        //    counts a lost delivery. The last one turns the task into a poison task.
-        yield* Effect.gen(function*() {
-          const queue = yield* TaskQueue.TaskQueue
-          const before = yield* queue.status(id)
-          assert.isTrue(Option.isSome(before))
-          assert.strictEqual(Option.getOrThrow(before).status, "queued")
-          assert.strictEqual(Option.getOrThrow(before).lostDeliveries, 0)
-          for (let i = 1; i <= MAX_DELIVERIES; i++) {
-            const claim = yield* queue.claim("research", { limits: {}, holder: `dead-runner-${i}`, leaseMillis: 1 })
-            assert.isTrue(Option.isSome(claim), `claim ${i}`)
-            assert.strictEqual(Option.getOrThrow(claim).record.id, id)
-            yield* eventually(Effect.map(
-              Effect.orDie(queue.reclaim({ maxDeliveries: MAX_DELIVERIES })),
-              (r) => r.requeued + r.poisoned > 0 ? true : undefined
-            ))
-          }
-          const after = Option.getOrThrow(yield* queue.status(id))
-          assert.strictEqual(after.status, "queued")
-          assert.strictEqual(after.lostDeliveries, MAX_DELIVERIES)
-          // The workflow is still `running`, with nobody to run it.
-        }).pipe(Effect.provide(TaskQueue.layerSql({ notifications: false }).pipe(Layer.provide(database()))))
+        const { workflowId: id } = yield* leftRunning(database)
 
         // 3. The next instance claims the poison task and ends it without running it.
         const { base } = yield* start(config(), database())
@@ -107,6 +141,78 @@ describe("demo service: a poison task", () => {
           "completed",
           "completed"
         ])
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+
+  it.live.each(sharedBackends.flatMap((backend) => [{ backend, by: "first" }, { backend, by: "retry" }]))(
+    "the instance that ended it died before marking its workflow: the sweep of two instances marks it once " +
+      "($backend, left running by its $by task)",
+    ({ backend, by }) =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase(backend)
+        const { taskId: id, workflowId } = yield* leftRunning(database, { byRetry: by === "retry" })
+
+        // 3. An instance claims the poison task and records its end, then dies before it marks
+        //    the workflow: the end is in the queue, the workflow is still `running`, no letter.
+        yield* Effect.gen(function*() {
+          const queue = yield* TaskQueue.TaskQueue
+          const claim = Option.getOrThrow(
+            yield* queue.claim("research", { limits: {}, holder: "dying-instance", leaseMillis: 60_000 })
+          )
+          assert.strictEqual(claim.record.id, id)
+          assert.isTrue(claim.poisoned)
+          const ended = yield* queue.end(id, claim.token, {
+            status: "failed",
+            error: {
+              _tag: "TaskPoisoned",
+              taskId: id,
+              deliveries: claim.deliveries,
+              lostDeliveries: claim.lostDeliveries,
+              failures: claim.failures
+            }
+          })
+          assert.isTrue(ended)
+        }).pipe(Effect.provide(queueOver(database)))
+
+        // 4. Two instances start at once on the database; each sweeps at its start.
+        const [a, b] = yield* Effect.all([start(config(), database()), start(config(), database())], {
+          concurrency: 2
+        })
+        const http = client(a.base)
+        const workflow = yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${workflowId}`),
+          (r) => r.body?.status === "running" ? undefined : r.body
+        ))
+        assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
+        assert.strictEqual(workflow.failure.error.tag, "TaskPoisoned")
+        assert.match(workflow.failure.error.message, new RegExp(`${MAX_DELIVERIES} of its \\d+ deliveries were lost`))
+        // Swept again, by both at once: nothing more to mark.
+        assert.deepStrictEqual(yield* Effect.all([a.team.sweepPoisoned, b.team.sweepPoisoned], { concurrency: 2 }), [
+          0,
+          0
+        ])
+        // Marked once: one letter, one failure counted between the two instances.
+        const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
+        const mine = letters.filter((l) => l.workflow?.id === workflowId)
+        assert.strictEqual(mine.length, 1, JSON.stringify(letters))
+        assert.deepStrictEqual([mine[0].error.tag, mine[0].taskId, mine[0].context.cause], [
+          "TaskPoisoned",
+          id,
+          "lost-deliveries"
+        ])
+        const failed = (yield* a.team.counts).failed + (yield* b.team.counts).failed
+        assert.strictEqual(failed, 1)
+        const task = (yield* client(b.base).request("GET", `/tasks/${id}`)).body
+        assert.strictEqual(task.status, "failed")
+
+        // Retried from the API, it completes.
+        const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
+        assert.strictEqual(retried.status, 202, retried.text)
+        yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${workflowId}`),
+          (r) => r.body?.status === "completed" ? true : undefined
+        ))
       }).pipe(Effect.scoped, quiet),
     { timeout: 60_000 }
   )

@@ -15,6 +15,7 @@ import * as Api from "../src/Api.js"
 import * as Config from "../src/Config.js"
 import type { AppConfig } from "../src/Config.js"
 import * as Server from "../src/Server.js"
+import { Team } from "../src/Team.js"
 
 /** The repository's root, where `pnpm demo` runs. */
 export const root = Path.resolve(import.meta.dirname, "../../..")
@@ -131,12 +132,21 @@ export const client = (base: string, token?: string): Client => ({
 export const start = <E>(
   appConfig: AppConfig,
   sql: Layer.Layer<SqlClient.SqlClient, E>
-): Effect.Effect<{ readonly base: string; readonly state: SharedState.SharedStateService }, unknown, Scope.Scope> =>
+): Effect.Effect<
+  {
+    readonly base: string
+    readonly state: SharedState.SharedStateService
+    readonly team: Context.Tag.Service<typeof Team>
+  },
+  unknown,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(Server.layerWith(appConfig, sql, { terminal: false }))
     return {
       base: Server.baseUrl(Context.get(context, HttpServer.HttpServer).address),
-      state: Context.get(context, SharedState.SharedState)
+      state: Context.get(context, SharedState.SharedState),
+      team: Context.get(context, Team)
     }
   })
 
