@@ -287,8 +287,8 @@ export interface TaskQueueService {
   readonly end: (id: string, token: number, outcome: Outcome) => Effect.Effect<boolean, StoreError>
   /**
    * `end`, then `claim` of the next task of `type`, in one step (one
-   * statement on Postgres when every group is unlimited): a runner whose
-   * task ended takes its next one without a second round trip. `ended` is
+   * statement on Postgres): a runner whose task ended takes its next one
+   * without a second round trip. `ended` is
    * what `end` answered; the claim is made either way.
    */
   readonly endThenClaim: (

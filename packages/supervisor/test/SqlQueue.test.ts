@@ -170,6 +170,49 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql reclaim on Postgres
   )
 })
 
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql claims and ends on Postgres", () => {
+  it.live(
+    "go only through the functions of the migrations, whatever the limits and leases",
+    () =>
+      Effect.gen(function*() {
+        const { queue, sql } = yield* withClient
+        yield* queue.offer(record({ id: "a", groupKey: "g" }), { maxQueued: 10 })
+        yield* queue.offer(record({ id: "b", groupKey: "g" }), { maxQueued: 10 })
+        const first = Option.getOrThrow(yield* queue.claim("t", claimOptions(60_000, { default: 2 })))
+        // The functions replaced by ones that claim and end nothing: every path follows them.
+        yield* sql.unsafe(`CREATE OR REPLACE FUNCTION agentos_supervisor_claim(p_type text, p_holder text,
+          p_ttl bigint, p_default integer, p_by_group jsonb)
+        RETURNS TABLE (id text, record jsonb, state text, token bigint, deliveries integer, lost integer,
+          failures integer, poisoned integer, cancel_requested integer, outcome jsonb, finished_at bigint,
+          group_key text)
+        LANGUAGE plpgsql AS $$ BEGIN RETURN; END $$`)
+        yield* sql.unsafe(`CREATE OR REPLACE FUNCTION agentos_supervisor_end(p_status text, p_outcome jsonb,
+          p_id text, p_token bigint, p_counts_failure integer)
+        RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END $$`)
+        const found: Array<boolean> = [
+          Option.isSome(yield* queue.take("t", {})),
+          Option.isSome(yield* queue.take("t", { byGroup: { g: 5 } })),
+          Option.isSome(yield* queue.claim("t", claimOptions(60_000))),
+          Option.isSome(yield* queue.claim("t", claimOptions(60_000, { default: 2 }))),
+          Option.isSome(
+            (yield* queue.endThenClaim(
+              { id: "a", token: first.token, outcome: { status: "completed", result: 1 } },
+              "t",
+              claimOptions(60_000, { byGroup: { g: 2 } })
+            )).next
+          )
+        ]
+        assert.deepStrictEqual(found, [false, false, false, false, false])
+        assert.isFalse(yield* queue.end("a", first.token, { status: "completed", result: 1 }))
+        assert.deepStrictEqual(
+          [(yield* queue.status("a")).pipe(Option.map((task) => task.status)), yield* queue.depth("t")],
+          [Option.some("running"), 1]
+        )
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
+
 describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql notifications on Postgres", () => {
   it.live("a schema whose name is too long for a channel name still offers and notifies", () =>
     Effect.gen(function*() {

@@ -111,8 +111,126 @@ export const migrations: Sql.Migrations = {
         SELECT (SELECT COUNT(*) FROM ended), claimed.* FROM (SELECT 1 AS one) AS one LEFT JOIN claimed ON true;
       END
       $body$`)
+  }),
+  // Postgres: every claim and every end goes through a function, so that
+  // each statement has one text on Postgres (sqlQueue.ts keeps the SQLite
+  // ones): the claim takes the group limits (a limited group's running
+  // count checked again under the group's advisory lock, in the claim's
+  // transaction) and a lease of NULL (`take`); the end is a function of its
+  // own; the end-then-claim calls both, so a runner whose task ended claims
+  // its next one in one round trip whatever its groups' limits. The
+  // functions of 0004 are replaced.
+  "0005_pg_one_claim_and_end": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (!Sql.isPg(sql)) return
+    yield* sql.unsafe(`DROP FUNCTION IF EXISTS agentos_supervisor_end_then_claim(text, jsonb, text, bigint, integer,
+      text, text, bigint)`)
+    yield* sql.unsafe(`DROP FUNCTION IF EXISTS agentos_supervisor_claim(text, text, bigint)`)
+    yield* sql.unsafe(PG_CLAIM_0005)
+    yield* sql.unsafe(PG_END_0005)
+    yield* sql.unsafe(PG_END_THEN_CLAIM_0005)
   })
 }
+
+// The functions of 0005, as released: never edited (a change is a new
+// migration). A limit of NULL is no limit; `p_by_group` is a JSON object of
+// group key to limit, or NULL.
+const PG_CLAIM_0005 = `CREATE FUNCTION agentos_supervisor_claim(p_type text, p_holder text, p_ttl bigint,
+    p_default integer, p_by_group jsonb)
+  RETURNS TABLE (id text, record jsonb, state text, token bigint, deliveries integer, lost integer,
+    failures integer, poisoned integer, cancel_requested integer, outcome jsonb, finished_at bigint, group_key text)
+  LANGUAGE plpgsql AS $body$
+  #variable_conflict use_column
+  DECLARE
+    v_id text;
+    v_group text;
+    v_limit integer;
+  BEGIN
+    IF p_default IS NULL AND p_by_group IS NULL THEN
+      -- Every group unlimited (the hot path): one statement.
+      RETURN QUERY WITH next AS (
+        SELECT t.id AS next_id FROM agentos_supervisor_tasks t WHERE t.type = p_type AND t.state = 'queued'
+        ORDER BY t.priority, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED
+      )
+      UPDATE agentos_supervisor_tasks SET state = 'running', holder = p_holder,
+        token = agentos_supervisor_tasks.token + 1, deliveries = agentos_supervisor_tasks.deliveries + 1,
+        lease_expires_at = (floor(extract(epoch from clock_timestamp()) * 1000)::bigint + p_ttl)
+      FROM next WHERE agentos_supervisor_tasks.id = next.next_id
+      RETURNING agentos_supervisor_tasks.id, agentos_supervisor_tasks.record, agentos_supervisor_tasks.state,
+        agentos_supervisor_tasks.token, agentos_supervisor_tasks.deliveries, agentos_supervisor_tasks.lost,
+        agentos_supervisor_tasks.failures, agentos_supervisor_tasks.poisoned,
+        agentos_supervisor_tasks.cancel_requested, agentos_supervisor_tasks.outcome,
+        agentos_supervisor_tasks.finished_at, agentos_supervisor_tasks.group_key;
+      RETURN;
+    END IF;
+    FOR attempt IN 1..20 LOOP
+      SELECT t.id, t.group_key INTO v_id, v_group FROM agentos_supervisor_tasks t
+      WHERE t.type = p_type AND t.state = 'queued' AND (
+        t.group_key IS NULL OR COALESCE((p_by_group ->> t.group_key)::integer, p_default) IS NULL OR
+        (SELECT COUNT(*) FROM agentos_supervisor_tasks r WHERE r.group_key = t.group_key AND r.state = 'running')
+          < COALESCE((p_by_group ->> t.group_key)::integer, p_default)
+      )
+      ORDER BY t.priority, t.seq LIMIT 1 FOR UPDATE SKIP LOCKED;
+      IF NOT FOUND THEN
+        RETURN;
+      END IF;
+      v_limit := CASE WHEN v_group IS NULL THEN NULL ELSE COALESCE((p_by_group ->> v_group)::integer, p_default) END;
+      IF v_limit IS NOT NULL THEN
+        -- The count above may miss a claim of the same group committed
+        -- meanwhile: counted again (a new snapshot) under the group's lock,
+        -- held until this transaction commits. A full group is passed over:
+        -- the next search's count sees it full.
+        PERFORM pg_advisory_xact_lock(hashtext('agentos_supervisor_group:' || current_schema() || ':' || v_group));
+        IF (SELECT COUNT(*) FROM agentos_supervisor_tasks r WHERE r.group_key = v_group AND r.state = 'running')
+          >= v_limit THEN
+          CONTINUE;
+        END IF;
+      END IF;
+      RETURN QUERY UPDATE agentos_supervisor_tasks SET state = 'running', holder = p_holder,
+        token = agentos_supervisor_tasks.token + 1, deliveries = agentos_supervisor_tasks.deliveries + 1,
+        lease_expires_at = (floor(extract(epoch from clock_timestamp()) * 1000)::bigint + p_ttl)
+      WHERE agentos_supervisor_tasks.id = v_id
+      RETURNING agentos_supervisor_tasks.id, agentos_supervisor_tasks.record, agentos_supervisor_tasks.state,
+        agentos_supervisor_tasks.token, agentos_supervisor_tasks.deliveries, agentos_supervisor_tasks.lost,
+        agentos_supervisor_tasks.failures, agentos_supervisor_tasks.poisoned,
+        agentos_supervisor_tasks.cancel_requested, agentos_supervisor_tasks.outcome,
+        agentos_supervisor_tasks.finished_at, agentos_supervisor_tasks.group_key;
+      RETURN;
+    END LOOP;
+  END
+  $body$`
+
+const PG_END_0005 = `CREATE FUNCTION agentos_supervisor_end(p_status text, p_outcome jsonb, p_id text, p_token bigint,
+    p_counts_failure integer)
+  RETURNS bigint
+  LANGUAGE plpgsql AS $body$
+  DECLARE
+    v_ended bigint;
+  BEGIN
+    UPDATE agentos_supervisor_tasks SET state = p_status, outcome = p_outcome,
+      finished_at = floor(extract(epoch from clock_timestamp()) * 1000)::bigint,
+      seq = nextval('agentos_supervisor_task_seq'), holder = NULL, lease_expires_at = NULL,
+      failures = failures + p_counts_failure * (1 - poisoned)
+    WHERE id = p_id AND token = p_token AND state = 'running';
+    GET DIAGNOSTICS v_ended = ROW_COUNT;
+    RETURN v_ended;
+  END
+  $body$`
+
+const PG_END_THEN_CLAIM_0005 = `CREATE FUNCTION agentos_supervisor_end_then_claim(p_status text, p_outcome jsonb,
+    p_id text, p_token bigint, p_counts_failure integer, p_type text, p_holder text, p_ttl bigint,
+    p_default integer, p_by_group jsonb)
+  RETURNS TABLE (ended bigint, id text, record jsonb, state text, token bigint, deliveries integer, lost integer,
+    failures integer, poisoned integer, cancel_requested integer, outcome jsonb, finished_at bigint, group_key text)
+  LANGUAGE plpgsql AS $body$
+  DECLARE
+    v_ended bigint;
+  BEGIN
+    v_ended := agentos_supervisor_end(p_status, p_outcome, p_id, p_token, p_counts_failure);
+    RETURN QUERY SELECT v_ended, c.* FROM (SELECT 1 AS one) AS one
+      LEFT JOIN agentos_supervisor_claim(p_type, p_holder, p_ttl, p_default, p_by_group) AS c ON true;
+  END
+  $body$`
 
 // The database's clock in epoch milliseconds, as core's Sql.nowMillis on Postgres.
 const NOW = "(floor(extract(epoch from clock_timestamp()) * 1000)::bigint)"

@@ -7,6 +7,10 @@
 // group re-counts under a transaction-scoped advisory lock of the group, and
 // an offer counts its type's queued rows under one of the type, so that
 // neither bound is overshot by claims or offers racing in other processes.
+// On Postgres the claim, the end and the end-then-claim are only the
+// PL/pgSQL functions of migration 0005 (their text lives there, and a
+// function's plans are kept for the session); the statements built here for
+// them are SQLite's.
 import * as Lease from "@agentos/core/Lease"
 import * as Sql from "@agentos/core/Sql"
 import type { TokenUsage } from "@agentos/core/TokenUsage"
@@ -51,14 +55,6 @@ const checkTtl = (ttlMillis: number): number => {
     throw new RangeError(`the lease must be a positive integer of milliseconds, got ${ttlMillis}`)
   }
   return ttlMillis
-}
-
-const limitOf = (limits: TaskQueue.GroupLimits, group: string): number | undefined =>
-  limits.byGroup?.[group] ?? limits.default
-
-/** Thrown inside a claim's transaction when a group turned out full: rolled back and tried again. */
-class GroupFull {
-  readonly _tag = "GroupFull"
 }
 
 export const make = (
@@ -137,9 +133,6 @@ export const make = (
         ? sql`SELECT pg_advisory_xact_lock(hashtext('agentos_supervisor_type:' || current_schema() || ':' || ${type}))`
         : Effect.void
 
-    const groupLock = (group: string) =>
-      sql`SELECT pg_advisory_xact_lock(hashtext('agentos_supervisor_group:' || current_schema() || ':' || ${group}))`
-
     const countQueued = (type: string) =>
       Effect.map(
         sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${table} WHERE type = ${type} AND state = 'queued'`,
@@ -193,7 +186,7 @@ export const make = (
         return { _tag: "Queued", depth: depth + 1 } satisfies TaskQueue.OfferResult
       })).pipe(fail("offer"))
 
-    // The condition "the task's group is below its limit", or none when every group is unlimited.
+    // SQLite: the condition "the task's group is below its limit", or none when every group is unlimited.
     const groupCondition = (limits: TaskQueue.GroupLimits): Statement.Fragment | undefined => {
       const byGroup = Object.entries(limits.byGroup ?? {})
       if (limits.default === undefined && byGroup.length === 0) {
@@ -209,6 +202,7 @@ export const make = (
         WHERE r.group_key = t.group_key AND r.state = 'running') < ${limit})`
     }
 
+    // SQLite: the claim (one writer at a time: the count in the statement is the count).
     const claimStatement = (
       type: unknown,
       condition: Statement.Fragment | undefined,
@@ -218,28 +212,28 @@ export const make = (
       const where = condition === undefined
         ? sql`t.type = ${type} AND t.state = 'queued'`
         : sql`t.type = ${type} AND t.state = 'queued' AND ${condition}`
-      const set = sql`state = 'running', holder = ${holder}, token = token + 1, deliveries = deliveries + 1,
-        lease_expires_at = ${expires}`
-      const returning = sql`id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested,
+      return sql<Row>`UPDATE ${table} SET state = 'running', holder = ${holder}, token = token + 1,
+        deliveries = deliveries + 1, lease_expires_at = ${expires} WHERE id = (
+          SELECT t.id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
+        ) RETURNING id, record, state, token, deliveries, lost, failures, poisoned, cancel_requested,
         outcome, finished_at, group_key`
-      return pg
-        ? sql<Row>`WITH next AS (
-            SELECT t.id AS next_id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
-            FOR UPDATE SKIP LOCKED
-          )
-          UPDATE ${table} SET ${set} FROM next WHERE id = next.next_id RETURNING ${returning}`
-        : sql<Row>`UPDATE ${table} SET ${set} WHERE id = (
-            SELECT t.id FROM ${table} t WHERE ${where} ORDER BY t.priority, t.seq LIMIT 1
-          ) RETURNING ${returning}`
     }
-    // A claim of a type whose groups are all unlimited, the hot path: prepared.
-    // On Postgres, a function whose plan the session keeps (migration 0004).
-    const claimUnlimited = prepare<Row>(
+    // SQLite, every group unlimited (the hot path): compiled once.
+    const claimUnlimited = pg ? undefined : prepare<Row>(
       3,
-      (type, holder, ttl) =>
-        pg
-          ? sql<Row>`SELECT * FROM agentos_supervisor_claim(${type}, ${holder}, ${ttl})`
-          : claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+      (type, holder, ttl) => claimStatement(type, undefined, holder, sql`(${now} + ${ttl})`)
+    )
+
+    // Postgres: the limits as the functions take them (a NULL limit is none).
+    const pgLimits = (limits: TaskQueue.GroupLimits): [number | null, string | null] => {
+      const byGroup = limits.byGroup ?? {}
+      return [limits.default ?? null, Object.keys(byGroup).length === 0 ? null : JSON.stringify(byGroup)]
+    }
+    const pgClaim = prepare<Row>(
+      5,
+      (type, holder, ttl, byDefault, byGroup) =>
+        sql<Row>`SELECT * FROM agentos_supervisor_claim(${type}::text, ${holder}::text, ${ttl}::bigint,
+          ${byDefault}::integer, ${byGroup}::jsonb)`
     )
 
     // Claims one row; the lease is none for `take`.
@@ -248,48 +242,18 @@ export const make = (
       limits: TaskQueue.GroupLimits,
       holder: string | null,
       leaseMillis: number | undefined
-    ): Effect.Effect<Row | undefined, SqlError | GroupFull> => {
+    ): Effect.Effect<Row | undefined, SqlError> => {
+      const ttl = leaseMillis === undefined ? null : checkTtl(leaseMillis)
+      if (pg) return Effect.map(pgClaim(type, holder, ttl, ...pgLimits(limits)), (rows) => rows[0])
       const condition = groupCondition(limits)
-      const statement = condition === undefined && leaseMillis !== undefined
-        ? claimUnlimited(type, holder, checkTtl(leaseMillis))
-        : claimStatement(
-          type,
-          condition,
-          holder,
-          leaseMillis === undefined ? sql`NULL` : Lease.sqlExpiresAt(sql, leaseMillis)
-        )
-      const claimed = Effect.map(statement, (rows) => rows[0])
-      if (!pg || condition === undefined) return claimed
-      // The count in the statement may miss a claim of the same group
-      // committed meanwhile: counted again under the group's lock.
-      return sql.withTransaction(Effect.flatMap(claimed, (row) => {
-        if (row === undefined || row.group_key === null) return Effect.succeed(row)
-        const limit = limitOf(limits, row.group_key)
-        if (limit === undefined) return Effect.succeed(row)
-        return Effect.zipRight(
-          groupLock(row.group_key),
-          Effect.flatMap(
-            sql<{ n: unknown }>`SELECT COUNT(*) AS n FROM ${table}
-              WHERE group_key = ${row.group_key} AND state = 'running'`,
-            (rows) => Sql.toNumber(rows[0]!.n) > limit ? Effect.fail(new GroupFull()) : Effect.succeed(row)
-          )
-        )
-      }))
+      const statement = condition === undefined && ttl !== null
+        ? claimUnlimited!(type, holder, ttl)
+        : claimStatement(type, condition, holder, ttl === null ? sql`NULL` : Lease.sqlExpiresAt(sql, ttl))
+      return Effect.map(statement, (rows) => rows[0])
     }
 
-    const claimRetrying = (
-      type: string,
-      limits: TaskQueue.GroupLimits,
-      holder: string | null,
-      leaseMillis: number | undefined
-    ) =>
-      claimRow(type, limits, holder, leaseMillis).pipe(
-        Effect.retry({ while: (e) => e instanceof GroupFull, schedule: Schedule.recurs(20) }),
-        Effect.catchIf((e): e is GroupFull => e instanceof GroupFull, () => Effect.succeed(undefined))
-      )
-
     const take = (type: string, limits: TaskQueue.GroupLimits) =>
-      claimRetrying(type, limits, null, undefined).pipe(
+      claimRow(type, limits, null, undefined).pipe(
         Effect.flatMap((row) =>
           row === undefined
             ? Effect.succeed(Option.none())
@@ -348,7 +312,7 @@ export const make = (
     })
 
     const claim = (type: string, claimOptions: TaskQueue.ClaimOptions) =>
-      claimRetrying(type, claimOptions.limits, claimOptions.holder, claimOptions.leaseMillis).pipe(
+      claimRow(type, claimOptions.limits, claimOptions.holder, claimOptions.leaseMillis).pipe(
         Effect.flatMap((row) =>
           row === undefined
             ? Effect.succeed(Option.none<TaskQueue.Claim>())
@@ -429,47 +393,73 @@ export const make = (
         usage
       })
 
+    // SQLite: the end (Postgres: the function agentos_supervisor_end).
     const endStatement = (countsFailure: boolean) =>
       prepare<{ id: string }>(4, (status, outcome, id, token) =>
-        sql`UPDATE ${table} SET state = ${status}, outcome = ${
-          pg ? sql`${outcome}::jsonb` : sql`${outcome}`
-        }, finished_at = ${now}, seq = ${nextSeq}, holder = NULL, lease_expires_at = NULL,
+        sql`UPDATE ${table} SET state = ${status}, outcome = ${outcome}, finished_at = ${now}, seq = ${nextSeq},
+        holder = NULL, lease_expires_at = NULL,
         failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
         WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`)
-    const endCountingFailure = endStatement(true)
-    const endOther = endStatement(false)
+    const endCountingFailure = pg ? undefined : endStatement(true)
+    const endOther = pg ? undefined : endStatement(false)
+    const pgEnd = prepare<{ ended: unknown }>(5, (status, outcome, id, token, countsFailure) =>
+      sql`SELECT agentos_supervisor_end(${status}::text, ${outcome}::jsonb, ${id}::text, ${token}::bigint,
+        ${countsFailure}::integer) AS ended`)
 
-    // Postgres, groups unlimited: the end and the next claim in one statement
-    // (the claim's snapshot does not see the end, which frees no queued row),
-    // a function whose plan the session keeps (migration 0004).
-    const endThenClaimStatement = (countsFailure: boolean) =>
-      prepare<Row & { ended: unknown }>(7, (status, outcome, id, token, type, holder, ttl) =>
-        sql`SELECT * FROM agentos_supervisor_end_then_claim(${status}, ${sql`${outcome}::jsonb`}, ${id}, ${token},
-          ${sql.literal(countsFailure ? "1" : "0")}, ${type}, ${holder}, ${ttl})`)
-    const endThenClaimCountingFailure = pg ? endThenClaimStatement(true) : undefined
-    const endThenClaimOther = pg ? endThenClaimStatement(false) : undefined
+    const countsFailure = (outcome: TaskQueue.Outcome) =>
+      outcome.status === "failed" || outcome.status === "dead-lettered"
+
+    const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
+      (pg
+        ? Effect.map(
+          pgEnd(outcome.status, JSON.stringify(outcome), id, token, countsFailure(outcome) ? 1 : 0),
+          (rows) =>
+            Sql.toNumber(rows[0]!.ended) > 0
+        )
+        : Effect.map(
+          (countsFailure(outcome) ? endCountingFailure! : endOther!)(
+            outcome.status,
+            JSON.stringify(outcome),
+            id,
+            token
+          ),
+          (rows) =>
+            rows.length > 0
+        )).pipe(fail("end"))
+
+    // Postgres: the end and the next claim in one round trip (the function
+    // agentos_supervisor_end_then_claim calls the two above). SQLite: the
+    // end, then the claim.
+    const pgEndThenClaim = prepare<Row & { ended: unknown }>(
+      10,
+      (status, outcome, id, token, counts, type, holder, ttl, byDefault, byGroup) =>
+        sql`SELECT * FROM agentos_supervisor_end_then_claim(${status}::text, ${outcome}::jsonb, ${id}::text,
+          ${token}::bigint, ${counts}::integer, ${type}::text, ${holder}::text, ${ttl}::bigint, ${byDefault}::integer,
+          ${byGroup}::jsonb)`
+    )
 
     const endThenClaim = (
       ended: { readonly id: string; readonly token: number; readonly outcome: TaskQueue.Outcome },
       type: string,
       claimOptions: TaskQueue.ClaimOptions
     ) => {
-      const countsFailure = ended.outcome.status === "failed" || ended.outcome.status === "dead-lettered"
-      if (!pg || groupCondition(claimOptions.limits) !== undefined) {
+      if (!pg) {
         return Effect.flatMap(
           end(ended.id, ended.token, ended.outcome),
           (recorded) =>
             Effect.map(claim(type, claimOptions), (next) => ({ ended: recorded, next }))
         )
       }
-      return (countsFailure ? endThenClaimCountingFailure! : endThenClaimOther!)(
+      return pgEndThenClaim(
         ended.outcome.status,
         JSON.stringify(ended.outcome),
         ended.id,
         ended.token,
+        countsFailure(ended.outcome) ? 1 : 0,
         type,
         claimOptions.holder,
-        checkTtl(claimOptions.leaseMillis)
+        checkTtl(claimOptions.leaseMillis),
+        ...pgLimits(claimOptions.limits)
       ).pipe(
         Effect.flatMap((rows) =>
           decode("endThenClaim", () => {
@@ -483,19 +473,6 @@ export const make = (
         fail("endThenClaim")
       )
     }
-
-    const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
-      (outcome.status === "failed" || outcome.status === "dead-lettered" ? endCountingFailure : endOther)(
-        outcome.status,
-        JSON.stringify(outcome),
-        id,
-        token
-      ).pipe(
-        Effect.map((rows) =>
-          rows.length > 0
-        ),
-        fail("end")
-      )
 
     // The stored error of a task cancelled by `cancel` (an encoded TaskCancelled), built from its id.
     const cancelledOutcome = pg
