@@ -96,10 +96,20 @@ export const check = (input: CheckInput) =>
     >`
       SELECT id, state, type, lost, poisoned, outcome FROM agentos_supervisor_tasks`
     const taskState = new Map<string, string>()
-    // A failed task's outcome, quoted in its violations (what to trace).
+    // A failed task's error, quoted in its violations (what to trace): its tag and the first line of its message.
     const outcome = (id: string) => {
       const o = tasks.find((t) => t.id === id)?.outcome
-      return o === undefined || o === null ? "" : `: ${(typeof o === "string" ? o : JSON.stringify(o)).slice(0, 400)}`
+      if (o === undefined || o === null) return ""
+      const text = typeof o === "string" ? o : JSON.stringify(o)
+      try {
+        const error = (JSON.parse(text) as { error?: { error?: { tag?: string; message?: string; stack?: string } } })
+          .error?.error
+        const line = (error?.message ?? error?.stack ?? "").split("\n")[0]!
+        if (error?.tag !== undefined) return `: ${error.tag}: ${line.slice(0, 200)}`
+      } catch {
+        // not JSON: quoted as it is
+      }
+      return `: ${text.slice(0, 200)}`
     }
     const poisoned = new Set<string>()
     for (const t of tasks) {
