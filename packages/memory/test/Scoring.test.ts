@@ -236,4 +236,65 @@ describe("scoring", () => {
       assert.strictEqual(noExplain.belowCut, undefined)
       assert.strictEqual(noExplain.memories[0]!.explanation, undefined)
     }).pipe(provide()))
+
+  it.effect("a scope's recall reads that scope alone: the agent's and the team's, after adds, forgets and clears", () =>
+    Effect.gen(function*() {
+      const m = yield* AgentMemory.AgentMemory
+      const words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+      const agents = ["a", "b", "c"]
+      let seed = 7
+      const draw = (n: number) => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+        return seed % n
+      }
+      // What each scope holds, by the test's own count ("" is the team's).
+      const live = new Map<string, Map<string, string>>([
+        ["", new Map()],
+        ...agents.map((a) => [a, new Map()] as const)
+      ])
+      for (let i = 0; i < 400; i++) {
+        const scope = ["", ...agents][draw(4)]!
+        const op = draw(10)
+        const held = live.get(scope)!
+        if (op === 0 && held.size > 0) {
+          const id = [...held.keys()][draw(held.size)]!
+          yield* m.forget(id)
+          held.delete(id)
+        } else if (op === 1 && i % 97 === 0 && scope !== "") {
+          yield* m.clear(scope)
+          held.clear()
+        } else {
+          const text = `note ${i} ${words[draw(words.length)]} ${words[draw(words.length)]}`
+          const added = yield* m.add({ text, type: "fact", ...(scope === "" ? {} : { agent: scope }) })
+          held.set(added.memory.id, text)
+        }
+        if (i % 50 !== 49) continue
+        yield* TestClock.adjust("1 hour")
+        for (const agent of [undefined, ...agents, "nobody"]) {
+          for (const includeTeam of [true, false]) {
+            const expected = new Map([
+              ...(agent === undefined || includeTeam ? live.get("")! : []),
+              ...(agent === undefined ? [] : live.get(agent) ?? [])
+            ])
+            const query = words[draw(words.length)]!
+            const all = yield* m.recall({
+              ...(agent === undefined ? {} : { agent, includeTeam }),
+              query,
+              topK: 10_000,
+              explain: true
+            })
+            assert.deepStrictEqual(new Set(all.memories.map((r) => r.memory.id)), new Set(expected.keys()))
+            for (const r of all.memories) {
+              // relevance is there exactly when the text holds the query word
+              assert.strictEqual(r.explanation!.relevance!.value > 0, r.memory.text.split(" ").includes(query))
+            }
+            // (Not compared score for score with the full list: MiniSearch vacuums removed memories in the
+            // background, on the real clock, and until it has, their words still weigh in the scores.)
+            const top = yield* m.recall({ ...(agent === undefined ? {} : { agent, includeTeam }), query, topK: 5 })
+            assert.strictEqual(top.memories.length, Math.min(5, expected.size))
+            for (const r of top.memories) assert.isTrue(expected.has(r.memory.id))
+          }
+        }
+      }
+    }).pipe(provide()))
 })

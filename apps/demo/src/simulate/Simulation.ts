@@ -19,7 +19,7 @@ import { WorkflowEngine } from "@agentos/checkpoint"
 import { IdGenerator } from "@agentos/core"
 import { DeadLetterQueue } from "@agentos/dlq"
 import { AgentMemory } from "@agentos/memory"
-import { DecisionLog, RoutedLanguageModel, Router, SimulatedProvider } from "@agentos/router"
+import { DecisionLog, RoutedLanguageModel, Router, SimulatedProvider, SpendLedger } from "@agentos/router"
 import type { Spend } from "@agentos/router"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { NodeFileSystem } from "@effect/platform-node"
@@ -413,11 +413,10 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
     let lastSpent = 0
     let lastCalls = 0
     let sample = { submitted: 0, refused: 0 }
-    const spentNow = Effect.gen(function*() {
-      const router = Context.get(current.context, Router.Router)
-      const report = yield* router.budgetReport()
-      return report.scopes.find((s) => s.scope === TEAM_SCOPE)?.spent ?? 0
-    })
+    // The team's spend as the router's report has it (reservations past their time charged first),
+    // read from the ledger for the team's scope alone: the report reads every agent's scope too.
+    const ledger = Context.get(stores, SpendLedger.SpendLedger)
+    const spentNow = Effect.zipRight(ledger.expire, Effect.map(ledger.status(TEAM_SCOPE), (s) => s.spent))
     const takeSample = (minute: number) =>
       Effect.gen(function*() {
         const spent = yield* spentNow

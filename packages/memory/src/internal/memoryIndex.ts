@@ -6,7 +6,12 @@
 // query after they were added, so a load or an add never pays for it).
 //
 // Recall scores every candidate once into a bounded heap of the k best:
-// O(n log k), never a sort of the store. The two exponentials of a score are
+// O(n log k), never a sort of the store, and only the candidates: the slots
+// of each scope (the team's, each agent's) are kept in a list of their own,
+// so an agent's recall reads its own memories and the team's, not every
+// agent's. The full-text search scores only the scopes asked for too
+// (MiniSearch's statistics stay those of the whole index, so a score does
+// not depend on what else was asked). The two exponentials of a score are
 // factored around an epoch E: 2^(-(now - t)/h) = 2^(-(now - E)/h) · 2^((t - E)/h),
 // the second factor kept per memory (set when it is added or touched), the
 // first computed once per scan and type, so scoring a memory is a few
@@ -76,7 +81,14 @@ export class MemoryIndex {
   agent = new Int32Array(0)
   type = new Int32Array(0)
   live = new Uint8Array(0)
+  /** The tokens of each slot's line in a context, once counted (-1: not yet); kept while its text is. */
+  lineTokens = new Int32Array(0)
   readonly free: Array<number> = []
+  /** The live slots of each scope, by agent code + 1 (0: the team), in no particular order. */
+  private readonly scopeSlots: Array<Int32Array> = []
+  private readonly scopeSize: Array<number> = []
+  /** Where each live slot sits in its scope's list. */
+  private scopePos = new Int32Array(0)
   readonly slotOf = new Map<string, number>()
   readonly groups = new Map<string, Set<number>>()
   readonly consolidation = new Map<string, number>()
@@ -146,6 +158,8 @@ export class MemoryIndex {
     const live = new Uint8Array(capacity)
     live.set(this.live)
     this.live = live
+    this.scopePos = i32(this.scopePos)
+    this.lineTokens = i32(this.lineTokens)
     this.capacity = capacity
   }
 
@@ -161,6 +175,7 @@ export class MemoryIndex {
     }
     this.memories[slot] = memory
     this.slotOf.set(memory.id, slot)
+    this.lineTokens[slot] = -1
     const type = this.typeCode(memory.type)
     this.type[slot] = type
     this.rate[slot] = this.typeRates[type]!
@@ -175,6 +190,7 @@ export class MemoryIndex {
     this.agent[slot] = agent
     this.live[slot] = 1
     this.size++
+    this.enterScope(agent, slot)
     if (memory.group !== undefined) {
       const g = `${agent}\u0000${memory.group}`
       let set = this.groups.get(g)
@@ -276,19 +292,67 @@ export class MemoryIndex {
     }
     this.vectors.delete(slot)
     if (!this.unindexed.delete(slot)) this.text.discard(slot)
+    this.leaveScope(agent, slot)
     this.memories[slot] = undefined
     this.live[slot] = 0
     this.size--
     this.free.push(slot)
   }
 
-  /** BM25 hits of a query (MiniSearch's defaults: OR of the terms, exact, case-insensitive). */
-  search(query: string): ReadonlyArray<{ readonly id: number; readonly score: number }> {
+  private enterScope(agent: number, slot: number): void {
+    const scope = agent + 1
+    while (this.scopeSlots.length <= scope) {
+      this.scopeSlots.push(new Int32Array(16))
+      this.scopeSize.push(0)
+    }
+    let list = this.scopeSlots[scope]!
+    const n = this.scopeSize[scope]!
+    if (n === list.length) {
+      const grown = new Int32Array(n * 2)
+      grown.set(list)
+      this.scopeSlots[scope] = list = grown
+    }
+    list[n] = slot
+    this.scopePos[slot] = n
+    this.scopeSize[scope] = n + 1
+  }
+
+  private leaveScope(agent: number, slot: number): void {
+    const scope = agent + 1
+    const list = this.scopeSlots[scope]!
+    const last = --this.scopeSize[scope]!
+    const at = this.scopePos[slot]!
+    const moved = list[last]!
+    list[at] = moved
+    this.scopePos[moved] = at
+  }
+
+  /**
+   * BM25 hits of a query (MiniSearch's defaults: OR of the terms, exact,
+   * case-insensitive), of the memories of a scope only when one is given:
+   * the others are skipped before they are scored.
+   */
+  search(
+    query: string,
+    scope?: { readonly agent: number; readonly includeTeam: boolean }
+  ): ReadonlyArray<{ readonly id: number; readonly score: number }> {
     if (this.unindexed.size > 0) {
       for (const slot of this.unindexed) this.text.add({ id: slot, text: this.memories[slot]!.text })
       this.unindexed.clear()
     }
-    return this.text.search(query) as unknown as ReadonlyArray<{ readonly id: number; readonly score: number }>
+    if (scope === undefined) {
+      return this.text.search(query) as unknown as ReadonlyArray<{ readonly id: number; readonly score: number }>
+    }
+    const { agent: wantAgent, includeTeam } = scope
+    const agent = this.agent
+    // A boost of 1 leaves a score as it was; 0 skips the memory before it is scored.
+    const boostDocument = (id: unknown) => {
+      const a = agent[id as number]!
+      return (a === -1 ? includeTeam : a === wantAgent) ? 1 : 0
+    }
+    return this.text.search(query, { boostDocument }) as unknown as ReadonlyArray<
+      { readonly id: number; readonly score: number }
+    >
   }
 
   get(id: string): Memory | undefined {
@@ -317,7 +381,6 @@ export class MemoryIndex {
     const heapSlots = new Int32Array(k)
     const heapScores = new Float64Array(k)
     let n = 0
-    const end = this.memories.length
     const created = this.created
     // a is worse than b: lower score, or the same score and older, or the same and a later slot
     const worse = (sa: number, a: number, sb: number, b: number) =>
@@ -325,51 +388,59 @@ export class MemoryIndex {
     const { recencyNow, typeFactor } = this.factors(input)
     const { agent: wantAgent, includeTeam, minScore, now, relevanceOf, types, undecayed } = input
     const wI = input.importance, wD = input.decay, wR = input.recency, wF = input.frequency, wRel = input.relevance
-    const { agent, decayFactor, expires, floor, freq, importance, live, recencyFactor, type } = this
-    for (let slot = 0; slot < end; slot++) {
-      // a candidate is live, unexpired, in scope and of an allowed type; its
-      // score is the arithmetic of `scoreOf`, inlined
-      if (live[slot] === 0 || expires[slot]! <= now) continue
-      const a = agent[slot]!
-      if (a === -1 ? !includeTeam : a !== wantAgent) continue
-      const t = type[slot]!
-      if (types !== undefined && types[t] !== 1) continue
-      const d = typeFactor[t]! * decayFactor[slot]!
-      const r = recencyNow * recencyFactor[slot]!
-      let s = wI * importance[slot]! + wD * (undecayed === true || d > 1 ? 1 : d) + wR * (r > 1 ? 1 : r) +
-        wF * freq[slot]!
-      if (relevanceOf !== undefined) s += wRel * relevanceOf[slot]!
-      if (s > 1) s = 1
-      else if (s < 0) s = 0
-      if (s < floor[slot]!) s = floor[slot]!
-      if (s < minScore) continue
-      if (n < k) {
-        // sift up in a min-heap (the root is the worst kept)
-        let i = n++
-        while (i > 0) {
-          const parent = (i - 1) >> 1
-          if (!worse(s, slot, heapScores[parent]!, heapSlots[parent]!)) break
-          heapSlots[i] = heapSlots[parent]!
-          heapScores[i] = heapScores[parent]!
-          i = parent
+    const { decayFactor, expires, floor, freq, importance, recencyFactor, type } = this
+    // The candidates: the team's slots (when it counts), then the agent's. The
+    // order does not matter: `worse` is a total order, so the k best are the same.
+    const lists: Array<readonly [Int32Array, number]> = []
+    if (includeTeam && this.scopeSlots.length > 0) lists.push([this.scopeSlots[0]!, this.scopeSize[0]!])
+    if (wantAgent >= 0 && wantAgent + 1 < this.scopeSlots.length) {
+      lists.push([this.scopeSlots[wantAgent + 1]!, this.scopeSize[wantAgent + 1]!])
+    }
+    for (const [list, size] of lists) {
+      for (let j = 0; j < size; j++) {
+        const slot = list[j]!
+        // a candidate is live (it is in a list), unexpired, in scope and of an
+        // allowed type; its score is the arithmetic of `scoreOf`, inlined
+        if (expires[slot]! <= now) continue
+        const t = type[slot]!
+        if (types !== undefined && types[t] !== 1) continue
+        const d = typeFactor[t]! * decayFactor[slot]!
+        const r = recencyNow * recencyFactor[slot]!
+        let s = wI * importance[slot]! + wD * (undecayed === true || d > 1 ? 1 : d) + wR * (r > 1 ? 1 : r) +
+          wF * freq[slot]!
+        if (relevanceOf !== undefined) s += wRel * relevanceOf[slot]!
+        if (s > 1) s = 1
+        else if (s < 0) s = 0
+        if (s < floor[slot]!) s = floor[slot]!
+        if (s < minScore) continue
+        if (n < k) {
+          // sift up in a min-heap (the root is the worst kept)
+          let i = n++
+          while (i > 0) {
+            const parent = (i - 1) >> 1
+            if (!worse(s, slot, heapScores[parent]!, heapSlots[parent]!)) break
+            heapSlots[i] = heapSlots[parent]!
+            heapScores[i] = heapScores[parent]!
+            i = parent
+          }
+          heapSlots[i] = slot
+          heapScores[i] = s
+        } else if (worse(heapScores[0]!, heapSlots[0]!, s, slot)) {
+          // replace the root, sift down
+          let i = 0
+          for (;;) {
+            const l = 2 * i + 1
+            if (l >= n) break
+            const r = l + 1
+            const c = r < n && worse(heapScores[r]!, heapSlots[r]!, heapScores[l]!, heapSlots[l]!) ? r : l
+            if (!worse(heapScores[c]!, heapSlots[c]!, s, slot)) break
+            heapSlots[i] = heapSlots[c]!
+            heapScores[i] = heapScores[c]!
+            i = c
+          }
+          heapSlots[i] = slot
+          heapScores[i] = s
         }
-        heapSlots[i] = slot
-        heapScores[i] = s
-      } else if (worse(heapScores[0]!, heapSlots[0]!, s, slot)) {
-        // replace the root, sift down
-        let i = 0
-        for (;;) {
-          const l = 2 * i + 1
-          if (l >= n) break
-          const r = l + 1
-          const c = r < n && worse(heapScores[r]!, heapSlots[r]!, heapScores[l]!, heapSlots[l]!) ? r : l
-          if (!worse(heapScores[c]!, heapSlots[c]!, s, slot)) break
-          heapSlots[i] = heapSlots[c]!
-          heapScores[i] = heapScores[c]!
-          i = c
-        }
-        heapSlots[i] = slot
-        heapScores[i] = s
       }
     }
     const order = Array.from({ length: n }, (_, i) => i)

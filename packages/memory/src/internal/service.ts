@@ -198,6 +198,13 @@ export const make = (
       return mask
     }
 
+    const scanScope = (
+      scope: { readonly agent?: string | undefined; readonly includeTeam?: boolean | undefined }
+    ) => ({
+      agent: scope.agent === undefined ? -2 : index.agentCodes.get(scope.agent) ?? -3,
+      includeTeam: scope.agent === undefined || scope.includeTeam !== false
+    })
+
     const scanInput = (
       now: number,
       scope: { readonly agent?: string | undefined; readonly includeTeam?: boolean | undefined },
@@ -207,26 +214,49 @@ export const make = (
     ): ScanInput => ({
       now,
       ...(relevanceOf === undefined ? weightsWithoutQuery : weightsWithQuery),
-      agent: scope.agent === undefined ? -2 : index.agentCodes.get(scope.agent) ?? -3,
-      includeTeam: scope.agent === undefined || scope.includeTeam !== false,
+      ...scanScope(scope),
       types: typeMask(types),
       relevanceOf,
       minScore
     })
 
-    const relevance = (query: string | undefined) =>
+    // The relevance of each slot to the last query: one buffer, reused (every
+    // use is under the lock, and the slots a query set are zeroed by the next).
+    let relBuffer = new Float64Array(0)
+    let relSet: Array<number> = []
+    const relevanceBuffer = () => {
+      if (relBuffer.length < index.capacity) {
+        relBuffer = new Float64Array(index.capacity)
+        relSet = []
+      } else {
+        for (const slot of relSet) relBuffer[slot] = 0
+        relSet = []
+      }
+      return relBuffer
+    }
+
+    // Only the memories a scan of this scope looks at are scored.
+    const relevance = (
+      query: string | undefined,
+      scope: { readonly agent?: string | undefined; readonly includeTeam?: boolean | undefined }
+    ) =>
       Effect.gen(function*() {
         if (query === undefined || query.trim().length === 0) return undefined
-        const rel = new Float64Array(index.capacity)
-        for (const hit of index.search(query)) {
-          rel[hit.id] = saturate(hit.score, resolved.relevanceHalfScore)
-        }
         const vectors = yield* embed([query])
+        const rel = relevanceBuffer()
+        const scoped = scanScope(scope)
+        for (const hit of index.search(query, scoped)) {
+          rel[hit.id] = saturate(hit.score, resolved.relevanceHalfScore)
+          relSet.push(hit.id)
+        }
         const q = vectors?.[0]
         if (q !== undefined) {
           for (const [slot, v] of index.vectors) {
             const c = Embedder.cosine(q, v)
-            if (c > rel[slot]!) rel[slot] = c
+            if (c > rel[slot]!) {
+              rel[slot] = c
+              relSet.push(slot)
+            }
           }
         }
         return rel
@@ -253,7 +283,7 @@ export const make = (
     const recallLocked = (input: RecallInput, now: number) =>
       Effect.gen(function*() {
         const topK = input.topK ?? options.DEFAULT_TOP_K
-        const rel = yield* relevance(input.query)
+        const rel = yield* relevance(input.query, input)
         const scan = scanInput(now, input, input.types, rel, input.minScore ?? 0)
         const ranked = index.scan(scan, topK)
         const memories: Array<Recalled> = ranked.slots.map((slot, i) => {
@@ -413,12 +443,15 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         return yield* lock.withPermits(1)(Effect.gen(function*() {
           yield* sync
-          const rel = yield* relevance(input.query)
+          const rel = yield* relevance(input.query, input)
           const scan = scanInput(now, input, input.types, rel, 0)
           const ranked = index.scan(scan, input.candidates ?? options.DEFAULT_CANDIDATES)
           return assemble(ranked.slots, scan, input, tokens)
         }))
       })
+
+    // The tokens of each section heading, once counted (one or two per type).
+    const headingTokens = new Map<string, number>()
 
     // Greedy by rank: each unit (a memory, or its whole group) goes in when
     // its estimated tokens fit; then the rendered text is counted exactly and
@@ -453,9 +486,15 @@ export const make = (
           if (!openSections.has(m.type) && !opened.has(m.type)) {
             opened.add(m.type)
             // the first section has no separator before it
-            cost += tokens.count(openSections.size + opened.size === 1 ? header(m.type) : `\n\n${header(m.type)}`)
+            const heading = openSections.size + opened.size === 1 ? header(m.type) : `\n\n${header(m.type)}`
+            let headingCost = headingTokens.get(heading)
+            if (headingCost === undefined) headingTokens.set(heading, headingCost = tokens.count(heading))
+            cost += headingCost
           }
-          cost += tokens.count(`\n${line(m.text)}`)
+          // a line's count is kept with its slot: the same text always counts the same
+          let lineCost = index.lineTokens[s]!
+          if (lineCost < 0) index.lineTokens[s] = lineCost = tokens.count(`\n${line(m.text)}`)
+          cost += lineCost
         }
         if (estimate + cost > input.maxTokens) continue
         estimate += cost

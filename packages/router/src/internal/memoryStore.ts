@@ -15,6 +15,7 @@ interface ScopeRow {
 }
 
 interface Held {
+  readonly id: string
   readonly model: string
   readonly amount: number
   readonly parts: ReadonlyArray<{ readonly scope: string; readonly period: string }>
@@ -26,11 +27,19 @@ interface Held {
   estimated: boolean
 }
 
+type Usage = { -readonly [K in keyof Store.UsageRow]: Store.UsageRow[K] }
+
 export const makeMemoryStore = (): Store.Store => {
   const scopes = new Map<string, ScopeRow>()
   const held = new Map<string, Held>()
-  /** The totals of purged reservations, per scope, period and model. */
-  const folded = new Map<string, Store.UsageRow & { readonly scope: string; readonly period: string }>()
+  /** The reservations still open, in the order they were made (a subset of `held`). */
+  const open = new Map<string, Held>()
+  /**
+   * The usage of every charged reservation (settled or expired, purged or
+   * not), per scope and period, then per model: kept as each is charged, so
+   * a report reads its scopes' rows and never the reservations.
+   */
+  const usageOf = new Map<string, Map<string, Usage>>()
   /** Claimed threshold alerts, by scope, period and percent. */
   const claimed = new Set<string>()
   const key = (scope: string, period: string) => `${scope}\u0000${period}`
@@ -43,8 +52,39 @@ export const makeMemoryStore = (): Store.Store => {
     }
     return r
   }
-  const charge = (h: Held, charged: number, overage: number): Array<Store.SpendMove> =>
-    h.parts.map(({ period, scope }) => {
+  // Called once a reservation is settled or expired, its figures final.
+  const recordUsage = (h: Held) => {
+    const seen = new Set<string>()
+    for (const { period, scope } of h.parts) {
+      const k = key(scope, period)
+      // a reservation counts once in a scope's usage, however many of its parts name it
+      if (seen.has(k)) continue
+      seen.add(k)
+      let byModel = usageOf.get(k)
+      if (byModel === undefined) usageOf.set(k, byModel = new Map())
+      const u = byModel.get(h.model)
+      if (u === undefined) {
+        byModel.set(h.model, {
+          model: h.model,
+          calls: 1,
+          spent: h.charged,
+          overage: h.overage,
+          reference: h.reference,
+          estimatedCalls: h.estimated ? 1 : 0
+        })
+      } else {
+        u.calls += 1
+        u.spent += h.charged
+        u.overage += h.overage
+        u.reference += h.reference
+        u.estimatedCalls += h.estimated ? 1 : 0
+      }
+    }
+  }
+  const charge = (h: Held, charged: number, overage: number): Array<Store.SpendMove> => {
+    open.delete(h.id)
+    recordUsage(h)
+    return h.parts.map(({ period, scope }) => {
       const r = row(scope, period)
       const before = r.spent
       r.spent += charged
@@ -53,6 +93,7 @@ export const makeMemoryStore = (): Store.Store => {
       r.calls += 1
       return { scope, period, before, after: r.spent }
     })
+  }
   const expireOne = (h: Held): Array<Store.SpendMove> => {
     h.state = "expired"
     h.charged = h.amount
@@ -77,7 +118,8 @@ export const makeMemoryStore = (): Store.Store => {
         }
         for (const part of input.parts) row(part.scope, part.period).reserved += input.amount
         const expiresAt = now + input.ttlMillis
-        held.set(input.id, {
+        const h: Held = {
+          id: input.id,
           model: input.model,
           amount: input.amount,
           parts: input.parts.map(({ period, scope }) => ({ scope, period })),
@@ -87,7 +129,9 @@ export const makeMemoryStore = (): Store.Store => {
           overage: 0,
           reference: 0,
           estimated: false
-        })
+        }
+        held.set(input.id, h)
+        open.set(input.id, h)
         return { _tag: "Reserved", expiresAt }
       }),
     settle: (id, input) =>
@@ -108,13 +152,14 @@ export const makeMemoryStore = (): Store.Store => {
         const h = held.get(id)
         if (h === undefined || h.state !== "open") return false
         h.state = "cancelled"
+        open.delete(id)
         for (const { period, scope } of h.parts) row(scope, period).reserved -= h.amount
         return true
       }),
     expire: Effect.map(Clock.currentTimeMillis, (now) => {
       const moves: Array<Store.SpendMove> = []
-      for (const h of held.values()) {
-        if (h.state === "open" && Reservation.isExpired(h.expiresAt, now)) {
+      for (const h of [...open.values()]) {
+        if (Reservation.isExpired(h.expiresAt, now)) {
           for (const move of expireOne(h)) moves.push(move)
         }
       }
@@ -124,23 +169,8 @@ export const makeMemoryStore = (): Store.Store => {
       Effect.map(Clock.currentTimeMillis, (now) => {
         let purged = 0
         for (const [id, h] of held) {
+          // its usage stays in `usageOf`
           if (h.state === "open" || h.expiresAt > now - retentionMillis) continue
-          if (h.state !== "cancelled") {
-            for (const { period, scope } of h.parts) {
-              const k = `${key(scope, period)}\u0000${h.model}`
-              const u = folded.get(k)
-              folded.set(k, {
-                scope,
-                period,
-                model: h.model,
-                calls: (u?.calls ?? 0) + 1,
-                spent: (u?.spent ?? 0) + h.charged,
-                overage: (u?.overage ?? 0) + h.overage,
-                reference: (u?.reference ?? 0) + h.reference,
-                estimatedCalls: (u?.estimatedCalls ?? 0) + (h.estimated ? 1 : 0)
-              })
-            }
-          }
           held.delete(id)
           purged++
         }
@@ -161,41 +191,10 @@ export const makeMemoryStore = (): Store.Store => {
         return r === undefined ? { spent: 0, reserved: 0, overage: 0, calls: 0 } : { ...r }
       }),
     usage: (scope, period) =>
-      Effect.sync(() => {
-        const byModel = new Map<string, Store.UsageRow>()
-        for (const u of folded.values()) {
-          if (u.scope === scope && u.period === period) {
-            byModel.set(u.model, {
-              model: u.model,
-              calls: u.calls,
-              spent: u.spent,
-              overage: u.overage,
-              reference: u.reference,
-              estimatedCalls: u.estimatedCalls
-            })
-          }
-        }
-        for (const h of held.values()) {
-          if (h.state !== "settled" && h.state !== "expired") continue
-          if (!h.parts.some((p) => p.scope === scope && p.period === period)) continue
-          const u = byModel.get(h.model) ?? {
-            model: h.model,
-            calls: 0,
-            spent: 0,
-            overage: 0,
-            reference: 0,
-            estimatedCalls: 0
-          }
-          byModel.set(h.model, {
-            model: h.model,
-            calls: u.calls + 1,
-            spent: u.spent + h.charged,
-            overage: u.overage + h.overage,
-            reference: u.reference + h.reference,
-            estimatedCalls: u.estimatedCalls + (h.estimated ? 1 : 0)
-          })
-        }
-        return [...byModel.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0))
-      })
+      Effect.sync(() =>
+        [...(usageOf.get(key(scope, period))?.values() ?? [])]
+          .map((u): Store.UsageRow => ({ ...u }))
+          .sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0))
+      )
   }
 }
