@@ -23,6 +23,8 @@ const USAGE = `Usage: pnpm chaos [options]
   --exhaust-at <n>   the cycle in which the connection pool is exhausted (default 2·kills/3, rounded up)
   --down <s>         seconds the restarted database stays down (default 3)
   --hold <s>         seconds every connection slot is held (default 10)
+  --keep-cluster     a run with violations keeps the private cluster's directory, stopped
+                     (otherwise it is removed at the end, on a failure and on SIGINT)
   --tasks <min,max>  tasks the load generator submits each cycle (default 5,15)
   --after <min,max>  seconds from the load's end to the kill (default 0,4)
   --agents <n>       the load generator's agents (default 2)
@@ -40,6 +42,7 @@ const ARGS = {
   "exhaust-at": { type: "string" },
   down: { type: "string" },
   hold: { type: "string" },
+  "keep-cluster": { type: "boolean" },
   tasks: { type: "string" },
   after: { type: "string" },
   probe: { type: "string" },
@@ -65,6 +68,8 @@ export interface PrivateCluster {
   readonly exhaustAt: number
   readonly downMillis: number
   readonly holdMillis: number
+  /** A run with violations keeps the cluster's directory (stopped) for a look; otherwise it is always removed. */
+  readonly keep: boolean
 }
 
 /** The private cluster, while a run uses it: removed on SIGINT or SIGTERM too. */
@@ -80,8 +85,7 @@ export const runBackend = async (
   options: Omit<Chaos.Options, "backend" | "databaseUrl" | "port" | "workDir" | "databaseEvents">,
   pg: string | { readonly private: PrivateCluster }
 ): Promise<Chaos.Report> => {
-  const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `agentos-chaos-${backend}-`))
-  let database: { readonly url: string; readonly drop: (keep: boolean) => void } | undefined
+  let database: { readonly url: string; readonly drop: (violations: boolean) => void } | undefined
   let databaseEvents: Array<Chaos.DatabaseEvent> = []
   if (backend === "postgres" && typeof pg === "string") database = freshDatabase(pg)
   else if (backend === "postgres" && typeof pg !== "string") {
@@ -92,7 +96,8 @@ export const runBackend = async (
     options.log?.(`private Postgres ${cluster.version} cluster on 127.0.0.1:${port} in ${cluster.dir}`)
     database = {
       url: cluster.serviceUrl,
-      drop: (keep) => {
+      drop: (violations) => {
+        const keep = violations && pg.private.keep
         cluster.destroy(keep)
         if (keep) options.log?.(`private cluster stopped, kept: ${cluster.dir}`)
         current = undefined
@@ -111,10 +116,12 @@ export const runBackend = async (
       }
     ]
   }
+  const workDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), `agentos-chaos-${backend}-`))
   // A run with violations, or one that failed, keeps its logs and witnesses for a look.
   let keep = true
+  let report: Chaos.Report | undefined
   try {
-    const report = await Chaos.run({
+    report = await Chaos.run({
       ...options,
       backend,
       port: await freePort(),
@@ -126,7 +133,7 @@ export const runBackend = async (
     return report
   } finally {
     if (keep) options.log?.(`kept for inspection: ${workDir}`)
-    database?.drop(keep)
+    database?.drop((report?.violations.length ?? 0) > 0)
     if (!keep) Fs.rmSync(workDir, { recursive: true, force: true })
   }
 }
@@ -277,7 +284,8 @@ const main = async () => {
       restartAt: number(values["restart-at"], Math.ceil(options.kills / 3)),
       exhaustAt: number(values["exhaust-at"], Math.ceil((2 * options.kills) / 3)),
       downMillis: number(values.down, 3) * 1000,
-      holdMillis: number(values.hold, 10) * 1000
+      holdMillis: number(values.hold, 10) * 1000,
+      keep: values["keep-cluster"] === true
     }
   }
   // Interrupted: the service and the private cluster go too (each bounded).
