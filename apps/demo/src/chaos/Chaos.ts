@@ -8,7 +8,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, type Layer, Option, Redacted } from "effect"
+import { Effect, Either, type Layer, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Load from "../load/Load.js"
@@ -63,7 +63,14 @@ export interface Report {
   /** Milliseconds from the last start until every task was terminal. */
   readonly finishMillis: number
   readonly drainedOnStop: boolean
-  readonly load: { readonly runs: number; readonly cut: number; readonly accepted: number; readonly sent: number }
+  /** The load generator's runs: `cut` at the 60 s bound, `failed` with its error (its counts lost either way). */
+  readonly load: {
+    readonly runs: number
+    readonly cut: number
+    readonly failed: number
+    readonly accepted: number
+    readonly sent: number
+  }
   readonly probe: { readonly sent: number; readonly accepted: number; readonly unanswered: number }
   readonly counts: Record<string, number>
   /** The database events, with what the service answered during each. */
@@ -157,7 +164,7 @@ export const run = async (options: Options): Promise<Report> => {
   const started = Date.now()
   const killedAfter: Array<number> = []
   const restart: Array<number> = []
-  const load = { runs: 0, cut: 0, accepted: 0, sent: 0 }
+  const load = { runs: 0, cut: 0, failed: 0, accepted: 0, sent: 0 }
   const probed = { sent: 0, accepted: [] as Array<string>, unanswered: 0 }
   const events: Array<DatabaseEvents.EventReport> = []
   let service: Child | undefined
@@ -179,7 +186,7 @@ export const run = async (options: Options): Promise<Report> => {
         Load.run({ url: base, agents: options.loadAgents, count, drainMillis: 0 }).pipe(
           Effect.timeout("60 seconds"),
           Effect.provide(FetchHttpClient.layer),
-          Effect.option
+          Effect.either
         )
       )
       // This cycle's database events, while the load runs.
@@ -201,16 +208,22 @@ export const run = async (options: Options): Promise<Report> => {
         }
       }
       const loaded = await loading
-      const cut = Option.isNone(loaded)
-      if (Option.isSome(loaded)) {
-        load.accepted += loaded.value.requests.accepted
-        load.sent += loaded.value.requests.sent
-      } else load.cut++
+      let ended = "done"
+      if (Either.isRight(loaded)) {
+        load.accepted += loaded.right.requests.accepted
+        load.sent += loaded.right.requests.sent
+      } else if (loaded.left._tag === "TimeoutException") {
+        load.cut++
+        ended = "cut at 60 s"
+      } else {
+        load.failed++
+        ended = `failed: ${loaded.left.message.slice(0, 200)}`
+      }
       await sleep(afterMillis)
       const up = Date.now() - upSince
       killedAfter.push(up)
       log(
-        `kill ${k + 1}/${options.kills}: up ${up} ms, ${afterMillis} ms after the load (load ${cut ? "cut" : "done"})`
+        `kill ${k + 1}/${options.kills}: up ${up} ms, ${afterMillis} ms after the load (load ${ended})`
       )
       const killedAt = Date.now()
       await kill(service)
@@ -284,7 +297,7 @@ export const format = (report: Report): string =>
     `chaos ${report.backend}: ${report.kills} SIGKILLs (seed ${report.seed}) in ${report.seconds} s; ` +
     `every task terminal ${report.finishMillis} ms after the last start; stop drained: ${report.drainedOnStop}`,
     `  kills after ms: ${report.killedAfterMillis.join(" ")}; restarts took ms: ${report.restartMillis.join(" ")}`,
-    `  load generator: ${report.load.runs} runs (${report.load.cut} cut at 60 s), ` +
+    `  load generator: ${report.load.runs} runs (${report.load.cut} cut at 60 s, ${report.load.failed} failed), ` +
     `${report.load.sent} sent, ${report.load.accepted} accepted`,
     `  probe: ${report.probe.sent} sent, ${report.probe.accepted} accepted, ${report.probe.unanswered} unanswered`,
     ...report.events.map((e) => DatabaseEvents.format(e).replace(/^/gm, "  ")),
