@@ -200,6 +200,8 @@ export const RecallParams = Schema.Struct({
 
 export const LetterListParams = Schema.Struct({
   resolved: Schema.optional(Schema.Literal("true", "false")),
+  /** By letter id (time-ordered): `desc` (the default) newest first, `asc` oldest first; keep it with `cursor`. */
+  order: Schema.optional(Schema.Literal("asc", "desc")),
   cursor: Schema.optional(Text),
   limit: Limit
 })
@@ -571,11 +573,13 @@ export class StateApi extends HttpApiGroup.make("state")
       .setPayload(StatePut)
       .addSuccess(StateEntry)
       .addError(Conflict)
+      .addError(InvalidState)
       .addError(InvalidRequest)
   )
   .annotate(
     OpenApi.Description,
-    "Shared state: `If-Match: <version>` writes only over that version (0: only if absent); 409 carries the current version"
+    "Shared state: `If-Match: <version>` writes only over that version (0: only if absent); 409 carries the current " +
+      "version (`Conflict`), or says the key is locked by an agent (`InvalidState`)"
   )
 {}
 

@@ -179,8 +179,10 @@ export const StateLive = HttpApiBuilder.group(Api.Api, "state", (handlers) =>
                 ),
               InvalidValue: (e) => Effect.fail(new Api.InvalidRequest({ message: `${e.key}: ${e.reason}` })),
               InvalidInput: (e) => Effect.fail(new Api.InvalidRequest({ message: e.message })),
-              KeyLocked: (e) => Effect.fail(new Api.InvalidRequest({ message: `${e.key} is locked by ${e.holder}` })),
-              StaleFence: (e) => Effect.fail(new Api.InvalidRequest({ message: `stale fence on ${e.key}` })),
+              // The key's state refuses the write (another agent holds its lock): a conflict, not a bad request.
+              KeyLocked: (e) =>
+                Effect.fail(new Api.InvalidState({ message: `${e.key} is locked by ${e.holder}`, id: e.key })),
+              StaleFence: (e) => Effect.fail(new Api.InvalidState({ message: `stale fence on ${e.key}`, id: e.key })),
               StoreError: (e) => Effect.die(e)
             })
           )
@@ -248,6 +250,7 @@ export const DeadLettersLive = HttpApiBuilder.group(Api.Api, "deadLetters", (han
       .handle("list", ({ urlParams }) =>
         dlq.list({
           ...(urlParams.resolved === undefined ? {} : { resolved: urlParams.resolved === "true" }),
+          ...(urlParams.order === undefined ? {} : { order: urlParams.order === "asc" ? "oldest" : "newest" }),
           ...(urlParams.cursor === undefined ? {} : { cursor: urlParams.cursor }),
           ...(urlParams.limit === undefined ? {} : { limit: urlParams.limit })
         }).pipe(

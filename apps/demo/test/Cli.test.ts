@@ -525,6 +525,10 @@ layer(failing, { timeout: 120_000, excludeTestServices: true })("agentos: dead l
       ])
       const page = JSON.parse((yield* agentos(["dlq", "list", "--json", ...auth])).stdout)
       assert.deepStrictEqual(page.letters.map((l: any) => l.id), [letterId])
+      // --order reaches the route (its ordering: the service's tests); a value it does not know is a usage error.
+      const oldest = JSON.parse((yield* agentos(["dlq", "list", "--order", "asc", "--json", ...auth])).stdout)
+      assert.deepStrictEqual(oldest.letters.map((l: any) => l.id), [letterId])
+      expectCode(yield* agentos(["dlq", "list", "--order", "oldest", ...auth]), ExitCode.Usage)
       const shown = yield* agentos(["dlq", "show", letterId, ...auth])
       expectCode(shown, ExitCode.Ok)
       assert.deepStrictEqual(row(shown.stdout, "workflow"), ["workflow", workflowId])

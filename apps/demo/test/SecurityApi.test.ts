@@ -235,7 +235,10 @@ describe("demo security: locks of shared state", () => {
           const http = yield* send(base, "PUT", `/state/${encodeURIComponent(key)}`, {
             body: JSON.stringify({ value: { step: 3 }, agent: "B" })
           })
-          assert.strictEqual(http.status, 400, http.text)
+          // The resource's state refuses the write: a 409, like a version conflict.
+          assert.strictEqual(http.status, 409, http.text)
+          assert.strictEqual(http.body._tag, "InvalidState")
+          assert.strictEqual(http.body.id, key)
           assert.include(http.body.message, "locked")
           assert.deepStrictEqual(changedTables(before, yield* read(tableRows)), [])
 

@@ -671,6 +671,48 @@ describe("demo service: restarts", () => {
   )
 
   it.live(
+    "dead letters list newest first; order=asc oldest first; a cursor continues either order",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const { base } = yield* start(
+          config({ simFailureRate: 1 }),
+          SqliteClient.layer({ filename: Path.join(dir, "agentos.db") })
+        )
+        const http = client(base)
+        // One after the other, so the letters' ids (time-ordered) follow the workflows.
+        const workflows: Array<string> = []
+        for (const topic of ["first outage", "second outage", "third outage"]) {
+          const id: string = (yield* http.request("POST", "/workflows", { body: { topic } })).body.id
+          assert.strictEqual((yield* finished(http, id)).status, "failed")
+          workflows.push(id)
+        }
+        const list = (query: string) =>
+          Effect.map(http.request("GET", `/dead-letters${query}`), (r) => {
+            assert.strictEqual(r.status, 200, r.text)
+            return r.body as { letters: Array<{ id: string; workflow: { id: string } }>; nextCursor?: string }
+          })
+        const newest = (yield* list("")).letters
+        assert.deepStrictEqual(newest.map((l) => l.workflow.id), [...workflows].reverse())
+        assert.deepStrictEqual((yield* list("?order=desc")).letters, newest)
+        const oldest = (yield* list("?order=asc")).letters
+        assert.deepStrictEqual(oldest.map((l) => l.workflow.id), workflows)
+        for (const order of ["asc", "desc"] as const) {
+          const first = yield* list(`?order=${order}&limit=2`)
+          assert.isDefined(first.nextCursor)
+          const rest = yield* list(`?order=${order}&cursor=${encodeURIComponent(first.nextCursor!)}`)
+          assert.deepStrictEqual(
+            [...first.letters, ...rest.letters].map((l) => l.id),
+            (order === "asc" ? oldest : newest).map((l) => l.id)
+          )
+        }
+        const bad = yield* http.request("GET", "/dead-letters?order=newest")
+        assert.strictEqual(bad.status, 400)
+      }).pipe(Effect.scoped),
+    { timeout: 60_000 }
+  )
+
+  it.live(
     "a failed workflow becomes a dead letter; replayed after a restart, it resumes at its failed step",
     () =>
       Effect.gen(function*() {

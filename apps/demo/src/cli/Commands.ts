@@ -138,6 +138,13 @@ const dlqList = Command.make("list", {
     Options.withDescription("Which letters (default: all)"),
     Options.withDefault("all" as const)
   ),
+  order: Options.choice("order", ["asc", "desc"]).pipe(
+    Options.withDescription(
+      "By letter id (time-ordered): desc newest first (the default), asc oldest first; " +
+        "pass the same --order with --cursor"
+    ),
+    Options.optional
+  ),
   limit,
   cursor
 }, (c) =>
@@ -145,6 +152,7 @@ const dlqList = Command.make("list", {
     client.deadLetters.list({
       urlParams: {
         ...(c.status === "all" ? {} : { resolved: c.status === "resolved" ? "true" as const : "false" as const }),
+        ...optionally("order", c.order),
         ...optionally("limit", c.limit),
         ...optionally("cursor", c.cursor)
       }
@@ -153,7 +161,7 @@ const dlqList = Command.make("list", {
         json: Client.encode(Api.LetterPage)(page),
         text: table(letterHeaders, page.letters.map(letterRow)) + nextPage(page.nextCursor)
       }))
-    ))).pipe(Command.withDescription("List dead letters, newest first"))
+    ))).pipe(Command.withDescription("List dead letters, newest first (--order asc: oldest first)"))
 
 const dlqShow = Command.make(
   "show",
