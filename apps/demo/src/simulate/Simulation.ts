@@ -23,6 +23,7 @@ import { DecisionLog, RoutedLanguageModel, Router, SimulatedProvider, SpendLedge
 import type { Spend } from "@agentos/router"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { NodeFileSystem } from "@effect/platform-node"
+import * as FileSystem from "@effect/platform/FileSystem"
 import {
   Context,
   Duration,
@@ -34,6 +35,7 @@ import {
   LogLevel,
   Random,
   Ref,
+  Scheduler,
   Scope,
   TestClock,
   TestContext
@@ -225,7 +227,8 @@ const models = (
   options: Options,
   kinds: ReadonlyArray<WorkloadKind>,
   crash: { readonly draw: () => boolean; readonly signal: Effect.Effect<void> },
-  calls: Ref.Ref<number>
+  calls: Ref.Ref<number>,
+  io: { n: number }
 ) => {
   const provider = SimulatedProvider.layer({
     seed: options.seed,
@@ -241,7 +244,7 @@ const models = (
     ...(options.billedLog === undefined ? {} : { billedLog: options.billedLog })
   })
   const routed = RoutedLanguageModel.layer({ scopes: [TEAM_SCOPE], maxAttempts: 1 }).pipe(
-    Layer.provide(options.billedLog === undefined ? provider : Layer.provide(provider, NodeFileSystem.layer))
+    Layer.provide(options.billedLog === undefined ? provider : Layer.provide(provider, countedFileSystem(io)))
   )
   // Source material the prompts are built up to their size with (the simulated provider and the
   // router count 4 bytes a token).
@@ -276,6 +279,75 @@ const models = (
     return Context.make(LanguageModel.LanguageModel, wrapped).pipe(Context.add(DecisionLog.DecisionLog, log))
   })).pipe(Layer.provide(routed))
 }
+
+// Moving the clock: Effect's TestClock wakes the sleeps due one at a time,
+// and before each it lets every other fiber run until they all wait: it
+// yields to the event loop three times with a `setTimeout` of 0 (its
+// `yieldTimer`), a millisecond or more each — and a day of a thousand agents
+// has some 40,000 sleeps (polls, lease renewals, heartbeats, retries), two
+// minutes of a machine doing nothing. The simulation runs its fibers on a
+// scheduler that never defers to a timer (every fiber goes on in microtasks),
+// so all of them have run or wait once the microtasks are drained, and the
+// clock yields with `setImmediate`, which runs exactly then. What is not
+// fibers — the billed log's writes, loading the token counter — is waited
+// for explicitly (`advance`, the warm-up).
+const simulationScheduler = new Scheduler.MixedScheduler(Number.MAX_SAFE_INTEGER)
+
+/** The node file system, counting in `io` the writes and syncs of the files it opened that are under way. */
+const countedFileSystem = (io: { n: number }) =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => {
+      const counted = <A, E>(effect: Effect.Effect<A, E>) =>
+        Effect.acquireUseRelease(Effect.sync(() => io.n++), () => effect, () => Effect.sync(() => io.n--))
+      return {
+        ...fs,
+        open: (path, options) =>
+          Effect.map(fs.open(path, options), (file): FileSystem.File =>
+            Object.create(file, {
+              writeAll: { value: (buffer: Uint8Array) => counted(file.writeAll(buffer)) },
+              sync: { value: counted(file.sync) }
+            }) as FileSystem.File)
+      }
+    })
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+const immediate = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+const quickYields = Effect.map(TestClock.testClock(), (clock) => {
+  const internals = clock as unknown as { yieldTimer?: Effect.Effect<void> }
+  // Only where this TestClock yields as described above; otherwise it keeps its own.
+  if (Effect.isEffect(internals.yieldTimer)) internals.yieldTimer = immediate
+})
+
+/**
+ * Moves the clock by `millis`. With the billed log (real I/O), from one due
+ * sleep to the next, waiting before each until no write of it is under way:
+ * a call whose line was still being written when the clock passed its
+ * timeout was ended after the provider billed it, and charged its
+ * reservation rather than what was billed (the spend then differed from the
+ * billed log by a few micro-dollars on a loaded machine).
+ */
+const advance = (io: { readonly n: number } | undefined) => (millis: number) =>
+  Effect.gen(function*() {
+    if (io === undefined) return yield* TestClock.adjust(Duration.millis(millis))
+    const settle = Effect.gen(function*() {
+      while (io.n > 0) yield* immediate
+    })
+    const end = (yield* TestClock.currentTimeMillis) + millis
+    for (;;) {
+      yield* settle
+      const now = yield* TestClock.currentTimeMillis
+      let next = end
+      for (const at of yield* TestClock.sleeps()) if (at > now && at < next) next = at
+      yield* TestClock.setTime(next)
+      if (next === end) break
+    }
+    yield* settle
+  })
 
 const hashOf = (text: string) => {
   let h = 0x811c9dc5
@@ -336,6 +408,7 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
   Effect.gen(function*() {
     const config = appConfig(options)
     const agents = config.agents
+    yield* quickYields
     const storesScope = yield* Scope.make()
     const stores = yield* Layer.buildWithScope(
       Layer.merge(
@@ -348,14 +421,24 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
       storesScope
     )
     yield* seedMemory(options, agents).pipe(Effect.provide(stores))
+    // The first query builds the full-text index and loads the token counter (real I/O): before the day starts.
+    yield* Context.get(stores, AgentMemory.AgentMemory).buildContext({ maxTokens: 1, query: TOPICS[0]! })
 
     const crashDraw = seeded(options.seed ^ 0xc7a5)
     const crashRequested = yield* Ref.make(false)
     const calls = yield* Ref.make(0)
-    const processModels = models(options, options.mix, {
-      draw: () => options.failures.crash > 0 && crashDraw() < options.failures.crash,
-      signal: Ref.set(crashRequested, true)
-    }, calls)
+    const io = { n: 0 }
+    const processModels = models(
+      options,
+      options.mix,
+      {
+        draw: () => options.failures.crash > 0 && crashDraw() < options.failures.crash,
+        signal: Ref.set(crashRequested, true)
+      },
+      calls,
+      io
+    )
+    const moveClock = advance(options.billedLog === undefined ? undefined : io)
 
     // One process: built over the stores, closed at a crash (no grace: the runs in flight are
     // handed back to the queue) and built again.
@@ -455,7 +538,7 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
       }
       // The last minute of a full day stops a second short, so every figure is read within the day.
       const last = minute === totalMinutes - 1 && totalMinutes * 60_000 >= DAY_MILLIS
-      yield* TestClock.adjust(last ? Duration.seconds(59) : Duration.minutes(1))
+      yield* moveClock(last ? 59_000 : 60_000)
       yield* restartIfCrashed
       yield* collect
       if ((minute + 1) % SAMPLE_MINUTES === 0 || minute === totalMinutes - 1) yield* takeSample(minute + 1)
@@ -464,7 +547,7 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
     // Runs still going at the end get what is left of the day (a second a step) to finish.
     const dayEnd = Math.min(DAY_MILLIS - 1_000, options.hours * 3_600_000 + 30 * 60_000)
     while (outstanding.size > 0 && (yield* TestClock.currentTimeMillis) < dayEnd) {
-      yield* TestClock.adjust(Duration.seconds(1))
+      yield* moveClock(1_000)
       yield* restartIfCrashed
       yield* collect
     }
@@ -489,6 +572,7 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
     return report
   }).pipe(
     Effect.withRandom(Random.make(options.seed)),
+    Effect.withScheduler(simulationScheduler),
     Logger.withMinimumLogLevel(LogLevel.None),
     Effect.provide(TestContext.TestContext)
   )
