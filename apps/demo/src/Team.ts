@@ -124,6 +124,71 @@ const poisonOf = (outcome: TaskQueue.Outcome): PoisonFields | undefined => {
   return { deliveries: int(error.deliveries), lostDeliveries: int(error.lostDeliveries), failures: int(error.failures) }
 }
 
+/**
+ * A task that ended without its workflow recording the end: the workflow is
+ * left `running` (or never started) with no cause and no dead letter. A
+ * poison task never reached a handler; a failed one failed outside the
+ * engine's steps (its store unreachable longer than the handler retries, a
+ * write before the engine ran), where the engine records nothing.
+ */
+interface Orphan {
+  readonly error: { readonly tag: string; readonly message: string }
+  /** The dead letter's `attempts` and `context`. */
+  readonly attempts: number
+  readonly context: Record<string, string | number>
+  /** A poison task's end is counted when its workflow is marked (its handler never ran, never counted it). */
+  readonly count: boolean
+}
+
+const orphanOf = (taskId: string, outcome: TaskQueue.Outcome): Orphan | undefined => {
+  const poison = poisonOf(outcome)
+  if (poison !== undefined) {
+    return {
+      error: {
+        tag: "TaskPoisoned",
+        message: `task ${taskId} is a poison task: ${poison.lostDeliveries} of its ${poison.deliveries} ` +
+          `deliveries were lost to runners that died`
+      },
+      attempts: Math.max(1, poison.deliveries - 1),
+      context: {
+        cause: "lost-deliveries",
+        deliveries: poison.deliveries,
+        lostDeliveries: poison.lostDeliveries,
+        failures: poison.failures
+      },
+      count: true
+    }
+  }
+  // A cancelled task's workflow never started, or was cancelled through the engine.
+  if (outcome.status === "completed" || outcome.status === "cancelled") return undefined
+  // The supervisor stores a TaskFailed whose `error` is the handler's failure, encoded. A failed
+  // step and a cancel are the engine's own ends: it recorded them in the checkpoint.
+  const failed = outcome.error as { readonly error?: { readonly tag?: unknown; readonly message?: unknown } }
+  const tag = typeof failed?.error?.tag === "string" ? failed.error.tag : "TaskFailed"
+  if (tag === "StepFailed" || tag === "WorkflowCancelled") return undefined
+  const message = typeof failed?.error?.message === "string" ? failed.error.message : "the task failed"
+  return {
+    error: { tag, message: `task ${taskId} failed outside the workflow's steps: ${message}` },
+    attempts: 1,
+    context: { cause: "task-failed" },
+    count: false
+  }
+}
+
+/** Whether a failure is a store's (`StoreError`, from any package): the database unreachable, most often. */
+const isStoreError = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { readonly _tag?: unknown })._tag === "StoreError"
+
+/**
+ * How long a run waits out its stores' failures before its task fails: from
+ * 0.5 s, doubling, at most 5 s apart, 12 times (about a minute) — longer
+ * than a database restart.
+ */
+const storeRetry = Schedule.exponential(Duration.millis(500)).pipe(
+  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(5))),
+  Schedule.intersect(Schedule.recurs(12))
+)
+
 /** The `research` task type: its queue holds at most `maxQueued` tasks (more: 429 backpressure). */
 export const researchTask = (maxQueued: number) =>
   Task.taskType("research", {
@@ -300,7 +365,16 @@ export const layer = (
             strategy: "last-write-wins"
           })
           : Effect.void
+        // A store's failure (its database restarting, its connections exhausted) is waited out
+        // here: the engine resumes the workflow from its last checkpoint. Step failures are the
+        // engine's to retry; it records them, and they do not reach here as store errors.
         return Effect.zipRight(index, runWorkflow(payload, workflowId)).pipe(
+          Effect.tapError((error) =>
+            isStoreError(error)
+              ? Effect.logWarning(`team: workflow ${workflowId}: a store failed; trying again`, error)
+              : Effect.void
+          ),
+          Effect.retry({ while: isStoreError, schedule: storeRetry }),
           Effect.provideService(TaskUsage, { report: context.reportUsage }),
           Effect.provide(services),
           Effect.map((final) => ({ workflowId, report: final.report ?? "" })),
@@ -310,32 +384,31 @@ export const layer = (
         )
       }
 
-      // A poison task (its deliveries lost to runners that died) never reaches a handler: the
-      // supervisor ends it at a claim, in whichever instance claimed it. Its workflow is left
-      // `running` by the runner that died; the instance that records the task's end marks the
-      // workflow failed with that cause and writes its dead letter (as the engine does for a
-      // failed workflow), so the workflow can be retried from the API or its letter replayed.
+      // A task can end without its workflow recording the end (`Orphan`): a poison task (its
+      // deliveries lost to runners that died) never reaches a handler — the supervisor ends it
+      // at a claim, in whichever instance claimed it, and its workflow is left `running` by the
+      // runner that died; a task that failed outside the workflow's steps leaves it `running`,
+      // or never started. The instance that records the task's end marks the workflow failed
+      // with that cause and writes its dead letter (as the engine does for a failed workflow),
+      // so the workflow can be retried from the API or its letter replayed.
       //
       // The marking holds the workflow's lease, so instances on one database never both mark it,
       // and marks only a workflow still `running` (or never started), so a second marking changes
-      // nothing. The letter is written first (the dead letter queue keeps one per task and run),
-      // the failed checkpoint last: a process that dies between the task's end and the marking, or
-      // between the letter and the checkpoint, leaves the workflow `running` — and the poison sweep
-      // below marks it. `wait`: wait for the dead runner's workflow lease to expire; without it a
-      // workflow still leased is left to a later sweep. True when this call marked the workflow.
-      const failPoisoned = (taskId: string, poison: PoisonFields, wait: boolean) =>
+      // nothing — nor does a marking of a workflow the engine ended itself. The letter is written
+      // first (the dead letter queue keeps one per task and run), the failed checkpoint last: a
+      // process that dies between the task's end and the marking, or between the letter and the
+      // checkpoint, leaves the workflow `running` — and the sweep below marks it. `wait`: wait
+      // for the dead runner's workflow lease to expire; without it a workflow still leased is
+      // left to a later sweep. True when this call marked the workflow.
+      const failOrphaned = (taskId: string, orphan: Orphan, wait: boolean) =>
         Effect.gen(function*() {
           const stored = yield* queue.status(taskId)
           if (Option.isNone(stored)) return false
           const payload = decodePayload(stored.value.record.payload)
           if (Option.isNone(payload)) return false
           const workflowId = (payload.value.workflowId ?? taskId) as Checkpoint.Checkpoint["workflowId"]
-          const error = {
-            tag: "TaskPoisoned",
-            message: `task ${taskId} is a poison task: ${poison.lostDeliveries} of its ${poison.deliveries} ` +
-              `deliveries were lost to runners that died`
-          }
-          const holder = `${WORKER}-poison-${taskId}`
+          const error = orphan.error
+          const holder = `${WORKER}-orphan-${taskId}`
           const ttl = Duration.toMillis(config.leaseTtl)
           const acquire = store.acquire(workflowId, holder, ttl)
           const lease = yield* wait
@@ -387,21 +460,16 @@ export const layer = (
               taskId: taskId as Letter.Letter["taskId"] & string,
               workflow: { id: workflowId, name: research.name, version: research.version, step: failure.step },
               attempt: Math.max(1, checkpoint.run),
-              attempts: Math.max(1, poison.deliveries - 1),
+              attempts: orphan.attempts,
               payload: { workflowId, state: checkpoint.state, completedSteps: checkpoint.completedSteps },
               error,
               agent: payload.value.agent as Letter.Letter["agent"] & string,
               firstAttemptAt: Math.min(stored.value.record.submittedAt, now),
               lastAttemptAt: now,
-              context: {
-                cause: "lost-deliveries",
-                deliveries: poison.deliveries,
-                lostDeliveries: poison.lostDeliveries,
-                failures: poison.failures
-              }
+              context: orphan.context
             })
             yield* store.save(lease, checkpoint, { release: true })
-            yield* count("failed", "poisoned")
+            if (orphan.count) yield* count("failed", "poisoned")
             yield* Effect.logWarning(`team: workflow ${workflowId} failed: ${error.message}`)
             return true
           }).pipe(
@@ -411,11 +479,12 @@ export const layer = (
             )
           )
         })
-      const followPoisoned = (taskId: string, poison: PoisonFields) =>
-        failPoisoned(taskId, poison, true).pipe(
+      const followOrphaned = (taskId: string, orphan: Orphan) =>
+        failOrphaned(taskId, orphan, true).pipe(
           Effect.catchAllCause((cause) =>
             Effect.logError(
-              `team: the workflow of poison task ${taskId} could not be marked failed (the poison sweep will)`,
+              `team: the workflow of task ${taskId} (${orphan.error.tag}) could not be marked failed ` +
+                `(the sweep will, if it was started)`,
               cause
             )
           )
@@ -448,9 +517,9 @@ export const layer = (
           const taskId = yield* currentTask(checkpoint.workflowId)
           const stored = yield* queue.status(taskId)
           if (Option.isNone(stored) || stored.value.outcome === undefined) continue
-          const poison = poisonOf(stored.value.outcome)
-          if (poison === undefined) continue
-          const done = yield* failPoisoned(taskId, poison, false).pipe(
+          const orphan = orphanOf(taskId, stored.value.outcome)
+          if (orphan === undefined) continue
+          const done = yield* failOrphaned(taskId, orphan, false).pipe(
             Effect.catchTag("WorkflowBusy", () => Effect.succeed(false))
           )
           if (done) marked++
@@ -461,8 +530,8 @@ export const layer = (
       // The queue as the supervisor sees it: every end it records is followed here, once (an
       // end is fenced by the claim's token, so only one instance records it).
       const followEnd = (taskId: string, outcome: TaskQueue.Outcome) => {
-        const poison = poisonOf(outcome)
-        return poison === undefined ? Effect.void : followPoisoned(taskId, poison)
+        const orphan = orphanOf(taskId, outcome)
+        return orphan === undefined ? Effect.void : followOrphaned(taskId, orphan)
       }
       // (The supervisor refuses `handBack` over its memory queue, which it recognises by an
       // internal mark this wrapper does not carry. The simulation runs the team over the memory

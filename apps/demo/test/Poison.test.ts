@@ -30,6 +30,8 @@ const MAX_DELIVERIES = 3
 const leftRunning = (database: () => Layer.Layer<SqlClient.SqlClient, unknown>, options: {
   /** Left running by a retry (a task of its own) rather than by its first task. */
   readonly byRetry?: boolean
+  /** How many runners die running it (default `MAX_DELIVERIES`: the task is poisoned). */
+  readonly deadRunners?: number
 } = {}) =>
   Effect.gen(function*() {
     // 1. A workflow starts and is left `running`: its first model call never answers, and
@@ -72,7 +74,8 @@ const leftRunning = (database: () => Layer.Layer<SqlClient.SqlClient, unknown>, 
       assert.isTrue(Option.isSome(before))
       assert.strictEqual(Option.getOrThrow(before).status, "queued")
       assert.strictEqual(Option.getOrThrow(before).lostDeliveries, 0)
-      for (let i = 1; i <= MAX_DELIVERIES; i++) {
+      const deadRunners = options.deadRunners ?? MAX_DELIVERIES
+      for (let i = 1; i <= deadRunners; i++) {
         const claim = yield* queue.claim("research", { limits: {}, holder: `dead-runner-${i}`, leaseMillis: 1 })
         assert.isTrue(Option.isSome(claim), `claim ${i}`)
         assert.strictEqual(Option.getOrThrow(claim).record.id, id)
@@ -83,7 +86,7 @@ const leftRunning = (database: () => Layer.Layer<SqlClient.SqlClient, unknown>, 
       }
       const after = Option.getOrThrow(yield* queue.status(id))
       assert.strictEqual(after.status, "queued")
-      assert.strictEqual(after.lostDeliveries, MAX_DELIVERIES)
+      assert.strictEqual(after.lostDeliveries, deadRunners)
       // The workflow is still `running`, with nobody to run it.
     }).pipe(Effect.provide(queueOver(database)))
     return ids
@@ -205,6 +208,73 @@ describe("demo service: a poison task", () => {
         assert.strictEqual(failed, 1)
         const task = (yield* client(b.base).request("GET", `/tasks/${id}`)).body
         assert.strictEqual(task.status, "failed")
+
+        // Retried from the API, it completes.
+        const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
+        assert.strictEqual(retried.status, 202, retried.text)
+        yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${workflowId}`),
+          (r) => r.body?.status === "completed" ? true : undefined
+        ))
+      }).pipe(Effect.scoped, quiet),
+    { timeout: 60_000 }
+  )
+
+  it.live.each(sharedBackends)(
+    "a task that failed outside its workflow's steps (its store unreachable too long): the sweep marks the " +
+      "workflow failed with the task's error, once (%s)",
+    (backend) =>
+      Effect.gen(function*() {
+        const database = yield* sharedDatabase(backend)
+        const { taskId: id, workflowId } = yield* leftRunning(database, { deadRunners: 0 })
+
+        // 3. An instance runs the task; its handler fails with a store error (after its own retries)
+        //    and the instance dies before it follows the end: the workflow is `running`, no letter.
+        yield* Effect.gen(function*() {
+          const queue = yield* TaskQueue.TaskQueue
+          const claim = Option.getOrThrow(
+            yield* queue.claim("research", { limits: {}, holder: "dying-instance", leaseMillis: 60_000 })
+          )
+          assert.strictEqual(claim.record.id, id)
+          assert.isFalse(claim.poisoned)
+          const ended = yield* queue.end(id, claim.token, {
+            status: "failed",
+            error: {
+              _tag: "TaskFailed",
+              taskId: id,
+              attempts: 1,
+              error: { tag: "StoreError", message: "checkpoint store: connect ECONNREFUSED" }
+            }
+          })
+          assert.isTrue(ended)
+        }).pipe(Effect.provide(queueOver(database)))
+
+        // 4. Two instances start at once; each sweeps at its start.
+        const [a, b] = yield* Effect.all([start(config(), database()), start(config(), database())], {
+          concurrency: 2
+        })
+        const http = client(a.base)
+        const workflow = yield* eventually(Effect.map(
+          http.request("GET", `/workflows/${workflowId}`),
+          (r) => r.body?.status === "running" ? undefined : r.body
+        ))
+        assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
+        assert.strictEqual(workflow.failure.error.tag, "StoreError")
+        assert.match(workflow.failure.error.message, /failed outside the workflow's steps: checkpoint store/)
+        assert.deepStrictEqual(yield* Effect.all([a.team.sweepPoisoned, b.team.sweepPoisoned], { concurrency: 2 }), [
+          0,
+          0
+        ])
+        const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
+        const mine = letters.filter((l) => l.workflow?.id === workflowId)
+        assert.strictEqual(mine.length, 1, JSON.stringify(letters))
+        assert.deepStrictEqual([mine[0].error.tag, mine[0].taskId, mine[0].context.cause], [
+          "StoreError",
+          id,
+          "task-failed"
+        ])
+        // Its handler counted the failure; the marking does not count it again.
+        assert.strictEqual((yield* a.team.counts).failed + (yield* b.team.counts).failed, 0)
 
         // Retried from the API, it completes.
         const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
