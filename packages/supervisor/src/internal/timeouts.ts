@@ -4,7 +4,10 @@
 // (O(log n)), made on the dispatch path without an Effect step. The timer is
 // restarted only for a deadline earlier than the one it sleeps for: the
 // deadlines of a busy supervisor come in time order, so it is forked about
-// once per timeout period, not once per task.
+// once per timeout period, not once per task. When the heap empties (every
+// task ended before its deadline) the timer parks until the next deadline
+// is added, which resumes it: a fiber that ended there was forked anew for
+// the next task, once per task when tasks are short.
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,15 +33,24 @@ export interface Timeouts {
 export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>): Timeouts => {
   const heap = new Heap<Deadline>((a, b) => a.at < b.at)
   let timer: Fiber.RuntimeFiber<void> | undefined
-  // When the running timer wakes next (Infinity while it is firing).
+  // When the running timer wakes next (Infinity while it is firing or parked).
   let wakeAt = Infinity
+  // Resumes the timer parked on an empty heap.
+  let parked: ((effect: Effect.Effect<void>) => void) | undefined
   let closed = false
+
+  const park = Effect.async<void>((resume) => {
+    parked = resume
+    return Effect.sync(() => {
+      if (parked === resume) parked = undefined
+    })
+  })
 
   const step: Effect.Effect<void> = Effect.suspend(() => {
     const head = heap.peek()
     if (head === undefined) {
-      timer = undefined
-      return Effect.void
+      wakeAt = Infinity
+      return Effect.zipRight(park, step)
     }
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (head.at <= now) {
@@ -70,9 +82,14 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
     add: (at, fire, target) => {
       const deadline: Deadline = { heapIndex: -1, at, fire, target }
       heap.push(deadline)
-      // A timer that is firing (wakeAt Infinity) looks at the heap again
-      // before it sleeps; one sleeping past `at` must wake earlier.
-      if (timer === undefined || (wakeAt !== Infinity && at < wakeAt)) restart()
+      // A parked timer is resumed; one that is firing (wakeAt Infinity) looks
+      // at the heap again before it sleeps; one sleeping past `at` must wake
+      // earlier.
+      if (parked !== undefined) {
+        const resume = parked
+        parked = undefined
+        resume(Effect.void)
+      } else if (timer === undefined || (wakeAt !== Infinity && at < wakeAt)) restart()
       return deadline
     },
     remove: (deadline) => heap.remove(deadline),
