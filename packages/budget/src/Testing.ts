@@ -329,6 +329,8 @@ export const suite: Conformance.Suite<Harness> = [
       const s1 = yield* b.commit(r1.id, 250)
       assert.strictEqual(s1.charged, 250)
       assert.strictEqual(s1.overage, 0)
+      assert.strictEqual(s1.refunded, 0)
+      assert.strictEqual((yield* b.agent("a")).used, 250)
       yield* b.request("a", 700)
       const r2 = yield* b.reserve("a", 40)
       const s2 = yield* b.commit(r2.id, 100)

@@ -186,10 +186,15 @@ export const make = (
       const t = guarded(input)
       if (t === undefined) return undefined
       const row = held.get(input.id)
-      if (row === undefined || row.amount <= 0 || input.actual > row.amount) return undefined
+      if (row === undefined || row.amount <= 0) return undefined
       if (row.expiresAt !== null && Reservation.isExpired(row.expiresAt, input.now)) return undefined
       const agent = agents.get(row.agent)
       if (agent === undefined) return undefined
+      // Using more than was held is charged in full when the agent's allocation has room for the
+      // rest (no overage): what the rules would do. Otherwise the rules decide.
+      if (input.actual > row.amount && agent.allocated - agent.used - agent.reserved < input.actual - row.amount) {
+        return undefined
+      }
       agent.used += input.actual
       agent.reserved -= row.amount
       agent.lastActivity = input.now
@@ -198,7 +203,7 @@ export const make = (
       row.state = "committed"
       row.actual = input.actual
       row.charged = input.actual
-      row.refunded = row.amount - input.actual
+      row.refunded = row.amount - Math.min(row.amount, input.actual)
       held.delete(row.id)
       settled(row, input.now)
       forget(input.now)

@@ -394,7 +394,7 @@ export const make = (
                 reserved: fast.amount,
                 actual,
                 charged: actual,
-                refunded: fast.amount - actual,
+                refunded: fast.amount - Math.min(fast.amount, actual),
                 overage: 0,
                 repeated: false
               })

@@ -179,7 +179,9 @@ export interface BudgetLedger {
   /**
    * Commits a held reservation without loading the team, when its actual
    * usage is at most what it holds (no overage), its amount is positive and
-   * the guard holds; `undefined` otherwise, with nothing changed.
+   * the guard holds; `undefined` otherwise, with nothing changed. A store
+   * may also take usage above the hold when the agent's allocation has room
+   * for the rest (the memory store does): charged in full, as the rules do.
    */
   readonly commitFast: (input: FastCommit) => Effect.Effect<FastOutcome | undefined, StoreError>
   /**
