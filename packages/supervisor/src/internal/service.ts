@@ -1341,7 +1341,8 @@ export const make = (
           asked,
           (grant) =>
             Effect.suspend(() => {
-              if (left) return Effect.zipRight(releaseGrant(id, grant.id), Effect.interrupt)
+              // Nobody reads this answer: the submit has left.
+              if (left) return Effect.as(releaseGrant(id, grant.id), grant)
               given = grant
               return Effect.succeed(grant)
             })
