@@ -731,8 +731,11 @@ export const layer = (
               if (Option.isSome(outcome) && outcome.value === "already-completed") {
                 return yield* ended("completed")
               }
-              if (Option.isSome(outcome)) break
-              // Claimed, its workflow not started yet: the supervisor interrupts the handler.
+              // Its runner was asked to stop: the handler ends with WorkflowCancelled.
+              if (Option.isSome(outcome) && outcome.value === "requested") break
+              // Nobody ran the workflow (`cancelled`, or none yet): the task is claimed, its workflow
+              // not started — a retry's handler may be between reading the workflow's status and
+              // running it, and would run it again. The supervisor interrupts the handler.
               yield* cancelTask(id)
               yield* settleWorkflow(workflowId)
               break
