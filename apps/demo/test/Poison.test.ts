@@ -155,67 +155,25 @@ describe("demo service: a poison task", () => {
       Effect.gen(function*() {
         const database = yield* sharedDatabase(backend)
         const { taskId: id, workflowId } = yield* leftRunning(database, { byRetry: by === "retry" })
-
         // 3. An instance claims the poison task and records its end, then dies before it marks
         //    the workflow: the end is in the queue, the workflow is still `running`, no letter.
-        yield* Effect.gen(function*() {
-          const queue = yield* TaskQueue.TaskQueue
-          const claim = Option.getOrThrow(
-            yield* queue.claim("research", { limits: {}, holder: "dying-instance", leaseMillis: 60_000 })
-          )
-          assert.strictEqual(claim.record.id, id)
+        yield* endedByADyingInstance(database, id, (claim) => {
           assert.isTrue(claim.poisoned)
-          const ended = yield* queue.end(id, claim.token, {
-            status: "failed",
-            error: {
-              _tag: "TaskPoisoned",
-              taskId: id,
-              deliveries: claim.deliveries,
-              lostDeliveries: claim.lostDeliveries,
-              failures: claim.failures
-            }
-          })
-          assert.isTrue(ended)
-        }).pipe(Effect.provide(queueOver(database)))
-
-        // 4. Two instances start at once on the database; each sweeps at its start.
-        const [a, b] = yield* Effect.all([start(config(), database()), start(config(), database())], {
-          concurrency: 2
+          return {
+            _tag: "TaskPoisoned",
+            taskId: id,
+            deliveries: claim.deliveries,
+            lostDeliveries: claim.lostDeliveries,
+            failures: claim.failures
+          }
         })
-        const http = client(a.base)
-        const workflow = yield* eventually(Effect.map(
-          http.request("GET", `/workflows/${workflowId}`),
-          (r) => r.body?.status === "running" ? undefined : r.body
-        ))
-        assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
-        assert.strictEqual(workflow.failure.error.tag, "TaskPoisoned")
-        assert.match(workflow.failure.error.message, new RegExp(`${MAX_DELIVERIES} of its \\d+ deliveries were lost`))
-        // Swept again, by both at once: nothing more to mark.
-        assert.deepStrictEqual(yield* Effect.all([a.team.sweepPoisoned, b.team.sweepPoisoned], { concurrency: 2 }), [
-          0,
-          0
-        ])
-        // Marked once: one letter, one failure counted between the two instances.
-        const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
-        const mine = letters.filter((l) => l.workflow?.id === workflowId)
-        assert.strictEqual(mine.length, 1, JSON.stringify(letters))
-        assert.deepStrictEqual([mine[0].error.tag, mine[0].taskId, mine[0].context.cause], [
-          "TaskPoisoned",
-          id,
-          "lost-deliveries"
-        ])
-        const failed = (yield* a.team.counts).failed + (yield* b.team.counts).failed
-        assert.strictEqual(failed, 1)
-        const task = (yield* client(b.base).request("GET", `/tasks/${id}`)).body
-        assert.strictEqual(task.status, "failed")
-
-        // Retried from the API, it completes.
-        const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
-        assert.strictEqual(retried.status, 202, retried.text)
-        yield* eventually(Effect.map(
-          http.request("GET", `/workflows/${workflowId}`),
-          (r) => r.body?.status === "completed" ? true : undefined
-        ))
+        yield* sweptOnce(database, id, workflowId, {
+          tag: "TaskPoisoned",
+          message: new RegExp(`${MAX_DELIVERIES} of its \\d+ deliveries were lost`),
+          cause: "lost-deliveries",
+          // The poison task's handler never ran: the marking counts its failure.
+          failuresCounted: 1
+        })
       }).pipe(Effect.scoped, quiet),
     { timeout: 60_000 }
   )
@@ -227,63 +185,89 @@ describe("demo service: a poison task", () => {
       Effect.gen(function*() {
         const database = yield* sharedDatabase(backend)
         const { taskId: id, workflowId } = yield* leftRunning(database, { deadRunners: 0 })
-
         // 3. An instance runs the task; its handler fails with a store error (after its own retries)
         //    and the instance dies before it follows the end: the workflow is `running`, no letter.
-        yield* Effect.gen(function*() {
-          const queue = yield* TaskQueue.TaskQueue
-          const claim = Option.getOrThrow(
-            yield* queue.claim("research", { limits: {}, holder: "dying-instance", leaseMillis: 60_000 })
-          )
-          assert.strictEqual(claim.record.id, id)
+        yield* endedByADyingInstance(database, id, (claim) => {
           assert.isFalse(claim.poisoned)
-          const ended = yield* queue.end(id, claim.token, {
-            status: "failed",
-            error: {
-              _tag: "TaskFailed",
-              taskId: id,
-              attempts: 1,
-              error: { tag: "StoreError", message: "checkpoint store: connect ECONNREFUSED" }
-            }
-          })
-          assert.isTrue(ended)
-        }).pipe(Effect.provide(queueOver(database)))
-
-        // 4. Two instances start at once; each sweeps at its start.
-        const [a, b] = yield* Effect.all([start(config(), database()), start(config(), database())], {
-          concurrency: 2
+          return {
+            _tag: "TaskFailed",
+            taskId: id,
+            attempts: 1,
+            error: { tag: "StoreError", message: "checkpoint store: connect ECONNREFUSED" }
+          }
         })
-        const http = client(a.base)
-        const workflow = yield* eventually(Effect.map(
-          http.request("GET", `/workflows/${workflowId}`),
-          (r) => r.body?.status === "running" ? undefined : r.body
-        ))
-        assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
-        assert.strictEqual(workflow.failure.error.tag, "StoreError")
-        assert.match(workflow.failure.error.message, /failed outside the workflow's steps: checkpoint store/)
-        assert.deepStrictEqual(yield* Effect.all([a.team.sweepPoisoned, b.team.sweepPoisoned], { concurrency: 2 }), [
-          0,
-          0
-        ])
-        const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
-        const mine = letters.filter((l) => l.workflow?.id === workflowId)
-        assert.strictEqual(mine.length, 1, JSON.stringify(letters))
-        assert.deepStrictEqual([mine[0].error.tag, mine[0].taskId, mine[0].context.cause], [
-          "StoreError",
-          id,
-          "task-failed"
-        ])
-        // Its handler counted the failure; the marking does not count it again.
-        assert.strictEqual((yield* a.team.counts).failed + (yield* b.team.counts).failed, 0)
-
-        // Retried from the API, it completes.
-        const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
-        assert.strictEqual(retried.status, 202, retried.text)
-        yield* eventually(Effect.map(
-          http.request("GET", `/workflows/${workflowId}`),
-          (r) => r.body?.status === "completed" ? true : undefined
-        ))
+        yield* sweptOnce(database, id, workflowId, {
+          tag: "StoreError",
+          message: /failed outside the workflow's steps: checkpoint store/,
+          cause: "task-failed",
+          // Its handler counted the failure; the marking does not count it again.
+          failuresCounted: 0
+        })
       }).pipe(Effect.scoped, quiet),
     { timeout: 60_000 }
   )
 })
+
+/** The task claimed by an instance that records its end (`error`, failed) and dies before following it. */
+const endedByADyingInstance = (
+  database: () => Layer.Layer<SqlClient.SqlClient, unknown>,
+  id: string,
+  error: (claim: TaskQueue.Claim) => unknown
+) =>
+  Effect.gen(function*() {
+    const queue = yield* TaskQueue.TaskQueue
+    const claim = Option.getOrThrow(
+      yield* queue.claim("research", { limits: {}, holder: "dying-instance", leaseMillis: 60_000 })
+    )
+    assert.strictEqual(claim.record.id, id)
+    assert.isTrue(yield* queue.end(id, claim.token, { status: "failed", error: error(claim) }))
+  }).pipe(Effect.provide(queueOver(database)))
+
+/**
+ * Two instances start at once on the database, each sweeping at its start: the workflow ends failed
+ * with the task's cause and one dead letter, a second sweep by both at once marks nothing, and the
+ * workflow, retried from the API, completes.
+ */
+const sweptOnce = (
+  database: () => Layer.Layer<SqlClient.SqlClient, unknown>,
+  id: string,
+  workflowId: string,
+  expected: { readonly tag: string; readonly message: RegExp; readonly cause: string; readonly failuresCounted: number }
+) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Effect.all([start(config(), database()), start(config(), database())], {
+      concurrency: 2
+    })
+    const http = client(a.base)
+    const workflow = yield* eventually(Effect.map(
+      http.request("GET", `/workflows/${workflowId}`),
+      (r) => r.body?.status === "running" ? undefined : r.body
+    ))
+    assert.strictEqual(workflow.status, "failed", JSON.stringify(workflow))
+    assert.strictEqual(workflow.failure.error.tag, expected.tag)
+    assert.match(workflow.failure.error.message, expected.message)
+    // Swept again, by both at once: nothing more to mark.
+    assert.deepStrictEqual(yield* Effect.all([a.team.sweepPoisoned, b.team.sweepPoisoned], { concurrency: 2 }), [
+      0,
+      0
+    ])
+    // Marked once: one letter between the two instances.
+    const letters = (yield* http.request("GET", "/dead-letters")).body.letters as Array<any>
+    const mine = letters.filter((l) => l.workflow?.id === workflowId)
+    assert.strictEqual(mine.length, 1, JSON.stringify(letters))
+    assert.deepStrictEqual([mine[0].error.tag, mine[0].taskId, mine[0].context.cause], [
+      expected.tag,
+      id,
+      expected.cause
+    ])
+    assert.strictEqual((yield* a.team.counts).failed + (yield* b.team.counts).failed, expected.failuresCounted)
+    const task = (yield* client(b.base).request("GET", `/tasks/${id}`)).body
+    assert.strictEqual(task.status, "failed")
+    // Retried from the API, it completes.
+    const retried = yield* http.request("POST", `/workflows/${workflowId}/retry`)
+    assert.strictEqual(retried.status, 202, retried.text)
+    yield* eventually(Effect.map(
+      http.request("GET", `/workflows/${workflowId}`),
+      (r) => r.body?.status === "completed" ? true : undefined
+    ))
+  })
