@@ -132,7 +132,14 @@ const FILLER = (
 
 /** `count` words of plausible text: the prompt's own words mixed with common ones, in sentences. */
 const compose = (prompt: string, count: number, random: () => number): Array<string> => {
-  const topical = [...new Set(prompt.toLowerCase().match(/[a-z][a-z-]{3,}/g) ?? [])].slice(0, 40)
+  // The first 40 distinct words of the prompt: read until they are found, not the whole prompt.
+  const seen = new Set<string>()
+  const pattern = /[a-z][a-z-]{3,}/g
+  const lower = prompt.toLowerCase()
+  for (let match = pattern.exec(lower); match !== null && seen.size < 40; match = pattern.exec(lower)) {
+    seen.add(match[0])
+  }
+  const topical = [...seen]
   const words: Array<string> = []
   let sentence = 0
   for (let i = 0; i < count; i++) {
