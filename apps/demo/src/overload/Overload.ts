@@ -32,6 +32,8 @@ export interface HeapSample {
   readonly loopMaxMillis?: number
   /** CPU time the service used in that second (ms; 1,000 is one core). */
   readonly cpuMillis?: number
+  /** How long the service's main thread waited for a CPU in that second (ms; Linux). */
+  readonly runQueueMillis?: number
   readonly rssMB: number
 }
 
@@ -59,6 +61,7 @@ export interface Options {
     readonly loopP99?: number
     readonly loopMax?: number
     readonly cpuMillis?: number
+    readonly runQueueMillis?: number
   }>
   readonly log?: (line: string) => void
 }
@@ -96,14 +99,16 @@ export interface Report {
   }
   /**
    * The service's own view over the offer, one figure a second: the largest
-   * event-loop delay of each second, and the CPU it used (1,000 ms is a
-   * whole core). A delay with CPU to spare is time the process waited to be
-   * scheduled or on a synchronous call (a disk sync); with a core in use, its
-   * own work.
+   * event-loop delay of each second, the CPU it used (1,000 ms is a whole
+   * core), and how long its main thread waited, ready, for a CPU the other
+   * processes held (Linux; empty elsewhere). A delay with CPU to spare and
+   * little run-queue wait is a synchronous call (a disk sync); with a long
+   * run-queue wait, the machine; with a core in use, its own work.
    */
   readonly serviceLoop: {
     readonly maxDelayPerSecondMillis: Percentiles
     readonly cpuMillisPerSecond: Percentiles
+    readonly runQueueMillisPerSecond: Percentiles
   }
   readonly drain: {
     readonly seconds: number
@@ -235,7 +240,8 @@ export const run = (options: Options): Effect.Effect<Report> =>
           ...(h.loopMax === undefined
             ? {}
             : { loopP99Millis: round2(h.loopP99 ?? 0), loopMaxMillis: round2(h.loopMax) }),
-          ...(h.cpuMillis === undefined ? {} : { cpuMillis: Math.round(h.cpuMillis) })
+          ...(h.cpuMillis === undefined ? {} : { cpuMillis: Math.round(h.cpuMillis) }),
+          ...(h.runQueueMillis === undefined ? {} : { runQueueMillis: Math.round(h.runQueueMillis) })
         })
         yield* Effect.sleep(Duration.seconds(1))
       }
@@ -333,7 +339,10 @@ export const run = (options: Options): Effect.Effect<Report> =>
         maxDelayPerSecondMillis: percentiles(
           heap.flatMap((h) => h.loopMaxMillis === undefined ? [] : [h.loopMaxMillis])
         ),
-        cpuMillisPerSecond: percentiles(heap.flatMap((h) => h.cpuMillis === undefined ? [] : [h.cpuMillis]))
+        cpuMillisPerSecond: percentiles(heap.flatMap((h) => h.cpuMillis === undefined ? [] : [h.cpuMillis])),
+        runQueueMillisPerSecond: percentiles(
+          heap.flatMap((h) => h.runQueueMillis === undefined ? [] : [h.runQueueMillis])
+        )
       },
       drain: { seconds: round2(drainSeconds), drained, statuses }
     } satisfies Report

@@ -68,7 +68,14 @@ const main = Effect.gen(function*() {
   const base = `http://127.0.0.1:${port}`
   const serviceLog = Path.join(dataDir, "service.log")
   const log = Fs.openSync(serviceLog, "a")
-  let heap: { heapUsed: number; rss: number; loopP99?: number; loopMax?: number; cpuMillis?: number } = {
+  let heap: {
+    heapUsed: number
+    rss: number
+    loopP99?: number
+    loopMax?: number
+    cpuMillis?: number
+    runQueueMillis?: number
+  } = {
     heapUsed: 0,
     rss: 0
   }
@@ -158,7 +165,9 @@ const main = Effect.gen(function*() {
     `(${report.heap.samples.length} samples)`,
     `service loop   largest delay per second: p50 ${report.serviceLoop.maxDelayPerSecondMillis.p50} ms, ` +
     `p99 ${report.serviceLoop.maxDelayPerSecondMillis.p99} ms; CPU per second p50 ` +
-    `${report.serviceLoop.cpuMillisPerSecond.p50} ms, p99 ${report.serviceLoop.cpuMillisPerSecond.p99} ms`,
+    `${report.serviceLoop.cpuMillisPerSecond.p50} ms, p99 ${report.serviceLoop.cpuMillisPerSecond.p99} ms; ` +
+    `waiting for a CPU per second p50 ${report.serviceLoop.runQueueMillisPerSecond.p50} ms, ` +
+    `p99 ${report.serviceLoop.runQueueMillisPerSecond.p99} ms`,
     `drain          ${drain.drained ? "drained" : "NOT drained"} in ${drain.seconds} s; ` +
     `accepted tasks: ${JSON.stringify(drain.statuses)}`,
     `load average   before ${loadBefore.join(" ")}, after ${result.machine.loadAverageAfter.join(" ")}`,
