@@ -1,12 +1,12 @@
 // pnpm chaos — the chaos run (Chaos.ts) on SQLite and on Postgres; prints the
 // counts and writes its figures into bench/results/reliability.json.
 import { Bench } from "@agentos/testkit"
-import { Schema } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
+import * as ReliabilityResults from "../ReliabilityResults.js"
 import * as Chaos from "./Chaos.js"
 import * as Cluster from "./Cluster.js"
 import * as DatabaseEvents from "./DatabaseEvents.js"
@@ -236,24 +236,8 @@ export const figures = (report: Chaos.Report): Array<Bench.Figure> => {
 }
 
 /** Replaces the chaos figures of bench/results/reliability.json (other figures of the file are kept). */
-export const writeFigures = (command: string, reports: ReadonlyArray<Chaos.Report>) => {
-  const file = Path.join(Bench.repositoryRoot(), "bench", "results", "reliability.json")
-  const mine = new Set(reports.map((r) => `chaos (${r.backend}): `))
-  const kept = Fs.existsSync(file)
-    ? Schema.decodeUnknownSync(Bench.Results)(JSON.parse(Fs.readFileSync(file, "utf8"))).figures
-      .filter((f) => ![...mine].some((prefix) => f.name.startsWith(prefix)))
-    : []
-  const results = Schema.decodeUnknownSync(Bench.Results)({
-    package: "reliability",
-    date: new Date().toISOString(),
-    machine: Bench.machine(),
-    command,
-    figures: [...kept, ...reports.flatMap(figures)]
-  })
-  Fs.mkdirSync(Path.dirname(file), { recursive: true })
-  Fs.writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
-  return file
-}
+export const writeFigures = (command: string, reports: ReadonlyArray<Chaos.Report>) =>
+  ReliabilityResults.write(command, reports.map((r) => `chaos (${r.backend}): `), reports.flatMap(figures))
 
 const main = async () => {
   const { values } = parseArgs({ options: ARGS })

@@ -4,6 +4,7 @@
 // unless given, the built-in team off, a fresh SQLite file, or Postgres with
 // --database-url), on 127.0.0.1; the heap is the one it reports each second.
 // Prints the figures and writes them as JSON.
+import type { Bench } from "@agentos/testkit"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -12,6 +13,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
+import * as ReliabilityResults from "../ReliabilityResults.js"
 import * as Overload from "./Overload.js"
 
 const USAGE = `Usage: pnpm overload [options]
@@ -23,6 +25,7 @@ const USAGE = `Usage: pnpm overload [options]
                        sooner after 60 s in which no task ended)
   --database-url <url> run the service on this Postgres instead of a fresh SQLite file
   --out <file>         the JSON report (default src/overload/results/overload-<backend>.json)
+  --no-write           do not write the figures into bench/results/reliability.json
 `
 
 const appDir = Path.resolve(import.meta.dirname, "../..")
@@ -37,6 +40,58 @@ const freePort = () =>
     })
   })
 
+/** The report's figures (bench/results format), named `overload (<backend>): …`. */
+const figures = (backend: string, report: Overload.Report): Array<Bench.Figure> => {
+  const config = {
+    backend,
+    factor: round(report.offer.ratePerSecond / report.capacity.workflowsPerSecond),
+    offerSeconds: report.offer.seconds
+  }
+  const figure = (
+    name: string,
+    value: number,
+    unit: string,
+    better: "higher" | "lower",
+    extra: Partial<Pick<Bench.Figure, "target" | "note">> = {}
+  ): Bench.Figure => ({ name: `overload (${backend}): ${name}`, value, unit, better, config, ...extra })
+  const { capacity, drain, healthz, offer, serviceLoop } = report
+  const status5xx = Object.entries(offer.otherStatus).filter(([status]) => status.startsWith("5"))
+  return [
+    figure("capacity, research workflows completed per second", capacity.workflowsPerSecond, "workflows/s", "higher"),
+    figure("offered rate", offer.ratePerSecond, "requests/s", "higher"),
+    figure("submissions sent", offer.sent, "count", "higher"),
+    figure("submissions accepted (202)", offer.accepted, "count", "higher"),
+    figure("submissions refused (429)", offer.rejected429, "count", "lower"),
+    figure("submissions answered 5xx", status5xx.reduce((n, [, count]) => n + count, 0), "count", "lower"),
+    figure("submissions with no answer within 30 s", offer.unanswered, "count", "lower"),
+    figure("submission latency p99", offer.submitLatencyMillis.p99, "ms", "lower"),
+    figure("/healthz latency p50", healthz.latencyMillis.p50, "ms", "lower"),
+    figure("/healthz latency p99", healthz.latencyMillis.p99, "ms", "lower", {
+      target: {
+        source: "issue #19",
+        description: "/healthz p99 under 100 ms while ten times the capacity is offered",
+        max: 100,
+        met: healthz.latencyMillis.p99 < 100
+      },
+      note: `${healthz.samples} samples, ${healthz.failed} failed, max ${healthz.latencyMillis.max} ms`
+    }),
+    figure("heap used, max", report.heap.maxHeapUsedMB, "MB", "lower"),
+    figure("event loop, largest delay per second, p99", serviceLoop.maxDelayPerSecondMillis.p99, "ms", "lower"),
+    figure("service CPU per second, p50", serviceLoop.cpuMillisPerSecond.p50, "ms", "lower"),
+    figure("service waiting for a CPU per second, p50", serviceLoop.runQueueMillisPerSecond.p50, "ms", "lower"),
+    figure("service waiting for a CPU per second, p99", serviceLoop.runQueueMillisPerSecond.p99, "ms", "lower"),
+    figure(
+      "accepted tasks completed after the drain",
+      drain.statuses["completed"] ?? 0,
+      "count",
+      "higher",
+      { note: `of ${offer.accepted} accepted: ${JSON.stringify(drain.statuses)}` }
+    )
+  ]
+}
+
+const round = (n: number) => Math.round(n * 100) / 100
+
 const main = Effect.gen(function*() {
   const { values } = parseArgs({
     options: {
@@ -46,6 +101,7 @@ const main = Effect.gen(function*() {
       drain: { type: "string", default: "600" },
       "database-url": { type: "string" },
       out: { type: "string" },
+      "no-write": { type: "boolean", default: false },
       help: { type: "boolean", default: false }
     }
   })
@@ -152,6 +208,9 @@ const main = Effect.gen(function*() {
   }
   Fs.mkdirSync(Path.dirname(out), { recursive: true })
   Fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n")
+  const written = values["no-write"]
+    ? undefined
+    : ReliabilityResults.write(result.command, [`overload (${backend}): `], figures(backend, report))
   const { capacity, drain, healthz, offer } = report
   yield* Console.log([
     "",
@@ -171,7 +230,8 @@ const main = Effect.gen(function*() {
     `drain          ${drain.drained ? "drained" : "NOT drained"} in ${drain.seconds} s; ` +
     `accepted tasks: ${JSON.stringify(drain.statuses)}`,
     `load average   before ${loadBefore.join(" ")}, after ${result.machine.loadAverageAfter.join(" ")}`,
-    `report         ${out}`
+    `report         ${out}`,
+    ...(written === undefined ? [] : [`figures        ${written}`])
   ].join("\n"))
 })
 
