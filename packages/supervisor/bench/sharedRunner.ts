@@ -31,6 +31,8 @@ const flush = () => {
   buffer = []
 }
 setInterval(flush, 20)
+// A SIGTERM ends the process normally (a --cpu-prof profile is written).
+process.on("SIGTERM", () => process.exit(0))
 
 if (side === "ours") {
   const layer = Supervisor.layerSql({
