@@ -64,6 +64,17 @@ const cpuTicks = (pid: number): number | undefined => {
 }
 const TICK_MICROS = 10_000
 
+// Context switches of a process (voluntary: it waited; involuntary: it was preempted), or zeros when it is gone.
+const switches = (pid: number): { voluntary: number; involuntary: number } => {
+  try {
+    const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0)
+    return { voluntary: field("voluntary_ctxt_switches"), involuntary: field("nonvoluntary_ctxt_switches") }
+  } catch {
+    return { voluntary: 0, involuntary: 0 }
+  }
+}
+
 interface Runner {
   readonly pid: number
   readonly firstStart: Promise<number>
@@ -231,6 +242,7 @@ const main = async () => {
     for (const pid of [...runners.map((runner) => runner.pid), ...await backends()]) {
       cpuAtStart.set(pid, cpuTicks(pid) ?? 0)
     }
+    const switchesAtStart = runners.map((runner) => switches(runner.pid))
     const uptimeAt = () => Number(Fs.readFileSync("/proc/uptime", "utf8").split(" ")[0])
     const wallAtStart = uptimeAt()
     const loadAtStart = Fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]
@@ -258,6 +270,13 @@ const main = async () => {
     }
     const wall = uptimeAt() - wallAtStart
     const runnerCpu = runners.map((runner) => ((cpuTicks(runner.pid) ?? 0) - (cpuAtStart.get(runner.pid) ?? 0)))
+    const runnerSwitches = runners.map((runner, i) => {
+      const now = switches(runner.pid)
+      return {
+        voluntary: now.voluntary - switchesAtStart[i]!.voluntary,
+        involuntary: now.involuntary - switchesAtStart[i]!.involuntary
+      }
+    })
     const pids = await backends()
     let backendCpu = 0
     for (const pid of pids) backendCpu += (cpuTicks(pid) ?? 0) - (cpuAtStart.get(pid) ?? 0)
@@ -288,6 +307,11 @@ const main = async () => {
       `per task: runner CPU ${
         runnerCpu.map((ticks) => Math.round((ticks * TICK_MICROS) / OPS)).join(" + ")
       } µs, Postgres backends ${Math.round((backendCpu * TICK_MICROS) / OPS)} µs (wall ${wall.toFixed(2)} s)`
+    )
+    console.log(
+      `context switches per task of the runners: ${
+        runnerSwitches.map((n) => `${perTask(n.voluntary)} voluntary, ${perTask(n.involuntary)} preempted`).join(" + ")
+      }`
     )
     for (const key of Object.keys(after).sort()) {
       const delta = after[key]! - (before[key] ?? 0)
