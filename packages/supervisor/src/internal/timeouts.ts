@@ -39,7 +39,12 @@ export const make = (fork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<v
   let parked: ((effect: Effect.Effect<void>) => void) | undefined
   let closed = false
 
+  // The timer found the heap empty, but its fiber may have yielded since
+  // (at any operation): a deadline added meanwhile saw no parked timer and
+  // left it to the timer. It looks again here, where nothing can come
+  // between the look and the parking.
   const park = Effect.async<void>((resume) => {
+    if (heap.peek() !== undefined) return resume(Effect.void)
     parked = resume
     return Effect.sync(() => {
       if (parked === resume) parked = undefined
