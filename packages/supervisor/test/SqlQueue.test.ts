@@ -213,6 +213,44 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql claims and ends on 
   )
 })
 
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql migrations on Postgres", () => {
+  it.live(
+    "keep the claim functions of the previous release (a rolling upgrade): its processes still claim and end",
+    () =>
+      Effect.gen(function*() {
+        const { queue, sql } = yield* withClient
+        yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
+        yield* queue.offer(record({ id: "b" }), { maxQueued: 10 })
+        // As a process of the previous release calls them (migration 0004's signatures).
+        const claimed = yield* sql.unsafe<{ readonly id: string; readonly token: string | number }>(
+          `SELECT * FROM agentos_supervisor_claim($1::text, $2::text, $3::bigint)`,
+          ["t", "old-runner", 60_000]
+        )
+        assert.deepStrictEqual(claimed.map((row) => row.id), ["a"])
+        const next = yield* sql.unsafe<{ readonly ended: string | number; readonly id: string | null }>(
+          `SELECT * FROM agentos_supervisor_end_then_claim($1::text, $2::jsonb, $3::text, $4::bigint, $5::integer,
+            $6::text, $7::text, $8::bigint)`,
+          [
+            "completed",
+            JSON.stringify({ status: "completed", result: 1 }),
+            "a",
+            claimed[0]!.token,
+            0,
+            "t",
+            "old-runner",
+            60_000
+          ]
+        )
+        assert.deepStrictEqual(next.map((row) => [Number(row.ended), row.id]), [[1, "b"]])
+        assert.deepStrictEqual(
+          (yield* queue.status("a")).pipe(Option.map((task) => task.status)),
+          Option.some("completed")
+        )
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
+
 describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql notifications on Postgres", () => {
   it.live("a schema whose name is too long for a channel name still offers and notifies", () =>
     Effect.gen(function*() {

@@ -119,13 +119,12 @@ export const migrations: Sql.Migrations = {
   // transaction) and a lease of NULL (`take`); the end is a function of its
   // own; the end-then-claim calls both, so a runner whose task ended claims
   // its next one in one round trip whatever its groups' limits. The
-  // functions of 0004 are replaced.
+  // functions of 0004 (other arities: overloads) are kept: processes of the
+  // previous release, still running during a rolling upgrade, call them; a
+  // later release drops them.
   "0005_pg_one_claim_and_end": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     if (!Sql.isPg(sql)) return
-    yield* sql.unsafe(`DROP FUNCTION IF EXISTS agentos_supervisor_end_then_claim(text, jsonb, text, bigint, integer,
-      text, text, bigint)`)
-    yield* sql.unsafe(`DROP FUNCTION IF EXISTS agentos_supervisor_claim(text, text, bigint)`)
     yield* sql.unsafe(PG_CLAIM_0005)
     yield* sql.unsafe(PG_END_0005)
     yield* sql.unsafe(PG_END_THEN_CLAIM_0005)
