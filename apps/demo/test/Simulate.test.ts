@@ -6,7 +6,7 @@ import { Pricing, TokenUsage } from "@agentos/core"
 import { DefaultCatalog, ModelCatalog, SimulatedProvider } from "@agentos/router"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestContext } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -92,6 +92,10 @@ describe("demo:simulate", () => {
     assert.strictEqual(report.runs.completed, report.runs.submitted)
     assert.deepStrictEqual(report.workflows.byStatus, { completed: report.runs.submitted })
   }, SLOW)
+
+  it("the TestClock's yields are replaced on the installed Effect (an internal field: an upgrade may move it)", () => {
+    assert.isTrue(Effect.runSync(Simulation.quickYields.pipe(Effect.provide(TestContext.TestContext))))
+  })
 
   it("Jain's index: 1 when every agent gets its fair share, lower when one takes more", () => {
     const fair = Simulation.jainFairness([
