@@ -98,8 +98,13 @@ const direct: Bench.Contender = {
 }
 
 const figures: Array<Bench.Figure> = []
-// BENCH_ONLY=simulate measures the simulation alone and keeps the file's other figures as they were.
+// BENCH_ONLY=simulate measures the simulation alone, BENCH_ONLY=stack everything but the simulation;
+// each keeps the file's other figures as they were.
 const only = process.env.BENCH_ONLY
+if (only !== undefined && only !== "simulate" && only !== "stack") {
+  console.error(`BENCH_ONLY must be simulate or stack, got ${only}`)
+  process.exit(2)
+}
 const backends: Array<[string, () => Layer.Layer<SqlClient.SqlClient, unknown>]> = [
   ["sqlite", () => {
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "agentos-demo-bench-"))
@@ -196,7 +201,7 @@ for (const [name, sql] of only === "simulate" ? [] : backends) {
 // The day-long simulation's default run (pnpm demo:simulate): 1,000 agents × 24 simulated hours,
 // 24,000 research workflows on the memory layers under TestClock; its wall time, report excluded.
 // SIM_AGENTS / SIM_HOURS change the run (the figure's name says which run it was).
-{
+if (only !== "stack") {
   const agents = Number(process.env.SIM_AGENTS ?? 1_000)
   const simulation = { ...SimulateOptions.defaults(agents), hours: Number(process.env.SIM_HOURS ?? 24) }
   const started = performance.now()
@@ -235,16 +240,17 @@ for (const [name, sql] of only === "simulate" ? [] : backends) {
 }
 
 const previous = Path.join(import.meta.dirname, "..", "..", "..", "bench", "results", "demo.json")
-const kept: ReadonlyArray<Bench.Figure> = only === "simulate" && Fs.existsSync(previous)
+const isSimulation = (f: Bench.Figure) => f.name.startsWith("demo:simulate")
+const kept: ReadonlyArray<Bench.Figure> = only !== undefined && Fs.existsSync(previous)
   ? (JSON.parse(Fs.readFileSync(previous, "utf8")) as { figures: Array<Bench.Figure> }).figures
-    .filter((f) => !f.name.startsWith("demo:simulate"))
+    .filter((f) => only === "simulate" ? !isSimulation(f) : isSimulation(f))
   : []
 
 const file = Bench.writeResults(
   "demo",
-  only === "simulate"
-    ? "BENCH_ONLY=simulate pnpm --filter @agentos/demo bench (the other figures kept from the last full run)"
-    : "pnpm --filter @agentos/demo bench",
+  only === undefined
+    ? "pnpm --filter @agentos/demo bench"
+    : `BENCH_ONLY=${only} pnpm --filter @agentos/demo bench (the other figures kept from an earlier run)`,
   [...kept, ...figures]
 )
 console.log(`wrote ${file}`)
