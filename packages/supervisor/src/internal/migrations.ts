@@ -144,6 +144,8 @@ const PG_CLAIM_0005 = `CREATE FUNCTION agentos_supervisor_claim(p_type text, p_h
     v_id text;
     v_group text;
     v_limit integer;
+    v_passed text[] := '{}';
+    v_holding boolean := false;
   BEGIN
     IF p_default IS NULL AND p_by_group IS NULL THEN
       -- Every group unlimited (the hot path): one statement.
@@ -164,7 +166,8 @@ const PG_CLAIM_0005 = `CREATE FUNCTION agentos_supervisor_claim(p_type text, p_h
     END IF;
     FOR attempt IN 1..20 LOOP
       SELECT t.id, t.group_key INTO v_id, v_group FROM agentos_supervisor_tasks t
-      WHERE t.type = p_type AND t.state = 'queued' AND (
+      WHERE t.type = p_type AND t.state = 'queued'
+        AND (t.group_key IS NULL OR NOT (t.group_key = ANY (v_passed))) AND (
         t.group_key IS NULL OR COALESCE((p_by_group ->> t.group_key)::integer, p_default) IS NULL OR
         (SELECT COUNT(*) FROM agentos_supervisor_tasks r WHERE r.group_key = t.group_key AND r.state = 'running')
           < COALESCE((p_by_group ->> t.group_key)::integer, p_default)
@@ -177,11 +180,25 @@ const PG_CLAIM_0005 = `CREATE FUNCTION agentos_supervisor_claim(p_type text, p_h
       IF v_limit IS NOT NULL THEN
         -- The count above may miss a claim of the same group committed
         -- meanwhile: counted again (a new snapshot) under the group's lock,
-        -- held until this transaction commits. A full group is passed over:
-        -- the next search's count sees it full.
-        PERFORM pg_advisory_xact_lock(hashtext('agentos_supervisor_group:' || current_schema() || ':' || v_group));
+        -- held until this transaction commits. A full group is passed over
+        -- for the rest of this claim, its lock still held: a claim that
+        -- holds a group's lock then only tries another's (passing over a
+        -- group it cannot lock at once), so it never waits while holding
+        -- one, and two claims cannot wait on each other.
+        IF v_holding THEN
+          IF NOT pg_try_advisory_xact_lock(
+            hashtext('agentos_supervisor_group:' || current_schema() || ':' || v_group)
+          ) THEN
+            v_passed := v_passed || v_group;
+            CONTINUE;
+          END IF;
+        ELSE
+          PERFORM pg_advisory_xact_lock(hashtext('agentos_supervisor_group:' || current_schema() || ':' || v_group));
+          v_holding := true;
+        END IF;
         IF (SELECT COUNT(*) FROM agentos_supervisor_tasks r WHERE r.group_key = v_group AND r.state = 'running')
           >= v_limit THEN
+          v_passed := v_passed || v_group;
           CONTINUE;
         END IF;
       END IF;
