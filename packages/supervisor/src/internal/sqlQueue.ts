@@ -333,9 +333,6 @@ export const make = (
         fail("renew")
       )
 
-    // A claimed task leaving its runner (a retry after a failure, a
-    // hand-back): fenced by its token, and ended as cancelled in the same
-    // statement when a cancel was asked while it ran.
     // The record with the task's usage so far (carried to the runner that ends it).
     const withUsage = (usage: TokenUsage | undefined) =>
       usage === undefined
@@ -344,6 +341,9 @@ export const make = (
         ? sql`record = jsonb_set(record, '{usage}', ${JSON.stringify(usage)}::jsonb),`
         : sql`record = json_set(record, '$.usage', json(${JSON.stringify(usage)})),`
 
+    // A claimed task leaving its runner (a retry after a failure, a
+    // hand-back): fenced by its token, and ended as cancelled in the same
+    // statement when a cancel was asked while it ran.
     const requeueClaimed = (
       id: string,
       token: number,
@@ -393,39 +393,25 @@ export const make = (
         usage
       })
 
-    // SQLite: the end (Postgres: the function agentos_supervisor_end).
-    const endStatement = (countsFailure: boolean) =>
-      prepare<{ id: string }>(4, (status, outcome, id, token) =>
-        sql`UPDATE ${table} SET state = ${status}, outcome = ${outcome}, finished_at = ${now}, seq = ${nextSeq},
-        holder = NULL, lease_expires_at = NULL,
-        failures = failures + ${sql.literal(countsFailure ? "(1 - poisoned)" : "0")}
-        WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING id`)
-    const endCountingFailure = pg ? undefined : endStatement(true)
-    const endOther = pg ? undefined : endStatement(false)
-    const pgEnd = prepare<{ ended: unknown }>(5, (status, outcome, id, token, countsFailure) =>
-      sql`SELECT agentos_supervisor_end(${status}::text, ${outcome}::jsonb, ${id}::text, ${token}::bigint,
-        ${countsFailure}::integer) AS ended`)
+    // The end, with the same arguments on both backends: Postgres's is the
+    // function agentos_supervisor_end, SQLite's the statement it mirrors.
+    const endStatement = prepare<{ ended: unknown }>(5, (status, outcome, id, token, countsFailure) =>
+      pg
+        ? sql`SELECT agentos_supervisor_end(${status}::text, ${outcome}::jsonb, ${id}::text, ${token}::bigint,
+          ${countsFailure}::integer) AS ended`
+        : sql`UPDATE ${table} SET state = ${status}, outcome = ${outcome}, finished_at = ${now}, seq = ${nextSeq},
+          holder = NULL, lease_expires_at = NULL, failures = failures + ${countsFailure} * (1 - poisoned)
+          WHERE id = ${id} AND token = ${token} AND ${fenced} RETURNING 1 AS ended`)
 
     const countsFailure = (outcome: TaskQueue.Outcome) =>
       outcome.status === "failed" || outcome.status === "dead-lettered"
 
     const end = (id: string, token: number, outcome: TaskQueue.Outcome) =>
-      (pg
-        ? Effect.map(
-          pgEnd(outcome.status, JSON.stringify(outcome), id, token, countsFailure(outcome) ? 1 : 0),
-          (rows) =>
-            Sql.toNumber(rows[0]!.ended) > 0
-        )
-        : Effect.map(
-          (countsFailure(outcome) ? endCountingFailure! : endOther!)(
-            outcome.status,
-            JSON.stringify(outcome),
-            id,
-            token
-          ),
-          (rows) =>
-            rows.length > 0
-        )).pipe(fail("end"))
+      Effect.map(
+        endStatement(outcome.status, JSON.stringify(outcome), id, token, countsFailure(outcome) ? 1 : 0),
+        // Postgres: the function's count of rows ended; SQLite: a row per row ended.
+        (rows) => rows.length > 0 && Sql.toNumber(rows[0]!.ended) > 0
+      ).pipe(fail("end"))
 
     // Postgres: the end and the next claim in one round trip (the function
     // agentos_supervisor_end_then_claim calls the two above). SQLite: the
@@ -446,8 +432,7 @@ export const make = (
       if (!pg) {
         return Effect.flatMap(
           end(ended.id, ended.token, ended.outcome),
-          (recorded) =>
-            Effect.map(claim(type, claimOptions), (next) => ({ ended: recorded, next }))
+          (recorded) => Effect.map(claim(type, claimOptions), (next) => ({ ended: recorded, next }))
         )
       }
       return pgEndThenClaim(
@@ -503,9 +488,7 @@ export const make = (
           RETURNING type`
         const due = yield* sql<{ type: string }>`UPDATE ${table} SET state = 'queued', seq = ${nextSeq}
           WHERE state = 'retrying' AND run_after <= ${now} AND cancel_requested = 0 RETURNING type`
-        yield* notify([...poisoned, ...requeued, ...due].map((row) =>
-          row.type
-        ))
+        yield* notify([...poisoned, ...requeued, ...due].map((row) => row.type))
         const cancelledTasks = yield* decode("reclaim", () => cancelled.map((row) => decodeRecord(row.record)))
         return {
           requeued: requeued.length,
