@@ -239,12 +239,10 @@ if (only !== "stack") {
   })
 }
 
-const previous = Path.join(import.meta.dirname, "..", "..", "..", "bench", "results", "demo.json")
 const isSimulation = (f: Bench.Figure) => f.name.startsWith("demo:simulate")
-const kept: ReadonlyArray<Bench.Figure> = only !== undefined && Fs.existsSync(previous)
-  ? (JSON.parse(Fs.readFileSync(previous, "utf8")) as { figures: Array<Bench.Figure> }).figures
-    .filter((f) => only === "simulate" ? !isSimulation(f) : isSimulation(f))
-  : []
+const kept: ReadonlyArray<Bench.Figure> = only === undefined
+  ? []
+  : Bench.readFigures("demo").filter((f) => only === "simulate" ? !isSimulation(f) : isSimulation(f))
 
 const file = Bench.writeResults(
   "demo",

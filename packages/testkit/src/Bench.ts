@@ -101,6 +101,17 @@ export const repositoryRoot = (): string => {
   return dir
 }
 
+/**
+ * The figures of `bench/results/<package>.json`, validated; none when the
+ * file does not exist. For a run that measures part of a package's figures
+ * and keeps the rest (`writeResults` with the kept ones and its own).
+ */
+export const readFigures = (pkg: string): ReadonlyArray<Figure> => {
+  const file = Path.join(repositoryRoot(), "bench", "results", `${pkg}.json`)
+  if (!Fs.existsSync(file)) return []
+  return Schema.decodeUnknownSync(Results)(JSON.parse(Fs.readFileSync(file, "utf8"))).figures
+}
+
 /** Validates and writes `bench/results/<package>.json`; returns its path. */
 export const writeResults = (pkg: string, command: string, figures: ReadonlyArray<Figure>): string => {
   const results: Results = Schema.decodeUnknownSync(Results)({
