@@ -292,7 +292,8 @@ export const redactLogs = (config: AppConfig): Layer.Layer<never> => {
     const text = `${value instanceof Error ? `${value.stack ?? value.message}\n` : ""}${
       Inspectable.toStringUnknown(value)
     }`
-    return redact(text) === text ? value : redact(text)
+    const clean = redact(text)
+    return clean === text ? value : clean
   }
   const masked = <M, O>(logger: Logger.Logger<M, O>): Logger.Logger<M, O> =>
     Logger.mapInputOptions(logger, (options) => ({

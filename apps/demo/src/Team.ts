@@ -65,7 +65,7 @@ export const TASK_TYPES = ["research"] as const
  * sweep's way from a workflow to its current task. Under `demo/`, which the
  * API does not let a client write.
  */
-export const runIndexKey = (workflowId: string) => `demo/runs/${workflowId}`
+const runIndexKey = (workflowId: string) => `demo/runs/${workflowId}`
 
 /** How many `running` workflows one poison sweep looks at. */
 const SWEEP_BATCH = 100
@@ -366,15 +366,19 @@ export const layer = (
           })
           : Effect.void
         // A store's failure (its database restarting, its connections exhausted) is waited out
-        // here: the engine resumes the workflow from its last checkpoint. Step failures are the
-        // engine's to retry; it records them, and they do not reach here as store errors.
-        return Effect.zipRight(index, runWorkflow(payload, workflowId)).pipe(
-          Effect.tapError((error) =>
-            isStoreError(error)
-              ? Effect.logWarning(`team: workflow ${workflowId}: a store failed; trying again`, error)
-              : Effect.void
-          ),
-          Effect.retry({ while: isStoreError, schedule: storeRetry }),
+        // here, each step on its own (the index is not written again when the run fails): the
+        // engine resumes the workflow from its last checkpoint. Step failures are the engine's to
+        // retry; it records them, and they do not reach here as store errors.
+        const waitingOutStores = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          effect.pipe(
+            Effect.tapError((error) =>
+              isStoreError(error)
+                ? Effect.logWarning(`team: workflow ${workflowId}: a store failed; trying again`, error)
+                : Effect.void
+            ),
+            Effect.retry({ while: isStoreError, schedule: storeRetry })
+          )
+        return Effect.zipRight(waitingOutStores(index), waitingOutStores(runWorkflow(payload, workflowId))).pipe(
           Effect.provideService(TaskUsage, { report: context.reportUsage }),
           Effect.provide(services),
           Effect.map((final) => ({ workflowId, report: final.report ?? "" })),

@@ -12,12 +12,12 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { sleep } from "./Process.js"
+import * as Process from "./Process.js"
 
 /** The role the service connects as (not a superuser). */
-export const SERVICE_ROLE = "agentos"
+const SERVICE_ROLE = "agentos"
 /** The role the exhaustion holds connections as (not a superuser). */
-export const HOLDER_ROLE = "outsider"
+const HOLDER_ROLE = "outsider"
 /** The private cluster's `max_connections` (3 of them reserved for superusers, Postgres's default). */
 export const MAX_CONNECTIONS = 30
 export const SUPERUSER_RESERVED = 3
@@ -39,7 +39,7 @@ export interface Cluster {
 }
 
 /** The newest PostgreSQL's binaries: $AGENTOS_CHAOS_PG_BIN, or /usr/lib/postgresql/<version>/bin. */
-export const binaries = (): { readonly bin: string; readonly version: string } => {
+const binaries = (): { readonly bin: string; readonly version: string } => {
   const explicit = process.env.AGENTOS_CHAOS_PG_BIN
   if (explicit !== undefined && explicit !== "") {
     if (!Fs.existsSync(Path.join(explicit, "initdb"))) {
@@ -132,29 +132,9 @@ export const start = (port: number): Cluster => {
   try {
     run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
     pgCtl("-w", "-t", "60", "start")
-    const psql = (statement: string) => {
-      const result = spawnSync(
-        "psql",
-        [
-          "-h",
-          dir,
-          "-p",
-          String(port),
-          "-U",
-          "postgres",
-          "-d",
-          "postgres",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-qAt",
-          "-F",
-          "\t"
-        ],
-        { input: statement, encoding: "utf8", timeout: 30_000 }
-      )
-      if (result.status !== 0) throw new Error(`psql: ${statement}: ${result.stderr || result.error?.message}`)
-      return result.stdout
-    }
+    // As the superuser, through the cluster's socket (its reserved slots stay open when the pool is exhausted).
+    const socketUrl = `postgresql:///postgres?host=${encodeURIComponent(dir)}&port=${port}&user=postgres`
+    const psql = (statement: string) => Process.psql(socketUrl, statement)
     psql(`CREATE ROLE ${SERVICE_ROLE} LOGIN; CREATE ROLE ${HOLDER_ROLE} LOGIN;`)
     psql(`CREATE DATABASE agentos_chaos OWNER ${SERVICE_ROLE}`)
     return {
@@ -168,7 +148,7 @@ export const start = (port: number): Cluster => {
         const t0 = Date.now()
         run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], 60_000)
         const stopMillis = Date.now() - t0
-        await sleep(downMillis)
+        await Process.sleep(downMillis)
         const t1 = Date.now()
         pgCtl("-w", "-t", "120", "start")
         return { stopMillis, startMillis: Date.now() - t1 }
@@ -257,7 +237,7 @@ export const exhaust = async (cluster: Cluster, maxRounds = 30): Promise<Exhaust
         else h.process.once("exit", () => resolve())
       })
     ))
-    for (let i = 0; i < 50 && count(cluster, HOLDER_ROLE) > 0; i++) await sleep(200)
+    for (let i = 0; i < 50 && count(cluster, HOLDER_ROLE) > 0; i++) await Process.sleep(200)
   }
   try {
     for (let round = 0; round < maxRounds; round++) {

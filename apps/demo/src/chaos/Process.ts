@@ -134,9 +134,18 @@ export const withDatabase = (url: string, database: string) => {
   return parsed.toString()
 }
 
-const psql = (url: string, statement: string) => {
-  const result = spawnSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement], { encoding: "utf8" })
-  if (result.status !== 0) throw new Error(`psql: ${statement}: ${result.stderr || result.error?.message}`)
+/**
+ * Runs `statements` with psql on `url` (stopping at the first error, 30 s at
+ * most); returns its output, unaligned, tuples only, tab-separated.
+ */
+export const psql = (url: string, statements: string): string => {
+  const result = spawnSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-qAt", "-F", "\t"], {
+    input: statements,
+    encoding: "utf8",
+    timeout: 30_000
+  })
+  if (result.status !== 0) throw new Error(`psql: ${statements}: ${result.stderr || result.error?.message}`)
+  return result.stdout
 }
 
 /**

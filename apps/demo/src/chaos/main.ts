@@ -89,8 +89,7 @@ export const runBackend = async (
   let databaseEvents: Array<Chaos.DatabaseEvent> = []
   if (backend === "postgres" && typeof pg === "string") database = freshDatabase(pg)
   else if (backend === "postgres" && typeof pg !== "string") {
-    let port = await freePort()
-    while (port === 5432) port = await freePort()
+    const port = await freePort()
     const cluster = Cluster.start(port)
     current = cluster
     options.log?.(`private Postgres ${cluster.version} cluster on 127.0.0.1:${port} in ${cluster.dir}`)

@@ -124,17 +124,7 @@ const main = Effect.gen(function*() {
   const base = `http://127.0.0.1:${port}`
   const serviceLog = Path.join(dataDir, "service.log")
   const log = Fs.openSync(serviceLog, "a")
-  let heap: {
-    heapUsed: number
-    rss: number
-    loopP99?: number
-    loopMax?: number
-    cpuMillis?: number
-    runQueueMillis?: number
-  } = {
-    heapUsed: 0,
-    rss: 0
-  }
+  let heap: Effect.Effect.Success<Overload.Options["heap"]> = { heapUsed: 0, rss: 0 }
   const child = spawn(process.execPath, ["--conditions=@agentos/source", "--import", "tsx", "src/overload/serve.ts"], {
     cwd: appDir,
     stdio: ["ignore", "pipe", log],
