@@ -189,6 +189,15 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql claims and ends on 
         yield* sql.unsafe(`CREATE OR REPLACE FUNCTION agentos_supervisor_end(p_status text, p_outcome jsonb,
           p_id text, p_token bigint, p_counts_failure integer)
         RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN RETURN 0; END $$`)
+        yield* sql.unsafe(`CREATE OR REPLACE FUNCTION agentos_supervisor_end_then_claim_lean(p_status text,
+          p_outcome jsonb, p_id text, p_token bigint, p_counts_failure integer, p_type text, p_holder text,
+          p_ttl bigint, p_default integer, p_by_group jsonb)
+        RETURNS TABLE (ended bigint, id text, record jsonb, token bigint, deliveries integer, lost integer,
+          failures integer, poisoned integer)
+        LANGUAGE plpgsql AS $$ BEGIN
+          RETURN QUERY SELECT 0::bigint, NULL::text, NULL::jsonb, NULL::bigint, NULL::integer, NULL::integer,
+            NULL::integer, NULL::integer;
+        END $$`)
         const found: Array<boolean> = [
           Option.isSome(yield* queue.take("t", {})),
           Option.isSome(yield* queue.take("t", { byGroup: { g: 5 } })),
@@ -244,6 +253,32 @@ describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql migrations on Postg
         assert.deepStrictEqual(next.map((row) => [Number(row.ended), row.id]), [[1, "b"]])
         assert.deepStrictEqual(
           (yield* queue.status("a")).pipe(Option.map((task) => task.status)),
+          Option.some("completed")
+        )
+        // And as a process of the release before 0006 calls them (0005's signatures).
+        const b = yield* sql.unsafe<{ readonly token: string | number }>(
+          `SELECT token FROM agentos_supervisor_tasks WHERE id = 'b'`
+        )
+        yield* queue.offer(record({ id: "c" }), { maxQueued: 10 })
+        const then = yield* sql.unsafe<{ readonly ended: string | number; readonly id: string | null }>(
+          `SELECT * FROM agentos_supervisor_end_then_claim($1::text, $2::jsonb, $3::text, $4::bigint, $5::integer,
+            $6::text, $7::text, $8::bigint, $9::integer, $10::jsonb)`,
+          [
+            "completed",
+            JSON.stringify({ status: "completed", result: 2 }),
+            "b",
+            b[0]!.token,
+            0,
+            "t",
+            "old-runner",
+            60_000,
+            null,
+            null
+          ]
+        )
+        assert.deepStrictEqual(then.map((row) => [Number(row.ended), row.id]), [[1, "c"]])
+        assert.deepStrictEqual(
+          (yield* queue.status("b")).pipe(Option.map((task) => task.status)),
           Option.some("completed")
         )
       }).pipe(Effect.scoped),

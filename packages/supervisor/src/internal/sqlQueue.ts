@@ -8,9 +8,9 @@
 // an offer counts its type's queued rows under one of the type, so that
 // neither bound is overshot by claims or offers racing in other processes.
 // On Postgres the claim, the end and the end-then-claim are only the
-// PL/pgSQL functions of migration 0005 (their text lives there, and a
-// function's plans are kept for the session); the statements built here for
-// them are SQLite's.
+// PL/pgSQL functions of migrations 0005 and 0006 (their text lives there,
+// and a function's plans are kept for the session); the statements built
+// here for them are SQLite's.
 import * as Lease from "@agentos/core/Lease"
 import * as Sql from "@agentos/core/Sql"
 import type { TokenUsage } from "@agentos/core/TokenUsage"
@@ -31,15 +31,19 @@ export interface Options {
   readonly notifications?: boolean
 }
 
-interface Row {
+// The columns a claim is read from.
+interface ClaimRow {
   readonly id: string
   readonly record: unknown
-  readonly state: string
   readonly token: unknown
   readonly deliveries: unknown
   readonly lost: unknown
   readonly failures: unknown
   readonly poisoned: unknown
+}
+
+interface Row extends ClaimRow {
+  readonly state: string
   readonly cancel_requested: unknown
   readonly outcome: unknown
   readonly finished_at: unknown
@@ -302,7 +306,7 @@ export const make = (
 
     // ---- the leased protocol ----
 
-    const claimOf = (row: Row): TaskQueue.Claim => ({
+    const claimOf = (row: ClaimRow): TaskQueue.Claim => ({
       record: decodeRecord(row.record),
       token: Sql.toNumber(row.token),
       deliveries: Sql.toNumber(row.deliveries),
@@ -413,13 +417,14 @@ export const make = (
         (rows) => rows.length > 0 && Sql.toNumber(rows[0]!.ended) > 0
       ).pipe(fail("end"))
 
-    // Postgres: the end and the next claim in one round trip (the function
-    // agentos_supervisor_end_then_claim calls the two above). SQLite: the
-    // end, then the claim.
-    const pgEndThenClaim = prepare<Row & { ended: unknown }>(
+    // Postgres: the end and the next claim in one round trip and one
+    // function call (agentos_supervisor_end_then_claim_lean runs the end's
+    // statement and the claim's; a claim under group limits goes through
+    // agentos_supervisor_claim). SQLite: the end, then the claim.
+    const pgEndThenClaim = prepare<ClaimRow & { ended: unknown }>(
       10,
       (status, outcome, id, token, counts, type, holder, ttl, byDefault, byGroup) =>
-        sql`SELECT * FROM agentos_supervisor_end_then_claim(${status}::text, ${outcome}::jsonb, ${id}::text,
+        sql`SELECT * FROM agentos_supervisor_end_then_claim_lean(${status}::text, ${outcome}::jsonb, ${id}::text,
           ${token}::bigint, ${counts}::integer, ${type}::text, ${holder}::text, ${ttl}::bigint, ${byDefault}::integer,
           ${byGroup}::jsonb)`
     )
