@@ -1,7 +1,7 @@
 // The in-process index of a team's live memories, kept in step with the
 // store by the service: the scoring inputs of every memory in flat typed
 // arrays (one slot per memory, slots reused), the maps of groups and
-// consolidation keys, and a MiniSearch full-text index that scores BM25
+// consolidation keys, and a full-text index (textIndex.ts) that scores BM25
 // incrementally as memories come and go (memories enter it at the first
 // query after they were added, so a load or an add never pays for it).
 //
@@ -9,17 +9,21 @@
 // O(n log k), never a sort of the store, and only the candidates: the slots
 // of each scope (the team's, each agent's) are kept in a list of their own,
 // so an agent's recall reads its own memories and the team's, not every
-// agent's. The full-text search scores only the scopes asked for too
-// (MiniSearch's statistics stay those of the whole index, so a score does
-// not depend on what else was asked). The two exponentials of a score are
+// agent's. The full-text search walks only the postings of the scopes asked
+// for too (the text index keeps each term's postings per scope), so an
+// agent's query costs what its scope and the team's hold, not what every
+// agent wrote. Its statistics (document count, average length, document
+// frequency) stay those of the whole index: a memory's score does not depend
+// on which scopes were asked for, and a scoped query scores a memory exactly
+// as an unscoped one does. The two exponentials of a score are
 // factored around an epoch E: 2^(-(now - t)/h) = 2^(-(now - E)/h) · 2^((t - E)/h),
 // the second factor kept per memory (set when it is added or touched), the
 // first computed once per scan and type, so scoring a memory is a few
 // multiplications. E moves forward (every factor recomputed) before either
 // factor could leave the range of a double. Nothing in a scan changes access
 // statistics.
-import MiniSearch from "minisearch"
 import type { Memory } from "../Memory.js"
+import { type Hit, TextIndex } from "./textIndex.js"
 
 const HOUR = 3_600_000
 
@@ -99,10 +103,7 @@ export class MemoryIndex {
   readonly vectors = new Map<number, ReadonlyArray<number>>()
   /** Slots not yet in the full-text index: it is brought up to date by the first search that needs it. */
   readonly unindexed = new Set<number>()
-  readonly text = new MiniSearch<{ readonly id: number; readonly text: string }>({
-    fields: ["text"],
-    idField: "id"
-  })
+  readonly text = new TextIndex()
 
   constructor(
     readonly config: ScoringConfig,
@@ -291,7 +292,7 @@ export class MemoryIndex {
       this.consolidationKeyOf.delete(slot)
     }
     this.vectors.delete(slot)
-    if (!this.unindexed.delete(slot)) this.text.discard(slot)
+    if (!this.unindexed.delete(slot)) this.text.remove(slot, agent + 1, memory.text)
     this.leaveScope(agent, slot)
     this.memories[slot] = undefined
     this.live[slot] = 0
@@ -328,31 +329,24 @@ export class MemoryIndex {
   }
 
   /**
-   * BM25 hits of a query (MiniSearch's defaults: OR of the terms, exact,
-   * case-insensitive), of the memories of a scope only when one is given:
-   * the others are skipped before they are scored.
+   * BM25 hits of a query (OR of the terms, exact, case-insensitive), of the
+   * memories of a scope only when one is given: only that scope's postings
+   * are read.
    */
   search(
     query: string,
     scope?: { readonly agent: number; readonly includeTeam: boolean }
-  ): ReadonlyArray<{ readonly id: number; readonly score: number }> {
+  ): ReadonlyArray<Hit> {
     if (this.unindexed.size > 0) {
-      for (const slot of this.unindexed) this.text.add({ id: slot, text: this.memories[slot]!.text })
+      for (const slot of this.unindexed) this.text.add(slot, this.agent[slot]! + 1, this.memories[slot]!.text)
       this.unindexed.clear()
     }
-    if (scope === undefined) {
-      return this.text.search(query) as unknown as ReadonlyArray<{ readonly id: number; readonly score: number }>
-    }
-    const { agent: wantAgent, includeTeam } = scope
-    const agent = this.agent
-    // A boost of 1 leaves a score as it was; 0 skips the memory before it is scored.
-    const boostDocument = (id: unknown) => {
-      const a = agent[id as number]!
-      return (a === -1 ? includeTeam : a === wantAgent) ? 1 : 0
-    }
-    return this.text.search(query, { boostDocument }) as unknown as ReadonlyArray<
-      { readonly id: number; readonly score: number }
-    >
+    if (scope === undefined) return this.text.search(query)
+    // scope codes: 0 the team, agent code + 1 an agent (codes below 0: no agent)
+    const codes: Array<number> = []
+    if (scope.includeTeam) codes.push(0)
+    if (scope.agent >= 0) codes.push(scope.agent + 1)
+    return this.text.search(query, codes)
   }
 
   get(id: string): Memory | undefined {
