@@ -129,10 +129,8 @@ export const instance = <E, R>(
   // The supervisor admits a task only if the token budget reserves its estimate and its spend scopes have money left.
   const team = Layer.unwrapEffect(Effect.gen(function*() {
     const budget = yield* TokenBudget.TokenBudget
-    for (const [i, agent] of config.agents.entries()) {
-      // The first agent leads: twice the others' share of the tokens.
-      yield* budget.register({ id: agent, weight: i === 0 ? 2 : 1 })
-    }
+    // The first agent leads: twice the others' share of the tokens. One rebalance for the whole team.
+    yield* budget.registerAll(config.agents.map((agent, i) => ({ id: agent, weight: i === 0 ? 2 : 1 })))
     const tokens = yield* TokenBudget.makeAdmissionPolicy(budget)
     const spend = SpendAdmission.make(yield* SpendLedger.SpendLedger, { teamOf: () => TEAM_SCOPE })
     return Team.layer(config, [tokens, spend])

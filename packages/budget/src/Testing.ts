@@ -173,6 +173,51 @@ export const suite: Conformance.Suite<Harness> = [
     })
   ),
   Conformance.test(
+    "registerAll registers many agents in one step, with the allocations of registering them one by one",
+    Effect.gen(function*() {
+      const one = yield* team([["a", 1], ["b", 3], ["c", 2]], { total: 1000 })
+      const all = yield* budget({ team: "all", total: 1000 })
+      yield* all.registerAll([{ id: "a" }, { id: "b", weight: 3 }, { id: "c", weight: 2 }])
+      assert.deepStrictEqual(yield* allocations(all), yield* allocations(one))
+      // registration order is kept, and registering again changes an agent's weight
+      assert.deepStrictEqual((yield* all.dashboard()).agents.map((a) => a.id), ["a", "b", "c"])
+      yield* all.registerAll([{ id: "c", weight: 1 }, { id: "d", weight: 2 }])
+      assert.deepStrictEqual(yield* allocations(all), { a: 143, b: 428, c: 143, d: 286 })
+      yield* all.registerAll([])
+      yield* checkInvariants(all)
+    })
+  ),
+  Conformance.test(
+    "registerAll writes nothing when a spec is bad, an id is given twice or the minimum shares pass 1",
+    Effect.gen(function*() {
+      const b = yield* team([["a", 1]], { total: 1000, team: "bad" })
+      const before = yield* b.dashboard()
+      const bad = yield* failure(b.registerAll([{ id: "x" }, { id: "y", weight: -1 }]))
+      assert.strictEqual(bad._tag, "InvalidInput")
+      assert.include(bad.message, "agent 1")
+      const twice = yield* failure(b.registerAll([{ id: "x" }, { id: "x", weight: 2 }]))
+      assert.include(twice.message, "given twice")
+      const shares = yield* failure(b.registerAll([{ id: "x", minShare: 0.6 }, { id: "y", minShare: 0.6 }]))
+      assert.include(shares.message, "minimum shares")
+      const notArray = yield* failure(b.registerAll({ id: "x" } as never))
+      assert.strictEqual(notArray._tag, "InvalidInput")
+      assert.deepStrictEqual(yield* b.dashboard(), before)
+    })
+  ),
+  Conformance.test(
+    "a team of 3,000 agents registers in one step and rebalances (every agent's row rewritten)",
+    Effect.gen(function*() {
+      const b = yield* budget({ team: "large", total: 3_000_000 })
+      yield* b.registerAll(Array.from({ length: 3_000 }, (_, i) => ({ id: `agent-${i}` })))
+      // a new lead halves nobody's use but moves every unused allocation
+      yield* b.register({ id: "lead", weight: 1_000 })
+      const d = yield* checkInvariants(b)
+      assert.strictEqual(d.agents.length, 3_001)
+      assert.strictEqual(d.agents.find((a) => a.id === "lead")!.allocated, 750_000)
+      assert.strictEqual(d.agents.find((a) => a.id === "agent-0")!.allocated, 750)
+    })
+  ),
+  Conformance.test(
     "the limit is inclusive: an agent with exactly N left is granted N, and N + 1 is refused naming the agent",
     Effect.gen(function*() {
       const b = yield* team([["a", 1], ["b", 1]], { total: 1000 })

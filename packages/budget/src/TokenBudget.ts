@@ -109,6 +109,13 @@ export interface TokenBudgetService {
    * and rebalances: only unused allocation moves.
    */
   readonly register: (spec: AgentSpecInput) => Effect.Effect<void, InvalidInput | StoreError>
+  /**
+   * Registers (or re-registers) many agents in one transaction and
+   * rebalances once — for a team's start-up, where a `register` per agent
+   * rebalances n times. Nothing is written when any spec is invalid, an id
+   * is given twice, or the minimum shares would add up to more than 1.
+   */
+  readonly registerAll: (specs: ReadonlyArray<AgentSpecInput>) => Effect.Effect<void, InvalidInput | StoreError>
   /** Removes an agent (refused while it holds reservations) and rebalances; what it used stays counted. */
   readonly remove: (agent: string) => Effect.Effect<void, InvalidInput | UnknownAgent | AgentBusy | StoreError>
   /** Grants `tokens` to the agent, charged as used at once. */

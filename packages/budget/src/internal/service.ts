@@ -276,6 +276,25 @@ export const make = (
       yield* run("register", undefined, (draft) => Rules.register(draft, decoded.right))
     })
 
+    const registerAll = Effect.fn("TokenBudget.registerAll")(function*(raw: unknown) {
+      if (!Array.isArray(raw)) return yield* new InvalidInput({ message: "registerAll takes an array of agents" })
+      const specs: Array<typeof AgentSpec.Type> = []
+      const seen = new Set<string>()
+      for (const [i, item] of raw.entries()) {
+        const decoded = decodeSpec(item)
+        if (Either.isLeft(decoded)) {
+          return yield* new InvalidInput({ message: `agent ${i}: ${decoded.left.message}` })
+        }
+        if (seen.has(decoded.right.id)) {
+          return yield* new InvalidInput({ message: `agent ${i}: the id "${decoded.right.id}" is given twice` })
+        }
+        seen.add(decoded.right.id)
+        specs.push(decoded.right)
+      }
+      if (specs.length === 0) return
+      yield* run("register", undefined, (draft) => Rules.registerAll(draft, specs))
+    })
+
     const remove = Effect.fn("TokenBudget.remove")(function*(agent: string) {
       const id = yield* idOf("agent", agent)
       yield* run("remove", undefined, (draft) => Rules.remove(draft, id))
@@ -464,6 +483,7 @@ export const make = (
       team: config.team,
       period: config.period,
       register,
+      registerAll,
       remove,
       request,
       reserve,

@@ -102,6 +102,9 @@ const summaryOf = (row: Row): PeriodSummary => ({
 
 const RESERVATION_COLUMNS = "id, agent, requested, amount, state, expires_at, actual, charged, refunded, overage"
 
+/** Agent rows per upsert: 12 parameters each, well under SQLite's 32,766. */
+const AGENT_ROWS_PER_STATEMENT = 1_000
+
 export const make = (
   options: { readonly team: string; readonly settlementRetentionMillis: number }
 ): Effect.Effect<BudgetLedger, StoreError, SqlClient.SqlClient> =>
@@ -189,21 +192,25 @@ export const make = (
               retired_used = excluded.retired_used, retired_overage = excluded.retired_overage, used = excluded.used,
               steals = excluded.steals, reclaims = excluded.reclaims, loans = excluded.loans`
         }
-        if (changes.agents.length > 0) {
+        // In chunks: a rebalance may change every agent's row, and a statement
+        // holds at most 32,766 parameters on SQLite (65,535 on Postgres), 12 a row.
+        for (let at = 0; at < changes.agents.length; at += AGENT_ROWS_PER_STATEMENT) {
           yield* sql`INSERT INTO agentos_budget_agents ${
-            sql.insert(changes.agents.map((a) => ({
-              team,
-              id: a.id,
-              weight: a.weight,
-              min_share: a.minShare,
-              max_share: a.maxShare,
-              allocated: a.allocated,
-              used: a.used,
-              reserved: a.reserved,
-              overage: a.overage,
-              last_activity: a.lastActivity,
-              seq: a.seq
-            })))
+            sql.insert(
+              changes.agents.slice(at, at + AGENT_ROWS_PER_STATEMENT).map((a) => ({
+                team,
+                id: a.id,
+                weight: a.weight,
+                min_share: a.minShare,
+                max_share: a.maxShare,
+                allocated: a.allocated,
+                used: a.used,
+                reserved: a.reserved,
+                overage: a.overage,
+                last_activity: a.lastActivity,
+                seq: a.seq
+              }))
+            )
           }
             ON CONFLICT (team, id) DO UPDATE SET weight = excluded.weight, min_share = excluded.min_share,
               max_share = excluded.max_share, allocated = excluded.allocated, used = excluded.used,
