@@ -89,6 +89,20 @@ export interface Options {
 export interface AgentMemoryService {
   /** Stores a memory, superseding the memory of the same key, or merging into an identical one. */
   readonly add: (input: AddInput) => Effect.Effect<Added, InvalidInput | EmbeddingFailed | StoreError>
+  /**
+   * Stores many memories at once, as `add` would one after the other (in
+   * order: a later input merges into or supersedes an earlier one of the
+   * same call), under one lock and in one store write; returns one `Added`
+   * per input, in order. Every input is validated first: one bad input
+   * fails the call with `InvalidInput` naming its index, and nothing is
+   * written. Capacity is enforced once, at the end: what that evicts is on
+   * the last `Added`.
+   *
+   * @since 0.2.0
+   */
+  readonly addMany: (
+    inputs: ReadonlyArray<AddInput>
+  ) => Effect.Effect<ReadonlyArray<Added>, InvalidInput | EmbeddingFailed | StoreError>
   /** The top k by score, best first; never changes access statistics. */
   readonly recall: (input?: RecallInput) => Effect.Effect<Recall, InvalidInput | EmbeddingFailed | StoreError>
   /** Marks memories as used: one access more each, last access now. */

@@ -34,6 +34,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as AgentMemory from "./AgentMemory.js"
+import type * as Memory from "./Memory.js"
 
 /**
  * What the cases use to build memories: `make(options)` builds an
@@ -106,6 +107,25 @@ export const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     assert.isTrue(Either.isLeft(either), "expected a failure")
     return (either as Either.Left<E, A>).left
   })
+
+// Ids and the team replaced by what a comparison of two runs can share: an
+// id by the order of its first appearance.
+const normalised = <A>(value: A): A => {
+  const ids = new Map<string, string>()
+  const walk = (u: unknown): unknown => {
+    if (typeof u === "string" && /^mem-\d+$/.test(u)) {
+      let id = ids.get(u)
+      if (id === undefined) ids.set(u, id = `#${ids.size}`)
+      return id
+    }
+    if (Array.isArray(u)) return u.map(walk)
+    if (typeof u === "object" && u !== null) {
+      return Object.fromEntries(Object.entries(u).map(([k, v]) => [k, k === "team" ? "team" : walk(v)]))
+    }
+    return u
+  }
+  return walk(value) as A
+}
 
 const texts = (recall: { readonly memories: ReadonlyArray<{ readonly memory: { readonly text: string } }> }) =>
   recall.memories.map((r) => r.memory.text)
@@ -390,6 +410,102 @@ export const suite: Conformance.Suite<Harness> = [
       assert.deepStrictEqual(r!.memory.metadata, { n: 1 })
     }),
     { skip: ["memory"] }
+  ),
+  Conformance.test(
+    "addMany stores as add would one by one: merges and superseding within the batch included",
+    Effect.gen(function*() {
+      const before: ReadonlyArray<Memory.AddInput> = [
+        { text: "the API is rate limited", type: "fact", importance: 0.3, metadata: { a: 1 } },
+        { text: "lives in Paris", type: "fact", key: "city", agent: "alice" },
+        { text: "old", type: "fact", key: "k2" }
+      ]
+      const batch: ReadonlyArray<Memory.AddInput> = [
+        // merges into a stored memory
+        { text: "the API is rate limited", type: "fact", importance: 0.8, metadata: { b: 2 } },
+        { text: "new note", type: "fact", agent: "alice" },
+        // merges into the memory added just before, in this batch
+        { text: "new note", type: "fact", agent: "alice", importance: 0.9, metadata: { x: 1 } },
+        // merges into the stored Paris, which the next input then supersedes
+        { text: "lives in Paris", type: "fact", key: "city", agent: "alice", importance: 0.7 },
+        { text: "lives in Berlin", type: "fact", key: "city", agent: "alice" },
+        // supersedes Berlin, added in this batch
+        { text: "lives in Oslo", type: "fact", key: "city", agent: "alice" },
+        // Berlin again: superseded, so no merge; supersedes Oslo
+        { text: "lives in Berlin", type: "fact", key: "city", agent: "alice", group: "moves" },
+        { text: "the API is rate limited", type: "fact", agent: "bob" },
+        { text: "old", type: "fact", key: "k2", importance: 0.1, floor: 0.3 },
+        { text: "tool call", type: "conversation", group: "g1" },
+        { text: "tool call", type: "conversation", group: "g1", expiresAt: 3_600_000 }
+      ]
+      const run = (team: string, many: boolean) =>
+        Effect.gen(function*() {
+          const m = yield* memory({ team })
+          for (const input of before) yield* m.add(input)
+          const results = many ? yield* m.addMany(batch) : yield* Effect.forEach(batch, (input) => m.add(input))
+          const scopes = yield* Effect.forEach(
+            [undefined, "alice", "bob"],
+            (agent) => m.recall({ ...(agent === undefined ? {} : { agent, includeTeam: false }), topK: 100 })
+          )
+          const history = yield* m.history({ key: "city", agent: "alice" })
+          return normalised({ results, scopes, history, stats: yield* m.stats() })
+        })
+      const one = yield* run("one-by-one", false)
+      const many = yield* run("many", true)
+      assert.deepStrictEqual(many, one)
+      // what the cases above mean, on the sequential run
+      assert.deepStrictEqual(one.results.map((r) => r.outcome), [
+        "merged",
+        "added",
+        "merged",
+        "merged",
+        "added",
+        "added",
+        "added",
+        "added",
+        "merged",
+        "added",
+        "merged"
+      ])
+      // the team: the API, old, tool call; alice: new note, Berlin; bob: the API
+      assert.strictEqual(one.stats.total, 6)
+    })
+  ),
+  Conformance.test(
+    "addMany validates every input first: one bad input fails the call, naming it, and nothing is written",
+    Effect.gen(function*() {
+      const m = yield* memory()
+      const error = yield* failure(m.addMany([
+        { text: "fine", type: "fact" },
+        { text: "also fine", type: "fact", key: "k" },
+        { text: "bad", type: "fact", importance: 2 }
+      ]))
+      assert.strictEqual(error._tag, "InvalidInput")
+      assert.include((error as { readonly message: string }).message, "inputs[2]")
+      assert.strictEqual((yield* m.stats()).total, 0)
+      assert.deepStrictEqual(yield* m.history({ key: "k" }), [])
+      assert.strictEqual((yield* failure(m.addMany("nope" as never)))._tag, "InvalidInput")
+      assert.deepStrictEqual(yield* m.addMany([]), [])
+    })
+  ),
+  Conformance.test(
+    "addMany enforces maxEntries once, at the end: the lowest scores go, listed on the last result",
+    Effect.gen(function*() {
+      const m = yield* memory({ maxEntries: 10, evictionBatch: 4 })
+      const results = yield* m.addMany(
+        Array.from({ length: 11 }, (_, i) => ({
+          text: `m${i}`,
+          type: "fact",
+          importance: i === 10 ? 0.55 : ((i * 7) % 10) / 10
+        }))
+      )
+      assert.lengthOf(results, 11)
+      for (const r of results.slice(0, 10)) assert.deepStrictEqual(r.evicted, [])
+      const importance = new Map(results.map((r) => [r.memory.id as string, r.memory.importance]))
+      const evicted = results[10]!.evicted
+      // 11 over 10: down to 10 - 4 + 1 = 7, the 4 lowest importances (0, .1, .2, .3), as one add after another
+      assert.deepStrictEqual(evicted.map((id) => importance.get(id)).sort(), [0, 0.1, 0.2, 0.3])
+      assert.strictEqual((yield* m.stats()).total, 7)
+    })
   ),
   Conformance.test(
     "stats counts live memories per type and source, and their score distribution",

@@ -19,6 +19,7 @@ const logging = (options: AgentMemory.Options): Layer.Layer<AgentMemory.AgentMem
         Effect.zipRight(Effect.logDebug(`AgentMemory.${method}`), effect)
       return {
         add: (input) => logged("add", inner.add(input)),
+        addMany: (inputs) => logged("addMany", inner.addMany(inputs)),
         recall: (input) => logged("recall", inner.recall(input)),
         touch: (ids) => logged("touch", inner.touch(ids)),
         buildContext: (input) => logged("buildContext", inner.buildContext(input)),

@@ -97,6 +97,8 @@ export class MemoryIndex {
   readonly groups = new Map<string, Set<number>>()
   readonly consolidation = new Map<string, number>()
   readonly consolidationKeyOf = new Map<number, string>()
+  /** The live memory of each superseding key, by agent code and key. */
+  readonly keyed = new Map<string, number>()
   readonly agentCodes = new Map<string, number>()
   readonly typeCodes = new Map<string, number>()
   readonly typeNames: Array<string> = []
@@ -198,6 +200,7 @@ export class MemoryIndex {
       if (set === undefined) this.groups.set(g, set = new Set())
       set.add(slot)
     }
+    if (memory.key !== undefined) this.keyed.set(this.keyedKey(agent, memory.key), slot)
     const ck = this.consolidationKey(memory)
     if (ck !== undefined) {
       const k = this.consolidationSlotKey(agent, memory, ck)
@@ -206,6 +209,11 @@ export class MemoryIndex {
     }
     if (vector !== undefined) this.vectors.set(slot, vector)
     this.unindexed.add(slot)
+  }
+
+  /** The entry of `keyed` of an agent code and a key (keys hold no NUL). */
+  keyedKey(agent: number, key: string): string {
+    return `${agent}\u0000${key}`
   }
 
   /**
@@ -285,6 +293,10 @@ export class MemoryIndex {
       const set = this.groups.get(g)
       set?.delete(slot)
       if (set?.size === 0) this.groups.delete(g)
+    }
+    if (memory.key !== undefined) {
+      const k = this.keyedKey(agent, memory.key)
+      if (this.keyed.get(k) === slot) this.keyed.delete(k)
     }
     const ck = this.consolidationKeyOf.get(slot)
     if (ck !== undefined) {

@@ -65,9 +65,19 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
       const version = ++t.version
       trim(t, batch.at)
       const superseded: Array<string> = []
+      const superseding: Array<string> = []
       const cleared: Array<string> = []
       const merged: Array<Memory> = []
       const missing: Array<string> = []
+      // merges first: a memory merged into and then superseded in one batch keeps its merge
+      for (const memory of batch.merge) {
+        const row = t.rows.get(memory.id)
+        if (row !== undefined && isLive(row)) {
+          row.memory = mergeMemory(row.memory, memory)
+          row.version = version
+          merged.push(row.memory)
+        } else missing.push(memory.id)
+      }
       for (const memory of batch.insert) {
         if (memory.key !== undefined) {
           const k = scopeKey(memory)
@@ -77,19 +87,12 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
             row.version = version
             t.gone.set(row.memory.id, { version, at: batch.at })
             superseded.push(row.memory.id)
+            superseding.push(memory.id)
           }
           t.keys.set(k, memory.id)
         }
         t.rows.set(memory.id, { memory, version })
         t.gone.delete(memory.id)
-      }
-      for (const memory of batch.merge) {
-        const row = t.rows.get(memory.id)
-        if (row !== undefined && isLive(row)) {
-          row.memory = mergeMemory(row.memory, memory)
-          row.version = version
-          merged.push(row.memory)
-        } else missing.push(memory.id)
       }
       for (const id of batch.touch) {
         const row = t.rows.get(id)
@@ -121,7 +124,7 @@ export const makeMemoryStore = (retention: number = DEFAULT_RETENTION): Effect.E
           if ((agent === null || row.memory.agent === agent) && drop(id) && isLive(row)) cleared.push(id)
         }
       }
-      return { version, superseded, cleared, merged, missing }
+      return { version, superseded, superseding, cleared, merged, missing }
     }
 
     const changesSince = (t: Team, since: number): Changes => {

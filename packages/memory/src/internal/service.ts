@@ -30,6 +30,7 @@ import type {
 } from "../Memory.js"
 import { header, line, saturate } from "../Memory.js"
 import { MemoryIndex, type ScanInput } from "./memoryIndex.js"
+import { mergeMemory } from "./merge.js"
 import * as Metrics from "./metrics.js"
 import * as options from "./options.js"
 import { type Batch, emptyBatch, type Store } from "./store.js"
@@ -334,6 +335,23 @@ export const make = (
         return victims
       })
 
+    const draftOf = (input: AddInput, id: Memory["id"], now: number): Memory => ({
+      id,
+      team,
+      ...(input.agent === undefined ? {} : { agent: input.agent }),
+      type: input.type,
+      text: input.text,
+      importance: input.importance ?? 0.5,
+      ...(input.key === undefined ? {} : { key: input.key }),
+      ...(input.group === undefined ? {} : { group: input.group }),
+      ...(input.floor === undefined ? {} : { floor: input.floor }),
+      metadata: Json.isJson(input.metadata) ? structuredClone(input.metadata) : {},
+      createdAt: now,
+      lastAccessedAt: now,
+      accessCount: 0,
+      ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt })
+    })
+
     // The add under the lock. Before inserting, the write checks that no
     // memory another process wrote since the sync would have merged with
     // this one (its consolidation key); if one did, the add runs again over
@@ -341,22 +359,7 @@ export const make = (
     const addLocked = (input: AddInput, now: number, attempt: number): Effect.Effect<Added, AddError> =>
       Effect.gen(function*() {
         yield* sync
-        const draft: Memory = {
-          id: Ids.MemoryId.make(yield* ids.next),
-          team,
-          ...(input.agent === undefined ? {} : { agent: input.agent }),
-          type: input.type,
-          text: input.text,
-          importance: input.importance ?? 0.5,
-          ...(input.key === undefined ? {} : { key: input.key }),
-          ...(input.group === undefined ? {} : { group: input.group }),
-          ...(input.floor === undefined ? {} : { floor: input.floor }),
-          metadata: Json.isJson(input.metadata) ? structuredClone(input.metadata) : {},
-          createdAt: now,
-          lastAccessedAt: now,
-          accessCount: 0,
-          ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt })
-        }
+        const draft = draftOf(input, Ids.MemoryId.make(yield* ids.next), now)
         const slotKey = (memory: Memory) => {
           const ck = resolved.consolidationKey(memory)
           return ck === undefined ? undefined : index.consolidationSlotKey(index.agentCode(memory.agent), memory, ck)
@@ -400,6 +403,187 @@ export const make = (
         if (problem !== undefined) return yield* invalid(problem)
         const now = yield* Clock.currentTimeMillis
         return yield* lock.withPermits(1)(addLocked(input, now, 0))
+      })
+
+    // addMany under the lock: the batch is planned against the index as
+    // sequential adds would meet it — merges into live memories, merges into
+    // memories added earlier in the batch (folded in process), superseding
+    // (of a stored memory, or of an earlier insert of the batch) — then
+    // written as one store batch (merges first, then the inserts in order),
+    // then replayed on the index in input order, so the index ends as it
+    // would after the adds one by one. Eviction runs once, at the end.
+    const addManyLocked = (
+      inputs: ReadonlyArray<AddInput>,
+      drafts: ReadonlyArray<Memory>,
+      now: number,
+      attempt: number
+    ): Effect.Effect<Array<Added>, AddError> =>
+      Effect.gen(function*() {
+        yield* sync
+        const slotKey = (memory: Memory) => {
+          const ck = resolved.consolidationKey(memory)
+          return ck === undefined ? undefined : index.consolidationSlotKey(index.agentCode(memory.agent), memory, ck)
+        }
+        type Step =
+          | { readonly _tag: "insert"; readonly draft: Memory; readonly insert: number }
+          | { readonly _tag: "mergeStored"; readonly merge: number }
+          | { readonly _tag: "mergeBatch"; readonly memory: Memory; readonly insert: number }
+        const steps: Array<Step> = []
+        const inserts: Array<Memory> = []
+        const merges: Array<Memory> = []
+        const insertKeys = new Set<string>()
+        // what the batch changed of the index's maps: a consolidation entry now
+        // pointing to an insert of the batch (or gone: null), a key's live memory
+        const consolidation = new Map<string, { readonly insert: number } | { readonly id: string } | null>()
+        const keyed = new Map<string, { readonly insert: number }>()
+        const ended = new Set<string>()
+        for (const draft of drafts) {
+          const mergeKey = slotKey(draft)
+          let target: { readonly insert: number } | { readonly id: string } | null | undefined = undefined
+          if (mergeKey !== undefined) {
+            target = consolidation.get(mergeKey)
+            if (target === undefined) {
+              const slot = index.consolidation.get(mergeKey)
+              const existing = slot === undefined ? undefined : index.memories[slot]
+              if (
+                existing !== undefined && existing.key === draft.key && existing.group === draft.group &&
+                !ended.has(existing.id)
+              ) target = { id: existing.id }
+            }
+          }
+          if (target !== undefined && target !== null && "id" in target) {
+            merges.push({ ...draft, id: target.id as Memory["id"] })
+            steps.push({ _tag: "mergeStored", merge: merges.length - 1 })
+            continue
+          }
+          if (target !== undefined && target !== null) {
+            const merged = mergeMemory(inserts[target.insert]!, { ...draft, id: inserts[target.insert]!.id })
+            inserts[target.insert] = merged
+            steps.push({ _tag: "mergeBatch", memory: merged, insert: target.insert })
+            continue
+          }
+          const insert = inserts.length
+          inserts.push(draft)
+          steps.push({ _tag: "insert", draft, insert })
+          if (draft.key !== undefined) {
+            const k = index.keyedKey(index.agentCode(draft.agent), draft.key)
+            const previous = keyed.get(k)
+            // the memory it supersedes leaves the consolidation map (when its entry)
+            const endedKey = previous !== undefined
+              ? slotKey(inserts[previous.insert]!)
+              : index.keyed.has(k)
+              ? index.consolidationKeyOf.get(index.keyed.get(k)!)
+              : undefined
+            if (previous === undefined && index.keyed.has(k)) ended.add(index.memories[index.keyed.get(k)!]!.id)
+            if (endedKey !== undefined) {
+              const entry = consolidation.get(endedKey)
+              const pointsToEnded = entry === undefined
+                ? previous === undefined && index.consolidation.get(endedKey) === index.keyed.get(k)
+                : entry !== null && "insert" in entry && entry.insert === previous?.insert
+              if (pointsToEnded) consolidation.set(endedKey, null)
+            }
+            keyed.set(k, { insert })
+          }
+          if (mergeKey !== undefined) {
+            consolidation.set(mergeKey, { insert })
+            insertKeys.add(mergeKey)
+          }
+        }
+        // embedded as `add` would (each insert's text as added), in batches
+        const vectors: Array<ReadonlyArray<number> | undefined> = []
+        for (let i = 0; i < steps.length; i += EMBED_BATCH) {
+          const chunk = steps.slice(i, i + EMBED_BATCH).flatMap((step) => step._tag === "insert" ? [step.draft] : [])
+          const embedded = yield* embed(chunk.map((m) => m.text))
+          for (let j = 0; j < chunk.length; j++) vectors.push(embedded?.[j])
+        }
+        const applied = yield* write({
+          ...emptyBatch,
+          insert: inserts,
+          merge: merges,
+          ...(insertKeys.size === 0 || attempt >= 3
+            ? {}
+            : {
+              unseen: {
+                since: version,
+                clashes: (memories) =>
+                  memories.some((m) => {
+                    const k = slotKey(m)
+                    return k !== undefined && insertKeys.has(k)
+                  })
+              }
+            })
+        })
+        // another process wrote a memory this batch would have merged with: plan again over the synced index
+        if (applied.clashed === true) return yield* addManyLocked(inputs, drafts, now, attempt + 1)
+        const supersededBy = new Map<string, Array<string>>()
+        applied.superseded.forEach((id, i) => {
+          const by = applied.superseding[i]!
+          let list = supersededBy.get(by)
+          if (list === undefined) supersededBy.set(by, list = [])
+          list.push(id)
+        })
+        const missing = new Set(applied.missing)
+        const results: Array<Added | undefined> = []
+        const retry: Array<number> = []
+        let mergedCount = 0
+        let addedCount = 0
+        let storedMerges = 0
+        for (let i = 0; i < steps.length; i++) {
+          const step = steps[i]!
+          if (step._tag === "insert") {
+            const superseded = supersededBy.get(step.draft.id) ?? []
+            for (const id of superseded) index.remove(id)
+            index.put(step.draft, vectors[step.insert])
+            addedCount++
+            results.push({ memory: step.draft, outcome: "added", superseded, evicted: [] })
+          } else if (step._tag === "mergeBatch") {
+            index.update(step.memory)
+            mergedCount++
+            results.push({ memory: step.memory, outcome: "merged", superseded: [], evicted: [] })
+          } else {
+            const merge = merges[step.merge]!
+            if (missing.has(merge.id)) {
+              // another process ended it since the sync: added again below, as `add` would
+              index.remove(merge.id)
+              retry.push(i)
+              results.push(undefined)
+              continue
+            }
+            // the merges that were written, in order
+            const merged = applied.merged[storedMerges++]!
+            index.update(merged)
+            mergedCount++
+            results.push({ memory: merged, outcome: "merged", superseded: [], evicted: [] })
+          }
+        }
+        yield* Metric.incrementBy(Metrics.added, addedCount)
+        yield* Metric.incrementBy(Metrics.merged, mergedCount)
+        if (applied.superseded.length > 0) yield* Metric.incrementBy(Metrics.superseded, applied.superseded.length)
+        for (const i of retry) results[i] = yield* addLocked(inputs[i]!, now, 0)
+        const evicted = yield* evictLocked(now)
+        const added = results as Array<Added>
+        if (evicted.length > 0) {
+          const last = added[added.length - 1]!
+          added[added.length - 1] = { ...last, evicted: [...last.evicted, ...evicted] }
+        }
+        yield* Metric.set(entriesGauge, index.size)
+        return added
+      })
+
+    const addMany = (inputs: ReadonlyArray<AddInput>) =>
+      Effect.gen(function*() {
+        if (!Array.isArray(inputs)) return yield* invalid("addMany takes an array of inputs")
+        for (let i = 0; i < inputs.length; i++) {
+          const problem = addProblem(inputs[i]!)
+          if (problem !== undefined) return yield* invalid(`inputs[${i}]: ${problem}`)
+        }
+        if (inputs.length === 0) return []
+        const now = yield* Clock.currentTimeMillis
+        return yield* lock.withPermits(1)(Effect.gen(function*() {
+          const drafts: Array<Memory> = []
+          for (const input of inputs) drafts.push(draftOf(input, Ids.MemoryId.make(yield* ids.next), now))
+          return yield* addManyLocked(inputs, drafts, now, 0)
+        }))
       })
 
     const recall = (input: RecallInput = {}) =>
@@ -623,6 +807,7 @@ export const make = (
 
     const service: AgentMemory.AgentMemoryService = {
       add: Effect.fn("AgentMemory.add")(add),
+      addMany: Effect.fn("AgentMemory.addMany")(addMany),
       recall: Effect.fn("AgentMemory.recall")(recall),
       touch: Effect.fn("AgentMemory.touch")(touch),
       buildContext: Effect.fn("AgentMemory.buildContext")(buildContext),

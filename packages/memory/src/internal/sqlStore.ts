@@ -14,6 +14,9 @@ import { mergeMemory } from "./merge.js"
 import { ENTRIES, GONE, migrations, TEAMS } from "./migrations.js"
 import { type Applied, type Batch, type Changes, clashed, DEFAULT_RETENTION, type Store, trimPeriod } from "./store.js"
 
+// Rows per INSERT (13 parameters each: 6,500 per statement) and ids per IN
+// list: within SQLite's 32,766 parameters (its default since 3.32) and
+// Postgres's 65,535.
 const CHUNK = 500
 
 // The failure that rolls back a write whose batch clashed with unseen memories.
@@ -186,41 +189,14 @@ export const makeSqlStore = (
         }
         if (batch.at >= Sql.toNumber(bumped!.trimmed_at) + trimPeriod(retention)) yield* trim(team, batch.at)
         const superseded: Array<string> = []
+        const superseding: Array<string> = []
         const cleared: Array<string> = []
         const merged: Array<Memory> = []
         const missing: Array<string> = []
-        for (const m of batch.insert) {
-          if (m.key !== undefined) {
-            const old = yield* sql<{ id: string }>`UPDATE ${entries}
-            SET live = 0, superseded_by = ${m.id}, superseded_at = ${m.createdAt}, version = ${version}
-            WHERE team = ${team} AND agent = ${m.agent ?? ""} AND mkey = ${m.key} AND live = 1 RETURNING id`
-            for (const { id } of old) {
-              superseded.push(id)
-              yield* sql`INSERT INTO ${goneTable} (team, version, id, at) VALUES (${team}, ${version}, ${id}, ${batch.at})`
-            }
-          }
-        }
-        for (const chunk of chunks(batch.insert)) {
-          yield* sql`INSERT INTO ${entries} ${
-            sql.insert(chunk.map((m) => ({
-              id: m.id,
-              team,
-              agent: m.agent ?? "",
-              type: m.type,
-              mkey: m.key ?? null,
-              live: 1,
-              version,
-              created_at: m.createdAt,
-              last_accessed_at: m.lastAccessedAt,
-              access_count: m.accessCount,
-              superseded_by: null,
-              superseded_at: null,
-              data: Sql.json(sql, dataOf(m))
-            })))
-          }`
-        }
-        // the stored memory is read after the team's version was advanced (its
-        // row lock held), so no other writer of the team can change it meanwhile
+        // merges first (a memory merged into, then superseded by an insert of
+        // this batch, keeps the merge); the stored memory is read after the
+        // team's version was advanced (its row lock held), so no other writer
+        // of the team can change it meanwhile
         for (const m of batch.merge) {
           const [row] = yield* sql<Row>`SELECT * FROM ${entries} WHERE id = ${m.id} AND team = ${team} AND live = 1`
           if (row === undefined) {
@@ -232,6 +208,53 @@ export const makeSqlStore = (
           yield* sql`UPDATE ${entries} SET data = ${Sql.json(sql, dataOf(memory))}, version = ${version}
           WHERE id = ${m.id} AND team = ${team}`
           merged.push(memory)
+        }
+        // An insert with a key supersedes the stored live memory of its key,
+        // or the previous insert of this batch with that key (stored superseded).
+        const supersededBy = new Map<string, Memory>()
+        const lastOfKey = new Map<string, Memory>()
+        for (const m of batch.insert) {
+          if (m.key === undefined) continue
+          const scope = `${m.agent ?? ""}\u0000${m.key}`
+          const previous = lastOfKey.get(scope)
+          lastOfKey.set(scope, m)
+          const ended: Array<string> = []
+          if (previous !== undefined) {
+            supersededBy.set(previous.id, m)
+            ended.push(previous.id)
+          } else {
+            const old = yield* sql<{ id: string }>`UPDATE ${entries}
+            SET live = 0, superseded_by = ${m.id}, superseded_at = ${m.createdAt}, version = ${version}
+            WHERE team = ${team} AND agent = ${m.agent ?? ""} AND mkey = ${m.key} AND live = 1 RETURNING id`
+            for (const { id } of old) ended.push(id)
+          }
+          for (const id of ended) {
+            superseded.push(id)
+            superseding.push(m.id)
+            yield* sql`INSERT INTO ${goneTable} (team, version, id, at) VALUES (${team}, ${version}, ${id}, ${batch.at})`
+          }
+        }
+        for (const chunk of chunks(batch.insert)) {
+          yield* sql`INSERT INTO ${entries} ${
+            sql.insert(chunk.map((m) => {
+              const by = supersededBy.get(m.id)
+              return {
+                id: m.id,
+                team,
+                agent: m.agent ?? "",
+                type: m.type,
+                mkey: m.key ?? null,
+                live: by === undefined ? 1 : 0,
+                version,
+                created_at: m.createdAt,
+                last_accessed_at: m.lastAccessedAt,
+                access_count: m.accessCount,
+                superseded_by: by === undefined ? null : by.id,
+                superseded_at: by === undefined ? null : by.createdAt,
+                data: Sql.json(sql, dataOf(m))
+              }
+            }))
+          }`
         }
         for (const chunk of chunks(batch.touch)) {
           yield* sql`UPDATE ${entries} SET access_count = access_count + 1,
@@ -256,7 +279,7 @@ export const makeSqlStore = (
           SELECT team, ${version}, id, ${batch.at} FROM ${entries} WHERE ${scope} AND live = 1`
           yield* sql`DELETE FROM ${entries} WHERE ${scope}`
         }
-        return { version, superseded, cleared, merged, missing }
+        return { version, superseded, superseding, cleared, merged, missing }
       })).pipe(
         Effect.catchTag("Clash", () => Effect.succeed(clashed)),
         fail("apply")

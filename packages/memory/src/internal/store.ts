@@ -21,15 +21,18 @@ import type { Memory } from "../Memory.js"
 /** One transaction's writes to a team. */
 export interface Batch {
   /**
-   * New memories. A memory with a key first supersedes the live memories of
-   * its team, agent and key (by the database's order of writers, so two
-   * processes adding one key leave one live memory).
+   * New memories, in order. A memory with a key first supersedes the live
+   * memories of its team, agent and key (by the database's order of writers,
+   * so two processes adding one key leave one live memory), an earlier
+   * insert of the same batch included: it is stored superseded.
    */
   readonly insert: ReadonlyArray<Memory>
   /**
-   * Merges: each added memory (carrying the id of the live memory it merges
-   * into) is merged with `mergeMemory` into that memory as stored, inside
-   * the transaction, so a merge another process made meanwhile is kept.
+   * Merges, applied in order before the inserts: each added memory (carrying
+   * the id of the live memory it merges into) is merged with `mergeMemory`
+   * into that memory as stored, inside the transaction, so a merge another
+   * process made meanwhile is kept (and a memory merged into, then
+   * superseded by an insert of the same batch, keeps the merge).
    */
   readonly merge: ReadonlyArray<Memory>
   /** Accessed memories: one access more each, last access at `at`. */
@@ -57,6 +60,8 @@ export interface Applied {
   readonly version: number
   /** Memories superseded by this batch's inserts. */
   readonly superseded: ReadonlyArray<string>
+  /** The insert that superseded each of `superseded` (the same positions). */
+  readonly superseding: ReadonlyArray<string>
   /** Memories removed by `clear`. */
   readonly cleared: ReadonlyArray<string>
   /** The merged memories as stored. */
@@ -68,7 +73,15 @@ export interface Applied {
 }
 
 /** The result of a batch that clashed: nothing written, no version. */
-export const clashed: Applied = { version: -1, superseded: [], cleared: [], merged: [], missing: [], clashed: true }
+export const clashed: Applied = {
+  version: -1,
+  superseded: [],
+  superseding: [],
+  cleared: [],
+  merged: [],
+  missing: [],
+  clashed: true
+}
 
 export interface Changes {
   readonly version: number
