@@ -71,6 +71,25 @@ describe("TextIndex", () => {
     }
   })
 
+  it("a scope's postings of a term stay right as they grow from one to many and shrink back", () => {
+    const ours = new TextIndex()
+    const text = (i: number) => `shared ${"word ".repeat(i === 2 ? 70 : 1)}own${i}`
+    for (let i = 0; i < 4; i++) ours.add(i, 1, text(i))
+    const slots = () => ours.search("shared word").map((h) => h.id).sort()
+    assert.deepStrictEqual(slots(), [0, 1, 2, 3])
+    for (const [removed, left] of [[1, [0, 2, 3]], [3, [0, 2]], [0, [2]], [2, []]] as const) {
+      ours.remove(removed, 1, text(removed))
+      assert.deepStrictEqual(slots(), [...left])
+      const fresh = new TextIndex()
+      for (const i of left) fresh.add(i, 1, text(i))
+      // slot 2 holds "word" 70 times: its frequency survives being a list of one again
+      for (const hit of ours.search("word")) {
+        assert.closeTo(hit.score, fresh.search("word").find((h) => h.id === hit.id)!.score, 1e-12)
+      }
+    }
+    assert.strictEqual(ours.size, 0)
+  })
+
   it("a scoped query scores each memory exactly as the unscoped query does", () => {
     const index = makeIndex()
     for (let i = 0; i < 600; i++) index.put(memoryOf(i, i % 6 === 0 ? undefined : `agent-${i % 6}`))

@@ -42,15 +42,29 @@ const analyse = (text: string) => {
   return { freqs, length: new Set(tokens).size }
 }
 
+// A scope's postings of a term: most terms of an agent's memories are in one
+// of them, so one posting is a number (slot · 64 + term frequency, when the
+// frequency is below 64) and only more are a list of (slot, frequency)
+// pairs: a Map or an array per term and scope would cost far more memory
+// than the postings themselves.
+type Postings = number | Array<number>
+const single = (slot: number, tf: number): Postings => tf < 64 ? slot * 64 + tf : [slot, tf]
+
+interface Term {
+  /** The term, one string shared by every scope's map. */
+  readonly term: string
+  /** Documents (of every scope) holding it. */
+  df: number
+}
+
 export class TextIndex {
   private documentCount = 0
   private averageLength = 0
   /** The length of each indexed slot's text. */
   private readonly lengths: Array<number> = []
-  /** Documents (of every scope) holding each term. */
-  private readonly documentFrequency = new Map<string, number>()
-  /** Per scope code: term → slot → term frequency. */
-  private readonly scopes: Array<Map<string, Map<number, number>> | undefined> = []
+  private readonly terms = new Map<string, Term>()
+  /** Per scope code: term → its postings in the scope. */
+  private readonly scopes: Array<Map<string, Postings> | undefined> = []
   /** Postings read by searches so far (what a search costs; tests count it). */
   visited = 0
 
@@ -65,13 +79,17 @@ export class TextIndex {
     this.averageLength = (this.averageLength * count + length) / (count + 1)
     this.lengths[slot] = length
     while (this.scopes.length <= scope) this.scopes.push(undefined)
-    let terms = this.scopes[scope]
-    if (terms === undefined) this.scopes[scope] = terms = new Map()
-    for (const [term, tf] of freqs) {
-      this.documentFrequency.set(term, (this.documentFrequency.get(term) ?? 0) + 1)
-      let postings = terms.get(term)
-      if (postings === undefined) terms.set(term, postings = new Map())
-      postings.set(slot, tf)
+    let postingsOf = this.scopes[scope]
+    if (postingsOf === undefined) this.scopes[scope] = postingsOf = new Map()
+    for (const [word, tf] of freqs) {
+      let info = this.terms.get(word)
+      if (info === undefined) this.terms.set(word, info = { term: word, df: 0 })
+      info.df++
+      const postings = postingsOf.get(info.term)
+      if (postings === undefined) postingsOf.set(info.term, single(slot, tf))
+      else if (typeof postings === "number") {
+        postingsOf.set(info.term, [Math.floor(postings / 64), postings % 64, slot, tf])
+      } else postings.push(slot, tf)
     }
   }
 
@@ -80,14 +98,22 @@ export class TextIndex {
     const { freqs } = analyse(text)
     const count = this.documentCount--
     this.averageLength = count === 1 ? 0 : (this.averageLength * count - this.lengths[slot]!) / (count - 1)
-    const terms = this.scopes[scope]!
-    for (const term of freqs.keys()) {
-      const df = this.documentFrequency.get(term)! - 1
-      if (df === 0) this.documentFrequency.delete(term)
-      else this.documentFrequency.set(term, df)
-      const postings = terms.get(term)!
-      postings.delete(slot)
-      if (postings.size === 0) terms.delete(term)
+    const postingsOf = this.scopes[scope]!
+    for (const word of freqs.keys()) {
+      const info = this.terms.get(word)!
+      if (--info.df === 0) this.terms.delete(word)
+      const postings = postingsOf.get(word)!
+      if (typeof postings === "number") {
+        postingsOf.delete(word)
+        continue
+      }
+      let at = 0
+      while (postings[at] !== slot) at += 2
+      const last = postings.length - 2
+      postings[at] = postings[last]!
+      postings[at + 1] = postings[last + 1]!
+      postings.length = last
+      if (last === 2) postingsOf.set(info.term, single(postings[0]!, postings[1]!))
     }
   }
 
@@ -105,27 +131,31 @@ export class TextIndex {
     const acc = new Map<number, { score: number; terms: number }>()
     const n = this.documentCount
     const average = this.averageLength
+    const lengths = this.lengths
     let visited = 0
     for (let i = 0; i < terms.length; i++) {
       const term = terms[i]!
-      const df = this.documentFrequency.get(term)
-      if (df === undefined) continue
+      const info = this.terms.get(term)
+      if (info === undefined) continue
+      const df = info.df
       // a repeated query term adds its score again but counts once (as in MiniSearch)
       const first = terms.indexOf(term) === i
       const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5))
+      const score = (slot: number, tf: number) => {
+        visited++
+        const s = idf * (D + tf * (K + 1) / (tf + K * (1 - B + B * lengths[slot]! / average)))
+        const hit = acc.get(slot)
+        if (hit === undefined) acc.set(slot, { score: s, terms: 1 })
+        else {
+          hit.score += s
+          if (first) hit.terms++
+        }
+      }
       for (const code of codes) {
         const postings = this.scopes[code]?.get(term)
         if (postings === undefined) continue
-        for (const [slot, tf] of postings) {
-          visited++
-          const score = idf * (D + tf * (K + 1) / (tf + K * (1 - B + B * this.lengths[slot]! / average)))
-          const hit = acc.get(slot)
-          if (hit === undefined) acc.set(slot, { score, terms: 1 })
-          else {
-            hit.score += score
-            if (first) hit.terms++
-          }
-        }
+        if (typeof postings === "number") score(Math.floor(postings / 64), postings % 64)
+        else for (let j = 0; j < postings.length; j += 2) score(postings[j]!, postings[j + 1]!)
       }
     }
     this.visited += visited
