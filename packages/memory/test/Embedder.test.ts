@@ -47,4 +47,41 @@ describe("Embedder", () => {
       assert.isTrue(Either.isLeft(result) && result.left._tag === "EmbeddingFailed")
       assert.strictEqual((yield* m.stats()).total, 0)
     }).pipe(Effect.provide(layer)))
+
+  it.effect("addMany embeds what it inserts in batches of 256, and a failure in any batch stores nothing", () =>
+    Effect.gen(function*() {
+      const calls: Array<number> = []
+      const counting = Layer.succeed(Embedder.Embedder, {
+        embed: (texts) => {
+          calls.push(texts.length)
+          return Effect.forEach(texts, (text) =>
+            text.includes("FAIL")
+              ? Effect.fail(new EmbeddingFailed({ message: "the toy cannot embed this" }))
+              : Effect.succeed(places.some((p) => text.toLowerCase().includes(p)) ? [1, 0.1] : [0.1, 1]))
+        }
+      })
+      const m = yield* AgentMemory.AgentMemory.pipe(
+        Effect.provide(
+          AgentMemory.layerMemory().pipe(
+            Layer.provide(Layer.mergeAll(counting, IdGenerator.layerSequential("m"), TokenCounter.layerApproximate))
+          )
+        )
+      )
+      const failed = yield* Effect.either(m.addMany([
+        ...Array.from({ length: 300 }, (_, i) => ({ text: `note ${i}`, type: "fact" })),
+        { text: "please FAIL", type: "fact" }
+      ]))
+      assert.isTrue(Either.isLeft(failed) && failed.left._tag === "EmbeddingFailed")
+      assert.strictEqual((yield* m.stats()).total, 0)
+      calls.length = 0
+      // 300 inputs, one merging into an earlier one (not embedded again): 299 texts, in 256 + 43
+      yield* m.addMany([
+        ...Array.from({ length: 298 }, (_, i) => ({ text: `note ${i}`, type: "fact", importance: 0.6 })),
+        { text: "note 0", type: "fact" },
+        { text: "Home: Berlin since May", type: "fact", importance: 0.1 }
+      ])
+      assert.deepStrictEqual(calls.filter((n) => n > 1), [256, 43])
+      const { memories } = yield* m.recall({ query: "which town does the user live in", topK: 1 })
+      assert.strictEqual(memories[0]!.memory.text, "Home: Berlin since May")
+    }))
 })
