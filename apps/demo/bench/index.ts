@@ -240,9 +240,11 @@ if (only !== "stack") {
 }
 
 const isSimulation = (f: Bench.Figure) => f.name.startsWith("demo:simulate")
-const kept: ReadonlyArray<Bench.Figure> = only === undefined
-  ? []
-  : Bench.readFigures("demo").filter((f) => only === "simulate" ? !isSimulation(f) : isSimulation(f))
+// bench/floor.ts writes the demo:floor figures: always kept.
+const isFloor = (f: Bench.Figure) => f.name.startsWith("demo:floor")
+const kept: ReadonlyArray<Bench.Figure> = Bench.readFigures("demo").filter((f) =>
+  isFloor(f) || (only !== undefined && (only === "simulate" ? !isSimulation(f) : isSimulation(f)))
+)
 
 const file = Bench.writeResults(
   "demo",
