@@ -78,9 +78,14 @@ export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooM
   scope: Schema.optional(Schema.String)
 }, HttpApiSchema.annotations({ status: 429 })) {}
 
-/** 503: the service is starting or draining (SIGTERM) and admits no work. */
+/**
+ * 503: the service is starting or draining (SIGTERM) and admits no work, or
+ * a store it decides admission with does not answer; with
+ * `retryAfterMillis`, the response also carries `Retry-After` (seconds).
+ */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
-  message: Schema.String
+  message: Schema.String,
+  retryAfterMillis: Schema.optional(Schema.Int)
 }, HttpApiSchema.annotations({ status: 503 })) {}
 
 /** 500: a store or a package failed; the message says which operation. */

@@ -16,20 +16,20 @@ import * as Metrics from "./Metrics.js"
 import { research } from "./Research.js"
 import { Team } from "./Team.js"
 
-/** A 429 also says when to come back, in whole seconds (`Retry-After`). */
+/** A 429, and a 503 that knows, also say when to come back, in whole seconds (`Retry-After`). */
 const withRetryAfter = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.tapError(effect, (error) =>
-    error instanceof Api.TooManyRequests
-      ? HttpApp.appendPreResponseHandler((_, response) =>
+  Effect.tapError(effect, (error) => {
+    const millis = error instanceof Api.TooManyRequests || error instanceof Api.Unavailable
+      ? error.retryAfterMillis
+      : undefined
+    return millis === undefined
+      ? Effect.void
+      : HttpApp.appendPreResponseHandler((_, response) =>
         Effect.succeed(
-          HttpServerResponse.setHeader(
-            response,
-            "retry-after",
-            String(Math.max(1, Math.ceil(error.retryAfterMillis / 1000)))
-          )
+          HttpServerResponse.setHeader(response, "retry-after", String(Math.max(1, Math.ceil(millis / 1000))))
         )
       )
-      : Effect.void)
+  })
 
 const stepsOf = (checkpoint: Checkpoint.Checkpoint) =>
   research.steps.map((step) => ({
@@ -64,14 +64,18 @@ export const HealthLive = HttpApiBuilder.group(Api.Api, "health", (handlers) =>
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
-        Effect.gen(function*() {
+        withRetryAfter(Effect.gen(function*() {
           if (!(yield* team.ready)) return yield* new Api.Unavailable({ message: "starting or draining" })
           // One round trip to the database.
+          // The store's error (the database's address, the driver's message) is logged, not answered.
           yield* state.get("team/progress").pipe(
-            Effect.mapError((e) => new Api.Unavailable({ message: `the store does not answer: ${e.message}` }))
+            Effect.tapError((e) => Effect.logWarning(`readyz: the store does not answer: ${e.message}`)),
+            Effect.mapError(() =>
+              new Api.Unavailable({ message: "the store does not answer", retryAfterMillis: 1_000 })
+            )
           )
           return { status: "ready" as const }
-        }))
+        })))
       .handle("metrics", () => Metrics.prometheus)
   }))
 

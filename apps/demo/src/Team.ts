@@ -570,7 +570,11 @@ export const layer = (
       )
 
       const refusal = (
-        error: SupervisorErrors.Backpressure | AdmissionPolicy.AdmissionRejected | { readonly _tag: string }
+        error:
+          | SupervisorErrors.Backpressure
+          | AdmissionPolicy.AdmissionRejected
+          | AdmissionPolicy.AdmissionUnavailable
+          | { readonly _tag: string }
       ): SubmitError => {
         switch (error._tag) {
           case "Backpressure": {
@@ -588,6 +592,14 @@ export const layer = (
               reason: "budget",
               retryAfterMillis: Math.max(1, Math.ceil(e.retryAfterMillis ?? 60_000)),
               ...(e.scope === undefined ? {} : { scope: e.scope })
+            })
+          }
+          case "AdmissionUnavailable": {
+            // A store admission decides with does not answer (the policy logged why): not a refusal.
+            const e = error as AdmissionPolicy.AdmissionUnavailable
+            return new Api.Unavailable({
+              message: `${e.policy} cannot decide right now: ${e.reason}`,
+              retryAfterMillis: Math.max(1, Math.ceil(e.retryAfterMillis ?? 1_000))
             })
           }
           case "SupervisorClosed":

@@ -3,6 +3,7 @@
 import { IdGenerator } from "@agentos/core"
 import { TaskQueue } from "@agentos/supervisor"
 import { Backends } from "@agentos/testkit"
+import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Logger, LogLevel, Option, Tracer } from "effect"
@@ -234,6 +235,45 @@ for (const backend of Backends.sqlBackends()) {
           assert.strictEqual((yield* Effect.orDie(state.list(""))).entries.length, 0)
           assert.strictEqual((yield* http.request("GET", "/supervisor")).body.queueDepth.research, 0)
           assert.strictEqual((yield* http.request("GET", "/workflows")).body.items.length, 0)
+        }).pipe(Effect.scoped, quiet),
+      { timeout: 30_000 }
+    )
+
+    it.live(
+      "a budget store that does not answer: 503 with Retry-After and none of the store's error, nothing recorded; " +
+        "accepted again once it is back",
+      () =>
+        Effect.gen(function*() {
+          const database = yield* Layer.build(backend.layer)
+          const { base } = yield* start(config(), Layer.succeedContext(database))
+          const http = client(base)
+          const sql = (statement: string) =>
+            Effect.orDie(Effect.provide(Effect.flatMap(SqlClient.SqlClient, (c) => c.unsafe(statement)), database))
+          // The budget's agents are where every admission reads and writes: without them (renamed
+          // away on Postgres; every write refused on the SQLite connection) it cannot decide.
+          const away = backend.name === "sqlite"
+            ? ["PRAGMA query_only = ON", "PRAGMA query_only = OFF"]
+            : [
+              "ALTER TABLE agentos_budget_agents RENAME TO agentos_budget_agents_away",
+              "ALTER TABLE agentos_budget_agents_away RENAME TO agentos_budget_agents"
+            ]
+          yield* sql(away[0]!)
+          const refused = yield* http.request("POST", "/tasks", {
+            body: { type: "research", payload: { topic: "while the store is away", agent: "analyst" } }
+          })
+          assert.strictEqual(refused.status, 503, refused.text)
+          assert.strictEqual(refused.body._tag, "Unavailable")
+          assert.include(refused.body.message, "unavailable")
+          for (const detail of ["agentos_budget", "readonly", "does not exist", "StoreError"]) {
+            assert.notInclude(refused.text, detail)
+          }
+          assert.isAtLeast(Number(refused.headers.get("retry-after")), 1)
+          assert.strictEqual((yield* http.request("GET", "/supervisor")).body.queueDepth.research, 0)
+          yield* sql(away[1]!)
+          const accepted = yield* http.request("POST", "/tasks", {
+            body: { type: "research", payload: { topic: "once it is back", agent: "analyst" } }
+          })
+          assert.strictEqual(accepted.status, 202, accepted.text)
         }).pipe(Effect.scoped, quiet),
       { timeout: 30_000 }
     )

@@ -2,8 +2,9 @@
 // suite exactly as a user would: imported by package name, registered with
 // @agentos/testkit's Conformance. The example layer wraps the memory layer
 // and logs each call (at debug level) before passing it on.
-import { TokenBudget } from "@agentos/budget"
+import { Errors, TokenBudget } from "@agentos/budget"
 import * as Testing from "@agentos/budget/Testing"
+import * as Ids from "@agentos/core/Ids"
 import { Conformance } from "@agentos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -56,4 +57,33 @@ describe("the custom layer", () => {
         "TokenBudget.request"
       ])
     }))
+})
+
+describe("the admission policy over a budget whose store fails", () => {
+  it.effect("fails with AdmissionUnavailable (not a refusal) and keeps the store's error out of its reason", () =>
+    Effect.gen(function*() {
+      const inner = yield* TokenBudget.TokenBudget
+      yield* inner.register({ id: "a" })
+      const down: TokenBudget.TokenBudgetService = {
+        ...inner,
+        reserve: () =>
+          Effect.fail(
+            new Errors.StoreError({ operation: "reserve", cause: new Error("connect ECONNREFUSED 10.1.2.3:5432") })
+          )
+      }
+      const policy = yield* TokenBudget.makeAdmissionPolicy(down)
+      const error = yield* Effect.flip(
+        policy.admit({
+          taskId: Ids.TaskId.make("t1"),
+          taskType: "search",
+          agentId: Ids.AgentId.make("a"),
+          estimatedTokens: 5
+        })
+      )
+      assert.strictEqual(error._tag, "AdmissionUnavailable")
+      assert.notInclude(error.message, "10.1.2.3")
+      assert.strictEqual(error.retryAfterMillis, 1_000)
+      // nothing was held
+      assert.strictEqual((yield* inner.agent("a")).reserved, 0)
+    }).pipe(Effect.provide(TokenBudget.layerMemory({ total: 100 }))))
 })

@@ -69,6 +69,27 @@ export class AdmissionRejected extends Schema.TaggedError<AdmissionRejected>()("
 }
 
 /**
+ * A policy could not decide: what it decides with (its store, a service it
+ * asks) is unavailable. Nothing was held. Unlike `AdmissionRejected`, the
+ * task was not refused on its merits: ask again after `retryAfterMillis`
+ * (an HTTP service answers 503, not 429). `reason` is written for the
+ * submitter and carries no detail of the failure (a database's address, a
+ * driver's message): the policy logs that.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class AdmissionUnavailable extends Schema.TaggedError<AdmissionUnavailable>()("AdmissionUnavailable", {
+  policy: Schema.String,
+  reason: Schema.String,
+  retryAfterMillis: Schema.optional(Schema.NonNegativeInt)
+}) {
+  override get message(): string {
+    return `${this.policy} could not decide on the task: ${this.reason}`
+  }
+}
+
+/**
  * A policy could not settle a grant (e.g. its store failed, or the id is not
  * one it could have given). The task's own outcome is unaffected; the
  * supervisor reports this beside it.
@@ -103,8 +124,13 @@ export type AdmissionGrant = typeof AdmissionGrant.Type
  * @category models
  */
 export interface AdmissionPolicyService {
-  /** Admits the task and holds what it needs, or rejects it. */
-  readonly admit: (request: AdmissionRequest) => Effect.Effect<AdmissionGrant, AdmissionRejected>
+  /**
+   * Admits the task and holds what it needs, rejects it, or fails with
+   * `AdmissionUnavailable` when it cannot decide (nothing held either way).
+   */
+  readonly admit: (
+    request: AdmissionRequest
+  ) => Effect.Effect<AdmissionGrant, AdmissionRejected | AdmissionUnavailable>
   /** The grant's task ended with this actual usage. Idempotent. */
   readonly commit: (grantId: string, usage: TokenUsage) => Effect.Effect<void, AdmissionSettleError>
   /** The grant's task ended without usage to record: give back what was held. Idempotent. */

@@ -66,9 +66,23 @@ export const make = (
         for (const scope of scopesOf(request)) {
           if (!budgeted.has(scope)) continue
           const status = yield* ledger.status(scope).pipe(
-            Effect.mapError((error) =>
-              new AdmissionPolicy.AdmissionRejected({ policy: POLICY, reason: error.message, scope })
-            )
+            Effect.catchTags({
+              InvalidInput: (error) =>
+                Effect.fail(new AdmissionPolicy.AdmissionRejected({ policy: POLICY, reason: error.message, scope })),
+              // Not a refusal: the ledger could not answer. Its error (a database's address, a
+              // driver's message) is logged, not handed to the submitter.
+              StoreError: (error) =>
+                Effect.zipRight(
+                  Effect.logWarning(`SpendAdmission: ${error.message}`),
+                  Effect.fail(
+                    new AdmissionPolicy.AdmissionUnavailable({
+                      policy: POLICY,
+                      reason: "the spend ledger's store is unavailable",
+                      retryAfterMillis: 1_000
+                    })
+                  )
+                )
+            })
           )
           if (status.remaining <= minimum) {
             const now = yield* Clock.currentTimeMillis

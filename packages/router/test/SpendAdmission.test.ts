@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
+import * as Errors from "../src/Errors.js"
 import * as SpendAdmission from "../src/SpendAdmission.js"
 import * as SpendLedger from "../src/SpendLedger.js"
 
@@ -48,7 +49,8 @@ describe("SpendAdmission", () => {
       const refused = yield* Effect.either(policy.admit(task("alice")))
       assert.isTrue(Either.isLeft(refused))
       if (Either.isLeft(refused)) {
-        assert.strictEqual(refused.left.scope, "agent:alice")
+        assert.strictEqual(refused.left._tag, "AdmissionRejected")
+        assert.strictEqual(refused.left._tag === "AdmissionRejected" ? refused.left.scope : undefined, "agent:alice")
         assert.strictEqual(refused.left.retryAfterMillis, 6 * 3_600_000)
       }
       // Bob's own scope has no budget; the team still has money.
@@ -57,4 +59,23 @@ describe("SpendAdmission", () => {
       yield* TestClock.adjust("6 hours")
       yield* policy.admit(task("alice"))
     }).pipe(Effect.provide(layer)))
+})
+
+describe("SpendAdmission over a ledger whose store fails", () => {
+  it.effect("fails with AdmissionUnavailable (not a refusal) and keeps the store's error out of its reason", () =>
+    Effect.gen(function*() {
+      const inner = yield* SpendLedger.SpendLedger
+      const down: SpendLedger.SpendLedgerService = {
+        ...inner,
+        status: () =>
+          Effect.fail(
+            new Errors.StoreError({ operation: "status", cause: new Error("connect ECONNREFUSED 10.1.2.3:5432") })
+          )
+      }
+      const policy = SpendAdmission.make(down, { teamOf: () => "team:research" })
+      const error = yield* Effect.flip(policy.admit(task("alice")))
+      assert.strictEqual(error._tag, "AdmissionUnavailable")
+      assert.notInclude(error.message, "10.1.2.3")
+      assert.strictEqual(error.retryAfterMillis, 1_000)
+    }).pipe(Effect.provide(ledger)))
 })

@@ -40,6 +40,7 @@ import * as TaskQueue from "./TaskQueue.js"
 export type SubmitError =
   | Backpressure
   | AdmissionPolicy.AdmissionRejected
+  | AdmissionPolicy.AdmissionUnavailable
   | UnknownTaskType
   | InvalidPayload
   | InvalidInput
@@ -54,13 +55,15 @@ export interface SupervisorService {
   /**
    * Validates the task, asks the admission policies and queues it, or fails
    * at once: `Backpressure` when its type's queue is full,
-   * `AdmissionRejected` when a policy says no.
+   * `AdmissionRejected` when a policy says no, `AdmissionUnavailable` when a
+   * policy cannot decide (its store is down).
    */
   readonly submit: <R = unknown>(request: SubmitRequest<R>) => Effect.Effect<TaskHandle<R>, SubmitError>
   /**
    * As `submit`, but waits while the queue is full (until a queued task of
    * the type starts) or a policy rejects (until its `retryAfterMillis` or a
-   * grant is settled), then asks again; after `timeout` it fails with the
+   * grant is settled) or cannot decide (until its `retryAfterMillis`, 1 s
+   * by default), then asks again; after `timeout` it fails with the
    * last refusal (the timeout never cuts the queueing of a task already
    * granted). Without a timeout it waits as long as it takes.
    */

@@ -1,3 +1,4 @@
+import * as AdmissionPolicy from "@agentos/core/AdmissionPolicy"
 import * as DeadLetters from "@agentos/core/DeadLetters"
 import * as TokenUsage from "@agentos/core/TokenUsage"
 import { assert, describe, it } from "@effect/vitest"
@@ -587,6 +588,43 @@ describe("admission", () => {
       yield* TestClock.adjust("1 millis")
       const handle = yield* Fiber.join(waiting)
       assert.strictEqual(yield* supervisor.status(handle.id), "queued")
+    }))
+
+  it.scoped("a policy that cannot decide refuses with AdmissionUnavailable; submitWait asks again after its retry-after", () =>
+    Effect.gen(function*() {
+      let down = true
+      const asked: Array<string> = []
+      const policy: AdmissionPolicy.AdmissionPolicyService = {
+        admit: (request) =>
+          Effect.suspend(() => {
+            asked.push(request.taskId)
+            return down
+              ? Effect.fail(
+                new AdmissionPolicy.AdmissionUnavailable({
+                  policy: "flaky",
+                  reason: "the store is unavailable",
+                  retryAfterMillis: 2_000
+                })
+              )
+              : Effect.succeed({ id: "grant" })
+          }),
+        commit: () => Effect.void,
+        release: () => Effect.void
+      }
+      const supervisor = yield* make({ types: [echo], admission: [policy] })
+      const refused = yield* Effect.flip(supervisor.submit({ type: echo, payload: { n: 1 } }))
+      assert.strictEqual(refused._tag, "AdmissionUnavailable")
+      assert.strictEqual((yield* supervisor.snapshot).queueDepth.echo, 0)
+      const waiting = yield* Effect.fork(supervisor.submitWait({ type: echo, payload: { n: 2 } }))
+      yield* settle
+      assert.strictEqual(asked.length, 2)
+      down = false
+      yield* TestClock.adjust("1999 millis")
+      assert.isNull(waiting.unsafePoll())
+      yield* TestClock.adjust("1 millis")
+      const handle = yield* Fiber.join(waiting)
+      assert.strictEqual(yield* supervisor.status(handle.id), "queued")
+      assert.strictEqual(asked.length, 3)
     }))
 })
 

@@ -68,7 +68,19 @@ export const make = (
                 )),
             UnknownAgent: (error) => Effect.fail(reject(error.message, `agent:${error.agent}`)),
             InvalidInput: (error) => Effect.fail(reject(error.message)),
-            StoreError: (error) => Effect.fail(reject(`the budget's store failed: ${error.message}`))
+            // Not a refusal: the budget could not decide. The store's error (a database's address,
+            // a driver's message) is logged, not handed to the submitter.
+            StoreError: (error) =>
+              Effect.zipRight(
+                Effect.logWarning(`TokenBudget admission: ${error.message}`),
+                Effect.fail(
+                  new AdmissionPolicy.AdmissionUnavailable({
+                    policy: POLICY,
+                    reason: "the token budget's store is unavailable",
+                    retryAfterMillis: 1_000
+                  })
+                )
+              )
           })
         )
         return { id: reservation.id }

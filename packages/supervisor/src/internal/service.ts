@@ -1522,7 +1522,9 @@ export const make = (
             last = type
             return Effect.zipRight(wait(Deferred.await(space!)), attempt)
           }),
-          (error) => error._tag === "Backpressure" || error._tag === "AdmissionRejected",
+          (error) =>
+            error._tag === "Backpressure" || error._tag === "AdmissionRejected" ||
+            error._tag === "AdmissionUnavailable",
           (error) => {
             last = error
             // On a shared queue other processes' starts make room too: asked again after a poll interval.
@@ -1530,6 +1532,8 @@ export const make = (
               ? shared === undefined
                 ? Deferred.await(space!)
                 : Effect.race(Deferred.await(space!), Effect.sleep(Duration.millis(shared.pollMillis)))
+              : error._tag === "AdmissionUnavailable"
+              ? Effect.sleep(Duration.millis(error.retryAfterMillis ?? 1_000))
               : Effect.race(
                 grants === undefined ? Effect.never : Deferred.await(grants),
                 Effect.sleep(Duration.millis(error.retryAfterMillis ?? 1_000))
