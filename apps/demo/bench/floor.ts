@@ -39,14 +39,9 @@ const cpuMicros = () => {
   return usage.user + usage.system
 }
 
-// A 2,000-token prompt as the simulation builds them: a question, then source material of made-up words.
-const SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qu", "de", "fi", "go", "hu", "ja"]
+// A 2,000-token prompt as the simulation builds them: a question, then source material of its made-up words.
 const draw = seeded(17)
-const word = () => {
-  const i = Math.floor(draw() * 4_096)
-  return `${SYLLABLES[i & 15]}${SYLLABLES[(i >> 4) & 15]}${SYLLABLES[(i >> 8) & 15]}`
-}
-const material = Array.from({ length: 1_300 }, word).join(" ")
+const material = Simulation.words(draw, 1_300)
 const prompt = (i: number) =>
   `List the requirements of a brief on: agent runtimes in production ${i}\n\nSources:\n${material}`.slice(0, 8_000)
 
@@ -66,17 +61,16 @@ const stack = ManagedRuntime.make(Layer.provideMerge(Stack.instance(config, mode
 const seedMemory = Effect.gen(function*() {
   const memory = yield* AgentMemory.AgentMemory
   const types = ["fact", "result", "context", "conversation"] as const
-  const words = (n: number) => Array.from({ length: n }, word).join(" ")
   for (const agent of agents) {
     yield* memory.addMany(Array.from({ length: options.agentMemory }, (_, i) => ({
-      text: words(10),
+      text: Simulation.words(draw, 10),
       type: types[i % types.length]!,
       agent,
       importance: Math.round(draw() * 100) / 100
     })))
   }
   yield* memory.addMany(Array.from({ length: options.teamMemory }, () => ({
-    text: words(12),
+    text: Simulation.words(draw, 12),
     type: "fact",
     importance: Math.round(draw() * 100) / 100
   })))

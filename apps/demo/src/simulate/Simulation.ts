@@ -160,7 +160,8 @@ const VOCABULARY = Array.from(
   (_, i) => `${SYLLABLES[i & 15]}${SYLLABLES[(i >> 4) & 15]}${SYLLABLES[(i >> 8) & 15]}`
 )
 
-const words = (draw: () => number, n: number) => {
+/** `n` words of that vocabulary, drawn with `draw` (the seeded memories', the prompts' source material). */
+export const words = (draw: () => number, n: number): string => {
   const out: Array<string> = []
   for (let i = 0; i < n; i++) out.push(VOCABULARY[Math.floor(draw() * VOCABULARY.length)]!)
   return out.join(" ")
