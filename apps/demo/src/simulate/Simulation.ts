@@ -578,9 +578,6 @@ export const run = (options: Options, onProgress?: (progress: Progress) => void)
   }).pipe(
     Effect.withRandom(Random.make(options.seed)),
     Effect.withScheduler(simulationScheduler),
-    // No tracer would export the spans of a simulated day, and recording them (a stack trace
-    // captured per span) took a fifth of the run's CPU; nothing in the report reads them.
-    Effect.withTracerEnabled(false),
     Logger.withMinimumLogLevel(LogLevel.None),
     Effect.provide(TestContext.TestContext)
   )
