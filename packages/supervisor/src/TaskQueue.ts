@@ -350,6 +350,14 @@ export interface SqlOptions {
    * when the `SqlClient` is `@effect/sql-pg`'s). Default true.
    */
   readonly notifications?: boolean
+  /**
+   * On Postgres (`@effect/sql-pg`), run the claim and end statements as
+   * named prepared statements: parsed and planned once a connection. Turn
+   * it off behind a connection pooler in transaction mode that does not
+   * keep prepared statements (PgBouncer before 1.21, or without
+   * `max_prepared_statements`). Default true.
+   */
+  readonly preparedStatements?: boolean
 }
 
 /**

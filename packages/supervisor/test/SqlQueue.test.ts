@@ -321,3 +321,37 @@ describe("TaskQueue.layerSql on SQLite", () => {
       assert.isTrue(details.some((detail) => /USING (COVERING )?INDEX/.test(detail)), details.join("; "))
     }).pipe(Effect.scoped))
 })
+
+describe.skipIf(Backends.skipPostgres())("TaskQueue.layerSql prepared statements on Postgres", () => {
+  // One connection, so the session whose prepared statements are listed is the queue's.
+  const prepared = (options: TaskQueue.SqlOptions) =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        Layer.provideMerge(TaskQueue.layerSql(options), Backends.postgres({ maxConnections: 1 }))
+      )
+      const queue = Context.get(context, TaskQueue.TaskQueue)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* queue.offer(record({ id: "a" }), { maxQueued: 10 })
+      yield* queue.offer(record({ id: "b" }), { maxQueued: 10 })
+      const first = Option.getOrThrow(yield* queue.claim("t", claimOptions(60_000)))
+      const next = yield* queue.endThenClaim(
+        { id: first.record.id, token: first.token, outcome: { status: "completed", result: 1 } },
+        "t",
+        claimOptions(60_000)
+      )
+      assert.isTrue(Option.isSome(next.next))
+      const rows = yield* sql<{ readonly name: string }>`SELECT name FROM pg_prepared_statements
+        WHERE name LIKE 'agentos_supervisor_%'`
+      return rows.length
+    }).pipe(Effect.scoped)
+
+  it.live(
+    "the claim and end statements are prepared once a connection by default, and not when turned off",
+    () =>
+      Effect.gen(function*() {
+        assert.isAtLeast(yield* prepared({}), 2)
+        assert.strictEqual(yield* prepared({ preparedStatements: false }), 0)
+      }),
+    30_000
+  )
+})

@@ -31,6 +31,8 @@ import { migrations, TABLE } from "./migrations.js"
 export interface Options {
   /** Listen for other processes' new work (Postgres LISTEN/NOTIFY). Default true. */
   readonly notifications?: boolean
+  /** Run the hot statements as named prepared statements on Postgres. Default true. */
+  readonly preparedStatements?: boolean
 }
 
 // The columns a claim is read from.
@@ -94,7 +96,7 @@ export const make = (
       )
       : undefined
 
-    const execute = directExecute(sql)
+    const execute = directExecute(sql, options.preparedStatements !== false)
 
     // The hot statements are compiled once: a statement built with a
     // sentinel for each argument gives its text and where each argument
@@ -624,7 +626,8 @@ export const make = (
 // argument); the name is the text's hash, so another text is another name.
 const PgClientTypeId = "~@effect/sql-pg/PgClient"
 const directExecute = (
-  sql: SqlClient.SqlClient
+  sql: SqlClient.SqlClient,
+  prepared: boolean
 ):
   | (<A>(text: string) => (params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<A>, SqlError>)
   | undefined =>
@@ -634,7 +637,9 @@ const directExecute = (
   if (!Effect.isEffect(acquirer)) return undefined
   const connection = acquirer as Effect.Effect<Connection, SqlError>
   return <A>(text: string) => {
-    const query = { name: `agentos_supervisor_${Hash.string(text) >>> 0}`, text } as unknown as string
+    // Unnamed (`preparedStatements: false`), the text is parsed and planned on every call, as
+    // through the client: for a pooler in transaction mode that does not keep prepared statements.
+    const query = prepared ? { name: `agentos_supervisor_${Hash.string(text) >>> 0}`, text } as unknown as string : text
     return (params: ReadonlyArray<unknown>) =>
       Effect.flatMap(connection, (conn) => conn.execute(query, params, undefined)) as Effect.Effect<
         ReadonlyArray<A>,
