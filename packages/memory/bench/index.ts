@@ -11,7 +11,6 @@ import * as Ids from "@agentos/core/Ids"
 import * as TokenCounter from "@agentos/core/TokenCounter"
 import { Backends, Bench } from "@agentos/testkit"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -24,6 +23,7 @@ import * as AgentMemory from "../src/AgentMemory.js"
 import { makeSqlStore } from "../src/internal/sqlStore.js"
 import { emptyBatch } from "../src/internal/store.js"
 import type * as Memory from "../src/Memory.js"
+import { manualClock } from "./clock.js"
 
 const SOURCE = "issue #15"
 const N = Number(process.env.MEMORY_BENCH_N ?? 100_000)
@@ -51,14 +51,7 @@ const TYPES = ["fact", "instruction", "result", "conversation", "decision"] as c
 
 // A clock both sides read.
 let now = 1_700_000_000_000
-const clock: Clock.Clock = {
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: () => now,
-  currentTimeMillis: Effect.sync(() => now),
-  unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-  currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-  sleep: Clock.make().sleep
-}
+const clock = manualClock(() => now)
 
 // A direct port of the article's AgentMemory (pattern 4), times in seconds.
 interface ArticleEntry {

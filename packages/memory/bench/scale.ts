@@ -7,13 +7,13 @@
 // `recall` and `buildContext` with a topic as the query.
 // Run: pnpm --filter @agentos/memory bench:scale (it prints its figures; it writes no results file)
 import * as TokenCounter from "@agentos/core/TokenCounter"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Os from "node:os"
 import * as AgentMemory from "../src/AgentMemory.js"
 import type * as Memory from "../src/Memory.js"
+import { manualClock } from "./clock.js"
 
 const AGENTS = Number(process.env.MEMORY_SCALE_AGENTS ?? 1_000)
 const PER_AGENT = 200
@@ -46,14 +46,7 @@ const words = (n: number) =>
 const TYPES = ["fact", "result", "context", "conversation"] as const
 
 let now = 1_700_000_000_000
-const clock: Clock.Clock = {
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: () => now,
-  currentTimeMillis: Effect.sync(() => now),
-  unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-  currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-  sleep: Clock.make().sleep
-}
+const clock = manualClock(() => now)
 
 const agentName = (a: number) => `agent-${String(a).padStart(4, "0")}`
 seed = 7

@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as AgentMemory from "../src/AgentMemory.js"
 import * as Metrics from "../src/internal/metrics.js"
+import type * as Memory from "../src/Memory.js"
 
 const countsOf = (team: string) =>
   Effect.all({
@@ -16,58 +17,47 @@ const countsOf = (team: string) =>
     evicted: Effect.map(Metric.value(Metrics.evicted), (s) => s.count),
     entries: Effect.map(Metric.value(Metric.tagged(Metrics.entries, "team", team)), (s) => s.value)
   })
-const counts = countsOf("metrics")
+const inputs: ReadonlyArray<Memory.AddInput> = [
+  { text: "a", type: "fact", importance: 0.9 },
+  { text: "a", type: "fact" },
+  { text: "b", type: "fact", key: "k", importance: 0.8 },
+  { text: "c", type: "fact", key: "k", importance: 0.7 },
+  { text: "d", type: "fact", importance: 0 }
+]
+
+// The same five memories, added one by one or in one addMany: the same counts.
+const ways: ReadonlyArray<
+  readonly [string, string, (m: AgentMemory.AgentMemoryService) => Effect.Effect<unknown, unknown>]
+> = [
+  [
+    "count adds by outcome, superseded and evicted memories, and the live entries",
+    "metrics",
+    (m) => Effect.forEach(inputs, (input) => m.add(input), { discard: true })
+  ],
+  ["addMany counts per memory, as the adds one by one do", "metrics-many", (m) => m.addMany(inputs)]
+]
 
 describe("metrics", () => {
-  it.effect("count adds by outcome, superseded and evicted memories, and the live entries", () =>
-    Effect.gen(function*() {
-      const m = yield* AgentMemory.AgentMemory
-      const before = yield* counts
-      yield* m.add({ text: "a", type: "fact", importance: 0.9 })
-      yield* m.add({ text: "a", type: "fact" })
-      yield* m.add({ text: "b", type: "fact", key: "k", importance: 0.8 })
-      yield* m.add({ text: "c", type: "fact", key: "k", importance: 0.7 })
-      yield* m.add({ text: "d", type: "fact", importance: 0 })
-      const after = yield* counts
-      assert.deepStrictEqual({
-        added: after.added - before.added,
-        merged: after.merged - before.merged,
-        superseded: after.superseded - before.superseded,
-        evicted: after.evicted - before.evicted
-      }, { added: 4, merged: 1, superseded: 1, evicted: 1 })
-      assert.strictEqual(after.entries, 2)
-    }).pipe(
-      Effect.provide(
-        AgentMemory.layerMemory({ team: "metrics", maxEntries: 2, evictionBatch: 1 }).pipe(
-          Layer.provide(Layer.mergeAll(IdGenerator.layerSequential("m"), TokenCounter.layerApproximate))
+  for (const [name, team, addAll] of ways) {
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const m = yield* AgentMemory.AgentMemory
+        const before = yield* countsOf(team)
+        yield* addAll(m)
+        const after = yield* countsOf(team)
+        assert.deepStrictEqual({
+          added: after.added - before.added,
+          merged: after.merged - before.merged,
+          superseded: after.superseded - before.superseded,
+          evicted: after.evicted - before.evicted
+        }, { added: 4, merged: 1, superseded: 1, evicted: 1 })
+        assert.strictEqual(after.entries, 2)
+      }).pipe(
+        Effect.provide(
+          AgentMemory.layerMemory({ team, maxEntries: 2, evictionBatch: 1 }).pipe(
+            Layer.provide(Layer.mergeAll(IdGenerator.layerSequential("m"), TokenCounter.layerApproximate))
+          )
         )
-      )
-    ))
-
-  it.effect("addMany counts per memory, as the adds one by one do", () =>
-    Effect.gen(function*() {
-      const m = yield* AgentMemory.AgentMemory
-      const before = yield* countsOf("metrics-many")
-      yield* m.addMany([
-        { text: "a", type: "fact", importance: 0.9 },
-        { text: "a", type: "fact" },
-        { text: "b", type: "fact", key: "k", importance: 0.8 },
-        { text: "c", type: "fact", key: "k", importance: 0.7 },
-        { text: "d", type: "fact", importance: 0 }
-      ])
-      const after = yield* countsOf("metrics-many")
-      assert.deepStrictEqual({
-        added: after.added - before.added,
-        merged: after.merged - before.merged,
-        superseded: after.superseded - before.superseded,
-        evicted: after.evicted - before.evicted
-      }, { added: 4, merged: 1, superseded: 1, evicted: 1 })
-      assert.strictEqual(after.entries, 2)
-    }).pipe(
-      Effect.provide(
-        AgentMemory.layerMemory({ team: "metrics-many", maxEntries: 2, evictionBatch: 1 }).pipe(
-          Layer.provide(Layer.mergeAll(IdGenerator.layerSequential("m"), TokenCounter.layerApproximate))
-        )
-      )
-    ))
+      ))
+  }
 })
