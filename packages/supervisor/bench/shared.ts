@@ -21,10 +21,18 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { makeWorkerUtils } from "graphile-worker"
 import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
 import * as Supervisor from "../src/Supervisor.js"
+import {
+  dropSchemas,
+  now,
+  packageDir,
+  runMain,
+  runnerPath,
+  schemas,
+  sleep,
+  withSearchPath as searchPath
+} from "./sharedSetup.js"
 import { noop, sharedOptions } from "./sharedTasks.js"
 
 const SOURCE = "issue #11"
@@ -35,19 +43,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const LATENCY_OPS = Number(process.env.BENCH_LATENCY_OPS ?? 1_000)
 const CONCURRENCY = 16
 
-const packageDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
-const runnerPath = Path.join(packageDir, "bench", "sharedRunner.ts")
-const now = () => performance.timeOrigin + performance.now()
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
-
-const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-const oursSchema = `agentos_bench_sup_${suffix}`
-const graphileSchema = `agentos_bench_gw_${suffix}`
-const withSearchPath = (schema: string) => {
-  const url = new URL(BASE_URL)
-  url.searchParams.set("options", `-c search_path=${schema}`)
-  return url.toString()
-}
+const { graphile: graphileSchema, ours: oursSchema } = schemas("agentos_bench")
+const withSearchPath = (schema: string) => searchPath(BASE_URL, schema)
 
 type Side = "ours" | "graphile"
 
@@ -259,13 +256,9 @@ const main = async () => {
   } finally {
     await graphileUtils?.release()
     await oursProducer.dispose()
-    await admin.query(`DROP SCHEMA IF EXISTS ${oursSchema} CASCADE`)
-    await admin.query(`DROP SCHEMA IF EXISTS ${graphileSchema} CASCADE`)
+    await dropSchemas(admin, [oursSchema, graphileSchema])
     await admin.end()
   }
 }
 
-main().then(() => process.exit(0), (error) => {
-  console.error(error)
-  process.exit(1)
-})
+runMain(main)

@@ -26,10 +26,18 @@ import * as Redacted from "effect/Redacted"
 import { makeWorkerUtils } from "graphile-worker"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import pg from "pg"
 import * as Supervisor from "../src/Supervisor.js"
+import {
+  dropSchemas,
+  now,
+  packageDir,
+  runMain,
+  runnerPath,
+  schemas,
+  sleep,
+  withSearchPath as searchPath
+} from "./sharedSetup.js"
 import { noop, sharedOptions } from "./sharedTasks.js"
 
 const BASE_URL = process.env.AGENTOS_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/h_counts"
@@ -38,19 +46,8 @@ const RUNNERS = Number(process.env.RUNNERS ?? 1)
 const SIDE = (process.env.SIDE ?? "ours") as "ours" | "graphile"
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16)
 
-const packageDir = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
-const runnerPath = Path.join(packageDir, "bench", "sharedRunner.ts")
-const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
-const now = () => performance.timeOrigin + performance.now()
-
-const suffix = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-const oursSchema = `agentos_counts_sup_${suffix}`
-const graphileSchema = `agentos_counts_gw_${suffix}`
-const withSearchPath = (schema: string) => {
-  const url = new URL(BASE_URL)
-  url.searchParams.set("options", `-c search_path=${schema}`)
-  return url.toString()
-}
+const { graphile: graphileSchema, ours: oursSchema } = schemas("agentos_counts")
+const withSearchPath = (schema: string) => searchPath(BASE_URL, schema)
 
 // utime + stime of a process, in clock ticks (100 a second here), or undefined when it is gone.
 const cpuTicks = (pid: number): number | undefined => {
@@ -322,13 +319,9 @@ const main = async () => {
       console.log(`    ${key}: ${(n / lockSamples).toFixed(2)} per sample`)
     }
   } finally {
-    await admin.query(`DROP SCHEMA IF EXISTS ${oursSchema} CASCADE`)
-    await admin.query(`DROP SCHEMA IF EXISTS ${graphileSchema} CASCADE`)
+    await dropSchemas(admin, [oursSchema, graphileSchema])
     await admin.end()
   }
 }
 
-main().then(() => process.exit(0), (error) => {
-  console.error(error)
-  process.exit(1)
-})
+runMain(main)
