@@ -90,6 +90,32 @@ export class AdmissionUnavailable extends Schema.TaggedError<AdmissionUnavailabl
 }
 
 /**
+ * Fails with `AdmissionUnavailable` for a failure `cause` of what the policy
+ * decides with: the cause's message is logged (at warning level, naming the
+ * policy), the reason given to the submitter is `reason` alone, and asking
+ * again is suggested after `retryAfterMillis` (1 s by default).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const unavailable = (options: {
+  readonly policy: string
+  readonly reason: string
+  readonly cause: { readonly message: string }
+  readonly retryAfterMillis?: number
+}): Effect.Effect<never, AdmissionUnavailable> =>
+  Effect.zipRight(
+    Effect.logWarning(`${options.policy}: ${options.cause.message}`),
+    Effect.fail(
+      new AdmissionUnavailable({
+        policy: options.policy,
+        reason: options.reason,
+        retryAfterMillis: options.retryAfterMillis ?? 1_000
+      })
+    )
+  )
+
+/**
  * A policy could not settle a grant (e.g. its store failed, or the id is not
  * one it could have given). The task's own outcome is unaffected; the
  * supervisor reports this beside it.

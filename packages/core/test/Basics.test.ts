@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as AdmissionPolicy from "../src/AdmissionPolicy.js"
@@ -264,5 +265,26 @@ describe("AdmissionPolicy.all", () => {
       const error = yield* Effect.flip(AdmissionPolicy.all([failing, counting]).release(grant.id))
       assert.strictEqual(error.message, "store down")
       assert.deepStrictEqual(released, ["c"])
+    }))
+})
+
+describe("AdmissionPolicy.unavailable", () => {
+  it.effect("fails with AdmissionUnavailable carrying only the reason; the cause is logged", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      const error = yield* Effect.flip(
+        AdmissionPolicy.unavailable({
+          policy: "p",
+          reason: "the store is unavailable",
+          cause: new Error("connect ECONNREFUSED 10.1.2.3:5432")
+        }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+      )
+      assert.strictEqual(error._tag, "AdmissionUnavailable")
+      assert.strictEqual(error.message, "p could not decide on the task: the store is unavailable")
+      assert.strictEqual(error.retryAfterMillis, 1_000)
+      assert.deepStrictEqual(lines, ["p: connect ECONNREFUSED 10.1.2.3:5432"])
     }))
 })

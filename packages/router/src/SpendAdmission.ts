@@ -72,16 +72,11 @@ export const make = (
               // Not a refusal: the ledger could not answer. Its error (a database's address, a
               // driver's message) is logged, not handed to the submitter.
               StoreError: (error) =>
-                Effect.zipRight(
-                  Effect.logWarning(`SpendAdmission: ${error.message}`),
-                  Effect.fail(
-                    new AdmissionPolicy.AdmissionUnavailable({
-                      policy: POLICY,
-                      reason: "the spend ledger's store is unavailable",
-                      retryAfterMillis: 1_000
-                    })
-                  )
-                )
+                AdmissionPolicy.unavailable({
+                  policy: POLICY,
+                  reason: "the spend ledger's store is unavailable",
+                  cause: error
+                })
             })
           )
           if (status.remaining <= minimum) {

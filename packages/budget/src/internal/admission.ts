@@ -71,16 +71,11 @@ export const make = (
             // Not a refusal: the budget could not decide. The store's error (a database's address,
             // a driver's message) is logged, not handed to the submitter.
             StoreError: (error) =>
-              Effect.zipRight(
-                Effect.logWarning(`TokenBudget admission: ${error.message}`),
-                Effect.fail(
-                  new AdmissionPolicy.AdmissionUnavailable({
-                    policy: POLICY,
-                    reason: "the token budget's store is unavailable",
-                    retryAfterMillis: 1_000
-                  })
-                )
-              )
+              AdmissionPolicy.unavailable({
+                policy: POLICY,
+                reason: "the token budget's store is unavailable",
+                cause: error
+              })
           })
         )
         return { id: reservation.id }
